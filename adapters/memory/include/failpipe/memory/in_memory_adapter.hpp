@@ -1,0 +1,51 @@
+/// @file in_memory_adapter.hpp
+/// @brief InMemoryAdapter: a complete broker in one process, for tests, demos and single-process use.
+///
+/// Thread safety: every method is safe to call from many threads. A settle is one critical
+/// section: the acknowledgement and all staged pushes happen together or not at all.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "failpipe/adapter.hpp"
+#include "failpipe/clock.hpp"
+
+namespace failpipe {
+
+/// @brief An in-process broker honouring delays against an injectable clock and a visibility timeout.
+class InMemoryAdapter final : public AdapterInterface {
+public:
+    struct Options {
+        /// A delivery held longer than this (by the clock) is given back by reclaim() and reserve().
+        Seconds visibility_timeout{30.0};
+        /// Due times and timeouts come from here (null = SystemClock). Use a ManualClock in tests.
+        std::shared_ptr<const Clock> clock;
+    };
+
+    InMemoryAdapter();
+    explicit InMemoryAdapter(Options options);
+    ~InMemoryAdapter() override;
+
+    std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage> messages) override;
+    std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max_messages,
+                                  std::chrono::milliseconds wait) override;
+    void settle(const Delivery& delivery, Settlement settlement) override;
+    void release(const Delivery& delivery, Seconds delay = Seconds{0.0}) override;
+    std::size_t reclaim() override;
+    MessageStatus status(const std::string& id) override;
+    ChannelDepth depth(const std::string& channel) override;
+    std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
+    std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::vector<std::string> channels() override;
+
+    /// @brief Stores @p bytes as they are in @p channel: how tests put undecodable (poison) data in.
+    void push_raw(const std::string& channel, std::string bytes);
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace failpipe

@@ -1,0 +1,100 @@
+/// @file adapter.hpp
+/// @brief AdapterInterface: what a broker must offer. Nothing above it knows which broker is below.
+///
+/// Thread safety: every implementation shipped with failpipe is safe to share between threads
+/// (one adapter, many workers). Errors surface as failpipe::AdapterError subclasses, never as a
+/// silent false.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/delivery.hpp"
+#include "failpipe/message.hpp"
+#include "failpipe/outgoing_message.hpp"
+#include "failpipe/settlement.hpp"
+
+namespace failpipe {
+
+/// @brief Where a message is now.
+enum class MessageState {
+    not_found,  ///< Unknown id, or handled and forgotten.
+    ready,      ///< Waiting in its channel, due now.
+    delayed,    ///< Waiting in its channel until its due time.
+    reserved,   ///< Held by a worker.
+};
+
+/// @brief The name of a state: `not-found`, `ready`, `delayed`, `reserved`.
+std::string_view to_string(MessageState state) noexcept;
+
+/// @brief The answer of AdapterInterface::status.
+struct MessageStatus {
+    MessageState state = MessageState::not_found;
+    std::string channel;  ///< The channel that holds it (empty when not found).
+};
+
+/// @brief How many messages a channel holds, by state.
+struct ChannelDepth {
+    std::size_t ready = 0;
+    std::size_t delayed = 0;
+    std::size_t reserved = 0;
+    std::size_t total() const noexcept { return ready + delayed + reserved; }
+};
+
+/// @brief The broker contract. See DESIGN.md, "AdapterInterface".
+class AdapterInterface {
+public:
+    AdapterInterface() = default;
+    AdapterInterface(const AdapterInterface&) = delete;
+    AdapterInterface& operator=(const AdapterInterface&) = delete;
+    virtual ~AdapterInterface() = default;
+
+    /// @brief Pushes @p message to @p channel, due after @p delay. Assigns an id when the message
+    /// has none and returns the id.
+    virtual std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) = 0;
+
+    /// @brief Pushes many messages at once (one round trip where the broker allows). Returns their ids
+    /// in order. Not atomic across messages unless the adapter says so.
+    virtual std::vector<std::string> push_batch(std::vector<OutgoingMessage> messages) = 0;
+
+    /// @brief Reserves up to @p max_messages due messages from @p channels (earlier channels first),
+    /// waiting up to @p wait for the first one. Returns an empty vector when none came in time.
+    /// Each delivery must then be settled or released; one that is not within the adapter's
+    /// visibility timeout is given back by reclaim().
+    virtual std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max_messages,
+                                          std::chrono::milliseconds wait) = 0;
+
+    /// @brief Acknowledges @p delivery and applies every push of @p settlement in ONE atomic step.
+    /// Throws StaleDeliveryError (and changes nothing) when the delivery was already given back.
+    virtual void settle(const Delivery& delivery, Settlement settlement) = 0;
+
+    /// @brief Gives @p delivery back to its channel, due after @p delay, without counting it as a delivery
+    /// (for a circuit breaker or a shutdown). Throws StaleDeliveryError when it was already given back.
+    virtual void release(const Delivery& delivery, Seconds delay = Seconds{0.0}) = 0;
+
+    /// @brief Gives back every delivery held longer than the visibility timeout (its worker vanished).
+    /// Returns how many. Adapters also do this on their own while reserving.
+    virtual std::size_t reclaim() = 0;
+
+    /// @brief Where the message with @p id is now.
+    virtual MessageStatus status(const std::string& id) = 0;
+
+    /// @brief Messages of @p channel by state.
+    virtual ChannelDepth depth(const std::string& channel) = 0;
+
+    /// @brief Up to @p limit waiting messages (ready, then delayed by due time) of @p channel,
+    /// skipping the first @p offset. Used to inspect dead letters. Reserved messages are not listed.
+    virtual std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) = 0;
+
+    /// @brief Removes the waiting messages of @p channel whose ids are in @p ids. Returns how many went.
+    virtual std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) = 0;
+
+    /// @brief Every channel that holds or has held a message, sorted.
+    virtual std::vector<std::string> channels() = 0;
+};
+
+}  // namespace failpipe

@@ -1,0 +1,55 @@
+/// @file classifier.hpp
+/// @brief Classifier: turns a caught exception into a Failure with a class.
+///
+/// Rules are tried in the order they were added; the first that matches wins. Then the built-in
+/// rules: failpipe::TransientError → transient, failpipe::PermanentError → permanent. Otherwise unknown.
+/// Thread safety: add rules before sharing; classify() is safe from many threads.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "failpipe/failure.hpp"
+
+namespace failpipe {
+
+/// @brief Classifies exceptions by user rules, then by failpipe's own error types.
+class Classifier {
+public:
+    /// @brief Exceptions of type @p E or derived from it get @p error_class.
+    template <class E>
+    Classifier& add_type(ErrorClass error_class) {
+        rules_.push_back(Rule{[](const std::exception* e, const std::string&) { return dynamic_cast<const E*>(e) != nullptr; },
+                              error_class, "type rule"});
+        return *this;
+    }
+    /// @brief Exceptions whose demangled dynamic type is exactly @p type_name (e.g. `std::out_of_range`).
+    Classifier& add_type_name(std::string type_name, ErrorClass error_class);
+    /// @brief Exceptions whose message matches the ECMAScript regular expression @p pattern (searched,
+    /// not anchored). Throws InvalidArgumentError for a bad pattern.
+    Classifier& add_message_pattern(const std::string& pattern, ErrorClass error_class);
+
+    /// @brief Classifies the exception being handled. Call it only inside a catch block.
+    Failure classify_current() const;
+    /// @brief Classifies a stored exception (slower: it rethrows to inspect).
+    Failure classify(std::exception_ptr exception) const;
+    /// @brief The class for an exception already named: @p e may be null for a non-std exception.
+    ErrorClass class_of(const std::exception* e, const std::string& type, const std::string& what) const;
+
+private:
+    struct Rule {
+        std::function<bool(const std::exception*, const std::string& type)> matches_type;
+        ErrorClass error_class;
+        std::string description;
+        std::shared_ptr<std::regex> message;  // set for message rules
+    };
+    std::vector<Rule> rules_;
+};
+
+/// @brief The demangled name of the dynamic type of @p e (cached per type).
+std::string exception_type_name(const std::exception& e);
+
+}  // namespace failpipe

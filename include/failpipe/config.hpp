@@ -1,0 +1,52 @@
+/// @file config.hpp
+/// @brief Loading a deployment's JSON config: pipelines by channel, final behaviour, classification, worker settings.
+///
+/// Every middleware is built and checked at load. A bad document is refused with ConfigError,
+/// which lists every problem with the JSON pointer of the offending value, what was expected and
+/// what was found; an unknown key is an error that offers the nearest known key. The format is
+/// documented in docs/config.md and config/schema.json.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "failpipe/classifier.hpp"
+#include "failpipe/clock.hpp"
+#include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/middleware_registry.hpp"
+#include "failpipe/worker.hpp"
+
+namespace failpipe {
+
+/// @brief A loaded, checked configuration.
+struct Config {
+    FailureMiddlewareDispatcher::Options dispatcher;  ///< Pipelines, final behaviour, dead-letter suffix.
+    Classifier classifier;                            ///< Rules from `classification`.
+    WorkerOptions worker;                             ///< From `worker`.
+    Seconds visibility_timeout{30.0};                 ///< From `worker.visibilityTimeout`: for the adapter.
+    nlohmann::json document;                          ///< The document it was loaded from.
+
+    /// @brief A dispatcher over this config's pipelines.
+    FailureMiddlewareDispatcher make_dispatcher() const { return FailureMiddlewareDispatcher(dispatcher); }
+};
+
+/// @brief Checks and builds @p document. Throws ConfigError listing every problem.
+/// @param registry the middleware types known (built-ins plus the user's).
+/// @param clock    the clock dead-letter middlewares record time with (null = system clock).
+Config load_config(const nlohmann::json& document, const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
+                   std::shared_ptr<const Clock> clock = nullptr);
+
+/// @brief Parses @p text as JSON (a syntax error is a ConfigError naming line and column) and loads it.
+Config parse_config(std::string_view text, const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
+                    std::shared_ptr<const Clock> clock = nullptr);
+
+/// @brief Reads @p path (an unreadable file is a ConfigError) and parses it.
+Config load_config_file(const std::filesystem::path& path,
+                        const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
+                        std::shared_ptr<const Clock> clock = nullptr);
+
+}  // namespace failpipe

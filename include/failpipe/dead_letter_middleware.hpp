@@ -1,0 +1,55 @@
+/// @file dead_letter_middleware.hpp
+/// @brief DeadLetterMiddleware: park the failed message in a dead-letter channel with the reason attached.
+#pragma once
+
+#include <string>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/error_class.hpp"
+#include "failpipe/failure_middleware.hpp"
+
+namespace failpipe {
+
+/// @brief Moves a failed message to a dead-letter channel (default `<channel><suffix>`, i.e.
+/// `<channel>:dlq`) and records the failure under metadata `failpipe-dead-letter`: `reason`,
+/// `errorType`, `errorMessage`, `errorClass`, `time` (ISO 8601 UTC), `attempts` (handler failures
+/// in all), `channel` (where it failed), `id`, `middleware`. Always applies, subject to `on`.
+class DeadLetterMiddleware final : public MiddlewareFailureInterface {
+public:
+    /// @brief Config type name.
+    static constexpr const char* kType = "dead-letter";
+    /// @brief The default suffix of dead-letter channels.
+    static constexpr const char* kDefaultSuffix = ":dlq";
+
+    /// @param id      its id (recorded as `middleware`).
+    /// @param queue   the dead-letter channel; empty = the failing channel + @p suffix.
+    /// @param on      error classes it applies to (empty = all).
+    /// @param suffix  appended to the failing channel when @p queue is empty.
+    /// @param clock   the time recorded (null = system clock).
+    DeadLetterMiddleware(std::string id, std::string queue = {}, ErrorClassSet on = {},
+                         std::string suffix = kDefaultSuffix, std::shared_ptr<const Clock> clock = nullptr);
+
+    FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure,
+                                  const FailureHandlerInterface& next) const override;
+    const std::string& id() const noexcept override { return id_; }
+
+    const std::string& queue() const noexcept { return queue_; }
+    const ErrorClassSet& on() const noexcept { return on_; }
+    /// @brief The dead-letter channel for a message that failed on @p channel.
+    std::string target_for(const std::string& channel) const;
+
+    /// @brief Dead-letters @p request now: records @p reason and @p failure in the message metadata and
+    /// stages the push to @p target. Shared with the final handler and the worker's poison path.
+    static FailureHandlingRequest dead_letter(FailureHandlingRequest request, const Failure& failure,
+                                              const std::string& middleware_id, const std::string& target,
+                                              std::string_view reason, TimePoint now);
+
+private:
+    std::string id_;
+    std::string queue_;
+    ErrorClassSet on_;
+    std::string suffix_;
+    std::shared_ptr<const Clock> clock_;
+};
+
+}  // namespace failpipe

@@ -1,0 +1,36 @@
+/// @file explain.hpp
+/// @brief Printing a pipeline's retry schedule before deployment (`failpipe explain`).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "failpipe/error_class.hpp"
+#include "failpipe/failure_handling_request.hpp"
+#include "failpipe/failure_middleware_dispatcher.hpp"
+
+namespace failpipe {
+
+/// @brief One failure of the simulated message and what the pipeline decided.
+struct ExplainStep {
+    int failure = 0;        ///< 1 for the first failure.
+    std::string channel;    ///< The channel it failed on.
+    Decision decision;      ///< Who acted, how, where to, after how long.
+};
+
+/// @brief What to simulate.
+struct ExplainOptions {
+    std::string channel;                          ///< Where the message is first pushed.
+    int max_failures = 1000;                      ///< Stop after this many failures.
+    ErrorClass error_class = ErrorClass::unknown; ///< The class of every failure.
+    std::string error_type = "failpipe::Error";   ///< The exception type recorded.
+    std::string error_message = "explain: simulated failure";
+};
+
+/// @brief Simulates a message whose handler always fails, through the real middlewares of
+/// @p dispatcher: one step per failure until the message is dead-lettered, dropped or rethrown, or
+/// @p options.max_failures failures. Deterministic: jittered delays report the schedule's value
+/// with its bounds.
+std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options);
+
+}  // namespace failpipe

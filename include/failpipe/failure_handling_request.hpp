@@ -1,0 +1,79 @@
+/// @file failure_handling_request.hpp
+/// @brief FailureHandlingRequest: the message that failed, where, and what the pipeline decided.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/message.hpp"
+#include "failpipe/outgoing_message.hpp"
+
+namespace failpipe {
+
+/// @brief What a failure pipeline did with a message.
+enum class FailureAction {
+    send_again,   ///< pushed again with no delay (to its channel or another)
+    delay,        ///< pushed again after a delay
+    dead_letter,  ///< moved to a dead-letter channel with the failure recorded
+    drop,         ///< acknowledged and discarded (counted)
+    rethrow,      ///< nobody handled it; the worker throws and leaves the delivery unsettled
+};
+
+/// @brief `send-again`, `delay`, `dead-letter`, `drop`, `rethrow`.
+std::string_view to_string(FailureAction action) noexcept;
+
+/// @brief The decision recorded on a request: who acted, how, where to and after how long.
+struct Decision {
+    std::string middleware;        ///< The acting middleware's id, or `final`.
+    FailureAction action = FailureAction::rethrow;
+    std::string to;                ///< The target channel (empty for drop and rethrow).
+    Seconds delay{0.0};            ///< The delay applied (for jitter: the one drawn).
+    Seconds base_delay{0.0};       ///< The un-jittered schedule value (equals delay without jitter).
+    Seconds delay_min{0.0};        ///< The smallest delay this step could have drawn.
+    Seconds delay_max{0.0};        ///< The largest delay this step could have drawn.
+    bool jittered = false;         ///< True when delay was drawn at random within [delay_min, delay_max].
+};
+
+/// @brief The value passed along a failure pipeline. Move-only in spirit: pass it by value and return it.
+///
+/// A middleware that acts stages its pushes here (with the updated message) and records a
+/// Decision; the worker then settles the delivery with exactly these pushes, atomically.
+class FailureHandlingRequest {
+public:
+    /// @brief A request for @p message, which failed on @p channel.
+    FailureHandlingRequest(Message message, std::string channel);
+
+    /// @brief The message as it failed, with the pipeline's updates so far (empty after take_message()).
+    const Message& message() const noexcept { return message_; }
+    /// @brief Mutable access, so a middleware can update metadata before it acts or passes on.
+    Message& message() noexcept { return message_; }
+    /// @brief Moves the message out (the usual first step of acting on it).
+    Message take_message() noexcept { return std::move(message_); }
+    /// @brief The channel the message was consumed from; it selected the pipeline.
+    const std::string& channel() const noexcept { return channel_; }
+
+    /// @brief Stages a push, to be settled atomically with the acknowledgement.
+    void stage(OutgoingMessage push) { pushes_.push_back(std::move(push)); }
+    /// @brief The staged pushes.
+    const std::vector<OutgoingMessage>& pushes() const noexcept { return pushes_; }
+    /// @brief Moves the staged pushes out.
+    std::vector<OutgoingMessage> take_pushes() noexcept { return std::move(pushes_); }
+
+    /// @brief Records what was done. A request with a decision counts as handled.
+    void decide(Decision decision) { decision_ = std::move(decision); }
+    /// @brief What was done, if anything yet.
+    const std::optional<Decision>& decision() const noexcept { return decision_; }
+    /// @brief True once a middleware (or the final handler) has decided.
+    bool handled() const noexcept { return decision_.has_value(); }
+
+private:
+    Message message_;
+    std::string channel_;
+    std::vector<OutgoingMessage> pushes_;
+    std::optional<Decision> decision_;
+};
+
+}  // namespace failpipe

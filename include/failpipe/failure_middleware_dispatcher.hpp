@@ -1,0 +1,72 @@
+/// @file failure_middleware_dispatcher.hpp
+/// @brief FailureMiddlewareDispatcher: picks a channel's failure pipeline (or the default) and runs it.
+///
+/// Selection follows Yii: the channel's own pipeline when it is non-empty, else the default
+/// pipeline; never both, no fall-through. When no middleware acts, the final behaviour decides.
+/// Thread safety: immutable after construction; dispatch() is safe from many threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/failure_middleware.hpp"
+
+namespace failpipe {
+
+/// @brief What happens to a failure that no middleware handled.
+enum class FinalBehavior {
+    dead_letter,  ///< move it to `<channel><suffix>` with the failure recorded (default)
+    rethrow,      ///< Yii's behaviour: the worker throws MessageFailureError, the delivery stays unsettled
+    drop,         ///< acknowledge and discard it (counted in the worker's metrics)
+};
+
+/// @brief `dead-letter`, `rethrow`, `drop`.
+std::string_view to_string(FinalBehavior behavior) noexcept;
+/// @brief Parses a final behaviour name; std::nullopt when unknown.
+std::optional<FinalBehavior> parse_final_behavior(std::string_view name) noexcept;
+
+/// @brief A list of middlewares, run first to last.
+using FailurePipeline = std::vector<FailureMiddlewarePtr>;
+
+/// @brief Runs the failure pipeline of a delivery's channel.
+class FailureMiddlewareDispatcher {
+public:
+    /// @brief Everything a dispatcher is built from.
+    struct Options {
+        FailurePipeline default_pipeline;                 ///< For channels without a pipeline of their own.
+        std::map<std::string, FailurePipeline> pipelines; ///< By channel name.
+        FinalBehavior final_behavior = FinalBehavior::dead_letter;
+        std::string dead_letter_suffix = ":dlq";          ///< Dead-letter channel = channel + suffix.
+        std::shared_ptr<const Clock> clock;               ///< Time recorded on dead letters (null = system clock).
+    };
+
+    /// @brief An empty dispatcher: every failure goes to the final behaviour (dead-letter).
+    FailureMiddlewareDispatcher();
+    explicit FailureMiddlewareDispatcher(Options options);
+
+    /// @brief Counts the failure in the message's metadata (`failpipe-failure`.`failures`), runs the
+    /// pipeline selected by @p request's channel and returns the decided request. Under `rethrow`, the
+    /// returned request's decision says `rethrow` and it stages nothing.
+    FailureHandlingRequest dispatch(FailureHandlingRequest request, const Failure& failure) const;
+
+    /// @brief The pipeline that runs for @p channel (its own when non-empty, else the default).
+    const FailurePipeline& pipeline_for(const std::string& channel) const;
+    /// @brief The dead-letter channel of @p channel.
+    std::string dead_letter_channel(const std::string& channel) const;
+
+    const Options& options() const noexcept { return options_; }
+
+    /// @brief A copy with other middlewares (Yii's withMiddlewares).
+    FailureMiddlewareDispatcher with_pipelines(FailurePipeline default_pipeline,
+                                               std::map<std::string, FailurePipeline> pipelines) const;
+
+private:
+    Options options_;
+};
+
+}  // namespace failpipe

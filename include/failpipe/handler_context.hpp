@@ -1,0 +1,39 @@
+/// @file handler_context.hpp
+/// @brief HandlerContext: what a handler knows about its delivery, and its outbox.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/message.hpp"
+#include "failpipe/outgoing_message.hpp"
+
+namespace failpipe {
+
+/// @brief Passed to a handler with its message. Pushes made here are staged, not sent: they are
+/// published together with the acknowledgement if the handler succeeds, and discarded if it throws
+/// (outbox), so a retried handler never publishes its follow-ups twice.
+class HandlerContext {
+public:
+    HandlerContext(const std::string& channel, std::uint32_t deliveries) : channel_(channel), deliveries_(deliveries) {}
+
+    /// @brief Stages @p message for @p channel, due after @p delay.
+    void push(std::string channel, Message message, Seconds delay = Seconds{0.0});
+    /// @brief The channel the message was consumed from.
+    const std::string& channel() const noexcept { return channel_; }
+    /// @brief How many times this message has been reserved (1 on the first delivery).
+    std::uint32_t deliveries() const noexcept { return deliveries_; }
+    /// @brief The staged pushes.
+    const std::vector<OutgoingMessage>& staged() const noexcept { return staged_; }
+    /// @brief Moves the staged pushes out.
+    std::vector<OutgoingMessage> take_staged() noexcept { return std::move(staged_); }
+
+private:
+    const std::string& channel_;
+    std::uint32_t deliveries_;
+    std::vector<OutgoingMessage> staged_;
+};
+
+}  // namespace failpipe

@@ -1,0 +1,35 @@
+/// @file message.hpp
+/// @brief The message: a value that carries its whole failure history in its metadata.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace failpipe {
+
+/// @brief A queue message. A value: copy it freely.
+///
+/// Middlewares keep their state in `metadata` only, under keys that include their own id, so a
+/// message carries its history with it across channels and processes.
+struct Message {
+    std::string id;       ///< Unique; assigned at push when empty, kept across retries and dead-lettering.
+    std::string handler;  ///< The name a worker routes on (Yii's message type).
+    nlohmann::json data = nullptr;                          ///< The payload.
+    nlohmann::json metadata = nlohmann::json::object();     ///< Always a JSON object.
+
+    /// @brief A message for @p handler with payload @p data and no id yet.
+    static Message create(std::string handler, nlohmann::json data = nullptr);
+};
+
+/// @brief Serialises a message to its wire form (a JSON object with `id`, `handler`, `data`, `metadata`).
+std::string encode_message(const Message& message);
+
+/// @brief Parses the wire form. Throws DecodeError with a reason when the bytes are not a message.
+Message decode_message(std::string_view bytes);
+
+/// @brief A new unique id: 16 hex digits of per-process randomness and 16 of a counter.
+std::string generate_message_id();
+
+}  // namespace failpipe

@@ -1,0 +1,17 @@
+/// @file settlement.hpp
+/// @brief What a delivery ends in: its acknowledgement plus every push it caused, applied in one atomic step.
+#pragma once
+
+#include <vector>
+
+#include "failpipe/outgoing_message.hpp"
+
+namespace failpipe {
+
+/// @brief The acknowledgement of a delivery together with the pushes it staged: a retry, a dead
+/// letter, the handler's follow-up messages. An adapter applies all of it or none of it.
+struct Settlement {
+    std::vector<OutgoingMessage> pushes;
+};
+
+}  // namespace failpipe

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages failpipe builds and tests with, when any is missing.
+set -euo pipefail
+packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev
+          libbenchmark-dev redis-server redis-tools)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "failpipe: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
