@@ -70,7 +70,10 @@ public:
 
     /// @brief Acknowledges @p delivery and applies every push of @p settlement in ONE atomic step.
     /// Throws StaleDeliveryError (and changes nothing) when the delivery was already given back.
-    virtual void settle(const Delivery& delivery, Settlement settlement) = 0;
+    /// The adapter moves from @p settlement only once it has succeeded: when it throws, the
+    /// settlement is intact and may be sent again — a settle whose reply was lost must be safe to
+    /// repeat (it must not duplicate the pushes).
+    virtual void settle(const Delivery& delivery, Settlement&& settlement) = 0;
 
     /// @brief Gives @p delivery back to its channel, due after @p delay, without counting it as a delivery
     /// (for a circuit breaker or a shutdown). Throws StaleDeliveryError when it was already given back.

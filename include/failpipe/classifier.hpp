@@ -23,7 +23,7 @@ public:
     template <class E>
     Classifier& add_type(ErrorClass error_class) {
         rules_.push_back(Rule{[](const std::exception* e, const std::string&) { return dynamic_cast<const E*>(e) != nullptr; },
-                              error_class, "type rule"});
+                              error_class, "type rule", nullptr});
         return *this;
     }
     /// @brief Exceptions whose demangled dynamic type is exactly @p type_name (e.g. `std::out_of_range`).
@@ -32,8 +32,11 @@ public:
     /// not anchored). Throws InvalidArgumentError for a bad pattern.
     Classifier& add_message_pattern(const std::string& pattern, ErrorClass error_class);
 
-    /// @brief Classifies the exception being handled. Call it only inside a catch block.
-    Failure classify_current() const;
+    /// @brief Classifies @p e, the exception being handled: call it inside the catch block, so the
+    /// Failure also holds std::current_exception().
+    Failure classify(const std::exception& e) const;
+    /// @brief Classifies the exception being handled when it is not a std::exception (`catch (...)`).
+    Failure classify_non_standard() const;
     /// @brief Classifies a stored exception (slower: it rethrows to inspect).
     Failure classify(std::exception_ptr exception) const;
     /// @brief The class for an exception already named: @p e may be null for a non-std exception.

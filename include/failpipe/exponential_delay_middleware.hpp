@@ -12,6 +12,14 @@
 
 namespace failpipe {
 
+/// @brief Optional settings of ExponentialDelayMiddleware beyond Yii's parameters.
+struct ExponentialDelayOptions {
+    std::string queue;                       ///< Target channel; empty = the channel the message failed on.
+    ErrorClassSet on;                        ///< Error classes it applies to; empty = all.
+    Jitter jitter = Jitter::none;            ///< Randomisation of each delay (never beyond delayMaximum).
+    std::shared_ptr<RandomSource> random;    ///< Source of jitter draws; null = seeded from random_device.
+};
+
 /// @brief Re-pushes a failed message after `min(delayInitial × exponent^(k−1), delayMaximum)` seconds
 /// the k-th time it acts (k = 1..maxAttempts), computed by repeated multiplication so figures match
 /// Yii's to the last digit. The first delay is delayInitial (see yii-queue-semantics.md).
@@ -27,12 +35,7 @@ public:
     static constexpr const char* kType = "exponential-delay";
 
     /// @brief Optional settings beyond Yii's parameters.
-    struct Options {
-        std::string queue;                       ///< Target channel; empty = the channel the message failed on.
-        ErrorClassSet on;                        ///< Error classes it applies to; empty = all.
-        Jitter jitter = Jitter::none;            ///< Randomisation of each delay (never beyond delayMaximum).
-        std::shared_ptr<RandomSource> random;    ///< Source of jitter draws; null = seeded from random_device.
-    };
+    using Options = ExponentialDelayOptions;
 
     /// Checks, in Yii's order, each raising InvalidArgumentError: maxAttempts > 0, delayInitial > 0,
     /// delayMaximum ≥ delayInitial, exponent > 0 (and all finite).

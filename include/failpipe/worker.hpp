@@ -32,6 +32,8 @@ struct WorkerOptions {
     std::size_t batch_size = 64;                        ///< Deliveries reserved per round trip.
     std::chrono::milliseconds wait{100};                ///< How long one reserve waits for a message.
     std::uint32_t max_deliveries = 10;                  ///< A message reserved more often (it crashes its worker) is poison; 0 = no limit.
+    std::chrono::milliseconds settle_retry_for{10000};  ///< How long a settle is retried while the broker is unreachable.
+    std::chrono::milliseconds max_backoff{5000};        ///< Cap of run()'s backoff after broker errors.
 };
 
 /// @brief What became of one delivery (returned by Worker::process, for tests and tools).
@@ -76,9 +78,10 @@ public:
     const FailureMiddlewareDispatcher& dispatcher() const noexcept { return dispatcher_; }
 
 private:
-    Outcome settle(const Delivery& delivery, Settlement settlement, Outcome outcome);
+    Outcome settle(const Delivery& delivery, Settlement&& settlement);
     Outcome handle_failure(Delivery& delivery, Failure failure);
     Outcome dead_letter_poison(Delivery& delivery, std::string_view reason, std::string what);
+    void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
 
     std::shared_ptr<AdapterInterface> adapter_;
     FailureMiddlewareDispatcher dispatcher_;

@@ -31,7 +31,7 @@ public:
     std::vector<std::string> push_batch(std::vector<OutgoingMessage> messages) override;
     std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max_messages,
                                   std::chrono::milliseconds wait) override;
-    void settle(const Delivery& delivery, Settlement settlement) override;
+    void settle(const Delivery& delivery, Settlement&& settlement) override;
     void release(const Delivery& delivery, Seconds delay = Seconds{0.0}) override;
     std::size_t reclaim() override;
     MessageStatus status(const std::string& id) override;

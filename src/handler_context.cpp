@@ -1,0 +1,18 @@
+#include "failpipe/handler_context.hpp"
+
+#include <cmath>
+
+#include "failpipe/error.hpp"
+
+namespace failpipe {
+
+void HandlerContext::push(std::string channel, Message message, Seconds delay) {
+    // Checked here, in the handler, so that a bad follow-up fails this delivery instead of its settle.
+    if (channel.empty()) throw InvalidArgumentError("HandlerContext::push: the channel name must not be empty");
+    if (!std::isfinite(delay.count()) || delay.count() < 0) {
+        throw InvalidArgumentError("HandlerContext::push: the delay must be a finite number of seconds >= 0");
+    }
+    staged_.push_back(OutgoingMessage{std::move(channel), std::move(message), delay});
+}
+
+}  // namespace failpipe

@@ -1,0 +1,31 @@
+// Reading and writing failure state in message metadata, with Yii's tolerant casts.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "failpipe/clock.hpp"
+#include "failpipe/message.hpp"
+
+namespace failpipe::detail {
+
+/// The `failpipe-failure` object of @p message, created (and metadata made an object) when missing
+/// or of the wrong type — Yii reads a non-map failure value as {}.
+nlohmann::json& failure_meta(Message& message);
+
+/// The value stored under @p key in `failpipe-failure`, or null when there is none.
+const nlohmann::json* failure_value(const Message& message, const std::string& key);
+
+/// PHP's (int) cast: numbers truncate, numeric strings parse their leading number, bools are 0/1,
+/// anything else is 0.
+long long to_int(const nlohmann::json* value);
+
+/// PHP's (float) cast, with the same tolerance; NaN and infinities read as 0.
+double to_float(const nlohmann::json* value);
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+std::string iso8601_utc(TimePoint time);
+
+}  // namespace failpipe::detail

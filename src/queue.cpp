@@ -1,0 +1,23 @@
+#include "failpipe/queue.hpp"
+
+#include <cmath>
+
+#include "failpipe/error.hpp"
+
+namespace failpipe {
+
+Queue::Queue(std::shared_ptr<AdapterInterface> adapter, std::string channel)
+    : adapter_(std::move(adapter)), channel_(std::move(channel)) {
+    if (!adapter_) throw InvalidArgumentError("Queue: the adapter must not be null");
+    if (channel_.empty()) throw InvalidArgumentError("Queue: the channel name must not be empty");
+}
+
+std::string Queue::push(Message message, Seconds delay) const {
+    if (!std::isfinite(delay.count()) || delay.count() < 0) {
+        throw InvalidArgumentError("Queue::push: the delay must be a finite number of seconds >= 0, got " +
+                                   std::to_string(delay.count()));
+    }
+    return adapter_->push(channel_, std::move(message), delay);
+}
+
+}  // namespace failpipe

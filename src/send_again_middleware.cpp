@@ -1,0 +1,45 @@
+#include "failpipe/send_again_middleware.hpp"
+
+#include <algorithm>
+
+#include "failpipe/error.hpp"
+#include "failpipe/metadata_keys.hpp"
+#include "metadata.hpp"
+
+namespace failpipe {
+
+SendAgainMiddleware::SendAgainMiddleware(std::string id, long long max_attempts, std::string queue, ErrorClassSet on)
+    : id_(std::move(id)),
+      max_attempts_(max_attempts),
+      queue_(std::move(queue)),
+      on_(on),
+      counter_key_(std::string(metadata_keys::resend_attempts_prefix) + id_) {
+    if (max_attempts_ < 1) {
+        throw InvalidArgumentError("maxAttempts parameter must be a positive integer, " + std::to_string(max_attempts_) +
+                                   " given.");
+    }
+}
+
+long long SendAgainMiddleware::attempts(const Message& message) const {
+    // Yii clamps a negative stored counter to 0 here (but not in ExponentialDelayMiddleware).
+    return std::max(0LL, detail::to_int(detail::failure_value(message, counter_key_)));
+}
+
+FailureHandlingRequest SendAgainMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
+                                                   const FailureHandlerInterface& next) const {
+    if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);
+    const long long done = attempts(request.message());
+    if (done >= max_attempts_) return next.handle(std::move(request), failure);
+
+    detail::failure_meta(request.message())[counter_key_] = done + 1;
+    std::string target = queue_.empty() ? request.channel() : queue_;
+    Decision decision;
+    decision.middleware = id_;
+    decision.action = FailureAction::send_again;
+    decision.to = target;
+    request.stage(OutgoingMessage{std::move(target), request.take_message(), Seconds{0.0}});
+    request.decide(std::move(decision));
+    return request;
+}
+
+}  // namespace failpipe
