@@ -126,6 +126,3 @@ TEST_CASE("classifier: a bad message pattern is refused with the pattern named")
     CHECK_THROWS_AS(classifier.add_message_pattern("([unclosed", ErrorClass::transient), InvalidArgumentError);
 }
 
-TEST_CASE("queue: pushes to its channel; refuses a null adapter, an empty channel and bad delays") {
-    CHECK_THROWS_AS(Queue(nullptr, "orders"), InvalidArgumentError);
-}

@@ -394,3 +394,18 @@ TEST_CASE("worker: concurrent workers with failures lose nothing: retried ones s
     CHECK(attempts[1] == 3);  // first run + 2 send-again
     CHECK(adapter->depth("orders").total() == 0);
 }
+
+TEST_CASE("queue: pushes to its channel with a delay; refuses a null adapter, an empty channel and bad delays") {
+    Rig rig;
+    Queue orders(rig.adapter, "orders");
+    std::string id = orders.push(job("order"), Seconds{2.5});
+    CHECK(rig.adapter->status(id).state == MessageState::delayed);
+    CHECK(rig.adapter->status(id).channel == "orders");
+    rig.clock->advance(Seconds{2.5});
+    CHECK(rig.adapter->reserve({"orders"}, 10, std::chrono::milliseconds(0)).size() == 1);
+    CHECK_THROWS_AS(Queue(nullptr, "orders"), InvalidArgumentError);
+    CHECK_THROWS_AS(Queue(rig.adapter, ""), InvalidArgumentError);
+    CHECK_THROWS_AS(orders.push(job("order"), Seconds{-1}), InvalidArgumentError);
+    CHECK_THROWS_AS(orders.push(job("order"), Seconds{std::nan("")}), InvalidArgumentError);
+    CHECK(rig.adapter->depth("orders").total() == 1);  // nothing was pushed by the refused calls
+}

@@ -1,0 +1,16 @@
+# Fails when the README's quickstart block differs from examples/quickstart.cpp, so the code a
+# reader copies is the code CI compiles and runs.
+file(READ "${README}" readme)
+file(READ "${SOURCE}" source)
+string(FIND "${readme}" "<!-- quickstart:begin -->\n```cpp\n" begin)
+string(FIND "${readme}" "```\n<!-- quickstart:end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "README.md has no quickstart block")
+endif()
+string(LENGTH "<!-- quickstart:begin -->\n```cpp\n" marker)
+math(EXPR start "${begin} + ${marker}")
+math(EXPR length "${end} - ${start}")
+string(SUBSTRING "${readme}" ${start} ${length} block)
+if(NOT block STREQUAL source)
+  message(FATAL_ERROR "README.md's quickstart block differs from examples/quickstart.cpp")
+endif()
