@@ -1,0 +1,49 @@
+// explain(): runs a message that always fails through the real dispatcher, one failure at a time.
+#include "failpipe/explain.hpp"
+
+#include <utility>
+
+#include "failpipe/error.hpp"
+#include "failpipe/failure.hpp"
+#include "failpipe/message.hpp"
+
+namespace failpipe {
+
+std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options) {
+    if (options.channel.empty()) throw InvalidArgumentError("explain: the channel must not be empty");
+    if (options.max_failures < 1)
+        throw InvalidArgumentError("explain: max_failures must be at least 1, " + std::to_string(options.max_failures) +
+                                   " given");
+
+    Message message;
+    message.id = "explain";
+    message.handler = "explain";
+    const Failure failure{nullptr, options.error_type, options.error_message, options.error_class};
+
+    std::vector<ExplainStep> steps;
+    std::string channel = options.channel;
+    for (int n = 1; n <= options.max_failures; ++n) {
+        FailureHandlingRequest request =
+            dispatcher.dispatch(FailureHandlingRequest(std::move(message), channel), failure);
+        if (!request.decision())
+            throw Error("explain: the pipeline of channel \"" + channel + "\" returned without a decision");
+        Decision decision = *request.decision();
+        // The schedule's own value keeps the output the same on every run; the bounds show the spread.
+        if (decision.jittered) decision.delay = decision.base_delay;
+
+        const bool retried = decision.action == FailureAction::send_again || decision.action == FailureAction::delay;
+        steps.push_back(ExplainStep{n, channel, decision});
+        if (!retried) break;
+
+        if (request.pushes().empty())
+            throw Error("explain: middleware \"" + decision.middleware + "\" decided " +
+                        std::string(to_string(decision.action)) + " but staged no push");
+        // The next failure happens where the retry went, to the message as the pipeline updated it.
+        const OutgoingMessage& push = request.pushes().front();
+        channel = decision.to.empty() ? push.channel : decision.to;
+        message = push.message;
+    }
+    return steps;
+}
+
+}  // namespace failpipe

@@ -1,0 +1,57 @@
+/// @file command.hpp
+/// @brief The `failpipe` command table: what a command declares, and the commands there are.
+///
+/// A new command is one function returning a Command (in its own cmd_*.cpp) plus one line in
+/// all_commands() (main.cpp). Parsing, --help and usage errors are handled for it.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+
+namespace failpipe::cli {
+
+/// @brief Exit statuses of every command.
+enum ExitStatus : int {
+    kExitOk = 0,      ///< Done; for checks: the input is good.
+    kExitFailed = 1,  ///< The command ran and found a problem (a bad config, ...).
+    kExitUsage = 2,   ///< The command line was wrong: nothing was done.
+};
+
+/// @brief What a command's run function gets.
+struct Invocation {
+    const ParsedArgs& args;
+    std::ostream& out;
+    std::ostream& err;
+};
+
+/// @brief One command of the table.
+struct Command {
+    std::vector<std::string> words;           ///< Its name as typed: {"config", "check"}.
+    std::string summary;                      ///< One line for `failpipe --help`.
+    std::string description;                  ///< A paragraph for `failpipe <command> --help`.
+    std::vector<PositionalSpec> positionals;  ///< Required positional arguments.
+    std::vector<OptionSpec> options;          ///< Accepted options (besides --help).
+    std::vector<std::string> examples;        ///< Example command lines for the help.
+    /// @brief Runs the command; returns an ExitStatus. May throw UsageError (exit 2).
+    std::function<int(const Invocation&)> run;
+
+    /// @brief `config check`.
+    std::string name() const;
+};
+
+/// @brief `failpipe config check FILE`.
+Command config_check_command();
+/// @brief `failpipe explain --config FILE --channel NAME ...`.
+Command explain_command();
+
+/// @brief Throws UsageError unless @p path names an existing file (a missing file is a usage error).
+void require_file(const std::string& path);
+
+/// @brief Prints the issues of a refused config, one per line: `FILE: /path: message`.
+void print_config_issues(std::ostream& err, const std::string& file, const ConfigError& error);
+
+}  // namespace failpipe::cli

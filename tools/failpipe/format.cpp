@@ -1,0 +1,59 @@
+#include "format.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ostream>
+#include <system_error>
+
+namespace failpipe::cli {
+
+std::string format_number(double value) {
+    char buffer[64];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+    if (ec != std::errc{}) return "nan";
+    return std::string(buffer, end);
+}
+
+std::string format_rounded(double value, int significant) {
+    char buffer[64];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, significant);
+    if (ec != std::errc{}) return "nan";
+    return std::string(buffer, end);
+}
+
+nlohmann::ordered_json json_number(double value) {
+    // 2^53: beyond it a double no longer holds every integer, and an integer would claim precision it lacks.
+    constexpr double kExactIntegers = 9007199254740992.0;
+    if (std::isfinite(value) && std::trunc(value) == value && std::fabs(value) <= kExactIntegers)
+        return static_cast<long long>(value);
+    return value;
+}
+
+void print_table(std::ostream& out, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows, const std::vector<std::size_t>& right_aligned) {
+    std::vector<std::size_t> widths(header.size(), 0);
+    auto measure = [&](const std::vector<std::string>& row) {
+        for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
+            widths[i] = std::max(widths[i], row[i].size());
+    };
+    measure(header);
+    for (const auto& row : rows) measure(row);
+
+    auto print_row = [&](const std::vector<std::string>& row) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+            const bool right = std::find(right_aligned.begin(), right_aligned.end(), i) != right_aligned.end();
+            const std::string pad(widths[i] - row[i].size(), ' ');
+            if (i > 0) line += "  ";
+            line += right ? pad + row[i] : row[i] + pad;
+        }
+        // Trailing blanks of the last column are noise in a terminal and in diffs.
+        line.erase(line.find_last_not_of(' ') + 1);
+        out << line << '\n';
+    };
+    print_row(header);
+    for (const auto& row : rows) print_row(row);
+}
+
+}  // namespace failpipe::cli
