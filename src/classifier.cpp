@@ -48,8 +48,21 @@ Classifier& Classifier::add_message_pattern(const std::string& pattern, ErrorCla
 }
 
 ErrorClass Classifier::class_of(const std::exception* e, const std::string& type, const std::string& what) const {
+    // libstdc++'s regex matcher recurses per character: on a long message it can exhaust the stack.
+    // Messages are matched on their first kMessagePrefix bytes, and a matcher error is no match.
+    constexpr std::size_t kMessagePrefix = 512;
     for (const auto& rule : rules_) {
-        bool matched = rule.message ? std::regex_search(what, *rule.message) : rule.matches_type(e, type);
+        bool matched = false;
+        if (rule.message) {
+            const auto end = what.size() > kMessagePrefix ? what.begin() + kMessagePrefix : what.end();
+            try {
+                matched = std::regex_search(what.begin(), end, *rule.message);
+            } catch (const std::exception&) {
+                matched = false;
+            }
+        } else {
+            matched = rule.matches_type(e, type);
+        }
         if (matched) return rule.error_class;
     }
     if (e != nullptr) {

@@ -1,5 +1,6 @@
 #include "failpipe/clock.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "failpipe/error.hpp"
@@ -7,7 +8,10 @@
 namespace failpipe {
 
 std::chrono::system_clock::duration to_clock_duration(Seconds seconds) {
-    return std::chrono::ceil<std::chrono::system_clock::duration>(seconds);
+    // About a century: far beyond any delay, far from overflowing the clock's 64-bit ticks.
+    constexpr double kLimit = 100.0 * 365 * 24 * 3600;
+    const double s = std::isnan(seconds.count()) ? 0.0 : std::clamp(seconds.count(), -kLimit, kLimit);
+    return std::chrono::ceil<std::chrono::system_clock::duration>(Seconds{s});
 }
 
 ManualClock::ManualClock(TimePoint start) : ticks_(start.time_since_epoch().count()) {}

@@ -228,6 +228,13 @@ public:
         if (const json* rules = find_value(document, "classification")) load_classification(*rules, config.classifier);
         if (const json* worker = find_value(document, "worker")) load_worker(*worker, config);
 
+        if (config.dispatcher.final_behavior == FinalBehavior::rethrow && config.worker.max_deliveries == 0 &&
+            find_value(document, "worker") != nullptr) {
+            // Under rethrow a failing message goes back to the broker; only maxDeliveries ends that.
+            issues_.push_back({"/worker/maxDeliveries",
+                               "expected an integer >= 1 when \"final\" is \"rethrow\" (with 0 a message that always "
+                               "fails would be redelivered forever), found 0"});
+        }
         config.dispatcher.dead_letter_suffix = suffix_;
         config.dispatcher.clock = clock_;
         if (!issues_.empty()) {
@@ -420,8 +427,10 @@ private:
                 worker.max_deliveries = static_cast<std::uint32_t>(*max);
         }
         if (auto timeout = params.optional_number("visibilityTimeout")) {
-            if (*timeout > 0)
+            if (*timeout > 0) {
                 config.visibility_timeout = Seconds{*timeout};
+                config.worker.visibility_timeout = Seconds{*timeout};
+            }
             else
                 params.fail("visibilityTimeout",
                             "expected a number > 0, found " + value.at("visibilityTimeout").dump());

@@ -13,14 +13,15 @@ DeadLetterMiddleware::DeadLetterMiddleware(std::string id, std::string queue, Er
       suffix_(std::move(suffix)),
       clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {}
 
-std::string DeadLetterMiddleware::target_for(const std::string& channel) const {
-    return queue_.empty() ? channel + suffix_ : queue_;
+std::string DeadLetterMiddleware::target_for(const std::string& channel, const std::string& dispatcher_suffix) const {
+    if (!queue_.empty()) return queue_;
+    return channel + (suffix_.empty() ? dispatcher_suffix : suffix_);
 }
 
 FailureHandlingRequest DeadLetterMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                     const FailureHandlerInterface& next) const {
     if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);
-    std::string target = target_for(request.channel());
+    std::string target = target_for(request.channel(), request.dead_letter_suffix());
     return dead_letter(std::move(request), failure, id_, target, "failure", clock_->now());
 }
 

@@ -1,6 +1,10 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 
+#include <cmath>
+
 #include "failpipe/dead_letter_middleware.hpp"
+#include "failpipe/exponential_delay_middleware.hpp"
+#include "failpipe/send_again_middleware.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "metadata.hpp"
@@ -64,6 +68,36 @@ void check_pipeline(const FailurePipeline& pipeline, const std::string& name) {
     }
 }
 
+bool has_custom(const FailurePipeline& pipeline) {
+    for (const auto& middleware : pipeline) {
+        const auto* m = middleware.get();
+        if (dynamic_cast<const SendAgainMiddleware*>(m) == nullptr &&
+            dynamic_cast<const ExponentialDelayMiddleware*>(m) == nullptr &&
+            dynamic_cast<const DeadLetterMiddleware*>(m) == nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A settle with these pushes would lose the message or fail in the adapter: refuse it here, where
+// the worker can still dead-letter the message it kept.
+void check_result(const FailureHandlingRequest& result) {
+    const Decision& decision = *result.decision();
+    const bool moves = decision.action == FailureAction::send_again || decision.action == FailureAction::delay ||
+                       decision.action == FailureAction::dead_letter;
+    if (moves && result.pushes().empty()) {
+        throw Error("failure middleware \"" + decision.middleware + "\" decided " + std::string(to_string(decision.action)) +
+                    " but staged no push: settling would lose the message");
+    }
+    for (const auto& push : result.pushes()) {
+        if (push.channel.empty() || !std::isfinite(push.delay.count()) || push.delay.count() < 0) {
+            throw Error("failure middleware \"" + decision.middleware +
+                        "\" staged an invalid push (empty channel, or a delay that is negative or not finite)");
+        }
+    }
+}
+
 }  // namespace
 
 FailureMiddlewareDispatcher::FailureMiddlewareDispatcher() : FailureMiddlewareDispatcher(Options{}) {}
@@ -74,6 +108,14 @@ FailureMiddlewareDispatcher::FailureMiddlewareDispatcher(Options options) : opti
     if (options_.dead_letter_suffix.empty()) {
         throw InvalidArgumentError("the dead-letter suffix must not be empty: dead letters would return to their channel");
     }
+    default_is_custom_ = has_custom(options_.default_pipeline);
+    for (const auto& [name, pipeline] : options_.pipelines) custom_by_channel_[name] = has_custom(pipeline);
+}
+
+bool FailureMiddlewareDispatcher::runs_custom_middleware(const std::string& channel) const {
+    auto it = options_.pipelines.find(channel);
+    if (it != options_.pipelines.end() && !it->second.empty()) return custom_by_channel_.find(channel)->second;
+    return default_is_custom_;
 }
 
 const FailurePipeline& FailureMiddlewareDispatcher::pipeline_for(const std::string& channel) const {
@@ -91,6 +133,7 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequ
     auto& meta = detail::failure_meta(request.message());
     auto& failures = meta[kFailuresKey];
     failures = detail::to_int(&failures) + 1;
+    if (request.dead_letter_suffix() != options_.dead_letter_suffix) request.set_dead_letter_suffix(options_.dead_letter_suffix);
 
     PipelineCursor cursor(pipeline_for(request.channel()), 0, *this);
     FailureHandlingRequest result = cursor.handle(std::move(request), failure);
@@ -100,11 +143,12 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequ
         if (result.pushes().empty()) return cursor.finish(std::move(result), failure);
         Decision decision;
         decision.middleware = "custom";
-        decision.action = FailureAction::send_again;
         decision.to = result.pushes().front().channel;
         decision.delay = decision.base_delay = decision.delay_min = decision.delay_max = result.pushes().front().delay;
+        decision.action = decision.delay.count() > 0 ? FailureAction::delay : FailureAction::send_again;
         result.decide(std::move(decision));
     }
+    check_result(result);
     return result;
 }
 

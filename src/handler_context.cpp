@@ -12,6 +12,10 @@ void HandlerContext::push(std::string channel, Message message, Seconds delay) {
     if (!std::isfinite(delay.count()) || delay.count() < 0) {
         throw InvalidArgumentError("HandlerContext::push: the delay must be a finite number of seconds >= 0");
     }
+    if (!message.metadata.is_object()) {
+        throw InvalidArgumentError(std::string("HandlerContext::push: metadata must be a JSON object, found ") +
+                                   message.metadata.type_name());
+    }
     staged_.push_back(OutgoingMessage{std::move(channel), std::move(message), delay});
 }
 

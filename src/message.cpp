@@ -1,5 +1,7 @@
 #include "failpipe/message.hpp"
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <random>
@@ -48,19 +50,40 @@ Message decode_message(std::string_view bytes) {
     return message;
 }
 
+namespace {
+
+std::uint64_t fresh_process_part() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+// Per-process randomness makes ids from different processes (and restarts) distinct; the counter
+// makes them distinct within the process without a lock. A forked child would share both with
+// its parent, so it draws a new random part.
+std::atomic<std::uint64_t> process_part{0};
+std::atomic<std::uint64_t> counter{0};
+
+void reseed_after_fork() {
+    process_part.store(fresh_process_part(), std::memory_order_relaxed);
+    counter.store(0, std::memory_order_relaxed);
+}
+
+const bool id_source_ready = [] {
+    process_part.store(fresh_process_part(), std::memory_order_relaxed);
+    pthread_atfork(nullptr, nullptr, reseed_after_fork);
+    return true;
+}();
+
+}  // namespace
+
 std::string generate_message_id() {
-    // Per-process randomness makes ids from different processes (and restarts) distinct; the counter
-    // makes them distinct within the process without a lock.
-    static const std::uint64_t process_part = [] {
-        std::random_device device;
-        return (static_cast<std::uint64_t>(device()) << 32) ^ device();
-    }();
-    static std::atomic<std::uint64_t> counter{0};
+    (void)id_source_ready;
+    const std::uint64_t process = process_part.load(std::memory_order_relaxed);
     std::uint64_t sequence = counter.fetch_add(1, std::memory_order_relaxed);
     static constexpr char digits[] = "0123456789abcdef";
     std::string id(32, '0');
     for (int i = 0; i < 16; ++i) {
-        id[static_cast<std::size_t>(15 - i)] = digits[(process_part >> (4 * i)) & 0xF];
+        id[static_cast<std::size_t>(15 - i)] = digits[(process >> (4 * i)) & 0xF];
         id[static_cast<std::size_t>(31 - i)] = digits[(sequence >> (4 * i)) & 0xF];
     }
     return id;

@@ -17,6 +17,10 @@ std::string Queue::push(Message message, Seconds delay) const {
         throw InvalidArgumentError("Queue::push: the delay must be a finite number of seconds >= 0, got " +
                                    std::to_string(delay.count()));
     }
+    if (!message.metadata.is_object()) {
+        throw InvalidArgumentError(std::string("Queue::push: metadata must be a JSON object, found ") +
+                                   message.metadata.type_name());
+    }
     return adapter_->push(channel_, std::move(message), delay);
 }
 

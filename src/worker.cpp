@@ -9,7 +9,9 @@
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
+#include "bytes.hpp"
 #include "logging.hpp"
+#include "metadata.hpp"
 
 namespace failpipe {
 namespace {
@@ -22,8 +24,16 @@ public:
     void handle(const Message& message, HandlerContext& context) const override {
         if (position_ < middlewares_.size()) {
             middlewares_[position_]->handle(message, context, ConsumeCursor(middlewares_, position_ + 1, handler_));
-        } else {
+            return;
+        }
+        // A consume middleware may swallow the handler's exception; the follow-ups of a handler
+        // that threw must not be published all the same (outbox).
+        const std::size_t mark = context.staged().size();
+        try {
             handler_(message, context);
+        } catch (...) {
+            context.discard_staged_from(mark);
+            throw;
         }
     }
 
@@ -43,6 +53,10 @@ void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duratio
     wakeup.wait_for(lock, stop, duration, [] { return false; });
 }
 
+TimePoint now_of(const FailureMiddlewareDispatcher& dispatcher) {
+    return dispatcher.options().clock ? dispatcher.options().clock->now() : std::chrono::system_clock::now();
+}
+
 }  // namespace
 
 Worker::Worker(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
@@ -58,6 +72,7 @@ Worker::Worker(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispa
         if (channel.empty()) throw InvalidArgumentError("Worker: channel names must not be empty");
     }
     if (options_.batch_size == 0) throw InvalidArgumentError("Worker: batch_size must be at least 1");
+    if (!(options_.visibility_timeout.count() > 0)) throw InvalidArgumentError("Worker: visibility_timeout must be > 0");
 }
 
 Worker& Worker::on(std::string name, Handler handler) {
@@ -80,11 +95,29 @@ Worker& Worker::share_metrics(std::shared_ptr<WorkerMetrics> metrics) {
 
 Outcome Worker::process(Delivery delivery) {
     bump(metrics_->received);
-    if (delivery.poisoned()) return dead_letter_poison(delivery, "poison", "undecodable message: " + delivery.decode_error);
+    if (delivery.poisoned()) {
+        // Keep the bytes as they came; bytes that are not UTF-8 would be mangled by JSON, so they
+        // are kept in base64 (the dead-letter record says which).
+        const bool text = detail::is_valid_utf8(delivery.raw);
+        Message kept;
+        kept.id = delivery.message.id;
+        kept.data = text ? delivery.raw : detail::base64_encode(delivery.raw);
+        Failure failure{nullptr, "failpipe::DecodeError", "undecodable message: " + delivery.decode_error,
+                        ErrorClass::permanent};
+        Outcome outcome = dead_letter_now(delivery, std::move(kept), failure, "poison");
+        if (outcome == Outcome::dead_lettered) bump(metrics_->poison);
+        return outcome;
+    }
     if (options_.max_deliveries != 0 && delivery.deliveries > options_.max_deliveries) {
-        return dead_letter_poison(delivery, "max-deliveries",
-                                  "delivered " + std::to_string(delivery.deliveries) + " times (maxDeliveries " +
-                                      std::to_string(options_.max_deliveries) + "): it never got settled");
+        Failure failure{nullptr, "failpipe::MaxDeliveriesExceeded",
+                        "delivered " + std::to_string(delivery.deliveries) + " times (maxDeliveries " +
+                            std::to_string(options_.max_deliveries) + ") without being settled: it stops its workers",
+                        ErrorClass::permanent};
+        Message message = std::move(delivery.message);
+        delivery.message.id = message.id;
+        Outcome outcome = dead_letter_now(delivery, std::move(message), failure, "max-deliveries");
+        if (outcome == Outcome::dead_lettered) bump(metrics_->poison);
+        return outcome;
     }
 
     HandlerContext context(delivery.channel, delivery.deliveries);
@@ -107,104 +140,109 @@ Outcome Worker::process(Delivery delivery) {
     }
     if (failure) return handle_failure(delivery, std::move(*failure));
 
-    Outcome outcome = settle(delivery, Settlement{context.take_staged()});
-    if (outcome == Outcome::succeeded) bump(metrics_->succeeded);
-    return outcome;
+    if (!settle(delivery, Settlement{context.take_staged()})) return Outcome::settle_failed;
+    bump(metrics_->succeeded);
+    return Outcome::succeeded;
 }
 
 Outcome Worker::handle_failure(Delivery& delivery, Failure failure) {
     bump(metrics_->failed);
-    std::string message_id = delivery.message.id;
+    // Built-in middlewares do not throw; for a pipeline with the user's own, keep a copy so the
+    // message can still be dead-lettered if one of them does.
+    std::optional<Message> kept;
+    if (dispatcher_.runs_custom_middleware(delivery.channel)) kept = delivery.message;
+    Message message = std::move(delivery.message);
+    delivery.message.id = message.id;  // for logs and errors from here on
+
     std::optional<FailureHandlingRequest> result;
+    std::string pipeline_error;
     try {
-        result.emplace(dispatcher_.dispatch(FailureHandlingRequest(std::move(delivery.message), delivery.channel), failure));
+        result.emplace(dispatcher_.dispatch(FailureHandlingRequest(std::move(message), delivery.channel), failure));
     } catch (const std::exception& e) {
-        // A middleware threw. The broker still holds the delivery: leaving it unsettled hands it back
-        // after the visibility timeout, and max_deliveries dead-letters it if this keeps happening.
-        detail::logger().error("failure pipeline of channel \"{}\" threw on message {}: {}; the delivery is left "
-                               "unsettled and comes back after the visibility timeout",
-                               delivery.channel, message_id, e.what());
-        bump(metrics_->settle_errors);
-        return Outcome::settle_failed;
+        pipeline_error = e.what();
+    } catch (...) {
+        pipeline_error = "a failure middleware threw something that is not a std::exception";
     }
+    if (!result) {
+        bump(metrics_->pipeline_errors);
+        detail::logger().error("failure pipeline of channel \"{}\" threw on message {}: {}", delivery.channel,
+                               delivery.message.id, pipeline_error);
+        if (!kept) return Outcome::left_with_broker;  // the broker still holds it: it comes back
+        auto& meta = detail::failure_meta(*kept);
+        meta[std::string(metadata_keys::failures)] = detail::to_int(&meta[std::string(metadata_keys::failures)]) + 1;
+        Failure both{failure.exception, failure.type,
+                     failure.what + " (then the failure pipeline failed: " + pipeline_error + ")", failure.error_class};
+        return dead_letter_now(delivery, std::move(*kept), both, "pipeline-error");
+    }
+
     const Decision& decision = *result->decision();
     Outcome outcome = Outcome::retried;
     switch (decision.action) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
-            detail::logger().error("message {} failed on channel \"{}\" and no middleware handled it: {}", message_id,
-                                   delivery.channel, failure.what);
-            throw MessageFailureError(message_id, delivery.channel, failure.exception, failure.what);
+            detail::logger().error("message {} failed on channel \"{}\" and no middleware handled it: {}",
+                                   delivery.message.id, delivery.channel, failure.what);
+            throw MessageFailureError(delivery.message.id, delivery.channel, failure.exception, failure.what);
         case FailureAction::send_again:
         case FailureAction::delay: outcome = Outcome::retried; break;
         case FailureAction::dead_letter: outcome = Outcome::dead_lettered; break;
         case FailureAction::drop: outcome = Outcome::dropped; break;
     }
-    if (outcome == Outcome::dead_lettered) {
-        detail::logger().warn("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})", message_id,
-                              delivery.channel, decision.to, decision.middleware, failure.what, failure.type);
-    } else if (outcome == Outcome::dropped) {
-        detail::logger().warn("message {} dropped on \"{}\": {}", message_id, delivery.channel, failure.what);
-    } else {
-        detail::logger().debug("message {} failed on \"{}\" ({}); {} by {} to \"{}\" after {} s", message_id,
-                               delivery.channel, failure.what, to_string(decision.action), decision.middleware,
-                               decision.to, decision.delay.count());
+    if (!settle(delivery, Settlement{result->take_pushes()})) return Outcome::settle_failed;
+    switch (outcome) {
+        case Outcome::dead_lettered:
+            bump(metrics_->dead_lettered);
+            detail::logger().warn("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})", delivery.message.id,
+                                  delivery.channel, decision.to, decision.middleware, failure.what, failure.type);
+            break;
+        case Outcome::dropped:
+            bump(metrics_->dropped);
+            detail::logger().warn("message {} dropped on \"{}\": {}", delivery.message.id, delivery.channel, failure.what);
+            break;
+        default:
+            bump(metrics_->retried);
+            detail::logger().debug("message {} failed on \"{}\" ({}); {} by {} to \"{}\" after {} s", delivery.message.id,
+                                   delivery.channel, failure.what, to_string(decision.action), decision.middleware,
+                                   decision.to, decision.delay.count());
+            break;
     }
-    Outcome settled = settle(delivery, Settlement{result->take_pushes()});
-    if (settled != Outcome::settle_failed) {
-        if (outcome == Outcome::retried) bump(metrics_->retried);
-        if (outcome == Outcome::dead_lettered) bump(metrics_->dead_lettered);
-        if (outcome == Outcome::dropped) bump(metrics_->dropped);
-        return outcome;
-    }
-    return settled;
+    return outcome;
 }
 
-Outcome Worker::dead_letter_poison(Delivery& delivery, std::string_view reason, std::string what) {
-    const std::string message_id = delivery.message.id;
-    Message message;
-    if (delivery.poisoned()) {
-        // Keep the bytes as they were, so an operator can see (and mend) what came in.
-        message.id = delivery.message.id;
-        message.data = delivery.raw;
-    } else {
-        message = std::move(delivery.message);
-    }
-    Failure failure{nullptr, delivery.poisoned() ? "failpipe::DecodeError" : "failpipe::MaxDeliveriesExceeded",
-                    std::move(what), ErrorClass::permanent};
+Outcome Worker::dead_letter_now(Delivery& delivery, Message message, const Failure& failure, std::string_view reason) {
     std::string target = dispatcher_.dead_letter_channel(delivery.channel);
-    TimePoint now = dispatcher_.options().clock ? dispatcher_.options().clock->now() : std::chrono::system_clock::now();
     FailureHandlingRequest request = DeadLetterMiddleware::dead_letter(
-        FailureHandlingRequest(std::move(message), delivery.channel), failure, "worker", target, reason, now);
+        FailureHandlingRequest(std::move(message), delivery.channel), failure, "worker", target, reason,
+        now_of(dispatcher_));
     auto pushes = request.take_pushes();
-    pushes.front().message.metadata[std::string(metadata_keys::dead_letter)]["deliveries"] = delivery.deliveries;
-    detail::logger().warn("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel, message_id,
-                          failure.what, target);
-    Outcome settled = settle(delivery, Settlement{std::move(pushes)});
-    if (settled != Outcome::settle_failed) {
-        bump(metrics_->poison);
-        bump(metrics_->dead_lettered);
-        return Outcome::dead_lettered;
-    }
-    return settled;
+    auto& record = pushes.front().message.metadata[std::string(metadata_keys::dead_letter)];
+    record["deliveries"] = delivery.deliveries;
+    if (delivery.poisoned()) record["encoding"] = detail::is_valid_utf8(delivery.raw) ? "utf-8" : "base64";
+    if (!settle(delivery, Settlement{std::move(pushes)})) return Outcome::settle_failed;
+    bump(metrics_->dead_lettered);
+    detail::logger().warn("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
+                          delivery.message.id, failure.what, target);
+    return Outcome::dead_lettered;
 }
 
-Outcome Worker::settle(const Delivery& delivery, Settlement&& settlement) {
-    auto deadline = std::chrono::steady_clock::now() + options_.settle_retry_for;
+bool Worker::settle(const Delivery& delivery, Settlement&& settlement) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
     auto backoff = std::chrono::milliseconds(20);
     for (;;) {
         try {
             adapter_->settle(delivery, std::move(settlement));
-            return Outcome::succeeded;
+            return true;
         } catch (const StaleDeliveryError& e) {
             // Another worker holds it now (our visibility timeout ran out): its outcome wins.
             bump(metrics_->settle_errors);
             detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
                                   e.what());
-            return Outcome::settle_failed;
+            return false;
         } catch (const ConnectionError& e) {
-            // Settles are idempotent, so sending it again after a lost reply is safe.
-            if (std::chrono::steady_clock::now() + backoff > deadline) {
+            // Settles are idempotent and the adapter leaves the settlement intact when it throws,
+            // so sending it again after a lost reply is safe.
+            if (!deadline) deadline = std::chrono::steady_clock::now() + options_.settle_retry_for;
+            if (stop_.stop_requested() || std::chrono::steady_clock::now() + backoff > *deadline) {
                 bump(metrics_->settle_errors);
                 detail::logger().error("settle on \"{}\" failed, giving up (the broker hands the delivery back after "
                                        "its visibility timeout): {}",
@@ -213,8 +251,14 @@ Outcome Worker::settle(const Delivery& delivery, Settlement&& settlement) {
             }
             detail::logger().warn("settle on \"{}\" failed, retrying in {} ms: {}", delivery.channel, backoff.count(),
                                   e.what());
-            std::this_thread::sleep_for(backoff);
+            interruptible_sleep(stop_, backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        } catch (const std::exception& e) {
+            bump(metrics_->settle_errors);
+            detail::logger().error("settle on \"{}\" failed (the broker hands the delivery back after its visibility "
+                                   "timeout): {}",
+                                   delivery.channel, e.what());
+            throw;
         }
     }
 }
@@ -231,9 +275,17 @@ void Worker::release_rest(std::vector<Delivery>& deliveries, std::size_t from) n
     }
 }
 
-std::size_t Worker::run_once() {
-    auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+std::size_t Worker::process_batch(std::vector<Delivery>& deliveries) {
+    // Past this, the broker may give the rest of the batch to another worker: do not start them.
+    const auto reserved_at = std::chrono::steady_clock::now();
+    const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.visibility_timeout * 0.8);
     for (std::size_t i = 0; i < deliveries.size(); ++i) {
+        if (i > 0 && std::chrono::steady_clock::now() - reserved_at > budget) {
+            detail::logger().warn("a batch outlived 80% of the visibility timeout; releasing its last {} deliveries",
+                                  deliveries.size() - i);
+            release_rest(deliveries, i);
+            return i;
+        }
         try {
             process(std::move(deliveries[i]));
         } catch (...) {
@@ -246,6 +298,11 @@ std::size_t Worker::run_once() {
     return deliveries.size();
 }
 
+std::size_t Worker::run_once() {
+    auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+    return process_batch(deliveries);
+}
+
 std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
     std::size_t processed = 0;
     for (;;) {
@@ -256,34 +313,33 @@ std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
         }
         auto deliveries = adapter_->reserve(options_.channels, want, std::chrono::milliseconds(0));
         if (deliveries.empty()) break;
-        for (std::size_t i = 0; i < deliveries.size(); ++i) {
-            try {
-                process(std::move(deliveries[i]));
-            } catch (...) {
-                release_rest(deliveries, i + 1);
-                throw;
-            }
-            ++processed;
-        }
+        processed += process_batch(deliveries);
     }
     return processed;
 }
 
 void Worker::run(std::stop_token stop) {
+    stop_ = stop;
     auto backoff = std::chrono::milliseconds(50);
     while (!stop.stop_requested()) {
         try {
             run_once();
             backoff = std::chrono::milliseconds(50);
+            continue;
         } catch (const MessageFailureError&) {
             throw;
         } catch (const AdapterError& e) {
             // The broker went away (or answered nonsense): nothing was acknowledged that was not
             // handled, so wait and try again; adapters reconnect on their own.
             detail::logger().warn("broker error, retrying in {} ms: {}", backoff.count(), e.what());
-            interruptible_sleep(stop, backoff);
-            backoff = std::min(backoff * 2, options_.max_backoff);
+        } catch (const std::exception& e) {
+            detail::logger().error("unexpected error in the worker loop, retrying in {} ms: {}", backoff.count(), e.what());
+        } catch (...) {
+            detail::logger().error("unexpected non-standard exception in the worker loop, retrying in {} ms",
+                                   backoff.count());
         }
+        interruptible_sleep(stop, backoff);
+        backoff = std::min(backoff * 2, options_.max_backoff);
     }
 }
 

@@ -215,7 +215,7 @@ TEST_CASE("exponential-delay: the guide's schedule (5, 60, 1.5) matches repeated
     CHECK(next.calls == 1);
 }
 
-TEST_CASE("jitter: every kind stays within its bounds and never beyond delayMaximum") {
+TEST_CASE("jitter: every kind draws over its whole range and never beyond its bounds or delayMaximum") {
     for (Jitter jitter : {Jitter::full, Jitter::equal, Jitter::decorrelated}) {
         CAPTURE(to_string(jitter));
         ExponentialDelayMiddleware::Options options;
@@ -223,23 +223,38 @@ TEST_CASE("jitter: every kind stays within its bounds and never beyond delayMaxi
         options.random = std::make_shared<RandomSource>(42);
         ExponentialDelayMiddleware middleware("j", 12, 0.5, 8, 2, options);
         RecordingNext next;
+        double lowest_ratio = 1e9;   // delay / the top of its range, over all draws
+        double highest_ratio = -1;
         for (int trial = 0; trial < 200; ++trial) {
             Message message = Message::create("job");
+            double previous_applied = 0.5;
             for (int k = 1; k <= 12; ++k) {
                 auto result = run(middleware, message, next);
                 REQUIRE(result.pushes().size() == 1);
                 const auto& d = *result.decision();
                 const double delay = result.pushes()[0].delay.count();
+                const double base = d.base_delay.count();
                 CHECK(d.jittered);
-                CHECK(delay >= d.delay_min.count());
-                CHECK(delay <= d.delay_max.count());
                 CHECK(delay <= 8.0);
-                CHECK(delay >= 0.0);
-                if (jitter == Jitter::equal) CHECK(delay >= d.base_delay.count() / 2);
-                if (jitter == Jitter::decorrelated) CHECK(delay >= 0.5);
+                double top = base;
+                double bottom = 0;
+                if (jitter == Jitter::equal) bottom = base / 2;
+                if (jitter == Jitter::decorrelated) {
+                    // AWS's decorrelated jitter, computed here independently of the middleware.
+                    top = std::min(8.0, 3 * previous_applied);
+                    bottom = 0.5;
+                    previous_applied = delay;
+                }
+                CHECK(delay >= bottom);
+                CHECK(delay <= top);
+                lowest_ratio = std::min(lowest_ratio, (delay - bottom) / (top - bottom));
+                highest_ratio = std::max(highest_ratio, (delay - bottom) / (top - bottom));
                 message = result.pushes()[0].message;
             }
         }
+        // 2,400 uniform draws cover their range: a jitter stuck at one end would fail here.
+        CHECK(lowest_ratio < 0.01);
+        CHECK(highest_ratio > 0.99);
     }
 }
 

@@ -24,10 +24,11 @@ public:
     /// @param id      its id (recorded as `middleware`).
     /// @param queue   the dead-letter channel; empty = the failing channel + @p suffix.
     /// @param on      error classes it applies to (empty = all).
-    /// @param suffix  appended to the failing channel when @p queue is empty.
+    /// @param suffix  appended to the failing channel when @p queue is empty; empty = the suffix of the
+    ///                dispatcher running it (FailureMiddlewareDispatcher::Options::dead_letter_suffix).
     /// @param clock   the time recorded (null = system clock).
     DeadLetterMiddleware(std::string id, std::string queue = {}, ErrorClassSet on = {},
-                         std::string suffix = kDefaultSuffix, std::shared_ptr<const Clock> clock = nullptr);
+                         std::string suffix = {}, std::shared_ptr<const Clock> clock = nullptr);
 
     FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure,
                                   const FailureHandlerInterface& next) const override;
@@ -35,8 +36,9 @@ public:
 
     const std::string& queue() const noexcept { return queue_; }
     const ErrorClassSet& on() const noexcept { return on_; }
-    /// @brief The dead-letter channel for a message that failed on @p channel.
-    std::string target_for(const std::string& channel) const;
+    /// @brief The dead-letter channel for a message that failed on @p channel, under a dispatcher
+    /// whose suffix is @p dispatcher_suffix.
+    std::string target_for(const std::string& channel, const std::string& dispatcher_suffix = kDefaultSuffix) const;
 
     /// @brief Dead-letters @p request now: records @p reason and @p failure in the message metadata and
     /// stages the push to @p target. Shared with the final handler and the worker's poison path.

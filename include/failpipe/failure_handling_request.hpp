@@ -54,6 +54,11 @@ public:
     Message take_message() noexcept { return std::move(message_); }
     /// @brief The channel the message was consumed from; it selected the pipeline.
     const std::string& channel() const noexcept { return channel_; }
+    /// @brief The dead-letter suffix of the dispatcher running this request (`:dlq` by default), so a
+    /// DeadLetterMiddleware built in code picks the same channel as the final handler.
+    const std::string& dead_letter_suffix() const noexcept { return dead_letter_suffix_; }
+    /// @brief Set by the dispatcher.
+    void set_dead_letter_suffix(std::string suffix) { dead_letter_suffix_ = std::move(suffix); }
 
     /// @brief Stages a push, to be settled atomically with the acknowledgement.
     void stage(OutgoingMessage push) { pushes_.push_back(std::move(push)); }
@@ -72,6 +77,7 @@ public:
 private:
     Message message_;
     std::string channel_;
+    std::string dead_letter_suffix_ = ":dlq";
     std::vector<OutgoingMessage> pushes_;
     std::optional<Decision> decision_;
 };

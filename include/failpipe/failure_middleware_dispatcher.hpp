@@ -52,7 +52,15 @@ public:
     /// @brief Counts the failure in the message's metadata (`failpipe-failure`.`failures`), runs the
     /// pipeline selected by @p request's channel and returns the decided request. Under `rethrow`, the
     /// returned request's decision says `rethrow` and it stages nothing.
+    ///
+    /// Throws failpipe::Error when a middleware decided to send or dead-letter the message but staged
+    /// no push, or staged an invalid one (empty channel, negative or non-finite delay): settling that
+    /// would lose the message. Exceptions of middlewares pass through.
     FailureHandlingRequest dispatch(FailureHandlingRequest request, const Failure& failure) const;
+
+    /// @brief True when the pipeline of @p channel holds a middleware other than the built-ins, i.e.
+    /// one that might throw. The worker keeps a copy of the message only then.
+    bool runs_custom_middleware(const std::string& channel) const;
 
     /// @brief The pipeline that runs for @p channel (its own when non-empty, else the default).
     const FailurePipeline& pipeline_for(const std::string& channel) const;
@@ -67,6 +75,8 @@ public:
 
 private:
     Options options_;
+    bool default_is_custom_ = false;
+    std::map<std::string, bool, std::less<>> custom_by_channel_;
 };
 
 }  // namespace failpipe

@@ -29,6 +29,11 @@ public:
     const std::vector<OutgoingMessage>& staged() const noexcept { return staged_; }
     /// @brief Moves the staged pushes out.
     std::vector<OutgoingMessage> take_staged() noexcept { return std::move(staged_); }
+    /// @brief Drops the pushes staged after the first @p count: the worker calls it when a handler
+    /// throws, so its follow-ups are discarded even if a consume middleware swallows the exception.
+    void discard_staged_from(std::size_t count) {
+        if (count < staged_.size()) staged_.erase(staged_.begin() + static_cast<std::ptrdiff_t>(count), staged_.end());
+    }
 
 private:
     const std::string& channel_;

@@ -32,12 +32,20 @@ struct WorkerOptions {
     std::size_t batch_size = 64;                        ///< Deliveries reserved per round trip.
     std::chrono::milliseconds wait{100};                ///< How long one reserve waits for a message.
     std::uint32_t max_deliveries = 10;                  ///< A message reserved more often (it crashes its worker) is poison; 0 = no limit.
+    Seconds visibility_timeout{30.0};                   ///< The adapter's: a batch stops starting handlers past 80% of it.
     std::chrono::milliseconds settle_retry_for{10000};  ///< How long a settle is retried while the broker is unreachable.
     std::chrono::milliseconds max_backoff{5000};        ///< Cap of run()'s backoff after broker errors.
 };
 
 /// @brief What became of one delivery (returned by Worker::process, for tests and tools).
-enum class Outcome { succeeded, retried, dead_lettered, dropped, rethrown, settle_failed };
+enum class Outcome {
+    succeeded,      ///< handled and acknowledged
+    retried,        ///< failed; settled with a send-again or a delay
+    dead_lettered,  ///< moved to a dead-letter channel (failure, poison, max-deliveries, pipeline-error)
+    dropped,        ///< failed; acknowledged and discarded under `drop`
+    settle_failed,  ///< the adapter refused the settle (stale delivery): another delivery's outcome wins
+    left_with_broker,  ///< not settled (the pipeline failed and no copy was kept): it comes back after the visibility timeout
+};
 
 /// @brief Consumes channels: decode → consume middlewares → handler → settle; on failure the
 /// dispatcher decides and the worker settles the delivery with the pipeline's pushes.
@@ -57,19 +65,27 @@ public:
     /// @brief Shares @p metrics (e.g. between the workers of one process).
     Worker& share_metrics(std::shared_ptr<WorkerMetrics> metrics);
 
-    /// @brief Handles and settles one delivery. Throws MessageFailureError under `rethrow`.
+    /// @brief Handles and settles one delivery.
+    ///
+    /// Throws MessageFailureError under `rethrow` (the delivery stays with the broker, which gives it
+    /// back after its visibility timeout), and AdapterError when the settle could not be done (the
+    /// same then happens). Never throws because of what a handler or a middleware threw.
     Outcome process(Delivery delivery);
 
-    /// @brief Reserves once (waiting up to the configured wait) and processes what came.
-    /// Returns how many deliveries were processed.
+    /// @brief Reserves once (waiting up to the configured wait) and processes what came. Returns how
+    /// many deliveries were processed. Stops starting handlers once 80% of the visibility timeout has
+    /// passed since the reserve, and releases the rest of the batch, so that no handler starts on a
+    /// delivery that the broker is about to give to another worker.
     std::size_t run_once();
 
     /// @brief Runs until nothing is due: returns when a reserve comes back empty. Bounded by
     /// @p max_deliveries processed (0 = no bound). Returns how many were processed.
     std::size_t run_until_idle(std::size_t max_deliveries = 0);
 
-    /// @brief Runs until @p stop is requested. Adapter errors (a broker going away) are logged and
-    /// retried with a capped exponential backoff; nothing is lost meanwhile.
+    /// @brief Runs until @p stop is requested. Adapter errors (a broker going away) and any other
+    /// unexpected error are logged and retried with a capped exponential backoff; nothing is lost
+    /// meanwhile. Under the `rethrow` final behaviour it ends with the MessageFailureError (Yii's
+    /// consumer does the same).
     void run(std::stop_token stop);
 
     const WorkerMetrics& metrics() const noexcept { return *metrics_; }
@@ -78,9 +94,10 @@ public:
     const FailureMiddlewareDispatcher& dispatcher() const noexcept { return dispatcher_; }
 
 private:
-    Outcome settle(const Delivery& delivery, Settlement&& settlement);
+    bool settle(const Delivery& delivery, Settlement&& settlement);
     Outcome handle_failure(Delivery& delivery, Failure failure);
-    Outcome dead_letter_poison(Delivery& delivery, std::string_view reason, std::string what);
+    Outcome dead_letter_now(Delivery& delivery, Message message, const Failure& failure, std::string_view reason);
+    std::size_t process_batch(std::vector<Delivery>& deliveries);
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
 
     std::shared_ptr<AdapterInterface> adapter_;
@@ -90,6 +107,7 @@ private:
     std::unordered_map<std::string, Handler> handlers_;
     std::vector<ConsumeMiddlewarePtr> consume_;
     std::shared_ptr<WorkerMetrics> metrics_;
+    std::stop_token stop_;  // run()'s, so waits inside a settle end at shutdown
 };
 
 }  // namespace failpipe

@@ -18,18 +18,29 @@ struct WorkerMetricsSnapshot {
     std::uint64_t poison = 0;         ///< undecodable or redelivered too often (also counted in dead_lettered)
     std::uint64_t rethrown = 0;       ///< left unsettled under the `rethrow` final behaviour
     std::uint64_t settle_errors = 0;  ///< settles the adapter refused or could not do (the delivery comes back)
+    std::uint64_t pipeline_errors = 0;  ///< failure pipelines that threw (the message is dead-lettered with reason pipeline-error)
 };
 
-/// @brief Thread-safe counters, updated by a worker as it goes.
+/// @brief Thread-safe counters, updated by a worker as it goes. Each counter has its own cache line,
+/// so workers sharing one instance do not slow each other down.
 class WorkerMetrics {
 public:
-    std::atomic<std::uint64_t> received{0}, succeeded{0}, failed{0}, retried{0}, dead_lettered{0}, dropped{0},
-        poison{0}, rethrown{0}, settle_errors{0};
+    using Counter = std::atomic<std::uint64_t>;
+    alignas(64) Counter received{0};
+    alignas(64) Counter succeeded{0};
+    alignas(64) Counter failed{0};
+    alignas(64) Counter retried{0};
+    alignas(64) Counter dead_lettered{0};
+    alignas(64) Counter dropped{0};
+    alignas(64) Counter poison{0};
+    alignas(64) Counter rethrown{0};
+    alignas(64) Counter settle_errors{0};
+    alignas(64) Counter pipeline_errors{0};
 
     WorkerMetricsSnapshot snapshot() const noexcept {
-        auto r = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+        auto r = [](const Counter& a) { return a.load(std::memory_order_relaxed); };
         return {r(received), r(succeeded), r(failed), r(retried), r(dead_lettered), r(dropped), r(poison), r(rethrown),
-                r(settle_errors)};
+                r(settle_errors), r(pipeline_errors)};
     }
 };
 
