@@ -1,0 +1,131 @@
+/// @file redis_adapter.hpp
+/// @brief RedisAdapter: failpipe's broker on Redis (≥ 7.0) — streams, a consumer group per channel,
+/// delayed messages in a sorted set, and every settle in one Lua script.
+///
+/// Thread safety: one RedisAdapter is meant to be shared by many worker threads (and processes on
+/// many machines may share one Redis). Every method is safe to call concurrently. Blocking reserves
+/// wait on pooled connections of their own; settles, releases and single pushes from concurrent
+/// threads are combined into one script call per round trip (group commit).
+///
+/// Errors: ConnectionError (cannot connect, the connection broke), TimeoutError (no answer within
+/// the command timeout), ProtocolError (an error reply or a reply of an unexpected shape),
+/// StaleDeliveryError (settle/release of a delivery the adapter already gave back). After a
+/// connection error, the next call reconnects on its own. Credentials never appear in errors or logs.
+/// See docs/redis.md for the data model.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "failpipe/adapter.hpp"
+#include "failpipe/clock.hpp"
+
+namespace failpipe {
+
+namespace detail::redis {
+class AdapterCore;
+}  // namespace detail::redis
+
+/// @brief A failpipe broker on Redis: at-least-once delivery, atomic idempotent settles, crash
+/// recovery by visibility timeout, due times from the Redis server's clock.
+class RedisAdapter final : public AdapterInterface {
+public:
+    /// @brief Where Redis is and how the adapter behaves.
+    struct Options {
+        /// `redis://[user:password@]host[:port][/db]` (port 6379 and db 0 by default; percent-escapes
+        /// allowed in user and password; IPv6 hosts in brackets).
+        std::string url = "redis://127.0.0.1:6379";
+        /// Namespace of every key, wrapped in a hash tag: `{failpipe}:s:<channel>` and so on.
+        std::string key_prefix = "failpipe";
+        /// Bound of one connection attempt.
+        Seconds connect_timeout{2.0};
+        /// Bound of one command's round trip (a blocking reserve adds its own wait to it).
+        Seconds command_timeout{5.0};
+        /// A delivery not settled or released within this long (by the server's clock) is given back
+        /// to its channel, counted as a delivery, by any worker's reserve or by reclaim().
+        Seconds visibility_timeout{30.0};
+        /// Connections for reserves and inspection. Each worker thread blocked in reserve holds one,
+        /// so use at least as many as the workers sharing this adapter. Settles, releases and single
+        /// pushes use one more connection of their own.
+        std::size_t pool_size = 16;
+    };
+
+    /// @brief Counters of what the adapter sent (since it was made).
+    struct Stats {
+        std::uint64_t commands = 0;           ///< Commands sent to the server (a script call counts once).
+        std::uint64_t connects = 0;           ///< Connections opened (first ones and reconnects).
+        std::uint64_t write_round_trips = 0;  ///< Script calls that carried settles, releases and single pushes.
+        std::uint64_t write_operations = 0;   ///< Settles, releases and single pushes they carried.
+    };
+
+    /// @brief Checks @p options (InvalidArgumentError for a bad URL, a non-positive timeout, an empty
+    /// prefix or a zero pool size). Does not connect: the first operation does.
+    explicit RedisAdapter(Options options);
+    /// @brief An adapter with default options (Redis on 127.0.0.1:6379).
+    RedisAdapter();
+    ~RedisAdapter() override;
+
+    std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
+    /// @brief Pushes in script calls of a few hundred messages, pipelined on one connection. Each
+    /// call is atomic; the batch as a whole is not (a failure part-way leaves the earlier calls done).
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage> messages) override;
+    std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max_messages,
+                                  std::chrono::milliseconds wait) override;
+    void settle(const Delivery& delivery, Settlement&& settlement) override;
+    void release(const Delivery& delivery, Seconds delay = Seconds{0.0}) override;
+
+    /// @brief One settle of settle_batch(): the delivery and what it ends in (ids are given in place
+    /// to pushes without one, so the same items may be sent again).
+    struct SettleItem {
+        const Delivery* delivery = nullptr;
+        Settlement* settlement = nullptr;
+    };
+
+    /// @brief Settles many deliveries in one round trip. Each one is atomic on its own, exactly as
+    /// settle() would do it; the result for each is null (settled) or the exception settle() would
+    /// have thrown for it (StaleDeliveryError: nothing changed; ProtocolError). When the round trip
+    /// itself fails (ConnectionError/TimeoutError, thrown), any of them may have been applied, and
+    /// sending the same items again is safe.
+    std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items);
+    std::size_t reclaim() override;
+    MessageStatus status(const std::string& id) override;
+    ChannelDepth depth(const std::string& channel) override;
+    /// @brief Waiting messages of @p channel: ready ones in stream order, then delayed ones by due
+    /// time. Bytes that do not decode are listed with their id, an empty handler, the bytes as JSON
+    /// binary in `data` and the reason under metadata `failpipe-decode-error`.
+    std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
+    std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::vector<std::string> channels() override;
+
+    /// @brief Stores @p bytes as they are in @p channel, ready now: how tests and tools put
+    /// undecodable (poison) data in. Returns the id it is known by: the `id` of the bytes when they
+    /// are a JSON object with one, else a new one.
+    std::string push_raw(const std::string& channel, std::string bytes);
+
+    /// @brief Round trip to the server (PING). Throws ConnectionError/TimeoutError when it is unreachable.
+    void ping();
+
+    /// @brief The text of the server's `INFO` @p section (e.g. `commandstats`), for tools and benchmarks.
+    std::string info(std::string_view section = {});
+
+    /// @brief The options in effect (the URL with any password replaced by `***`).
+    const Options& options() const noexcept;
+
+    /// @brief `host:port/db` of the server, without credentials (for logs).
+    const std::string& endpoint() const noexcept;
+
+    /// @brief What the adapter has sent so far: commands, connections, and how well concurrent
+    /// settles were combined (write_operations / write_round_trips).
+    Stats stats() const noexcept;
+
+private:
+    std::unique_ptr<detail::redis::AdapterCore> core_;
+};
+
+}  // namespace failpipe

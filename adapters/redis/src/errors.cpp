@@ -1,0 +1,80 @@
+// The one place where hiredis failures become failpipe errors. Nothing here ever prints a URL or a
+// command argument: endpoints are `host:port/db` and commands are named by their first word.
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "connection.hpp"
+#include "failpipe/error.hpp"
+
+namespace failpipe::detail::redis {
+namespace {
+
+std::string prefix(const std::string& endpoint) { return "Redis at " + endpoint + ": "; }
+
+bool is_timeout(int saved_errno, std::string_view errstr) {
+    if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS) {
+        return true;
+    }
+    // hiredis formats errno into errstr; errno itself may have been overwritten since.
+    return errstr.find("timed out") != std::string_view::npos ||
+           errstr.find("Resource temporarily unavailable") != std::string_view::npos;
+}
+
+std::string_view reply_text(const redisReply& reply) { return text_of(reply); }
+
+}  // namespace
+
+void throw_context_error(int err, std::string_view errstr, int saved_errno, const std::string& endpoint,
+                         std::string_view doing) {
+    const std::string what = prefix(endpoint) + std::string(doing);
+    switch (err) {
+        case REDIS_ERR_IO:
+            if (is_timeout(saved_errno, errstr)) throw TimeoutError(what + ": no answer in time (" + std::string(errstr) + ")");
+            throw ConnectionError(what + ": " + std::string(errstr));
+        case REDIS_ERR_EOF:
+            throw ConnectionError(what + ": the server closed the connection");
+        case REDIS_ERR_PROTOCOL:
+            throw ProtocolError(what + ": protocol error (" + std::string(errstr) + ")");
+        case REDIS_ERR_OOM:
+            throw ConnectionError(what + ": out of memory in the client");
+        default:
+            // REDIS_ERR_OTHER: name resolution, bad timeout value, and the like.
+            if (is_timeout(saved_errno, errstr)) throw TimeoutError(what + ": " + std::string(errstr));
+            throw ConnectionError(what + ": " + (errstr.empty() ? std::string("unknown error") : std::string(errstr)));
+    }
+}
+
+bool is_error_reply(const redisReply& reply, std::string_view code) noexcept {
+    if (reply.type != REDIS_REPLY_ERROR) return false;
+    std::string_view text = reply_text(reply);
+    return text.substr(0, code.size()) == code && (text.size() == code.size() || text[code.size()] == ' ');
+}
+
+void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, std::string_view command) {
+    if (reply.type != REDIS_REPLY_ERROR) return;
+    const std::string text(reply_text(reply));
+    // States the server leaves on its own: loading the dataset after a restart, a long script,
+    // a failover. Callers retry these like a lost connection.
+    for (std::string_view passing : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"}) {
+        if (is_error_reply(reply, passing)) {
+            throw ConnectionError(prefix(endpoint) + "server not ready for " + std::string(command) + ": " + text);
+        }
+    }
+    throw ProtocolError(prefix(endpoint) + std::string(command) + " failed: " + text);
+}
+
+void throw_if_setup_refused(const redisReply& reply, const std::string& endpoint, std::string_view command) {
+    if (reply.type != REDIS_REPLY_ERROR) return;
+    throw ConnectionError(prefix(endpoint) + std::string(command) + " refused: " + std::string(reply_text(reply)));
+}
+
+void throw_unexpected_reply(const redisReply& reply, const std::string& endpoint, std::string_view command,
+                            std::string_view expected) {
+    static constexpr const char* names[] = {"?", "string", "array", "integer", "nil", "status", "error"};
+    const char* got = reply.type >= 1 && reply.type <= 6 ? names[reply.type] : "unknown";
+    throw ProtocolError(prefix(endpoint) + "unexpected reply to " + std::string(command) + ": expected " +
+                        std::string(expected) + ", got " + got);
+}
+
+}  // namespace failpipe::detail::redis

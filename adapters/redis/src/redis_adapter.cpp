@@ -1,0 +1,971 @@
+#include "failpipe/redis/redis_adapter.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <cmath>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "connection.hpp"
+#include "failpipe/error.hpp"
+#include "logging.hpp"
+#include "pool.hpp"
+#include "scripts.hpp"
+#include "url.hpp"
+#include "write_combiner.hpp"
+
+namespace failpipe {
+namespace detail::redis {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// BLOCK timeouts are served by the server's cron (hz 10 by default: 100 ms steps), so shorter
+// waits are slept here, without holding a connection, and then polled.
+constexpr std::chrono::milliseconds kBlockFloor{100};
+// Delays are whole milliseconds on the server; this caps absurd ones (about 100 years) so the
+// due time stays an exact integer in a double.
+constexpr double kMaxDelayMs = 3.2e12;
+// One pipelined script call of push_batch carries at most this many messages or bytes.
+constexpr std::size_t kChunkMessages = 512;
+constexpr std::size_t kChunkBytes = 1 << 20;
+
+long long ceil_ms(Seconds seconds) { return static_cast<long long>(std::ceil(seconds.count() * 1000.0)); }
+
+void check_positive(Seconds value, const char* name) {
+    if (!std::isfinite(value.count()) || value.count() <= 0.0) {
+        throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") + name + " must be a positive number of seconds");
+    }
+}
+
+void check_channel(const std::string& channel, const char* operation) {
+    if (channel.empty()) throw InvalidArgumentError(std::string("RedisAdapter::") + operation + ": the channel name is empty");
+}
+
+// The delay as the server's whole milliseconds ("0" = ready now), rounded up so never early.
+std::string delay_ms(Seconds delay, const char* operation) {
+    const double seconds = delay.count();
+    if (!std::isfinite(seconds) || seconds < 0.0) {
+        throw InvalidArgumentError(std::string("RedisAdapter::") + operation + ": the delay must be a finite number of seconds ≥ 0");
+    }
+    if (seconds == 0.0) return "0";
+    double ms = std::ceil(seconds * 1000.0);
+    ms = std::clamp(ms, 1.0, kMaxDelayMs);
+    return std::to_string(static_cast<long long>(ms));
+}
+
+long long parse_integer(std::string_view text) {
+    long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) return -1;
+    return value;
+}
+
+// What the adapter wrote into Delivery::receipt: "<stream id> <reserved at, server ms> <message id>".
+struct Receipt {
+    std::string_view stream_id;
+    std::string_view reserved_ms;
+    std::string_view message_id;
+};
+
+Receipt parse_receipt(const Delivery& delivery, const char* operation) {
+    std::string_view text = delivery.receipt;
+    auto first = text.find(' ');
+    auto second = first == std::string_view::npos ? std::string_view::npos : text.find(' ', first + 1);
+    if (delivery.channel.empty() || second == std::string_view::npos || first == 0 ||
+        parse_integer(text.substr(first + 1, second - first - 1)) < 0) {
+        throw InvalidArgumentError(std::string("RedisAdapter::") + operation +
+                                   ": the delivery was not reserved from a RedisAdapter (bad receipt)");
+    }
+    return Receipt{text.substr(0, first), text.substr(first + 1, second - first - 1), text.substr(second + 1)};
+}
+
+Delivery make_delivery(const std::string& channel, std::string_view stream_id, std::string_view id, std::string_view body,
+                       long long carried, long long reserved_ms) {
+    Delivery delivery;
+    delivery.channel = channel;
+    delivery.receipt.reserve(stream_id.size() + id.size() + 16);
+    delivery.receipt.append(stream_id).append(" ").append(std::to_string(reserved_ms)).append(" ").append(id);
+    delivery.deliveries = static_cast<std::uint32_t>(std::clamp<long long>(carried + 1, 1, UINT32_MAX));
+    try {
+        delivery.message = decode_message(body);
+        if (delivery.message.id.empty()) delivery.message.id = std::string(id);
+    } catch (const DecodeError& e) {
+        delivery.message = Message{};
+        delivery.message.id = std::string(id);
+        delivery.raw = std::string(body);
+        delivery.decode_error = e.what();
+    } catch (const nlohmann::json::exception& e) {
+        delivery.message = Message{};
+        delivery.message.id = std::string(id);
+        delivery.raw = std::string(body);
+        delivery.decode_error = e.what();
+    }
+    return delivery;
+}
+
+const redisReply& element(const redisReply& array, std::size_t index) { return *array.element[index]; }
+
+long long integer_of(const redisReply& reply, const std::string& endpoint, std::string_view command) {
+    if (reply.type != REDIS_REPLY_INTEGER) throw_unexpected_reply(reply, endpoint, command, "an integer");
+    return reply.integer;
+}
+
+std::string_view string_of(const redisReply& reply, const std::string& endpoint, std::string_view command) {
+    if (reply.type != REDIS_REPLY_STRING && reply.type != REDIS_REPLY_STATUS) {
+        throw_unexpected_reply(reply, endpoint, command, "a string");
+    }
+    return text_of(reply);
+}
+
+void expect_array(const redisReply& reply, const std::string& endpoint, std::string_view command) {
+    if (reply.type != REDIS_REPLY_ARRAY) throw_unexpected_reply(reply, endpoint, command, "an array");
+}
+
+}  // namespace
+
+/// Everything behind RedisAdapter: options, endpoint, the pool, the write combiner.
+class AdapterCore {
+public:
+    explicit AdapterCore(RedisAdapter::Options options)
+        : options_(validated(std::move(options))),
+          endpoint_(parse_url(options_.url)),
+          prefix_("{" + options_.key_prefix + "}"),
+          visibility_ms_(std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
+          reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
+          command_timeout_(std::chrono::milliseconds(std::max(1LL, ceil_ms(options_.command_timeout)))),
+          channels_key_(prefix_ + ":channels"),
+          pool_(endpoint_, options_.connect_timeout, options_.command_timeout, options_.pool_size, counters_),
+          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, prefix_, visibility_ms_) {
+        options_.url = endpoint_.redacted;
+    }
+
+    const RedisAdapter::Options& options() const noexcept { return options_; }
+    const std::string& endpoint() const noexcept { return endpoint_.display; }
+
+    RedisAdapter::Stats stats() const noexcept {
+        RedisAdapter::Stats stats;
+        stats.commands = counters_.commands.load(std::memory_order_relaxed);
+        stats.connects = counters_.connects.load(std::memory_order_relaxed);
+        stats.write_round_trips = writer_.round_trips();
+        stats.write_operations = writer_.operations();
+        return stats;
+    }
+
+    // --- writes (through the combiner) ----------------------------------------------------------
+
+    /// Adds one push (channel, id, bytes, delay) to @p op.
+    static void add_push(WriteOp& op, const std::string& channel, const std::string& id, std::string bytes,
+                         std::string delay) {
+        op.args.add(channel);
+        op.args.add(id);
+        op.args.add_copy(std::move(bytes));
+        if (delay == "0") {
+            op.args.add("0");
+        } else {
+            op.args.add_copy(std::move(delay));
+        }
+    }
+
+    std::string push_one(const std::string& channel, std::string id, std::string bytes, std::string delay) {
+        WriteOp op;
+        op.args.reserve(7);
+        op.args.add("P");
+        op.args.add("0");
+        op.args.add("1");
+        add_push(op, channel, id, std::move(bytes), std::move(delay));
+        writer_.submit(op);
+        finish(op, "push", nullptr);
+        return id;
+    }
+
+    /// Appends the settle operation of @p delivery to @p args. Ids are given to the pushes in place,
+    /// so a settle sent again after a failure carries the same ones.
+    void add_settle(Args& args, const Delivery& delivery, Settlement& settlement) {
+        const Receipt receipt = parse_receipt(delivery, "settle");
+        std::vector<std::string> delays;
+        delays.reserve(settlement.pushes.size());
+        for (const auto& push : settlement.pushes) {
+            check_channel(push.channel, "settle");
+            delays.push_back(delay_ms(push.delay, "settle"));
+        }
+        for (auto& push : settlement.pushes) {
+            if (push.message.id.empty()) push.message.id = generate_message_id();
+        }
+        args.add("S");
+        args.add(in_doubt(delivery) ? "1" : "0");
+        args.add(delivery.channel);
+        args.add(receipt.stream_id);
+        args.add(receipt.message_id);
+        args.add(receipt.reserved_ms);
+        if (settlement.pushes.empty()) {
+            args.add("0");
+            return;
+        }
+        args.add_number(static_cast<long long>(settlement.pushes.size()));
+        for (std::size_t i = 0; i < settlement.pushes.size(); ++i) {
+            const auto& push = settlement.pushes[i];
+            args.add(push.channel);
+            args.add(push.message.id);
+            args.add_copy(encode_message(push.message));
+            if (delays[i] == "0") {
+                args.add("0");
+            } else {
+                args.add_copy(std::move(delays[i]));
+            }
+        }
+    }
+
+    static StaleDeliveryError stale(const char* operation, const Delivery& delivery) {
+        std::string_view id = delivery.message.id;
+        return StaleDeliveryError(std::string("RedisAdapter::") + operation + ": delivery of message " + std::string(id) +
+                                  " on \"" + delivery.channel +
+                                  "\" is no longer held (its visibility timeout ran out, or it was already settled or "
+                                  "released); nothing was changed");
+    }
+
+    static std::string doubt_key_of(const Delivery& delivery) { return delivery.channel + '\n' + delivery.receipt; }
+
+    void settle(const Delivery& delivery, Settlement& settlement) {
+        WriteOp op;
+        op.args.reserve(7 + 4 * settlement.pushes.size());
+        add_settle(op.args, delivery, settlement);
+        writer_.submit(op);
+        finish(op, "settle", &delivery);
+        if (op.status == 0) throw stale("settle", delivery);
+    }
+
+    /// Many settles in one script call (pipelined in chunks when there are very many).
+    std::vector<std::exception_ptr> settle_batch(std::vector<RedisAdapter::SettleItem>& items) {
+        std::vector<std::exception_ptr> outcomes(items.size());
+        if (items.empty()) return outcomes;
+        for (const auto& item : items) {
+            if (item.delivery == nullptr || item.settlement == nullptr) {
+                throw InvalidArgumentError("RedisAdapter::settle_batch: null delivery or settlement");
+            }
+        }
+        // One command per chunk of operations; the resend flag of each operation is remembered, so
+        // a try on a new connection can flag all of them as repeats.
+        constexpr std::size_t kChunk = 512;
+        const Script& script = apply_script();
+        struct Chunk {
+            Args command;
+            std::vector<std::size_t> flags;
+            std::size_t begin, end;
+        };
+        std::vector<Chunk> chunks;
+        for (std::size_t begin = 0; begin < items.size(); begin += kChunk) {
+            Chunk chunk{Args{}, {}, begin, std::min(items.size(), begin + kChunk)};
+            chunk.command.reserve(5 + 7 * (chunk.end - chunk.begin));
+            add_script_head(chunk.command, script);
+            for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
+                chunk.flags.push_back(chunk.command.size() + 1);
+                add_settle(chunk.command, *items[i].delivery, *items[i].settlement);
+            }
+            chunks.push_back(std::move(chunk));
+        }
+        bool attempted = false;
+        try {
+            with_connection([&](Connection& connection) {
+                if (attempted) {
+                    for (auto& chunk : chunks) {
+                        for (std::size_t flag : chunk.flags) chunk.command.set(flag, "1");
+                    }
+                }
+                attempted = true;
+                for (auto& chunk : chunks) connection.append(chunk.command);
+                const std::string& where = connection.endpoint();
+                std::vector<std::size_t> unknown_script;
+                auto take = [&](const redisReply& reply, const Chunk& chunk) {
+                    throw_if_error_reply(reply, where, "EVALSHA apply");
+                    expect_array(reply, where, "EVALSHA apply");
+                    if (reply.elements != chunk.end - chunk.begin) {
+                        throw_unexpected_reply(reply, where, "EVALSHA apply", "one status per settle");
+                    }
+                    for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
+                        const redisReply& status = element(reply, i - chunk.begin);
+                        if (status.type == REDIS_REPLY_INTEGER && status.integer != 0) {
+                            outcomes[i] = nullptr;
+                        } else if (status.type == REDIS_REPLY_INTEGER) {
+                            outcomes[i] = std::make_exception_ptr(stale("settle_batch", *items[i].delivery));
+                        } else {
+                            std::string_view text = text_of(status);
+                            if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
+                            outcomes[i] = std::make_exception_ptr(
+                                ProtocolError("RedisAdapter::settle_batch: Redis at " + where + ": " + std::string(text)));
+                        }
+                    }
+                };
+                for (std::size_t k = 0; k < chunks.size(); ++k) {
+                    Reply reply = connection.read("EVALSHA apply");
+                    if (is_error_reply(*reply, "NOSCRIPT")) {
+                        unknown_script.push_back(k);  // not run: sent again once the script is loaded
+                        continue;
+                    }
+                    take(*reply, chunks[k]);
+                }
+                for (std::size_t k : unknown_script) take(*run_script(connection, script.source, chunks[k].command), chunks[k]);
+            });
+        } catch (const ConnectionError&) {
+            // Any of them may have been applied: the next try of each is flagged as a repeat.
+            for (const auto& item : items) set_doubt(*item.delivery);
+            throw;
+        }
+        for (const auto& item : items) clear_doubt(*item.delivery);
+        return outcomes;
+    }
+
+    void release(const Delivery& delivery, Seconds delay) {
+        const Receipt receipt = parse_receipt(delivery, "release");
+        std::string delay_text = delay_ms(delay, "release");
+        WriteOp op;
+        op.args.reserve(7);
+        op.args.add("R");
+        op.args.add(in_doubt(delivery) ? "1" : "0");
+        op.args.add(delivery.channel);
+        op.args.add(receipt.stream_id);
+        op.args.add(receipt.message_id);
+        op.args.add(receipt.reserved_ms);
+        op.args.add(delay_text);
+        writer_.submit(op);
+        finish(op, "release", &delivery);
+        if (op.status == 0) throw stale("release", delivery);
+    }
+
+    // --- push_batch (pipelined on a pooled connection) ------------------------------------------
+
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage>& messages) {
+        std::vector<std::string> ids;
+        ids.reserve(messages.size());
+        std::vector<std::string> bodies;
+        bodies.reserve(messages.size());
+        std::vector<std::string> delays;
+        delays.reserve(messages.size());
+        for (const auto& outgoing : messages) {
+            check_channel(outgoing.channel, "push_batch");
+            delays.push_back(delay_ms(outgoing.delay, "push_batch"));
+        }
+        for (auto& outgoing : messages) {
+            if (outgoing.message.id.empty()) outgoing.message.id = generate_message_id();
+            bodies.push_back(encode_message(outgoing.message));
+            ids.push_back(outgoing.message.id);
+        }
+
+        // Chunks: each one script call, pipelined so the server works on one while the next is sent.
+        struct Chunk {
+            std::size_t begin, end;
+            bool done = false;
+        };
+        std::vector<Chunk> chunks;
+        for (std::size_t begin = 0; begin < messages.size();) {
+            std::size_t end = begin, bytes = 0;
+            while (end < messages.size() && end - begin < kChunkMessages && bytes < kChunkBytes) {
+                bytes += bodies[end].size();
+                ++end;
+            }
+            chunks.push_back(Chunk{begin, end});
+            begin = end;
+        }
+        const Script& script = apply_script();
+        auto command_for = [&](const Chunk& chunk, bool resend) {
+            Args command;
+            command.reserve(8 + 4 * (chunk.end - chunk.begin));
+            add_script_head(command, script);
+            command.add("P");
+            command.add(resend ? "1" : "0");
+            command.add_number(static_cast<long long>(chunk.end - chunk.begin));
+            for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
+                command.add(messages[i].channel);
+                command.add(ids[i]);
+                command.add(bodies[i]);
+                command.add(delays[i]);
+            }
+            return command;
+        };
+
+        bool attempted = false;
+        with_connection([&](Connection& connection) {
+            // A retry (after a dropped connection) flags its chunks as repeats: pushes the first
+            // try stored are recognised by their ids and not stored twice.
+            const bool repeat = attempted;
+            attempted = true;
+            std::vector<std::pair<std::size_t, Args>> sent;
+            for (std::size_t k = 0; k < chunks.size(); ++k) {
+                if (chunks[k].done) continue;
+                sent.emplace_back(k, command_for(chunks[k], repeat));
+                connection.append(sent.back().second);
+                connection.flush();
+            }
+            std::vector<std::size_t> unknown_script;
+            std::string first_error;
+            auto take = [&](const redisReply& reply, std::size_t k) {
+                throw_if_error_reply(reply, connection.endpoint(), "EVALSHA apply");
+                expect_array(reply, connection.endpoint(), "EVALSHA apply");
+                if (reply.elements != 1) throw_unexpected_reply(reply, connection.endpoint(), "EVALSHA apply", "one status");
+                const redisReply& status = element(reply, 0);
+                if (status.type != REDIS_REPLY_INTEGER && first_error.empty()) {
+                    std::string_view text = text_of(status);
+                    if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
+                    first_error = std::string(text);
+                }
+                chunks[k].done = true;
+            };
+            for (auto& [k, command] : sent) {
+                Reply reply = connection.read("EVALSHA apply");
+                if (is_error_reply(*reply, "NOSCRIPT")) {
+                    unknown_script.push_back(k);  // not run: send again once the script is loaded
+                    continue;
+                }
+                take(*reply, k);
+            }
+            for (std::size_t k : unknown_script) {
+                Reply reply = run_script(connection, script.source, command_for(chunks[k], repeat));
+                take(*reply, k);
+            }
+            if (!first_error.empty()) {
+                throw ProtocolError("Redis at " + connection.endpoint() + ": push_batch failed in part: " + first_error);
+            }
+        });
+        return ids;
+    }
+
+    // --- reserve --------------------------------------------------------------------------------
+
+    struct ScriptReserve {
+        long long now_ms = 0;
+        long long next_due_ms = -1;
+        std::vector<Delivery> deliveries;
+    };
+
+    ScriptReserve reserve_once(const std::vector<std::string>& channels, std::size_t max) {
+        if (channels.size() == 1) return reserve_single(channels.front(), max);
+        return with_connection([&](Connection& connection) {
+            const Script& script = reserve_script();
+            Args command;
+            command.reserve(7 + channels.size());
+            add_script_head(command, script);
+            command.add_number(static_cast<long long>(max));
+            command.add(reclaim_every_ms_);
+            for (const auto& channel : channels) command.add(channel);
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA reserve");
+            expect_array(*reply, where, "EVALSHA reserve");
+            if (reply->elements < 2 || (reply->elements - 2) % 5 != 0) {
+                throw_unexpected_reply(*reply, where, "EVALSHA reserve", "now, next due, then entries of 5");
+            }
+            ScriptReserve result;
+            result.now_ms = integer_of(element(*reply, 0), where, "EVALSHA reserve");
+            result.next_due_ms = integer_of(element(*reply, 1), where, "EVALSHA reserve");
+            result.deliveries.reserve((reply->elements - 2) / 5);
+            for (std::size_t i = 2; i < reply->elements; i += 5) {
+                const long long index = integer_of(element(*reply, i), where, "EVALSHA reserve");
+                if (index < 1 || static_cast<std::size_t>(index) > channels.size()) {
+                    throw_unexpected_reply(element(*reply, i), where, "EVALSHA reserve", "a channel index");
+                }
+                result.deliveries.push_back(make_delivery(
+                    channels[static_cast<std::size_t>(index - 1)], string_of(element(*reply, i + 1), where, "EVALSHA reserve"),
+                    string_of(element(*reply, i + 2), where, "EVALSHA reserve"),
+                    string_of(element(*reply, i + 3), where, "EVALSHA reserve"),
+                    integer_of(element(*reply, i + 4), where, "EVALSHA reserve"), result.now_ms));
+            }
+            return result;
+        });
+    }
+
+    /// Appends the entries of an XREADGROUP reply to @p out. @p reserved_ms < 0: not known, so each
+    /// entry's own id time (when it was added, hence no later than now) stands in for it.
+    static void parse_streams(const redisReply& reply, const std::vector<std::string>& keys,
+                              const std::vector<std::string>& channels, long long reserved_ms,
+                              const std::string& where, std::vector<Delivery>& out) {
+        if (reply.type == REDIS_REPLY_NIL) return;
+        expect_array(reply, where, "XREADGROUP");
+        for (std::size_t s = 0; s < reply.elements; ++s) {
+            const redisReply& stream = element(reply, s);
+            expect_array(stream, where, "XREADGROUP");
+            if (stream.elements != 2) throw_unexpected_reply(stream, where, "XREADGROUP", "[stream, entries]");
+            std::string_view key = string_of(element(stream, 0), where, "XREADGROUP");
+            auto found = std::find(keys.begin(), keys.end(), key);
+            if (found == keys.end()) throw_unexpected_reply(element(stream, 0), where, "XREADGROUP", "a requested stream");
+            const std::string& channel = channels[static_cast<std::size_t>(found - keys.begin())];
+            const redisReply& entries = element(stream, 1);
+            expect_array(entries, where, "XREADGROUP");
+            for (std::size_t e = 0; e < entries.elements; ++e) {
+                const redisReply& entry = element(entries, e);
+                expect_array(entry, where, "XREADGROUP");
+                if (entry.elements != 2) throw_unexpected_reply(entry, where, "XREADGROUP", "[id, fields]");
+                std::string_view stream_id = string_of(element(entry, 0), where, "XREADGROUP");
+                std::string_view id, body;
+                long long carried = 0;
+                const redisReply& fields = element(entry, 1);
+                if (fields.type == REDIS_REPLY_ARRAY) {
+                    for (std::size_t f = 0; f + 1 < fields.elements; f += 2) {
+                        std::string_view name = text_of(element(fields, f));
+                        std::string_view value = text_of(element(fields, f + 1));
+                        if (name == "i") id = value;
+                        else if (name == "b") body = value;
+                        else if (name == "n") carried = std::max(0LL, parse_integer(value));
+                    }
+                }
+                long long reserved = reserved_ms;
+                if (reserved < 0) reserved = std::max(0LL, parse_integer(stream_id.substr(0, stream_id.find('-'))));
+                out.push_back(make_delivery(channel, stream_id, id, body, carried, reserved));
+            }
+        }
+    }
+
+    /// One channel: the prepare script and a plain XREADGROUP in one round trip. Cheaper for the
+    /// server than reading inside a script (no Lua tables for every entry).
+    ScriptReserve reserve_single(const std::string& channel, std::size_t max) {
+        const std::vector<std::string> keys{prefix_ + ":s:" + channel};
+        const std::vector<std::string> channels{channel};
+        return with_connection([&](Connection& connection) {
+            const Script& script = prepare_script();
+            Args prepare;
+            prepare.reserve(7);
+            add_script_head(prepare, script);
+            prepare.add(channel);
+            prepare.add(reclaim_every_ms_);
+            Args read{"XREADGROUP", "GROUP", kGroup, kGroup, "COUNT"};
+            read.add_number(static_cast<long long>(max));
+            read.add("STREAMS");
+            read.add(keys.front());
+            read.add(">");
+            connection.append(prepare);
+            connection.append(read);
+            Reply prepared = connection.read("EVALSHA prepare");
+            Reply got = connection.read("XREADGROUP");
+            const std::string& where = connection.endpoint();
+            ScriptReserve result;
+            long long reserved_ms = -1;
+            bool prepare_failed = false;
+            if (is_error_reply(*prepared, "NOSCRIPT")) {
+                // The read went ahead without it; load the script for the next time.
+                Reply loaded = connection.command(Args{"SCRIPT", "LOAD", script.source});
+                throw_if_error_reply(*loaded, where, "SCRIPT LOAD");
+            } else if (prepared->type == REDIS_REPLY_ERROR) {
+                prepare_failed = true;
+            } else {
+                expect_array(*prepared, where, "EVALSHA prepare");
+                if (prepared->elements != 2) throw_unexpected_reply(*prepared, where, "EVALSHA prepare", "[now, next due]");
+                result.now_ms = integer_of(element(*prepared, 0), where, "EVALSHA prepare");
+                result.next_due_ms = integer_of(element(*prepared, 1), where, "EVALSHA prepare");
+                reserved_ms = result.now_ms;
+            }
+            // A read racing a flush of the keys finds no group: nothing read, the next call makes it.
+            if (!is_error_reply(*got, "NOGROUP")) {
+                throw_if_error_reply(*got, where, "XREADGROUP");
+                parse_streams(*got, keys, channels, reserved_ms, where, result.deliveries);
+            }
+            // Whatever was read is reserved now and must reach the caller, even if preparing failed.
+            if (prepare_failed && result.deliveries.empty()) throw_if_error_reply(*prepared, where, "EVALSHA prepare");
+            return result;
+        });
+    }
+
+    /// XREADGROUP BLOCK: wakes as soon as any of @p channels gets a message. Reads one per channel
+    /// at most; the caller tops up with the script.
+    std::vector<Delivery> blocking_read(const std::vector<std::string>& channels, std::chrono::milliseconds block,
+                                        long long reserved_ms) {
+        std::vector<std::string> keys;
+        keys.reserve(channels.size());
+        for (const auto& channel : channels) keys.push_back(prefix_ + ":s:" + channel);
+        return with_connection([&](Connection& connection) {
+            Args command;
+            command.reserve(9 + 2 * channels.size());
+            command.add("XREADGROUP");
+            command.add("GROUP");
+            command.add(kGroup);
+            command.add(kGroup);
+            command.add("COUNT");
+            command.add("1");
+            command.add("BLOCK");
+            command.add_number(block.count());
+            command.add("STREAMS");
+            for (const auto& key : keys) command.add(key);
+            for (std::size_t i = 0; i < keys.size(); ++i) command.add(">");
+            connection.set_timeout(block + command_timeout_);
+            Reply reply = connection.command(command);
+            connection.restore_timeout();
+            std::vector<Delivery> deliveries;
+            // The stream vanished since the script made it (a flush): the next script makes it again.
+            if (is_error_reply(*reply, "NOGROUP")) return deliveries;
+            throw_if_error_reply(*reply, connection.endpoint(), "XREADGROUP");
+            // reserved_ms is the server time before the block: earlier than the real reservation,
+            // which only makes the repeat check of a settle more careful.
+            parse_streams(*reply, keys, channels, reserved_ms, connection.endpoint(), deliveries);
+            return deliveries;
+        });
+    }
+
+    std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max,
+                                  std::chrono::milliseconds wait) {
+        if (channels.empty()) throw InvalidArgumentError("RedisAdapter::reserve: name at least one channel");
+        for (const auto& channel : channels) check_channel(channel, "reserve");
+        if (wait.count() < 0) throw InvalidArgumentError("RedisAdapter::reserve: the wait must not be negative");
+        if (max == 0) throw InvalidArgumentError("RedisAdapter::reserve: max_messages must be at least 1");
+        const auto deadline = Clock::now() + wait;
+        for (;;) {
+            ScriptReserve round = reserve_once(channels, max);
+            if (!round.deliveries.empty()) return std::move(round.deliveries);
+            const auto now = Clock::now();
+            if (now >= deadline) return {};
+            auto nap = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+            if (round.next_due_ms >= 0) nap = std::min(nap, std::chrono::milliseconds(round.next_due_ms + 1));
+            if (nap < kBlockFloor) {
+                std::this_thread::sleep_for(nap);
+                continue;
+            }
+            std::vector<Delivery> got = blocking_read(channels, nap, round.now_ms);
+            if (got.empty()) continue;
+            if (got.size() < max) {
+                try {
+                    ScriptReserve more = reserve_once(channels, max - got.size());
+                    for (auto& delivery : more.deliveries) got.push_back(std::move(delivery));
+                } catch (const AdapterError& e) {
+                    // What the blocking read took is reserved already: hand it out rather than
+                    // leave it to the visibility timeout; the next call meets the error again.
+                    logger().debug("RedisAdapter: topping up a reserve failed: {}", e.what());
+                }
+            } else if (got.size() > max) {
+                // Several channels woke at once: hand back what does not fit (not counted).
+                for (std::size_t i = max; i < got.size(); ++i) {
+                    try {
+                        release(got[i], Seconds{0.0});
+                    } catch (const std::exception& e) {
+                        logger().warn("RedisAdapter: could not hand back an extra delivery of \"{}\" (it comes "
+                                      "back after the visibility timeout): {}",
+                                      got[i].channel, e.what());
+                    }
+                }
+                got.resize(max);
+            }
+            return got;
+        }
+    }
+
+    // --- inspection -----------------------------------------------------------------------------
+
+    std::size_t reclaim() {
+        return with_connection([&](Connection& connection) {
+            const Script& script = reclaim_script();
+            Args command;
+            add_script_head(command, script);
+            Reply reply = run_script(connection, script.source, command);
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA reclaim");
+            return static_cast<std::size_t>(integer_of(*reply, connection.endpoint(), "EVALSHA reclaim"));
+        });
+    }
+
+    MessageStatus status(const std::string& id) {
+        return with_connection([&](Connection& connection) {
+            const Script& script = status_script();
+            Args command;
+            add_script_head(command, script);
+            command.add(id);
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA status");
+            expect_array(*reply, where, "EVALSHA status");
+            if (reply->elements != 2) throw_unexpected_reply(*reply, where, "EVALSHA status", "[state, channel]");
+            std::string_view state = string_of(element(*reply, 0), where, "EVALSHA status");
+            MessageStatus status;
+            status.channel = std::string(string_of(element(*reply, 1), where, "EVALSHA status"));
+            if (state == "ready") status.state = MessageState::ready;
+            else if (state == "delayed") status.state = MessageState::delayed;
+            else if (state == "reserved") status.state = MessageState::reserved;
+            else status.channel.clear();
+            return status;
+        });
+    }
+
+    ChannelDepth depth(const std::string& channel) {
+        check_channel(channel, "depth");
+        return with_connection([&](Connection& connection) {
+            const Script& script = depth_script();
+            Args command;
+            add_script_head(command, script);
+            command.add(channel);
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA depth");
+            expect_array(*reply, where, "EVALSHA depth");
+            if (reply->elements != 3) throw_unexpected_reply(*reply, where, "EVALSHA depth", "[ready, delayed, reserved]");
+            auto count = [&](std::size_t i) {
+                return static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, i), where, "EVALSHA depth")));
+            };
+            return ChannelDepth{count(0), count(1), count(2)};
+        });
+    }
+
+    std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) {
+        check_channel(channel, "browse");
+        // Lua numbers are doubles: keep the window within what they count exactly.
+        constexpr std::size_t kMaxWindow = std::size_t{1} << 40;
+        offset = std::min(offset, kMaxWindow);
+        limit = std::min(limit, kMaxWindow);
+        return with_connection([&](Connection& connection) {
+            const Script& script = browse_script();
+            Args command;
+            add_script_head(command, script);
+            command.add(channel);
+            command.add_number(static_cast<long long>(offset));
+            command.add_number(static_cast<long long>(limit));
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA browse");
+            expect_array(*reply, where, "EVALSHA browse");
+            std::vector<Message> messages;
+            messages.reserve(reply->elements / 2);
+            for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+                std::string_view id = string_of(element(*reply, i), where, "EVALSHA browse");
+                std::string_view body = string_of(element(*reply, i + 1), where, "EVALSHA browse");
+                try {
+                    messages.push_back(decode_message(body));
+                    if (messages.back().id.empty()) messages.back().id = std::string(id);
+                } catch (const std::exception& e) {
+                    Message poison;
+                    poison.id = std::string(id);
+                    // JSON binary carries whatever the bytes are (they need not be UTF-8).
+                    poison.data = nlohmann::json::binary(std::vector<std::uint8_t>(body.begin(), body.end()));
+                    poison.metadata["failpipe-decode-error"] = e.what();
+                    messages.push_back(std::move(poison));
+                }
+            }
+            return messages;
+        });
+    }
+
+    std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) {
+        check_channel(channel, "remove");
+        if (ids.empty()) return 0;
+        return with_connection([&](Connection& connection) {
+            const Script& script = remove_script();
+            Args command;
+            command.reserve(6 + ids.size());
+            add_script_head(command, script);
+            command.add(channel);
+            for (const auto& id : ids) command.add(id);
+            Reply reply = run_script(connection, script.source, command);
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA remove");
+            return static_cast<std::size_t>(integer_of(*reply, connection.endpoint(), "EVALSHA remove"));
+        });
+    }
+
+    std::vector<std::string> channels() {
+        return with_connection([&](Connection& connection) {
+            Args command{"SMEMBERS", channels_key_};
+            Reply reply = connection.command(command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "SMEMBERS");
+            expect_array(*reply, where, "SMEMBERS");
+            std::vector<std::string> names;
+            names.reserve(reply->elements);
+            for (std::size_t i = 0; i < reply->elements; ++i) names.emplace_back(string_of(element(*reply, i), where, "SMEMBERS"));
+            std::sort(names.begin(), names.end());
+            return names;
+        });
+    }
+
+    void ping() {
+        with_connection([&](Connection& connection) {
+            Reply reply = connection.command(Args{"PING"});
+            throw_if_error_reply(*reply, connection.endpoint(), "PING");
+            if (string_of(*reply, connection.endpoint(), "PING") != "PONG") {
+                throw_unexpected_reply(*reply, connection.endpoint(), "PING", "PONG");
+            }
+        });
+    }
+
+    std::string info(std::string_view section) {
+        return with_connection([&](Connection& connection) {
+            Args command{"INFO"};
+            if (!section.empty()) command.add(section);
+            Reply reply = connection.command(command);
+            throw_if_error_reply(*reply, connection.endpoint(), "INFO");
+            return std::string(string_of(*reply, connection.endpoint(), "INFO"));
+        });
+    }
+
+private:
+    static RedisAdapter::Options validated(RedisAdapter::Options options) {
+        check_positive(options.connect_timeout, "connect_timeout");
+        check_positive(options.command_timeout, "command_timeout");
+        check_positive(options.visibility_timeout, "visibility_timeout");
+        if (options.key_prefix.empty()) throw InvalidArgumentError("failpipe::RedisAdapter: key_prefix must not be empty");
+        if (options.pool_size == 0) throw InvalidArgumentError("failpipe::RedisAdapter: pool_size must be at least 1");
+        return options;
+    }
+
+    void add_script_head(Args& command, const Script& script) const {
+        command.add("EVALSHA");
+        command.add(script.sha);
+        // One key of the prefix's hash slot, so a cluster client can route the call; every key a
+        // script touches shares that slot.
+        command.add("1");
+        command.add(channels_key_);
+        command.add(prefix_);
+        command.add(visibility_ms_);
+    }
+
+    /// Runs @p f on a pooled connection. A ConnectionError on a connection that had worked before
+    /// (a server restart drops idle connections) gets one more try on a fresh one; a timeout never
+    /// does, since the command may still be running.
+    template <class F>
+    auto with_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
+        auto lease = pool_.acquire(Clock::now() + command_timeout_);
+        if (!lease) {
+            throw TimeoutError("Redis at " + endpoint_.display + ": no pooled connection became free within " +
+                               std::to_string(command_timeout_.count()) + " ms (pool_size " +
+                               std::to_string(options_.pool_size) + "; each worker blocked in reserve holds one)");
+        }
+        Connection& connection = **lease;
+        const bool reused = connection.reused();
+        try {
+            return f(connection);
+        } catch (const TimeoutError&) {
+            throw;
+        } catch (const ConnectionError& e) {
+            if (!reused) throw;
+            logger().info("RedisAdapter: connection to {} lost ({}); trying once more on a new one", endpoint_.display,
+                          e.what());
+        }
+        return f(connection);
+    }
+
+    // Settles and releases whose round trip failed: the next try of the same delivery tells the
+    // script it may be a repeat. Entries older than the visibility timeout are useless and pruned.
+    bool in_doubt(const Delivery& delivery) {
+        if (doubt_count_.load(std::memory_order_acquire) == 0) return false;  // the usual case: no key built
+        const std::string key = doubt_key_of(delivery);
+        std::lock_guard lock(doubt_mutex_);
+        return doubt_.count(key) != 0;
+    }
+    void set_doubt(const Delivery& delivery) {
+        const std::string key = doubt_key_of(delivery);
+        std::lock_guard lock(doubt_mutex_);
+        const auto now = Clock::now();
+        if (doubt_.size() >= 4096) {
+            const auto horizon = std::chrono::duration_cast<Clock::duration>(options_.visibility_timeout) + std::chrono::seconds(60);
+            std::erase_if(doubt_, [&](const auto& entry) { return now - entry.second > horizon; });
+        }
+        doubt_[key] = now;
+        doubt_count_.store(doubt_.size(), std::memory_order_release);
+    }
+    void clear_doubt(const Delivery& delivery) {
+        if (doubt_count_.load(std::memory_order_acquire) == 0) return;
+        const std::string key = doubt_key_of(delivery);
+        std::lock_guard lock(doubt_mutex_);
+        doubt_.erase(key);
+        doubt_count_.store(doubt_.size(), std::memory_order_release);
+    }
+
+    /// Turns the outcome of a submitted operation into success or the right exception.
+    void finish(const WriteOp& op, const char* operation, const Delivery* delivery) {
+        switch (op.failure) {
+            case WriteOp::Failure::none: break;
+            case WriteOp::Failure::timeout:
+                if (delivery != nullptr) set_doubt(*delivery);
+                throw TimeoutError(std::string("RedisAdapter::") + operation + ": " + op.error);
+            case WriteOp::Failure::connection:
+                if (delivery != nullptr) set_doubt(*delivery);
+                throw ConnectionError(std::string("RedisAdapter::") + operation + ": " + op.error);
+            case WriteOp::Failure::protocol:
+                throw ProtocolError(std::string("RedisAdapter::") + operation + ": " + op.error);
+        }
+        if (delivery != nullptr) clear_doubt(*delivery);
+    }
+
+    RedisAdapter::Options options_;
+    Endpoint endpoint_;
+    std::string prefix_;
+    std::string visibility_ms_;
+    std::string reclaim_every_ms_;
+    std::chrono::milliseconds command_timeout_;
+    std::string channels_key_;
+    Counters counters_;
+    Pool pool_;
+    WriteCombiner writer_;
+
+    std::mutex doubt_mutex_;
+    std::unordered_map<std::string, Clock::time_point> doubt_;
+    std::atomic<std::size_t> doubt_count_{0};
+};
+
+}  // namespace detail::redis
+
+RedisAdapter::RedisAdapter(Options options) : core_(std::make_unique<detail::redis::AdapterCore>(std::move(options))) {}
+RedisAdapter::RedisAdapter() : RedisAdapter(Options{}) {}
+RedisAdapter::~RedisAdapter() = default;
+
+std::string RedisAdapter::push(const std::string& channel, Message message, Seconds delay) {
+    detail::redis::check_channel(channel, "push");
+    std::string delay_text = detail::redis::delay_ms(delay, "push");
+    if (message.id.empty()) message.id = generate_message_id();
+    std::string bytes = encode_message(message);
+    return core_->push_one(channel, std::move(message.id), std::move(bytes), std::move(delay_text));
+}
+
+std::vector<std::string> RedisAdapter::push_batch(std::vector<OutgoingMessage> messages) {
+    if (messages.empty()) return {};
+    return core_->push_batch(messages);
+}
+
+std::vector<Delivery> RedisAdapter::reserve(const std::vector<std::string>& channels, std::size_t max_messages,
+                                            std::chrono::milliseconds wait) {
+    return core_->reserve(channels, max_messages, wait);
+}
+
+void RedisAdapter::settle(const Delivery& delivery, Settlement&& settlement) { core_->settle(delivery, settlement); }
+
+std::vector<std::exception_ptr> RedisAdapter::settle_batch(std::vector<SettleItem> items) {
+    return core_->settle_batch(items);
+}
+
+void RedisAdapter::release(const Delivery& delivery, Seconds delay) { core_->release(delivery, delay); }
+
+std::size_t RedisAdapter::reclaim() { return core_->reclaim(); }
+
+MessageStatus RedisAdapter::status(const std::string& id) { return core_->status(id); }
+
+ChannelDepth RedisAdapter::depth(const std::string& channel) { return core_->depth(channel); }
+
+std::vector<Message> RedisAdapter::browse(const std::string& channel, std::size_t offset, std::size_t limit) {
+    return core_->browse(channel, offset, limit);
+}
+
+std::size_t RedisAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {
+    return core_->remove(channel, ids);
+}
+
+std::vector<std::string> RedisAdapter::channels() { return core_->channels(); }
+
+std::string RedisAdapter::push_raw(const std::string& channel, std::string bytes) {
+    detail::redis::check_channel(channel, "push_raw");
+    // Known by the id inside the bytes when they have one (so a half-broken message keeps its id).
+    std::string id;
+    const auto json = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    if (json.is_object()) {
+        const auto found = json.find("id");
+        if (found != json.end() && found->is_string()) id = found->get<std::string>();
+    }
+    if (id.empty()) id = generate_message_id();
+    return core_->push_one(channel, std::move(id), std::move(bytes), "0");
+}
+
+void RedisAdapter::ping() { core_->ping(); }
+
+std::string RedisAdapter::info(std::string_view section) { return core_->info(section); }
+
+const RedisAdapter::Options& RedisAdapter::options() const noexcept { return core_->options(); }
+
+const std::string& RedisAdapter::endpoint() const noexcept { return core_->endpoint(); }
+
+RedisAdapter::Stats RedisAdapter::stats() const noexcept { return core_->stats(); }
+
+}  // namespace failpipe

@@ -1,0 +1,38 @@
+// The Lua scripts of the Redis adapter. Every change of state happens inside one of them, so each
+// operation is atomic on the server, and due-ness and idle times come from the server's clock.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace failpipe::detail::redis {
+
+/// A script and its SHA-1 (for EVALSHA).
+struct Script {
+    std::string_view name;
+    std::string source;
+    std::string sha;
+};
+
+/// ARGV: prefix, visibility ms, then operations (see scripts.cpp). Returns one status per operation.
+const Script& apply_script();
+/// ARGV: prefix, visibility ms, max, reclaim-throttle ms, channels... Returns now, next-due, entries.
+const Script& reserve_script();
+/// ARGV: prefix, visibility ms, channel, reclaim-throttle ms. Returns {now, next-due}; a plain
+/// XREADGROUP of the channel follows it in the same round trip.
+const Script& prepare_script();
+/// ARGV: prefix, visibility ms, id. Returns {state, channel}.
+const Script& status_script();
+/// ARGV: prefix, visibility ms, channel. Returns {ready, delayed, reserved}.
+const Script& depth_script();
+/// ARGV: prefix, visibility ms, channel, offset, limit. Returns {id, bytes, ...}.
+const Script& browse_script();
+/// ARGV: prefix, visibility ms, channel, ids... Returns how many went.
+const Script& remove_script();
+/// ARGV: prefix, visibility ms. Returns how many deliveries were given back.
+const Script& reclaim_script();
+
+/// The consumer group (and consumer) name used on every channel stream.
+inline constexpr std::string_view kGroup = "failpipe";
+
+}  // namespace failpipe::detail::redis

@@ -1,0 +1,639 @@
+// The adapter conformance suite: behavioural checks written once and run against every adapter
+// (test_conformance_memory.cpp, redis/test_conformance_redis.cpp).
+//
+// An adapter joins with a fixture type F (default-constructible, one per test case) offering:
+//   std::shared_ptr<AdapterInterface> make();   a fresh, empty adapter whose visibility timeout is visibility()
+//   Seconds visibility() const;                 that visibility timeout
+//   Seconds delay() const;                      a delay long enough to see a message "not due yet"
+//   void pass(Seconds d);                       makes at least d of the adapter's time go by
+//   void push_raw(AdapterInterface&, const std::string& channel, std::string bytes);   stores poison
+// and then instantiates every check with FAILPIPE_ADAPTER_CONFORMANCE(F, "label").
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "failpipe/adapter.hpp"
+#include "failpipe/classifier.hpp"
+#include "failpipe/error.hpp"
+#include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/metadata_keys.hpp"
+#include "failpipe/send_again_middleware.hpp"
+#include "failpipe/worker.hpp"
+
+namespace failpipe::conformance {
+
+using namespace std::chrono_literals;
+
+inline Message make_message(const std::string& handler, nlohmann::json data, std::string id = {}) {
+    Message message = Message::create(handler, std::move(data));
+    message.id = std::move(id);
+    return message;
+}
+
+inline void check_same(const Message& got, const Message& expected) {
+    CHECK(got.id == expected.id);
+    CHECK(got.handler == expected.handler);
+    CHECK(got.data == expected.data);
+    CHECK(got.metadata == expected.metadata);
+}
+
+inline std::vector<std::string> ids_of(const std::vector<Delivery>& deliveries) {
+    std::vector<std::string> ids;
+    for (const auto& delivery : deliveries) ids.push_back(delivery.message.id);
+    return ids;
+}
+
+inline std::vector<std::string> ids_of(const std::vector<Message>& messages) {
+    std::vector<std::string> ids;
+    for (const auto& message : messages) ids.push_back(message.id);
+    return ids;
+}
+
+inline void settle_all(AdapterInterface& adapter, const std::vector<Delivery>& deliveries) {
+    for (const auto& delivery : deliveries) adapter.settle(delivery, Settlement{});
+}
+
+inline bool same_depth(const ChannelDepth& got, std::size_t ready, std::size_t delayed, std::size_t reserved) {
+    INFO("ready " << got.ready << ", delayed " << got.delayed << ", reserved " << got.reserved);
+    return got.ready == ready && got.delayed == delayed && got.reserved == reserved;
+}
+
+template <class F>
+void push_reserve_settle(F& f) {
+    auto adapter = f.make();
+    Message original = make_message("orders.create", {{"order", 42}, {"lines", {1, 2, 3}}});
+    original.metadata["trace"] = "abc";
+    original.id = adapter->push("orders", original);
+    REQUIRE_FALSE(original.id.empty());
+
+    auto deliveries = adapter->reserve({"orders"}, 10, 0ms);
+    REQUIRE(deliveries.size() == 1);
+    const Delivery& delivery = deliveries.front();
+    CHECK(delivery.channel == "orders");
+    CHECK(delivery.deliveries == 1);
+    CHECK_FALSE(delivery.poisoned());
+    CHECK_FALSE(delivery.receipt.empty());
+    check_same(delivery.message, original);
+    CHECK(same_depth(adapter->depth("orders"), 0, 0, 1));
+
+    adapter->settle(delivery, Settlement{});
+    CHECK(same_depth(adapter->depth("orders"), 0, 0, 0));
+    CHECK(adapter->status(original.id).state == MessageState::not_found);
+    CHECK(adapter->reserve({"orders"}, 10, 0ms).empty());
+}
+
+template <class F>
+void ids_assigned_and_kept(F& f) {
+    auto adapter = f.make();
+    std::set<std::string> ids;
+    for (int i = 0; i < 20; ++i) ids.insert(adapter->push("c", make_message("h", i)));
+    CHECK(ids.size() == 20);
+    CHECK(ids.count("") == 0);
+    CHECK(adapter->push("c", make_message("h", 1, "my-own-id")) == "my-own-id");
+    CHECK(adapter->status("my-own-id").state == MessageState::ready);
+    CHECK(adapter->status("my-own-id").channel == "c");
+}
+
+template <class F>
+void fifo_within_channel(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> pushed;
+    for (int i = 0; i < 7; ++i) pushed.push_back(adapter->push("fifo", make_message("h", i)));
+    std::vector<std::string> got;
+    for (int round = 0; round < 10 && got.size() < pushed.size(); ++round) {
+        auto deliveries = adapter->reserve({"fifo"}, 3, 0ms);
+        CHECK(deliveries.size() <= 3);
+        for (auto& id : ids_of(deliveries)) got.push_back(id);
+        settle_all(*adapter, deliveries);
+    }
+    CHECK(got == pushed);
+}
+
+template <class F>
+void channel_priority_and_batch_limit(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> a, b;
+    for (int i = 0; i < 3; ++i) a.push_back(adapter->push("a", make_message("h", i)));
+    for (int i = 0; i < 3; ++i) b.push_back(adapter->push("b", make_message("h", i)));
+    auto first = adapter->reserve({"b", "a"}, 4, 0ms);
+    REQUIRE(first.size() == 4);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(first[static_cast<std::size_t>(i)].channel == "b");
+        CHECK(first[static_cast<std::size_t>(i)].message.id == b[static_cast<std::size_t>(i)]);
+    }
+    CHECK(first[3].channel == "a");
+    CHECK(first[3].message.id == a[0]);
+    auto rest = adapter->reserve({"b", "a"}, 10, 0ms);
+    CHECK(ids_of(rest) == std::vector<std::string>{a[1], a[2]});
+    settle_all(*adapter, first);
+    settle_all(*adapter, rest);
+}
+
+template <class F>
+void empty_and_invalid_arguments(F& f) {
+    auto adapter = f.make();
+    CHECK(adapter->reserve({"nobody-pushed-here"}, 5, 0ms).empty());
+    CHECK(adapter->reserve({"nobody-pushed-here"}, 5, 20ms).empty());
+    CHECK_THROWS_AS(adapter->push("", make_message("h", 1)), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->push("c", make_message("h", 1), Seconds{-1.0}), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->reserve({}, 5, 0ms), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->reserve({""}, 5, 0ms), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->reserve({"c"}, 0, 0ms), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->depth(""), InvalidArgumentError);
+    CHECK(adapter->depth("c").total() == 0);
+}
+
+template <class F>
+void delayed_message_becomes_due(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("later", make_message("h", 1), f.delay());
+    CHECK(adapter->status(id).state == MessageState::delayed);
+    CHECK(same_depth(adapter->depth("later"), 0, 1, 0));
+    CHECK(adapter->reserve({"later"}, 10, 0ms).empty());
+    f.pass(f.delay());
+    auto deliveries = adapter->reserve({"later"}, 10, 0ms);
+    REQUIRE(deliveries.size() == 1);
+    CHECK(deliveries[0].message.id == id);
+    CHECK(deliveries[0].deliveries == 1);
+    adapter->settle(deliveries[0], Settlement{});
+    CHECK(adapter->depth("later").total() == 0);
+}
+
+template <class F>
+void failing_message_does_not_block_others(F& f) {
+    auto adapter = f.make();
+    const std::string failing = adapter->push("jobs", make_message("h", "fails"));
+    std::vector<std::string> others;
+    for (int i = 0; i < 3; ++i) others.push_back(adapter->push("jobs", make_message("h", i)));
+    auto first = adapter->reserve({"jobs"}, 1, 0ms);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].message.id == failing);
+    // Its failure pipeline sends it again later: the rest must flow meanwhile.
+    adapter->settle(first[0], Settlement{{OutgoingMessage{"jobs", first[0].message, f.delay()}}});
+    auto rest = adapter->reserve({"jobs"}, 10, 0ms);
+    CHECK(ids_of(rest) == others);
+    settle_all(*adapter, rest);
+    CHECK(adapter->status(failing).state == MessageState::delayed);
+    f.pass(f.delay());
+    auto again = adapter->reserve({"jobs"}, 10, 0ms);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].message.id == failing);
+    adapter->settle(again[0], Settlement{});
+}
+
+template <class F>
+void settle_applies_every_push_atomically(F& f) {
+    auto adapter = f.make();
+    adapter->push("in", make_message("h", "source"));
+    auto deliveries = adapter->reserve({"in"}, 1, 0ms);
+    REQUIRE(deliveries.size() == 1);
+    Settlement settlement;
+    settlement.pushes.push_back(OutgoingMessage{"out-a", make_message("follow", 1), Seconds{0.0}});
+    settlement.pushes.push_back(OutgoingMessage{"out-b", make_message("follow", 2), f.delay()});
+    settlement.pushes.push_back(OutgoingMessage{"out-a", make_message("follow", 3, "explicit-id"), Seconds{0.0}});
+    adapter->settle(deliveries[0], std::move(settlement));
+    CHECK(same_depth(adapter->depth("in"), 0, 0, 0));
+    CHECK(same_depth(adapter->depth("out-a"), 2, 0, 0));
+    CHECK(same_depth(adapter->depth("out-b"), 0, 1, 0));
+    auto out = adapter->reserve({"out-a"}, 10, 0ms);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].message.data == 1);
+    CHECK_FALSE(out[0].message.id.empty());
+    CHECK(out[1].message.id == "explicit-id");
+    settle_all(*adapter, out);
+}
+
+template <class F>
+void retry_keeps_id_and_counts_from_one(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("r", make_message("h", 1));
+    auto first = adapter->reserve({"r"}, 1, 0ms);
+    REQUIRE(first.size() == 1);
+    Message retried = first[0].message;
+    retried.metadata["attempt"] = 1;
+    adapter->settle(first[0], Settlement{{OutgoingMessage{"r", retried, Seconds{0.0}}}});
+    CHECK(adapter->status(id).state == MessageState::ready);
+    auto second = adapter->reserve({"r"}, 1, 0ms);
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].message.id == id);
+    CHECK(second[0].message.metadata["attempt"] == 1);
+    CHECK(second[0].deliveries == 1);  // a push starts a new life: only crashes count up
+    adapter->settle(second[0], Settlement{});
+    CHECK(adapter->status(id).state == MessageState::not_found);
+}
+
+template <class F>
+void second_settle_is_stale_and_changes_nothing(F& f) {
+    auto adapter = f.make();
+    adapter->push("s", make_message("h", 1));
+    auto deliveries = adapter->reserve({"s"}, 1, 0ms);
+    REQUIRE(deliveries.size() == 1);
+    adapter->settle(deliveries[0], Settlement{});
+    CHECK_THROWS_AS(adapter->settle(deliveries[0], Settlement{{OutgoingMessage{"elsewhere", make_message("h", 2), Seconds{0.0}}}}),
+                    StaleDeliveryError);
+    CHECK_THROWS_AS(adapter->release(deliveries[0]), StaleDeliveryError);
+    CHECK(adapter->depth("elsewhere").total() == 0);
+    CHECK(adapter->depth("s").total() == 0);
+}
+
+template <class F>
+void release_does_not_count(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("rel", make_message("h", 1));
+    auto first = adapter->reserve({"rel"}, 1, 0ms);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].deliveries == 1);
+    adapter->release(first[0]);
+    CHECK(adapter->status(id).state == MessageState::ready);
+    CHECK(same_depth(adapter->depth("rel"), 1, 0, 0));
+    auto second = adapter->reserve({"rel"}, 1, 0ms);
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].message.id == id);
+    CHECK(second[0].deliveries == 1);
+    CHECK_THROWS_AS(adapter->settle(first[0], Settlement{}), StaleDeliveryError);
+
+    adapter->release(second[0], f.delay());
+    CHECK(adapter->status(id).state == MessageState::delayed);
+    CHECK(adapter->reserve({"rel"}, 1, 0ms).empty());
+    f.pass(f.delay());
+    auto third = adapter->reserve({"rel"}, 1, 0ms);
+    REQUIRE(third.size() == 1);
+    CHECK(third[0].deliveries == 1);
+    adapter->settle(third[0], Settlement{});
+}
+
+template <class F>
+void visibility_timeout_gives_back(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("vis", make_message("h", 1));
+    auto first = adapter->reserve({"vis"}, 1, 0ms);
+    REQUIRE(first.size() == 1);
+    CHECK(adapter->reclaim() == 0);
+    CHECK(adapter->status(id).state == MessageState::reserved);
+    f.pass(f.visibility());
+    CHECK(adapter->reclaim() == 1);
+    CHECK(adapter->status(id).state == MessageState::ready);
+    auto second = adapter->reserve({"vis"}, 1, 0ms);
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].message.id == id);
+    CHECK(second[0].deliveries == 2);
+    // The vanished worker comes back: its settle changes nothing.
+    CHECK_THROWS_AS(adapter->settle(first[0], Settlement{{OutgoingMessage{"side", make_message("h", 2), Seconds{0.0}}}}),
+                    StaleDeliveryError);
+    CHECK(adapter->depth("side").total() == 0);
+    adapter->settle(second[0], Settlement{});
+    CHECK(adapter->depth("vis").total() == 0);
+}
+
+template <class F>
+void reserve_reclaims_on_its_own(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("auto", make_message("h", 1));
+    REQUIRE(adapter->reserve({"auto"}, 1, 0ms).size() == 1);
+    CHECK(adapter->reserve({"auto"}, 1, 0ms).empty());
+    f.pass(f.visibility());
+    auto again = adapter->reserve({"auto"}, 1, 0ms);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].message.id == id);
+    CHECK(again[0].deliveries == 2);
+    adapter->settle(again[0], Settlement{});
+}
+
+template <class F>
+void status_of_each_state(F& f) {
+    auto adapter = f.make();
+    const std::string ready = adapter->push("st", make_message("h", 1));
+    auto reserved = adapter->reserve({"st"}, 1, 0ms);
+    REQUIRE(reserved.size() == 1);
+    const std::string waiting = adapter->push("st", make_message("h", 2));
+    const std::string delayed = adapter->push("st2", make_message("h", 3), f.delay());
+    CHECK(adapter->status(ready).state == MessageState::reserved);
+    CHECK(adapter->status(ready).channel == "st");
+    CHECK(adapter->status(waiting).state == MessageState::ready);
+    CHECK(adapter->status(delayed).state == MessageState::delayed);
+    CHECK(adapter->status(delayed).channel == "st2");
+    MessageStatus unknown = adapter->status("no-such-id");
+    CHECK(unknown.state == MessageState::not_found);
+    CHECK(unknown.channel.empty());
+    adapter->settle(reserved[0], Settlement{});
+    CHECK(adapter->status(ready).state == MessageState::not_found);
+}
+
+template <class F>
+void depth_by_state(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 5; ++i) adapter->push("d", make_message("h", i));
+    for (int i = 0; i < 2; ++i) adapter->push("d", make_message("h", i), f.delay());
+    auto held = adapter->reserve({"d"}, 3, 0ms);
+    REQUIRE(held.size() == 3);
+    CHECK(same_depth(adapter->depth("d"), 2, 2, 3));
+    settle_all(*adapter, held);
+    CHECK(same_depth(adapter->depth("d"), 2, 2, 0));
+    f.pass(f.delay());
+    CHECK(same_depth(adapter->depth("d"), 4, 0, 0));
+}
+
+template <class F>
+void browse_ready_then_delayed(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> ready;
+    for (int i = 0; i < 4; ++i) ready.push_back(adapter->push("dlq", make_message("h", i)));
+    const std::string late = adapter->push("dlq", make_message("h", "late"), f.delay() * 2.0);
+    const std::string soon = adapter->push("dlq", make_message("h", "soon"), f.delay());
+    auto held = adapter->reserve({"dlq"}, 1, 0ms);  // reserved messages are not listed
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].message.id == ready[0]);
+
+    auto all = adapter->browse("dlq", 0, 100);
+    CHECK(ids_of(all) == std::vector<std::string>{ready[1], ready[2], ready[3], soon, late});
+    REQUIRE(all.size() == 5);
+    CHECK(all[0].data == 1);
+    CHECK(ids_of(adapter->browse("dlq", 1, 2)) == std::vector<std::string>{ready[2], ready[3]});
+    CHECK(ids_of(adapter->browse("dlq", 3, 10)) == std::vector<std::string>{soon, late});
+    CHECK(ids_of(adapter->browse("dlq", 4, 1)) == std::vector<std::string>{late});
+    CHECK(adapter->browse("dlq", 5, 10).empty());
+    CHECK(adapter->browse("dlq", 0, 0).empty());
+    CHECK(adapter->browse("never-used", 0, 10).empty());
+    adapter->settle(held[0], Settlement{});
+}
+
+template <class F>
+void remove_waiting_only(F& f) {
+    auto adapter = f.make();
+    const std::string a = adapter->push("rm", make_message("h", 1));
+    const std::string b = adapter->push("rm", make_message("h", 2));
+    const std::string c = adapter->push("rm", make_message("h", 3), f.delay());
+    const std::string other = adapter->push("rm-other", make_message("h", 4));
+    auto held = adapter->reserve({"rm"}, 1, 0ms);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].message.id == a);
+    // a is reserved (stays), other lives in another channel (stays), unknown ids are ignored.
+    CHECK(adapter->remove("rm", {a, b, c, other, "nope"}) == 2);
+    CHECK(adapter->status(b).state == MessageState::not_found);
+    CHECK(adapter->status(c).state == MessageState::not_found);
+    CHECK(adapter->status(a).state == MessageState::reserved);
+    CHECK(adapter->status(other).state == MessageState::ready);
+    CHECK(same_depth(adapter->depth("rm"), 0, 0, 1));
+    CHECK(adapter->remove("rm", {}) == 0);
+    adapter->settle(held[0], Settlement{});
+    CHECK(adapter->depth("rm").total() == 0);
+}
+
+template <class F>
+void channels_sorted(F& f) {
+    auto adapter = f.make();
+    CHECK(adapter->channels().empty());
+    adapter->push("zeta", make_message("h", 1));
+    adapter->push("alpha", make_message("h", 1), f.delay());
+    adapter->push_batch({OutgoingMessage{"mid", make_message("h", 1), Seconds{0.0}}});
+    auto held = adapter->reserve({"zeta"}, 1, 0ms);
+    REQUIRE(held.size() == 1);
+    adapter->settle(held[0], Settlement{{OutgoingMessage{"zeta:dlq", held[0].message, Seconds{0.0}}}});
+    CHECK(adapter->channels() == std::vector<std::string>{"alpha", "mid", "zeta", "zeta:dlq"});
+}
+
+template <class F>
+void poison_bytes(F& f) {
+    auto adapter = f.make();
+    const std::string bytes = "\xff\xfe not json {";
+    f.push_raw(*adapter, "p", bytes);
+    f.push_raw(*adapter, "p", R"({"id":"half","data":1})");  // JSON, but no handler
+    auto deliveries = adapter->reserve({"p"}, 10, 0ms);
+    REQUIRE(deliveries.size() == 2);
+    CHECK(deliveries[0].poisoned());
+    CHECK(deliveries[0].raw == bytes);
+    CHECK_FALSE(deliveries[0].decode_error.empty());
+    CHECK_FALSE(deliveries[0].message.id.empty());
+    CHECK(deliveries[1].poisoned());
+    CHECK(deliveries[1].message.id == "half");
+    CHECK(deliveries[1].decode_error.find("handler") != std::string::npos);
+    settle_all(*adapter, deliveries);
+    CHECK(adapter->depth("p").total() == 0);
+}
+
+template <class F>
+void push_batch_in_order(F& f) {
+    auto adapter = f.make();
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < 1200; ++i) batch.push_back(OutgoingMessage{"bulk", make_message("h", i), Seconds{0.0}});
+    batch.push_back(OutgoingMessage{"bulk-later", make_message("h", -1, "later-one"), f.delay()});
+    auto ids = adapter->push_batch(batch);
+    REQUIRE(ids.size() == batch.size());
+    CHECK(ids.back() == "later-one");
+    CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == ids.size());
+    CHECK(same_depth(adapter->depth("bulk"), 1200, 0, 0));
+    CHECK(same_depth(adapter->depth("bulk-later"), 0, 1, 0));
+    auto first = adapter->reserve({"bulk"}, 500, 0ms);
+    REQUIRE(first.size() == 500);
+    for (std::size_t i = 0; i < first.size(); ++i) {
+        CHECK(first[i].message.id == ids[i]);
+        CHECK(first[i].message.data == static_cast<int>(i));
+    }
+    settle_all(*adapter, first);
+    CHECK(adapter->push_batch({}).empty());
+}
+
+inline Worker make_worker(std::shared_ptr<AdapterInterface> adapter, std::vector<std::string> channels,
+                          std::uint32_t max_deliveries, FailurePipeline pipeline = {}) {
+    FailureMiddlewareDispatcher::Options options;
+    options.default_pipeline = std::move(pipeline);
+    WorkerOptions worker_options;
+    worker_options.channels = std::move(channels);
+    worker_options.max_deliveries = max_deliveries;
+    worker_options.wait = 0ms;
+    return Worker(std::move(adapter), FailureMiddlewareDispatcher(std::move(options)), Classifier{}, worker_options);
+}
+
+template <class F>
+void worker_dead_letters_after_max_deliveries(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("crashy", make_message("boom", 1));
+    // Two workers take it and vanish without a word.
+    for (int round = 0; round < 2; ++round) {
+        auto held = adapter->reserve({"crashy"}, 1, 0ms);
+        REQUIRE(held.size() == 1);
+        CHECK(held[0].deliveries == static_cast<std::uint32_t>(round + 1));
+        f.pass(f.visibility());
+    }
+    int runs = 0;
+    Worker worker = make_worker(adapter, {"crashy"}, 2);
+    worker.on("boom", [&](const Message&, HandlerContext&) { ++runs; });
+    CHECK(worker.run_until_idle(10) == 1);
+    CHECK(runs == 0);  // the third delivery never reaches the handler
+    auto dead = adapter->browse("crashy:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == id);
+    CHECK(dead[0].metadata[std::string(metadata_keys::dead_letter)]["reason"] == "max-deliveries");
+    CHECK(adapter->depth("crashy").total() == 0);
+}
+
+template <class F>
+void worker_retries_then_dead_letters(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 10; ++i) adapter->push("work", make_message("job", i));
+    int runs = 0;
+    Worker worker = make_worker(adapter, {"work"}, 10, {std::make_shared<SendAgainMiddleware>("again", 2)});
+    worker.on("job", [&](const Message& message, HandlerContext&) {
+        ++runs;
+        if (message.data.get<int>() % 5 == 0) throw TransientError("always fails");
+        if (message.data.get<int>() % 2 == 1 && !message.metadata.contains(std::string(metadata_keys::failure))) {
+            throw TransientError("fails once");
+        }
+    });
+    std::size_t processed = 0;
+    for (int round = 0; round < 20 && adapter->depth("work").total() != 0; ++round) processed += worker.run_until_idle(100);
+    // 0 and 5 always fail (3 runs each), 1, 3, 7, 9 fail once (2 runs each), the rest run once.
+    CHECK(runs == 6 + 8 + 4);
+    CHECK(processed == 18);
+    CHECK(adapter->depth("work").total() == 0);
+    CHECK(same_depth(adapter->depth("work:dlq"), 2, 0, 0));
+    auto metrics = worker.metrics().snapshot();
+    CHECK(metrics.succeeded == 8);
+    CHECK(metrics.dead_lettered == 2);
+    CHECK(metrics.retried == 4 + 4);
+}
+
+template <class F>
+void concurrent_reservers_no_duplicates(F& f) {
+    auto adapter = f.make();
+    constexpr int kMessages = 400;
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < kMessages; ++i) batch.push_back(OutgoingMessage{"shared", make_message("h", i), Seconds{0.0}});
+    adapter->push_batch(std::move(batch));
+    std::vector<std::vector<std::string>> seen(4);
+    std::atomic<int> total{0};
+    std::atomic<bool> failed{false};
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 0; t < seen.size(); ++t) {
+            threads.emplace_back([&, t] {
+                const auto give_up = std::chrono::steady_clock::now() + 20s;
+                try {
+                    while (total.load() < kMessages && std::chrono::steady_clock::now() < give_up) {
+                        auto deliveries = adapter->reserve({"shared"}, 7, 0ms);
+                        for (auto& delivery : deliveries) {
+                            seen[t].push_back(delivery.message.id);
+                            adapter->settle(delivery, Settlement{});
+                            ++total;
+                        }
+                    }
+                } catch (...) {
+                    failed = true;
+                }
+            });
+        }
+    }
+    CHECK_FALSE(failed.load());
+    std::vector<std::string> all;
+    for (auto& ids : seen) all.insert(all.end(), ids.begin(), ids.end());
+    CHECK(all.size() == static_cast<std::size_t>(kMessages));
+    CHECK(std::set<std::string>(all.begin(), all.end()).size() == all.size());
+    CHECK(adapter->depth("shared").total() == 0);
+}
+
+}  // namespace failpipe::conformance
+
+/// Registers every conformance check for fixture @p Fixture, each as its own test case named
+/// "<label> conformance: ...".
+#define FAILPIPE_ADAPTER_CONFORMANCE(Fixture, label)                                                              \
+    TEST_CASE(label " conformance: push, reserve, settle") {                                                    \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::push_reserve_settle(f);                                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: ids are assigned and kept") {                                                \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::ids_assigned_and_kept(f);                                                      \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: first in, first out within a channel") {                                     \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::fifo_within_channel(f);                                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: earlier channels first, up to max_messages") {                               \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::channel_priority_and_batch_limit(f);                                           \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: nothing due, and bad arguments") {                                           \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::empty_and_invalid_arguments(f);                                                \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a delayed message becomes due") {                                            \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::delayed_message_becomes_due(f);                                                \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a failing message does not block the others") {                              \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::failing_message_does_not_block_others(f);                                      \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a settle applies every push") {                                              \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::settle_applies_every_push_atomically(f);                                       \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a retry keeps its id and counts deliveries from one") {                      \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::retry_keeps_id_and_counts_from_one(f);                                         \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a second settle is stale and changes nothing") {                             \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::second_settle_is_stale_and_changes_nothing(f);                                 \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: release does not count a delivery") {                                        \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::release_does_not_count(f);                                                     \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: the visibility timeout gives a delivery back") {                             \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::visibility_timeout_gives_back(f);                                              \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: reserve reclaims on its own") {                                              \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::reserve_reclaims_on_its_own(f);                                                \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: status of each state") {                                                     \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::status_of_each_state(f);                                                       \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: depth by state") {                                                           \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::depth_by_state(f);                                                             \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: browse lists ready, then delayed by due time") {                             \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::browse_ready_then_delayed(f);                                                  \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: remove takes waiting messages only") {                                       \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::remove_waiting_only(f);                                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: channels are listed sorted") {                                               \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::channels_sorted(f);                                                            \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: poison bytes come out as poisoned deliveries") {                             \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::poison_bytes(f);                                                               \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: push_batch keeps order and ids") {                                           \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::push_batch_in_order(f);                                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: the worker dead-letters after max deliveries") {                             \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::worker_dead_letters_after_max_deliveries(f);                                   \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: the worker retries, then dead-letters") {                                    \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::worker_retries_then_dead_letters(f);                                           \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: concurrent reservers see no duplicates") {                                   \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::concurrent_reservers_no_duplicates(f);                                         \
+    }
