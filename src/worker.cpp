@@ -94,58 +94,69 @@ Worker& Worker::share_metrics(std::shared_ptr<WorkerMetrics> metrics) {
 }
 
 Outcome Worker::process(Delivery delivery) {
+    std::vector<Pending> pending;
+    pending.push_back(prepare(std::move(delivery)));
+    if (pending.front().outcome == Outcome::left_with_broker) return Outcome::left_with_broker;
+    return settle_all(pending).front();
+}
+
+Worker::Pending Worker::prepare(Delivery delivery) {
     bump(metrics_->received);
-    if (delivery.poisoned()) {
+    Pending pending;
+    pending.delivery = std::move(delivery);
+    Delivery& d = pending.delivery;
+    if (d.poisoned()) {
         // Keep the bytes as they came; bytes that are not UTF-8 would be mangled by JSON, so they
         // are kept in base64 (the dead-letter record says which).
-        const bool text = detail::is_valid_utf8(delivery.raw);
+        const bool text = detail::is_valid_utf8(d.raw);
         Message kept;
-        kept.id = delivery.message.id;
-        kept.data = text ? delivery.raw : detail::base64_encode(delivery.raw);
-        Failure failure{nullptr, "failpipe::DecodeError", "undecodable message: " + delivery.decode_error,
-                        ErrorClass::permanent};
-        Outcome outcome = dead_letter_now(delivery, std::move(kept), failure, "poison");
-        if (outcome == Outcome::dead_lettered) bump(metrics_->poison);
-        return outcome;
+        kept.id = d.message.id;
+        kept.data = text ? d.raw : detail::base64_encode(d.raw);
+        Failure failure{nullptr, "failpipe::DecodeError", "undecodable message: " + d.decode_error, ErrorClass::permanent};
+        prepare_dead_letter(pending, std::move(kept), failure, "poison");
+        pending.poison = true;
+        return pending;
     }
-    if (options_.max_deliveries != 0 && delivery.deliveries > options_.max_deliveries) {
+    if (options_.max_deliveries != 0 && d.deliveries > options_.max_deliveries) {
         Failure failure{nullptr, "failpipe::MaxDeliveriesExceeded",
-                        "delivered " + std::to_string(delivery.deliveries) + " times (maxDeliveries " +
+                        "delivered " + std::to_string(d.deliveries) + " times (maxDeliveries " +
                             std::to_string(options_.max_deliveries) + ") without being settled: it stops its workers",
                         ErrorClass::permanent};
-        Message message = std::move(delivery.message);
-        delivery.message.id = message.id;
-        Outcome outcome = dead_letter_now(delivery, std::move(message), failure, "max-deliveries");
-        if (outcome == Outcome::dead_lettered) bump(metrics_->poison);
-        return outcome;
+        Message message = std::move(d.message);
+        d.message.id = message.id;
+        prepare_dead_letter(pending, std::move(message), failure, "max-deliveries");
+        pending.poison = true;
+        return pending;
     }
 
-    HandlerContext context(delivery.channel, delivery.deliveries);
+    HandlerContext context(d.channel, d.deliveries);
     std::optional<Failure> failure;
     // The failure is handled outside the catch blocks: the pipeline may throw (rethrow) itself.
     try {
-        auto handler = handlers_.find(delivery.message.handler);
+        auto handler = handlers_.find(d.message.handler);
         if (handler == handlers_.end()) {
-            throw NoHandlerError("no handler is registered for message type \"" + delivery.message.handler + "\"");
+            throw NoHandlerError("no handler is registered for message type \"" + d.message.handler + "\"");
         }
         if (consume_.empty()) {
-            handler->second(delivery.message, context);
+            handler->second(d.message, context);
         } else {
-            ConsumeCursor(consume_, 0, handler->second).handle(delivery.message, context);
+            ConsumeCursor(consume_, 0, handler->second).handle(d.message, context);
         }
     } catch (const std::exception& e) {
         failure = classifier_.classify(e);
     } catch (...) {
         failure = classifier_.classify_non_standard();
     }
-    if (failure) return handle_failure(delivery, std::move(*failure));
-
-    if (!settle(delivery, Settlement{context.take_staged()})) return Outcome::settle_failed;
-    bump(metrics_->succeeded);
-    return Outcome::succeeded;
+    if (failure) {
+        prepare_failure(pending, std::move(*failure));
+    } else {
+        pending.settlement.pushes = context.take_staged();
+    }
+    return pending;
 }
 
-Outcome Worker::handle_failure(Delivery& delivery, Failure failure) {
+void Worker::prepare_failure(Pending& pending, Failure failure) {
+    Delivery& delivery = pending.delivery;
     bump(metrics_->failed);
     // Built-in middlewares do not throw; for a pipeline with the user's own, keep a copy so the
     // message can still be dead-lettered if one of them does.
@@ -167,16 +178,19 @@ Outcome Worker::handle_failure(Delivery& delivery, Failure failure) {
         bump(metrics_->pipeline_errors);
         detail::logger().error("failure pipeline of channel \"{}\" threw on message {}: {}", delivery.channel,
                                delivery.message.id, pipeline_error);
-        if (!kept) return Outcome::left_with_broker;  // the broker still holds it: it comes back
+        if (!kept) {
+            pending.outcome = Outcome::left_with_broker;  // the broker still holds it: it comes back
+            return;
+        }
         auto& meta = detail::failure_meta(*kept);
         meta[std::string(metadata_keys::failures)] = detail::to_int(&meta[std::string(metadata_keys::failures)]) + 1;
         Failure both{failure.exception, failure.type,
                      failure.what + " (then the failure pipeline failed: " + pipeline_error + ")", failure.error_class};
-        return dead_letter_now(delivery, std::move(*kept), both, "pipeline-error");
+        prepare_dead_letter(pending, std::move(*kept), both, "pipeline-error");
+        return;
     }
 
     const Decision& decision = *result->decision();
-    Outcome outcome = Outcome::retried;
     switch (decision.action) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
@@ -184,32 +198,32 @@ Outcome Worker::handle_failure(Delivery& delivery, Failure failure) {
                                    delivery.message.id, delivery.channel, failure.what);
             throw MessageFailureError(delivery.message.id, delivery.channel, failure.exception, failure.what);
         case FailureAction::send_again:
-        case FailureAction::delay: outcome = Outcome::retried; break;
-        case FailureAction::dead_letter: outcome = Outcome::dead_lettered; break;
-        case FailureAction::drop: outcome = Outcome::dropped; break;
+        case FailureAction::delay:
+            pending.outcome = Outcome::retried;
+            if (detail::logger().should_log(spdlog::level::debug)) {
+                pending.note = fmt::format("message {} failed on \"{}\" ({}); {} by {} to \"{}\" after {} s",
+                                           delivery.message.id, delivery.channel, failure.what,
+                                           to_string(decision.action), decision.middleware, decision.to,
+                                           decision.delay.count());
+            }
+            break;
+        case FailureAction::dead_letter:
+            pending.outcome = Outcome::dead_lettered;
+            pending.note = fmt::format("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})",
+                                       delivery.message.id, delivery.channel, decision.to, decision.middleware,
+                                       failure.what, failure.type);
+            break;
+        case FailureAction::drop:
+            pending.outcome = Outcome::dropped;
+            pending.note = fmt::format("message {} dropped on \"{}\": {}", delivery.message.id, delivery.channel,
+                                       failure.what);
+            break;
     }
-    if (!settle(delivery, Settlement{result->take_pushes()})) return Outcome::settle_failed;
-    switch (outcome) {
-        case Outcome::dead_lettered:
-            bump(metrics_->dead_lettered);
-            detail::logger().warn("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})", delivery.message.id,
-                                  delivery.channel, decision.to, decision.middleware, failure.what, failure.type);
-            break;
-        case Outcome::dropped:
-            bump(metrics_->dropped);
-            detail::logger().warn("message {} dropped on \"{}\": {}", delivery.message.id, delivery.channel, failure.what);
-            break;
-        default:
-            bump(metrics_->retried);
-            detail::logger().debug("message {} failed on \"{}\" ({}); {} by {} to \"{}\" after {} s", delivery.message.id,
-                                   delivery.channel, failure.what, to_string(decision.action), decision.middleware,
-                                   decision.to, decision.delay.count());
-            break;
-    }
-    return outcome;
+    pending.settlement.pushes = result->take_pushes();
 }
 
-Outcome Worker::dead_letter_now(Delivery& delivery, Message message, const Failure& failure, std::string_view reason) {
+void Worker::prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason) {
+    Delivery& delivery = pending.delivery;
     std::string target = dispatcher_.dead_letter_channel(delivery.channel);
     FailureHandlingRequest request = DeadLetterMiddleware::dead_letter(
         FailureHandlingRequest(std::move(message), delivery.channel), failure, "worker", target, reason,
@@ -218,49 +232,94 @@ Outcome Worker::dead_letter_now(Delivery& delivery, Message message, const Failu
     auto& record = pushes.front().message.metadata[std::string(metadata_keys::dead_letter)];
     record["deliveries"] = delivery.deliveries;
     if (delivery.poisoned()) record["encoding"] = detail::is_valid_utf8(delivery.raw) ? "utf-8" : "base64";
-    if (!settle(delivery, Settlement{std::move(pushes)})) return Outcome::settle_failed;
-    bump(metrics_->dead_lettered);
-    detail::logger().warn("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
-                          delivery.message.id, failure.what, target);
-    return Outcome::dead_lettered;
+    pending.outcome = Outcome::dead_lettered;
+    pending.note = fmt::format("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
+                               delivery.message.id, failure.what, target);
+    pending.settlement.pushes = std::move(pushes);
 }
 
-bool Worker::settle(const Delivery& delivery, Settlement&& settlement) {
+std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
+    std::vector<Outcome> outcomes;
+    if (pending.empty()) return outcomes;
+    std::vector<SettleItem> items;
+    items.reserve(pending.size());
+    for (auto& p : pending) items.push_back(SettleItem{&p.delivery, &p.settlement});
+
+    std::vector<std::exception_ptr> results;
     std::optional<std::chrono::steady_clock::time_point> deadline;
     auto backoff = std::chrono::milliseconds(20);
     for (;;) {
         try {
-            adapter_->settle(delivery, std::move(settlement));
-            return true;
-        } catch (const StaleDeliveryError& e) {
-            // Another worker holds it now (our visibility timeout ran out): its outcome wins.
-            bump(metrics_->settle_errors);
-            detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
-                                  e.what());
-            return false;
+            results = adapter_->settle_batch(items);
+            break;
         } catch (const ConnectionError& e) {
-            // Settles are idempotent and the adapter leaves the settlement intact when it throws,
-            // so sending it again after a lost reply is safe.
+            // Settles are idempotent and the adapter leaves settlements intact when it throws, so
+            // sending them again after a lost reply is safe.
             if (!deadline) deadline = std::chrono::steady_clock::now() + options_.settle_retry_for;
             if (stop_.stop_requested() || std::chrono::steady_clock::now() + backoff > *deadline) {
-                bump(metrics_->settle_errors);
-                detail::logger().error("settle on \"{}\" failed, giving up (the broker hands the delivery back after "
-                                       "its visibility timeout): {}",
-                                       delivery.channel, e.what());
+                metrics_->settle_errors.fetch_add(pending.size(), std::memory_order_relaxed);
+                detail::logger().error("settle of {} deliveries failed, giving up (the broker hands them back after "
+                                       "the visibility timeout): {}",
+                                       pending.size(), e.what());
                 throw;
             }
-            detail::logger().warn("settle on \"{}\" failed, retrying in {} ms: {}", delivery.channel, backoff.count(),
-                                  e.what());
+            detail::logger().warn("settle failed, retrying in {} ms: {}", backoff.count(), e.what());
             interruptible_sleep(stop_, backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
         } catch (const std::exception& e) {
-            bump(metrics_->settle_errors);
-            detail::logger().error("settle on \"{}\" failed (the broker hands the delivery back after its visibility "
+            metrics_->settle_errors.fetch_add(pending.size(), std::memory_order_relaxed);
+            detail::logger().error("settle of {} deliveries failed (the broker hands them back after the visibility "
                                    "timeout): {}",
-                                   delivery.channel, e.what());
+                                   pending.size(), e.what());
             throw;
         }
     }
+
+    outcomes.reserve(pending.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+        if (i < results.size() && results[i]) {
+            bump(metrics_->settle_errors);
+            try {
+                std::rethrow_exception(results[i]);
+            } catch (const StaleDeliveryError& e) {
+                // Another worker holds it now (our visibility timeout ran out): its outcome wins.
+                detail::logger().warn("settle of message {} on \"{}\" refused: {}", pending[i].delivery.message.id,
+                                      pending[i].delivery.channel, e.what());
+            } catch (const std::exception& e) {
+                detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility "
+                                       "timeout): {}",
+                                       pending[i].delivery.message.id, pending[i].delivery.channel, e.what());
+            } catch (...) {
+                detail::logger().error("settle of message {} on \"{}\" failed", pending[i].delivery.message.id,
+                                       pending[i].delivery.channel);
+            }
+            outcomes.push_back(Outcome::settle_failed);
+            continue;
+        }
+        outcomes.push_back(finish(pending[i]));
+    }
+    return outcomes;
+}
+
+Outcome Worker::finish(Pending& pending) {
+    switch (pending.outcome) {
+        case Outcome::succeeded: bump(metrics_->succeeded); break;
+        case Outcome::retried:
+            bump(metrics_->retried);
+            if (!pending.note.empty()) detail::logger().debug("{}", pending.note);
+            break;
+        case Outcome::dead_lettered:
+            bump(metrics_->dead_lettered);
+            if (pending.poison) bump(metrics_->poison);
+            detail::logger().warn("{}", pending.note);
+            break;
+        case Outcome::dropped:
+            bump(metrics_->dropped);
+            detail::logger().warn("{}", pending.note);
+            break;
+        default: break;
+    }
+    return pending.outcome;
 }
 
 void Worker::release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept {
@@ -279,23 +338,44 @@ std::size_t Worker::process_batch(std::vector<Delivery>& deliveries) {
     // Past this, the broker may give the rest of the batch to another worker: do not start them.
     const auto reserved_at = std::chrono::steady_clock::now();
     const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.visibility_timeout * 0.8);
-    for (std::size_t i = 0; i < deliveries.size(); ++i) {
-        if (i > 0 && std::chrono::steady_clock::now() - reserved_at > budget) {
-            detail::logger().warn("a batch outlived 80% of the visibility timeout; releasing its last {} deliveries",
-                                  deliveries.size() - i);
-            release_rest(deliveries, i);
-            return i;
+    std::vector<Pending> pending;
+    pending.reserve(options_.settle_per_batch ? deliveries.size() : 1);
+    std::size_t started = 0;
+    bool settling = false;
+    try {
+        for (; started < deliveries.size(); ++started) {
+            if (started > 0 && std::chrono::steady_clock::now() - reserved_at > budget) {
+                detail::logger().warn("a batch outlived 80% of the visibility timeout; releasing its last {} deliveries",
+                                      deliveries.size() - started);
+                break;
+            }
+            Pending p = prepare(std::move(deliveries[started]));
+            if (p.outcome == Outcome::left_with_broker) continue;
+            pending.push_back(std::move(p));
+            if (!options_.settle_per_batch) {
+                settling = true;
+                settle_all(pending);
+                settling = false;
+                pending.clear();
+            }
         }
-        try {
-            process(std::move(deliveries[i]));
-        } catch (...) {
-            // Whatever stops this worker, the rest of the batch goes back at once rather than
-            // after the visibility timeout.
-            release_rest(deliveries, i + 1);
-            throw;
+        settling = true;
+        settle_all(pending);
+    } catch (...) {
+        // Whatever stops this worker (a rethrow): what was handled is settled if the broker allows,
+        // and the rest of the batch goes back at once rather than after the visibility timeout.
+        if (!settling && !pending.empty()) {
+            try {
+                settle_all(pending);
+            } catch (const std::exception& e) {
+                detail::logger().error("could not settle the handled part of a batch: {}", e.what());
+            }
         }
+        release_rest(deliveries, started + 1);
+        throw;
     }
-    return deliveries.size();
+    release_rest(deliveries, started);
+    return started;
 }
 
 std::size_t Worker::run_once() {

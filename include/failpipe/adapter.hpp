@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,13 @@ public:
     /// settlement is intact and may be sent again — a settle whose reply was lost must be safe to
     /// repeat (it must not duplicate the pushes).
     virtual void settle(const Delivery& delivery, Settlement&& settlement) = 0;
+
+    /// @brief Settles many deliveries, each atomically on its own exactly as settle() would, in as
+    /// few round trips as the broker allows. Returns one result per item: null when it was settled,
+    /// else the exception settle() would have thrown for it (StaleDeliveryError: nothing changed).
+    /// When the broker cannot be reached it throws ConnectionError; any of the items may then have
+    /// been applied, and sending the same items again is safe. The default calls settle() in turn.
+    virtual std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items);
 
     /// @brief Gives @p delivery back to its channel, due after @p delay, without counting it as a delivery
     /// (for a circuit breaker or a shutdown). Throws StaleDeliveryError when it was already given back.

@@ -14,4 +14,13 @@ struct Settlement {
     std::vector<OutgoingMessage> pushes;
 };
 
+struct Delivery;
+
+/// @brief One settle of AdapterInterface::settle_batch(): a delivery and what it ends in. Both are
+/// borrowed; an adapter may give ids in place to pushes without one, so the same items can be sent again.
+struct SettleItem {
+    const Delivery* delivery = nullptr;
+    Settlement* settlement = nullptr;
+};
+
 }  // namespace failpipe

@@ -80,19 +80,15 @@ public:
     void settle(const Delivery& delivery, Settlement&& settlement) override;
     void release(const Delivery& delivery, Seconds delay = Seconds{0.0}) override;
 
-    /// @brief One settle of settle_batch(): the delivery and what it ends in (ids are given in place
-    /// to pushes without one, so the same items may be sent again).
-    struct SettleItem {
-        const Delivery* delivery = nullptr;
-        Settlement* settlement = nullptr;
-    };
+    /// @brief One settle of settle_batch() (failpipe::SettleItem).
+    using SettleItem = failpipe::SettleItem;
 
     /// @brief Settles many deliveries in one round trip. Each one is atomic on its own, exactly as
     /// settle() would do it; the result for each is null (settled) or the exception settle() would
     /// have thrown for it (StaleDeliveryError: nothing changed; ProtocolError). When the round trip
     /// itself fails (ConnectionError/TimeoutError, thrown), any of them may have been applied, and
     /// sending the same items again is safe.
-    std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items);
+    std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items) override;
     std::size_t reclaim() override;
     MessageStatus status(const std::string& id) override;
     ChannelDepth depth(const std::string& channel) override;

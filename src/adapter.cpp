@@ -1,0 +1,24 @@
+#include "failpipe/adapter.hpp"
+
+#include "failpipe/error.hpp"
+
+namespace failpipe {
+
+std::vector<std::exception_ptr> AdapterInterface::settle_batch(std::vector<SettleItem> items) {
+    std::vector<std::exception_ptr> results(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].delivery == nullptr || items[i].settlement == nullptr) {
+            throw InvalidArgumentError("settle_batch: null delivery or settlement");
+        }
+        try {
+            settle(*items[i].delivery, std::move(*items[i].settlement));
+        } catch (const ConnectionError&) {
+            throw;  // the caller sends the batch again; settles already applied are then refused as stale
+        } catch (...) {
+            results[i] = std::current_exception();
+        }
+    }
+    return results;
+}
+
+}  // namespace failpipe
