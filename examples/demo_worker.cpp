@@ -9,7 +9,7 @@
 #include <failpipe/redis/redis_adapter.hpp>
 #endif
 
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -94,6 +94,34 @@ Arguments parse(int argc, char** argv) {
     return arguments;
 }
 
+// Log lines and the live status line share the terminal: each log line first clears the status
+// line, then the status is drawn again below it.
+class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit StatusLineSink(bool live) : live_(live) {}
+    void set_status(std::string status) {
+        std::lock_guard lock(mutex_);
+        status_ = std::move(status);
+        if (live_) std::fprintf(stdout, "\r\033[2K%s", status_.c_str());
+        std::fflush(stdout);
+    }
+    void clear_status() { set_status(""); }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(message, formatted);
+        if (live_) std::fputs("\r\033[2K", stdout);
+        std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+        if (live_ && !status_.empty()) std::fputs(status_.c_str(), stdout);
+    }
+    void flush_() override { std::fflush(stdout); }
+
+private:
+    bool live_;
+    std::string status_;
+};
+
 // How order n behaves on its k-th run (k from 1).
 void fulfil(int n, int run) {
     if (n % 13 == 8) throw failpipe::PermanentError("card declined for order " + std::to_string(n));
@@ -126,8 +154,11 @@ int main(int argc, char** argv) {
 
     // failpipe logs through the spdlog logger named "failpipe": register it first to see its
     // decisions (retries at debug, dead letters at warn) as they happen.
-    auto log = spdlog::stdout_color_mt("failpipe");
-    log->set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
+    const bool live = !arguments.plain && isatty(STDOUT_FILENO);
+    auto sink = std::make_shared<StatusLineSink>(live);
+    auto log = std::make_shared<spdlog::logger>("failpipe", sink);
+    spdlog::register_logger(log);
+    log->set_pattern("%H:%M:%S.%e %-5l %v");
     log->set_level(spdlog::level::debug);
 
     failpipe::Config config;
@@ -209,7 +240,6 @@ int main(int argc, char** argv) {
         });
     }
 
-    const bool live = !arguments.plain && isatty(STDOUT_FILENO);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     auto settled = [&] {
         auto m = metrics->snapshot();
@@ -220,16 +250,18 @@ int main(int argc, char** argv) {
         if (live) {
             auto m = metrics->snapshot();
             auto depth = adapter->depth(channel);
-            std::printf("\r\033[2K[%3llu/%d] handled %llu  retried %llu  dead %llu  | orders: %zu ready %zu delayed",
-                        static_cast<unsigned long long>(settled()), expected_total,
-                        static_cast<unsigned long long>(m.succeeded), static_cast<unsigned long long>(m.retried),
-                        static_cast<unsigned long long>(m.dead_lettered), depth.ready, depth.delayed);
-            std::fflush(stdout);
+            char status[200];
+            std::snprintf(status, sizeof status,
+                          "[%3llu/%d] handled %llu  retried %llu  dead %llu  | orders: %zu ready, %zu delayed",
+                          static_cast<unsigned long long>(settled()), expected_total,
+                          static_cast<unsigned long long>(m.succeeded), static_cast<unsigned long long>(m.retried),
+                          static_cast<unsigned long long>(m.dead_lettered), depth.ready, depth.delayed);
+            sink->set_status(status);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     workers.clear();  // request stop and join
-    if (live) std::printf("\r\033[2K");
+    if (live) sink->clear_status();
 
     auto m = metrics->snapshot();
     std::cout << "\nsummary: handled " << m.succeeded << ", failures " << m.failed << ", retried " << m.retried
