@@ -66,10 +66,17 @@ double ExponentialDelayMiddleware::next_delay(const Message& message) const {
 FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                           const FailureHandlerInterface& next) const {
     if (!options_.on.matches(failure.error_class)) return next.handle(std::move(request), failure);
-    const long long done = attempts(request.message());
+    // One search of the failure object, then of each key; the values are updated in place.
+    Message& message = request.message();
+    nlohmann::json* meta = detail::find_failure_object(message);
+    nlohmann::json* attempts_value = detail::find_member(meta, attempts_key_);
+    const long long done = detail::to_int(attempts_value);
     if (!(max_attempts_ > done)) return next.handle(std::move(request), failure);
 
-    const double base = next_delay(request.message());
+    nlohmann::json* delay_value = detail::find_member(meta, delay_key_);
+    const double previous_base = detail::to_float(delay_value);
+    // One multiplication per step from the stored value, so figures match Yii's to the last digit.
+    const double base = previous_base <= 0 ? delay_initial_ : std::min(previous_base * exponent_, delay_maximum_);
     double applied = base;
     double low = base;
     double high = base;
@@ -84,7 +91,7 @@ FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest
             applied = low + (base - low) * options_.random->next_unit();
             break;
         case Jitter::decorrelated: {
-            double previous = detail::to_float(detail::failure_value(request.message(), applied_key_));
+            double previous = detail::to_float(detail::find_member(meta, applied_key_));
             if (previous <= 0) previous = delay_initial_;
             const double upper = std::clamp(previous * 3, delay_initial_, delay_maximum_);
             applied = delay_initial_ + (upper - delay_initial_) * options_.random->next_unit();
@@ -98,10 +105,12 @@ FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest
     }
     applied = std::clamp(applied, low, high);
 
-    auto& meta = detail::failure_meta(request.message());
-    meta[attempts_key_] = done + 1;
-    meta[delay_key_] = base;
-    if (options_.jitter == Jitter::decorrelated) meta[applied_key_] = applied;
+    detail::set_failure_value(message, attempts_value, attempts_key_, done + 1);
+    detail::set_failure_value(message, delay_value, delay_key_, base);
+    if (options_.jitter == Jitter::decorrelated) {
+        detail::set_failure_value(message, detail::find_member(detail::find_failure_object(message), applied_key_),
+                                  applied_key_, applied);
+    }
 
     std::string target = options_.queue.empty() ? request.channel() : options_.queue;
     Decision decision;

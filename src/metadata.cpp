@@ -44,6 +44,26 @@ const nlohmann::json* failure_value(const Message& message, const std::string& k
     return value == meta->end() ? nullptr : &*value;
 }
 
+nlohmann::json* find_failure_object(Message& message) {
+    if (!message.metadata.is_object()) return nullptr;
+    auto meta = message.metadata.find(kFailureKey);
+    return meta != message.metadata.end() && meta->is_object() ? &*meta : nullptr;
+}
+
+nlohmann::json* find_member(nlohmann::json* object, const std::string& key) {
+    if (object == nullptr) return nullptr;
+    auto it = object->find(key);
+    return it == object->end() ? nullptr : &*it;
+}
+
+void set_failure_value(Message& message, nlohmann::json* existing, const std::string& key, nlohmann::json value) {
+    if (existing != nullptr) {
+        *existing = std::move(value);
+    } else {
+        failure_meta(message)[key] = std::move(value);
+    }
+}
+
 long long to_int(const nlohmann::json* value) {
     if (value == nullptr) return 0;
     switch (value->type()) {

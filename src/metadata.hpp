@@ -18,6 +18,17 @@ nlohmann::json& failure_meta(Message& message);
 /// The value stored under @p key in `failpipe-failure`, or null when there is none.
 const nlohmann::json* failure_value(const Message& message, const std::string& key);
 
+/// The `failpipe-failure` object of @p message when it exists and is an object, else null. Unlike
+/// failure_meta() it never creates anything, so a middleware that passes on leaves metadata as it was.
+nlohmann::json* find_failure_object(Message& message);
+
+/// The member @p key of the JSON object @p object, or null.
+nlohmann::json* find_member(nlohmann::json* object, const std::string& key);
+
+/// Sets @p key of @p message's failure object to @p value, reusing @p existing (a pointer from
+/// find_member) when there is one, so the map is searched only once.
+void set_failure_value(Message& message, nlohmann::json* existing, const std::string& key, nlohmann::json value);
+
 /// PHP's (int) cast: numbers truncate, numeric strings parse their leading number, bools are 0/1,
 /// anything else is 0.
 long long to_int(const nlohmann::json* value);

@@ -28,10 +28,12 @@ long long SendAgainMiddleware::attempts(const Message& message) const {
 FailureHandlingRequest SendAgainMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                    const FailureHandlerInterface& next) const {
     if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);
-    const long long done = attempts(request.message());
+    nlohmann::json* counter = detail::find_member(detail::find_failure_object(request.message()), counter_key_);
+    // Yii clamps a negative stored counter to 0 here (but not in ExponentialDelayMiddleware).
+    const long long done = std::max(0LL, detail::to_int(counter));
     if (done >= max_attempts_) return next.handle(std::move(request), failure);
 
-    detail::failure_meta(request.message())[counter_key_] = done + 1;
+    detail::set_failure_value(request.message(), counter, counter_key_, done + 1);
     std::string target = queue_.empty() ? request.channel() : queue_;
     Decision decision;
     decision.middleware = id_;

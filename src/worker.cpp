@@ -94,10 +94,9 @@ Worker& Worker::share_metrics(std::shared_ptr<WorkerMetrics> metrics) {
 }
 
 Outcome Worker::process(Delivery delivery) {
-    std::vector<Pending> pending;
-    pending.push_back(prepare(std::move(delivery)));
-    if (pending.front().outcome == Outcome::left_with_broker) return Outcome::left_with_broker;
-    return settle_all(pending).front();
+    Pending pending = prepare(std::move(delivery));
+    if (pending.outcome == Outcome::left_with_broker) return Outcome::left_with_broker;
+    return settle_one(pending);
 }
 
 Worker::Pending Worker::prepare(Delivery delivery) {
@@ -238,61 +237,88 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     pending.settlement.pushes = std::move(pushes);
 }
 
-std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
-    std::vector<Outcome> outcomes;
-    if (pending.empty()) return outcomes;
-    std::vector<SettleItem> items;
-    items.reserve(pending.size());
-    for (auto& p : pending) items.push_back(SettleItem{&p.delivery, &p.settlement});
-
-    std::vector<std::exception_ptr> results;
+template <class Attempt>
+void Worker::retry_while_unreachable(std::size_t deliveries, Attempt&& attempt) {
     std::optional<std::chrono::steady_clock::time_point> deadline;
     auto backoff = std::chrono::milliseconds(20);
     for (;;) {
         try {
-            results = adapter_->settle_batch(items);
-            break;
+            attempt();
+            return;
         } catch (const ConnectionError& e) {
             // Settles are idempotent and the adapter leaves settlements intact when it throws, so
             // sending them again after a lost reply is safe.
             if (!deadline) deadline = std::chrono::steady_clock::now() + options_.settle_retry_for;
             if (stop_.stop_requested() || std::chrono::steady_clock::now() + backoff > *deadline) {
-                metrics_->settle_errors.fetch_add(pending.size(), std::memory_order_relaxed);
+                metrics_->settle_errors.fetch_add(deliveries, std::memory_order_relaxed);
                 detail::logger().error("settle of {} deliveries failed, giving up (the broker hands them back after "
                                        "the visibility timeout): {}",
-                                       pending.size(), e.what());
+                                       deliveries, e.what());
                 throw;
             }
             detail::logger().warn("settle failed, retrying in {} ms: {}", backoff.count(), e.what());
             interruptible_sleep(stop_, backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        } catch (const StaleDeliveryError&) {
+            throw;
         } catch (const std::exception& e) {
-            metrics_->settle_errors.fetch_add(pending.size(), std::memory_order_relaxed);
+            metrics_->settle_errors.fetch_add(deliveries, std::memory_order_relaxed);
             detail::logger().error("settle of {} deliveries failed (the broker hands them back after the visibility "
                                    "timeout): {}",
-                                   pending.size(), e.what());
+                                   deliveries, e.what());
             throw;
         }
     }
+}
+
+namespace {
+
+void log_refused_settle(const Delivery& delivery, std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const StaleDeliveryError& e) {
+        // Another worker holds it now (our visibility timeout ran out): its outcome wins.
+        detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
+                              e.what());
+    } catch (const std::exception& e) {
+        detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility timeout): {}",
+                               delivery.message.id, delivery.channel, e.what());
+    } catch (...) {
+        detail::logger().error("settle of message {} on \"{}\" failed", delivery.message.id, delivery.channel);
+    }
+}
+
+}  // namespace
+
+Outcome Worker::settle_one(Pending& pending) {
+    try {
+        retry_while_unreachable(1, [&] { adapter_->settle(pending.delivery, std::move(pending.settlement)); });
+    } catch (const StaleDeliveryError&) {
+        bump(metrics_->settle_errors);
+        log_refused_settle(pending.delivery, std::current_exception());
+        return Outcome::settle_failed;
+    }
+    return finish(pending);
+}
+
+std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
+    std::vector<Outcome> outcomes;
+    if (pending.empty()) return outcomes;
+    if (pending.size() == 1) {
+        outcomes.push_back(settle_one(pending.front()));
+        return outcomes;
+    }
+    std::vector<SettleItem> items;
+    items.reserve(pending.size());
+    for (auto& p : pending) items.push_back(SettleItem{&p.delivery, &p.settlement});
+    std::vector<std::exception_ptr> results;
+    retry_while_unreachable(pending.size(), [&] { results = adapter_->settle_batch(items); });
 
     outcomes.reserve(pending.size());
     for (std::size_t i = 0; i < pending.size(); ++i) {
         if (i < results.size() && results[i]) {
             bump(metrics_->settle_errors);
-            try {
-                std::rethrow_exception(results[i]);
-            } catch (const StaleDeliveryError& e) {
-                // Another worker holds it now (our visibility timeout ran out): its outcome wins.
-                detail::logger().warn("settle of message {} on \"{}\" refused: {}", pending[i].delivery.message.id,
-                                      pending[i].delivery.channel, e.what());
-            } catch (const std::exception& e) {
-                detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility "
-                                       "timeout): {}",
-                                       pending[i].delivery.message.id, pending[i].delivery.channel, e.what());
-            } catch (...) {
-                detail::logger().error("settle of message {} on \"{}\" failed", pending[i].delivery.message.id,
-                                       pending[i].delivery.channel);
-            }
+            log_refused_settle(pending[i].delivery, results[i]);
             outcomes.push_back(Outcome::settle_failed);
             continue;
         }

@@ -111,6 +111,9 @@ private:
     void prepare_failure(Pending& pending, Failure failure);
     void prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason);
     std::vector<Outcome> settle_all(std::vector<Pending>& pending);
+    Outcome settle_one(Pending& pending);
+    template <class Attempt>
+    void retry_while_unreachable(std::size_t deliveries, Attempt&& attempt);
     Outcome finish(Pending& pending);
     std::size_t process_batch(std::vector<Delivery>& deliveries);
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
