@@ -184,7 +184,12 @@ int main(int argc, char** argv) {
         batch.push_back({channel, failpipe::Message::create("order.place", {{"order", n}, {"amount", 10 * n}})});
     }
     int expected_total = arguments.orders;
-    adapter->push_batch(std::move(batch));
+    try {
+        adapter->push_batch(std::move(batch));
+    } catch (const failpipe::Error& e) {
+        std::cerr << "demo_worker: could not push the orders: " << e.what() << "\n";
+        return 1;
+    }
     if (auto* memory = dynamic_cast<failpipe::InMemoryAdapter*>(adapter.get())) {
         memory->push_raw(channel, "{\"handler\": \"order.place\", \"data\": {\"order\": 0");  // truncated: poison
         ++expected_total;
