@@ -21,4 +21,12 @@ std::vector<std::exception_ptr> AdapterInterface::settle_batch(std::vector<Settl
     return results;
 }
 
+ChannelDepth AdapterInterface::depth_with_dead_letters(const std::string& channel, const std::string& dead_letter_suffix) {
+    if (dead_letter_suffix.empty()) throw InvalidArgumentError("depth_with_dead_letters: the dead-letter suffix is empty");
+    ChannelDepth result = depth(channel);
+    const ChannelDepth dead = depth(channel + dead_letter_suffix);
+    result.dead = dead.ready + dead.delayed;
+    return result;
+}
+
 }  // namespace failpipe

@@ -340,6 +340,40 @@ void depth_by_state(F& f) {
     CHECK(same_depth(adapter->depth("d"), 2, 2, 0));
     f.pass(f.delay());
     CHECK(same_depth(adapter->depth("d"), 4, 0, 0));
+
+    // Dead letters are counted beside the channel, not in it.
+    adapter->push("d:dlq", make_message("h", "dead"));
+    adapter->push("d.parked", make_message("h", "parked"));
+    auto with_dead = adapter->depth_with_dead_letters("d");
+    CHECK(same_depth(with_dead, 4, 0, 0));
+    CHECK(with_dead.dead == 1);
+    CHECK(adapter->depth_with_dead_letters("d", ".parked").dead == 1);
+    CHECK(adapter->depth("d").dead == 0);
+}
+
+template <class F>
+void settle_batch_each_on_its_own(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 3; ++i) adapter->push("b", make_message("h", i));
+    auto held = adapter->reserve({"b"}, 3, 0ms);
+    REQUIRE(held.size() == 3);
+    adapter->settle(held[1], Settlement{});  // settled already: its place in the batch is stale
+    std::vector<Settlement> settlements(3);
+    settlements[0].pushes.push_back(OutgoingMessage{"b-out", make_message("h", "from 0"), Seconds{0.0}});
+    settlements[1].pushes.push_back(OutgoingMessage{"b-out", make_message("h", "from 1"), Seconds{0.0}});
+    std::vector<SettleItem> items;
+    for (std::size_t i = 0; i < 3; ++i) items.push_back(SettleItem{&held[i], &settlements[i]});
+    auto results = adapter->settle_batch(items);
+    REQUIRE(results.size() == 3);
+    CHECK(results[0] == nullptr);
+    CHECK(results[1] != nullptr);
+    CHECK(results[2] == nullptr);
+    CHECK_THROWS_AS(std::rethrow_exception(results[1]), StaleDeliveryError);
+    auto out = adapter->browse("b-out", 0, 10);
+    REQUIRE(out.size() == 1);  // the stale one's push was not applied
+    CHECK(out[0].data == "from 0");
+    CHECK(adapter->depth("b").total() == 0);
+    CHECK(adapter->settle_batch({}).empty());
 }
 
 template <class F>
@@ -604,6 +638,10 @@ void concurrent_reservers_no_duplicates(F& f) {
     TEST_CASE(label " conformance: depth by state") {                                                           \
         Fixture f;                                                                                              \
         ::failpipe::conformance::depth_by_state(f);                                                             \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: settle_batch settles each delivery on its own") {                           \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::settle_batch_each_on_its_own(f);                                               \
     }                                                                                                           \
     TEST_CASE(label " conformance: browse lists ready, then delayed by due time") {                             \
         Fixture f;                                                                                              \

@@ -43,6 +43,10 @@ struct ChannelDepth {
     std::size_t ready = 0;
     std::size_t delayed = 0;
     std::size_t reserved = 0;
+    /// Messages waiting in the channel's dead-letter channel; filled only by
+    /// AdapterInterface::depth_with_dead_letters (0 otherwise).
+    std::size_t dead = 0;
+    /// @brief The messages of the channel itself (dead letters not included).
     std::size_t total() const noexcept { return ready + delayed + reserved; }
 };
 
@@ -96,6 +100,10 @@ public:
 
     /// @brief Messages of @p channel by state.
     virtual ChannelDepth depth(const std::string& channel) = 0;
+
+    /// @brief depth(@p channel), plus in `dead` the messages waiting in its dead-letter channel
+    /// (@p channel + @p dead_letter_suffix).
+    ChannelDepth depth_with_dead_letters(const std::string& channel, const std::string& dead_letter_suffix = ":dlq");
 
     /// @brief Up to @p limit waiting messages (ready, then delayed by due time) of @p channel,
     /// skipping the first @p offset. Used to inspect dead letters. Reserved messages are not listed.
