@@ -20,16 +20,22 @@ for _attempt in $(seq 1 20); do
       --save '' --appendonly no --protected-mode yes --daemonize no \
       --logfile "${failpipe_redis_dir}/redis.log" &
   failpipe_redis_pid=$!
+  # The server answering must be ours (a foreign one may already hold the port): compare PIDs.
+  ours() {
+    kill -0 "${failpipe_redis_pid}" 2>/dev/null &&
+      redis-cli -h 127.0.0.1 -p "${port}" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:${failpipe_redis_pid}"
+  }
   for _ in $(seq 1 50); do
-    if redis-cli -h 127.0.0.1 -p "${port}" ping >/dev/null 2>&1; then break; fi
+    ours && break
     kill -0 "${failpipe_redis_pid}" 2>/dev/null || break
     sleep 0.1
   done
-  if kill -0 "${failpipe_redis_pid}" 2>/dev/null && redis-cli -h 127.0.0.1 -p "${port}" ping >/dev/null 2>&1; then
+  if ours; then
     export FAILPIPE_TEST_REDIS_URL="redis://127.0.0.1:${port}"
     echo "failpipe: redis-server ${failpipe_redis_pid} on 127.0.0.1:${port}" >&2
     break
   fi
+  kill "${failpipe_redis_pid}" 2>/dev/null || true
   failpipe_redis_pid=
 done
 if [ -z "${FAILPIPE_TEST_REDIS_URL:-}" ]; then
