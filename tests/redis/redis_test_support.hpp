@@ -98,6 +98,43 @@ bool eventually(Condition condition, std::chrono::milliseconds bound = 10s) {
     return condition();
 }
 
+/// The port of a redis://host:port URL (the test server's).
+inline int port_of(const std::string& url) {
+    const auto colon = url.rfind(':');
+    REQUIRE(colon != std::string::npos);
+    return std::stoi(url.substr(colon + 1));
+}
+
+/// Sends one command to the server on 127.0.0.1:@p port over a connection of its own (outside any
+/// adapter) and returns the first line of the reply ("+OK", ":1", "-ERR ..."), at most 5 s.
+inline std::string raw_command(int port, const std::vector<std::string>& args) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        FAIL("raw_command: cannot connect");
+    }
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& arg : args) out += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    REQUIRE(::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()));
+    std::string reply;
+    const auto give_up = std::chrono::steady_clock::now() + 5s;
+    while (reply.find("\r\n") == std::string::npos && std::chrono::steady_clock::now() < give_up) {
+        pollfd waiting{fd, POLLIN, 0};
+        if (::poll(&waiting, 1, 50) <= 0) continue;
+        char buffer[4096];
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        reply.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return reply.substr(0, reply.find("\r\n"));
+}
+
 /// A redis-server of the test's own, on 127.0.0.1 on a free port, with AOF (appendfsync always) in a
 /// temporary directory. Stopped by its PID when the guard ends, whatever happened.
 class RedisServer {

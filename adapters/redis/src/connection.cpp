@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -19,7 +20,9 @@ timeval to_timeval(std::chrono::microseconds duration) {
 }
 
 timeval to_timeval(Seconds seconds) {
-    return to_timeval(std::chrono::microseconds(static_cast<long long>(std::ceil(seconds.count() * 1e6))));
+    // The adapter refuses timeouts above 1e9 s; clamp anyway, since casting an out-of-range double is UB.
+    const double micros = std::ceil(std::clamp(seconds.count(), 0.0, 1e9) * 1e6);
+    return to_timeval(std::chrono::microseconds(static_cast<long long>(micros)));
 }
 
 }  // namespace
@@ -67,7 +70,7 @@ void Connection::connect() {
             throw_if_setup_refused(*reply, endpoint_->display, command);
         }
     };
-    if (!endpoint_->password.empty()) {
+    if (endpoint_->auth) {
         Args auth;
         auth.add("AUTH");
         if (!endpoint_->user.empty()) auth.add(endpoint_->user);

@@ -33,8 +33,9 @@ namespace failpipe::detail::redis {
 /// BUSY, MASTERDOWN, ...), ProtocolError for the rest.
 void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, std::string_view command);
 
-/// Throws ConnectionError when @p reply refuses a connection's setup (AUTH, SELECT): a failure to
-/// connect, not a protocol error of a command. The server's text names no credentials.
+/// Throws when @p reply refuses a connection's setup (AUTH, SELECT): ConnectionError for a passing
+/// server state, else ProtocolError (bad credentials or database: retrying cannot help). The
+/// server's text names no credentials.
 void throw_if_setup_refused(const redisReply& reply, const std::string& endpoint, std::string_view command);
 
 /// Throws ProtocolError: @p reply is not of the shape @p expected.

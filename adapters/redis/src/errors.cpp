@@ -56,9 +56,15 @@ void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, 
     const std::string text(reply_text(reply));
     // States the server leaves on its own: loading the dataset after a restart, a long script,
     // a failover. Callers retry these like a lost connection.
-    for (std::string_view passing : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"}) {
+    // OOM (maxmemory reached with noeviction), MISCONF (a failed snapshot stops writes) and
+    // NOREPLICAS (min-replicas-to-write) pass as well once the operator acts. The connection that
+    // carried such a reply is dropped by the caller, never used to send the command again.
+    for (std::string_view passing : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM",
+                                     "MISCONF", "NOREPLICAS"}) {
         if (is_error_reply(reply, passing)) {
-            throw ConnectionError(prefix(endpoint) + "server not ready for " + std::string(command) + ": " + text);
+            std::string hint;
+            if (passing == "OOM") hint = " (the server is at maxmemory with a noeviction policy: new messages are refused until memory is freed; settles still run)";
+            throw ConnectionError(prefix(endpoint) + "server not ready for " + std::string(command) + ": " + text + hint);
         }
     }
     throw ProtocolError(prefix(endpoint) + std::string(command) + " failed: " + text);
@@ -66,7 +72,18 @@ void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, 
 
 void throw_if_setup_refused(const redisReply& reply, const std::string& endpoint, std::string_view command) {
     if (reply.type != REDIS_REPLY_ERROR) return;
-    throw ConnectionError(prefix(endpoint) + std::string(command) + " refused: " + std::string(reply_text(reply)));
+    // A server state that passes (loading after a restart, ...) is worth another try.
+    for (std::string_view passing : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"}) {
+        if (is_error_reply(reply, passing)) {
+            throw ConnectionError(prefix(endpoint) + std::string(command) + " refused for now: " + std::string(reply_text(reply)));
+        }
+    }
+    // Anything else (wrong password, unknown user, database out of range) fails the same way on
+    // every try: not a ConnectionError, which workers retry forever. The server's text never
+    // contains the password.
+    const std::string fix = command == "SELECT" ? "check the database number (after '/') in the URL"
+                                                : "check the user name and password in the URL";
+    throw ProtocolError(prefix(endpoint) + std::string(command) + " refused: " + std::string(reply_text(reply)) + " (" + fix + ")");
 }
 
 void throw_unexpected_reply(const redisReply& reply, const std::string& endpoint, std::string_view command,

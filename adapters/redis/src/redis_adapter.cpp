@@ -35,11 +35,26 @@ constexpr double kMaxDelayMs = 3.2e12;
 constexpr std::size_t kChunkMessages = 512;
 constexpr std::size_t kChunkBytes = 1 << 20;
 
-long long ceil_ms(Seconds seconds) { return static_cast<long long>(std::ceil(seconds.count() * 1000.0)); }
+// Timeouts above this many seconds (about 31 years) are refused: they would overflow the
+// millisecond and nanosecond integers they become.
+constexpr double kMaxTimeoutSeconds = 1e9;
+
+long long ceil_ms(Seconds seconds) {
+    return static_cast<long long>(std::ceil(std::clamp(seconds.count(), 0.0, kMaxTimeoutSeconds) * 1000.0));
+}
 
 void check_positive(Seconds value, const char* name) {
-    if (!std::isfinite(value.count()) || value.count() <= 0.0) {
-        throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") + name + " must be a positive number of seconds");
+    if (!std::isfinite(value.count()) || value.count() <= 0.0 || value.count() > kMaxTimeoutSeconds) {
+        throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") + name +
+                                   " must be a positive number of seconds, at most 1e9");
+    }
+}
+
+// The delayed set keeps "<id>\x1f<n>" members when an id repeats, so an id must not hold \x1f.
+void check_message_id(const std::string& id, const char* operation) {
+    if (id.find('\x1f') != std::string::npos) {
+        throw InvalidArgumentError(std::string("RedisAdapter::") + operation +
+                                   ": a message id must not contain the character \\x1f (unit separator)");
     }
 }
 
@@ -173,11 +188,14 @@ public:
     }
 
     std::string push_one(const std::string& channel, std::string id, std::string bytes, std::string delay) {
+        check_message_id(id, "push");
         WriteOp op;
-        op.args.reserve(7);
+        op.args.reserve(8);
         op.args.add("P");
         op.args.add("0");
         op.args.add("1");
+        // The same token on every try of this call: the script stores the push once.
+        op.args.add_copy(generate_message_id());
         add_push(op, channel, id, std::move(bytes), std::move(delay));
         writer_.submit(op);
         finish(op, "push", nullptr);
@@ -196,6 +214,7 @@ public:
         }
         for (auto& push : settlement.pushes) {
             if (push.message.id.empty()) push.message.id = generate_message_id();
+            check_message_id(push.message.id, "settle");
         }
         args.add("S");
         args.add(in_doubt(delivery) ? "1" : "0");
@@ -348,6 +367,7 @@ public:
         delays.reserve(messages.size());
         for (const auto& outgoing : messages) {
             check_channel(outgoing.channel, "push_batch");
+            check_message_id(outgoing.message.id, "push_batch");
             delays.push_back(delay_ms(outgoing.delay, "push_batch"));
         }
         for (auto& outgoing : messages) {
@@ -359,6 +379,7 @@ public:
         // Chunks: each one script call, pipelined so the server works on one while the next is sent.
         struct Chunk {
             std::size_t begin, end;
+            std::string token;  // the same on every try: the script stores the chunk once
             bool done = false;
         };
         std::vector<Chunk> chunks;
@@ -368,10 +389,10 @@ public:
                 bytes += bodies[end].size();
                 ++end;
             }
-            chunks.push_back(Chunk{begin, end});
+            chunks.push_back(Chunk{begin, end, generate_message_id()});
             begin = end;
         }
-        const Script& script = apply_script();
+        const Script& script = push_script();
         auto command_for = [&](const Chunk& chunk, bool resend) {
             Args command;
             command.reserve(8 + 4 * (chunk.end - chunk.begin));
@@ -379,6 +400,7 @@ public:
             command.add("P");
             command.add(resend ? "1" : "0");
             command.add_number(static_cast<long long>(chunk.end - chunk.begin));
+            command.add(chunk.token);
             for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
                 command.add(messages[i].channel);
                 command.add(ids[i]);
@@ -390,8 +412,8 @@ public:
 
         bool attempted = false;
         with_connection([&](Connection& connection) {
-            // A retry (after a dropped connection) flags its chunks as repeats: pushes the first
-            // try stored are recognised by their ids and not stored twice.
+            // A retry (after a dropped connection) sends the chunks not known done again, with their
+            // tokens: chunks the first try stored are recognised and not stored twice.
             const bool repeat = attempted;
             attempted = true;
             std::vector<std::pair<std::size_t, Args>> sent;
@@ -562,8 +584,20 @@ public:
                 throw_if_error_reply(*got, where, "XREADGROUP");
                 parse_streams(*got, keys, channels, reserved_ms, where, result.deliveries);
             }
-            // Whatever was read is reserved now and must reach the caller, even if preparing failed.
-            if (prepare_failed && result.deliveries.empty()) throw_if_error_reply(*prepared, where, "EVALSHA prepare");
+            if (prepare_failed) {
+                // Nothing is handed out when preparing failed (its error may be the very reason the
+                // deliveries could not be settled). What the read took is given back, not counted.
+                for (const auto& delivery : result.deliveries) {
+                    try {
+                        release(delivery, Seconds{0.0});
+                    } catch (const std::exception& e) {
+                        logger().warn("RedisAdapter: could not give back a delivery of \"{}\" read while preparing "
+                                      "failed (it comes back after the visibility timeout): {}",
+                                      delivery.channel, e.what());
+                    }
+                }
+                throw_if_error_reply(*prepared, where, "EVALSHA prepare");
+            }
             return result;
         });
     }
@@ -798,6 +832,10 @@ private:
         check_positive(options.command_timeout, "command_timeout");
         check_positive(options.visibility_timeout, "visibility_timeout");
         if (options.key_prefix.empty()) throw InvalidArgumentError("failpipe::RedisAdapter: key_prefix must not be empty");
+        if (options.key_prefix.find_first_of("{}") != std::string::npos) {
+            throw InvalidArgumentError("failpipe::RedisAdapter: key_prefix must not contain '{' or '}' (the adapter wraps it "
+                                       "in a cluster hash tag itself)");
+        }
         if (options.pool_size == 0) throw InvalidArgumentError("failpipe::RedisAdapter: pool_size must be at least 1");
         return options;
     }
@@ -813,9 +851,10 @@ private:
         command.add(visibility_ms_);
     }
 
-    /// Runs @p f on a pooled connection. A ConnectionError on a connection that had worked before
-    /// (a server restart drops idle connections) gets one more try on a fresh one; a timeout never
-    /// does, since the command may still be running.
+    /// Runs @p f on a pooled connection. Any exception that leaves @p f drops the connection: replies
+    /// of a pipeline may still be unread on it. An I/O failure on a connection that had worked
+    /// before (a server restart drops idle connections) gets one more try on a fresh one; an error
+    /// reply (LOADING, READONLY, OOM, ...) or a timeout never does (the command may still run).
     template <class F>
     auto with_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
         auto lease = pool_.acquire(Clock::now() + command_timeout_);
@@ -829,13 +868,25 @@ private:
         try {
             return f(connection);
         } catch (const TimeoutError&) {
+            connection.disconnect();
             throw;
         } catch (const ConnectionError& e) {
-            if (!reused) throw;
+            // Connection::fail drops the connection on an I/O failure; an error reply leaves it up.
+            const bool io_failure = !connection.connected();
+            connection.disconnect();
+            if (!reused || !io_failure) throw;
             logger().info("RedisAdapter: connection to {} lost ({}); trying once more on a new one", endpoint_.display,
                           e.what());
+        } catch (...) {
+            connection.disconnect();
+            throw;
         }
-        return f(connection);
+        try {
+            return f(connection);
+        } catch (...) {
+            connection.disconnect();
+            throw;
+        }
     }
 
     // Settles and releases whose round trip failed: the next try of the same delivery tells the

@@ -18,7 +18,7 @@ namespace {
 //   P:rc:<ch>   STRING  throttle of the reclaim scan (expires by itself)
 // Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
 // settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
-constexpr std::string_view kPrelude = R"LUA(#!lua
+constexpr std::string_view kPrelude = R"LUA(
 local P = ARGV[1]
 local VT = tonumber(ARGV[2])
 local G = 'failpipe'
@@ -109,10 +109,41 @@ local function requeue_idle(ch, limit)
         local nsid = xadd(ch, id, body, n + 1)
         if redis.call('HGET', IDX, id) == loc('s', sid, ch) then redis.call('HSET', IDX, id, loc('s', nsid, ch)) end
       end
+    else
+      redis.log(redis.LOG_WARNING, 'failpipe: reclaimed entry ' .. sid .. ' of ' .. ch .. ' was gone (trimmed or deleted outside the adapter)')
     end
     redis.call('XACK', s, G, sid)
   end
   return #idle
+end
+-- The type each key of a channel must have ('none': not there yet, fine).
+local function check_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    error('failpipe: key ' .. key .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was changed', 0)
+  end
+end
+-- Everything that could make a push to @ch fail part-way, checked before the first write.
+-- Checked once per script call: the script's own writes only ever make keys of the right type.
+local checked = {}
+local function check_channel_keys(ch)
+  if checked[ch] then return end
+  check_type(skey(ch), 'stream')
+  check_type(dkey(ch), 'zset')
+  check_type(bkey(ch), 'hash')
+  checked[ch] = true
+end
+local common_checked = false
+local function check_common_keys()
+  if common_checked then return end
+  check_type(IDX, 'hash')
+  check_type(CHANNELS, 'set')
+  check_type(P .. ':seq', 'string')
+  common_checked = true
+end
+local function check_delay(delay)
+  local d = tonumber(delay)
+  if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
 local function group_info(s)
   local groups = redis.pcall('XINFO', 'GROUPS', s)
@@ -130,9 +161,9 @@ end
 // (1 done, 2 done by an earlier try of the same call, 0 stale, 'E...' an error of that operation only):
 //   S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*   settle
 //   R resend channel stream-id id reserved-ms delay-ms                             release
-//   P resend npush {channel id bytes delay-ms}*                                    push
-// Each operation checks before it writes and acknowledges last, so an error in the middle (a key
-// of the wrong type) can only leave a duplicate behind, never lose a message.
+//   P resend npush token {channel id bytes delay-ms}*                              push
+// Each operation checks everything that could fail (key types, delays) before its first write and
+// acknowledges last, so an operation that fails has changed nothing.
 constexpr std::string_view kApply = R"LUA(
 local now
 local function clock()
@@ -150,6 +181,14 @@ local function repeated(resend, reserved)
   if resend == '1' and clock() - tonumber(reserved) < VT then return 2 end
   return 0
 end
+-- Checks every push of an operation (@n pushes from ARGV[first]) before anything is written.
+local function check_pushes(first, n)
+  check_common_keys()
+  for k = first, first + 4 * (n - 1), 4 do
+    check_delay(ARGV[k + 3])
+    check_channel_keys(ARGV[k])
+  end
+end
 local function settle(i)
   local resend, ch, sid, id, reserved, n = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6])
   local s = skey(ch)
@@ -160,8 +199,11 @@ local function settle(i)
     return 1
   end
   if not is_pending(s, sid) then return repeated(resend, reserved) end
-  forget(ch, sid, id)
+  -- Nothing is written before every push is known to go through: a settle that fails changes
+  -- nothing, so its redelivery cannot duplicate pushes.
+  check_pushes(i + 7, n)
   for k = i + 7, i + 6 + 4 * n, 4 do push(ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) end
+  forget(ch, sid, id)
   redis.call('XACK', s, G, sid)
   return 1
 end
@@ -169,32 +211,36 @@ local function release(i)
   local resend, ch, sid, id, reserved, delay = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local s = skey(ch)
   if not is_pending(s, sid) then return repeated(resend, reserved) end
+  check_common_keys()
+  check_channel_keys(ch)
+  check_delay(delay)
   local e = redis.call('XRANGE', s, sid, sid)
   if #e > 0 then
     local eid, body, n = fields_of(e[1][2])
     eid = eid or id
-    forget(ch, sid, eid)
     -- A release is not a delivery: the entry keeps the count it had.
     local d = tonumber(delay)
     if d > 0 then add_delayed(ch, eid, body or '', n, clock() + d) else add_ready(ch, eid, body or '', n) end
   else
-    forget(ch, sid, id)
+    -- The entry was trimmed or deleted outside the adapter: nothing to give back.
+    if redis.call('HGET', IDX, id) == loc('s', sid, ch) then
+      redis.call('HDEL', IDX, id)
+      redis.log(redis.LOG_WARNING, 'failpipe: released entry ' .. sid .. ' of ' .. ch .. ' was gone (trimmed outside the adapter); its index entry was removed')
+    end
   end
   redis.call('XACK', s, G, sid)
   return 1
 end
+-- A push operation carries a token of its own, the same on every try of one call: a try that
+-- finds the token was preceded by one that stored the pushes.
 local function push_op(i)
-  local resend, n = ARGV[i + 1], tonumber(ARGV[i + 2])
-  local status = 1
-  for k = i + 3, i + 2 + 4 * n, 4 do
-    -- A repeated push whose id is stored already was applied by the first try.
-    if resend == '1' and redis.call('HEXISTS', IDX, ARGV[k + 1]) == 1 then
-      status = 2
-    else
-      push(ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3])
-    end
-  end
-  return status
+  local n, token = tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local tk = P .. ':op:' .. token
+  if redis.call('EXISTS', tk) == 1 then return 2 end
+  check_pushes(i + 4, n)
+  for k = i + 4, i + 3 + 4 * n, 4 do push(ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) end
+  redis.call('SET', tk, '1', 'PX', 86400000)
+  return 1
 end
 local results = {}
 local i = 3
@@ -203,7 +249,7 @@ while i <= #ARGV do
   local f, width
   if op == 'S' then f = settle; width = 7 + 4 * tonumber(ARGV[i + 6])
   elseif op == 'R' then f = release; width = 7
-  elseif op == 'P' then f = push_op; width = 3 + 4 * tonumber(ARGV[i + 2])
+  elseif op == 'P' then f = push_op; width = 4 + 4 * tonumber(ARGV[i + 2])
   else return redis.error_reply('failpipe: unknown operation ' .. tostring(op)) end
   local ok, res = pcall(f, i)
   if ok then
@@ -372,6 +418,8 @@ if kind == 'd' then
   return {'delayed', ch}
 end
 if is_pending(skey(ch), ref) then return {'reserved', ch} end
+-- An entry trimmed or deleted outside the adapter is not waiting anywhere.
+if #redis.call('XRANGE', skey(ch), ref, ref) == 0 then return {'not-found', ''} end
 return {'ready', ch}
 )LUA";
 
@@ -434,12 +482,17 @@ end
 if taken < limit then
   local members = redis.call('ZRANGE', dkey(ch), skip, skip + (limit - taken) - 1)
   if #members > 0 then
-    local vals = redis.call('HMGET', bkey(ch), unpack(members))
-    for k, m in ipairs(members) do
-      local v = vals[k]
-      if v then
-        out[#out + 1] = id_of_member(m)
-        out[#out + 1] = string.sub(v, string.find(v, ':', 1, true) + 1)
+    -- HMGET in chunks: unpack() of a long list overflows Lua's stack.
+    local b = bkey(ch)
+    for first = 1, #members, 1000 do
+      local last = math.min(first + 999, #members)
+      local vals = redis.call('HMGET', b, unpack(members, first, last))
+      for k = first, last do
+        local v = vals[k - first + 1]
+        if v then
+          out[#out + 1] = id_of_member(members[k])
+          out[#out + 1] = string.sub(v, string.find(v, ':', 1, true) + 1)
+        end
       end
     end
   end
@@ -490,10 +543,18 @@ end
 return total
 )LUA";
 
-Script make(std::string_view name, std::string_view body) {
+// Shebang lines. Under maxmemory with noeviction, Redis refuses scripts without allow-oom: readers
+// run anyway (no-writes), and so do the scripts that let consumers drain (settle, release, reserve,
+// reclaim, remove). Only pushes of new messages are refused (the plain apply-push script).
+constexpr std::string_view kReadOnly = "#!lua flags=no-writes";
+constexpr std::string_view kDrain = "#!lua flags=allow-oom";
+constexpr std::string_view kPlain = "#!lua";
+
+Script make(std::string_view name, std::string_view shebang, std::string_view body) {
     Script script;
     script.name = name;
-    script.source.reserve(kPrelude.size() + body.size());
+    script.source.reserve(shebang.size() + kPrelude.size() + body.size());
+    script.source.append(shebang);
     script.source.append(kPrelude);
     script.source.append(body);
     script.sha = sha1_hex(script.source);
@@ -503,35 +564,39 @@ Script make(std::string_view name, std::string_view body) {
 }  // namespace
 
 const Script& apply_script() {
-    static const Script script = make("apply", kApply);
+    static const Script script = make("apply", kDrain, kApply);
+    return script;
+}
+const Script& push_script() {
+    static const Script script = make("apply-push", kPlain, kApply);
     return script;
 }
 const Script& reserve_script() {
-    static const Script script = make("reserve", kReserve);
+    static const Script script = make("reserve", kDrain, kReserve);
     return script;
 }
 const Script& prepare_script() {
-    static const Script script = make("prepare", kPrepare);
+    static const Script script = make("prepare", kDrain, kPrepare);
     return script;
 }
 const Script& status_script() {
-    static const Script script = make("status", kStatus);
+    static const Script script = make("status", kReadOnly, kStatus);
     return script;
 }
 const Script& depth_script() {
-    static const Script script = make("depth", kDepth);
+    static const Script script = make("depth", kReadOnly, kDepth);
     return script;
 }
 const Script& browse_script() {
-    static const Script script = make("browse", kBrowse);
+    static const Script script = make("browse", kReadOnly, kBrowse);
     return script;
 }
 const Script& remove_script() {
-    static const Script script = make("remove", kRemove);
+    static const Script script = make("remove", kDrain, kRemove);
     return script;
 }
 const Script& reclaim_script() {
-    static const Script script = make("reclaim", kReclaim);
+    static const Script script = make("reclaim", kDrain, kReclaim);
     return script;
 }
 

@@ -16,6 +16,8 @@ struct Script {
 
 /// ARGV: prefix, visibility ms, then operations (see scripts.cpp). Returns one status per operation.
 const Script& apply_script();
+/// The apply script without allow-oom: for operations that only push (refused under OOM).
+const Script& push_script();
 /// ARGV: prefix, visibility ms, max, reclaim-throttle ms, channels... Returns now, next-due, entries.
 const Script& reserve_script();
 /// ARGV: prefix, visibility ms, channel, reclaim-throttle ms. Returns {now, next-due}; a plain

@@ -8,18 +8,41 @@
 namespace failpipe::detail::redis {
 namespace {
 
+// Without '@', "user:secret" would parse as host:port: a "port" that is not a number is hidden.
+std::string mask_port(std::string_view rest) {
+    auto end = rest.find('/');
+    std::string_view authority = rest.substr(0, end);
+    std::string_view tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::string(authority.substr(0, 1)) + "***" + std::string(tail);
+        std::string_view after = authority.substr(close + 1);
+        if (after.empty() || after.find_first_not_of("0123456789:") == std::string_view::npos) return std::string(rest);
+        return std::string(authority.substr(0, close + 1)) + ":***" + std::string(tail);
+    }
+    auto colon = authority.find(':');
+    if (colon == std::string_view::npos) return std::string(rest);
+    std::string_view port = authority.substr(colon + 1);
+    if (!port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos) return std::string(rest);
+    return std::string(authority.substr(0, colon + 1)) + "***" + std::string(tail);
+}
+
 // The URL as it may be shown: whatever sits before '@' is user-info and is hidden.
 std::string redact(std::string_view url) {
     constexpr std::string_view scheme = "redis://";
     if (url.substr(0, scheme.size()) != scheme) {
         // Unknown shape: show only the scheme-ish head, never the rest (it may hold a password).
         auto at = url.rfind('@');
-        if (at == std::string_view::npos) return std::string(url);
+        if (at == std::string_view::npos) {
+            auto sep = url.find("://");
+            if (sep == std::string_view::npos) return url.find(':') == std::string_view::npos ? std::string(url) : "***";
+            return std::string(url.substr(0, sep + 3)) + mask_port(url.substr(sep + 3));
+        }
         return "***" + std::string(url.substr(at));
     }
     std::string_view rest = url.substr(scheme.size());
     auto at = rest.rfind('@');
-    if (at == std::string_view::npos) return std::string(url);
+    if (at == std::string_view::npos) return std::string(scheme) + mask_port(rest);
     return std::string(scheme) + "***" + std::string(rest.substr(at));
 }
 
@@ -112,7 +135,9 @@ Endpoint parse_url(std::string_view url) {
     }
     if (!path.empty()) {
         long long db = 0;
-        if (!parse_int(path, db) || db < 0) refuse(url, "the database (after '/') must be a non-negative number");
+        if (!parse_int(path, db) || db < 0 || db > 2147483647) {
+            refuse(url, "the database (after '/') must be a number from 0 to 2147483647");
+        }
         endpoint.db = db;
     }
     if (at != std::string_view::npos) {
@@ -128,6 +153,9 @@ Endpoint parse_url(std::string_view url) {
         }
         if (!percent_decode(user, endpoint.user)) refuse(url, "bad percent-escape in the user name");
         if (!percent_decode(password, endpoint.password)) refuse(url, "bad percent-escape in the password");
+        // redis://user:@host logs in as user with an empty password; redis://:@host or
+        // redis://@host name nobody, so no AUTH is sent.
+        endpoint.auth = !endpoint.user.empty() || !endpoint.password.empty();
     }
     std::string shown_host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
     endpoint.display = shown_host + ":" + std::to_string(endpoint.port) + "/" + std::to_string(endpoint.db);

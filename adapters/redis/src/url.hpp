@@ -12,7 +12,8 @@ struct Endpoint {
     std::string host;
     int port = 6379;
     std::string user;      ///< ACL user (Redis 6+); empty = the default user
-    std::string password;  ///< empty = no AUTH
+    std::string password;  ///< may be empty (`redis://user:@host`: AUTH user "")
+    bool auth = false;     ///< send AUTH (the URL names a user or a password)
     long long db = 0;
     std::string display;   ///< `host:port/db`, safe to print
     std::string redacted;  ///< the URL with the password replaced by `***`

@@ -75,6 +75,17 @@ void WriteCombiner::submit(WriteOp& op) noexcept {
 }
 
 void WriteCombiner::execute(std::vector<WriteOp*>& batch) noexcept {
+    // Settles and releases run even when the server is at maxmemory (allow-oom), so consumers can
+    // drain it; pushes of new messages are refused then. So they go in separate script calls.
+    std::vector<WriteOp*> drains, pushes;
+    for (WriteOp* op : batch) {
+        (op->args.size() > 0 && op->args.at(0) == "P" ? pushes : drains).push_back(op);
+    }
+    if (!drains.empty()) execute_with(drains, apply_script());
+    if (!pushes.empty()) execute_with(pushes, push_script());
+}
+
+void WriteCombiner::execute_with(std::vector<WriteOp*>& batch, const Script& script) noexcept {
     auto fail_all = [&](WriteOp::Failure failure, const std::string& what) {
         for (WriteOp* op : batch) {
             op->failure = failure;
@@ -82,7 +93,6 @@ void WriteCombiner::execute(std::vector<WriteOp*>& batch) noexcept {
         }
     };
     try {
-        const Script& script = apply_script();
         std::size_t parts = 6;
         for (const WriteOp* op : batch) parts += op->args.size();
         Args command;
@@ -124,12 +134,20 @@ void WriteCombiner::execute(std::vector<WriteOp*>& batch) noexcept {
                 }
                 return;
             } catch (const TimeoutError&) {
+                connection_.disconnect();
                 throw;  // the script may still run: never send it twice blindly
             } catch (const ConnectionError&) {
+                // An I/O failure drops the connection (Connection::fail); an error reply (LOADING,
+                // READONLY, OOM, ...) leaves it up. Either way it is not used again.
+                const bool io_failure = !connection_.connected();
+                connection_.disconnect();
                 // A reused connection may just have been dropped by a restarted server. Send once
                 // more on a new one, flagged as a repeat: the script recognises what the first try did.
-                if (attempt > 0 || !reused) throw;
+                if (attempt > 0 || !reused || !io_failure) throw;
                 for (std::size_t position : resend_flags) command.set(position, "1");
+            } catch (...) {
+                connection_.disconnect();
+                throw;
             }
         }
     } catch (const TimeoutError& e) {

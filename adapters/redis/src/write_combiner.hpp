@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "scripts.hpp"
 
 namespace failpipe::detail::redis {
 
@@ -55,6 +56,7 @@ public:
 
 private:
     void execute(std::vector<WriteOp*>& batch) noexcept;
+    void execute_with(std::vector<WriteOp*>& batch, const Script& script) noexcept;
 
     static constexpr std::size_t kMaxBatch = 256;
 
