@@ -179,7 +179,7 @@ TEST_CASE("worker: a batch stops starting handlers near the visibility timeout a
     for (int i = 0; i < 10; ++i) Queue(memory, "orders").push(job("order"));
     std::size_t processed = worker.run_once();
     CHECK(processed < 10);
-    CHECK(processed >= 2);
+    CHECK(processed >= 1);
     CHECK(handled == static_cast<int>(processed));
     CHECK(memory->depth("orders").ready == 10 - processed);  // released, not stuck until the timeout
     CHECK(memory->depth("orders").reserved == 0);
