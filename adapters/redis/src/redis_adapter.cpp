@@ -696,17 +696,24 @@ public:
         });
     }
 
+    // A script called with one argument that answers an array of @p elements (status, depth).
+    Reply run_array_script(Connection& connection, const Script& script, const std::string& argument, const char* what,
+                           std::size_t elements, const char* shape) {
+        Args command;
+        add_script_head(command, script);
+        command.add(argument);
+        Reply reply = run_script(connection, script.source, command);
+        const std::string& where = connection.endpoint();
+        throw_if_error_reply(*reply, where, what);
+        expect_array(*reply, where, what);
+        if (reply->elements != elements) throw_unexpected_reply(*reply, where, what, shape);
+        return reply;
+    }
+
     MessageStatus status(const std::string& id) {
         return with_connection([&](Connection& connection) {
-            const Script& script = status_script();
-            Args command;
-            add_script_head(command, script);
-            command.add(id);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_array_script(connection, status_script(), id, "EVALSHA status", 2, "[state, channel]");
             const std::string& where = connection.endpoint();
-            throw_if_error_reply(*reply, where, "EVALSHA status");
-            expect_array(*reply, where, "EVALSHA status");
-            if (reply->elements != 2) throw_unexpected_reply(*reply, where, "EVALSHA status", "[state, channel]");
             std::string_view state = string_of(element(*reply, 0), where, "EVALSHA status");
             MessageStatus status;
             status.channel = std::string(string_of(element(*reply, 1), where, "EVALSHA status"));
@@ -721,15 +728,9 @@ public:
     ChannelDepth depth(const std::string& channel) {
         check_channel(channel, "depth");
         return with_connection([&](Connection& connection) {
-            const Script& script = depth_script();
-            Args command;
-            add_script_head(command, script);
-            command.add(channel);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_array_script(connection, depth_script(), channel, "EVALSHA depth", 3,
+                                           "[ready, delayed, reserved]");
             const std::string& where = connection.endpoint();
-            throw_if_error_reply(*reply, where, "EVALSHA depth");
-            expect_array(*reply, where, "EVALSHA depth");
-            if (reply->elements != 3) throw_unexpected_reply(*reply, where, "EVALSHA depth", "[ready, delayed, reserved]");
             auto count = [&](std::size_t i) {
                 return static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, i), where, "EVALSHA depth")));
             };
