@@ -28,7 +28,7 @@ constexpr std::string_view kAclHint =
     "; the adapter's Redis user needs the commands and keys listed in docs/redis.md, section \"ACL\"";
 
 // The command an ACL refusal names: "... run the 'xreadgroup' command" (a command sent by the
-// client), or "may not run XADD" (one the scripts ran: they name it themselves).
+// client), or "NOPERM failpipe: XADD refused in a script" (the scripts name it themselves).
 std::string denied_command(std::string_view text) {
     constexpr std::string_view quoted = "run the '";
     if (auto at = text.find(quoted); at != std::string_view::npos) {
@@ -40,7 +40,7 @@ std::string denied_command(std::string_view text) {
             return name;
         }
     }
-    constexpr std::string_view named = "may not run ";
+    constexpr std::string_view named = "NOPERM failpipe: ";
     if (auto at = text.find(named); at != std::string_view::npos) {
         const auto begin = at + named.size();
         return std::string(text.substr(begin, text.find(' ', begin) - begin));

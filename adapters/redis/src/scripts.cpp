@@ -19,21 +19,27 @@ namespace {
 // Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
 // settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
 constexpr std::string_view kPrelude = R"LUA(
--- redis.call that names the command when the server's ACL refuses it (inside a script Redis only
--- says "can't run this command"): the client shows a NOPERM error naming what to grant.
--- try: redis.pcall, except that an ACL refusal is raised as well (a refusal must never pass for
--- "no such group" or "not pending").
+-- Raises an ACL refusal of @cmd, naming the command (inside a script Redis only says "can't run
+-- this command"), so the client can say what to grant.
+local function check_refusal(cmd, r)
+  if string.find(r.err, 'NOPERM', 1, true) or string.find(r.err, 'The user executing the script', 1, true) then
+    error({err = 'NOPERM failpipe: ' .. string.upper(cmd) .. ' refused in a script: ' .. r.err}, 0)
+  end
+end
+-- redis.pcall, except that an ACL refusal is raised: it must never pass for "no such group" or
+-- "not pending".
 local function try(cmd, ...)
   local r = redis.pcall(cmd, ...)
-  if type(r) == 'table' and r.err and
-     (string.find(r.err, 'NOPERM', 1, true) or string.find(r.err, 'The user executing the script', 1, true)) then
-    error({err = 'NOPERM failpipe: the Redis user may not run ' .. string.upper(cmd) .. ' (' .. r.err .. ')'}, 0)
-  end
+  if type(r) == 'table' and r.err then check_refusal(cmd, r) end
   return r
 end
+-- redis.call, with ACL refusals named.
 local function call(cmd, ...)
-  local r = try(cmd, ...)
-  if type(r) == 'table' and r.err then error(r, 0) end
+  local r = redis.pcall(cmd, ...)
+  if type(r) == 'table' and r.err then
+    check_refusal(cmd, r)
+    error(r, 0)
+  end
   return r
 end
 local P = ARGV[1]
