@@ -162,6 +162,36 @@ TEST_CASE("hostile entries: every shape a foreign producer writes survives a dea
     CHECK(adapter->depth("h:dlq").total() == 0);
 }
 
+TEST_CASE("hostile entries: an entry of 5,000 fields (too wide for one XADD from a script) survives reclaim and release") {
+    const std::string prefix = rt::unique_prefix("wide");
+    auto adapter = rt::shared_server_adapter(Seconds{0.3}, prefix);
+    Fields wide{{"i", "wide"}};
+    for (int k = 0; k < 5000; ++k) wide.emplace_back("f" + std::to_string(k), std::to_string(k));
+    xadd(prefix, "w", wide);
+    xadd(prefix, "w", Fields(wide.begin() + 1, wide.end()));  // and one without an id
+    const auto first = by_id(reserve_all(*adapter, {"w"}, 2));
+    REQUIRE(first.size() == 2);
+    for (const auto& [id, delivery] : first) CHECK(delivery.poisoned());
+    std::this_thread::sleep_for(400ms);
+    CHECK(adapter->reclaim() == 2);
+    const auto second = by_id(reserve_all(*adapter, {"w"}, 2));
+    REQUIRE(keys_of(second) == keys_of(first));
+    for (const auto& [id, delivery] : second) {
+        CAPTURE(id);
+        CHECK(delivery.deliveries == 2);
+        CHECK(delivery.raw == first.at(id).raw);
+        adapter->release(delivery, Seconds{0.05});
+    }
+    const auto third = by_id(reserve_all(*adapter, {"w"}, 2));
+    REQUIRE(keys_of(third) == keys_of(first));
+    for (const auto& [id, delivery] : third) {
+        CAPTURE(id);
+        CHECK(delivery.raw == first.at(id).raw);
+    }
+    CHECK(first.at("wide").raw.find(R"(["f4999","4999"])") != std::string::npos);
+    for (const auto& [id, delivery] : third) adapter->settle(delivery, Settlement{});
+}
+
 TEST_CASE("hostile entries: an entry without 'b' is dead-lettered as poison with every field its producer wrote") {
     const std::string prefix = rt::unique_prefix("nob");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);

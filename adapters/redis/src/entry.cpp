@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "bytes.hpp"
@@ -34,6 +35,30 @@ bool only_adapter_fields(std::span<const EntryField> fields) {
 // Bookkeeping the adapter adds when it moves an entry ('n' the count, 'o' the first stream id):
 // not the producer's, so not part of what a poisoned entry keeps.
 bool is_bookkeeping(std::string_view name) { return name == "n" || name == "o"; }
+
+// The fields of a wide entry packed by the scripts ('p'): 'F', then each name and value as
+// '<length>:<bytes>'. False when @p packed is not that.
+bool unpack_fields(std::string_view packed, std::vector<EntryField>& out) {
+    if (packed.empty() || packed.front() != 'F') return false;
+    std::vector<std::string_view> parts;
+    std::size_t pos = 1;
+    while (pos < packed.size()) {
+        const auto colon = packed.find(':', pos);
+        if (colon == std::string_view::npos || colon == pos || colon - pos > 12) return false;
+        std::size_t length = 0;
+        for (std::size_t k = pos; k < colon; ++k) {
+            if (packed[k] < '0' || packed[k] > '9') return false;
+            length = length * 10 + static_cast<std::size_t>(packed[k] - '0');
+        }
+        if (length > packed.size() - colon - 1) return false;
+        parts.push_back(packed.substr(colon + 1, length));
+        pos = colon + 1 + length;
+    }
+    if (parts.size() % 2 != 0) return false;
+    out.clear();
+    for (std::size_t k = 0; k < parts.size(); k += 2) out.emplace_back(parts[k], parts[k + 1]);
+    return true;
+}
 
 }  // namespace
 
@@ -70,11 +95,26 @@ Delivery delivery_from_entry(std::string_view channel, std::string_view stream_i
     const EntryField* body = nullptr;
     const EntryField* count = nullptr;
     const EntryField* origin = nullptr;
+    // A wide entry's own fields travel packed in 'p' (see carried_fields in scripts.cpp); its id
+    // and count stay outside.
+    std::vector<EntryField> unpacked;
+    std::span<const EntryField> content = fields;
+    for (const auto& field : fields) {
+        if (field.first == "p" && unpack_fields(field.second, unpacked)) {
+            content = unpacked;
+            break;
+        }
+    }
     for (const auto& field : fields) {
         if (field.first == "i" && id == nullptr) id = &field;
-        else if (field.first == "b" && body == nullptr) body = &field;
         else if (field.first == "n" && count == nullptr) count = &field;
         else if (field.first == "o" && origin == nullptr) origin = &field;
+    }
+    for (const auto& field : content) {
+        if (field.first == "b") {
+            body = &field;
+            break;
+        }
     }
     Delivery delivery;
     delivery.channel = std::string(channel);
@@ -88,7 +128,7 @@ Delivery delivery_from_entry(std::string_view channel, std::string_view stream_i
 
     auto poison = [&](std::string why, bool bytes_alone) {
         delivery.message = Message{};
-        delivery.raw = bytes_alone ? std::string(body->second) : fields_as_json(fields);
+        delivery.raw = bytes_alone ? std::string(body->second) : fields_as_json(content);
         delivery.decode_error = std::move(why);
     };
     if (body == nullptr) {
@@ -99,9 +139,9 @@ Delivery delivery_from_entry(std::string_view channel, std::string_view stream_i
         try {
             delivery.message = decode_message(body->second);
         } catch (const DecodeError& e) {
-            poison(e.what(), only_adapter_fields(fields));
+            poison(e.what(), only_adapter_fields(content));
         } catch (const nlohmann::json::exception& e) {
-            poison(e.what(), only_adapter_fields(fields));
+            poison(e.what(), only_adapter_fields(content));
         }
     }
     // The entry's id, not the one inside the bytes: it is the id the index, status and remove know.

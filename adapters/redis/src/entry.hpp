@@ -37,7 +37,9 @@ std::string fields_as_json(std::span<const EntryField> fields);
 /// Never throws on the entry's content: an entry whose bytes are not a message is a poisoned
 /// delivery (decode_error says why; raw holds `b` alone when the entry has only the adapter's
 /// fields, else fields_as_json of them). The message id is the first `i` field when it is not
-/// empty, else derived_id of the first `o` field, else derived_id(@p stream_id).
+/// empty, else derived_id of the first `o` field, else derived_id(@p stream_id). An entry the
+/// scripts re-added with its fields packed in `p` (one too wide for one XADD from Lua) is read as
+/// the fields inside `p`.
 Delivery delivery_from_entry(std::string_view channel, std::string_view stream_id, std::span<const EntryField> fields,
                              long long reserved_ms);
 

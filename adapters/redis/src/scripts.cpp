@@ -108,9 +108,21 @@ local function fields_of(f)
   if not id and origin then id = derived(origin) end
   return id, body, count_of(nv)
 end
+-- A delayed message's hash value: 'F' then each field name and value as '<length>:<bytes>', so
+-- any bytes (ids with \31, foreign fields) survive the wait.
+local function pack_fields(f)
+  local parts = {'F'}
+  for k = 1, #f do
+    local v = tostring(f[k])
+    parts[k + 1] = #v .. ':' .. v
+  end
+  return table.concat(parts)
+end
 -- The fields of a new entry for the same message: every field kept but 'n', which becomes @n (left
 -- out when 0), and an 'o' in front when the entry has no id of its own, so that it keeps the id
--- it was known by.
+-- it was known by. An entry too wide for one XADD from Lua (a few thousand fields) travels as
+-- 'i' (its id) and 'p' (its fields, packed as in pack_fields; entry.cpp unpacks them).
+local WIDE = 7000
 local function carried_fields(f, sid, n)
   local id = fields_of(f)
   local out = {}
@@ -125,21 +137,21 @@ local function carried_fields(f, sid, n)
       out[#out + 1] = f[k + 1]
     end
   end
+  if #out > WIDE then
+    local kept = {}
+    for k = 1, #out, 2 do
+      if out[k] ~= 'o' then
+        kept[#kept + 1] = out[k]
+        kept[#kept + 1] = out[k + 1]
+      end
+    end
+    out = {'i', id, 'p', pack_fields(kept)}
+  end
   if n > 0 then
     out[#out + 1] = 'n'
     out[#out + 1] = n
   end
   return out, id
-end
--- A delayed message's hash value: 'F' then each field name and value as '<length>:<bytes>', so
--- any bytes (ids with \31, foreign fields) survive the wait.
-local function pack_fields(f)
-  local parts = {'F'}
-  for k = 1, #f do
-    local v = tostring(f[k])
-    parts[k + 1] = #v .. ':' .. v
-  end
-  return table.concat(parts)
 end
 local function delayed_fields(member, v)
   if string.sub(v, 1, 1) == 'F' then
