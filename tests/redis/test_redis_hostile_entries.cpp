@@ -192,6 +192,41 @@ TEST_CASE("hostile entries: an entry of 5,000 fields (too wide for one XADD from
     for (const auto& [id, delivery] : third) adapter->settle(delivery, Settlement{});
 }
 
+TEST_CASE("hostile entries: foreign entries that kill their workers reach max-deliveries with their ids; status knows them") {
+    const std::string prefix = rt::unique_prefix("maxd");
+    auto adapter = rt::shared_server_adapter(Seconds{0.3}, prefix);
+    xadd(prefix, "m", {{"b", message_bytes("", 1)}, {"extra", "1"}});  // no i
+    xadd(prefix, "m", {{"i", "with-extra"}, {"b", message_bytes("with-extra", 2)}, {"extra", "2"}});
+    const auto listed = adapter->browse("m", 0, 10);
+    REQUIRE(listed.size() == 2);
+    const std::string derived = listed[0].id;
+    CHECK(derived.rfind("stream-", 0) == 0);
+    for (int round = 0; round < 2; ++round) {  // two workers take them and vanish
+        const auto held = by_id(reserve_all(*adapter, {"m"}, 2));
+        REQUIRE(keys_of(held) == std::set<std::string>{derived, "with-extra"});
+        CHECK(adapter->status(derived).state == MessageState::reserved);  // known by its stream id
+        CHECK(adapter->status(derived).channel == "m");
+        std::this_thread::sleep_for(400ms);
+        CHECK(adapter->reclaim() == 2);
+        CHECK(adapter->status(derived).state == MessageState::ready);
+    }
+    int runs = 0;
+    auto worker = make_worker(adapter, {"m"}, 2);
+    worker.on("job", [&](const Message&, failpipe::HandlerContext&) { ++runs; });
+    CHECK(worker.run_until_idle(10) == 2);
+    CHECK(runs == 0);
+    const auto dead = adapter->browse("m:dlq", 0, 10);
+    REQUIRE(dead.size() == 2);
+    std::set<std::string> dead_ids;
+    for (const auto& message : dead) {
+        dead_ids.insert(message.id);
+        CHECK(message.metadata[std::string(failpipe::metadata_keys::dead_letter)]["reason"] == "max-deliveries");
+    }
+    CHECK(dead_ids == std::set<std::string>{derived, "with-extra"});
+    CHECK(adapter->depth("m").total() == 0);
+    CHECK(adapter->status(derived).channel == "m:dlq");
+}
+
 TEST_CASE("hostile entries: an entry without 'b' is dead-lettered as poison with every field its producer wrote") {
     const std::string prefix = rt::unique_prefix("nob");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
@@ -285,6 +320,40 @@ TEST_CASE("hostile entries: an id with \\x1f in a batch affects only itself; eve
     CHECK(back[0].message.id == kSeparatorId);
     adapter->settle(back[0], Settlement{});
     CHECK(adapter->depth("w").total() == 0);
+}
+
+TEST_CASE("hostile entries: an id of any bytes works in push, settle, release, status, browse and remove") {
+    auto adapter = rt::shared_server_adapter();
+    const std::string id("a b\x00\x1f\xff:d5:x\n", 13);
+    Message message = Message::create("job", 1);
+    message.id = id;
+    CHECK(adapter->push("q", message) == id);
+    CHECK(adapter->status(id).state == MessageState::ready);
+    auto held = reserve_all(*adapter, {"q"}, 1);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].message.id == id);
+    CHECK(adapter->status(id).state == MessageState::reserved);
+    adapter->release(held[0], Seconds{0.05});
+    CHECK(adapter->status(id).state == MessageState::delayed);
+    held = reserve_all(*adapter, {"q"}, 1);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].message.id == id);
+    CHECK(held[0].deliveries == 1);
+    Settlement retry;
+    retry.pushes.push_back(OutgoingMessage{"q", held[0].message, Seconds{0.05}});
+    adapter->settle(held[0], std::move(retry));
+    held = reserve_all(*adapter, {"q"}, 1);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].message.id == id);
+    Settlement dead;
+    dead.pushes.push_back(OutgoingMessage{"q:dlq", held[0].message, Seconds{0.0}});
+    adapter->settle(held[0], std::move(dead));
+    CHECK(adapter->status(id).channel == "q:dlq");
+    const auto listed = adapter->browse("q:dlq", 0, 10);
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].id == id);
+    CHECK(adapter->remove("q:dlq", {id}) == 1);
+    CHECK(adapter->status(id).state == MessageState::not_found);
 }
 
 TEST_CASE("hostile entries: one item that is not a Redis delivery is that item's result, not the batch's") {
