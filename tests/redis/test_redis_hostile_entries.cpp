@@ -356,6 +356,27 @@ TEST_CASE("hostile entries: an id of any bytes works in push, settle, release, s
     CHECK(adapter->status(id).state == MessageState::not_found);
 }
 
+TEST_CASE("hostile entries: a delayed value written by hand is handed out as poison and stops nothing") {
+    const std::string prefix = rt::unique_prefix("dval");
+    auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
+    const int port = rt::port_of(rt::test_redis_url());
+    adapter->push("d", Message::create("job", 1), Seconds{0.05});
+    for (const std::string& value : {std::string("garbage"), std::string("F12:x"), std::string("F1:i")}) {
+        const std::string member = "hand-" + value;
+        REQUIRE(rt::raw_command(port, {"ZADD", "{" + prefix + "}:d:d", "0", member}) == ":1");
+        REQUIRE(rt::raw_command(port, {"HSET", "{" + prefix + "}:b:d", member, value}) == ":1");
+    }
+    std::this_thread::sleep_for(60ms);
+    const auto got = by_id(reserve_all(*adapter, {"d"}, 4));
+    REQUIRE(got.size() == 4);
+    CHECK(got.at("hand-garbage").poisoned());
+    CHECK(got.at("hand-garbage").raw == "garbage");
+    CHECK(got.at("hand-F12:x").raw == "F12:x");
+    CHECK(got.at("hand-F1:i").raw == "F1:i");
+    for (const auto& [id, delivery] : got) adapter->settle(delivery, Settlement{});
+    CHECK(adapter->depth("d").total() == 0);
+}
+
 TEST_CASE("hostile entries: one item that is not a Redis delivery is that item's result, not the batch's") {
     auto adapter = rt::shared_server_adapter();
     for (int i = 0; i < 3; ++i) adapter->push("x", Message::create("job", i));

@@ -12,9 +12,13 @@ namespace {
 //                       reserved) or 'd'<len>':'<member><channel> (delayed)
 //   P:seq       STRING  counter that keeps delayed members unique when an id repeats
 //   P:s:<ch>    STREAM  ready and reserved messages, consumer group "failpipe"; fields
-//                       i = message id, b = bytes, n = deliveries before this entry (absent = 0)
-//   P:d:<ch>    ZSET    delayed messages: member (the id) -> due time in server milliseconds
-//   P:b:<ch>    HASH    delayed messages: member -> n ':' bytes
+//                       i = message id, b = bytes, n = deliveries before this entry (absent = 0),
+//                       and any others a foreign producer wrote (kept wherever the entry goes);
+//                       o = first stream id of an entry without i, p = packed fields of a wide one
+//   P:d:<ch>    ZSET    delayed messages: member (the id, or id \31 seq when taken) -> due time in
+//                       server milliseconds
+//   P:b:<ch>    HASH    delayed messages: member -> the entry's fields (pack_fields); values of
+//                       earlier versions, n ':' bytes, are still read
 //   P:rc:<ch>   STRING  throttle of the reclaim scan (expires by itself)
 // Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
 // settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
@@ -153,19 +157,25 @@ local function carried_fields(f, sid, n)
   end
   return out, id
 end
+-- The fields of a delayed member's value. A value that is neither format (written by hand) becomes
+-- a message of those bytes under the member's id: handed out as poison, never an error that would
+-- stop the channel's promotions.
 local function delayed_fields(member, v)
   if string.sub(v, 1, 1) == 'F' then
     local f = {}
     local pos, last = 2, #v
     while pos <= last do
       local colon = string.find(v, ':', pos, true)
-      local len = tonumber(string.sub(v, pos, colon - 1))
+      local len = colon and tonumber(string.sub(v, pos, colon - 1))
+      if not len or colon + len > last then return {'i', id_of_member(member), 'b', v} end
       f[#f + 1] = string.sub(v, colon + 1, colon + len)
       pos = colon + len + 1
     end
+    if #f % 2 == 1 then return {'i', id_of_member(member), 'b', v} end
     return f
   end
   local colon = string.find(v, ':', 1, true)
+  if not colon then return {'i', id_of_member(member), 'b', v} end
   local f = {'i', id_of_member(member), 'b', string.sub(v, colon + 1)}
   local n = count_of(string.sub(v, 1, colon - 1))
   if n > 0 then
