@@ -356,7 +356,7 @@ TEST_CASE("hostile entries: an id of any bytes works in push, settle, release, s
     CHECK(adapter->status(id).state == MessageState::not_found);
 }
 
-TEST_CASE("hostile entries: a delayed value written by hand is handed out as poison and stops nothing") {
+TEST_CASE("hostile entries: a delayed value written by hand is handed out as poison and stops nothing; old values are read") {
     const std::string prefix = rt::unique_prefix("dval");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
     const int port = rt::port_of(rt::test_redis_url());
@@ -366,9 +366,16 @@ TEST_CASE("hostile entries: a delayed value written by hand is handed out as poi
         REQUIRE(rt::raw_command(port, {"ZADD", "{" + prefix + "}:d:d", "0", member}) == ":1");
         REQUIRE(rt::raw_command(port, {"HSET", "{" + prefix + "}:b:d", member, value}) == ":1");
     }
+    // A value as versions before this one wrote it: "<n>:<bytes>", the id in the member.
+    REQUIRE(rt::raw_command(port, {"ZADD", "{" + prefix + "}:d:d", "0", "old-format"}) == ":1");
+    REQUIRE(rt::raw_command(port, {"HSET", "{" + prefix + "}:b:d", "old-format", "2:" + message_bytes("old-format", 9)}) == ":1");
+    const auto listed = adapter->browse("d", 0, 10);
+    CHECK(listed.size() == 5);
     std::this_thread::sleep_for(60ms);
-    const auto got = by_id(reserve_all(*adapter, {"d"}, 4));
-    REQUIRE(got.size() == 4);
+    const auto got = by_id(reserve_all(*adapter, {"d"}, 5));
+    REQUIRE(got.size() == 5);
+    CHECK_FALSE(got.at("old-format").poisoned());
+    CHECK(got.at("old-format").deliveries == 3);
     CHECK(got.at("hand-garbage").poisoned());
     CHECK(got.at("hand-garbage").raw == "garbage");
     CHECK(got.at("hand-F12:x").raw == "F12:x");

@@ -180,7 +180,7 @@ local function delayed_fields(member, v)
   local n = count_of(string.sub(v, 1, colon - 1))
   if n > 0 then
     f[5] = 'n'
-    f[6] = n
+    f[6] = tostring(n)  -- browse replies it: a string, like every field
   end
   return f
 end
