@@ -76,7 +76,7 @@ TEST_CASE("entry: foreign shapes become poisoned deliveries that keep every fiel
     }
 }
 
-TEST_CASE("entry: a delivery count is decimal digits, capped; anything else counts 0") {
+TEST_CASE("entry: a delivery count is decimal digits (capped), anything else counts 0") {
     CHECK(carried_count("") == 0);
     CHECK(carried_count("12") == 12);
     CHECK(carried_count("abc") == 0);

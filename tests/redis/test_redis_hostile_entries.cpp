@@ -192,7 +192,7 @@ TEST_CASE("hostile entries: an entry of 5,000 fields (too wide for one XADD from
     for (const auto& [id, delivery] : third) adapter->settle(delivery, Settlement{});
 }
 
-TEST_CASE("hostile entries: foreign entries that kill their workers reach max-deliveries with their ids; status knows them") {
+TEST_CASE("hostile entries: foreign entries that kill their workers reach max-deliveries with their ids, and status knows them") {
     const std::string prefix = rt::unique_prefix("maxd");
     auto adapter = rt::shared_server_adapter(Seconds{0.3}, prefix);
     xadd(prefix, "m", {{"b", message_bytes("", 1)}, {"extra", "1"}});  // no i
@@ -276,7 +276,7 @@ TEST_CASE("hostile entries: a delivery count that is not a number breaks neither
     CHECK(adapter->depth("a").total() == 0);
 }
 
-TEST_CASE("hostile entries: an id with \\x1f in a batch affects only itself; every item settles") {
+TEST_CASE("hostile entries: an id with \\x1f in a batch affects only itself: every item settles") {
     const std::string prefix = rt::unique_prefix("sep");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
     xadd(prefix, "w", {{"i", kSeparatorId}, {"b", message_bytes(kSeparatorId, 0)}});
@@ -356,7 +356,7 @@ TEST_CASE("hostile entries: an id of any bytes works in push, settle, release, s
     CHECK(adapter->status(id).state == MessageState::not_found);
 }
 
-TEST_CASE("hostile entries: a delayed value written by hand is handed out as poison and stops nothing; old values are read") {
+TEST_CASE("hostile entries: a delayed value written by hand is handed out as poison and stops nothing, and old values are read") {
     const std::string prefix = rt::unique_prefix("dval");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
     const int port = rt::port_of(rt::test_redis_url());

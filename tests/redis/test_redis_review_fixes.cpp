@@ -95,7 +95,7 @@ TEST_CASE("review: a READONLY reply (replica of a dead master) is not resent and
     CHECK(adapter.depth("c").ready == 2);
 }
 
-TEST_CASE("review: under OOM with noeviction, reserved deliveries settle and drain; pushes are refused clearly") {
+TEST_CASE("review: under OOM with noeviction, reserved deliveries settle and drain, and pushes are refused clearly") {
     rt::RedisServer server;
     RedisAdapter adapter(options_for(server.url()));
     for (int i = 0; i < 5; ++i) adapter.push("c", job(i));
@@ -275,7 +275,7 @@ TEST_CASE("review: AUTH and SELECT refused by the server are ProtocolErrors with
     CHECK(right.depth("c").ready == 1);
 }
 
-TEST_CASE("review: a key_prefix with braces is refused; a message id with \\x1f is kept intact") {
+TEST_CASE("review: a key_prefix with braces is refused, a message id with \\x1f is kept intact") {
     for (const char* prefix : {"a{b", "a}b", "{x}"}) {
         CAPTURE(prefix);
         CHECK_THROWS_AS(RedisAdapter(options_for("redis://127.0.0.1:6379", prefix)), InvalidArgumentError);
