@@ -422,6 +422,34 @@ void remove_waiting_only(F& f) {
     CHECK(adapter->depth("rm").total() == 0);
 }
 
+// The requeue of a dead letter written the obvious way: push a copy to the original channel, then
+// remove the dead letter. remove(C, ids) takes the waiting message with that id in C, wherever a
+// later message with the same id went.
+template <class F>
+void remove_finds_the_message_in_its_channel(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("orders:dlq", make_message("h", 1, "requeued-1"));
+    const std::string delayed = adapter->push("orders:dlq", make_message("h", 2, "requeued-2"), f.delay() * 20);
+    const std::string kept = adapter->push("orders:dlq", make_message("h", 3, "stays"));
+    adapter->push("orders", make_message("h", 1, id));
+    adapter->push("orders", make_message("h", 2, delayed));
+    CHECK(ids_of(adapter->browse("orders:dlq", 0, 10)) == std::vector<std::string>{id, kept, delayed});
+
+    CHECK(adapter->remove("orders:dlq", {id, delayed}) == 2);
+    CHECK(ids_of(adapter->browse("orders:dlq", 0, 10)) == std::vector<std::string>{kept});
+    CHECK(same_depth(adapter->depth("orders:dlq"), 1, 0, 0));
+    // The copies in the original channel are untouched and still found.
+    CHECK(ids_of(adapter->browse("orders", 0, 10)) == std::vector<std::string>{id, delayed});
+    CHECK(adapter->status(id).state == MessageState::ready);
+    CHECK(adapter->status(id).channel == "orders");
+    CHECK(adapter->status(delayed).state == MessageState::ready);
+    CHECK(adapter->status(delayed).channel == "orders");
+    CHECK(adapter->remove("orders:dlq", {id, delayed}) == 0);
+    CHECK(adapter->remove("orders", {id, delayed}) == 2);
+    CHECK(adapter->depth("orders").total() == 0);
+    CHECK(adapter->status(id).state == MessageState::not_found);
+}
+
 template <class F>
 void channels_sorted(F& f) {
     auto adapter = f.make();
@@ -650,6 +678,10 @@ void concurrent_reservers_no_duplicates(F& f) {
     TEST_CASE(label " conformance: remove takes waiting messages only") {                                       \
         Fixture f;                                                                                              \
         ::failpipe::conformance::remove_waiting_only(f);                                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: remove finds the message in its channel after a requeue") {                  \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::remove_finds_the_message_in_its_channel(f);                                    \
     }                                                                                                           \
     TEST_CASE(label " conformance: channels are listed sorted") {                                               \
         Fixture f;                                                                                              \

@@ -42,6 +42,11 @@ void throw_if_setup_refused(const redisReply& reply, const std::string& endpoint
 [[noreturn]] void throw_unexpected_reply(const redisReply& reply, const std::string& endpoint, std::string_view command,
                                          std::string_view expected);
 
+/// The server's error @p text as the adapter shows it (an error reply, or the error of one operation
+/// inside a script): an ACL refusal names the denied command and what to grant; anything else is
+/// returned as it is.
+std::string describe_server_error(std::string_view text);
+
 /// True for an error reply whose code is @p code (e.g. "NOSCRIPT").
 bool is_error_reply(const redisReply& reply, std::string_view code) noexcept;
 

@@ -1,5 +1,6 @@
 // The one place where hiredis failures become failpipe errors. Nothing here ever prints a URL or a
 // command argument: endpoints are `host:port/db` and commands are named by their first word.
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -23,7 +24,43 @@ bool is_timeout(int saved_errno, std::string_view errstr) {
 
 std::string_view reply_text(const redisReply& reply) { return text_of(reply); }
 
+constexpr std::string_view kAclHint =
+    "; the adapter's Redis user needs the commands and keys listed in docs/redis.md, section \"ACL\"";
+
+// The command an ACL refusal names: "... run the 'xreadgroup' command" (a command sent by the
+// client), or "NOPERM failpipe: XADD refused in a script" (the scripts name it themselves).
+std::string denied_command(std::string_view text) {
+    constexpr std::string_view quoted = "run the '";
+    if (auto at = text.find(quoted); at != std::string_view::npos) {
+        const auto begin = at + quoted.size();
+        const auto end = text.find('\'', begin);
+        if (end != std::string_view::npos) {
+            std::string name(text.substr(begin, end - begin));
+            for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            return name;
+        }
+    }
+    constexpr std::string_view named = "NOPERM failpipe: ";
+    if (auto at = text.find(named); at != std::string_view::npos) {
+        const auto begin = at + named.size();
+        return std::string(text.substr(begin, text.find(' ', begin) - begin));
+    }
+    return {};
+}
+
+bool is_acl_refusal(std::string_view text) {
+    return text.substr(0, 6) == "NOPERM" || text.find("The user executing the script") != std::string_view::npos;
+}
+
 }  // namespace
+
+std::string describe_server_error(std::string_view text) {
+    if (!is_acl_refusal(text)) return std::string(text);
+    const std::string command = denied_command(text);
+    std::string what = command.empty() ? "the server's ACL refused a command or key of the adapter"
+                                       : "the server's ACL does not let this user run " + command;
+    return what + " (" + std::string(text) + ")" + std::string(kAclHint);
+}
 
 void throw_context_error(int err, std::string_view errstr, int saved_errno, const std::string& endpoint,
                          std::string_view doing) {
@@ -67,6 +104,8 @@ void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, 
             throw ConnectionError(prefix(endpoint) + "server not ready for " + std::string(command) + ": " + text + hint);
         }
     }
+    // A user without a permission the adapter needs: a configuration mistake, the same on every try.
+    if (is_acl_refusal(text)) throw ProtocolError(prefix(endpoint) + std::string(command) + " refused: " + describe_server_error(text));
     throw ProtocolError(prefix(endpoint) + std::string(command) + " failed: " + text);
 }
 

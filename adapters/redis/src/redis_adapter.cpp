@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "connection.hpp"
+#include "entry.hpp"
 #include "failpipe/error.hpp"
 #include "logging.hpp"
 #include "pool.hpp"
@@ -47,14 +48,6 @@ void check_positive(Seconds value, const char* name) {
     if (!std::isfinite(value.count()) || value.count() <= 0.0 || value.count() > kMaxTimeoutSeconds) {
         throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") + name +
                                    " must be a positive number of seconds, at most 1e9");
-    }
-}
-
-// The delayed set keeps "<id>\x1f<n>" members when an id repeats, so an id must not hold \x1f.
-void check_message_id(const std::string& id, const char* operation) {
-    if (id.find('\x1f') != std::string::npos) {
-        throw InvalidArgumentError(std::string("RedisAdapter::") + operation +
-                                   ": a message id must not contain the character \\x1f (unit separator)");
     }
 }
 
@@ -100,30 +93,6 @@ Receipt parse_receipt(const Delivery& delivery, const char* operation) {
     return Receipt{text.substr(0, first), text.substr(first + 1, second - first - 1), text.substr(second + 1)};
 }
 
-Delivery make_delivery(const std::string& channel, std::string_view stream_id, std::string_view id, std::string_view body,
-                       long long carried, long long reserved_ms) {
-    Delivery delivery;
-    delivery.channel = channel;
-    delivery.receipt.reserve(stream_id.size() + id.size() + 16);
-    delivery.receipt.append(stream_id).append(" ").append(std::to_string(reserved_ms)).append(" ").append(id);
-    delivery.deliveries = static_cast<std::uint32_t>(std::clamp<long long>(carried + 1, 1, UINT32_MAX));
-    try {
-        delivery.message = decode_message(body);
-        if (delivery.message.id.empty()) delivery.message.id = std::string(id);
-    } catch (const DecodeError& e) {
-        delivery.message = Message{};
-        delivery.message.id = std::string(id);
-        delivery.raw = std::string(body);
-        delivery.decode_error = e.what();
-    } catch (const nlohmann::json::exception& e) {
-        delivery.message = Message{};
-        delivery.message.id = std::string(id);
-        delivery.raw = std::string(body);
-        delivery.decode_error = e.what();
-    }
-    return delivery;
-}
-
 const redisReply& element(const redisReply& array, std::size_t index) { return *array.element[index]; }
 
 long long integer_of(const redisReply& reply, const std::string& endpoint, std::string_view command) {
@@ -140,6 +109,19 @@ std::string_view string_of(const redisReply& reply, const std::string& endpoint,
 
 void expect_array(const redisReply& reply, const std::string& endpoint, std::string_view command) {
     if (reply.type != REDIS_REPLY_ARRAY) throw_unexpected_reply(reply, endpoint, command, "an array");
+}
+
+/// The field/value pairs of a stream entry's field array (views into @p fields). A nil (an entry
+/// deleted while pending) gives none.
+std::vector<EntryField> entry_fields(const redisReply& fields, const std::string& endpoint, std::string_view command) {
+    std::vector<EntryField> out;
+    if (fields.type == REDIS_REPLY_NIL) return out;
+    expect_array(fields, endpoint, command);
+    out.reserve(fields.elements / 2);
+    for (std::size_t f = 0; f + 1 < fields.elements; f += 2) {
+        out.emplace_back(string_of(element(fields, f), endpoint, command), string_of(element(fields, f + 1), endpoint, command));
+    }
+    return out;
 }
 
 }  // namespace
@@ -188,7 +170,6 @@ public:
     }
 
     std::string push_one(const std::string& channel, std::string id, std::string bytes, std::string delay) {
-        check_message_id(id, "push");
         WriteOp op;
         op.args.reserve(8);
         op.args.add("P");
@@ -203,7 +184,8 @@ public:
     }
 
     /// Appends the settle operation of @p delivery to @p args. Ids are given to the pushes in place,
-    /// so a settle sent again after a failure carries the same ones.
+    /// so a settle sent again after a failure carries the same ones. Everything that can throw is
+    /// checked before the first argument is appended (settle_batch relies on it).
     void add_settle(Args& args, const Delivery& delivery, Settlement& settlement) {
         const Receipt receipt = parse_receipt(delivery, "settle");
         std::vector<std::string> delays;
@@ -214,7 +196,6 @@ public:
         }
         for (auto& push : settlement.pushes) {
             if (push.message.id.empty()) push.message.id = generate_message_id();
-            check_message_id(push.message.id, "settle");
         }
         args.add("S");
         args.add(in_doubt(delivery) ? "1" : "0");
@@ -275,19 +256,30 @@ public:
         struct Chunk {
             Args command;
             std::vector<std::size_t> flags;
-            std::size_t begin, end;
+            std::vector<std::size_t> items;  // which item each operation settles
         };
         std::vector<Chunk> chunks;
-        for (std::size_t begin = 0; begin < items.size(); begin += kChunk) {
-            Chunk chunk{Args{}, {}, begin, std::min(items.size(), begin + kChunk)};
-            chunk.command.reserve(5 + 7 * (chunk.end - chunk.begin));
-            add_script_head(chunk.command, script);
-            for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
-                chunk.flags.push_back(chunk.command.size() + 1);
-                add_settle(chunk.command, *items[i].delivery, *items[i].settlement);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (chunks.empty() || chunks.back().items.size() == kChunk) {
+                chunks.emplace_back();
+                chunks.back().command.reserve(5 + 7 * kChunk);
+                add_script_head(chunks.back().command, script);
             }
-            chunks.push_back(std::move(chunk));
+            Chunk& chunk = chunks.back();
+            const std::size_t flag = chunk.command.size() + 1;
+            try {
+                add_settle(chunk.command, *items[i].delivery, *items[i].settlement);
+            } catch (const Error&) {
+                // One item's problem (a receipt that is not ours, a bad delay) is its own result:
+                // add_settle checks before it appends, so the rest of the batch goes ahead.
+                outcomes[i] = std::current_exception();
+                continue;
+            }
+            chunk.flags.push_back(flag);
+            chunk.items.push_back(i);
         }
+        std::erase_if(chunks, [](const Chunk& chunk) { return chunk.items.empty(); });
+        if (chunks.empty()) return outcomes;
         bool attempted = false;
         try {
             with_connection([&](Connection& connection) {
@@ -303,11 +295,12 @@ public:
                 auto take = [&](const redisReply& reply, const Chunk& chunk) {
                     throw_if_error_reply(reply, where, "EVALSHA apply");
                     expect_array(reply, where, "EVALSHA apply");
-                    if (reply.elements != chunk.end - chunk.begin) {
+                    if (reply.elements != chunk.items.size()) {
                         throw_unexpected_reply(reply, where, "EVALSHA apply", "one status per settle");
                     }
-                    for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
-                        const redisReply& status = element(reply, i - chunk.begin);
+                    for (std::size_t k = 0; k < chunk.items.size(); ++k) {
+                        const std::size_t i = chunk.items[k];
+                        const redisReply& status = element(reply, k);
                         if (status.type == REDIS_REPLY_INTEGER && status.integer != 0) {
                             outcomes[i] = nullptr;
                         } else if (status.type == REDIS_REPLY_INTEGER) {
@@ -316,7 +309,7 @@ public:
                             std::string_view text = text_of(status);
                             if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
                             outcomes[i] = std::make_exception_ptr(
-                                ProtocolError("RedisAdapter::settle_batch: Redis at " + where + ": " + std::string(text)));
+                                ProtocolError("RedisAdapter::settle_batch: Redis at " + where + ": " + describe_server_error(text)));
                         }
                     }
                 };
@@ -367,7 +360,6 @@ public:
         delays.reserve(messages.size());
         for (const auto& outgoing : messages) {
             check_channel(outgoing.channel, "push_batch");
-            check_message_id(outgoing.message.id, "push_batch");
             delays.push_back(delay_ms(outgoing.delay, "push_batch"));
         }
         for (auto& outgoing : messages) {
@@ -433,7 +425,7 @@ public:
                 if (status.type != REDIS_REPLY_INTEGER && first_error.empty()) {
                     std::string_view text = text_of(status);
                     if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
-                    first_error = std::string(text);
+                    first_error = describe_server_error(text);
                 }
                 chunks[k].done = true;
             };
@@ -478,23 +470,22 @@ public:
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "EVALSHA reserve");
             expect_array(*reply, where, "EVALSHA reserve");
-            if (reply->elements < 2 || (reply->elements - 2) % 5 != 0) {
-                throw_unexpected_reply(*reply, where, "EVALSHA reserve", "now, next due, then entries of 5");
+            if (reply->elements < 2 || (reply->elements - 2) % 3 != 0) {
+                throw_unexpected_reply(*reply, where, "EVALSHA reserve", "now, next due, then entries of 3");
             }
             ScriptReserve result;
             result.now_ms = integer_of(element(*reply, 0), where, "EVALSHA reserve");
             result.next_due_ms = integer_of(element(*reply, 1), where, "EVALSHA reserve");
-            result.deliveries.reserve((reply->elements - 2) / 5);
-            for (std::size_t i = 2; i < reply->elements; i += 5) {
+            result.deliveries.reserve((reply->elements - 2) / 3);
+            for (std::size_t i = 2; i < reply->elements; i += 3) {
                 const long long index = integer_of(element(*reply, i), where, "EVALSHA reserve");
                 if (index < 1 || static_cast<std::size_t>(index) > channels.size()) {
                     throw_unexpected_reply(element(*reply, i), where, "EVALSHA reserve", "a channel index");
                 }
-                result.deliveries.push_back(make_delivery(
-                    channels[static_cast<std::size_t>(index - 1)], string_of(element(*reply, i + 1), where, "EVALSHA reserve"),
-                    string_of(element(*reply, i + 2), where, "EVALSHA reserve"),
-                    string_of(element(*reply, i + 3), where, "EVALSHA reserve"),
-                    integer_of(element(*reply, i + 4), where, "EVALSHA reserve"), result.now_ms));
+                const auto fields = entry_fields(element(*reply, i + 2), where, "EVALSHA reserve");
+                result.deliveries.push_back(delivery_from_entry(channels[static_cast<std::size_t>(index - 1)],
+                                                                string_of(element(*reply, i + 1), where, "EVALSHA reserve"),
+                                                                fields, result.now_ms));
             }
             return result;
         });
@@ -522,21 +513,10 @@ public:
                 expect_array(entry, where, "XREADGROUP");
                 if (entry.elements != 2) throw_unexpected_reply(entry, where, "XREADGROUP", "[id, fields]");
                 std::string_view stream_id = string_of(element(entry, 0), where, "XREADGROUP");
-                std::string_view id, body;
-                long long carried = 0;
-                const redisReply& fields = element(entry, 1);
-                if (fields.type == REDIS_REPLY_ARRAY) {
-                    for (std::size_t f = 0; f + 1 < fields.elements; f += 2) {
-                        std::string_view name = text_of(element(fields, f));
-                        std::string_view value = text_of(element(fields, f + 1));
-                        if (name == "i") id = value;
-                        else if (name == "b") body = value;
-                        else if (name == "n") carried = std::max(0LL, parse_integer(value));
-                    }
-                }
+                const auto fields = entry_fields(element(entry, 1), where, "XREADGROUP");
                 long long reserved = reserved_ms;
                 if (reserved < 0) reserved = std::max(0LL, parse_integer(stream_id.substr(0, stream_id.find('-'))));
-                out.push_back(make_delivery(channel, stream_id, id, body, carried, reserved));
+                out.push_back(delivery_from_entry(channel, stream_id, fields, reserved));
             }
         }
     }
@@ -758,19 +738,19 @@ public:
             std::vector<Message> messages;
             messages.reserve(reply->elements / 2);
             for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
-                std::string_view id = string_of(element(*reply, i), where, "EVALSHA browse");
-                std::string_view body = string_of(element(*reply, i + 1), where, "EVALSHA browse");
-                try {
-                    messages.push_back(decode_message(body));
-                    if (messages.back().id.empty()) messages.back().id = std::string(id);
-                } catch (const std::exception& e) {
-                    Message poison;
-                    poison.id = std::string(id);
-                    // JSON binary carries whatever the bytes are (they need not be UTF-8).
-                    poison.data = nlohmann::json::binary(std::vector<std::uint8_t>(body.begin(), body.end()));
-                    poison.metadata["failpipe-decode-error"] = e.what();
-                    messages.push_back(std::move(poison));
+                std::string_view stream_id = string_of(element(*reply, i), where, "EVALSHA browse");
+                const auto fields = entry_fields(element(*reply, i + 1), where, "EVALSHA browse");
+                Delivery delivery = delivery_from_entry(channel, stream_id, fields, 0);
+                if (!delivery.poisoned()) {
+                    messages.push_back(std::move(delivery.message));
+                    continue;
                 }
+                // Shown as a worker would keep it: JSON binary carries whatever the bytes are.
+                Message poison;
+                poison.id = std::move(delivery.message.id);
+                poison.data = nlohmann::json::binary(std::vector<std::uint8_t>(delivery.raw.begin(), delivery.raw.end()));
+                poison.metadata["failpipe-decode-error"] = std::move(delivery.decode_error);
+                messages.push_back(std::move(poison));
             }
             return messages;
         });
@@ -781,14 +761,42 @@ public:
         if (ids.empty()) return 0;
         return with_connection([&](Connection& connection) {
             const Script& script = remove_script();
-            Args command;
-            command.reserve(6 + ids.size());
-            add_script_head(command, script);
-            command.add(channel);
-            for (const auto& id : ids) command.add(id);
-            Reply reply = run_script(connection, script.source, command);
-            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA remove");
-            return static_cast<std::size_t>(integer_of(*reply, connection.endpoint(), "EVALSHA remove"));
+            const std::string& where = connection.endpoint();
+            auto call = [&](std::string_view mode, std::string_view stream_cursor, std::string_view hash_cursor,
+                            const auto& wanted, std::size_t parts) {
+                Args command;
+                command.reserve(10 + wanted.size());
+                add_script_head(command, script);
+                command.add(channel);
+                command.add(mode);
+                command.add(stream_cursor);
+                command.add(hash_cursor);
+                for (const auto& id : wanted) command.add(id);
+                Reply reply = run_script(connection, script.source, command);
+                throw_if_error_reply(*reply, where, "EVALSHA remove");
+                expect_array(*reply, where, "EVALSHA remove");
+                if (reply->elements != parts) throw_unexpected_reply(*reply, where, "EVALSHA remove", "a remove step");
+                return reply;
+            };
+            // Where the index says first: one step for every id that is where it was last pushed.
+            Reply first = call("i", "", "", ids, 2);
+            std::size_t removed = static_cast<std::size_t>(std::max(0LL, integer_of(element(*first, 0), where, "EVALSHA remove")));
+            const redisReply& left = element(*first, 1);
+            expect_array(left, where, "EVALSHA remove");
+            if (left.elements == 0) return removed;
+            // The rest: scan the channel in bounded steps (each one atomic and short).
+            std::vector<std::string_view> wanted;
+            wanted.reserve(left.elements);
+            for (std::size_t i = 0; i < left.elements; ++i) wanted.push_back(string_of(element(left, i), where, "EVALSHA remove"));
+            std::string stream_cursor = "start", hash_cursor = "0";
+            constexpr int kMaxSteps = 1'000'000;  // 5e9 entries: no channel is that long
+            for (int step = 0; step < kMaxSteps && (stream_cursor != "done" || hash_cursor != "done"); ++step) {
+                Reply reply = call("s", stream_cursor, hash_cursor, wanted, 3);
+                removed += static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, 0), where, "EVALSHA remove")));
+                stream_cursor = std::string(string_of(element(*reply, 1), where, "EVALSHA remove"));
+                hash_cursor = std::string(string_of(element(*reply, 2), where, "EVALSHA remove"));
+            }
+            return removed;
         });
     }
 

@@ -12,13 +12,40 @@ namespace {
 //                       reserved) or 'd'<len>':'<member><channel> (delayed)
 //   P:seq       STRING  counter that keeps delayed members unique when an id repeats
 //   P:s:<ch>    STREAM  ready and reserved messages, consumer group "failpipe"; fields
-//                       i = message id, b = bytes, n = deliveries before this entry (absent = 0)
-//   P:d:<ch>    ZSET    delayed messages: member (the id) -> due time in server milliseconds
-//   P:b:<ch>    HASH    delayed messages: member -> n ':' bytes
+//                       i = message id, b = bytes, n = deliveries before this entry (absent = 0),
+//                       and any others a foreign producer wrote (kept wherever the entry goes);
+//                       o = first stream id of an entry without i, p = packed fields of a wide one
+//   P:d:<ch>    ZSET    delayed messages: member (the id, or id \31 seq when taken) -> due time in
+//                       server milliseconds
+//   P:b:<ch>    HASH    delayed messages: member -> the entry's fields (pack_fields); values of
+//                       earlier versions, n ':' bytes, are still read
 //   P:rc:<ch>   STRING  throttle of the reclaim scan (expires by itself)
 // Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
 // settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
 constexpr std::string_view kPrelude = R"LUA(
+-- Raises an ACL refusal of @cmd, naming the command (inside a script Redis only says "can't run
+-- this command"), so the client can say what to grant.
+local function check_refusal(cmd, r)
+  if string.find(r.err, 'NOPERM', 1, true) or string.find(r.err, 'The user executing the script', 1, true) then
+    error({err = 'NOPERM failpipe: ' .. string.upper(cmd) .. ' refused in a script: ' .. r.err}, 0)
+  end
+end
+-- redis.pcall, except that an ACL refusal is raised: it must never pass for "no such group" or
+-- "not pending".
+local function try(cmd, ...)
+  local r = redis.pcall(cmd, ...)
+  if type(r) == 'table' and r.err then check_refusal(cmd, r) end
+  return r
+end
+-- redis.call, with ACL refusals named.
+local function call(cmd, ...)
+  local r = redis.pcall(cmd, ...)
+  if type(r) == 'table' and r.err then
+    check_refusal(cmd, r)
+    error(r, 0)
+  end
+  return r
+end
 local P = ARGV[1]
 local VT = tonumber(ARGV[2])
 local G = 'failpipe'
@@ -28,7 +55,7 @@ local function skey(ch) return P .. ':s:' .. ch end
 local function dkey(ch) return P .. ':d:' .. ch end
 local function bkey(ch) return P .. ':b:' .. ch end
 local function now_ms()
-  local t = redis.call('TIME')
+  local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- A stream id never holds a space, so 's' locations need no length (no number formatting on the
@@ -47,78 +74,209 @@ local function parse_loc(v)
   local len = tonumber(string.sub(v, 2, colon - 1))
   return kind, string.sub(v, colon + 1, colon + len), string.sub(v, colon + len + 1)
 end
+-- Members of the delayed set written before values carried their fields ('<n>:<bytes>') were
+-- '<id>' or '<id>\31<seq>'.
 local function id_of_member(member)
   local sep = string.find(member, '\31', 1, true)
   if sep then return string.sub(member, 1, sep - 1) end
   return member
 end
+-- The deliveries carried in 'n': decimal digits only, capped (entry.cpp reads it the same way).
+local function count_of(v)
+  if type(v) ~= 'string' or not string.find(v, '^%d+$') then return 0 end
+  local x = tonumber(v)
+  if x > 4294967295 then return 4294967295 end
+  return x
+end
+-- The id of an entry without 'i' (entry.cpp: derived_id).
+local function derived(sid) return 'stream-' .. sid end
+-- The entry's id (the first non-empty 'i', else derived from its 'o', the stream id it was first
+-- written with; nil when it has neither: then it is derived from its own stream id), the first
+-- 'b' (nil when missing) and the count. Any other field is a foreign producer's and is kept
+-- wherever the entry goes.
 local function fields_of(f)
-  local id, body, n = nil, nil, 0
+  local id, origin, body, nv
   for k = 1, #f, 2 do
     local name = f[k]
-    if name == 'i' then id = f[k + 1] elseif name == 'b' then body = f[k + 1] elseif name == 'n' then n = tonumber(f[k + 1]) end
+    if name == 'i' then
+      if id == nil then id = f[k + 1] end
+    elseif name == 'b' then
+      if body == nil then body = f[k + 1] end
+    elseif name == 'n' then
+      if nv == nil then nv = f[k + 1] end
+    elseif name == 'o' then
+      if origin == nil then origin = f[k + 1] end
+    end
   end
-  return id, body, n
+  if id == '' then id = nil end
+  if not id and origin then id = derived(origin) end
+  return id, body, count_of(nv)
+end
+-- A delayed message's hash value: 'F' then each field name and value as '<length>:<bytes>', so
+-- any bytes (ids with \31, foreign fields) survive the wait.
+local function pack_fields(f)
+  local parts = {'F'}
+  for k = 1, #f do
+    local v = tostring(f[k])
+    parts[k + 1] = #v .. ':' .. v
+  end
+  return table.concat(parts)
+end
+-- The fields of a new entry for the same message: every field kept but 'n', which becomes @n (left
+-- out when 0), and an 'o' in front when the entry has no id of its own, so that it keeps the id
+-- it was known by. An entry too wide for one XADD from Lua (a few thousand fields) travels as
+-- 'i' (its id) and 'p' (its fields, packed as in pack_fields; entry.cpp unpacks them).
+local WIDE = 7000
+local function carried_fields(f, sid, n)
+  local id = fields_of(f)
+  local out = {}
+  if not id then
+    id = derived(sid)
+    out[1] = 'o'
+    out[2] = sid
+  end
+  for k = 1, #f, 2 do
+    if f[k] ~= 'n' then
+      out[#out + 1] = f[k]
+      out[#out + 1] = f[k + 1]
+    end
+  end
+  if #out > WIDE then
+    local kept = {}
+    for k = 1, #out, 2 do
+      if out[k] ~= 'o' then
+        kept[#kept + 1] = out[k]
+        kept[#kept + 1] = out[k + 1]
+      end
+    end
+    out = {'i', id, 'p', pack_fields(kept)}
+  end
+  if n > 0 then
+    out[#out + 1] = 'n'
+    out[#out + 1] = n
+  end
+  return out, id
+end
+-- The fields of a delayed member's value. A value that is neither format (written by hand) becomes
+-- a message of those bytes under the member's id: handed out as poison, never an error that would
+-- stop the channel's promotions.
+local function delayed_fields(member, v)
+  if string.sub(v, 1, 1) == 'F' then
+    local f = {}
+    local pos, last = 2, #v
+    while pos <= last do
+      local colon = string.find(v, ':', pos, true)
+      local len = colon and tonumber(string.sub(v, pos, colon - 1))
+      if not len or colon + len > last then return {'i', id_of_member(member), 'b', v} end
+      f[#f + 1] = string.sub(v, colon + 1, colon + len)
+      pos = colon + len + 1
+    end
+    if #f % 2 == 1 then return {'i', id_of_member(member), 'b', v} end
+    return f
+  end
+  local colon = string.find(v, ':', 1, true)
+  if not colon then return {'i', id_of_member(member), 'b', v} end
+  local f = {'i', id_of_member(member), 'b', string.sub(v, colon + 1)}
+  local n = count_of(string.sub(v, 1, colon - 1))
+  if n > 0 then
+    f[5] = 'n'
+    f[6] = tostring(n)  -- browse replies it: a string, like every field
+  end
+  return f
 end
 local function xadd(ch, id, body, n)
-  if n > 0 then return redis.call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
-  return redis.call('XADD', skey(ch), '*', 'i', id, 'b', body)
+  if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
+  return call('XADD', skey(ch), '*', 'i', id, 'b', body)
 end
 local function add_ready(ch, id, body, n)
   local sid = xadd(ch, id, body, n)
-  redis.call('HSET', IDX, id, loc('s', sid, ch))
+  call('HSET', IDX, id, loc('s', sid, ch))
 end
-local function add_delayed(ch, id, body, n, due)
+-- @f carries its id (carried_fields and push make sure of it).
+local function add_delayed_fields(ch, id, f, due)
   local d = dkey(ch)
   local member = id
-  if redis.call('ZADD', d, 'NX', due, member) == 0 then
-    member = id .. '\31' .. redis.call('INCR', P .. ':seq')
-    redis.call('ZADD', d, due, member)
+  -- The id itself when free, else a fresh '<id>\31<seq>' (checked: an id may look like one).
+  while call('ZADD', d, 'NX', due, member) == 0 do
+    member = id .. '\31' .. call('INCR', P .. ':seq')
   end
-  redis.call('HSET', bkey(ch), member, n .. ':' .. body)
-  redis.call('HSET', IDX, id, loc('d', member, ch))
+  call('HSET', bkey(ch), member, pack_fields(f))
+  call('HSET', IDX, id, loc('d', member, ch))
+end
+local function add_delayed(ch, id, body, n, due)
+  local f = {'i', id, 'b', body}
+  if n > 0 then
+    f[5] = 'n'
+    f[6] = n
+  end
+  add_delayed_fields(ch, id, f, due)
+end
+-- Points the index at @new for @id when it pointed at @old, or at nothing (an entry the adapter
+-- did not write: from now on status and remove know it).
+local function move_index(id, old, new)
+  local cur = call('HGET', IDX, id)
+  if not cur or cur == old then call('HSET', IDX, id, new) end
+end
+-- Moves due delayed messages of @ch into its stream (at most 1000 per call), @now in server ms.
+local function promote_due(ch, now)
+  local d = dkey(ch)
+  local due = call('ZRANGE', d, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  local b = bkey(ch)
+  local vals = call('HMGET', b, unpack(due))
+  for k = 1, #due do
+    local member, v = due[k], vals[k]
+    if v then
+      local f = delayed_fields(member, v)
+      local id = fields_of(f) or id_of_member(member)
+      local sid = call('XADD', skey(ch), '*', unpack(f))
+      if call('HGET', IDX, id) == loc('d', member, ch) then call('HSET', IDX, id, loc('s', sid, ch)) end
+    end
+  end
+  call('ZREM', d, unpack(due))
+  call('HDEL', b, unpack(due))
 end
 local registered = {}
 local function register(ch)
   if registered[ch] then return end
   registered[ch] = true
-  if redis.call('SADD', CHANNELS, ch) == 1 then
+  if call('SADD', CHANNELS, ch) == 1 then
     -- From id 0, so that entries added before the group existed are delivered too.
-    redis.pcall('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
+    try('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
   end
 end
 local function is_pending(s, sid)
-  local p = redis.pcall('XPENDING', s, G, sid, sid, 1)
+  local p = try('XPENDING', s, G, sid, sid, 1)
   return type(p) == 'table' and not p.err and #p > 0
 end
 local function forget(ch, sid, id)
-  if redis.call('HGET', IDX, id) == loc('s', sid, ch) then redis.call('HDEL', IDX, id) end
+  if call('HGET', IDX, id) == loc('s', sid, ch) then call('HDEL', IDX, id) end
 end
 -- Gives deliveries idle longer than the visibility timeout back to their channel as new entries,
 -- counting the lost delivery. Idle time is the server's: skewed worker clocks do not matter.
 local function requeue_idle(ch, limit)
   local s = skey(ch)
-  local idle = redis.pcall('XPENDING', s, G, 'IDLE', VT, '-', '+', limit)
+  local idle = try('XPENDING', s, G, 'IDLE', VT, '-', '+', limit)
   if type(idle) ~= 'table' or idle.err then return 0 end
   for _, p in ipairs(idle) do
     local sid = p[1]
-    local e = redis.call('XRANGE', s, sid, sid)
+    local e = call('XRANGE', s, sid, sid)
     if #e > 0 then
-      local id, body, n = fields_of(e[1][2])
-      if id and body then
-        local nsid = xadd(ch, id, body, n + 1)
-        if redis.call('HGET', IDX, id) == loc('s', sid, ch) then redis.call('HSET', IDX, id, loc('s', nsid, ch)) end
-      end
+      -- Whatever its shape (a foreign producer's entry too), it goes back whole, counted.
+      local _, _, n = fields_of(e[1][2])
+      local f, id = carried_fields(e[1][2], sid, n + 1)
+      local nsid = call('XADD', s, '*', unpack(f))
+      move_index(id, loc('s', sid, ch), loc('s', nsid, ch))
     else
       redis.log(redis.LOG_WARNING, 'failpipe: reclaimed entry ' .. sid .. ' of ' .. ch .. ' was gone (trimmed or deleted outside the adapter)')
     end
-    redis.call('XACK', s, G, sid)
+    call('XACK', s, G, sid)
   end
   return #idle
 end
 -- The type each key of a channel must have ('none': not there yet, fine).
 local function check_type(key, want)
-  local t = redis.call('TYPE', key)['ok']
+  local t = call('TYPE', key)['ok']
   if t ~= 'none' and t ~= want then
     error('failpipe: key ' .. key .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was changed', 0)
   end
@@ -145,8 +303,17 @@ local function check_delay(delay)
   local d = tonumber(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
+-- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
+local function sid_less(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
 local function group_info(s)
-  local groups = redis.pcall('XINFO', 'GROUPS', s)
+  local groups = try('XINFO', 'GROUPS', s)
   if type(groups) ~= 'table' or groups.err then return nil end
   for _, g in ipairs(groups) do
     local t = {}
@@ -194,7 +361,7 @@ local function settle(i)
   local s = skey(ch)
   if n == 0 then
     -- A plain acknowledgement cannot fail half-way: XACK's answer is the pending check.
-    if redis.call('XACK', s, G, sid) == 0 then return repeated(resend, reserved) end
+    if call('XACK', s, G, sid) == 0 then return repeated(resend, reserved) end
     forget(ch, sid, id)
     return 1
   end
@@ -204,7 +371,7 @@ local function settle(i)
   check_pushes(i + 7, n)
   for k = i + 7, i + 6 + 4 * n, 4 do push(ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) end
   forget(ch, sid, id)
-  redis.call('XACK', s, G, sid)
+  call('XACK', s, G, sid)
   return 1
 end
 local function release(i)
@@ -214,21 +381,25 @@ local function release(i)
   check_common_keys()
   check_channel_keys(ch)
   check_delay(delay)
-  local e = redis.call('XRANGE', s, sid, sid)
+  local e = call('XRANGE', s, sid, sid)
   if #e > 0 then
-    local eid, body, n = fields_of(e[1][2])
-    eid = eid or id
-    -- A release is not a delivery: the entry keeps the count it had.
+    -- A release is not a delivery: the entry keeps the count it had, and every field it has.
+    local _, _, n = fields_of(e[1][2])
+    local f, eid = carried_fields(e[1][2], sid, n)
     local d = tonumber(delay)
-    if d > 0 then add_delayed(ch, eid, body or '', n, clock() + d) else add_ready(ch, eid, body or '', n) end
+    if d > 0 then
+      add_delayed_fields(ch, eid, f, clock() + d)
+    else
+      move_index(eid, loc('s', sid, ch), loc('s', call('XADD', s, '*', unpack(f)), ch))
+    end
   else
     -- The entry was trimmed or deleted outside the adapter: nothing to give back.
-    if redis.call('HGET', IDX, id) == loc('s', sid, ch) then
-      redis.call('HDEL', IDX, id)
+    if call('HGET', IDX, id) == loc('s', sid, ch) then
+      call('HDEL', IDX, id)
       redis.log(redis.LOG_WARNING, 'failpipe: released entry ' .. sid .. ' of ' .. ch .. ' was gone (trimmed outside the adapter); its index entry was removed')
     end
   end
-  redis.call('XACK', s, G, sid)
+  call('XACK', s, G, sid)
   return 1
 end
 -- A push operation carries a token of its own, the same on every try of one call: a try that
@@ -236,10 +407,10 @@ end
 local function push_op(i)
   local n, token = tonumber(ARGV[i + 2]), ARGV[i + 3]
   local tk = P .. ':op:' .. token
-  if redis.call('EXISTS', tk) == 1 then return 2 end
+  if call('EXISTS', tk) == 1 then return 2 end
   check_pushes(i + 4, n)
   for k = i + 4, i + 3 + 4 * n, 4 do push(ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3]) end
-  redis.call('SET', tk, '1', 'PX', 86400000)
+  call('SET', tk, '1', 'PX', 86400000)
   return 1
 end
 local results = {}
@@ -266,35 +437,21 @@ return results
 
 // Reserve: for each channel in order — promote due delayed messages, (throttled) give back idle
 // deliveries, read new entries, trim acknowledged ones. Reply: now-ms, ms until the next delayed
-// message is due (-1: none), then per entry: channel index (1-based), stream id, id, bytes, n.
+// message is due (-1: none), then per entry: channel index (1-based), stream id, its fields.
 constexpr std::string_view kReserve = R"LUA(
 local max = tonumber(ARGV[3])
 local every = tonumber(ARGV[4])
-local PROMOTE_MAX = 1000
 local now = now_ms()
 local out = {now, -1}
 local next_due = -1
 local remaining = max
 local function promote(ch)
   local d = dkey(ch)
-  local head = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
+  local head = call('ZRANGE', d, 0, 0, 'WITHSCORES')
   if #head == 0 then return -1 end
   if tonumber(head[2]) > now then return tonumber(head[2]) - now end
-  local due = redis.call('ZRANGE', d, '-inf', now, 'BYSCORE', 'LIMIT', 0, PROMOTE_MAX)
-  local b = bkey(ch)
-  local vals = redis.call('HMGET', b, unpack(due))
-  for k = 1, #due do
-    local member, v = due[k], vals[k]
-    if v then
-      local colon = string.find(v, ':', 1, true)
-      local id = id_of_member(member)
-      local sid = xadd(ch, id, string.sub(v, colon + 1), tonumber(string.sub(v, 1, colon - 1)))
-      if redis.call('HGET', IDX, id) == loc('d', member, ch) then redis.call('HSET', IDX, id, loc('s', sid, ch)) end
-    end
-  end
-  redis.call('ZREM', d, unpack(due))
-  redis.call('HDEL', b, unpack(due))
-  head = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
+  promote_due(ch, now)
+  head = call('ZRANGE', d, 0, 0, 'WITHSCORES')
   if #head == 0 then return -1 end
   local wait = tonumber(head[2]) - now
   if wait < 0 then wait = 0 end
@@ -302,47 +459,47 @@ local function promote(ch)
 end
 local function read(ch, index, count)
   local s = skey(ch)
-  local r = redis.pcall('XREADGROUP', 'GROUP', G, G, 'COUNT', count, 'STREAMS', s, '>')
+  local r = try('XREADGROUP', 'GROUP', G, G, 'COUNT', count, 'STREAMS', s, '>')
   if type(r) == 'table' and r.err then
-    -- The stream lost its group (deleted, then pushed to again): deliver it from the start.
-    redis.pcall('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
-    r = redis.call('XREADGROUP', 'GROUP', G, G, 'COUNT', count, 'STREAMS', s, '>')
+    -- The stream lost its group (deleted, then pushed to again), or another producer made it:
+    -- deliver it from the start, and list the channel (reclaim() looks at listed channels).
+    try('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
+    call('SADD', CHANNELS, ch)
+    r = call('XREADGROUP', 'GROUP', G, G, 'COUNT', count, 'STREAMS', s, '>')
   end
   if not r then return 0 end
   local entries = r[1][2]
   for _, e in ipairs(entries) do
-    local id, body, n = fields_of(e[2])
+    -- The fields as they are: the client makes the delivery (entry.cpp), whatever their shape.
     out[#out + 1] = index
     out[#out + 1] = e[1]
-    out[#out + 1] = id or ''
-    out[#out + 1] = body or ''
-    out[#out + 1] = n
+    out[#out + 1] = e[2]
   end
   return #entries
 end
 local function trim(ch, drained)
   local s = skey(ch)
-  local p = redis.call('XPENDING', s, G)
+  local p = call('XPENDING', s, G)
   if p[1] > 0 then
-    redis.call('XTRIM', s, 'MINID', '~', p[2])
-  elseif drained and redis.call('XLEN', s) > 0 then
+    call('XTRIM', s, 'MINID', '~', p[2])
+  elseif drained and call('XLEN', s) > 0 then
     -- Nothing pending and nothing left to read: every entry is acknowledged.
-    redis.call('XTRIM', s, 'MAXLEN', 0)
+    call('XTRIM', s, 'MAXLEN', 0)
   end
 end
 for c = 5, #ARGV do
   local ch = ARGV[c]
   local s = skey(ch)
-  if redis.call('EXISTS', s) == 0 then
+  if call('EXISTS', s) == 0 then
     -- An empty stream with its group, so that a blocking read can wait on the channel.
-    redis.call('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
+    call('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
   end
   local wait = promote(ch)
   if wait >= 0 and (next_due < 0 or wait < next_due) then next_due = wait end
   local throttle = P .. ':rc:' .. ch
-  if redis.call('SET', throttle, '1', 'PX', every, 'NX') then
+  if call('SET', throttle, '1', 'PX', every, 'NX') then
     -- A full batch means more may be idle: look again on the next call.
-    if requeue_idle(ch, 100) == 100 then redis.call('DEL', throttle) end
+    if requeue_idle(ch, 100) == 100 then call('DEL', throttle) end
   end
   if remaining > 0 then
     local got = read(ch, c - 4, remaining)
@@ -360,66 +517,70 @@ return out
 constexpr std::string_view kPrepare = R"LUA(
 local ch = ARGV[3]
 local every = tonumber(ARGV[4])
-local PROMOTE_MAX = 1000
 local now = now_ms()
 local s, d = skey(ch), dkey(ch)
-local pending = redis.pcall('XPENDING', s, G)
+local pending = try('XPENDING', s, G)
 if type(pending) == 'table' and pending.err then
   -- No stream yet (make an empty one, so a blocking read can wait on it), or a stream that lost
-  -- its group (deleted, then pushed to again): deliver it from the start.
-  redis.call('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
+  -- its group (deleted, then pushed to again, or made by another producer): deliver it from the
+  -- start, and list the channel when it holds messages (reclaim() looks at listed channels).
+  if call('EXISTS', s) == 1 then call('SADD', CHANNELS, ch) end
+  call('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')
   pending = {0}
 end
 local next_due = -1
-local head = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
+local head = call('ZRANGE', d, 0, 0, 'WITHSCORES')
 if #head > 0 and tonumber(head[2]) <= now then
-  local due = redis.call('ZRANGE', d, '-inf', now, 'BYSCORE', 'LIMIT', 0, PROMOTE_MAX)
-  local b = bkey(ch)
-  local vals = redis.call('HMGET', b, unpack(due))
-  for k = 1, #due do
-    local member, v = due[k], vals[k]
-    if v then
-      local colon = string.find(v, ':', 1, true)
-      local id = id_of_member(member)
-      local sid = xadd(ch, id, string.sub(v, colon + 1), tonumber(string.sub(v, 1, colon - 1)))
-      if redis.call('HGET', IDX, id) == loc('d', member, ch) then redis.call('HSET', IDX, id, loc('s', sid, ch)) end
-    end
-  end
-  redis.call('ZREM', d, unpack(due))
-  redis.call('HDEL', b, unpack(due))
-  head = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
+  promote_due(ch, now)
+  head = call('ZRANGE', d, 0, 0, 'WITHSCORES')
 end
 if #head > 0 then
   next_due = tonumber(head[2]) - now
   if next_due < 0 then next_due = 0 end
 end
 local throttle = P .. ':rc:' .. ch
-if redis.call('SET', throttle, '1', 'PX', every, 'NX') then
-  if requeue_idle(ch, 100) == 100 then redis.call('DEL', throttle) end
+if call('SET', throttle, '1', 'PX', every, 'NX') then
+  if requeue_idle(ch, 100) == 100 then call('DEL', throttle) end
 end
 if pending[1] > 0 then
-  redis.call('XTRIM', s, 'MINID', '~', pending[2])
-elseif redis.call('XLEN', s) > 0 then
+  call('XTRIM', s, 'MINID', '~', pending[2])
+elseif call('XLEN', s) > 0 then
   -- Nothing pending: entries up to the last delivered one are all acknowledged.
   local g = group_info(s)
-  if g then redis.call('XTRIM', s, 'MINID', '~', g['last-delivered-id']) end
+  if g then call('XTRIM', s, 'MINID', '~', g['last-delivered-id']) end
 end
 return {now, next_due}
 )LUA";
 
 constexpr std::string_view kStatus = R"LUA(
-local v = redis.call('HGET', IDX, ARGV[3])
-if not v then return {'not-found', ''} end
+local id = ARGV[3]
+local v = call('HGET', IDX, id)
+if not v then
+  -- A foreign producer's entry without 'i' is known by its stream id until the adapter moves it.
+  local sid = string.match(id, '^stream%-(%d+%-%d+)$')
+  if sid then
+    for _, ch in ipairs(call('SMEMBERS', CHANNELS)) do
+      local s = skey(ch)
+      local e = try('XRANGE', s, sid, sid)
+      if type(e) == 'table' and not e.err and #e > 0 and not fields_of(e[1][2]) then
+        if is_pending(s, sid) then return {'reserved', ch} end
+        local g = group_info(s)
+        if not g or sid_less(g['last-delivered-id'], e[1][1]) then return {'ready', ch} end
+      end
+    end
+  end
+  return {'not-found', ''}
+end
 local kind, ref, ch = parse_loc(v)
 if kind == 'd' then
   -- Due but not promoted yet (that happens on the next reserve): it is ready in all but name.
-  local due = redis.call('ZSCORE', dkey(ch), ref)
+  local due = call('ZSCORE', dkey(ch), ref)
   if due and tonumber(due) <= now_ms() then return {'ready', ch} end
   return {'delayed', ch}
 end
 if is_pending(skey(ch), ref) then return {'reserved', ch} end
 -- An entry trimmed or deleted outside the adapter is not waiting anywhere.
-if #redis.call('XRANGE', skey(ch), ref, ref) == 0 then return {'not-found', ''} end
+if #call('XRANGE', skey(ch), ref, ref) == 0 then return {'not-found', ''} end
 return {'ready', ch}
 )LUA";
 
@@ -429,22 +590,22 @@ constexpr std::string_view kDepth = R"LUA(
 local ch = ARGV[3]
 local s = skey(ch)
 -- Delayed messages that are due count as ready (the next reserve promotes them).
-local due = redis.call('ZCOUNT', dkey(ch), '-inf', now_ms())
-local delayed = redis.call('ZCARD', dkey(ch)) - due
-if redis.call('EXISTS', s) == 0 then return {due, delayed, 0} end
+local due = call('ZCOUNT', dkey(ch), '-inf', now_ms())
+local delayed = call('ZCARD', dkey(ch)) - due
+if call('EXISTS', s) == 0 then return {due, delayed, 0} end
 local g = group_info(s)
-if not g then return {redis.call('XLEN', s) + due, delayed, 0} end
+if not g then return {call('XLEN', s) + due, delayed, 0} end
 local last = g['last-delivered-id']
 local ready
 if last == '0-0' then
-  ready = redis.call('XLEN', s)
+  ready = call('XLEN', s)
 elseif g['lag'] then
   ready = g['lag']
 else
   ready = 0
   local start = '(' .. last
   while true do
-    local chunk = redis.call('XRANGE', s, start, '+', 'COUNT', 1000)
+    local chunk = call('XRANGE', s, start, '+', 'COUNT', 1000)
     ready = ready + #chunk
     if #chunk < 1000 then break end
     start = '(' .. chunk[#chunk][1]
@@ -459,19 +620,18 @@ local s = skey(ch)
 local out = {}
 local taken = 0
 if limit == 0 then return out end
-if redis.call('EXISTS', s) == 1 then
+if call('EXISTS', s) == 1 then
   local g = group_info(s)
   local start = '-'
   if g and g['last-delivered-id'] ~= '0-0' then start = '(' .. g['last-delivered-id'] end
   while taken < limit do
-    local chunk = redis.call('XRANGE', s, start, '+', 'COUNT', 500)
+    local chunk = call('XRANGE', s, start, '+', 'COUNT', 500)
     for _, e in ipairs(chunk) do
       if skip > 0 then
         skip = skip - 1
       elseif taken < limit then
-        local id, body = fields_of(e[2])
-        out[#out + 1] = id or ''
-        out[#out + 1] = body or ''
+        out[#out + 1] = e[1]
+        out[#out + 1] = e[2]
         taken = taken + 1
       end
     end
@@ -480,18 +640,18 @@ if redis.call('EXISTS', s) == 1 then
   end
 end
 if taken < limit then
-  local members = redis.call('ZRANGE', dkey(ch), skip, skip + (limit - taken) - 1)
+  local members = call('ZRANGE', dkey(ch), skip, skip + (limit - taken) - 1)
   if #members > 0 then
     -- HMGET in chunks: unpack() of a long list overflows Lua's stack.
     local b = bkey(ch)
     for first = 1, #members, 1000 do
       local last = math.min(first + 999, #members)
-      local vals = redis.call('HMGET', b, unpack(members, first, last))
+      local vals = call('HMGET', b, unpack(members, first, last))
       for k = first, last do
         local v = vals[k - first + 1]
         if v then
-          out[#out + 1] = id_of_member(members[k])
-          out[#out + 1] = string.sub(v, string.find(v, ':', 1, true) + 1)
+          out[#out + 1] = ''
+          out[#out + 1] = delayed_fields(members[k], v)
         end
       end
     end
@@ -500,39 +660,101 @@ end
 return out
 )LUA";
 
+// Two modes. 'i': each id where the index says it is, when that is in the channel; the reply is
+// {removed, ids not found there}. 's': a bounded step of a scan of the channel's waiting entries
+// and delayed set for the ids (an id pushed again to another channel since, an entry of a foreign
+// producer); ARGV[5], ARGV[6] are the cursors ('start'/'0' first, 'done' when finished) and the
+// reply is {removed, stream cursor, hash cursor}. Only waiting messages go; a reserved one belongs
+// to its worker.
 constexpr std::string_view kRemove = R"LUA(
-local ch = ARGV[3]
+local ch, mode = ARGV[3], ARGV[4]
 local s, d, b = skey(ch), dkey(ch), bkey(ch)
 local removed = 0
-for k = 4, #ARGV do
-  local id = ARGV[k]
-  local v = redis.call('HGET', IDX, id)
-  if v then
-    local kind, ref, where = parse_loc(v)
-    if where == ch then
-      if kind == 'd' then
-        if redis.call('ZREM', d, ref) == 1 then
-          redis.call('HDEL', b, ref)
-          redis.call('HDEL', IDX, id)
+if mode == 'i' then
+  local left = {}
+  for k = 7, #ARGV do
+    local id = ARGV[k]
+    local v = call('HGET', IDX, id)
+    local found = false
+    if v then
+      local kind, ref, where = parse_loc(v)
+      if where == ch then
+        if kind == 'd' then
+          if call('ZREM', d, ref) == 1 then
+            call('HDEL', b, ref)
+            call('HDEL', IDX, id)
+            removed = removed + 1
+            found = true
+          end
+        elseif is_pending(s, ref) then
+          found = true
+        elseif call('XDEL', s, ref) == 1 then
+          call('HDEL', IDX, id)
           removed = removed + 1
-        end
-      elseif not is_pending(s, ref) then
-        -- Only waiting messages go; a reserved one belongs to its worker.
-        if redis.call('XDEL', s, ref) == 1 then
-          redis.call('HDEL', IDX, id)
-          removed = removed + 1
+          found = true
         end
       end
     end
+    if not found then left[#left + 1] = id end
+  end
+  return {removed, left}
+end
+local wanted = {}
+for k = 7, #ARGV do wanted[ARGV[k]] = true end
+local budget = 5000
+local scursor, hcursor = ARGV[5], ARGV[6]
+if scursor ~= 'done' then
+  if call('EXISTS', s) == 0 then
+    scursor = 'done'
+  else
+    -- Waiting entries are the ones after the group's last delivered id (read again on every step:
+    -- a reserve between two steps moves it).
+    local g = group_info(s)
+    local last = (g and g['last-delivered-id']) or '0-0'
+    local start = '(' .. last
+    if scursor ~= 'start' and sid_less(last, scursor) then start = '(' .. scursor end
+    scursor = 'done'
+    while budget > 0 do
+      local want = math.min(budget, 1000)
+      local chunk = call('XRANGE', s, start, '+', 'COUNT', want)
+      for _, e in ipairs(chunk) do
+        local sid = e[1]
+        local id = fields_of(e[2]) or derived(sid)
+        if wanted[id] and call('XDEL', s, sid) == 1 then
+          removed = removed + 1
+          if call('HGET', IDX, id) == loc('s', sid, ch) then call('HDEL', IDX, id) end
+        end
+      end
+      budget = budget - #chunk
+      if #chunk < want then break end
+      start = '(' .. chunk[#chunk][1]
+      if budget <= 0 then scursor = chunk[#chunk][1] end
+    end
   end
 end
-return removed
+while hcursor ~= 'done' and budget > 0 do
+  local r = call('HSCAN', b, hcursor, 'COUNT', 500)
+  hcursor = r[1]
+  if hcursor == '0' then hcursor = 'done' end
+  local kv = r[2]
+  for k = 1, #kv, 2 do
+    local member = kv[k]
+    local id = fields_of(delayed_fields(member, kv[k + 1])) or id_of_member(member)
+    if wanted[id] and call('ZREM', d, member) == 1 then
+      call('HDEL', b, member)
+      if call('HGET', IDX, id) == loc('d', member, ch) then call('HDEL', IDX, id) end
+      removed = removed + 1
+    end
+  end
+  budget = budget - #kv / 2 - 1
+end
+return {removed, scursor, hcursor}
 )LUA";
 
 constexpr std::string_view kReclaim = R"LUA(
 local total = 0
-for _, ch in ipairs(redis.call('SMEMBERS', CHANNELS)) do
-  if redis.call('EXISTS', skey(ch)) == 1 then
+for _, ch in ipairs(call('SMEMBERS', CHANNELS)) do
+  if call('EXISTS', skey(ch)) == 1 then
     local n
     repeat
       n = requeue_idle(ch, 1000)

@@ -18,7 +18,8 @@ struct Script {
 const Script& apply_script();
 /// The apply script without allow-oom: for operations that only push (refused under OOM).
 const Script& push_script();
-/// ARGV: prefix, visibility ms, max, reclaim-throttle ms, channels... Returns now, next-due, entries.
+/// ARGV: prefix, visibility ms, max, reclaim-throttle ms, channels... Returns now, next-due, then
+/// per entry: channel index (1-based), stream id, the entry's fields.
 const Script& reserve_script();
 /// ARGV: prefix, visibility ms, channel, reclaim-throttle ms. Returns {now, next-due}; a plain
 /// XREADGROUP of the channel follows it in the same round trip.
@@ -27,9 +28,12 @@ const Script& prepare_script();
 const Script& status_script();
 /// ARGV: prefix, visibility ms, channel. Returns {ready, delayed, reserved}.
 const Script& depth_script();
-/// ARGV: prefix, visibility ms, channel, offset, limit. Returns {id, bytes, ...}.
+/// ARGV: prefix, visibility ms, channel, offset, limit. Returns {stream id, fields, ...} (stream id
+/// empty for delayed messages).
 const Script& browse_script();
-/// ARGV: prefix, visibility ms, channel, ids... Returns how many went.
+/// ARGV: prefix, visibility ms, channel, mode ('i' | 's'), stream cursor, hash cursor, ids...
+/// 'i' returns {removed, ids not found where the index says}; 's' scans a bounded step and returns
+/// {removed, stream cursor, hash cursor} ('done' when finished).
 const Script& remove_script();
 /// ARGV: prefix, visibility ms. Returns how many deliveries were given back.
 const Script& reclaim_script();

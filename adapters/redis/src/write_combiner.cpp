@@ -126,7 +126,7 @@ void WriteCombiner::execute_with(std::vector<WriteOp*>& batch, const Script& scr
                         std::string_view text = text_of(status);
                         if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
                         batch[i]->failure = WriteOp::Failure::protocol;
-                        batch[i]->error = "Redis at " + connection_.endpoint() + ": " + std::string(text);
+                        batch[i]->error = "Redis at " + connection_.endpoint() + ": " + describe_server_error(text);
                     } else {
                         batch[i]->failure = WriteOp::Failure::protocol;
                         batch[i]->error = "Redis at " + connection_.endpoint() + ": unexpected status in the apply reply";

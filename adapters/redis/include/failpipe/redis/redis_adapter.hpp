@@ -8,7 +8,8 @@
 /// threads are combined into one script call per round trip (group commit).
 ///
 /// Errors: ConnectionError (cannot connect, the connection broke), TimeoutError (no answer within
-/// the command timeout), ProtocolError (an error reply or a reply of an unexpected shape),
+/// the command timeout), ProtocolError (an error reply or a reply of an unexpected shape; an ACL
+/// refusal names the denied command, see docs/redis.md "ACL"),
 /// StaleDeliveryError (settle/release of a delivery the adapter already gave back). After a
 /// connection error, the next call reconnects on its own. Credentials never appear in errors or logs.
 /// See docs/redis.md for the data model.
@@ -85,17 +86,21 @@ public:
 
     /// @brief Settles many deliveries in one round trip. Each one is atomic on its own, exactly as
     /// settle() would do it; the result for each is null (settled) or the exception settle() would
-    /// have thrown for it (StaleDeliveryError: nothing changed; ProtocolError). When the round trip
-    /// itself fails (ConnectionError/TimeoutError, thrown), any of them may have been applied, and
+    /// have thrown for it (StaleDeliveryError: nothing changed; ProtocolError; InvalidArgumentError
+    /// for a delivery that is not this adapter's or a bad delay): one item's problem never fails the
+    /// others. When the round trip itself fails (ConnectionError/TimeoutError, thrown), any of them may have been applied, and
     /// sending the same items again is safe.
     std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items) override;
     std::size_t reclaim() override;
     MessageStatus status(const std::string& id) override;
     ChannelDepth depth(const std::string& channel) override;
     /// @brief Waiting messages of @p channel: ready ones in stream order, then delayed ones by due
-    /// time. Bytes that do not decode are listed with their id, an empty handler, the bytes as JSON
-    /// binary in `data` and the reason under metadata `failpipe-decode-error`.
+    /// time. Bytes that do not decode (and entries of other producers without a message) are listed
+    /// with their id, an empty handler, what a worker would keep (docs/redis.md) as JSON binary in
+    /// `data` and the reason under metadata `failpipe-decode-error`.
     std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
+    /// @brief Removes the waiting messages of @p channel with these ids, also when a later message
+    /// with the same id went to another channel (found by a scan of @p channel in bounded steps).
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
     std::vector<std::string> channels() override;
 
