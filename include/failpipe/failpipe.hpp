@@ -17,6 +17,7 @@
 #include "failpipe/failure_handling_request.hpp"
 #include "failpipe/failure_middleware.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/fingerprint.hpp"
 #include "failpipe/handler_context.hpp"
 #include "failpipe/jitter.hpp"
 #include "failpipe/message.hpp"
