@@ -1,4 +1,5 @@
 // `failpipe explain`: the decisions a config's pipelines make for a message that always fails.
+#include <cmath>
 #include <ostream>
 #include <string>
 
@@ -40,8 +41,11 @@ void print_table_format(std::ostream& out, const std::vector<ExplainStep>& steps
         ++retries;
         total_delay += s.decision.delay.count();
     }
-    const std::string tally = " (" + std::to_string(retries) + (retries == 1 ? " retry, " : " retries, ") +
-                              format_rounded(total_delay, 12) + " s of delay in all)";
+    // A sum of finite delays that overflows is still a true statement as "more than the largest double".
+    const std::string total = std::isfinite(total_delay) ? format_rounded(total_delay, 12) + " s"
+                                                         : "more than 1.7e308 s";
+    const std::string tally =
+        " (" + std::to_string(retries) + (retries == 1 ? " retry, " : " retries, ") + total + " of delay in all)";
     const Decision& last = steps.back().decision;
     const std::string failures = std::to_string(steps.size()) + (steps.size() == 1 ? " failure" : " failures");
     switch (last.action) {
