@@ -576,8 +576,9 @@ private:
                 config.visibility_timeout = Seconds{*timeout};
                 config.worker.visibility_timeout = Seconds{*timeout};
             } else {
-                params.fail("visibilityTimeout", "expected a number > 0 and <= 1e9 (seconds), found " +
-                                                     value.at("visibilityTimeout").dump());
+                params.fail("visibilityTimeout", std::string(*timeout > 0 ? "expected a number <= 1e9 (seconds)"
+                                                                          : "expected a number > 0") +
+                                                     ", found " + value.at("visibilityTimeout").dump());
             }
         }
     }
@@ -1032,7 +1033,16 @@ private:
     int fd_;
 };
 
-std::string shown_path(const std::filesystem::path& path) { return describe(json(path.string())); }
+// A file name as given, shortened only when absurdly long (a message must stay one readable line).
+std::string shown_path(const std::filesystem::path& path) {
+    constexpr std::size_t kMaxShownPath = 200;
+    std::string name = path.string();
+    if (name.size() <= kMaxShownPath) return quote_json(name);
+    std::size_t cut = kMaxShownPath;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    name.resize(cut);
+    return quote_json(name) + " (truncated)";
+}
 
 [[noreturn]] void cannot_read(const std::filesystem::path& path, const std::string& why) {
     throw ConfigError({{"", "cannot read " + shown_path(path) + ": " + why}});
