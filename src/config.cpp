@@ -13,7 +13,6 @@
 #include <limits>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
