@@ -8,19 +8,39 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "failpipe/dead_letter_middleware.hpp"
 
 namespace failpipe {
+namespace detail {
+
+// How many issues a load keeps before it only counts them: enough to pick the first
+// ConfigLimits::kMaxReportedIssues in document order, bounded so a document of a million bad keys
+// costs a counter, not a million messages.
+constexpr std::size_t kMaxKeptIssues = 1000;
+
+// Lets the loader give the MiddlewareParams it creates its overflow counter.
+struct IssueCap {
+    static void attach(MiddlewareParams& params, std::size_t* dropped) { params.dropped_ = dropped; }
+};
+
+}  // namespace detail
+
 namespace {
+
+using detail::kMaxKeptIssues;
 
 using nlohmann::json;
 
@@ -116,18 +136,91 @@ const json* find_value(const json& object, std::string_view key) {
 
 std::string unknown_key_message(const std::string& key, const std::vector<std::string>& known) {
     auto near = nearest_word(key, known);
-    if (near) return "unknown key " + quote_json(key) + "; did you mean " + quote_json(*near) + "?";
-    return "unknown key " + quote_json(key) + "; expected one of " + list_of(known);
+    if (near) return "unknown key " + describe(json(key)) + "; did you mean " + quote_json(*near) + "?";
+    return "unknown key " + describe(json(key)) + "; expected one of " + list_of(known);
+}
+
+// True when one more issue may be kept; otherwise counts it in @p dropped (when there is a cap).
+bool has_room(const std::vector<ConfigIssue>& issues, std::size_t* dropped) {
+    if (dropped == nullptr || issues.size() < kMaxKeptIssues) return true;
+    ++*dropped;
+    return false;
 }
 
 void reject_unknown_keys(const json& object, const std::string& path, const std::vector<std::string>& known,
-                         std::vector<ConfigIssue>& issues) {
+                         std::vector<ConfigIssue>& issues, std::size_t* dropped) {
     if (!object.is_object()) return;
-    for (const auto& item : object.items()) {
-        if (std::find(known.begin(), known.end(), item.key()) == known.end())
-            issues.push_back({child_path(path, item.key()), unknown_key_message(item.key(), known)});
+    for (auto it = object.begin(); it != object.end(); ++it) {
+        if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+        // The message (and its "did you mean") is only built for an issue that is kept.
+        if (has_room(issues, dropped)) issues.push_back({child_path(path, it.key()), unknown_key_message(it.key(), known)});
     }
 }
+
+// `and 12 more problems`: what a refusal says after the first kMaxReportedIssues issues.
+void cap_issues(std::vector<ConfigIssue>& issues, std::size_t dropped) {
+    const std::size_t total = issues.size() + dropped;
+    if (total <= ConfigLimits::kMaxReportedIssues) return;
+    issues.resize(ConfigLimits::kMaxReportedIssues);
+    const std::size_t more = total - ConfigLimits::kMaxReportedIssues;
+    issues.push_back({"", "and " + std::to_string(more) + " more problem" + (more == 1 ? "" : "s") + " (only the first " +
+                              std::to_string(ConfigLimits::kMaxReportedIssues) + " are listed)"});
+}
+
+std::string too_many(std::size_t limit, const char* what, std::size_t found) {
+    return "expected at most " + std::to_string(limit) + " " + what + ", found " + std::to_string(found);
+}
+
+// A channel name of a pipeline or of the worker: its length is bounded so that the paths and
+// messages built from it stay small.
+std::optional<std::string> channel_name_problem(const std::string& name) {
+    if (name.empty()) return "expected a non-empty channel name, found \"\"";
+    if (name.size() > ConfigLimits::kMaxChannelNameBytes)
+        return "expected a channel name of at most " + std::to_string(ConfigLimits::kMaxChannelNameBytes) +
+               " bytes, found one of " + std::to_string(name.size()) + " bytes";
+    return std::nullopt;
+}
+
+// The JSON pointer of the first array or object nested deeper than ConfigLimits::kMaxDepth in
+// @p document, found without recursion (a document built in code may be nested a million deep).
+std::optional<std::string> too_deep(const json& document) {
+    struct Level {
+        const json* value;
+        json::const_iterator next;
+        std::size_t index;
+    };
+    if (!document.is_structured()) return std::nullopt;
+    std::vector<Level> stack{{&document, document.cbegin(), 0}};
+    while (!stack.empty()) {
+        Level& top = stack.back();
+        if (top.next == top.value->cend()) {
+            stack.pop_back();
+            continue;
+        }
+        const auto child = top.next++;
+        ++top.index;
+        if (!child->is_structured()) continue;
+        if (stack.size() >= ConfigLimits::kMaxDepth) {
+            std::string path;
+            for (const auto& level : stack) {
+                const auto at = std::prev(level.next);
+                path = level.value->is_object() ? child_path(path, at.key()) : child_path(path, level.index - 1);
+            }
+            return path;
+        }
+        stack.push_back({&*child, child->cbegin(), 0});
+    }
+    return std::nullopt;
+}
+
+std::string too_deep_message() {
+    return "expected arrays and objects nested at most " + std::to_string(ConfigLimits::kMaxDepth) +
+           " deep, found one deeper";
+}
+
+// A number of seconds: finite (checked by the reader), > 0 and at most ConfigLimits::kMaxSeconds,
+// the same rule as the Redis adapter's timeouts.
+bool seconds_in_range(double value) { return value > 0 && value <= ConfigLimits::kMaxSeconds; }
 
 // Issues are reported in document order as nlohmann sees it: object keys sorted, array elements
 // by index (numerically, so /10 comes after /9). A stable sort keeps several issues of one value
@@ -186,22 +279,32 @@ bool at_least(MiddlewareParams& params, std::string_view key, long long value, l
     return false;
 }
 
+bool in_range(MiddlewareParams& params, std::string_view key, long long value, long long minimum, long long maximum) {
+    if (!at_least(params, key, value, minimum)) return false;
+    if (value <= maximum) return true;
+    params.fail(key, "expected an integer <= " + std::to_string(maximum) + ", found " + std::to_string(value));
+    return false;
+}
+
 class Loader {
 public:
     Loader(const MiddlewareRegistry& registry, std::shared_ptr<const Clock> clock)
         : registry_(registry), clock_(std::move(clock)) {}
 
+    // Checks and builds @p document (nested at most ConfigLimits::kMaxDepth: checked by the caller).
+    // Problems are left in issues() and dropped().
     Config load(const json& document) {
-        if (!document.is_object())
-            throw ConfigError({{"", "expected a JSON object at the top level, found " + describe(document)}});
-
         Config config;
+        if (!document.is_object()) {
+            issues_.push_back({"", "expected a JSON object at the top level, found " + describe(document)});
+            return config;
+        }
         config.document = document;
         reject_unknown_keys(
             document, "",
             {"$schema", "defaultPipeline", "pipelines", "final", "deadLetterSuffix", "classification", "worker"},
-            issues_);
-        MiddlewareParams top(document, "", issues_, suffix_, clock_);
+            issues_, &dropped_);
+        MiddlewareParams top = params_of(document, "");
         (void)top.optional_string("$schema");  // only its type is checked: it is for editors
 
         // The suffix first: dead-letter middlewares are built with it.
@@ -231,24 +334,43 @@ public:
         if (config.dispatcher.final_behavior == FinalBehavior::rethrow && config.worker.max_deliveries == 0 &&
             find_value(document, "worker") != nullptr) {
             // Under rethrow a failing message goes back to the broker; only maxDeliveries ends that.
-            issues_.push_back({"/worker/maxDeliveries",
+            add({"/worker/maxDeliveries",
                                "expected an integer >= 1 when \"final\" is \"rethrow\" (with 0 a message that always "
                                "fails would be redelivered forever), found 0"});
         }
         config.dispatcher.dead_letter_suffix = suffix_;
         config.dispatcher.clock = clock_;
-        if (!issues_.empty()) {
-            sort_issues(issues_);
-            throw ConfigError(std::move(issues_));
-        }
         return config;
     }
 
+    std::vector<ConfigIssue>& issues() { return issues_; }
+    std::size_t dropped() const { return dropped_; }
+
 private:
+    MiddlewareParams params_of(const json& object, std::string path) {
+        MiddlewareParams params(object, std::move(path), issues_, suffix_, clock_);
+        detail::IssueCap::attach(params, &dropped_);
+        return params;
+    }
+
+    void add(ConfigIssue issue) {
+        if (has_room(issues_, &dropped_)) issues_.push_back(std::move(issue));
+    }
+
     FailurePipeline load_pipeline(const json& value, const std::string& path) {
         FailurePipeline pipeline;
         if (!value.is_array()) {
-            issues_.push_back({path, "expected an array of middlewares, found " + describe(value)});
+            add({path, "expected an array of middlewares, found " + describe(value)});
+            return pipeline;
+        }
+        if (value.size() > ConfigLimits::kMaxPipelineLength) {
+            add({path, too_many(ConfigLimits::kMaxPipelineLength, "middlewares in a pipeline", value.size())});
+            return pipeline;
+        }
+        middlewares_ += value.size();
+        if (middlewares_ > ConfigLimits::kMaxMiddlewares) {
+            add({path, "expected at most " + std::to_string(ConfigLimits::kMaxMiddlewares) +
+                           " middlewares in all pipelines together, found more by this pipeline"});
             return pipeline;
         }
         for (std::size_t i = 0; i < value.size(); ++i) {
@@ -261,25 +383,29 @@ private:
     void load_pipelines(const json& value, Config& config) {
         const std::string path = "/pipelines";
         if (!value.is_object()) {
-            issues_.push_back({path, "expected an object of pipelines by channel name, found " + describe(value)});
+            add({path, "expected an object of pipelines by channel name, found " + describe(value)});
             return;
         }
-        for (const auto& item : value.items()) {
-            const std::string pipeline_path = child_path(path, item.key());
-            if (item.key().empty()) {
-                issues_.push_back({pipeline_path, "expected a non-empty channel name, found \"\""});
+        if (value.size() > ConfigLimits::kMaxPipelines) {
+            add({path, too_many(ConfigLimits::kMaxPipelines, "pipelines", value.size())});
+            return;
+        }
+        for (auto it = value.begin(); it != value.end(); ++it) {
+            const std::string pipeline_path = child_path(path, it.key());
+            if (auto problem = channel_name_problem(it.key())) {
+                add({pipeline_path, *problem});
                 continue;
             }
-            config.dispatcher.pipelines[item.key()] = load_pipeline(item.value(), pipeline_path);
+            config.dispatcher.pipelines[it.key()] = load_pipeline(it.value(), pipeline_path);
         }
     }
 
     FailureMiddlewarePtr load_middleware(const json& value, const std::string& path) {
         if (!value.is_object()) {
-            issues_.push_back({path, "expected a middleware object, found " + describe(value)});
+            add({path, "expected a middleware object, found " + describe(value)});
             return nullptr;
         }
-        MiddlewareParams params(value, path, issues_, suffix_, clock_);
+        MiddlewareParams params = params_of(value, path);
         const auto known = registry_.types();
         auto type_it = value.find("type");
         if (type_it == value.end()) {
@@ -304,7 +430,7 @@ private:
             middleware = (*factory)(params);
         } catch (const ConfigError& e) {
             // A custom factory may throw its own issues; their paths are taken relative to the middleware.
-            for (const auto& issue : e.issues()) issues_.push_back({path + issue.path, issue.message});
+            for (const auto& issue : e.issues()) add({path + issue.path, issue.message});
             return nullptr;
         } catch (const Error& e) {
             // Constructors check their parameters too (InvalidArgumentError); a custom type's checks
@@ -323,17 +449,21 @@ private:
     void load_classification(const json& value, Classifier& classifier) {
         const std::string path = "/classification";
         if (!value.is_array()) {
-            issues_.push_back({path, "expected an array of classification rules, found " + describe(value)});
+            add({path, "expected an array of classification rules, found " + describe(value)});
+            return;
+        }
+        if (value.size() > ConfigLimits::kMaxClassificationRules) {
+            add({path, too_many(ConfigLimits::kMaxClassificationRules, "classification rules", value.size())});
             return;
         }
         for (std::size_t i = 0; i < value.size(); ++i) {
             const json& rule = value[i];
             const std::string rule_path = child_path(path, i);
             if (!rule.is_object()) {
-                issues_.push_back({rule_path, "expected a classification rule object, found " + describe(rule)});
+                add({rule_path, "expected a classification rule object, found " + describe(rule)});
                 continue;
             }
-            MiddlewareParams params(rule, rule_path, issues_, suffix_, clock_);
+            MiddlewareParams params = params_of(rule, rule_path);
             params.allow_keys({"message", "class"});
 
             // Only used once params.ok(), i.e. once "class" was read successfully.
@@ -367,6 +497,12 @@ private:
             }
             auto pattern = params.optional_string("message");
             if (!pattern) continue;
+            // The limits first: std::regex recurses on nesting, so a hostile pattern must not reach it.
+            if (auto problem = message_pattern_problem(*pattern)) {
+                params.fail("message", "expected a regular expression within the limits of docs/config.md, found " +
+                                           describe(json(*pattern)) + ", which " + *problem);
+                continue;
+            }
             try {
                 std::regex check(*pattern, std::regex::ECMAScript);
             } catch (const std::regex_error& e) {
@@ -386,39 +522,46 @@ private:
     void load_worker(const json& value, Config& config) {
         const std::string path = "/worker";
         if (!value.is_object()) {
-            issues_.push_back({path, "expected an object of worker settings, found " + describe(value)});
+            add({path, "expected an object of worker settings, found " + describe(value)});
             return;
         }
         reject_unknown_keys(value, path, {"channels", "batchSize", "waitMs", "maxDeliveries", "visibilityTimeout"},
-                            issues_);
-        MiddlewareParams params(value, path, issues_, suffix_, clock_);
+                            issues_, &dropped_);
+        MiddlewareParams params = params_of(value, path);
         WorkerOptions& worker = config.worker;
 
         if (const json* channels = find_value(value, "channels")) {
             if (!channels->is_array()) {
                 params.fail("channels", "expected an array of channel names, found " + describe(*channels));
+            } else if (channels->size() > ConfigLimits::kMaxWorkerChannels) {
+                params.fail("channels", too_many(ConfigLimits::kMaxWorkerChannels, "channels", channels->size()));
             } else {
                 std::set<std::string> seen;
                 for (std::size_t i = 0; i < channels->size(); ++i) {
                     const json& channel = (*channels)[i];
                     const std::string channel_path = child_path(child_path(path, "channels"), i);
-                    if (!channel.is_string() || channel.get_ref<const std::string&>().empty()) {
-                        issues_.push_back(
-                            {channel_path, "expected a non-empty channel name, found " + describe(channel)});
+                    if (!channel.is_string()) {
+                        add({channel_path, "expected a non-empty channel name, found " + describe(channel)});
                         continue;
                     }
                     const auto& name = channel.get_ref<const std::string&>();
+                    if (auto problem = channel_name_problem(name)) {
+                        add({channel_path, *problem});
+                        continue;
+                    }
                     if (!seen.insert(name).second) {
-                        issues_.push_back({channel_path, "duplicate channel " + quote_json(name)});
+                        add({channel_path, "duplicate channel " + quote_json(name)});
                         continue;
                     }
                     worker.channels.push_back(name);
                 }
             }
         }
-        if (auto batch = optional_integer(params, "batchSize"); batch && at_least(params, "batchSize", *batch, 1))
+        if (auto batch = optional_integer(params, "batchSize");
+            batch && in_range(params, "batchSize", *batch, 1, ConfigLimits::kMaxBatchSize))
             worker.batch_size = static_cast<std::size_t>(*batch);
-        if (auto wait = optional_integer(params, "waitMs"); wait && at_least(params, "waitMs", *wait, 0))
+        if (auto wait = optional_integer(params, "waitMs");
+            wait && in_range(params, "waitMs", *wait, 0, ConfigLimits::kMaxWaitMs))
             worker.wait = std::chrono::milliseconds{*wait};
         if (auto max = optional_integer(params, "maxDeliveries"); max && at_least(params, "maxDeliveries", *max, 0)) {
             if (*max > static_cast<long long>(std::numeric_limits<std::uint32_t>::max()))
@@ -427,13 +570,15 @@ private:
                 worker.max_deliveries = static_cast<std::uint32_t>(*max);
         }
         if (auto timeout = params.optional_number("visibilityTimeout")) {
-            if (*timeout > 0) {
+            // The adapters' own rule (the Redis adapter refuses the same values at start-up).
+            if (seconds_in_range(*timeout)) {
                 config.visibility_timeout = Seconds{*timeout};
                 config.worker.visibility_timeout = Seconds{*timeout};
+            } else {
+                params.fail("visibilityTimeout", std::string(*timeout > 0 ? "expected a number <= 1e9 (seconds)"
+                                                                          : "expected a number > 0") +
+                                                     ", found " + value.at("visibilityTimeout").dump());
             }
-            else
-                params.fail("visibilityTimeout",
-                            "expected a number > 0, found " + value.at("visibilityTimeout").dump());
         }
     }
 
@@ -441,65 +586,149 @@ private:
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
     std::vector<ConfigIssue> issues_;
+    std::size_t dropped_ = 0;
+    std::size_t middlewares_ = 0;
 };
 
-// Follows the JSON pointer of each value while nlohmann parses, for two things the parsed json
-// loses: duplicate keys (JSON allows them and nlohmann silently keeps the last one, so a config
-// whose first `maxAttempts` is ignored would load) and the order of keys in the text (nlohmann's
-// objects are sorted), so issues can be listed in the order the file has them.
-class DocumentScanner {
+// Positions of values in the text, by JSON pointer. Each pointer is kept as a 64-bit hash chained
+// from its parent's (not as a string: storing every value's pointer costs the depth times the
+// number of values), so recording is constant work per value and lookup walks one pointer. A hash
+// collision could only misplace an issue in the listing.
+class TextOrder {
 public:
-    DocumentScanner(std::vector<ConfigIssue>& duplicates, std::unordered_map<std::string, std::size_t>& order)
-        : duplicates_(duplicates), order_(order) {}
+    static constexpr std::uint64_t kRoot = 0x6a09e667f3bcc908ULL;
 
-    bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-        switch (event) {
-            case json::parse_event_t::object_start:
-            case json::parse_event_t::array_start:
-                start_element();
-                frames_.push_back(Frame{event == json::parse_event_t::object_start, {}, {}, 0});
-                break;
-            case json::parse_event_t::object_end:
-            case json::parse_event_t::array_end:
-                if (!frames_.empty()) frames_.pop_back();
-                break;
-            case json::parse_event_t::key:
-                if (!frames_.empty() && parsed.is_string()) {
-                    Frame& frame = frames_.back();
-                    frame.key = parsed.get<std::string>();
-                    const std::string at = path();
-                    order_.try_emplace(at, order_.size());
-                    if (!frame.keys.insert(frame.key).second)
-                        duplicates_.push_back(
-                            {at, "duplicate key " + quote_json(frame.key) + " (only its last value would be used)"});
-                }
-                break;
-            case json::parse_event_t::value:
-                start_element();
-                break;
+    // The hash of the child @p token (an escaped pointer token, as written in a pointer) of @p parent.
+    static std::uint64_t child(std::uint64_t parent, std::string_view token) {
+        std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the token
+        for (unsigned char c : token) h = (h ^ c) * 0x100000001b3ULL;
+        std::uint64_t x = parent ^ (h + 0x9e3779b97f4a7c15ULL + (parent << 6) + (parent >> 2));
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;  // splitmix64's finaliser
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        return x ^ (x >> 31);
+    }
+
+    void record(std::uint64_t hash) { entries_.emplace_back(hash, entries_.size()); }
+
+    void seal() {
+        std::sort(entries_.begin(), entries_.end());
+    }
+
+    // The position of @p path, or of its nearest ancestor that is in the text (a custom factory's
+    // issue may name a key that is not); 0 for the document.
+    std::size_t position(std::string_view path) const {
+        std::vector<std::uint64_t> chain{kRoot};
+        while (!path.empty()) {
+            path.remove_prefix(1);  // the leading '/'
+            const auto slash = path.find('/');
+            chain.push_back(child(chain.back(), path.substr(0, slash)));
+            path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
         }
+        for (std::size_t i = chain.size(); i-- > 1;) {
+            auto it = std::lower_bound(entries_.begin(), entries_.end(), std::pair<std::uint64_t, std::size_t>{chain[i], 0});
+            if (it != entries_.end() && it->first == chain[i]) return it->second + 1;
+        }
+        return 0;
+    }
+
+private:
+    std::vector<std::pair<std::uint64_t, std::size_t>> entries_;
+};
+
+// Thrown from the parser callback to stop parsing a document nested too deep.
+struct TooDeep {
+    std::string path;
+};
+
+// Builds the document from nlohmann's SAX events, watching for what the parsed json loses or must
+// never hold: duplicate keys (JSON allows them and nlohmann silently keeps the last one, so a config
+// whose first `maxAttempts` is ignored would load), the order of keys in the text (nlohmann's
+// objects are sorted, and issues are listed in the order the file has them), and nesting beyond
+// ConfigLimits::kMaxDepth (the parse stops at the first such value). Work per event is constant
+// apart from the key's own length; pointers are built only for a problem. (nlohmann's parser
+// callback is not used: it rescans an array after each object in it, quadratic in the array.)
+class DocumentBuilder : public nlohmann::json_sax<json> {
+public:
+    DocumentBuilder(json& root, std::vector<ConfigIssue>& duplicates, std::size_t& dropped, TextOrder& order)
+        : root_(root), duplicates_(duplicates), dropped_(dropped), order_(order) {}
+
+    bool null() override { return value(nullptr); }
+    bool boolean(bool v) override { return value(v); }
+    bool number_integer(number_integer_t v) override { return value(v); }
+    bool number_unsigned(number_unsigned_t v) override { return value(v); }
+    bool number_float(number_float_t v, const string_t& /*text*/) override { return value(v); }
+    bool string(string_t& v) override { return value(std::move(v)); }
+    bool binary(binary_t& v) override { return value(json::binary(std::move(v))); }
+
+    bool start_object(std::size_t /*elements*/) override { return open(json::value_t::object); }
+    bool start_array(std::size_t /*elements*/) override { return open(json::value_t::array); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+
+    bool key(string_t& k) override {
+        Frame& frame = frames_.back();
+        frame.key = k;
+        order_.record(TextOrder::child(frame.hash, escape_pointer_token(frame.key)));
+        if (!frame.keys.insert(frame.key).second && has_room(duplicates_, &dropped_))
+            duplicates_.push_back(
+                {path(), "duplicate key " + describe(json(frame.key)) + " (only its last value would be used)"});
+        // As nlohmann: a repeated key's later value replaces the earlier one.
+        slot_ = &(*frame.value)[k];
         return true;
+    }
+
+    bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                     const nlohmann::detail::exception& e) override {
+        // Rethrown as its own type: the caller turns a parse_error into line and column.
+        if (const auto* error = dynamic_cast<const json::parse_error*>(&e)) throw *error;
+        throw e;
     }
 
 private:
     struct Frame {
-        bool object;
-        std::set<std::string> keys;
+        json* value;
+        std::uint64_t hash;  // of the frame's own pointer
+        std::unordered_set<std::string> keys;
         std::string key;
         std::size_t next_index;
     };
 
-    // A value starts: in an array that is the next element (an object's values were placed by their key).
-    void start_element() {
-        if (frames_.empty() || frames_.back().object) return;
-        ++frames_.back().next_index;
-        order_.try_emplace(path(), order_.size());
+    // Where the next value goes, and the hash of its pointer (recorded for an array element; an
+    // object member was recorded at its key).
+    std::pair<json*, std::uint64_t> place() {
+        if (frames_.empty()) return {&root_, TextOrder::kRoot};
+        Frame& frame = frames_.back();
+        if (frame.value->is_object()) return {slot_, TextOrder::child(frame.hash, escape_pointer_token(frame.key))};
+        const std::uint64_t hash = TextOrder::child(frame.hash, std::to_string(frame.next_index++));
+        order_.record(hash);
+        frame.value->push_back(nullptr);
+        return {&frame.value->back(), hash};
     }
 
+    template <class V>
+    bool value(V&& v) {
+        *place().first = json(std::forward<V>(v));
+        return true;
+    }
+
+    bool open(json::value_t type) {
+        auto [slot, hash] = place();
+        if (frames_.size() >= ConfigLimits::kMaxDepth) throw TooDeep{path()};
+        *slot = json(type);
+        frames_.push_back(Frame{slot, hash, {}, {}, 0});
+        return true;
+    }
+
+    bool close() {
+        frames_.pop_back();
+        return true;
+    }
+
+    // The pointer of the value being parsed: only built for a problem.
     std::string path() const {
         std::string out;
         for (const auto& frame : frames_) {
-            if (frame.object)
+            if (frame.value->is_object())
                 out = child_path(out, frame.key);
             else
                 out = child_path(out, frame.next_index - 1);
@@ -507,23 +736,25 @@ private:
         return out;
     }
 
+    json& root_;
     std::vector<ConfigIssue>& duplicates_;
-    std::unordered_map<std::string, std::size_t>& order_;
+    std::size_t& dropped_;
+    TextOrder& order_;
     std::vector<Frame> frames_;
+    json* slot_ = nullptr;
 };
 
 // Sorts issues by where their value starts in the text. A path not in the text (a custom
 // factory's own) goes with its nearest ancestor that is; the sort is stable.
-void sort_in_text_order(std::vector<ConfigIssue>& issues, const std::unordered_map<std::string, std::size_t>& order) {
-    auto position = [&](std::string path) -> std::size_t {
-        while (!path.empty()) {
-            if (auto it = order.find(path); it != order.end()) return it->second + 1;
-            path.resize(path.rfind('/'));
-        }
-        return 0;
-    };
-    std::stable_sort(issues.begin(), issues.end(),
-                     [&](const ConfigIssue& a, const ConfigIssue& b) { return position(a.path) < position(b.path); });
+void sort_in_text_order(std::vector<ConfigIssue>& issues, const TextOrder& order) {
+    std::vector<std::pair<std::size_t, std::size_t>> keyed;  // (position, index): each path is looked up once
+    keyed.reserve(issues.size());
+    for (std::size_t i = 0; i < issues.size(); ++i) keyed.emplace_back(order.position(issues[i].path), i);
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<ConfigIssue> sorted;
+    sorted.reserve(issues.size());
+    for (const auto& [position, i] : keyed) sorted.push_back(std::move(issues[i]));
+    issues = std::move(sorted);
 }
 
 std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::size_t byte) {
@@ -569,17 +800,20 @@ std::string MiddlewareParams::key_path(std::string_view key) const {
     return key.empty() ? path_ : child_path(path_, key);
 }
 
-void MiddlewareParams::fail(std::string_view key, std::string message) {
-    issues_.push_back({key_path(key), std::move(message)});
+void MiddlewareParams::record(std::string path, std::string message) {
     ok_ = false;
+    if (has_room(issues_, dropped_)) issues_.push_back({std::move(path), std::move(message)});
 }
+
+void MiddlewareParams::fail(std::string_view key, std::string message) { record(key_path(key), std::move(message)); }
 
 void MiddlewareParams::allow_keys(std::initializer_list<std::string_view> known) {
     std::vector<std::string> names{"type"};
     for (auto k : known) names.emplace_back(k);
     const auto before = issues_.size();
-    reject_unknown_keys(object_, path_, names, issues_);
-    if (issues_.size() != before) ok_ = false;
+    const auto dropped_before = dropped_ ? *dropped_ : 0;
+    reject_unknown_keys(object_, path_, names, issues_, dropped_);
+    if (issues_.size() != before || (dropped_ && *dropped_ != dropped_before)) ok_ = false;
 }
 
 std::string MiddlewareParams::required_string(std::string_view key) {
@@ -685,8 +919,7 @@ ErrorClassSet MiddlewareParams::error_classes(std::string_view key) {
         if (error_class) {
             set.insert(*error_class);
         } else {
-            issues_.push_back({child_path(key_path(key), i), bad_choice(item, error_class_names())});
-            ok_ = false;
+            record(child_path(key_path(key), i), bad_choice(item, error_class_names()));
         }
     }
     return set;
@@ -707,6 +940,11 @@ std::optional<std::string> nearest_word(std::string_view word, const std::vector
     std::vector<std::size_t> previous;
     std::vector<std::size_t> current;
     for (const auto& candidate : known) {
+        // The distance is at least the difference in length: a word far longer than every known
+        // one (a megabyte-long key) costs nothing, rather than its length times theirs.
+        const std::size_t longer = std::max(word.size(), candidate.size());
+        const std::size_t shorter = std::min(word.size(), candidate.size());
+        if (longer - shorter > std::max<std::size_t>(2, longer / 3)) continue;
         const std::string k = lower(candidate);
         previous.resize(k.size() + 1);
         current.resize(k.size() + 1);
@@ -735,15 +973,29 @@ std::optional<std::string> nearest_word(std::string_view word, const std::vector
 
 Config load_config(const nlohmann::json& document, const MiddlewareRegistry& registry,
                    std::shared_ptr<const Clock> clock) {
-    return Loader(registry, std::move(clock)).load(document);
+    // Before anything copies or walks it: nlohmann's copy and dump recurse.
+    if (auto path = too_deep(document)) throw ConfigError({{*path, too_deep_message()}});
+    Loader loader(registry, std::move(clock));
+    Config config = loader.load(document);
+    if (loader.issues().empty()) return config;
+    sort_issues(loader.issues());
+    cap_issues(loader.issues(), loader.dropped());
+    throw ConfigError(std::move(loader.issues()));
 }
 
 Config parse_config(std::string_view text, const MiddlewareRegistry& registry, std::shared_ptr<const Clock> clock) {
+    if (text.size() > ConfigLimits::kMaxDocumentBytes)
+        throw ConfigError({{"", "the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                                    std::to_string(ConfigLimits::kMaxDocumentBytes) + " bytes"}});
     std::vector<ConfigIssue> issues;
-    std::unordered_map<std::string, std::size_t> order;
+    std::size_t dropped = 0;
+    TextOrder order;
     json document;
     try {
-        document = json::parse(text.begin(), text.end(), DocumentScanner(issues, order));
+        DocumentBuilder builder(document, issues, dropped, order);
+        (void)json::sax_parse(text.begin(), text.end(), &builder);
+    } catch (const TooDeep& e) {
+        throw ConfigError({{e.path, too_deep_message()}});
     } catch (const json::parse_error& e) {
         auto [line, column] = line_and_column(text, e.byte);
         throw ConfigError({{"", "JSON syntax error at line " + std::to_string(line) + ", column " +
@@ -751,28 +1003,86 @@ Config parse_config(std::string_view text, const MiddlewareRegistry& registry, s
     } catch (const json::exception& e) {
         throw ConfigError({{"", "invalid JSON: " + parse_error_detail(e.what())}});
     }
-    try {
-        if (issues.empty()) return load_config(document, registry, std::move(clock));
-        (void)load_config(document, registry, std::move(clock));
-    } catch (const ConfigError& e) {
-        issues.insert(issues.end(), e.issues().begin(), e.issues().end());
+    order.seal();
+    Loader loader(registry, std::move(clock));
+    Config config = loader.load(document);
+    if (issues.empty() && loader.issues().empty()) return config;
+    for (auto& issue : loader.issues()) {
+        if (has_room(issues, &dropped)) issues.push_back(std::move(issue));
     }
     sort_in_text_order(issues, order);
+    cap_issues(issues, dropped + loader.dropped());
     throw ConfigError(std::move(issues));
 }
 
+namespace {
+
+// An open file descriptor, closed on scope exit.
+class FileDescriptor {
+public:
+    explicit FileDescriptor(int fd) : fd_(fd) {}
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+    ~FileDescriptor() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// A file name as given, shortened only when absurdly long (a message must stay one readable line).
+std::string shown_path(const std::filesystem::path& path) {
+    constexpr std::size_t kMaxShownPath = 200;
+    std::string name = path.string();
+    if (name.size() <= kMaxShownPath) return quote_json(name);
+    std::size_t cut = kMaxShownPath;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    name.resize(cut);
+    return quote_json(name) + " (truncated)";
+}
+
+[[noreturn]] void cannot_read(const std::filesystem::path& path, const std::string& why) {
+    throw ConfigError({{"", "cannot read " + shown_path(path) + ": " + why}});
+}
+
+// At most ConfigLimits::kMaxDocumentBytes + 1 bytes of @p fd: one more than allowed is enough to
+// refuse, even when the file grows while it is read.
+std::string read_bounded(int fd, const std::filesystem::path& path) {
+    std::string text;
+    char buffer[65536];
+    while (text.size() <= ConfigLimits::kMaxDocumentBytes) {
+        const std::size_t want = std::min(sizeof buffer, ConfigLimits::kMaxDocumentBytes + 1 - text.size());
+        const ssize_t got = ::read(fd, buffer, want);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) cannot_read(path, std::strerror(errno));
+        if (got == 0) break;
+        text.append(buffer, static_cast<std::size_t>(got));
+    }
+    return text;
+}
+
+}  // namespace
+
 Config load_config_file(const std::filesystem::path& path, const MiddlewareRegistry& registry,
                         std::shared_ptr<const Clock> clock) {
-    const std::string shown = quote_json(path.string());
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))
-        throw ConfigError({{"", "cannot read " + shown + ": it is a directory"}});
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError({{"", "cannot read " + shown + ": " + std::strerror(errno)}});
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) throw ConfigError({{"", "cannot read " + shown + ": " + std::strerror(errno)}});
-    return parse_config(text.str(), registry, std::move(clock));
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it. For a regular
+    // file the flag changes nothing.
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0) cannot_read(path, std::strerror(errno));
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) cannot_read(path, std::strerror(errno));
+    if (S_ISDIR(info.st_mode)) cannot_read(path, "it is a directory");
+    if (!S_ISREG(info.st_mode)) cannot_read(path, "it is not a regular file (a FIFO, a device or a socket)");
+    if (static_cast<std::uintmax_t>(info.st_size) > ConfigLimits::kMaxDocumentBytes)
+        cannot_read(path, "it is " + std::to_string(info.st_size) + " bytes, more than the limit of " +
+                              std::to_string(ConfigLimits::kMaxDocumentBytes) + " bytes");
+    const std::string text = read_bounded(fd.get(), path);
+    if (text.size() > ConfigLimits::kMaxDocumentBytes)
+        cannot_read(path, "it grew beyond the limit of " + std::to_string(ConfigLimits::kMaxDocumentBytes) +
+                              " bytes while it was read");
+    return parse_config(text, registry, std::move(clock));
 }
 
 }  // namespace failpipe

@@ -10,6 +10,14 @@
 namespace failpipe {
 
 std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options) {
+    std::vector<ExplainStep> steps;
+    explain(dispatcher, options, [&](const ExplainStep& step) { steps.push_back(step); });
+    return steps;
+}
+
+void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options,
+             const std::function<void(const ExplainStep&)>& on_step) {
+    if (!on_step) throw InvalidArgumentError("explain: no function given to receive the steps");
     if (options.channel.empty()) throw InvalidArgumentError("explain: the channel must not be empty");
     if (options.max_failures < 1)
         throw InvalidArgumentError("explain: max_failures must be at least 1, " + std::to_string(options.max_failures) +
@@ -20,7 +28,6 @@ std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, 
     message.handler = "explain";
     const Failure failure{nullptr, options.error_type, options.error_message, options.error_class};
 
-    std::vector<ExplainStep> steps;
     std::string channel = options.channel;
     for (int n = 1; n <= options.max_failures; ++n) {
         FailureHandlingRequest request =
@@ -32,7 +39,7 @@ std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, 
         if (decision.jittered) decision.delay = decision.base_delay;
 
         const bool retried = decision.action == FailureAction::send_again || decision.action == FailureAction::delay;
-        steps.push_back(ExplainStep{n, channel, decision});
+        on_step(ExplainStep{n, channel, decision});
         if (!retried) break;
 
         if (request.pushes().empty())
@@ -43,7 +50,6 @@ std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, 
         channel = decision.to.empty() ? push.channel : decision.to;
         message = push.message;
     }
-    return steps;
 }
 
 }  // namespace failpipe

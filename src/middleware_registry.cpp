@@ -5,8 +5,10 @@
 // the loader turns anything they throw into an issue at the middleware's path.
 #include "failpipe/middleware_registry.hpp"
 
+#include <string>
 #include <utility>
 
+#include "failpipe/config.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/exponential_delay_middleware.hpp"
 #include "failpipe/jitter.hpp"
@@ -26,11 +28,24 @@ bool require(MiddlewareParams& params, bool condition, std::string_view key, con
     return condition;
 }
 
+// Beyond Yii's checks: counts and delays a broker and a worker can live with (docs/config.md, "Limits").
+const std::string kAttemptsLimit = std::to_string(ConfigLimits::kMaxAttempts);
+constexpr const char* kSecondsLimit = "1e9";
+
+bool attempts_at_most(MiddlewareParams& params, long long value) {
+    return require(params, value <= ConfigLimits::kMaxAttempts, "maxAttempts", "an integer <= " + kAttemptsLimit);
+}
+
+bool seconds_at_most(MiddlewareParams& params, double value, std::string_view key) {
+    return require(params, value <= ConfigLimits::kMaxSeconds, key, std::string("a number <= ") + kSecondsLimit + " (seconds)");
+}
+
 FailureMiddlewarePtr make_send_again(MiddlewareParams& params) {
     params.allow_keys({"id", "maxAttempts", "queue", "on"});
     auto id = params.required_string("id");
     auto max_attempts = params.required_integer("maxAttempts");
-    if (max_attempts) require(params, *max_attempts >= 1, "maxAttempts", "an integer >= 1");
+    if (max_attempts && require(params, *max_attempts >= 1, "maxAttempts", "an integer >= 1"))
+        attempts_at_most(params, *max_attempts);
     auto queue = params.optional_string("queue");
     auto on = params.error_classes("on");
     if (!params.ok()) return nullptr;
@@ -45,12 +60,15 @@ FailureMiddlewarePtr make_exponential_delay(MiddlewareParams& params) {
     auto delay_initial = params.required_number("delayInitial");
     auto delay_maximum = params.required_number("delayMaximum");
     auto exponent = params.required_number("exponent");
-    if (max_attempts) require(params, *max_attempts > 0, "maxAttempts", "an integer > 0");
-    const bool initial_ok = delay_initial && require(params, *delay_initial > 0, "delayInitial", "a number > 0");
+    if (max_attempts && require(params, *max_attempts > 0, "maxAttempts", "an integer > 0"))
+        attempts_at_most(params, *max_attempts);
+    const bool initial_ok = delay_initial && require(params, *delay_initial > 0, "delayInitial", "a number > 0") &&
+                            seconds_at_most(params, *delay_initial, "delayInitial");
     if (delay_maximum && initial_ok) {
         auto initial_text = found(params, "delayInitial");
-        require(params, *delay_maximum >= *delay_initial, "delayMaximum",
-                "a number >= delayInitial (" + initial_text + ")");
+        if (require(params, *delay_maximum >= *delay_initial, "delayMaximum",
+                    "a number >= delayInitial (" + initial_text + ")"))
+            seconds_at_most(params, *delay_maximum, "delayMaximum");
     }
     if (exponent) require(params, *exponent > 0, "exponent", "a number > 0");
 

@@ -1,13 +1,19 @@
 // Config loading: every error kind with its exact path and message, the registry, classification.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "failpipe/failpipe.hpp"
+#include "failpipe/memory/in_memory_adapter.hpp"
 
 using namespace failpipe;
 using nlohmann::json;
@@ -751,4 +757,243 @@ TEST_CASE("config: MiddlewareParams readers") {
     CHECK(issues[0].message == "expected an integer <= 9223372036854775807, found 9223372036854775808");
     params.fail("", "whole object");
     CHECK(issues.back().path == "/x");
+}
+
+// --- hostile documents: every one refused quickly, with bounded memory, at its path ------------
+
+namespace {
+
+std::string nested_groups(std::size_t depth) { return std::string(depth, '(') + "a" + std::string(depth, ')'); }
+
+json rule(const std::string& pattern) {
+    return {{"classification", json::array({{{"message", pattern}, {"class", "permanent"}}})}};
+}
+
+// A scratch directory of its own, removed at the end of the test.
+struct ScratchDir {
+    std::filesystem::path path;
+    explicit ScratchDir(const std::string& name)
+        : path(std::filesystem::temp_directory_path() / ("failpipe-config-" + name + "-" + std::to_string(::getpid()))) {
+        std::filesystem::remove_all(path);
+        std::filesystem::create_directories(path);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+std::string only_message(const std::function<void()>& load) {
+    try {
+        load();
+    } catch (const ConfigError& e) {
+        REQUIRE(e.issues().size() == 1);
+        return e.issues()[0].message;
+    }
+    FAIL("the document was accepted");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("config: a message pattern beyond the limits is refused at its path before std::regex sees it") {
+    const std::string prefix = "expected a regular expression within the limits of docs/config.md, found ";
+    // 20,000 nested groups: std::regex would overflow the stack compiling it.
+    const ConfigIssue nested = single_issue(rule(nested_groups(20000)));
+    CHECK(nested.path == "/classification/0/message");
+    CHECK(nested.message == prefix + "\"" + std::string(60, '(') + "\" (truncated), which is 40001 bytes long (at most 512)");
+    CHECK(issues_of_text(rule(nested_groups(20000)).dump()).at(0).path == "/classification/0/message");
+
+    check_issue(rule(nested_groups(17)), "/classification/0/message",
+                prefix + "\"" + nested_groups(17) + "\", which nests groups more than 16 deep");
+    check_issue(rule("(?:a{100}){100}"), "/classification/0/message",
+                prefix + "\"(?:a{100}){100}\", which expands to more than 1000 atoms (a counted repetition {n,m} "
+                         "copies what it repeats)");
+    check_issue(rule("(a)\\1"), "/classification/0/message", prefix + "\"(a)\\\\1\", which uses a back-reference (\\1 to \\9)");
+    check_issue(rule("a(?=b)"), "/classification/0/message",
+                prefix + "\"a(?=b)\", which uses a lookahead assertion ((?= or (?!)");
+    check_issue(rule(std::string(513, 'a')), "/classification/0/message",
+                prefix + "\"" + std::string(60, 'a') + "\" (truncated), which is 513 bytes long (at most 512)");
+
+    // Within the limits: loaded.
+    CHECK_NOTHROW((void)load_config(rule(nested_groups(16))));
+    CHECK_NOTHROW((void)load_config(rule(std::string(512, 'a'))));
+    CHECK_NOTHROW((void)load_config(rule("(?:a{10}){50}")));
+    CHECK_NOTHROW((void)load_config(rule("[(]\\(\\)[)]")));  // brackets in classes and escapes are no groups
+}
+
+TEST_CASE("config: Classifier::add_message_pattern has the config's limits") {
+    Classifier classifier;
+    CHECK_THROWS_WITH_AS(classifier.add_message_pattern(nested_groups(20000), ErrorClass::transient),
+                         ("message pattern \"" + std::string(60, '(') +
+                          "... (truncated)\" refused: it is 40001 bytes long (at most 512)")
+                             .c_str(),
+                         InvalidArgumentError);
+    CHECK_THROWS_AS(classifier.add_message_pattern(nested_groups(17), ErrorClass::transient), InvalidArgumentError);
+    CHECK_THROWS_AS(classifier.add_message_pattern("(a)\\1", ErrorClass::transient), InvalidArgumentError);
+    CHECK_THROWS_AS(classifier.add_message_pattern("a)|(b", ErrorClass::transient), InvalidArgumentError);
+    CHECK(message_pattern_problem("timed? ?out") == std::nullopt);
+}
+
+TEST_CASE("config: message patterns match in time linear in the message") {
+    Classifier classifier;
+    // Backtracking takes 2^n steps for this pattern on "aaa…ab"; the polynomial matcher does not.
+    classifier.add_message_pattern("^(a+)+$", ErrorClass::permanent);
+    classifier.add_message_pattern("^HTTP 5\\d\\d\\b", ErrorClass::transient);
+    classifier.add_message_pattern("deadlock|lock wait", ErrorClass::transient);
+    CHECK(classifier.class_of(nullptr, "x", std::string(400, 'a') + "b") == ErrorClass::unknown);
+    CHECK(classifier.class_of(nullptr, "x", std::string(400, 'a')) == ErrorClass::permanent);
+    CHECK(classifier.class_of(nullptr, "x", "HTTP 503 Service Unavailable") == ErrorClass::transient);
+    CHECK(classifier.class_of(nullptr, "x", "got HTTP 503") == ErrorClass::unknown);  // ^ is the start only
+    CHECK(classifier.class_of(nullptr, "x", "HTTP 5031") == ErrorClass::unknown);
+    CHECK(classifier.class_of(nullptr, "x", "Lock wait timeout exceeded; lock wait") == ErrorClass::transient);
+    CHECK(classifier.class_of(nullptr, "x", std::string(100000, 'x') + "deadlock") == ErrorClass::unknown);  // past the prefix
+}
+
+TEST_CASE("config: a document nested deeper than the limit is refused") {
+    const std::string too_deep = "expected arrays and objects nested at most 64 deep, found one deeper";
+    // The top object and 63 arrays: 64 levels, loaded far enough to find the unknown key.
+    auto nested = [](std::size_t arrays) {
+        return "{\"deep\": " + std::string(arrays, '[') + std::string(arrays, ']') + "}";
+    };
+    CHECK(issues_of_text(nested(63)).at(0).message.starts_with("unknown key \"deep\""));
+    std::string path = "/deep";
+    for (int i = 0; i < 63; ++i) path += "/0";
+    const auto issues = issues_of_text(nested(64));
+    REQUIRE(issues.size() == 1);
+    CHECK(issues[0].path == path);
+    CHECK(issues[0].message == too_deep);
+
+    // 20,000 levels: the parse stops at level 65.
+    const auto deep = issues_of_text(std::string(20000, '[') + std::string(20000, ']'));
+    REQUIRE(deep.size() == 1);
+    CHECK(deep[0].message == too_deep);
+
+    // A json built in code, 100,000 deep: refused without recursion (copying it would overflow).
+    json document = json::object();
+    json* cursor = &document["deep"];
+    for (int i = 0; i < 100000; ++i) {
+        *cursor = json::array();
+        cursor->push_back(nullptr);
+        cursor = &cursor->back();
+    }
+    const auto built = issues_of(document);
+    REQUIRE(built.size() == 1);
+    CHECK(built[0].path == path);
+    CHECK(built[0].message == too_deep);
+}
+
+TEST_CASE("config: a document larger than the limit is refused, from text and from a file") {
+    const std::string big(ConfigLimits::kMaxDocumentBytes + 1, ' ');
+    CHECK(only_message([&] { (void)parse_config(big); }) ==
+          "the document is 4194305 bytes, more than the limit of 4194304 bytes");
+    ScratchDir dir("big");
+    const auto file = dir.path / "big.json";
+    {
+        std::ofstream out(file, std::ios::binary);
+        out << '{' << std::string(5 * 1024 * 1024, ' ') << '}';
+    }
+    CHECK(only_message([&] { (void)load_config_file(file); }) ==
+          "cannot read \"" + file.string() + "\": it is 5242882 bytes, more than the limit of 4194304 bytes");
+}
+
+TEST_CASE("config: a FIFO and a device are refused without blocking or reading forever") {
+    ScratchDir dir("fifo");
+    const auto fifo = dir.path / "config.json";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(only_message([&] { (void)load_config_file(fifo); }) ==
+          "cannot read \"" + fifo.string() + "\": it is not a regular file (a FIFO, a device or a socket)");
+    CHECK(only_message([&] { (void)load_config_file("/dev/zero"); }) ==
+          "cannot read \"/dev/zero\": it is not a regular file (a FIFO, a device or a socket)");
+}
+
+TEST_CASE("config: at most 20 problems are listed, then how many more") {
+    std::string text = "{";
+    json document = json::object();
+    for (int i = 0; i < 100000; ++i) {
+        const std::string key = "unknown-" + std::to_string(i);
+        text += "\"" + key + "\": 0,";
+        document[key] = 0;
+    }
+    text += "\"last\": 0}";
+    const auto listed = issues_of_text(text);
+    REQUIRE(listed.size() == 21);
+    CHECK(listed[0].message.starts_with("unknown key \"unknown-"));
+    CHECK(listed[20].path == "");
+    CHECK(listed[20].message == "and 99981 more problems (only the first 20 are listed)");
+    const auto built = issues_of(document);
+    REQUIRE(built.size() == 21);
+    CHECK(built[20].message == "and 99980 more problems (only the first 20 are listed)");
+
+    // Exactly 21 problems: all listed... no, 20 and "1 more problem".
+    json few = json::object();
+    for (int i = 0; i < 21; ++i) few["x" + std::to_string(i)] = 0;
+    CHECK(issues_of(few).back().message == "and 1 more problem (only the first 20 are listed)");
+}
+
+TEST_CASE("config: pipelines, rules and channels are bounded in number and length") {
+    json long_pipeline = json::array();
+    for (int i = 0; i < 101; ++i) long_pipeline.push_back(send_again());
+    check_issue({{"defaultPipeline", long_pipeline}}, "/defaultPipeline",
+                "expected at most 100 middlewares in a pipeline, found 101");
+
+    // 11 pipelines of 100: the 11th goes beyond 1000 middlewares in all.
+    json full = json::array();
+    for (int i = 0; i < 100; ++i) full.push_back(send_again());
+    json pipelines = json::object();
+    for (int i = 0; i < 11; ++i) pipelines["c" + std::to_string(i)] = full;
+    check_issue({{"pipelines", pipelines}}, "/pipelines/c9",
+                "expected at most 1000 middlewares in all pipelines together, found more by this pipeline");
+
+    json many = json::object();
+    for (int i = 0; i < 1001; ++i) many["c" + std::to_string(i)] = json::array();
+    check_issue({{"pipelines", many}}, "/pipelines", "expected at most 1000 pipelines, found 1001");
+
+    json rules = json::array();
+    for (int i = 0; i < 101; ++i) rules.push_back({{"type", "x"}, {"class", "permanent"}});
+    check_issue({{"classification", rules}}, "/classification", "expected at most 100 classification rules, found 101");
+
+    json channels = json::array();
+    for (int i = 0; i < 1001; ++i) channels.push_back("c" + std::to_string(i));
+    check_issue({{"worker", {{"channels", channels}}}}, "/worker/channels", "expected at most 1000 channels, found 1001");
+
+    const std::string long_name(1025, 'c');
+    check_issue({{"worker", {{"channels", {long_name}}}}}, "/worker/channels/0",
+                "expected a channel name of at most 1024 bytes, found one of 1025 bytes");
+    check_issue({{"pipelines", {{long_name, json::array()}}}}, "/pipelines/" + long_name,
+                "expected a channel name of at most 1024 bytes, found one of 1025 bytes");
+    CHECK_NOTHROW((void)load_config({{"worker", {{"channels", {std::string(1024, 'c')}}}}}));
+}
+
+TEST_CASE("config: numbers are refused where the worker or an adapter would refuse them") {
+    check_issue({{"worker", {{"visibilityTimeout", 1e300}}}}, "/worker/visibilityTimeout",
+                "expected a number <= 1e9 (seconds), found 1e+300");
+    check_issue({{"worker", {{"visibilityTimeout", 1000000000.5}}}}, "/worker/visibilityTimeout",
+                "expected a number <= 1e9 (seconds), found 1000000000.5");
+    check_issue({{"worker", {{"visibilityTimeout", -1}}}}, "/worker/visibilityTimeout",
+                "expected a number > 0, found -1");
+    check_issue({{"worker", {{"batchSize", 100001}}}}, "/worker/batchSize", "expected an integer <= 100000, found 100001");
+    check_issue({{"worker", {{"waitMs", 1e15}}}}, "/worker/waitMs",
+                "expected an integer <= 1000000000000, found 1000000000000000");
+    check_issue(in_default(send_again({{"maxAttempts", 1000000001}})), "/defaultPipeline/0/maxAttempts",
+                "expected an integer <= 1000000000, found 1000000001");
+    check_issue(in_default(exponential({{"maxAttempts", 1e12}})), "/defaultPipeline/0/maxAttempts",
+                "expected an integer <= 1000000000, found 1000000000000.0");
+    check_issue(in_default(exponential({{"delayInitial", 2e9}, {"delayMaximum", 3e9}})),
+                "/defaultPipeline/0/delayInitial", "expected a number <= 1e9 (seconds), found 2000000000.0");
+    check_issue(in_default(exponential({{"delayMaximum", 1e308}})), "/defaultPipeline/0/delayMaximum",
+                "expected a number <= 1e9 (seconds), found 1e+308");
+
+    // The largest accepted values work with the worker and the adapter.
+    const Config config = load_config({{"worker", {{"channels", {"a"}}, {"visibilityTimeout", 1e9},
+                                                   {"batchSize", 100000}, {"waitMs", 1000000000000}}},
+                                       {"defaultPipeline", {exponential({{"maxAttempts", 1000000000},
+                                                                         {"delayMaximum", 1e9}, {"exponent", 1e300}})}}});
+    CHECK(config.visibility_timeout.count() == 1e9);
+    CHECK_NOTHROW(InMemoryAdapter(InMemoryAdapter::Options{config.visibility_timeout, nullptr}));
+}
+
+TEST_CASE("config: nearest_word skips words far longer than every known one") {
+    CHECK(nearest_word(std::string(4 * 1024 * 1024, 'x'), {"maxAttempts", "queue"}) == std::nullopt);
+    CHECK(nearest_word("maxAttempt", {"maxAttempts", "queue"}) == "maxAttempts");
 }

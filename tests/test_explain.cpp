@@ -209,3 +209,30 @@ TEST_CASE("explain: refuses an empty channel and a limit below 1") {
     REQUIRE(steps.size() == 1);
     CHECK(steps[0].decision.to == "x:dlq");
 }
+
+TEST_CASE("explain: the streaming form hands over the same steps, one at a time, keeping none") {
+    const Config config = load_config_file(kConfigDir / "yii-guide.json");
+    const ExplainOptions options{.channel = "orders"};
+    const auto kept = explain(config.make_dispatcher(), options);
+    std::vector<ExplainStep> streamed;
+    explain(config.make_dispatcher(), options, [&](const ExplainStep& step) { streamed.push_back(step); });
+    REQUIRE(streamed.size() == kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        CHECK(streamed[i].failure == kept[i].failure);
+        CHECK(streamed[i].channel == kept[i].channel);
+        CHECK(streamed[i].decision.middleware == kept[i].decision.middleware);
+        CHECK(streamed[i].decision.delay.count() == kept[i].decision.delay.count());
+    }
+
+    // A million failures: counted as they come, nothing held.
+    const Config endless = load_config({{"defaultPipeline", {backoff({{"maxAttempts", 1000000000}})}}});
+    std::size_t count = 0;
+    double total = 0;
+    explain(endless.make_dispatcher(), {.channel = "jobs", .max_failures = 1000000}, [&](const ExplainStep& step) {
+        ++count;
+        total += step.decision.delay.count();
+    });
+    CHECK(count == 1000000);
+    CHECK(total == 2 + 6 + 10.0 * (1000000 - 2));
+    CHECK_THROWS_AS(explain(endless.make_dispatcher(), {.channel = "jobs"}, nullptr), InvalidArgumentError);
+}

@@ -7,6 +7,7 @@
 /// documented in docs/config.md and config/schema.json.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -22,6 +23,25 @@
 
 namespace failpipe {
 
+/// @brief The limits every loader (load_config, parse_config, load_config_file, `failpipe config
+/// check`) enforces, so that any input is answered quickly and in bounded memory. A document beyond
+/// them is refused with a ConfigError at the offending value. See docs/config.md, "Limits".
+struct ConfigLimits {
+    static constexpr std::size_t kMaxDocumentBytes = 4 * 1024 * 1024;  ///< The text of a document.
+    static constexpr std::size_t kMaxDepth = 64;                       ///< Nesting of arrays and objects.
+    static constexpr std::size_t kMaxPipelines = 1000;                 ///< Channels in `pipelines`.
+    static constexpr std::size_t kMaxPipelineLength = 100;             ///< Middlewares in one pipeline.
+    static constexpr std::size_t kMaxMiddlewares = 1000;               ///< Middlewares in all pipelines.
+    static constexpr std::size_t kMaxClassificationRules = 100;        ///< Rules in `classification`.
+    static constexpr std::size_t kMaxWorkerChannels = 1000;            ///< Names in `worker.channels`.
+    static constexpr std::size_t kMaxChannelNameBytes = 1024;          ///< A channel name.
+    static constexpr std::size_t kMaxReportedIssues = 20;  ///< Issues listed; then one "and N more problems".
+    static constexpr double kMaxSeconds = 1e9;              ///< Delays and timeouts (the Redis adapter's limit).
+    static constexpr long long kMaxAttempts = 1000000000;   ///< A middleware's `maxAttempts`.
+    static constexpr long long kMaxBatchSize = 100000;      ///< `worker.batchSize`.
+    static constexpr long long kMaxWaitMs = 1000000000000;  ///< `worker.waitMs`: kMaxSeconds in milliseconds.
+};
+
 /// @brief A loaded, checked configuration.
 struct Config {
     FailureMiddlewareDispatcher::Options dispatcher;  ///< Pipelines, final behaviour, dead-letter suffix.
@@ -34,7 +54,9 @@ struct Config {
     FailureMiddlewareDispatcher make_dispatcher() const { return FailureMiddlewareDispatcher(dispatcher); }
 };
 
-/// @brief Checks and builds @p document. Throws ConfigError listing every problem.
+/// @brief Checks and builds @p document. Throws ConfigError listing the problems: the first
+/// ConfigLimits::kMaxReportedIssues in document order, then one issue with the empty path saying how
+/// many more there are.
 /// @param registry the middleware types known (built-ins plus the user's).
 /// @param clock    the clock dead-letter middlewares record time with (null = system clock).
 Config load_config(const nlohmann::json& document, const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
@@ -44,7 +66,9 @@ Config load_config(const nlohmann::json& document, const MiddlewareRegistry& reg
 Config parse_config(std::string_view text, const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
                     std::shared_ptr<const Clock> clock = nullptr);
 
-/// @brief Reads @p path (an unreadable file is a ConfigError) and parses it.
+/// @brief Reads @p path and parses it. An unreadable file, one that is not a regular file (a FIFO,
+/// a device, a directory) and one larger than ConfigLimits::kMaxDocumentBytes are ConfigErrors; a
+/// FIFO is refused without waiting for a writer, and no more than the limit is ever read.
 Config load_config_file(const std::filesystem::path& path,
                         const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
                         std::shared_ptr<const Clock> clock = nullptr);

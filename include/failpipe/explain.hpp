@@ -2,6 +2,7 @@
 /// @brief Printing a pipeline's retry schedule before deployment (`failpipe explain`).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,5 +33,10 @@ struct ExplainOptions {
 /// @p options.max_failures failures. Deterministic: jittered delays report the schedule's value
 /// with its bounds.
 std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options);
+
+/// @brief As above, handing each step to @p on_step as soon as it is decided instead of keeping
+/// them all: memory stays constant however many failures are simulated.
+void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options,
+             const std::function<void(const ExplainStep&)>& on_step);
 
 }  // namespace failpipe

@@ -20,6 +20,10 @@
 
 namespace failpipe {
 
+namespace detail {
+struct IssueCap;
+}  // namespace detail
+
 /// @brief One middleware object of a config document, with typed, path-aware readers. Problems are
 /// collected (not thrown), so a whole document is checked in one pass.
 class MiddlewareParams {
@@ -59,12 +63,15 @@ public:
     bool ok() const noexcept { return ok_; }
 
 private:
+    friend struct detail::IssueCap;
     std::string key_path(std::string_view key) const;
+    void record(std::string path, std::string message);
     const nlohmann::json& object_;
     std::string path_;
     std::vector<ConfigIssue>& issues_;
     std::string dead_letter_suffix_;
     std::shared_ptr<const Clock> clock_;
+    std::size_t* dropped_ = nullptr;  // set by the loader: counts issues beyond its cap instead of keeping them
     bool ok_ = true;
 };
 

@@ -25,12 +25,14 @@ std::string unknown_option(std::string_view word, const std::vector<OptionSpec>&
 
 }  // namespace
 
-std::string quote(std::string_view text) {
-    std::string out = "\"";
-    out += text;
-    out += '"';
-    return out;
+std::string shorten(std::string_view text) {
+    if (text.size() <= kMaxEchoedBytes) return std::string(text);
+    std::size_t cut = kMaxEchoedBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    return std::string(text.substr(0, cut)) + "\u2026";
 }
+
+std::string quote(std::string_view text) { return "\"" + shorten(text) + "\""; }
 
 std::optional<std::string> ParsedArgs::value(std::string_view name) const {
     auto it = options.find(name);
@@ -97,6 +99,8 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const std::vector<Op
             inline_value = name.substr(eq + 1);
             name.resize(eq);
         }
+        // `--help=1`: help is a flag, found by the first pass only when written alone.
+        if (name == "help" && inline_value) throw UsageError("option \"--help\" takes no value");
         const OptionSpec* spec = find_option(options, name);
         if (!spec) throw UsageError(unknown_option(word, options));
         if (parsed.has(name)) throw UsageError("option " + quote("--" + name) + " given more than once");

@@ -60,7 +60,14 @@ public:
 ParsedArgs parse_args(const std::vector<std::string>& args, const std::vector<OptionSpec>& options,
                       const std::vector<PositionalSpec>& positionals);
 
-/// @brief `"text"`: a value quoted for an error message.
+/// @brief How many bytes of a user's input an error message repeats; the rest is cut and marked.
+inline constexpr std::size_t kMaxEchoedBytes = 200;
+
+/// @brief @p text, cut after kMaxEchoedBytes bytes (never inside a UTF-8 character) and marked
+/// with "…" when it was longer: a 100,000-character argument is not echoed whole.
+std::string shorten(std::string_view text);
+
+/// @brief `"text"`: a value quoted for an error message (shortened).
 std::string quote(std::string_view text);
 
 }  // namespace failpipe::cli

@@ -1,6 +1,11 @@
 // `failpipe explain`: the decisions a config's pipelines make for a message that always fails.
+#include <cmath>
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "command.hpp"
 #include "failpipe/config.hpp"
@@ -16,67 +21,107 @@ constexpr long long kMaxFailures = 1000000;
 bool has_push(FailureAction action) { return action != FailureAction::drop && action != FailureAction::rethrow; }
 bool is_retry(FailureAction action) { return action == FailureAction::send_again || action == FailureAction::delay; }
 
-std::string delay_cell(const Decision& d) {
-    if (!has_push(d.action)) return "-";
-    std::string cell = format_number(d.delay.count());
-    if (d.jittered) cell += " (" + format_number(d.delay_min.count()) + "-" + format_number(d.delay_max.count()) + ")";
+// One row of the table without its strings (they are interned): a million failures take tens of
+// megabytes, not the hundreds a row of six strings each would.
+struct Row {
+    int failure;
+    std::uint32_t channel;
+    std::uint32_t middleware;
+    std::uint32_t to;
+    FailureAction action;
+    bool jittered;
+    double delay;
+    double delay_min;
+    double delay_max;
+};
+
+class Names {
+public:
+    std::uint32_t id(const std::string& name) {
+        auto [it, added] = ids_.try_emplace(name, static_cast<std::uint32_t>(names_.size()));
+        if (added) names_.push_back(name);
+        return it->second;
+    }
+    const std::string& name(std::uint32_t id) const { return names_[id]; }
+
+private:
+    std::vector<std::string> names_;
+    std::unordered_map<std::string, std::uint32_t> ids_;
+};
+
+std::string delay_cell(const Row& r) {
+    if (!has_push(r.action)) return "-";
+    std::string cell = format_number(r.delay);
+    if (r.jittered) cell += " (" + format_number(r.delay_min) + "-" + format_number(r.delay_max) + ")";
     return cell;
 }
 
-void print_table_format(std::ostream& out, const std::vector<ExplainStep>& steps) {
-    std::vector<std::vector<std::string>> rows;
-    rows.reserve(steps.size());
-    for (const auto& s : steps) {
+// The steps as they come, then the table, then the closing line.
+class TablePrinter {
+public:
+    void add(const ExplainStep& s) {
         const Decision& d = s.decision;
-        rows.push_back({std::to_string(s.failure), s.channel, d.middleware, std::string(to_string(d.action)),
-                        has_push(d.action) ? d.to : "-", delay_cell(d)});
-    }
-    print_table(out, {"failure", "channel", "middleware", "action", "to", "delay"}, rows, {0});
-
-    std::size_t retries = 0;
-    double total_delay = 0;
-    for (const auto& s : steps) {
-        if (!is_retry(s.decision.action)) continue;
-        ++retries;
-        total_delay += s.decision.delay.count();
-    }
-    const std::string tally = " (" + std::to_string(retries) + (retries == 1 ? " retry, " : " retries, ") +
-                              format_rounded(total_delay, 12) + " s of delay in all)";
-    const Decision& last = steps.back().decision;
-    const std::string failures = std::to_string(steps.size()) + (steps.size() == 1 ? " failure" : " failures");
-    switch (last.action) {
-        case FailureAction::dead_letter:
-            out << "dead-lettered to " << last.to << " after " << failures << tally << '\n';
-            break;
-        case FailureAction::drop:
-            out << "dropped after " << failures << tally << '\n';
-            break;
-        case FailureAction::rethrow:
-            out << "rethrown after " << failures << tally
-                << "; the delivery stays unsettled until its visibility timeout\n";
-            break;
-        default:
-            out << "still retrying after " << failures << tally << "; stopped at the --failures limit\n";
-            break;
-    }
-}
-
-void print_json_format(std::ostream& out, const std::vector<ExplainStep>& steps) {
-    for (const auto& s : steps) {
-        const Decision& d = s.decision;
-        nlohmann::ordered_json line;
-        line["failure"] = s.failure;
-        line["channel"] = s.channel;
-        line["middleware"] = d.middleware;
-        line["action"] = std::string(to_string(d.action));
-        line["to"] = has_push(d.action) ? nlohmann::ordered_json(d.to) : nlohmann::ordered_json(nullptr);
-        line["delay"] = has_push(d.action) ? json_number(d.delay.count()) : nlohmann::ordered_json(nullptr);
-        if (d.jittered) {
-            line["delayMin"] = json_number(d.delay_min.count());
-            line["delayMax"] = json_number(d.delay_max.count());
+        rows_.push_back(Row{s.failure, names_.id(s.channel), names_.id(d.middleware), names_.id(d.to), d.action,
+                            d.jittered, d.delay.count(), d.delay_min.count(), d.delay_max.count()});
+        if (is_retry(d.action)) {
+            ++retries_;
+            total_delay_ += d.delay.count();
         }
-        out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     }
+
+    void print(std::ostream& out) const {
+        print_table(out, {"failure", "channel", "middleware", "action", "to", "delay"}, rows_.size(),
+                    [&](std::size_t i) { return cells(rows_[i]); }, {0});
+        if (!rows_.empty()) out << closing_line() << '\n';
+    }
+
+private:
+    std::vector<std::string> cells(const Row& r) const {
+        return {std::to_string(r.failure), names_.name(r.channel), names_.name(r.middleware),
+                std::string(to_string(r.action)), has_push(r.action) ? names_.name(r.to) : "-", delay_cell(r)};
+    }
+
+    std::string closing_line() const {
+        // A sum of finite delays that overflows is still told truly: more than the largest double.
+        const std::string total =
+            std::isfinite(total_delay_) ? format_rounded(total_delay_, 12) + " s" : "more than 1.7e308 s";
+        const std::string tally = " (" + std::to_string(retries_) + (retries_ == 1 ? " retry, " : " retries, ") +
+                                  total + " of delay in all)";
+        const Row& last = rows_.back();
+        const std::string failures = std::to_string(rows_.size()) + (rows_.size() == 1 ? " failure" : " failures");
+        switch (last.action) {
+            case FailureAction::dead_letter:
+                return "dead-lettered to " + names_.name(last.to) + " after " + failures + tally;
+            case FailureAction::drop:
+                return "dropped after " + failures + tally;
+            case FailureAction::rethrow:
+                return "rethrown after " + failures + tally +
+                       "; the delivery stays unsettled until its visibility timeout";
+            default:
+                return "still retrying after " + failures + tally + "; stopped at the --failures limit";
+        }
+    }
+
+    Names names_;
+    std::vector<Row> rows_;
+    std::size_t retries_ = 0;
+    double total_delay_ = 0;
+};
+
+void print_json_line(std::ostream& out, const ExplainStep& s) {
+    const Decision& d = s.decision;
+    nlohmann::ordered_json line;
+    line["failure"] = s.failure;
+    line["channel"] = s.channel;
+    line["middleware"] = d.middleware;
+    line["action"] = std::string(to_string(d.action));
+    line["to"] = has_push(d.action) ? nlohmann::ordered_json(d.to) : nlohmann::ordered_json(nullptr);
+    line["delay"] = has_push(d.action) ? json_number(d.delay.count()) : nlohmann::ordered_json(nullptr);
+    if (d.jittered) {
+        line["delayMin"] = json_number(d.delay_min.count());
+        line["delayMax"] = json_number(d.delay_max.count());
+    }
+    out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
 int run_explain(const Invocation& inv) {
@@ -95,18 +140,21 @@ int run_explain(const Invocation& inv) {
     const std::string format = args.choice("format", {"table", "json"}, "table");
     require_file(file);
 
-    std::vector<ExplainStep> steps;
+    std::optional<Config> config;
     try {
-        const Config config = load_config_file(file);
-        steps = explain(config.make_dispatcher(), options);
+        config.emplace(load_config_file(file));
     } catch (const ConfigError& e) {
         print_config_issues(inv.err, file, e);
         return kExitFailed;
     }
-    if (format == "json")
-        print_json_format(inv.out, steps);
-    else
-        print_table_format(inv.out, steps);
+    // JSON lines go out as they are decided; the table needs every row for its column widths.
+    if (format == "json") {
+        explain(config->make_dispatcher(), options, [&](const ExplainStep& step) { print_json_line(inv.out, step); });
+        return kExitOk;
+    }
+    TablePrinter table;
+    explain(config->make_dispatcher(), options, [&](const ExplainStep& step) { table.add(step); });
+    table.print(inv.out);
     return kExitOk;
 }
 

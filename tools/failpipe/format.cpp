@@ -32,28 +32,34 @@ nlohmann::ordered_json json_number(double value) {
 
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows, const std::vector<std::size_t>& right_aligned) {
+    print_table(out, header, rows.size(), [&](std::size_t i) { return rows[i]; }, right_aligned);
+}
+
+void print_table(std::ostream& out, const std::vector<std::string>& header, std::size_t rows,
+                 const std::function<std::vector<std::string>(std::size_t)>& row,
+                 const std::vector<std::size_t>& right_aligned) {
     std::vector<std::size_t> widths(header.size(), 0);
-    auto measure = [&](const std::vector<std::string>& row) {
-        for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
-            widths[i] = std::max(widths[i], row[i].size());
+    auto measure = [&](const std::vector<std::string>& cells) {
+        for (std::size_t i = 0; i < cells.size() && i < widths.size(); ++i)
+            widths[i] = std::max(widths[i], cells[i].size());
     };
     measure(header);
-    for (const auto& row : rows) measure(row);
+    for (std::size_t i = 0; i < rows; ++i) measure(row(i));
 
-    auto print_row = [&](const std::vector<std::string>& row) {
+    auto print_row = [&](const std::vector<std::string>& cells) {
         std::string line;
-        for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+        for (std::size_t i = 0; i < cells.size() && i < widths.size(); ++i) {
             const bool right = std::find(right_aligned.begin(), right_aligned.end(), i) != right_aligned.end();
-            const std::string pad(widths[i] - row[i].size(), ' ');
+            const std::string pad(widths[i] > cells[i].size() ? widths[i] - cells[i].size() : 0, ' ');
             if (i > 0) line += "  ";
-            line += right ? pad + row[i] : row[i] + pad;
+            line += right ? pad + cells[i] : cells[i] + pad;
         }
         // Trailing blanks of the last column are noise in a terminal and in diffs.
         line.erase(line.find_last_not_of(' ') + 1);
         out << line << '\n';
     };
     print_row(header);
-    for (const auto& row : rows) print_row(row);
+    for (std::size_t i = 0; i < rows; ++i) print_row(row(i));
 }
 
 }  // namespace failpipe::cli

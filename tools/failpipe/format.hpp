@@ -2,6 +2,7 @@
 /// @brief Output helpers shared by `failpipe` commands: exact numbers and aligned tables.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -24,5 +25,11 @@ nlohmann::ordered_json json_number(double value);
 /// @p right_aligned (by index) are aligned right.
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows, const std::vector<std::size_t>& right_aligned);
+
+/// @brief As above, with the cells of row i given by @p row(i) (called twice per row: once to
+/// measure, once to print), so that a long table is not held as strings.
+void print_table(std::ostream& out, const std::vector<std::string>& header, std::size_t rows,
+                 const std::function<std::vector<std::string>(std::size_t)>& row,
+                 const std::vector<std::size_t>& right_aligned);
 
 }  // namespace failpipe::cli

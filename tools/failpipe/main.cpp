@@ -45,6 +45,16 @@ void print_main_help(std::ostream& out) {
         << "The config format is described in docs/config.md.\n";
 }
 
+void print_help_help(std::ostream& out) {
+    out << "Usage: failpipe help [COMMAND]\n\n"
+        << "Show help for a command.\n\n"
+        << "Without COMMAND, lists the commands (as \"failpipe --help\"). With one, prints its usage,\n"
+        << "arguments and examples (as \"failpipe COMMAND --help\").\n\n"
+        << "Examples:\n"
+        << "  failpipe help explain\n"
+        << "  failpipe help config check\n";
+}
+
 void print_command_help(std::ostream& out, const Command& c) {
     out << "Usage: " << usage_line(c) << "\n\n" << c.summary << ".\n\n" << c.description << '\n';
     if (!c.positionals.empty() || !c.options.empty()) {
@@ -124,8 +134,12 @@ int run(const std::vector<std::string>& args) {
     }
     if (first == "help") {
         const std::vector<std::string> rest(args.begin() + 1, args.end());
-        if (rest.empty() || rest.front() == "--help" || rest.front() == "-h") {
+        if (rest.empty()) {
             print_main_help(std::cout);
+            return kExitOk;
+        }
+        if (rest.size() == 1 && (rest.front() == "help" || rest.front() == "--help" || rest.front() == "-h")) {
+            print_help_help(std::cout);
             return kExitOk;
         }
         if (auto [command, used] = find_command(rest); command && used == rest.size()) {
