@@ -182,7 +182,8 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             return;
         }
         auto& meta = detail::failure_meta(*kept);
-        meta[std::string(metadata_keys::failures)] = detail::to_int(&meta[std::string(metadata_keys::failures)]) + 1;
+        auto& failures = meta[std::string(metadata_keys::failures)];
+        failures = detail::next_count(&failures);
         Failure both{failure.exception, failure.type,
                      failure.what + " (then the failure pipeline failed: " + pipeline_error + ")", failure.error_class};
         prepare_dead_letter(pending, std::move(*kept), both, "pipeline-error");

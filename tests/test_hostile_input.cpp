@@ -188,3 +188,118 @@ TEST_CASE("hostile input: a message nested exactly at the limit works end to end
     }
     CHECK(rig.memory->depth("audit").total() == 0);
 }
+
+// ---- defect 6: hostile attempt counters ----------------------------------------------------
+
+TEST_CASE("hostile input: counters in metadata of any value or type never stretch the retry loop past the pipeline's limits") {
+    const std::string again_key = std::string(metadata_keys::resend_attempts_prefix) + "again";
+    const std::string backoff_attempts = std::string(metadata_keys::delay_attempts_prefix) + "backoff";
+    const std::string backoff_delay = std::string(metadata_keys::delay_delay_prefix) + "backoff";
+    const std::string jitter_attempts = std::string(metadata_keys::delay_attempts_prefix) + "jittered";
+    const std::string jitter_delay = std::string(metadata_keys::delay_delay_prefix) + "jittered";
+    const std::string jitter_applied = std::string(metadata_keys::delay_applied_prefix) + "jittered";
+    const std::vector<json> hostile = {
+        -1, -1e12, 1e300, -1e300, "abc", "-1e12", "1e999", "  -7 apples", true, false, json::array({1, 2}),
+        json::object({{"a", 1}}), std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+        std::numeric_limits<std::uint64_t>::max(), nullptr, std::nan(""), -0.0, 0.5, -0.5,
+        std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+    // At most 1 + 2 (again) + 3 (backoff) + 2 (jittered) runs, whatever the message says.
+    constexpr int kMaxRuns = 8;
+
+    for (const auto& value : hostile) {
+        CAPTURE(value.dump());
+        Rig rig;
+        auto options = rig.dispatcher_options();
+        ExponentialDelayMiddleware::Options jitter;
+        jitter.jitter = Jitter::decorrelated;
+        jitter.random = std::make_shared<RandomSource>(7);
+        options.default_pipeline = {make<SendAgainMiddleware>("again", 2),
+                                    make<ExponentialDelayMiddleware>("backoff", 3, 1.0, 60.0, 2.0),
+                                    make<ExponentialDelayMiddleware>("jittered", 2, 1.0, 60.0, 2.0, jitter)};
+        auto worker = rig.worker(options);
+        int runs = 0;
+        worker.on("job", [&](const Message&, HandlerContext&) {
+            ++runs;
+            throw TransientError("fails");
+        });
+        Message message = job();
+        message.metadata["failpipe-failure"] = {{again_key, value},       {backoff_attempts, value},
+                                                {backoff_delay, value},   {jitter_attempts, value},
+                                                {jitter_delay, value},    {jitter_applied, value},
+                                                {"failures", value}};
+        Queue(rig.memory, "orders").push(message);
+        drain(rig, worker, 3 * kMaxRuns);
+
+        CHECK(runs >= 1);
+        CHECK(runs <= kMaxRuns);
+        auto dead = rig.memory->browse("orders:dlq", 0, 10);
+        REQUIRE(dead.size() == 1);
+        const json& attempts = record_of(dead[0]).at("attempts");
+        CHECK(attempts.is_number_integer());
+        CHECK(attempts.get<long long>() >= 1);
+        CHECK(rig.memory->depth("orders").total() == 0);
+    }
+}
+
+TEST_CASE("hostile input: a negative ExponentialDelayMiddleware counter is read as 0, as SendAgainMiddleware's is") {
+    ExponentialDelayMiddleware backoff("backoff", 3, 1.0, 60.0, 2.0);
+    const std::string key = std::string(metadata_keys::delay_attempts_prefix) + "backoff";
+    CHECK(backoff.attempts(test::message_with_failure_meta({{key, -1e12}})) == 0);
+    CHECK(backoff.attempts(test::message_with_failure_meta({{key, std::numeric_limits<std::int64_t>::min()}})) == 0);
+    test::RecordingNext next;
+    auto result = backoff.handle(FailureHandlingRequest(test::message_with_failure_meta({{key, -5}}), "orders"),
+                                 test::failure_of(), next);
+    REQUIRE(result.handled());
+    CHECK(test::failure_meta(result.pushes().front().message).at(key) == 1);
+}
+
+// ---- defect 7: counters at the top of their range ------------------------------------------
+
+TEST_CASE("hostile input: a failure count of INT64_MAX saturates; the dead letter never shows a negative count") {
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    for (const json& failures : {json(kMax), json(std::numeric_limits<std::uint64_t>::max()), json(1e300), json(-5),
+                                 json(std::numeric_limits<std::int64_t>::min())}) {
+        CAPTURE(failures.dump());
+        Rig rig;
+        auto worker = rig.worker(rig.dispatcher_options());
+        worker.on("job", [](const Message&, HandlerContext&) { throw PermanentError("no"); });
+        Message message = job();
+        message.metadata["failpipe-failure"] = {{"failures", failures}};
+        Queue(rig.memory, "orders").push(message);
+        worker.run_until_idle();
+        auto dead = rig.memory->browse("orders:dlq", 0, 10);
+        REQUIRE(dead.size() == 1);
+        const long long expected = failures.get<double>() > 0 ? kMax : 1;
+        CHECK(record_of(dead[0]).at("attempts") == expected);
+        CHECK(dead[0].metadata.at("failpipe-failure").at("failures") == expected);
+    }
+}
+
+namespace {
+
+class ThrowingMiddleware final : public MiddlewareFailureInterface {
+public:
+    FailureHandlingRequest handle(FailureHandlingRequest, const Failure&, const FailureHandlerInterface&) const override {
+        throw std::logic_error("middleware bug");
+    }
+    const std::string& id() const noexcept override { return id_; }
+    std::string id_ = "throws";
+};
+
+}  // namespace
+
+TEST_CASE("hostile input: a failure count of INT64_MAX saturates on the pipeline-error path too") {
+    Rig rig;
+    auto options = rig.dispatcher_options();
+    options.default_pipeline = {std::make_shared<ThrowingMiddleware>()};
+    auto worker = rig.worker(options);
+    worker.on("job", [](const Message&, HandlerContext&) { throw PermanentError("no"); });
+    Message message = job();
+    message.metadata["failpipe-failure"] = {{"failures", std::numeric_limits<std::int64_t>::max()}};
+    Queue(rig.memory, "orders").push(message);
+    worker.run_until_idle();
+    auto dead = rig.memory->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(record_of(dead[0]).at("reason") == "pipeline-error");
+    CHECK(record_of(dead[0]).at("attempts") == std::numeric_limits<std::int64_t>::max());
+}
