@@ -135,7 +135,7 @@ TEST_CASE("hostile input: a message nested deeper than the limit is refused at p
                              InvalidArgumentError);
         Message deep_meta = job();
         deep_meta.metadata["trace"] = nested(levels);
-        CHECK_THROWS_WITH_AS(orders.push(deep_meta), doctest::Contains("metadata"), InvalidArgumentError);
+        CHECK_THROWS_WITH_AS(orders.push(std::move(deep_meta)), doctest::Contains("metadata"), InvalidArgumentError);
         CHECK_THROWS_AS(rig.memory->push("orders", job(nested(levels))), InvalidArgumentError);
         std::vector<OutgoingMessage> batch;
         batch.push_back(OutgoingMessage{"orders", job("fine"), Seconds{0}});
@@ -302,4 +302,233 @@ TEST_CASE("hostile input: a failure count of INT64_MAX saturates on the pipeline
     REQUIRE(dead.size() == 1);
     CHECK(record_of(dead[0]).at("reason") == "pipeline-error");
     CHECK(record_of(dead[0]).at("attempts") == std::numeric_limits<std::int64_t>::max());
+}
+
+// ---- defect 4, the worker's side: one refused item of a batch --------------------------------
+
+namespace {
+
+/// An adapter in front of the memory adapter that refuses the settles @p refuse picks, for their
+/// content (InvalidArgumentError), as a broker refusing one bad message would. With
+/// @p whole_batch, settle_batch throws for the whole batch when any item is refused (today's
+/// Redis adapter did); settle() always refuses item by item.
+class RefusingAdapter final : public AdapterInterface {
+public:
+    using Predicate = std::function<bool(const Delivery&, const Settlement&)>;
+    RefusingAdapter(std::shared_ptr<InMemoryAdapter> inner, Predicate refuse, bool whole_batch = false)
+        : inner_(std::move(inner)), refuse_(std::move(refuse)), whole_batch_(whole_batch) {}
+    int refused = 0;
+    int batch_calls = 0;
+
+    void settle(const Delivery& d, Settlement&& s) override {
+        if (refuse_(d, s)) {
+            ++refused;
+            throw InvalidArgumentError("refused (test): message \"" + d.message.id + "\" cannot be stored");
+        }
+        inner_->settle(d, std::move(s));
+    }
+    std::vector<std::exception_ptr> settle_batch(std::vector<SettleItem> items) override {
+        ++batch_calls;
+        if (whole_batch_) {
+            for (const auto& item : items) {
+                if (refuse_(*item.delivery, *item.settlement)) throw ProtocolError("ERR the batch is refused (test)");
+            }
+        }
+        return AdapterInterface::settle_batch(std::move(items));
+    }
+    std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
+    std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
+        return inner_->reserve(c, n, w);
+    }
+    void release(const Delivery& d, Seconds delay) override { inner_->release(d, delay); }
+    std::size_t reclaim() override { return inner_->reclaim(); }
+    MessageStatus status(const std::string& id) override { return inner_->status(id); }
+    ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
+    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
+    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
+    std::vector<std::string> channels() override { return inner_->channels(); }
+
+private:
+    std::shared_ptr<InMemoryAdapter> inner_;
+    Predicate refuse_;
+    bool whole_batch_;
+};
+
+bool only_dead_letters(const Settlement& s) {
+    if (s.pushes.empty()) return false;
+    for (const auto& push : s.pushes) {
+        if (push.channel.size() < 4 || push.channel.substr(push.channel.size() - 4) != ":dlq") return false;
+    }
+    return true;
+}
+
+std::string reason_of(const Settlement& s) {
+    if (s.pushes.size() != 1) return {};
+    const auto& meta = s.pushes.front().message.metadata;
+    auto record = meta.find("failpipe-dead-letter");
+    return record == meta.end() ? std::string() : record->value("reason", std::string());
+}
+
+}  // namespace
+
+TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its own; the rest of its batch settles") {
+    for (bool whole_batch : {false, true}) {
+        for (bool per_batch : {true, false}) {
+            CAPTURE(whole_batch);
+            CAPTURE(per_batch);
+            Rig rig;
+            auto refusing = std::make_shared<RefusingAdapter>(
+                rig.memory,
+                [](const Delivery& d, const Settlement& s) {
+                    return d.message.id.find("bad") != std::string::npos && !only_dead_letters(s);
+                },
+                whole_batch);
+            WorkerOptions worker_options;
+            worker_options.settle_per_batch = per_batch;
+            auto options = rig.dispatcher_options();
+            options.default_pipeline = {make<SendAgainMiddleware>("again", 1)};
+            auto worker = rig.worker(options, worker_options, refusing);
+            std::map<std::string, int> runs;
+            worker.on("job", [&](const Message& m, HandlerContext& context) {
+                ++runs[m.id];
+                context.push("audit", Message::create("audit", m.id));  // follow-ups of the bad one must not leak
+                if (m.data == "fail") throw TransientError("fails once");
+            });
+            Queue orders(refusing, "orders");
+            std::vector<std::string> ids;
+            for (int i = 0; i < 5; ++i) {
+                Message m = job(i == 1 ? "fail" : "ok");
+                m.id = i == 2 ? "bad-2" : "good-" + std::to_string(i);
+                ids.push_back(orders.push(m));
+            }
+            Message bad_failing = job("fail");
+            bad_failing.id = "bad-fail";
+            orders.push(bad_failing);
+            drain(rig, worker);
+
+            CHECK(runs["good-0"] == 1);
+            CHECK(runs["good-1"] == 2);  // failed once, sent again, then... still "fail": dead-lettered by the final handler
+            CHECK(runs["good-3"] == 1);
+            CHECK(runs["good-4"] == 1);
+            CHECK(runs["bad-2"] == 1);  // no loop: dead-lettered after its first run
+            CHECK(runs["bad-fail"] == 1);
+            CHECK(rig.memory->depth("orders").total() == 0);
+            CHECK(rig.memory->depth("audit").total() == 3);  // good-0, good-3, good-4: never the refused ones
+
+            auto dead = rig.memory->browse("orders:dlq", 0, 10);
+            REQUIRE(dead.size() == 3);
+            std::map<std::string, Message> by_id;
+            for (auto& d : dead) by_id[d.id] = d;
+            REQUIRE(by_id.count("bad-2") == 1);
+            REQUIRE(by_id.count("bad-fail") == 1);
+            CHECK(record_of(by_id["good-1"]).at("reason") == "failure");
+            for (const char* id : {"bad-2", "bad-fail"}) {
+                CAPTURE(id);
+                const auto& record = record_of(by_id[id]);
+                CHECK(record.at("reason") == "settle-error");
+                CHECK(record.at("errorType") == "failpipe::InvalidArgumentError");
+                CHECK(error_text(record).find("refused (test): message \"" + std::string(id) + "\" cannot be stored") !=
+                      std::string::npos);
+                CHECK(by_id[id].data == (std::string(id) == "bad-2" ? "ok" : "fail"));
+            }
+            const auto snapshot = worker.metrics().snapshot();
+            CHECK(snapshot.settle_errors == 2);
+            CHECK(snapshot.dead_lettered == 3);
+        }
+    }
+}
+
+TEST_CASE("hostile input: when even the dead letter is refused the message stays with the broker, and max-deliveries ends it") {
+    Rig rig;
+    auto refusing = std::make_shared<RefusingAdapter>(rig.memory, [](const Delivery& d, const Settlement& s) {
+        return d.message.id == "worse" && reason_of(s) != "max-deliveries";
+    });
+    WorkerOptions worker_options;
+    worker_options.max_deliveries = 3;
+    auto worker = rig.worker(rig.dispatcher_options(), worker_options, refusing);
+    int runs = 0;
+    int others = 0;
+    worker.on("job", [&](const Message& m, HandlerContext&) { m.id == "worse" ? ++runs : ++others; });
+    Message worse = job("payload");
+    worse.id = "worse";
+    Queue(refusing, "orders").push(worse);
+    Queue(refusing, "orders").push(job());
+    drain(rig, worker);
+
+    CHECK(runs == 3);  // one run per delivery up to max-deliveries, then no more
+    CHECK(others == 1);
+    CHECK(refusing->refused == 6);  // each run: its settle and its settle-error dead letter
+    auto dead = rig.memory->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == "worse");
+    CHECK(dead[0].data == "payload");
+    CHECK(record_of(dead[0]).at("reason") == "max-deliveries");
+    CHECK(rig.memory->depth("orders").total() == 0);
+}
+
+// ---- the memory adapter on odd ids and delays ------------------------------------------------
+
+TEST_CASE("hostile input: the memory adapter keeps messages with odd ids and delays, and refuses NaN and infinite delays") {
+    Rig rig;
+    Queue orders(rig.memory, "orders");
+    const std::vector<std::string> odd_ids = {std::string("a\x1f" "b"), std::string("nul\0inside", 10), "\xff\xfe not utf-8",
+                                              std::string(100000, 'x'), " ", "\n", "{\"id\":1}"};
+    for (const auto& id : odd_ids) {
+        Message m = job("odd");
+        m.id = id;
+        CHECK(orders.push(m) == id);
+        CHECK(rig.memory->status(id).state == MessageState::ready);
+    }
+    const std::string fresh = orders.push(job("no id"));
+    CHECK(fresh.size() == 32);
+
+    for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                       -1.0, -1e-300}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(orders.push(job(), Seconds{bad}), InvalidArgumentError);
+        CHECK_THROWS_AS(rig.memory->push("orders", job(), Seconds{bad}), InvalidArgumentError);
+        CHECK_THROWS_AS(rig.memory->push_batch({OutgoingMessage{"orders", job(), Seconds{bad}}}), InvalidArgumentError);
+    }
+    const std::string far = orders.push(job("far"), Seconds{1e300});
+    const std::string tiny = orders.push(job("tiny"), Seconds{1e-300});
+    const std::string negative_zero = orders.push(job("zero"), Seconds{-0.0});
+    CHECK(rig.memory->status(far).state == MessageState::delayed);
+    CHECK(rig.memory->status(negative_zero).state == MessageState::ready);
+
+    // A worker handles every odd id (failing once each into the dead letters), and a waiting reserve
+    // does not trip over a due time at the end of time.
+    auto worker = rig.worker(rig.dispatcher_options());
+    std::vector<std::string> seen;
+    worker.on("job", [&](const Message& m, HandlerContext&) {
+        seen.push_back(m.id);
+        if (m.data == "odd") throw PermanentError("odd");
+    });
+    rig.clock->advance(Seconds{1});
+    worker.run_until_idle();
+    CHECK(seen.size() == odd_ids.size() + 3);
+    CHECK(rig.memory->reserve({"orders"}, 10, std::chrono::milliseconds(5)).empty());
+    CHECK(rig.memory->status(far).state == MessageState::delayed);
+    CHECK(rig.memory->status(tiny).state == MessageState::not_found);
+
+    auto dead = rig.memory->browse("orders:dlq", 0, 100);
+    REQUIRE(dead.size() == odd_ids.size());
+    for (std::size_t i = 0; i < odd_ids.size(); ++i) {
+        CHECK(dead[i].id == odd_ids[i]);
+        CHECK(record_of(dead[i]).at("id") == odd_ids[i]);
+    }
+    CHECK(rig.memory->remove("orders:dlq", odd_ids) == odd_ids.size());
+    CHECK(rig.memory->depth("orders:dlq").total() == 0);
+
+    // A release to the end of time, and a settle push there, are kept (and count as delayed).
+    orders.push(job("released"));
+    auto taken = rig.memory->reserve({"orders"}, 1, std::chrono::milliseconds(0));
+    REQUIRE(taken.size() == 1);
+    CHECK_THROWS_AS(rig.memory->release(taken[0], Seconds{std::nan("")}), InvalidArgumentError);
+    Settlement nan_push;
+    nan_push.pushes.push_back(OutgoingMessage{"orders", job(), Seconds{std::nan("")}});
+    CHECK_THROWS_AS(rig.memory->settle(taken[0], std::move(nan_push)), InvalidArgumentError);
+    rig.memory->release(taken[0], Seconds{1e308});
+    CHECK(rig.memory->depth("orders").delayed == 2);
+    CHECK(rig.memory->depth("orders").reserved == 0);
 }
