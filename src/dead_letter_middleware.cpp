@@ -30,7 +30,7 @@ FailureHandlingRequest DeadLetterMiddleware::dead_letter(FailureHandlingRequest 
                                                          std::string_view reason, TimePoint now) {
     static const std::string failures_key(metadata_keys::failures);
     Message message = request.take_message();
-    const long long attempts = detail::to_int(detail::failure_value(message, failures_key));
+    const long long attempts = detail::to_count(detail::failure_value(message, failures_key));
     if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
     message.metadata[std::string(metadata_keys::dead_letter)] = {
         {"reason", reason},

@@ -53,7 +53,7 @@ ExponentialDelayMiddleware::ExponentialDelayMiddleware(std::string id, long long
 }
 
 long long ExponentialDelayMiddleware::attempts(const Message& message) const {
-    return detail::to_int(detail::failure_value(message, attempts_key_));
+    return detail::to_count(detail::failure_value(message, attempts_key_));
 }
 
 double ExponentialDelayMiddleware::next_delay(const Message& message) const {
@@ -70,7 +70,9 @@ FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest
     Message& message = request.message();
     nlohmann::json* meta = detail::find_failure_object(message);
     nlohmann::json* attempts_value = detail::find_member(meta, attempts_key_);
-    const long long done = detail::to_int(attempts_value);
+    // Negative reads as 0 (Yii would grant a message that says -1e12 that many attempts); below
+    // max_attempts_, so done + 1 cannot overflow.
+    const long long done = detail::to_count(attempts_value);
     if (!(max_attempts_ > done)) return next.handle(std::move(request), failure);
 
     nlohmann::json* delay_value = detail::find_member(meta, delay_key_);

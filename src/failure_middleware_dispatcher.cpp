@@ -132,7 +132,7 @@ std::string FailureMiddlewareDispatcher::dead_letter_channel(const std::string& 
 FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequest request, const Failure& failure) const {
     auto& meta = detail::failure_meta(request.message());
     auto& failures = meta[kFailuresKey];
-    failures = detail::to_int(&failures) + 1;
+    failures = detail::next_count(&failures);
     if (request.dead_letter_suffix() != options_.dead_letter_suffix) request.set_dead_letter_suffix(options_.dead_letter_suffix);
 
     PipelineCursor cursor(pipeline_for(request.channel()), 0, *this);

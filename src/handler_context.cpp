@@ -16,6 +16,7 @@ void HandlerContext::push(std::string channel, Message message, Seconds delay) {
         throw InvalidArgumentError(std::string("HandlerContext::push: metadata must be a JSON object, found ") +
                                    message.metadata.type_name());
     }
+    check_message_depth(message, "HandlerContext::push");
     staged_.push_back(OutgoingMessage{std::move(channel), std::move(message), delay});
 }
 

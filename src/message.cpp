@@ -5,6 +5,8 @@
 #include <array>
 #include <atomic>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "failpipe/error.hpp"
 
@@ -17,7 +19,68 @@ Message Message::create(std::string handler, nlohmann::json data) {
     return message;
 }
 
+namespace {
+
+constexpr const char* kDepthLimitText = "nested deeper than 128 levels";
+static_assert(kMaxMessageDepth == 128, "keep kDepthLimitText and docs/limits.md in step");
+
+// True when @p value nests arrays and objects more than @p limit levels. An explicit stack instead
+// of recursion: the value may come from anyone, and this is what guards the recursive code.
+bool nests_deeper_than(const nlohmann::json& value, std::size_t limit) {
+    if (!value.is_structured()) return false;
+    std::vector<std::pair<const nlohmann::json*, std::size_t>> pending{{&value, 1}};
+    while (!pending.empty()) {
+        const auto [node, depth] = pending.back();
+        pending.pop_back();
+        if (depth > limit) return true;
+        for (const auto& child : *node) {
+            if (child.is_structured()) pending.emplace_back(&child, depth + 1);
+        }
+    }
+    return false;
+}
+
+// The same for JSON text, counted on the bytes (brackets outside strings) before anything parses
+// them, so that hostile bytes cost neither a deep tree in memory nor a deep recursion later.
+bool text_nests_deeper_than(std::string_view text, std::size_t limit) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+void check_message_depth(const Message& message, std::string_view operation) {
+    const char* field = nests_deeper_than(message.data, kMaxMessageDepth)       ? "data"
+                        : nests_deeper_than(message.metadata, kMaxMessageDepth) ? "metadata"
+                                                                                : nullptr;
+    if (field == nullptr) return;
+    throw InvalidArgumentError(std::string(operation) + ": the " + field + " of message " +
+                               (message.id.empty() ? std::string("(no id yet)") : "\"" + message.id + "\"") + " is " +
+                               kDepthLimitText + " (the limit of a message's data and metadata)");
+}
+
 std::string encode_message(const Message& message) {
+    // dump() recurses once per level: the check comes first.
+    check_message_depth(message, "encode_message");
     nlohmann::json wire = {{"id", message.id}, {"handler", message.handler}, {"data", message.data},
                            {"metadata", message.metadata.is_object() ? message.metadata : nlohmann::json::object()}};
     // Replacement keeps invalid UTF-8 in a user's strings from turning a push into an exception.
@@ -25,6 +88,11 @@ std::string encode_message(const Message& message) {
 }
 
 Message decode_message(std::string_view bytes) {
+    // The message object is one level; data and metadata may each have kMaxMessageDepth below it.
+    if (text_nests_deeper_than(bytes, kMaxMessageDepth + 1)) {
+        throw DecodeError(std::string("JSON ") + kDepthLimitText + " below the message object (the limit of data and metadata; " +
+                          std::to_string(bytes.size()) + " bytes)");
+    }
     nlohmann::json wire = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
     if (wire.is_discarded()) throw DecodeError("not JSON (" + std::to_string(bytes.size()) + " bytes)");
     if (!wire.is_object()) throw DecodeError(std::string("expected a JSON object, found ") + wire.type_name());

@@ -1,5 +1,6 @@
 #include "metadata.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -79,6 +80,13 @@ long long to_int(const nlohmann::json* value) {
         case nlohmann::json::value_t::string: return saturate(parse_leading_number(value->get_ref<const std::string&>()));
         default: return 0;
     }
+}
+
+long long to_count(const nlohmann::json* value) { return std::max(0LL, to_int(value)); }
+
+long long next_count(const nlohmann::json* value) {
+    const long long count = to_count(value);
+    return count == std::numeric_limits<long long>::max() ? count : count + 1;
 }
 
 double to_float(const nlohmann::json* value) {

@@ -33,6 +33,13 @@ void set_failure_value(Message& message, nlohmann::json* existing, const std::st
 /// anything else is 0.
 long long to_int(const nlohmann::json* value);
 
+/// A counter as failpipe reads it: to_int(), then negative values as 0. A counter comes from a
+/// message anyone may have written; a negative one would grant attempts without bound.
+long long to_count(const nlohmann::json* value);
+
+/// to_count(@p value) + 1, saturating at the largest long long instead of overflowing.
+long long next_count(const nlohmann::json* value);
+
 /// PHP's (float) cast, with the same tolerance; NaN and infinities read as 0.
 double to_float(const nlohmann::json* value);
 

@@ -21,6 +21,7 @@ std::string Queue::push(Message message, Seconds delay) const {
         throw InvalidArgumentError(std::string("Queue::push: metadata must be a JSON object, found ") +
                                    message.metadata.type_name());
     }
+    check_message_depth(message, "Queue::push");
     return adapter_->push(channel_, std::move(message), delay);
 }
 

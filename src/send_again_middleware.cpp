@@ -1,7 +1,5 @@
 #include "failpipe/send_again_middleware.hpp"
 
-#include <algorithm>
-
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "metadata.hpp"
@@ -21,16 +19,15 @@ SendAgainMiddleware::SendAgainMiddleware(std::string id, long long max_attempts,
 }
 
 long long SendAgainMiddleware::attempts(const Message& message) const {
-    // Yii clamps a negative stored counter to 0 here (but not in ExponentialDelayMiddleware).
-    return std::max(0LL, detail::to_int(detail::failure_value(message, counter_key_)));
+    return detail::to_count(detail::failure_value(message, counter_key_));
 }
 
 FailureHandlingRequest SendAgainMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                    const FailureHandlerInterface& next) const {
     if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);
     nlohmann::json* counter = detail::find_member(detail::find_failure_object(request.message()), counter_key_);
-    // Yii clamps a negative stored counter to 0 here (but not in ExponentialDelayMiddleware).
-    const long long done = std::max(0LL, detail::to_int(counter));
+    // Negative reads as 0 (as in Yii); below max_attempts_, so done + 1 cannot overflow.
+    const long long done = detail::to_count(counter);
     if (done >= max_attempts_) return next.handle(std::move(request), failure);
 
     detail::set_failure_value(request.message(), counter, counter_key_, done + 1);

@@ -182,7 +182,8 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             return;
         }
         auto& meta = detail::failure_meta(*kept);
-        meta[std::string(metadata_keys::failures)] = detail::to_int(&meta[std::string(metadata_keys::failures)]) + 1;
+        auto& failures = meta[std::string(metadata_keys::failures)];
+        failures = detail::next_count(&failures);
         Failure both{failure.exception, failure.type,
                      failure.what + " (then the failure pipeline failed: " + pipeline_error + ")", failure.error_class};
         prepare_dead_letter(pending, std::move(*kept), both, "pipeline-error");
@@ -259,32 +260,48 @@ void Worker::retry_while_unreachable(std::size_t deliveries, Attempt&& attempt) 
             detail::logger().warn("settle failed, retrying in {} ms: {}", backoff.count(), e.what());
             interruptible_sleep(stop_, backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-        } catch (const StaleDeliveryError&) {
-            throw;
-        } catch (const std::exception& e) {
-            metrics_->settle_errors.fetch_add(deliveries, std::memory_order_relaxed);
-            detail::logger().error("settle of {} deliveries failed (the broker hands them back after the visibility "
-                                   "timeout): {}",
-                                   deliveries, e.what());
-            throw;
         }
     }
 }
 
 namespace {
 
-void log_refused_settle(const Delivery& delivery, std::exception_ptr error) {
+// Why an adapter refused one settle.
+enum class Refusal {
+    stale,        // another worker holds the delivery now (our visibility timeout ran out): its outcome wins
+    unreachable,  // not applied; the delivery comes back after the visibility timeout
+    content,      // this settle itself is refused (a message the broker cannot store, ...): it would be refused forever
+};
+
+Refusal refusal_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
-    } catch (const StaleDeliveryError& e) {
-        // Another worker holds it now (our visibility timeout ran out): its outcome wins.
-        detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
-                              e.what());
-    } catch (const std::exception& e) {
-        detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility timeout): {}",
-                               delivery.message.id, delivery.channel, e.what());
+    } catch (const StaleDeliveryError&) {
+        return Refusal::stale;
+    } catch (const ConnectionError&) {
+        return Refusal::unreachable;
     } catch (...) {
-        detail::logger().error("settle of message {} on \"{}\" failed", delivery.message.id, delivery.channel);
+        return Refusal::content;
+    }
+}
+
+std::string text_of(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+
+std::string_view settle_kind(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::succeeded: return "handled";
+        case Outcome::retried: return "a retry";
+        case Outcome::dead_lettered: return "a dead letter";
+        case Outcome::dropped: return "a drop";
+        default: return "a settle";
     }
 }
 
@@ -293,9 +310,81 @@ void log_refused_settle(const Delivery& delivery, std::exception_ptr error) {
 Outcome Worker::settle_one(Pending& pending) {
     try {
         retry_while_unreachable(1, [&] { adapter_->settle(pending.delivery, std::move(pending.settlement)); });
-    } catch (const StaleDeliveryError&) {
-        bump(metrics_->settle_errors);
-        log_refused_settle(pending.delivery, std::current_exception());
+    } catch (const ConnectionError&) {
+        throw;  // given up after settle_retry_for: the broker gives the delivery back
+    } catch (...) {
+        return settle_refused(pending, std::current_exception());
+    }
+    return finish(pending);
+}
+
+Outcome Worker::settle_refused(Pending& pending, const std::exception_ptr& error) {
+    bump(metrics_->settle_errors);
+    const Delivery& delivery = pending.delivery;
+    switch (refusal_of(error)) {
+        case Refusal::stale:
+            detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
+                                  text_of(error));
+            return Outcome::settle_failed;
+        case Refusal::unreachable:
+            detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility "
+                                   "timeout): {}",
+                                   delivery.message.id, delivery.channel, text_of(error));
+            return Outcome::settle_failed;
+        case Refusal::content: break;
+    }
+    return dead_letter_refused(pending, error);
+}
+
+std::optional<Message> Worker::message_to_keep(Pending& pending) {
+    Delivery& delivery = pending.delivery;
+    if (pending.outcome == Outcome::succeeded) {
+        // The handler only read it: the delivery still holds the whole message.
+        Message message = std::move(delivery.message);
+        delivery.message.id = message.id;
+        return message;
+    }
+    // A retry or a dead letter carries the message on (with its updated history); the refused
+    // settlement is intact (AdapterInterface::settle's contract).
+    for (auto& push : pending.settlement.pushes) {
+        if (push.message.id == delivery.message.id) return std::move(push.message);
+    }
+    return std::nullopt;  // dropped, or a custom middleware renamed it: only the broker's copy is left
+}
+
+Outcome Worker::dead_letter_refused(Pending& pending, const std::exception_ptr& error) {
+    const std::string text = text_of(error);
+    const std::string_view kind = settle_kind(pending.outcome);
+    std::optional<Message> message = message_to_keep(pending);
+    if (!message) {
+        detail::logger().error("settle ({}) of message {} on \"{}\" refused: {}; no copy is left to dead-letter, so "
+                               "it stays with the broker and comes back after the visibility timeout",
+                               kind, pending.delivery.message.id, pending.delivery.channel, text);
+        return Outcome::settle_failed;
+    }
+    detail::logger().error("settle ({}) of message {} on \"{}\" refused: {}; moving it to the dead letters", kind,
+                           pending.delivery.message.id, pending.delivery.channel, text);
+    // A dead letter refused as such keeps its own record (poison bytes, max-deliveries...) beside the new one.
+    nlohmann::json earlier;
+    const std::string record_key(metadata_keys::dead_letter);
+    if (pending.outcome == Outcome::dead_lettered && message->metadata.is_object()) {
+        if (auto it = message->metadata.find(record_key); it != message->metadata.end()) earlier = std::move(*it);
+    }
+    const Failure classified = classifier_.classify(error);
+    const Failure failure{error, classified.type, "the adapter refused to settle it (" + std::string(kind) + "): " + text,
+                          ErrorClass::permanent};
+    pending.settlement = Settlement{};
+    prepare_dead_letter(pending, std::move(*message), failure, "settle-error");
+    if (!earlier.is_null()) pending.settlement.pushes.front().message.metadata[record_key]["refused"] = std::move(earlier);
+    try {
+        retry_while_unreachable(1, [&] { adapter_->settle(pending.delivery, std::move(pending.settlement)); });
+    } catch (...) {
+        // Nothing was applied: the broker still holds the delivery. It comes back, and maxDeliveries
+        // ends the round trips (or the cause goes away).
+        detail::logger().error("the dead letter of message {} on \"{}\" was refused too: {}; it stays with the broker "
+                               "and comes back after the visibility timeout (maxDeliveries {} ends its redeliveries)",
+                               pending.delivery.message.id, pending.delivery.channel,
+                               text_of(std::current_exception()), options_.max_deliveries);
         return Outcome::settle_failed;
     }
     return finish(pending);
@@ -304,6 +393,7 @@ Outcome Worker::settle_one(Pending& pending) {
 std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
     std::vector<Outcome> outcomes;
     if (pending.empty()) return outcomes;
+    outcomes.reserve(pending.size());
     if (pending.size() == 1) {
         outcomes.push_back(settle_one(pending.front()));
         return outcomes;
@@ -312,14 +402,21 @@ std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
     items.reserve(pending.size());
     for (auto& p : pending) items.push_back(SettleItem{&p.delivery, &p.settlement});
     std::vector<std::exception_ptr> results;
-    retry_while_unreachable(pending.size(), [&] { results = adapter_->settle_batch(items); });
-
-    outcomes.reserve(pending.size());
+    try {
+        retry_while_unreachable(pending.size(), [&] { results = adapter_->settle_batch(items); });
+    } catch (const ConnectionError&) {
+        throw;
+    } catch (...) {
+        // Refused as a whole, by an adapter that cannot say which item is at fault: one by one, so
+        // that one bad message only ever affects itself. Items already applied are refused as stale.
+        detail::logger().warn("settle of a batch of {} deliveries refused ({}); settling them one by one",
+                              pending.size(), text_of(std::current_exception()));
+        for (auto& p : pending) outcomes.push_back(settle_one(p));
+        return outcomes;
+    }
     for (std::size_t i = 0; i < pending.size(); ++i) {
         if (i < results.size() && results[i]) {
-            bump(metrics_->settle_errors);
-            log_refused_settle(pending[i].delivery, results[i]);
-            outcomes.push_back(Outcome::settle_failed);
+            outcomes.push_back(settle_refused(pending[i], results[i]));
             continue;
         }
         outcomes.push_back(finish(pending[i]));

@@ -157,12 +157,16 @@ TEST_CASE("exponential-delay: past maxAttempts it calls next exactly once and pu
     CHECK(result.pushes().empty());
 }
 
-TEST_CASE("exponential-delay: a negative stored attempt count grants extra attempts, as in Yii") {
+TEST_CASE("exponential-delay: a negative stored attempt count counts as zero (Yii would grant extra attempts)") {
     ExponentialDelayMiddleware middleware("test", 1, 1, 1, 1);
     RecordingNext next;
     auto result = run(middleware, message_with_failure_meta({{kDelayAttemptsKey, -2}}), next);
     REQUIRE(result.pushes().size() == 1);
-    CHECK(failure_meta(result.pushes()[0].message).at(kDelayAttemptsKey) == -1);
+    CHECK(failure_meta(result.pushes()[0].message).at(kDelayAttemptsKey) == 1);
+    // Its one attempt used, it passes on: the message bought no extra retries.
+    auto again = run(middleware, result.take_pushes()[0].message, next);
+    CHECK(again.pushes().empty());
+    CHECK(next.calls == 1);
 }
 
 TEST_CASE("exponential-delay: Yii's parameter checks, in Yii's order") {

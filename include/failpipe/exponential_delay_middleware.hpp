@@ -24,8 +24,9 @@ struct ExponentialDelayOptions {
 /// the k-th time it acts (k = 1..maxAttempts), computed by repeated multiplication so figures match
 /// Yii's to the last digit. The first delay is delayInitial (see yii-queue-semantics.md).
 ///
-/// Metadata (inside `failpipe-failure`): `failure-strategy-exponential-delay-attempts-<id>` (int,
-/// not clamped: a negative value grants extra attempts, as in Yii) and
+/// Metadata (inside `failpipe-failure`): `failure-strategy-exponential-delay-attempts-<id>` (int;
+/// a negative value reads as 0 — unlike Yii, where it grants extra attempts, so that no message can
+/// buy itself more retries than maxAttempts) and
 /// `failure-strategy-exponential-delay-delay-<id>` (the last un-jittered delay; ≤ 0 or not a
 /// number restarts from delayInitial). With decorrelated jitter, the last applied delay is kept
 /// under `failure-strategy-exponential-delay-applied-<id>`.
@@ -54,7 +55,7 @@ public:
     const ErrorClassSet& on() const noexcept { return options_.on; }
     Jitter jitter() const noexcept { return options_.jitter; }
 
-    /// @brief How many times it has acted on @p message (tolerant reading, not clamped).
+    /// @brief How many times it has acted on @p message (tolerant reading; negative reads as 0).
     long long attempts(const Message& message) const;
     /// @brief The un-jittered delay it would apply next to @p message.
     double next_delay(const Message& message) const;

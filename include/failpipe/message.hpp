@@ -2,6 +2,7 @@
 /// @brief The message: a value that carries its whole failure history in its metadata.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -23,10 +24,23 @@ struct Message {
     static Message create(std::string handler, nlohmann::json data = nullptr);
 };
 
+/// @brief How deeply `data` and `metadata` may each nest arrays and objects (a scalar is 0 levels,
+/// `[]` or `{}` 1, `[[1]]` 2; the metadata object itself is 1). Serialising, copying and comparing
+/// JSON recurse once per level, so deeper values could overflow a thread's stack: they are refused
+/// at push and are poison when they arrive as bytes (see docs/limits.md).
+inline constexpr std::size_t kMaxMessageDepth = 128;
+
+/// @brief Throws InvalidArgumentError, naming @p operation and the field, when `data` or `metadata`
+/// of @p message nests deeper than kMaxMessageDepth. Checked without recursion. Every adapter and
+/// Queue call it before storing a message; a custom adapter should too.
+void check_message_depth(const Message& message, std::string_view operation);
+
 /// @brief Serialises a message to its wire form (a JSON object with `id`, `handler`, `data`, `metadata`).
+/// Throws InvalidArgumentError when the message nests deeper than kMaxMessageDepth.
 std::string encode_message(const Message& message);
 
-/// @brief Parses the wire form. Throws DecodeError with a reason when the bytes are not a message.
+/// @brief Parses the wire form. Throws DecodeError with a reason when the bytes are not a message,
+/// or when they nest deeper than a message may (kMaxMessageDepth below the top-level object).
 Message decode_message(std::string_view bytes);
 
 /// @brief A new unique id: 16 hex digits of per-process randomness and 16 of a counter.

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <unordered_map>
@@ -48,7 +49,8 @@ enum class Outcome {
     retried,        ///< failed; settled with a send-again or a delay
     dead_lettered,  ///< moved to a dead-letter channel (failure, poison, max-deliveries, pipeline-error)
     dropped,        ///< failed; acknowledged and discarded under `drop`
-    settle_failed,  ///< the adapter refused the settle (stale delivery): another delivery's outcome wins
+    settle_failed,  ///< the adapter refused the settle: stale (another delivery's outcome wins), or refused
+                    ///< it and its settle-error dead letter too (the broker keeps it; it comes back)
     left_with_broker,  ///< not settled (the pipeline failed and no copy was kept): it comes back after the visibility timeout
 };
 
@@ -73,8 +75,11 @@ public:
     /// @brief Handles and settles one delivery.
     ///
     /// Throws MessageFailureError under `rethrow` (the delivery stays with the broker, which gives it
-    /// back after its visibility timeout), and AdapterError when the settle could not be done (the
-    /// same then happens). Never throws because of what a handler or a middleware threw.
+    /// back after its visibility timeout), and ConnectionError when the broker stayed unreachable for
+    /// settle_retry_for (the same then happens). A settle the adapter refuses for what it holds (any
+    /// error but StaleDeliveryError and ConnectionError) moves the message to the dead letters with
+    /// reason `settle-error`, in a settle of its own. Never throws because of what a handler or a
+    /// middleware threw.
     Outcome process(Delivery delivery);
 
     /// @brief Reserves once (waiting up to the configured wait) and processes what came. Returns how
@@ -112,6 +117,9 @@ private:
     void prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason);
     std::vector<Outcome> settle_all(std::vector<Pending>& pending);
     Outcome settle_one(Pending& pending);
+    Outcome settle_refused(Pending& pending, const std::exception_ptr& error);
+    Outcome dead_letter_refused(Pending& pending, const std::exception_ptr& error);
+    static std::optional<Message> message_to_keep(Pending& pending);
     template <class Attempt>
     void retry_while_unreachable(std::size_t deliveries, Attempt&& attempt);
     Outcome finish(Pending& pending);

@@ -186,10 +186,16 @@ void check_delay(const char* operation, Seconds delay) {
     }
 }
 
+void check_message(const char* operation, const Message& message) {
+    // Stored messages are copied to every delivery, and a copy recurses once per level.
+    check_message_depth(message, std::string("InMemoryAdapter::") + operation);
+}
+
 void check_pushes(const char* operation, const std::vector<OutgoingMessage>& pushes) {
     for (const auto& push : pushes) {
         check_channel(operation, push.channel);
         check_delay(operation, push.delay);
+        check_message(operation, push.message);
     }
 }
 
@@ -554,6 +560,7 @@ InMemoryAdapter::~InMemoryAdapter() = default;
 std::string InMemoryAdapter::push(const std::string& channel, Message message, Seconds delay) {
     detail::in_memory::check_channel("push", channel);
     detail::in_memory::check_delay("push", delay);
+    detail::in_memory::check_message("push", message);
     if (message.id.empty()) message.id = generate_message_id();
     std::string id = message.id;
     State& s = *state_;
