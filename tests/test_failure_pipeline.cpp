@@ -83,7 +83,7 @@ TEST_CASE("send-again: maxAttempts below 1 is refused with Yii's message") {
     CHECK_NOTHROW(SendAgainMiddleware("x", 1));
 }
 
-TEST_CASE("send-again: a configured queue is the target; an empty one means the failing channel") {
+TEST_CASE("send-again: a configured queue is the target — an empty one means the failing channel") {
     RecordingNext next;
     auto elsewhere = run(SendAgainMiddleware("a", 1, "failed-messages"), Message::create("job"), next, "orders");
     CHECK(elsewhere.pushes().at(0).channel == "failed-messages");
@@ -298,7 +298,7 @@ TEST_CASE("jitter: the un-jittered schedule goes on underneath, so the cap is re
     CHECK(bases == std::vector<double>{1, 2, 4, 8, 10, 10});
 }
 
-TEST_CASE("isolation: two middlewares with different ids keep separate counters; the same id shares one") {
+TEST_CASE("isolation: two middlewares with different ids keep separate counters — the same id shares one") {
     FailureMiddlewareDispatcher::Options options;
     options.default_pipeline = {make<SendAgainMiddleware>("a", 1), make<SendAgainMiddleware>("b", 1)};
     options.final_behavior = FinalBehavior::rethrow;
@@ -318,7 +318,7 @@ TEST_CASE("isolation: two middlewares with different ids keep separate counters;
     CHECK(s2.decision()->action == FailureAction::rethrow);
 }
 
-TEST_CASE("full stack: five send-again and an exponential delay of 2 handle 7 failures; the 8th reaches the final") {
+TEST_CASE("full stack: five send-again and an exponential delay of 2 handle 7 failures — the 8th reaches the final") {
     FailureMiddlewareDispatcher::Options options;
     for (int i = 1; i <= 5; ++i) options.default_pipeline.push_back(make<SendAgainMiddleware>("s" + std::to_string(i), 1));
     options.default_pipeline.push_back(make<ExponentialDelayMiddleware>("e", 2, 1, 10, 2));
@@ -339,7 +339,7 @@ TEST_CASE("full stack: five send-again and an exponential delay of 2 handle 7 fa
     CHECK(failure_meta(last.message()).at("failures") == 8);
 }
 
-TEST_CASE("selection: a channel's own non-empty pipeline, else the default; never both") {
+TEST_CASE("selection: a channel's own non-empty pipeline, else the default — never both") {
     FailureMiddlewareDispatcher::Options options;
     options.pipelines["q1"] = {make<SendAgainMiddleware>("m", 1, "from-m")};
     options.default_pipeline = {make<SendAgainMiddleware>("d", 1, "from-d")};

@@ -255,7 +255,7 @@ TEST_CASE("hostile input: a negative ExponentialDelayMiddleware counter is read 
 
 // ---- defect 7: counters at the top of their range ------------------------------------------
 
-TEST_CASE("hostile input: a failure count of INT64_MAX saturates; the dead letter never shows a negative count") {
+TEST_CASE("hostile input: a failure count of INT64_MAX saturates — the dead letter never shows a negative count") {
     constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
     for (const json& failures : {json(kMax), json(std::numeric_limits<std::uint64_t>::max()), json(1e300), json(-5),
                                  json(std::numeric_limits<std::int64_t>::min())}) {
@@ -372,7 +372,7 @@ std::string reason_of(const Settlement& s) {
 
 }  // namespace
 
-TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its own; the rest of its batch settles") {
+TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its own — the rest of its batch settles") {
     for (bool whole_batch : {false, true}) {
         for (bool per_batch : {true, false}) {
             CAPTURE(whole_batch);

@@ -267,7 +267,7 @@ TEST_CASE("worker: a handler throwing something that is not a std::exception is 
     CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorType") == "int");
 }
 
-TEST_CASE("worker: consume middlewares wrap the handler in order; one that throws fails the delivery") {
+TEST_CASE("worker: consume middlewares wrap the handler in order — one that throws fails the delivery") {
     Rig rig;
     auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
     std::vector<std::string> trace;
@@ -395,7 +395,7 @@ TEST_CASE("worker: concurrent workers with failures lose nothing: retried ones s
     CHECK(adapter->depth("orders").total() == 0);
 }
 
-TEST_CASE("queue: pushes to its channel with a delay; refuses a null adapter, an empty channel and bad delays") {
+TEST_CASE("queue: pushes to its channel with a delay — refuses a null adapter, an empty channel and bad delays") {
     Rig rig;
     Queue orders(rig.adapter, "orders");
     std::string id = orders.push(job("order"), Seconds{2.5});

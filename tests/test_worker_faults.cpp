@@ -198,7 +198,7 @@ TEST_CASE("worker: binary poison bytes are kept exactly, in base64, and the reco
     CHECK(dead[0].metadata.at("failpipe-dead-letter").at("reason") == "poison");
 }
 
-TEST_CASE("worker: a message delivered exactly maxDeliveries times is still handled; one more and it is poison") {
+TEST_CASE("worker: a message delivered exactly maxDeliveries times is still handled — one more and it is poison") {
     auto clock = std::make_shared<ManualClock>();
     auto memory = std::make_shared<InMemoryAdapter>(InMemoryAdapter::Options{Seconds{10}, clock});
     Worker worker(memory, {}, {}, {.channels = {"orders"}, .max_deliveries = 2});

@@ -57,7 +57,19 @@ TEST_CASE("review: an error reply part-way through a pipeline does not pair late
     REQUIRE(rt::raw_command(server.port(), {"CONFIG", "SET", "maxmemory", "1"}) == "+OK");
     std::vector<OutgoingMessage> batch;
     for (int i = 0; i < 1500; ++i) batch.push_back({"c", job(i), Seconds{0.0}});  // three pipelined chunks
+    // The connections the adapter holds, plus the one asking.
+    const auto clients = [&] {
+        return rt::raw_command(server.port(), {"EVAL",
+                                               "#!lua flags=no-writes\nreturn tonumber(string.match("
+                                               "redis.call('INFO', 'clients'), 'connected_clients:(%d+)'))",
+                                               "0"});
+    };
+    const std::string before = clients();
     CHECK_THROWS_AS(adapter.push_batch(batch), ConnectionError);
+    // The adapter dropped the connection; the server handles what it had already read from it (the
+    // later chunks, refused while memory is full) before it sees the close. Only then lift the limit.
+    for (int i = 0; i < 500 && clients() == before; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(clients() != before);
     REQUIRE(rt::raw_command(server.port(), {"CONFIG", "SET", "maxmemory", "0"}) == "+OK");
     for (int k = 0; k < 4; ++k) {
         CAPTURE(k);
