@@ -270,6 +270,7 @@ public:
 
     bool done() const noexcept { return done_; }
     bool failed() const noexcept { return failed_; }
+    std::uint64_t pushed_so_far() const noexcept { return pushed_so_far_; }
     /// Read once the producer's thread has ended.
     const std::string& error() const noexcept { return error_; }
     const std::vector<std::uint8_t>& pushed() const noexcept { return pushed_; }
@@ -311,6 +312,7 @@ private:
                         } else {
                             pushed_[i] = 1;
                             ++found_stored_;
+                            ++pushed_so_far_;
                         }
                     }
                     todo.swap(missing);
@@ -325,6 +327,7 @@ private:
                 }
                 adapter_->push_batch(std::move(batch));
                 for (auto i : todo) pushed_[i] = 1;
+                pushed_so_far_ += todo.size();
                 return true;
             } catch (const ConnectionError&) {
                 // Timeouts included: the call may or may not have been applied.
@@ -346,6 +349,7 @@ private:
     std::vector<std::uint8_t> pushed_;
     std::atomic<bool> done_{false};
     std::atomic<bool> failed_{false};
+    std::atomic<std::uint64_t> pushed_so_far_{0};
     std::string error_;
     std::uint64_t failed_pushes_ = 0;
     std::uint64_t found_stored_ = 0;
@@ -450,21 +454,47 @@ private:
     std::vector<std::string> problems_;
 };
 
-/// Ready, delayed and reserved messages of both channels, or nothing when the server did not answer.
-std::optional<std::size_t> waiting_messages(RedisAdapter& adapter, std::string* detail = nullptr) {
+/// What the channels hold, as far as the audit is concerned.
+struct Look {
+    bool empty = false;         ///< nothing waiting (browse) and nothing reserved (depth) in either channel
+    std::size_t phantom = 0;    ///< depth().ready of channels where browse() finds no waiting message
+    std::string detail;         ///< depth() of each channel, for reports
+};
+
+/// Whether both channels are empty, or nothing when the server did not answer. browse() (one entry
+/// after the group's last delivered one) says whether anything waits; depth() is asked only then:
+/// it may count the whole backlog when Redis does not know the group's lag (after a restart).
+std::optional<Look> look(RedisAdapter& adapter) {
     try {
-        std::size_t total = 0;
-        std::string text;
+        Look seen;
+        for (auto channel : {channel_a, channel_b}) {
+            if (!adapter.browse(std::string(channel), 0, 1).empty()) return seen;
+        }
+        seen.empty = true;
         for (auto channel : {channel_a, channel_b}) {
             const ChannelDepth d = adapter.depth(std::string(channel));
-            total += d.total();
-            text += std::string(channel) + ": ready=" + std::to_string(d.ready) + " delayed=" + std::to_string(d.delayed) +
-                    " reserved=" + std::to_string(d.reserved) + "; ";
+            seen.empty = seen.empty && d.reserved == 0 && d.delayed == 0;
+            seen.phantom += d.ready;
+            seen.detail += std::string(channel) + ": ready=" + std::to_string(d.ready) + " delayed=" +
+                           std::to_string(d.delayed) + " reserved=" + std::to_string(d.reserved) + "; ";
         }
-        if (detail != nullptr) *detail = text;
-        return total;
-    } catch (const AdapterError&) {
+        return seen;
+    } catch (const ConnectionError&) {
         return std::nullopt;
+    }
+}
+
+/// Calls @p call until the server answers it (it may still be loading its AOF), at most 60 s.
+template <class Call>
+auto once_answered(Call call) {
+    const auto give_up = Steady::now() + 60s;
+    for (;;) {
+        try {
+            return call();
+        } catch (const ConnectionError&) {
+            if (Steady::now() > give_up) throw;
+            std::this_thread::sleep_for(20ms);
+        }
     }
 }
 
@@ -500,7 +530,7 @@ Audit audit(const Options& o, const fs::path& dir, RedisAdapter& adapter, const 
     for (auto channel : {channel_a, channel_b}) {
         const std::string dlq = std::string(channel) + std::string(dead_letter_suffix);
         for (std::size_t offset = 0;; offset += 1000) {
-            const std::vector<Message> page = adapter.browse(dlq, offset, 1000);
+            const std::vector<Message> page = once_answered([&] { return adapter.browse(dlq, offset, 1000); });
             for (const Message& message : page) {
                 const auto index = index_of(message.id);
                 if (!index || *index >= o.messages) {
@@ -582,6 +612,7 @@ int run(const Options& o) {
     auto watcher = make_adapter(redis.url(), prefix, o.visibility);
 
     unsigned restarts = 0;
+    double last_start_seconds = 0;  // grows with the AOF: the server stays up at least twice as long
     auto restart_redis = [&](bool by_shutdown) {
         if (by_shutdown) {
             if (!redis.shut_down()) fail("redis-server did not shut down cleanly: " + redis.shutdown_problem());
@@ -589,7 +620,9 @@ int run(const Options& o) {
             redis.kill_now();
         }
         std::this_thread::sleep_for(ms(50.0 + static_cast<double>(rng() % 350)));  // down for a moment
+        const auto starting = Steady::now();
         redis.start_again();
+        last_start_seconds = seconds_since(starting);
         ++restarts;
     };
 
@@ -601,6 +634,7 @@ int run(const Options& o) {
     auto next_kill = Steady::now() + ms(uniform(o.kill_ms));
     auto next_restart = Steady::now() + ms(uniform(o.redis_every * 1000.0));
     auto next_look = Steady::now();
+    auto next_progress = Steady::now() + 10s;
     int empty_looks = 0;
     bool settled = false;
     while (Steady::now() < deadline) {
@@ -619,16 +653,22 @@ int run(const Options& o) {
         }
         if (now >= next_restart) {
             restart_redis(restarts % 2 == 1);  // SIGKILL first, then SHUTDOWN, alternately
-            next_restart = Steady::now() + ms(uniform(o.redis_every * 1000.0));
+            next_restart = Steady::now() + ms(uniform(o.redis_every * 1000.0) + 2000.0 * last_start_seconds);
         }
         if (producer.done() && restarts >= o.min_redis_restarts && now >= next_look) {
             next_look = now + 200ms;
-            const auto waiting = waiting_messages(*watcher);
-            empty_looks = waiting == std::size_t{0} ? empty_looks + 1 : 0;
+            const auto seen = look(*watcher);
+            empty_looks = seen && seen->empty ? empty_looks + 1 : 0;
             if (empty_looks >= 2) {
                 settled = true;
                 break;
             }
+        }
+        if (now >= next_progress) {
+            next_progress = now + 10s;
+            std::fprintf(stderr, "chaos: %.0f s: %llu pushed, %llu kills, %u redis restarts\n", seconds_since(start),
+                         static_cast<unsigned long long>(producer.pushed_so_far()),
+                         static_cast<unsigned long long>(fleet.kills()), restarts);
         }
     }
     producing.request_stop();
@@ -637,18 +677,27 @@ int run(const Options& o) {
     fleet.stop_all();
     for (const auto& problem : fleet.problems()) failures.push_back(problem);
 
-    std::string detail;
     if (!settled && !producer.failed()) {
-        waiting_messages(*watcher, &detail);
+        const auto seen = look(*watcher);
         fail("not settled within " + std::to_string(static_cast<int>(o.seconds)) + " s (" +
-             (producer.done() ? "all pushed" : "still pushing") + "; " + detail + "redis restarts " +
-             std::to_string(restarts) + ")");
+             (producer.done() ? "all pushed" : "still pushing") + "; " +
+             (!seen ? std::string("redis-server does not answer") : seen->empty ? "now empty" : "still waiting: " + seen->detail) +
+             "; redis restarts " + std::to_string(restarts) + ")");
     }
     // The audit reads a freshly restarted server: the final state must be the persisted one.
     restart_redis(true);
-    const auto after_restart = waiting_messages(*watcher, &detail);
-    if (settled && after_restart != std::size_t{0}) {
-        fail("messages waiting again after the final restart (" + detail + ")");
+    const Look after_restart = once_answered([&] {
+        if (auto seen = look(*watcher)) return *seen;
+        throw ConnectionError("redis-server does not answer after the final restart");
+    });
+    if (settled && !after_restart.empty) {
+        fail("messages waiting again after the final restart (" + after_restart.detail + ")");
+    }
+    if (after_restart.empty && after_restart.phantom > 0) {
+        // Not a loss: a wrong count. Redis's consumer-group lag can be stale after an AOF reload.
+        std::fprintf(stderr,
+                     "chaos: WARNING: depth() counts %zu ready messages where browse() finds none (%s)\n",
+                     after_restart.phantom, after_restart.detail.c_str());
     }
 
     const Audit a = audit(o, dir.path(), *watcher, producer.pushed());
