@@ -38,8 +38,15 @@ struct HarnessError : std::runtime_error {
 
 /// Forks and execs @p args (argv[0] is the path) with stdout and stderr appended to @p log.
 /// The child dies with the runner (PR_SET_PDEATHSIG). Call from the main thread only: the death
-/// signal follows the thread that forked.
-inline pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log) {
+/// signal follows the thread that forked. With @p block_stop_signals the program starts with
+/// SIGTERM and SIGINT blocked (the mask survives exec), so a SIGTERM sent before it is ready waits
+/// for its sigwait instead of killing it.
+inline pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log,
+                   bool block_stop_signals = false) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
     std::vector<std::string> copy = args;
     std::vector<char*> argv;
     for (auto& arg : copy) argv.push_back(arg.data());
@@ -52,6 +59,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::filesystem::
         // Only async-signal-safe calls until exec: the runner has other threads.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(126);
+        if (block_stop_signals) ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
         const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0) {
             ::dup2(fd, STDOUT_FILENO);

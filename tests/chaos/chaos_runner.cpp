@@ -438,7 +438,7 @@ private:
                           "--threads", std::to_string(o_.threads), "--handler-us", std::to_string(o_.handler_us),
                           "--flaky-percent", std::to_string(o_.flaky_percent), "--settle",
                           o_.settle_per_batch ? "per-batch" : "per-message"},
-                         log_of(s));
+                         log_of(s), true);
     }
 
     void problem(std::string text) {
@@ -468,7 +468,10 @@ std::optional<Look> look(RedisAdapter& adapter) {
     try {
         Look seen;
         for (auto channel : {channel_a, channel_b}) {
-            if (!adapter.browse(std::string(channel), 0, 1).empty()) return seen;
+            if (!adapter.browse(std::string(channel), 0, 1).empty()) {
+                seen.detail = std::string(channel) + " has waiting messages";
+                return seen;
+            }
         }
         seen.empty = true;
         for (auto channel : {channel_a, channel_b}) {
@@ -586,188 +589,231 @@ std::map<std::string, std::uint64_t> worker_counters(const fs::path& dir) {
     return sums;
 }
 
-int run(const Options& o) {
-    const auto start = Steady::now();
-    const auto deadline = start + ms(o.seconds * 1000.0);
-    std::mt19937_64 rng(mix(o.seed, 0xC4A05ULL));
-    const std::string mode = o.settle_per_batch ? "per-batch" : "per-message";
-    std::fprintf(stderr, "chaos: seed=%llu settle=%s messages=%llu workers=%u threads=%u\nchaos: reproduce: %s\n",
-                 static_cast<unsigned long long>(o.seed), mode.c_str(), static_cast<unsigned long long>(o.messages),
-                 o.workers, o.threads, o.command.c_str());
-    if (::access(o.worker_binary.c_str(), X_OK) != 0) throw HarnessError("no worker program at " + o.worker_binary);
+unsigned long long ull(std::uint64_t value) { return static_cast<unsigned long long>(value); }
 
-    TempDir dir;
-    std::vector<std::string> failures;
-    auto fail = [&](std::string text) {
-        std::fprintf(stderr, "chaos: FAILED: %s\n", text.c_str());
-        failures.push_back(std::move(text));
-    };
-    {
-        std::ofstream(dir.path() / "config.json") << config_document(o).dump(2) << '\n';
+/// One run: the server, the workers and the producer, the chaos loop, the checks and the audit.
+class ChaosRun {
+public:
+    explicit ChaosRun(const Options& o)
+        : o_(o),
+          start_(Steady::now()),
+          deadline_(start_ + ms(o.seconds * 1000.0)),
+          rng_(mix(o.seed, 0xC4A05ULL)),
+          mode_(o.settle_per_batch ? "per-batch" : "per-message") {}
+
+    int run() {
+        std::fprintf(stderr, "chaos: seed=%llu settle=%s messages=%llu workers=%u threads=%u\nchaos: reproduce: %s\n",
+                     ull(o_.seed), mode_.c_str(), ull(o_.messages), o_.workers, o_.threads, o_.command.c_str());
+        if (::access(o_.worker_binary.c_str(), X_OK) != 0) throw HarnessError("no worker program at " + o_.worker_binary);
+        {
+            std::ofstream(dir_.path() / "config.json") << config_document(o_).dump(2) << '\n';
+        }
+        RedisProcess redis(o_.redis_server, dir_.path());
+        redis_ = &redis;
+        std::fprintf(stderr, "chaos: redis-server %d on 127.0.0.1:%d, directory %s\n", static_cast<int>(redis.pid()),
+                     redis.port(), dir_.path().c_str());
+        watcher_ = make_adapter(redis.url(), prefix_, o_.visibility);
+
+        WorkerFleet fleet(o_, dir_.path(), redis.url(), prefix_);
+        Producer producer(o_, make_adapter(redis.url(), prefix_, o_.visibility), deadline_);
+        {
+            std::jthread producing([&](std::stop_token stop) { producer.run(stop); });
+            settled_ = chaos_until_settled(fleet, producer);
+            producing.request_stop();
+            producing.join();
+            if (!producer.error().empty()) fail(producer.error());
+            fleet.stop_all();
+            for (const auto& problem : fleet.problems()) failures_.push_back(problem);
+            if (!settled_ && !producer.failed() && failures_.empty()) fail_not_settled(producer);
+            check_after_final_restart();
+        }
+        const Audit a = audit(o_, dir_.path(), *watcher_, producer.pushed());
+        report(a, producer, fleet);
+        return finish();
     }
-    RedisProcess redis(o.redis_server, dir.path());
-    std::fprintf(stderr, "chaos: redis-server %d on 127.0.0.1:%d, directory %s\n", static_cast<int>(redis.pid()),
-                 redis.port(), dir.path().c_str());
-    const std::string prefix = "chaos";
-    auto watcher = make_adapter(redis.url(), prefix, o.visibility);
 
-    unsigned restarts = 0;
-    double last_start_seconds = 0;  // grows with the AOF: the server stays up at least twice as long
-    auto restart_redis = [&](bool by_shutdown) {
+private:
+    void fail(std::string text) {
+        std::fprintf(stderr, "chaos: FAILED: %s\n", text.c_str());
+        failures_.push_back(std::move(text));
+    }
+
+    double uniform(double mean) { return mean * (0.5 + static_cast<double>(rng_() % 1001) / 1000.0); }
+
+    // SIGKILL or SHUTDOWN, down for a moment, started again on the same port and directory.
+    void restart_redis(bool by_shutdown) {
         if (by_shutdown) {
-            if (!redis.shut_down()) fail("redis-server did not shut down cleanly: " + redis.shutdown_problem());
+            if (!redis_->shut_down()) fail("redis-server did not shut down cleanly: " + redis_->shutdown_problem());
         } else {
-            redis.kill_now();
+            redis_->kill_now();
         }
-        std::this_thread::sleep_for(ms(50.0 + static_cast<double>(rng() % 350)));  // down for a moment
+        std::this_thread::sleep_for(ms(50.0 + static_cast<double>(rng_() % 350)));
         const auto starting = Steady::now();
-        redis.start_again();
-        last_start_seconds = seconds_since(starting);
-        ++restarts;
-    };
+        redis_->start_again();
+        last_start_seconds_ = seconds_since(starting);
+        ++restarts_;
+    }
 
-    WorkerFleet fleet(o, dir.path(), redis.url(), prefix);
-    Producer producer(o, make_adapter(redis.url(), prefix, o.visibility), deadline);
-    std::jthread producing([&](std::stop_token stop) { producer.run(stop); });
-
-    auto uniform = [&](double mean) { return mean * (0.5 + static_cast<double>(rng() % 1001) / 1000.0); };
-    auto next_kill = Steady::now() + ms(uniform(o.kill_ms));
-    auto next_restart = Steady::now() + ms(uniform(o.redis_every * 1000.0));
-    auto next_look = Steady::now();
-    auto next_progress = Steady::now() + 10s;
-    int empty_looks = 0;
-    bool settled = false;
-    while (Steady::now() < deadline) {
-        std::this_thread::sleep_for(5ms);
-        fleet.check();
-        int status = 0;
-        if (redis.ended_on_its_own(&status)) {
-            fail("redis-server ended on its own (" + describe_status(status) + "); its log:\n" + tail(redis.log()));
-            redis.start_again();
-        }
-        if (producer.failed()) break;
-        const auto now = Steady::now();
-        if (now >= next_kill) {
-            fleet.kill_one(rng);
-            next_kill = Steady::now() + ms(uniform(o.kill_ms));
-        }
-        if (now >= next_restart) {
-            restart_redis(restarts % 2 == 1);  // SIGKILL first, then SHUTDOWN, alternately
-            next_restart = Steady::now() + ms(uniform(o.redis_every * 1000.0) + 2000.0 * last_start_seconds);
-        }
-        if (producer.done() && restarts >= o.min_redis_restarts && now >= next_look) {
-            next_look = now + 200ms;
-            const auto seen = look(*watcher);
-            empty_looks = seen && seen->empty ? empty_looks + 1 : 0;
-            if (empty_looks >= 2) {
-                settled = true;
-                break;
+    // Kills workers and restarts the server until everything is pushed and settled, or the
+    // deadline. Returns whether it settled.
+    bool chaos_until_settled(WorkerFleet& fleet, const Producer& producer) {
+        auto next_kill = Steady::now() + ms(uniform(o_.kill_ms));
+        auto next_restart = Steady::now() + ms(uniform(o_.redis_every * 1000.0));
+        auto next_look = Steady::now();
+        auto next_progress = Steady::now() + 10s;
+        int empty_looks = 0;
+        while (Steady::now() < deadline_ && !producer.failed()) {
+            std::this_thread::sleep_for(5ms);
+            fleet.check();
+            if (fleet.problems().size() > 20) {
+                fail("worker processes keep ending on their own; stopped the chaos");
+                return false;
+            }
+            if (int status = 0; redis_->ended_on_its_own(&status)) {
+                fail("redis-server ended on its own (" + describe_status(status) + "); its log:\n" + tail(redis_->log()));
+                redis_->start_again();
+            }
+            const auto now = Steady::now();
+            if (now >= next_kill) {
+                fleet.kill_one(rng_);
+                next_kill = Steady::now() + ms(uniform(o_.kill_ms));
+            }
+            if (now >= next_restart) {
+                restart_redis(restarts_ % 2 == 1);  // SIGKILL first, then SHUTDOWN, alternately
+                // The AOF grows, and so does the time to load it: stay up at least twice as long.
+                next_restart = Steady::now() + ms(uniform(o_.redis_every * 1000.0) + 2000.0 * last_start_seconds_);
+            }
+            if (producer.done() && restarts_ >= o_.min_redis_restarts && now >= next_look) {
+                next_look = now + 200ms;
+                const auto seen = look(*watcher_);
+                empty_looks = seen && seen->empty ? empty_looks + 1 : 0;
+                if (empty_looks >= 2) return true;
+            }
+            if (now >= next_progress) {
+                next_progress = now + 10s;
+                std::fprintf(stderr, "chaos: %.0f s: %llu pushed, %llu kills, %u redis restarts\n", seconds_since(start_),
+                             ull(producer.pushed_so_far()), ull(fleet.kills()), restarts_);
             }
         }
-        if (now >= next_progress) {
-            next_progress = now + 10s;
-            std::fprintf(stderr, "chaos: %.0f s: %llu pushed, %llu kills, %u redis restarts\n", seconds_since(start),
-                         static_cast<unsigned long long>(producer.pushed_so_far()),
-                         static_cast<unsigned long long>(fleet.kills()), restarts);
+        return false;
+    }
+
+    void fail_not_settled(const Producer& producer) {
+        std::string where = "redis-server does not answer";
+        if (const auto seen = look(*watcher_)) {
+            where = seen->empty ? "empty now" : "still waiting";
+            try {
+                for (auto channel : {channel_a, channel_b}) {
+                    const ChannelDepth d = watcher_->depth(std::string(channel));
+                    where += std::string("; ") + std::string(channel) + ": ready=" + std::to_string(d.ready) +
+                             " delayed=" + std::to_string(d.delayed) + " reserved=" + std::to_string(d.reserved);
+                }
+            } catch (const AdapterError&) {
+            }
+        }
+        fail("not settled within " + std::to_string(static_cast<int>(o_.seconds)) + " s (" +
+             (producer.done() ? "all pushed" : "still pushing") + "; " + where + "; redis restarts " +
+             std::to_string(restarts_) + ")");
+    }
+
+    // The audit reads a freshly restarted server: the final state must be the persisted one.
+    void check_after_final_restart() {
+        restart_redis(true);
+        const Look seen = once_answered([&] {
+            if (auto answer = look(*watcher_)) return *answer;
+            throw ConnectionError("redis-server does not answer after the final restart");
+        });
+        if (settled_ && !seen.empty) fail("messages waiting again after the final restart (" + seen.detail + ")");
+        if (seen.empty && seen.phantom > 0) {
+            // Not a loss but a wrong count (docs/chaos.md, "depth() after a restart").
+            std::fprintf(stderr, "chaos: WARNING: depth() counts %zu ready messages where browse() finds none (%s)\n",
+                         seen.phantom, seen.detail.c_str());
+        }
+        if (restarts_ < o_.min_redis_restarts + 1) fail("fewer redis-server restarts than asked");
+    }
+
+    void report(const Audit& a, const Producer& producer, const WorkerFleet& fleet) {
+        const double seconds = seconds_since(start_);
+        const auto counters = worker_counters(dir_.path());
+        auto counter = [&](const char* name) {
+            const auto found = counters.find(name);
+            return ull(found == counters.end() ? 0 : found->second);
+        };
+        std::fprintf(stderr,
+                     "chaos: duplicates: %llu handled more than once, %llu handled and dead-lettered, %llu "
+                     "dead-lettered twice; %llu success records in all\n",
+                     ull(a.handled_twice), ull(a.handled_and_dead), ull(a.dead_twice), ull(a.handled_records));
+        std::fprintf(stderr, "chaos: pushes: %llu failed calls; after them %llu ids were found stored, %llu pushed again\n",
+                     ull(producer.failed_pushes()), ull(producer.found_stored()), ull(producer.pushed_again()));
+        std::fprintf(stderr,
+                     "chaos: workers counted (last snapshots; killed ones may lag): succeeded=%llu failed=%llu "
+                     "dead_lettered=%llu settle_errors=%llu\n",
+                     counter("succeeded"), counter("failed"), counter("dead_lettered"), counter("settle_errors"));
+        if (o_.sabotage_remove > 0) {
+            std::fprintf(stderr, "chaos: sabotage: %llu waiting messages removed behind the workers' backs\n",
+                         ull(producer.sabotaged()));
+        }
+        for (const auto& [reason, count] : a.reasons) {
+            std::fprintf(stderr, "chaos: dead letters: %llu × %s\n", ull(count), reason.c_str());
+        }
+        judge(a);
+        std::printf("pushed=%llu handled=%llu dead=%llu duplicates=%llu lost=%llu kills=%llu redis_restarts=%u "
+                    "seconds=%.1f\n",
+                    ull(a.pushed), ull(a.handled), ull(a.dead), ull(a.duplicates), ull(a.lost), ull(fleet.kills()),
+                    restarts_, seconds);
+        std::fflush(stdout);
+        std::fprintf(stderr, "chaos: duplicate rate %.3f %% of pushed (settle %s), %.0f messages/s end to end\n",
+                     a.pushed ? 100.0 * static_cast<double>(a.duplicates) / static_cast<double>(a.pushed) : 0.0,
+                     mode_.c_str(), static_cast<double>(a.pushed) / seconds);
+    }
+
+    void judge(const Audit& a) {
+        if (a.pushed != o_.messages) fail(std::to_string(o_.messages - a.pushed) + " messages were never acknowledged as pushed");
+        if (a.lost > 0) {
+            std::string sample;
+            for (auto i : a.lost_sample) sample += " " + id_of(i);
+            fail(std::to_string(a.lost) + " pushed messages neither handled nor dead-lettered, e.g." + sample +
+                 (settled_ ? "" : " (the run did not settle: some may still be waiting)"));
+        }
+        if (a.no_reason > 0) fail(std::to_string(a.no_reason) + " dead letters without failpipe-dead-letter.reason");
+        if (a.foreign > 0) fail(std::to_string(a.foreign) + " records or dead letters with ids that were never pushed");
+        if (a.not_pushed_but_seen > 0) {
+            fail(std::to_string(a.not_pushed_but_seen) + " ids handled or dead-lettered whose push was never acknowledged");
         }
     }
-    producing.request_stop();
-    producing.join();
-    if (!producer.error().empty()) fail(producer.error());
-    fleet.stop_all();
-    for (const auto& problem : fleet.problems()) failures.push_back(problem);
 
-    if (!settled && !producer.failed()) {
-        const auto seen = look(*watcher);
-        fail("not settled within " + std::to_string(static_cast<int>(o.seconds)) + " s (" +
-             (producer.done() ? "all pushed" : "still pushing") + "; " +
-             (!seen ? std::string("redis-server does not answer") : seen->empty ? "now empty" : "still waiting: " + seen->detail) +
-             "; redis restarts " + std::to_string(restarts) + ")");
-    }
-    // The audit reads a freshly restarted server: the final state must be the persisted one.
-    restart_redis(true);
-    const Look after_restart = once_answered([&] {
-        if (auto seen = look(*watcher)) return *seen;
-        throw ConnectionError("redis-server does not answer after the final restart");
-    });
-    if (settled && !after_restart.empty) {
-        fail("messages waiting again after the final restart (" + after_restart.detail + ")");
-    }
-    if (after_restart.empty && after_restart.phantom > 0) {
-        // Not a loss: a wrong count. Redis's consumer-group lag can be stale after an AOF reload.
-        std::fprintf(stderr,
-                     "chaos: WARNING: depth() counts %zu ready messages where browse() finds none (%s)\n",
-                     after_restart.phantom, after_restart.detail.c_str());
-    }
-
-    const Audit a = audit(o, dir.path(), *watcher, producer.pushed());
-    const double seconds = seconds_since(start);
-    const auto counters = worker_counters(dir.path());
-    auto counter = [&](const char* name) {
-        const auto found = counters.find(name);
-        return static_cast<unsigned long long>(found == counters.end() ? 0 : found->second);
-    };
-    std::fprintf(stderr,
-                 "chaos: duplicates: %llu handled more than once, %llu handled and dead-lettered, %llu dead-lettered "
-                 "twice; %llu success records in all\n",
-                 static_cast<unsigned long long>(a.handled_twice), static_cast<unsigned long long>(a.handled_and_dead),
-                 static_cast<unsigned long long>(a.dead_twice), static_cast<unsigned long long>(a.handled_records));
-    std::fprintf(stderr,
-                 "chaos: pushes: %llu failed calls; after them %llu ids were found stored, %llu pushed again\n",
-                 static_cast<unsigned long long>(producer.failed_pushes()),
-                 static_cast<unsigned long long>(producer.found_stored()),
-                 static_cast<unsigned long long>(producer.pushed_again()));
-    std::fprintf(stderr,
-                 "chaos: workers counted (last snapshots; killed ones may lag): succeeded=%llu failed=%llu "
-                 "dead_lettered=%llu settle_errors=%llu\n",
-                 counter("succeeded"), counter("failed"), counter("dead_lettered"), counter("settle_errors"));
-    if (o.sabotage_remove > 0) {
-        std::fprintf(stderr, "chaos: sabotage: %llu waiting messages removed behind the workers' backs\n",
-                     static_cast<unsigned long long>(producer.sabotaged()));
-    }
-    for (const auto& [reason, count] : a.reasons) {
-        std::fprintf(stderr, "chaos: dead letters: %llu × %s\n", static_cast<unsigned long long>(count), reason.c_str());
-    }
-    if (a.pushed != o.messages) fail(std::to_string(o.messages - a.pushed) + " messages were never acknowledged as pushed");
-    if (a.lost > 0) {
-        std::string sample;
-        for (auto i : a.lost_sample) sample += " " + id_of(i);
-        fail(std::to_string(a.lost) + " pushed messages neither handled nor dead-lettered, e.g." + sample);
-    }
-    if (a.no_reason > 0) fail(std::to_string(a.no_reason) + " dead letters without failpipe-dead-letter.reason");
-    if (a.foreign > 0) fail(std::to_string(a.foreign) + " records or dead letters with ids that were never pushed");
-    if (a.not_pushed_but_seen > 0) {
-        fail(std::to_string(a.not_pushed_but_seen) + " ids handled or dead-lettered whose push was never acknowledged");
-    }
-    if (restarts < o.min_redis_restarts + 1) fail("fewer redis-server restarts than asked");
-
-    std::printf("pushed=%llu handled=%llu dead=%llu duplicates=%llu lost=%llu kills=%llu redis_restarts=%u seconds=%.1f\n",
-                static_cast<unsigned long long>(a.pushed), static_cast<unsigned long long>(a.handled),
-                static_cast<unsigned long long>(a.dead), static_cast<unsigned long long>(a.duplicates),
-                static_cast<unsigned long long>(a.lost), static_cast<unsigned long long>(fleet.kills()), restarts,
-                seconds);
-    std::fflush(stdout);
-    std::fprintf(stderr, "chaos: duplicate rate %.3f %% of pushed (settle %s), %.0f messages/s end to end\n",
-                 a.pushed ? 100.0 * static_cast<double>(a.duplicates) / static_cast<double>(a.pushed) : 0.0,
-                 mode.c_str(), static_cast<double>(a.pushed) / seconds);
-    // A sabotaged run fails on purpose: nothing to look at afterwards.
-    if ((!failures.empty() && o.sabotage_remove == 0) || o.keep_dir) {
-        dir.keep();
-        std::fprintf(stderr, "chaos: logs, AOF and records kept in %s\n", dir.path().c_str());
-    }
-    if (!failures.empty()) {
-        std::fprintf(stderr, "chaos: FAILED (%zu problems); reproduce: %s\n", failures.size(), o.command.c_str());
+    int finish() {
+        // A sabotaged run fails on purpose: nothing to look at afterwards.
+        if ((!failures_.empty() && o_.sabotage_remove == 0) || o_.keep_dir) {
+            dir_.keep();
+            std::fprintf(stderr, "chaos: logs, AOF and records kept in %s\n", dir_.path().c_str());
+        }
+        if (failures_.empty()) return 0;
+        std::fprintf(stderr, "chaos: FAILED (%zu problems); reproduce: %s\n", failures_.size(), o_.command.c_str());
         return 1;
     }
-    return 0;
-}
+
+    const Options& o_;
+    const Steady::time_point start_;
+    const Steady::time_point deadline_;
+    std::mt19937_64 rng_;
+    const std::string mode_;
+    const std::string prefix_ = "chaos";
+    TempDir dir_;
+    RedisProcess* redis_ = nullptr;  // lives in run()
+    std::shared_ptr<RedisAdapter> watcher_;
+    std::vector<std::string> failures_;
+    unsigned restarts_ = 0;
+    double last_start_seconds_ = 0;
+    bool settled_ = false;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
     const Options options = parse(argc, argv);
     try {
-        return run(options);
+        return ChaosRun(options).run();
     } catch (const HarnessError& e) {
         std::fprintf(stderr, "chaos: harness error: %s\n", e.what());
         return 2;

@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
 
     const Arguments args = parse(argc, argv);
 
-    // SIGTERM and SIGINT are taken by sigwait below; threads inherit the blocked mask.
+    // SIGTERM and SIGINT are taken by sigwait below; threads inherit the blocked mask. (The runner
+    // starts this program with them blocked already, so an early SIGTERM waits here too.)
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
