@@ -26,7 +26,7 @@ const std::vector<std::string> kDocumentedCommands = {
     // run inside the adapter's scripts
     "+time", "+exists", "+type", "+del", "+set", "+incr", "+sadd", "+hget", "+hset", "+hdel", "+hmget", "+hscan",
     "+zadd", "+zrange", "+zrem", "+zscore", "+zcount", "+zcard", "+xadd", "+xrange", "+xack", "+xdel", "+xtrim",
-    "+xlen", "+xpending", "+xgroup|create", "+xinfo|groups"};
+    "+xlen", "+xpending", "+xgroup|create", "+xinfo|groups", "+xinfo|stream"};
 
 const std::string kPassword = "Pw-s3cr3t:@/%-never-shown";
 const std::string kPasswordInUrl = "Pw-s3cr3t%3A%40%2F%25-never-shown";

@@ -595,12 +595,24 @@ local delayed = call('ZCARD', dkey(ch)) - due
 if call('EXISTS', s) == 0 then return {due, delayed, 0} end
 local g = group_info(s)
 if not g then return {call('XLEN', s) + due, delayed, 0} end
+local function last_generated_id(key)
+  local info = call('XINFO', 'STREAM', key)
+  for k = 1, #info, 2 do
+    if info[k] == 'last-generated-id' then return info[k + 1] end
+  end
+  return nil
+end
 local last = g['last-delivered-id']
 local ready
 if last == '0-0' then
   ready = call('XLEN', s)
+elseif last == last_generated_id(s) then
+  -- Everything ever added was delivered. Checked before trusting 'lag': after an AOF rewrite and a
+  -- restart Redis replays deliveries as XCLAIM ... LASTID, which moves the last delivered id but
+  -- not 'entries-read', so the lag it reports stays high forever.
+  ready = 0
 elseif g['lag'] then
-  ready = g['lag']
+  ready = math.min(g['lag'], call('XLEN', s))
 else
   ready = 0
   local start = '(' .. last
