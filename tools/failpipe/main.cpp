@@ -15,7 +15,12 @@ namespace failpipe::cli {
 namespace {
 
 const std::vector<Command>& all_commands() {
-    static const std::vector<Command> commands{config_check_command(), explain_command()};
+    static const std::vector<Command> commands{
+        config_check_command(), explain_command(),
+#ifdef FAILPIPE_HAVE_REDIS
+        channels_command(), stats_command(), push_command(),
+#endif
+    };
     return commands;
 }
 
@@ -30,7 +35,7 @@ std::string usage_line(const Command& c) {
 }
 
 void print_main_help(std::ostream& out) {
-    out << "failpipe " << kVersion << ": inspect failpipe failure pipelines\n\n"
+    out << "failpipe " << kVersion << ": inspect failpipe failure pipelines and operate their broker\n\n"
         << "Usage: failpipe <command> [arguments] [options]\n\n"
         << "Commands:\n";
     std::size_t width = 4;  // "help"
