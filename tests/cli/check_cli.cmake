@@ -8,7 +8,9 @@
 #   Broker tests (REDIS TRUE) also get, in ARGS: @URL@ (FAILPIPE_TEST_REDIS_URL; the test is
 #   skipped without it), @PREFIX@ (a key prefix of their own), @HOSTPORT@ (host:port of
 #   that server), @FREE_PORT@ (a port of 127.0.0.1 where nothing listens) and @BULK@ (a file of
-#   BULK_LINES generated message lines). The words "&&" and "||" separate steps, as in a shell: a
+#   BULK_LINES generated message lines); ENV_REDIS_URL (optional, with the same @...@) becomes the
+#   environment's FAILPIPE_REDIS_URL, which is otherwise unset. TTY (the path of script(1)) runs
+#   the last step on a pseudo-terminal. The words "&&" and "||" separate steps, as in a shell: a
 #   step followed by "&&" must exit 0, one followed by "||" may fail; the last step is checked.
 if(REDIS)
   if("$ENV{FAILPIPE_TEST_REDIS_URL}" STREQUAL "")
@@ -22,7 +24,7 @@ if(REDIS)
   string(REPLACE "@PREFIX@" "clitest-${nonce}" ARGS "${ARGS}")
   string(REPLACE "@HOSTPORT@" "${hostport}" ARGS "${ARGS}")
 endif()
-if(ARGS MATCHES "@FREE_PORT@")
+if(ARGS MATCHES "@FREE_PORT@" OR ENV_REDIS_URL MATCHES "@FREE_PORT@")
   # Bind port 0, read the port, close it: nothing listens there afterwards (python3 when present).
   set(free_port 1)
   find_program(PYTHON3 python3)
@@ -44,6 +46,14 @@ if(BULK_LINES)
   string(REPLACE "@BULK@" "${SCRATCH}/bulk.jsonl" ARGS "${ARGS}")
 endif()
 
+# The broker of FAILPIPE_REDIS_URL is the test's own choice (ENV_REDIS_URL), never the caller's.
+unset(ENV{FAILPIPE_REDIS_URL})
+if(DEFINED ENV_REDIS_URL)
+  string(REPLACE "@URL@" "${url}" ENV_REDIS_URL "${ENV_REDIS_URL}")
+  string(REPLACE "@FREE_PORT@" "${free_port}" ENV_REDIS_URL "${ENV_REDIS_URL}")
+  set(ENV{FAILPIPE_REDIS_URL} "${ENV_REDIS_URL}")
+endif()
+
 set(step "")
 foreach(word IN LISTS ARGS)
   if(word STREQUAL "&&" OR word STREQUAL "||")
@@ -60,11 +70,25 @@ foreach(word IN LISTS ARGS)
 endforeach()
 set(ARGS "${step}")
 
-execute_process(COMMAND "${EXE}" ${ARGS}
-                WORKING_DIRECTORY "${WORKDIR}"
-                RESULT_VARIABLE status
-                OUTPUT_VARIABLE out
-                ERROR_VARIABLE err)
+if(TTY)
+  # On a pseudo-terminal made by script(1): stdout and stderr both arrive in `out`.
+  set(line "")
+  foreach(word IN ITEMS "${EXE}" ${ARGS})
+    string(REPLACE "'" "'\\''" word "${word}")
+    string(APPEND line " '${word}'")
+  endforeach()
+  execute_process(COMMAND "${TTY}" -qec "${line}" /dev/null
+                  WORKING_DIRECTORY "${WORKDIR}"
+                  RESULT_VARIABLE status
+                  OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+else()
+  execute_process(COMMAND "${EXE}" ${ARGS}
+                  WORKING_DIRECTORY "${WORKDIR}"
+                  RESULT_VARIABLE status
+                  OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+endif()
 
 set(problems "")
 function(problem text)

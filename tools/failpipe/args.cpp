@@ -166,8 +166,10 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const std::vector<Op
         const auto& given = values[o.name];
         if (given.empty()) continue;
         if (given.size() > 1) throw UsageError("option " + quote("--" + o.name) + " given more than once");
-        // CLI11 takes `--config --channel` as the value "--channel"; an option is never a value here.
-        if (given.front().starts_with("--"))
+        // CLI11 takes `--config --channel` as the value "--channel"; an option is never a value here
+        // (but `--config=--odd-name` says what it means).
+        if (given.front().starts_with("--") &&
+            std::find(args.begin(), args.end(), "--" + o.name + "=" + given.front()) == args.end())
             throw UsageError("option " + quote("--" + o.name) + " needs a value (" + o.value_name + ")");
         parsed.options.emplace(o.name, given.front());
     }

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <utility>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -17,7 +19,7 @@ namespace failpipe::cli {
 namespace {
 
 // A file of messages is read whole and checked before anything is pushed; this bounds the memory.
-constexpr std::uintmax_t kMaxFileBytes = 256u * 1024 * 1024;
+constexpr std::uintmax_t kMaxFileBytes = 256u * 1024 * 1024;  // docs/cli.md
 // push_batch is called per chunk so a terminal can show progress between them.
 constexpr std::size_t kChunk = 1000;
 // Below this many messages a progress line would only flicker.
@@ -87,51 +89,72 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
     return out;
 }
 
-std::vector<OutgoingMessage> read_messages(const std::string& file, const std::string& channel,
-                                           const Defaults& defaults) {
+// The bytes of a --file, after the same checks as a config file (a FIFO or a device is refused).
+std::string read_file(const std::string& file) {
     require_file(file);
     std::error_code ec;
     if (const auto size = std::filesystem::file_size(file, ec); !ec && size > kMaxFileBytes)
         throw UsageError(quote(file) + " is " + std::to_string(size) + " bytes, more than the limit of " +
-                         std::to_string(kMaxFileBytes));
+                         std::to_string(kMaxFileBytes) + " (split it)");
     std::ifstream in(file, std::ios::binary);
-    if (!in) throw UsageError("cannot read " + quote(file));
-    std::vector<OutgoingMessage> messages;
-    std::string text;
-    for (std::size_t number = 1; std::getline(in, text); ++number) {
-        if (!text.empty() && text.back() == '\r') text.pop_back();
-        if (text.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are allowed
+    std::string bytes;
+    if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) throw UsageError("cannot read " + quote(file));
+    if (bytes.size() > kMaxFileBytes) throw UsageError(quote(file) + " grew beyond the limit while it was read");
+    return bytes;
+}
+
+// Calls @p each(number, message) for every non-blank line of @p bytes, numbered from 1.
+template <class Each>
+void for_each_message(const std::string& file, const std::string& bytes, const std::string& channel,
+                      const Defaults& defaults, Each&& each) {
+    std::size_t number = 0;
+    for (std::size_t begin = 0; begin < bytes.size();) {
+        ++number;
+        std::size_t end = bytes.find('\n', begin);
+        if (end == std::string::npos) end = bytes.size();
+        std::string_view text(bytes.data() + begin, end - begin);
+        begin = end + 1;
+        if (text.ends_with('\r')) text.remove_suffix(1);
+        if (text.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank lines are allowed
         try {
-            messages.push_back(parse_line(channel, text, defaults));
+            each(parse_line(channel, std::string(text), defaults));
         } catch (const UsageError& e) {
             throw UsageError(shorten(file) + ":" + std::to_string(number) + ": " + e.what() + " (nothing pushed)");
         }
     }
-    if (in.bad()) throw UsageError("cannot read " + quote(file));
-    return messages;
 }
 
-int push_file(const Invocation& inv, RedisAdapter& broker, const std::string& file,
-              std::vector<OutgoingMessage> messages) {
-    const std::string& channel = messages.empty() ? std::string{} : messages.front().channel;
-    const std::size_t total = messages.size();
+// Every line is checked before the first push (a bad line 90,000 must not leave 89,999 pushed);
+// the messages are then parsed again chunk by chunk, so memory holds the file's bytes and one chunk.
+int push_file(const Invocation& inv, const std::string& file, const std::string& channel, const Defaults& defaults) {
+    const std::string bytes = read_file(file);
+    std::size_t total = 0;
+    for_each_message(file, bytes, channel, defaults, [&](OutgoingMessage&&) { ++total; });
+    auto broker = connect_broker(inv.args);
+
     const bool progress = total >= kProgressFrom && ::isatty(STDERR_FILENO) == 1;
     std::size_t pushed = 0;
+    std::size_t in_flight = 0;
+    std::vector<OutgoingMessage> chunk;
+    auto flush = [&] {
+        in_flight = chunk.size();
+        broker->push_batch(std::exchange(chunk, {}));
+        pushed += std::exchange(in_flight, 0);
+        if (progress) inv.err << "\rpushed " << pushed << " of " << total << std::flush;
+    };
     try {
-        while (pushed < total) {
-            const std::size_t n = std::min(kChunk, total - pushed);
-            std::vector<OutgoingMessage> chunk(std::make_move_iterator(messages.begin() + static_cast<std::ptrdiff_t>(pushed)),
-                                               std::make_move_iterator(messages.begin() + static_cast<std::ptrdiff_t>(pushed + n)));
-            broker.push_batch(std::move(chunk));
-            pushed += n;
-            if (progress) inv.err << "\rpushed " << pushed << " of " << total << std::flush;
-        }
+        for_each_message(file, bytes, channel, defaults, [&](OutgoingMessage&& m) {
+            chunk.push_back(std::move(m));
+            if (chunk.size() == kChunk) flush();
+        });
+        if (!chunk.empty()) flush();
     } catch (const std::exception& e) {
         if (progress) inv.err << '\n';
-        // Chunks are atomic, so the count is exact up to the failing chunk, which may or may not be in.
+        // push_batch is atomic per script call, not per chunk: part of the failing chunk may be in.
         inv.err << "failpipe push: " << e.what() << "; " << pushed << " of " << total
-                << " messages were pushed before the error (the next " << std::min(kChunk, total - pushed)
-                << " may or may not be)\n";
+                << " messages were pushed before the error, and up to " << in_flight
+                << " more may have been (messages " << pushed + 1 << " to " << pushed + in_flight << " of the file)\n";
         return kExitFailed;
     }
     if (progress) inv.err << '\n';
@@ -152,10 +175,7 @@ int run_push(const Invocation& inv) {
     if (auto file = args.value("file")) {
         for (const char* alone : {"data", "id"})
             if (args.has(alone)) throw UsageError("--" + std::string(alone) + " cannot be used with --file");
-        auto messages = read_messages(*file, channel, defaults);
-        for (auto& m : messages) m.channel = channel;
-        auto broker = connect_broker(args);
-        return push_file(inv, *broker, *file, std::move(messages));
+        return push_file(inv, *file, channel, defaults);
     }
     if (!defaults.type) throw UsageError("missing required option \"--type T\" (or --file F)");
     const auto data = args.value("data");
