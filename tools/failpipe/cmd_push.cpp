@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <utility>
 #include <ostream>
 #include <string>
@@ -25,7 +26,39 @@ constexpr std::size_t kChunk = 1000;
 // Below this many messages a progress line would only flicker.
 constexpr std::size_t kProgressFrom = 2 * kChunk;
 
+// Arrays and objects nested deeper are refused: copying and serialising a message recurse once
+// per level, and a line of 100,000 brackets would crash the tool (docs/cli.md).
+constexpr std::size_t kMaxNesting = 128;
+
 const std::vector<std::string> kLineKeys{"type", "data", "id", "delay"};
+
+// Throws UsageError when @p text nests arrays and objects deeper than kMaxNesting. A linear scan
+// of the text, before nlohmann builds anything.
+void check_nesting(std::string_view text) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxNesting)
+                throw UsageError("arrays and objects nested more than " + std::to_string(kMaxNesting) +
+                                 " deep (at byte " + std::to_string(i + 1) + ")");
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+}
 
 // nlohmann's `[json.exception.parse_error.101] parse error at line 1, column 5: syntax error while
 // parsing value - ...` from @p from ("line " or "column "): a line of --file has its own line number.
@@ -37,9 +70,12 @@ std::string syntax_error(const nlohmann::json::parse_error& e, std::string_view 
 
 nlohmann::json parse_data(const std::string& text) {
     try {
+        check_nesting(text);
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw UsageError("--data is not JSON: " + syntax_error(e, "line "));
+    } catch (const UsageError& e) {
+        throw UsageError(std::string("--data: ") + e.what());
     }
 }
 
@@ -50,6 +86,7 @@ struct Defaults {
 
 // One line of a --file: {"type": T, "data": any, "id": ID, "delay": seconds or "90s"}.
 OutgoingMessage parse_line(const std::string& channel, const std::string& text, const Defaults& defaults) {
+    check_nesting(text);
     nlohmann::json line;
     try {
         line = nlohmann::json::parse(text);

@@ -1,5 +1,5 @@
 // `failpipe stats`: per channel, how many messages are ready, delayed, reserved, dead and parked.
-#include <map>
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <vector>
