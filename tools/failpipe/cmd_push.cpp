@@ -116,9 +116,9 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
     if (line.contains("delay")) {
         const auto& d = line["delay"];
         if (d.is_string()) {
-            out.delay = Seconds{parse_duration(d.get<std::string>(), "delay")};
+            out.delay = Seconds{parse_duration(d.get<std::string>(), "\"delay\"")};
         } else if (d.is_number()) {
-            out.delay = Seconds{parse_duration(d.dump(), "delay")};
+            out.delay = Seconds{parse_duration(d.dump(), "\"delay\"")};
         } else {
             throw UsageError("\"delay\" expects seconds or a duration such as \"90s\"");
         }
@@ -207,7 +207,7 @@ int run_push(const Invocation& inv) {
     Defaults defaults;
     defaults.type = args.value("type");
     if (defaults.type && defaults.type->empty()) throw UsageError("--type expects a message type, found \"\"");
-    if (auto delay = args.value("delay")) defaults.delay = parse_duration(*delay, "delay");
+    if (auto delay = args.value("delay")) defaults.delay = parse_duration(*delay, "--delay");
 
     if (auto file = args.value("file")) {
         for (const char* alone : {"data", "id"})

@@ -23,8 +23,8 @@ double unit_seconds(char unit) {
 
 }  // namespace
 
-double parse_duration(std::string_view text, std::string_view option) {
-    const std::string name = "--" + std::string(option);
+double parse_duration(std::string_view text, std::string_view what) {
+    const std::string name(what);
     const std::string found = ", found " + quote(text);
     double number = 0;
     const char* begin = text.data();
@@ -33,8 +33,13 @@ double parse_duration(std::string_view text, std::string_view option) {
     auto [ptr, ec] = std::from_chars(begin, end, number);
     if (text.empty() || ec == std::errc::invalid_argument || ptr == begin)
         throw UsageError(name + " expects " + std::string(kForms) + found);
-    if (ec == std::errc::result_out_of_range)
-        throw UsageError(name + " expects at most 1e9 seconds (about 31 years)" + found);
+    if (ec == std::errc::result_out_of_range) {
+        // Out of range downwards (1e-400) is a duration of 0; upwards (1e400) is too long.
+        const std::string_view digits(begin, static_cast<std::size_t>(ptr - begin));
+        const bool tiny = digits.find("e-") != std::string_view::npos || digits.find("E-") != std::string_view::npos;
+        if (!tiny) throw UsageError(name + " expects at most 1e9 seconds (about 31 years)" + found);
+        number = 0;
+    }
     double scale = 1;
     if (ptr != end) {
         const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
