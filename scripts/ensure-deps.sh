@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages failpipe builds and tests with, when any is missing.
 set -euo pipefail
-packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev
+packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev libcli11-dev
           libbenchmark-dev redis-server redis-tools)
 missing=()
 for p in "${packages[@]}"; do

@@ -45,3 +45,8 @@ execute_process(COMMAND mkfifo "${OUT}/fifo.json" RESULT_VARIABLE status)
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "make_hostile.cmake: mkfifo failed: ${status}")
 endif()
+
+# A message line whose data nests 100,000 arrays (copying or serialising it would recurse that deep).
+string(REPEAT "[" 100000 open)
+string(REPEAT "]" 100000 close)
+file(WRITE "${OUT}/deep-line.jsonl" "{\"type\": \"t\", \"data\": 1}\n{\"type\": \"t\", \"data\": ${open}${close}}\n")

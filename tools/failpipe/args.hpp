@@ -53,8 +53,8 @@ public:
     std::string choice(std::string_view name, const std::vector<std::string>& choices, std::string fallback) const;
 };
 
-/// @brief Parses @p args (the words after the command's name) against @p options and @p positionals.
-/// Accepts `--name VALUE`, `--name=VALUE` and `--` (the rest are positionals). Throws UsageError for
+/// @brief Parses @p args (the words after the command's name) against @p options and @p positionals,
+/// with CLI11; its error texts are replaced by the tool's own (pinned by tests/cli). Accepts `--name VALUE`, `--name=VALUE` and `--` (the rest are positionals). Throws UsageError for
 /// unknown options (offering the nearest), missing values, repeated options, missing required
 /// options and a wrong number of positionals.
 ParsedArgs parse_args(const std::vector<std::string>& args, const std::vector<OptionSpec>& options,

@@ -48,6 +48,15 @@ Command config_check_command();
 /// @brief `failpipe explain --config FILE --channel NAME ...`.
 Command explain_command();
 
+#ifdef FAILPIPE_HAVE_REDIS
+/// @brief `failpipe channels`.
+Command channels_command();
+/// @brief `failpipe stats`.
+Command stats_command();
+/// @brief `failpipe push`.
+Command push_command();
+#endif
+
 /// @brief Throws UsageError unless @p path names an existing file (a missing file is a usage error).
 void require_file(const std::string& path);
 

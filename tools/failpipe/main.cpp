@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "args.hpp"
+#ifdef FAILPIPE_HAVE_REDIS
+#include "broker.hpp"
+#endif
 #include "command.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "failpipe/version.hpp"
@@ -15,7 +18,12 @@ namespace failpipe::cli {
 namespace {
 
 const std::vector<Command>& all_commands() {
-    static const std::vector<Command> commands{config_check_command(), explain_command()};
+    static const std::vector<Command> commands{
+        config_check_command(), explain_command(),
+#ifdef FAILPIPE_HAVE_REDIS
+        channels_command(), stats_command(), push_command(),
+#endif
+    };
     return commands;
 }
 
@@ -30,7 +38,7 @@ std::string usage_line(const Command& c) {
 }
 
 void print_main_help(std::ostream& out) {
-    out << "failpipe " << kVersion << ": inspect failpipe failure pipelines\n\n"
+    out << "failpipe " << kVersion << ": inspect failpipe failure pipelines and operate their broker\n\n"
         << "Usage: failpipe <command> [arguments] [options]\n\n"
         << "Commands:\n";
     std::size_t width = 4;  // "help"
@@ -41,8 +49,13 @@ void print_main_help(std::ostream& out) {
         << "Options:\n"
         << "  -h, --help   Show help (after a command: that command's help)\n"
         << "  --version    Print the version\n\n"
-        << "Exit status: 0 done, 1 the command found a problem (e.g. a bad config), 2 bad arguments.\n"
-        << "The config format is described in docs/config.md.\n";
+        << "Exit status: 0 done, 1 the command found a problem (e.g. a bad config, an unreachable broker),\n"
+        << "2 bad arguments.\n"
+        << "The config format is described in docs/config.md, the commands in docs/cli.md.\n";
+#ifdef FAILPIPE_HAVE_REDIS
+    out << "Broker commands take --redis URL (else $FAILPIPE_REDIS_URL, else " << kDefaultRedisUrl
+        << ") and --prefix P.\n";
+#endif
 }
 
 void print_help_help(std::ostream& out) {

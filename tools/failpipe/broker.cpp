@@ -1,0 +1,69 @@
+#include "broker.hpp"
+
+#include <cstdlib>
+
+namespace failpipe::cli {
+
+std::vector<OptionSpec> broker_options() {
+    return {
+        {"redis", "URL", "the broker: redis://[user:password@]host[:port][/db] (else $FAILPIPE_REDIS_URL, else " +
+                             std::string(kDefaultRedisUrl) + ")"},
+        {"prefix", "P", "the key prefix the workers use (default " + RedisAdapter::Options{}.key_prefix + ")"},
+    };
+}
+
+std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
+    RedisAdapter::Options options;
+    if (auto url = args.value("redis")) {
+        options.url = *url;
+    } else if (const char* env = std::getenv("FAILPIPE_REDIS_URL"); env != nullptr && *env != '\0') {
+        options.url = env;
+    } else {
+        options.url = std::string(kDefaultRedisUrl);
+    }
+    if (auto prefix = args.value("prefix")) {
+        if (prefix->empty()) throw UsageError("--prefix expects a non-empty key prefix");
+        options.key_prefix = *prefix;
+    }
+    // A single answer is enough for a tool; a dead server should fail fast, not after 16 connections.
+    options.pool_size = 2;
+    std::unique_ptr<RedisAdapter> adapter;
+    try {
+        adapter = std::make_unique<RedisAdapter>(options);
+    } catch (const InvalidArgumentError& e) {
+        // The adapter's message shows the URL with its password as ***.
+        throw UsageError(e.what());
+    }
+    try {
+        adapter->ping();
+    } catch (const ConnectionError& e) {
+        throw BrokerUnreachable("cannot reach the broker at " + adapter->options().url + ": " + e.what());
+    }
+    return adapter;
+}
+
+std::string_view to_string(ChannelKind kind) {
+    switch (kind) {
+        case ChannelKind::dead_letter: return "dead-letter";
+        case ChannelKind::parked: return "parked";
+        case ChannelKind::channel: break;
+    }
+    return "channel";
+}
+
+ChannelKind channel_kind(std::string_view name) {
+    if (name.size() > kDeadLetterSuffix.size() && name.ends_with(kDeadLetterSuffix)) return ChannelKind::dead_letter;
+    if (name.size() > kParkedSuffix.size() && name.ends_with(kParkedSuffix)) return ChannelKind::parked;
+    return ChannelKind::channel;
+}
+
+std::string base_channel(std::string_view name) {
+    switch (channel_kind(name)) {
+        case ChannelKind::dead_letter: name.remove_suffix(kDeadLetterSuffix.size()); break;
+        case ChannelKind::parked: name.remove_suffix(kParkedSuffix.size()); break;
+        case ChannelKind::channel: break;
+    }
+    return std::string(name);
+}
+
+}  // namespace failpipe::cli
