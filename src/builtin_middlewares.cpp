@@ -108,7 +108,8 @@ bool is_a(const MiddlewareFailureInterface& middleware) {
 
 // A row of the table: the type name comes from the class, so the two cannot disagree.
 template <class Middleware>
-BuiltinMiddleware builtin(std::vector<std::string_view> parameters, FailureMiddlewarePtr (*build)(ConfigObjectReader&)) {
+BuiltinMiddleware builtin(std::vector<std::string_view> parameters,
+                          FailureMiddlewarePtr (*build)(ConfigObjectReader&)) {
     return {Middleware::kType, std::move(parameters), build, &is_a<Middleware>};
 }
 
