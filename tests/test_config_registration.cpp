@@ -155,3 +155,22 @@ TEST_CASE("config registration: the dispatcher treats every built-in type as bui
     CHECK_FALSE(dispatcher.runs_custom_middleware("invoices"));
     CHECK_FALSE(dispatcher.runs_custom_middleware("elsewhere"));  // the default pipeline is empty
 }
+
+TEST_CASE("config registration: top-level settings are kept even when the pipelines report more problems than are kept") {
+    // 1000 middlewares with 5 problems each: far beyond the issues a load keeps. The settings are
+    // read before the sections, so their problems are among those kept and listed first.
+    json pipeline = json::array();
+    for (int i = 0; i < 100; ++i) pipeline.push_back({{"type", "send-again"}, {"a", 1}, {"b", 1}, {"c", 1}});
+    json pipelines = json::object();
+    for (int i = 0; i < 10; ++i) pipelines["c" + std::to_string(i)] = pipeline;
+    const std::string text = R"({"final": "nope", "deadLetterSuffix": "", "pipelines": )" + pipelines.dump() + "}";
+    try {
+        (void)parse_config(text);
+        FAIL("the document was accepted");
+    } catch (const ConfigError& e) {
+        REQUIRE(e.issues().size() == ConfigLimits::kMaxReportedIssues + 1);
+        CHECK(e.issues()[0].path == "/final");
+        CHECK(e.issues()[1].path == "/deadLetterSuffix");
+        CHECK(e.issues().back().message == "and 4982 more problems (only the first 20 are listed)");
+    }
+}
