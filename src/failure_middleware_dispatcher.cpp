@@ -7,6 +7,7 @@
 #include "failpipe/send_again_middleware.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
+#include "builtin_middlewares.hpp"
 #include "metadata.hpp"
 
 namespace failpipe {
@@ -70,12 +71,7 @@ void check_pipeline(const FailurePipeline& pipeline, const std::string& name) {
 
 bool has_custom(const FailurePipeline& pipeline) {
     for (const auto& middleware : pipeline) {
-        const auto* m = middleware.get();
-        if (dynamic_cast<const SendAgainMiddleware*>(m) == nullptr &&
-            dynamic_cast<const ExponentialDelayMiddleware*>(m) == nullptr &&
-            dynamic_cast<const DeadLetterMiddleware*>(m) == nullptr) {
-            return true;
-        }
+        if (!detail::is_builtin_middleware(*middleware)) return true;
     }
     return false;
 }
