@@ -854,13 +854,15 @@ return {items, {scursor, hcursor}}
 // nothing twice.
 constexpr std::string_view kMove = R"LUA(
 local from, to, delay, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local tk = P .. ':op:' .. token
-local done = call('GET', tk)
-if done then return done end
 check_common_keys()
 check_channel_keys(from)
 check_channel_keys(to)
 check_delay(ARGV[5])
+-- SET … NX GET rather than GET: the ACL list stays what it was. '' would be a try that failed
+-- half-way (it cannot, every check is above): treated as not done.
+local tk = P .. ':op:' .. token
+local done = call('SET', tk, '', 'PX', 86400000, 'NX', 'GET')
+if done and done ~= '' then return done end
 local s, d, b = skey(from), dkey(from), bkey(from)
 local g = group_info(s)
 local last = (g and g['last-delivered-id']) or '0-0'
