@@ -1041,6 +1041,8 @@ public:
         // Ids the index does not place in the channel (a later message with the same id went
         // elsewhere, an entry of another producer): a scan of the channel in bounded steps.
         std::erase_if(left, [&](const std::string& id) { return run.states[id].moved; });
+        std::sort(left.begin(), left.end());
+        left.erase(std::unique(left.begin(), left.end()), left.end());
         if (!left.empty()) {
             std::string stream_cursor = "start", hash_cursor = "0";
             constexpr int kMaxSteps = 1'000'000;
