@@ -87,7 +87,8 @@ struct MoveSkip {
     std::string detail;  ///< More for a human (the rewrite's error text); may be empty.
 };
 
-/// @brief What AdapterInterface::move did: every requested id is in `moved` or in `skipped`.
+/// @brief What AdapterInterface::move did: every requested id is in `moved` or in `skipped`, never in
+/// both. (An id is in `moved` twice only when the source held two waiting messages with that id.)
 struct MoveResult {
     std::vector<std::string> moved;  ///< Ids of the messages now in the target channel, in the order they went.
     std::vector<MoveSkip> skipped;   ///< The rest, in the order of the requested ids.
@@ -161,7 +162,7 @@ public:
     /// message is passed through @p rewrite (when given), joins @p to ready or, with @p delay,
     /// delayed by that long, and counts its deliveries from zero again. Reserved messages stay with
     /// their worker (skipped `reserved`). Undecodable bytes move as they are when no rewrite is
-    /// given, else are skipped `undecodable`. Repeated ids are moved once. Calling it again with the
+    /// given, else are skipped `undecodable`. An id repeated in @p ids counts once. Calling it again with the
     /// same ids (after a ConnectionError, whose call may have moved some) moves what is left and
     /// duplicates nothing: what already moved is skipped `not-found`.
     ///
