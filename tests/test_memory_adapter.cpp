@@ -697,7 +697,7 @@ TEST_CASE("memory adapter: moves back and forth while workers consume: each mess
     CHECK(adapter.depth("work").total() == 0);
 }
 
-TEST_CASE("memory adapter: move of raw bytes that decode is rewritten like any message; a delay follows the manual clock") {
+TEST_CASE("memory adapter: move of raw bytes that decode is rewritten like any message, and its delay follows the manual clock") {
     ManualBroker broker;
     broker.adapter.push_raw("dlq", R"({"id":"raw-1","handler":"work","data":5,"metadata":{"a":1}})");
     const auto result = broker.adapter.move("dlq", "work", {"raw-1"}, [](Message& m) { m.metadata["a"] = 2; }, Seconds{3600.0});
