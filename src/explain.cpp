@@ -29,9 +29,12 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
     const Failure failure{nullptr, options.error_type, options.error_message, options.error_class};
 
     std::string channel = options.channel;
+    // Simulated time, so maxElapsed ends the schedule where it would; the start is arbitrary.
+    const TimePoint start{std::chrono::seconds{1767225600}};
+    TimePoint now = start;
     for (int n = 1; n <= options.max_failures; ++n) {
         FailureHandlingRequest request =
-            dispatcher.dispatch(FailureHandlingRequest(std::move(message), channel), failure);
+            dispatcher.dispatch(FailureHandlingRequest(std::move(message), channel), failure, now);
         if (!request.decision())
             throw Error("explain: the pipeline of channel \"" + channel + "\" returned without a decision");
         Decision decision = *request.decision();
@@ -39,7 +42,7 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         if (decision.jittered) decision.delay = decision.base_delay;
 
         const bool retried = decision.action == FailureAction::send_again || decision.action == FailureAction::delay;
-        on_step(ExplainStep{n, channel, decision});
+        on_step(ExplainStep{n, channel, decision, std::chrono::duration<double>(now - start)});
         if (!retried) break;
 
         if (request.pushes().empty())
@@ -49,6 +52,8 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         const OutgoingMessage& push = request.pushes().front();
         channel = decision.to.empty() ? push.channel : decision.to;
         message = push.message;
+        // The retry fails as soon as it is due: the schedule's own value, as reported.
+        now += to_clock_duration(decision.delay);
     }
 }
 

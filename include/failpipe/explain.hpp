@@ -16,7 +16,8 @@ namespace failpipe {
 struct ExplainStep {
     int failure = 0;        ///< 1 for the first failure.
     std::string channel;    ///< The channel it failed on.
-    Decision decision;      ///< Who acted, how, where to, after how long.
+    Decision decision;      ///< Who acted, how, where to, after how long; `note` says when maxElapsed ended the retries.
+    Seconds elapsed{0.0};   ///< Simulated time since the first failure (each retry fails as soon as it is due).
 };
 
 /// @brief What to simulate.
@@ -31,7 +32,9 @@ struct ExplainOptions {
 /// @brief Simulates a message whose handler always fails, through the real middlewares of
 /// @p dispatcher: one step per failure until the message is dead-lettered, dropped or rethrown, or
 /// @p options.max_failures failures. Deterministic: jittered delays report the schedule's value
-/// with its bounds.
+/// with its bounds. Time is simulated (each retry fails the moment it is due), so a maxElapsed of the
+/// dispatcher ends the schedule where it would: that step goes to the final behaviour and its
+/// decision's `note` names the limit.
 std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options);
 
 /// @brief As above, handing each step to @p on_step as soon as it is decided instead of keeping
