@@ -508,6 +508,25 @@ TEST_CASE("explain: shows where maxElapsed ends the schedule") {
     CHECK(steps[5].decision.note.find("maxElapsed 1000 s") != std::string::npos);
 }
 
+TEST_CASE("explain: shows where a time to live ends the schedule") {
+    FailureMiddlewareDispatcher::Options options;
+    options.default_pipeline = {make<ExponentialDelayMiddleware>("backoff", 100, 60, 600, 2)};
+    ExplainOptions explain_options{.channel = "orders"};
+    explain_options.ttl = Seconds{400};
+    const auto steps = explain(FailureMiddlewareDispatcher(options), explain_options);
+    // Failures at 0, 60 and 180; the retry due at 420 finds the message expired.
+    REQUIRE(steps.size() == 4);
+    CHECK(steps[2].decision.action == FailureAction::delay);
+    CHECK(steps[3].elapsed == Seconds{420});
+    CHECK(steps[3].decision.action == FailureAction::dead_letter);
+    CHECK(steps[3].decision.to == "orders:dlq");
+    CHECK(steps[3].decision.note.starts_with("expired: its time to live (400 s"));
+    explain_options.on_expired = ExpiredBehavior::drop;
+    CHECK(explain(FailureMiddlewareDispatcher(options), explain_options).back().decision.action == FailureAction::drop);
+    explain_options.ttl = Seconds{-1};
+    CHECK_THROWS_AS(explain(FailureMiddlewareDispatcher(options), explain_options), InvalidArgumentError);
+}
+
 TEST_CASE("retry-after: the hint replaces the schedule's delay, capped at delayMaximum, and the history says so") {
     Rig rig;
     auto options = rig.dispatcher_options();
