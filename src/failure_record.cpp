@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "failpipe/failure_record.hpp"
 #include "failpipe/fingerprint.hpp"
