@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "failpipe/error.hpp"
+#include "failpipe/retry_after.hpp"
 
 namespace failpipe {
 namespace {
@@ -229,6 +230,7 @@ Failure Classifier::classify(const std::exception& e) const {
     failure.type = type_name_of(typeid(e));
     failure.what = e.what();
     failure.error_class = class_of(&e, failure.type, failure.what);
+    if (const auto* hint = dynamic_cast<const RetryAfterHint*>(&e)) failure.retry_after = hint->retry_after();
     return failure;
 }
 

@@ -1,6 +1,8 @@
 #include "failpipe/dead_letter_middleware.hpp"
 
+#include "failpipe/failure_record.hpp"
 #include "failpipe/metadata_keys.hpp"
+#include "failure_record.hpp"
 #include "metadata.hpp"
 
 namespace failpipe {
@@ -28,25 +30,24 @@ FailureHandlingRequest DeadLetterMiddleware::handle(FailureHandlingRequest reque
 FailureHandlingRequest DeadLetterMiddleware::dead_letter(FailureHandlingRequest request, const Failure& failure,
                                                          const std::string& middleware_id, const std::string& target,
                                                          std::string_view reason, TimePoint now) {
-    static const std::string failures_key(metadata_keys::failures);
     Message message = request.take_message();
-    const long long attempts = detail::to_count(detail::failure_value(message, failures_key));
+    // The history's last entry says why it ended here: the dispatcher's note (maxElapsed), else
+    // the reason when it is not a plain handler failure.
+    std::string note = request.note();
+    if (note.empty() && reason != dead_letter_reasons::failure) note = std::string(reason);
+    detail::append_history(message,
+                           detail::history_entry(now, request.channel(), middleware_id, to_string(FailureAction::dead_letter),
+                                                 Seconds{0.0}, failure, std::nullopt, note),
+                           request.history_limit());
+    nlohmann::json record =
+        detail::failure_record(message, failure, reason, middleware_id, request.channel(), now, request.note());
     if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
-    message.metadata[std::string(metadata_keys::dead_letter)] = {
-        {"reason", reason},
-        {"errorType", failure.type},
-        {"errorMessage", failure.what},
-        {"errorClass", to_string(failure.error_class)},
-        {"time", detail::iso8601_utc(now)},
-        {"attempts", attempts},
-        {"channel", request.channel()},
-        {"id", message.id},
-        {"middleware", middleware_id},
-    };
+    message.metadata[std::string(metadata_keys::dead_letter)] = std::move(record);
     Decision decision;
     decision.middleware = middleware_id;
     decision.action = FailureAction::dead_letter;
     decision.to = target;
+    decision.note = request.note();
     request.stage(OutgoingMessage{target, std::move(message), Seconds{0.0}});
     request.decide(std::move(decision));
     return request;

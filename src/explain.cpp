@@ -1,6 +1,9 @@
 // explain(): runs a message that always fails through the real dispatcher, one failure at a time.
 #include "failpipe/explain.hpp"
 
+#include <cmath>
+#include <optional>
+#include <sstream>
 #include <utility>
 
 #include "failpipe/error.hpp"
@@ -8,6 +11,22 @@
 #include "failpipe/message.hpp"
 
 namespace failpipe {
+namespace {
+
+// The step at which a retry is reserved after the message's time to live: its handler never runs.
+ExplainStep expired_step(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options, int n,
+                         const std::string& channel, Seconds elapsed) {
+    Decision decision;
+    decision.middleware = "worker";
+    decision.action = options.on_expired == ExpiredBehavior::drop ? FailureAction::drop : FailureAction::dead_letter;
+    if (decision.action == FailureAction::dead_letter) decision.to = dispatcher.dead_letter_channel(channel);
+    std::ostringstream note;
+    note << "expired: its time to live (" << options.ttl->count() << " s from the push) ended before this retry";
+    decision.note = note.str();
+    return ExplainStep{n, channel, std::move(decision), elapsed};
+}
+
+}  // namespace
 
 std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options) {
     std::vector<ExplainStep> steps;
@@ -29,9 +48,22 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
     const Failure failure{nullptr, options.error_type, options.error_message, options.error_class};
 
     std::string channel = options.channel;
+    // Simulated time, so maxElapsed ends the schedule where it would; the start is arbitrary.
+    const TimePoint start{std::chrono::seconds{1767225600}};
+    TimePoint now = start;
+    std::optional<TimePoint> expires;
+    if (options.ttl) {
+        if (!std::isfinite(options.ttl->count()) || !(options.ttl->count() > 0))
+            throw InvalidArgumentError("explain: the time to live must be a finite number of seconds > 0");
+        expires = start + to_clock_duration(*options.ttl);
+    }
     for (int n = 1; n <= options.max_failures; ++n) {
+        if (expires && *expires <= now) {
+            on_step(expired_step(dispatcher, options, n, channel, std::chrono::duration<double>(now - start)));
+            break;
+        }
         FailureHandlingRequest request =
-            dispatcher.dispatch(FailureHandlingRequest(std::move(message), channel), failure);
+            dispatcher.dispatch(FailureHandlingRequest(std::move(message), channel), failure, now);
         if (!request.decision())
             throw Error("explain: the pipeline of channel \"" + channel + "\" returned without a decision");
         Decision decision = *request.decision();
@@ -39,7 +71,7 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         if (decision.jittered) decision.delay = decision.base_delay;
 
         const bool retried = decision.action == FailureAction::send_again || decision.action == FailureAction::delay;
-        on_step(ExplainStep{n, channel, decision});
+        on_step(ExplainStep{n, channel, decision, std::chrono::duration<double>(now - start)});
         if (!retried) break;
 
         if (request.pushes().empty())
@@ -49,6 +81,8 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         const OutgoingMessage& push = request.pushes().front();
         channel = decision.to.empty() ? push.channel : decision.to;
         message = push.message;
+        // The retry fails as soon as it is due: the schedule's own value, as reported.
+        now += to_clock_duration(decision.delay);
     }
 }
 

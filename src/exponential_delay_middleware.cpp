@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "failpipe/error.hpp"
@@ -106,6 +107,13 @@ FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest
         }
     }
     applied = std::clamp(applied, low, high);
+    // A Retry-After hint replaces this attempt's delay, within [0, delayMaximum]; the schedule's own
+    // value is still stored, so the next attempt without a hint continues the schedule.
+    std::optional<Seconds> hint;
+    if (failure.retry_after && std::isfinite(failure.retry_after->count())) {
+        hint = Seconds{std::clamp(failure.retry_after->count(), 0.0, delay_maximum_)};
+        applied = low = high = hint->count();
+    }
 
     detail::set_failure_value(message, attempts_value, attempts_key_, done + 1);
     detail::set_failure_value(message, delay_value, delay_key_, base);
@@ -123,7 +131,8 @@ FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest
     decision.base_delay = Seconds{base};
     decision.delay_min = Seconds{low};
     decision.delay_max = Seconds{high};
-    decision.jittered = options_.jitter != Jitter::none;
+    decision.jittered = options_.jitter != Jitter::none && !hint;
+    decision.retry_after = hint;
     request.stage(OutgoingMessage{std::move(target), request.take_message(), Seconds{applied}});
     request.decide(std::move(decision));
     return request;

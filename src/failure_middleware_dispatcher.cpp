@@ -1,6 +1,7 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 
 #include <cmath>
+#include <sstream>
 
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/exponential_delay_middleware.hpp"
@@ -8,24 +9,24 @@
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "builtin_middlewares.hpp"
+#include "failure_record.hpp"
 #include "metadata.hpp"
 
 namespace failpipe {
 namespace {
 
-const std::string kFailuresKey(metadata_keys::failures);
-
 // The "next" handed to each middleware: a position in the pipeline. Lives on the stack, so
 // running a pipeline allocates nothing.
 class PipelineCursor final : public FailureHandlerInterface {
 public:
-    PipelineCursor(const FailurePipeline& pipeline, std::size_t position, const FailureMiddlewareDispatcher& dispatcher)
-        : pipeline_(pipeline), position_(position), dispatcher_(dispatcher) {}
+    PipelineCursor(const FailurePipeline& pipeline, std::size_t position, const FailureMiddlewareDispatcher& dispatcher,
+                   TimePoint now)
+        : pipeline_(pipeline), position_(position), dispatcher_(dispatcher), now_(now) {}
 
     FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure) const override {
         if (position_ < pipeline_.size()) {
             return pipeline_[position_]->handle(std::move(request), failure,
-                                                PipelineCursor(pipeline_, position_ + 1, dispatcher_));
+                                                PipelineCursor(pipeline_, position_ + 1, dispatcher_, now_));
         }
         return finish(std::move(request), failure);
     }
@@ -37,13 +38,14 @@ public:
                 // The target is computed before the call: argument evaluation order is unspecified,
                 // and the request is moved into the call.
                 std::string target = dispatcher_.dead_letter_channel(request.channel());
-                TimePoint now = options.clock ? options.clock->now() : std::chrono::system_clock::now();
-                return DeadLetterMiddleware::dead_letter(std::move(request), failure, "final", target, "failure", now);
+                return DeadLetterMiddleware::dead_letter(std::move(request), failure, "final", target,
+                                                         dead_letter_reasons::failure, now_);
             }
             case FinalBehavior::drop: {
                 Decision decision;
                 decision.middleware = "final";
                 decision.action = FailureAction::drop;
+                decision.note = request.note();
                 request.take_message();
                 request.decide(std::move(decision));
                 return request;
@@ -53,6 +55,7 @@ public:
         Decision decision;
         decision.middleware = "final";
         decision.action = FailureAction::rethrow;
+        decision.note = request.note();
         request.decide(std::move(decision));
         return request;
     }
@@ -61,6 +64,7 @@ private:
     const FailurePipeline& pipeline_;
     std::size_t position_;
     const FailureMiddlewareDispatcher& dispatcher_;
+    TimePoint now_;
 };
 
 void check_pipeline(const FailurePipeline& pipeline, const std::string& name) {
@@ -74,6 +78,43 @@ bool has_custom(const FailurePipeline& pipeline) {
         if (!detail::is_builtin_middleware(*middleware)) return true;
     }
     return false;
+}
+
+void check_max_elapsed(Seconds limit, const std::string& where) {
+    if (!std::isfinite(limit.count()) || limit.count() < 0) {
+        throw InvalidArgumentError("maxElapsed of " + where + " must be a finite number of seconds >= 0, " +
+                                   std::to_string(limit.count()) + " given");
+    }
+}
+
+std::string seconds_text(double seconds) {
+    std::ostringstream out;
+    out << seconds;
+    return out.str();
+}
+
+// Adds the attempt to the history of the message a retry carries on (the one with the failed
+// message's id; else the first push, for a custom middleware that renamed it).
+void record_retry(FailureHandlingRequest& result, const std::string& id, const std::string& channel,
+                  const Failure& failure, TimePoint now, std::size_t limit) {
+    const Decision& decision = *result.decision();
+    if (decision.action != FailureAction::send_again && decision.action != FailureAction::delay) return;
+    auto& pushes = result.pushes();
+    bool found = false;
+    for (auto& push : pushes) {
+        if (push.message.id != id) continue;
+        found = true;
+        detail::append_history(push.message,
+                               detail::history_entry(now, channel, decision.middleware, to_string(decision.action),
+                                                     push.delay, failure, decision.retry_after, decision.note),
+                               limit);
+    }
+    if (!found && !pushes.empty()) {
+        detail::append_history(pushes.front().message,
+                               detail::history_entry(now, channel, decision.middleware, to_string(decision.action),
+                                                     pushes.front().delay, failure, decision.retry_after, decision.note),
+                               limit);
+    }
 }
 
 // A settle with these pushes would lose the message or fail in the adapter: refuse it here, where
@@ -104,6 +145,12 @@ FailureMiddlewareDispatcher::FailureMiddlewareDispatcher(Options options) : opti
     if (options_.dead_letter_suffix.empty()) {
         throw InvalidArgumentError("the dead-letter suffix must not be empty: dead letters would return to their channel");
     }
+    if (options_.history_limit > kMaxHistoryLimit) {
+        throw InvalidArgumentError("the history limit must be at most " + std::to_string(kMaxHistoryLimit) + ", " +
+                                   std::to_string(options_.history_limit) + " given");
+    }
+    if (options_.default_max_elapsed) check_max_elapsed(*options_.default_max_elapsed, "the default");
+    for (const auto& [name, limit] : options_.max_elapsed) check_max_elapsed(limit, "channel \"" + name + "\"");
     default_is_custom_ = has_custom(options_.default_pipeline);
     for (const auto& [name, pipeline] : options_.pipelines) custom_by_channel_[name] = has_custom(pipeline);
 }
@@ -125,13 +172,42 @@ std::string FailureMiddlewareDispatcher::dead_letter_channel(const std::string& 
     return channel + options_.dead_letter_suffix;
 }
 
-FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequest request, const Failure& failure) const {
-    auto& meta = detail::failure_meta(request.message());
-    auto& failures = meta[kFailuresKey];
-    failures = detail::next_count(&failures);
-    if (request.dead_letter_suffix() != options_.dead_letter_suffix) request.set_dead_letter_suffix(options_.dead_letter_suffix);
+TimePoint FailureMiddlewareDispatcher::now() const {
+    return options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
+}
 
-    PipelineCursor cursor(pipeline_for(request.channel()), 0, *this);
+std::optional<Seconds> FailureMiddlewareDispatcher::max_elapsed_for(const std::string& channel) const {
+    auto it = options_.max_elapsed.find(channel);
+    std::optional<Seconds> limit = it != options_.max_elapsed.end() ? std::optional<Seconds>(it->second)
+                                                                    : options_.default_max_elapsed;
+    if (limit && !(limit->count() > 0)) return std::nullopt;
+    return limit;
+}
+
+FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequest request, const Failure& failure) const {
+    return dispatch(std::move(request), failure, now());
+}
+
+FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequest request, const Failure& failure,
+                                                             TimePoint now) const {
+    const std::string id = request.message().id;
+    const std::string channel = request.channel();
+    detail::note_failure(request.message(), channel, now);
+    if (request.dead_letter_suffix() != options_.dead_letter_suffix) request.set_dead_letter_suffix(options_.dead_letter_suffix);
+    request.set_history_limit(options_.history_limit);
+
+    PipelineCursor cursor(pipeline_for(channel), 0, *this, now);
+    if (auto limit = max_elapsed_for(channel)) {
+        const auto first = detail::first_failure(request.message()).value_or(now);
+        const double elapsed = std::chrono::duration<double>(now - first).count();
+        if (elapsed > limit->count()) {
+            request.set_note("maxElapsed " + seconds_text(limit->count()) + " s passed since the first failure at " +
+                             detail::iso8601_utc(first) + " (" + seconds_text(elapsed) + " s ago): no more retries");
+            FailureHandlingRequest result = cursor.finish(std::move(request), failure);
+            check_result(result);
+            return result;
+        }
+    }
     FailureHandlingRequest result = cursor.handle(std::move(request), failure);
     if (!result.handled()) {
         // A custom middleware returned without deciding. If it staged pushes, those are its decision;
@@ -145,7 +221,17 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequ
         result.decide(std::move(decision));
     }
     check_result(result);
+    record_retry(result, id, channel, failure, now, options_.history_limit);
     return result;
+}
+
+FailureHandlingRequest FailureMiddlewareDispatcher::dead_letter(FailureHandlingRequest request, const Failure& failure,
+                                                                std::string_view reason, const std::string& middleware_id,
+                                                                TimePoint now) const {
+    request.set_dead_letter_suffix(options_.dead_letter_suffix);
+    request.set_history_limit(options_.history_limit);
+    std::string target = dead_letter_channel(request.channel());
+    return DeadLetterMiddleware::dead_letter(std::move(request), failure, middleware_id, target, reason, now);
 }
 
 FailureMiddlewareDispatcher FailureMiddlewareDispatcher::with_pipelines(

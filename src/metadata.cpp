@@ -116,4 +116,23 @@ std::string iso8601_utc(TimePoint time) {
     return buffer;
 }
 
+long long epoch_ms(TimePoint time) {
+    return std::chrono::floor<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+TimePoint from_epoch_ms(long long ms) {
+    // system_clock counts nanoseconds in 64 bits: about ±292 years from 1970.
+    constexpr long long kLimit = 9'000'000'000'000LL;
+    ms = std::clamp(ms, -kLimit, kLimit);
+    return TimePoint{std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds{ms})};
+}
+
+std::string cut_utf8(std::string_view text, std::size_t max_bytes) {
+    if (text.size() <= max_bytes) return std::string(text);
+    std::size_t end = max_bytes;
+    // Step back over continuation bytes (10xxxxxx) so no character is split.
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    return std::string(text.substr(0, end));
+}
+
 }  // namespace failpipe::detail

@@ -46,4 +46,13 @@ double to_float(const nlohmann::json* value);
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 std::string iso8601_utc(TimePoint time);
 
+/// @p time as UTC epoch milliseconds (rounded down).
+long long epoch_ms(TimePoint time);
+
+/// UTC epoch milliseconds as a time point, clamped to what the clock can hold (about ±292 years).
+TimePoint from_epoch_ms(long long ms);
+
+/// @p text cut to at most @p max_bytes bytes, at a UTF-8 character boundary.
+std::string cut_utf8(std::string_view text, std::size_t max_bytes);
+
 }  // namespace failpipe::detail

@@ -11,6 +11,7 @@
 #include "failpipe/metadata_keys.hpp"
 #include "bytes.hpp"
 #include "logging.hpp"
+#include "failure_record.hpp"
 #include "metadata.hpp"
 
 namespace failpipe {
@@ -51,10 +52,6 @@ void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duratio
     std::condition_variable_any wakeup;
     std::unique_lock lock(mutex);
     wakeup.wait_for(lock, stop, duration, [] { return false; });
-}
-
-TimePoint now_of(const FailureMiddlewareDispatcher& dispatcher) {
-    return dispatcher.options().clock ? dispatcher.options().clock->now() : std::chrono::system_clock::now();
 }
 
 }  // namespace
@@ -112,7 +109,7 @@ Worker::Pending Worker::prepare(Delivery delivery) {
         kept.id = d.message.id;
         kept.data = text ? d.raw : detail::base64_encode(d.raw);
         Failure failure{nullptr, "failpipe::DecodeError", "undecodable message: " + d.decode_error, ErrorClass::permanent};
-        prepare_dead_letter(pending, std::move(kept), failure, "poison");
+        prepare_dead_letter(pending, std::move(kept), failure, dead_letter_reasons::poison);
         pending.poison = true;
         return pending;
     }
@@ -123,8 +120,12 @@ Worker::Pending Worker::prepare(Delivery delivery) {
                         ErrorClass::permanent};
         Message message = std::move(d.message);
         d.message.id = message.id;
-        prepare_dead_letter(pending, std::move(message), failure, "max-deliveries");
+        prepare_dead_letter(pending, std::move(message), failure, dead_letter_reasons::max_deliveries);
         pending.poison = true;
+        return pending;
+    }
+    if (auto expiry = expires_at(d.message); expiry && *expiry <= dispatcher_.now()) {
+        prepare_expired(pending, *expiry);
         return pending;
     }
 
@@ -181,12 +182,10 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             pending.outcome = Outcome::left_with_broker;  // the broker still holds it: it comes back
             return;
         }
-        auto& meta = detail::failure_meta(*kept);
-        auto& failures = meta[std::string(metadata_keys::failures)];
-        failures = detail::next_count(&failures);
+        detail::note_failure(*kept, delivery.channel, dispatcher_.now());
         Failure both{failure.exception, failure.type,
                      failure.what + " (then the failure pipeline failed: " + pipeline_error + ")", failure.error_class};
-        prepare_dead_letter(pending, std::move(*kept), both, "pipeline-error");
+        prepare_dead_letter(pending, std::move(*kept), both, dead_letter_reasons::pipeline_error);
         return;
     }
 
@@ -225,9 +224,8 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
 void Worker::prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason) {
     Delivery& delivery = pending.delivery;
     std::string target = dispatcher_.dead_letter_channel(delivery.channel);
-    FailureHandlingRequest request = DeadLetterMiddleware::dead_letter(
-        FailureHandlingRequest(std::move(message), delivery.channel), failure, "worker", target, reason,
-        now_of(dispatcher_));
+    FailureHandlingRequest request = dispatcher_.dead_letter(FailureHandlingRequest(std::move(message), delivery.channel),
+                                                             failure, reason, "worker", dispatcher_.now());
     auto pushes = request.take_pushes();
     auto& record = pushes.front().message.metadata[std::string(metadata_keys::dead_letter)];
     record["deliveries"] = delivery.deliveries;
@@ -236,6 +234,25 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     pending.note = fmt::format("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
                                delivery.message.id, failure.what, target);
     pending.settlement.pushes = std::move(pushes);
+}
+
+void Worker::prepare_expired(Pending& pending, TimePoint expired_at) {
+    Delivery& delivery = pending.delivery;
+    pending.expired = true;
+    if (options_.on_expired == ExpiredBehavior::drop) {
+        pending.outcome = Outcome::dropped;
+        pending.note = fmt::format("message {} on \"{}\" expired at {} before a worker handled it; dropped",
+                                   delivery.message.id, delivery.channel, detail::iso8601_utc(expired_at));
+        return;
+    }
+    Failure failure{nullptr, "failpipe::MessageExpired",
+                    "its time to live ended at " + detail::iso8601_utc(expired_at) + ", before a worker handled it",
+                    ErrorClass::permanent};
+    Message message = std::move(delivery.message);
+    delivery.message.id = message.id;
+    prepare_dead_letter(pending, std::move(message), failure, dead_letter_reasons::expired);
+    pending.settlement.pushes.front().message.metadata[std::string(metadata_keys::dead_letter)]["expiresAt"] =
+        detail::iso8601_utc(expired_at);
 }
 
 template <class Attempt>
@@ -374,7 +391,7 @@ Outcome Worker::dead_letter_refused(Pending& pending, const std::exception_ptr& 
     const Failure failure{error, classified.type, "the adapter refused to settle it (" + std::string(kind) + "): " + text,
                           ErrorClass::permanent};
     pending.settlement = Settlement{};
-    prepare_dead_letter(pending, std::move(*message), failure, "settle-error");
+    prepare_dead_letter(pending, std::move(*message), failure, dead_letter_reasons::settle_error);
     if (!earlier.is_null()) pending.settlement.pushes.front().message.metadata[record_key]["refused"] = std::move(earlier);
     try {
         retry_while_unreachable(1, [&] { adapter_->settle(pending.delivery, std::move(pending.settlement)); });
@@ -434,10 +451,12 @@ Outcome Worker::finish(Pending& pending) {
         case Outcome::dead_lettered:
             bump(metrics_->dead_lettered);
             if (pending.poison) bump(metrics_->poison);
+            if (pending.expired) bump(metrics_->expired);
             detail::logger().warn("{}", pending.note);
             break;
         case Outcome::dropped:
             bump(metrics_->dropped);
+            if (pending.expired) bump(metrics_->expired);
             detail::logger().warn("{}", pending.note);
             break;
         default: break;

@@ -11,9 +11,9 @@
 namespace failpipe {
 
 /// @brief Moves a failed message to a dead-letter channel (default `<channel><suffix>`, i.e.
-/// `<channel>:dlq`) and records the failure under metadata `failpipe-dead-letter`: `reason`,
-/// `errorType`, `errorMessage`, `errorClass`, `time` (ISO 8601 UTC), `attempts` (handler failures
-/// in all), `channel` (where it failed), `id`, `middleware`. Always applies, subject to `on`.
+/// `<channel>:dlq`) and records the failure record under metadata `failpipe-dead-letter` (reason,
+/// error type, message, class and fingerprint, times, counters, origin and the attempt history:
+/// see failure_record.hpp and docs/dead-letters.md). Always applies, subject to `on`.
 class DeadLetterMiddleware final : public MiddlewareFailureInterface {
 public:
     /// @brief Config type name.
@@ -40,8 +40,9 @@ public:
     /// whose suffix is @p dispatcher_suffix.
     std::string target_for(const std::string& channel, const std::string& dispatcher_suffix = kDefaultSuffix) const;
 
-    /// @brief Dead-letters @p request now: records @p reason and @p failure in the message metadata and
-    /// stages the push to @p target. Shared with the final handler and the worker's poison path.
+    /// @brief Dead-letters @p request now: appends the dead-letter step to the message's history
+    /// (bounded by the request's history_limit()), writes the failure record with @p reason and
+    /// @p failure, and stages the push to @p target. The one function every dead-letter path uses.
     static FailureHandlingRequest dead_letter(FailureHandlingRequest request, const Failure& failure,
                                               const std::string& middleware_id, const std::string& target,
                                               std::string_view reason, TimePoint now);

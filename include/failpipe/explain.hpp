@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "failpipe/error_class.hpp"
+#include "failpipe/expiry.hpp"
 #include "failpipe/failure_handling_request.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 
@@ -14,9 +16,10 @@ namespace failpipe {
 
 /// @brief One failure of the simulated message and what the pipeline decided.
 struct ExplainStep {
-    int failure = 0;        ///< 1 for the first failure.
+    int failure = 0;        ///< 1 for the first failure (for an expiry step: the delivery that found it expired).
     std::string channel;    ///< The channel it failed on.
-    Decision decision;      ///< Who acted, how, where to, after how long.
+    Decision decision;      ///< Who acted, how, where to, after how long; `note` says when maxElapsed ended the retries.
+    Seconds elapsed{0.0};   ///< Simulated time since the first failure (each retry fails as soon as it is due).
 };
 
 /// @brief What to simulate.
@@ -26,12 +29,18 @@ struct ExplainOptions {
     ErrorClass error_class = ErrorClass::unknown; ///< The class of every failure.
     std::string error_type = "failpipe::Error";   ///< The exception type recorded.
     std::string error_message = "explain: simulated failure";
+    /// A time to live given at push (> 0): a retry due after it is shown as a last step in which the
+    /// worker expires the message (its handler does not run; the step's `note` says so).
+    std::optional<Seconds> ttl = std::nullopt;
+    ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;  ///< What the worker does then (WorkerOptions::on_expired).
 };
 
 /// @brief Simulates a message whose handler always fails, through the real middlewares of
 /// @p dispatcher: one step per failure until the message is dead-lettered, dropped or rethrown, or
 /// @p options.max_failures failures. Deterministic: jittered delays report the schedule's value
-/// with its bounds.
+/// with its bounds. Time is simulated (each retry fails the moment it is due), so a maxElapsed of the
+/// dispatcher ends the schedule where it would: that step goes to the final behaviour and its
+/// decision's `note` names the limit.
 std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options);
 
 /// @brief As above, handing each step to @p on_step as soon as it is decided instead of keeping

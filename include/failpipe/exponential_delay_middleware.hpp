@@ -30,6 +30,11 @@ struct ExponentialDelayOptions {
 /// `failure-strategy-exponential-delay-delay-<id>` (the last un-jittered delay; ≤ 0 or not a
 /// number restarts from delayInitial). With decorrelated jitter, the last applied delay is kept
 /// under `failure-strategy-exponential-delay-applied-<id>`.
+///
+/// Retry-After: when the failure carries a delay hint (failpipe::RetryAfter, or any exception
+/// implementing RetryAfterHint), that attempt is delayed by the hint instead — clamped to
+/// [0, delayMaximum], NaN or infinite hints ignored, no jitter — and the decision (and the message's
+/// history) records `retryAfter`. The attempt counts against maxAttempts as usual.
 class ExponentialDelayMiddleware final : public MiddlewareFailureInterface {
 public:
     /// @brief Config type name.

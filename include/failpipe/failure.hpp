@@ -3,8 +3,10 @@
 #pragma once
 
 #include <exception>
+#include <optional>
 #include <string>
 
+#include "failpipe/clock.hpp"
 #include "failpipe/error_class.hpp"
 
 namespace failpipe {
@@ -15,6 +17,9 @@ struct Failure {
     std::string type;               ///< Its dynamic type, demangled (`failpipe::TransientError`, `std::out_of_range`).
     std::string what;               ///< Its message (empty for an exception that is not a std::exception).
     ErrorClass error_class = ErrorClass::unknown;
+    /// The delay hint of an exception implementing RetryAfterHint (see retry_after.hpp), as given:
+    /// the middleware that uses it checks and caps it.
+    std::optional<Seconds> retry_after = std::nullopt;
 };
 
 }  // namespace failpipe

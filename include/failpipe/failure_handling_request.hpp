@@ -2,12 +2,14 @@
 /// @brief FailureHandlingRequest: the message that failed, where, and what the pipeline decided.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "failpipe/clock.hpp"
+#include "failpipe/failure_record.hpp"
 #include "failpipe/message.hpp"
 #include "failpipe/outgoing_message.hpp"
 
@@ -35,6 +37,8 @@ struct Decision {
     Seconds delay_min{0.0};        ///< The smallest delay this step could have drawn.
     Seconds delay_max{0.0};        ///< The largest delay this step could have drawn.
     bool jittered = false;         ///< True when delay was drawn at random within [delay_min, delay_max].
+    std::optional<Seconds> retry_after{};  ///< The failure's Retry-After hint, when it decided the delay (as capped).
+    std::string note{};            ///< Why the pipeline stopped early, e.g. maxElapsed passed (empty otherwise).
 };
 
 /// @brief The value passed along a failure pipeline. Move-only in spirit: pass it by value and return it.
@@ -59,11 +63,22 @@ public:
     const std::string& dead_letter_suffix() const noexcept { return dead_letter_suffix_; }
     /// @brief Set by the dispatcher.
     void set_dead_letter_suffix(std::string suffix) { dead_letter_suffix_ = std::move(suffix); }
+    /// @brief How many attempts the message's history keeps (the dispatcher's history_limit).
+    std::size_t history_limit() const noexcept { return history_limit_; }
+    /// @brief Set by the dispatcher.
+    void set_history_limit(std::size_t limit) noexcept { history_limit_ = limit; }
+    /// @brief Why the dispatcher skipped the pipeline (maxElapsed passed), recorded on the decision,
+    /// the history and the failure record; empty when it did not.
+    const std::string& note() const noexcept { return note_; }
+    /// @brief Set by the dispatcher.
+    void set_note(std::string note) { note_ = std::move(note); }
 
     /// @brief Stages a push, to be settled atomically with the acknowledgement.
     void stage(OutgoingMessage push) { pushes_.push_back(std::move(push)); }
     /// @brief The staged pushes.
     const std::vector<OutgoingMessage>& pushes() const noexcept { return pushes_; }
+    /// @brief Mutable access, so the dispatcher can add the attempt to a staged message's history.
+    std::vector<OutgoingMessage>& pushes() noexcept { return pushes_; }
     /// @brief Moves the staged pushes out.
     std::vector<OutgoingMessage> take_pushes() noexcept { return std::move(pushes_); }
 
@@ -78,6 +93,8 @@ private:
     Message message_;
     std::string channel_;
     std::string dead_letter_suffix_ = ":dlq";
+    std::size_t history_limit_ = kDefaultHistoryLimit;
+    std::string note_;
     std::vector<OutgoingMessage> pushes_;
     std::optional<Decision> decision_;
 };

@@ -15,6 +15,7 @@
 
 #include "failpipe/clock.hpp"
 #include "failpipe/failure_middleware.hpp"
+#include "failpipe/failure_record.hpp"
 
 namespace failpipe {
 
@@ -42,7 +43,17 @@ public:
         std::map<std::string, FailurePipeline> pipelines; ///< By channel name.
         FinalBehavior final_behavior = FinalBehavior::dead_letter;
         std::string dead_letter_suffix = ":dlq";          ///< Dead-letter channel = channel + suffix.
-        std::shared_ptr<const Clock> clock;               ///< Time recorded on dead letters (null = system clock).
+        std::shared_ptr<const Clock> clock;               ///< Time recorded on dead letters and histories, and
+                                                          ///< of maxElapsed and expiry (null = system clock).
+        /// Attempts kept in a message's history (`failpipe-history`) and in its failure record; 0 keeps
+        /// none. At most kMaxHistoryLimit. JSON config: `deadLetters.historyLimit`.
+        std::size_t history_limit = kDefaultHistoryLimit;
+        /// Seconds since the first failure after which no middleware retries a message: it goes to
+        /// the final behaviour. Unset or 0 = no limit. JSON config: top-level `maxElapsed`.
+        std::optional<Seconds> default_max_elapsed;
+        /// The same by channel (the channel the message fails on); overrides the default, 0 = no
+        /// limit for that channel. JSON config: `maxElapsed` of a pipeline.
+        std::map<std::string, Seconds> max_elapsed;
     };
 
     /// @brief An empty dispatcher: every failure goes to the final behaviour (dead-letter).
@@ -57,6 +68,25 @@ public:
     /// no push, or staged an invalid one (empty channel, negative or non-finite delay): settling that
     /// would lose the message. Exceptions of middlewares pass through.
     FailureHandlingRequest dispatch(FailureHandlingRequest request, const Failure& failure) const;
+
+    /// @brief As above at time @p now (explain() simulates time with it). Besides counting the
+    /// failure it records the first and last failure times and the message's origin, skips the
+    /// pipeline when maxElapsed has passed since the first failure (the decision's `note` says so),
+    /// and appends the attempt to the history of the message it sends again (a dead letter's entry
+    /// is added by DeadLetterMiddleware::dead_letter).
+    FailureHandlingRequest dispatch(FailureHandlingRequest request, const Failure& failure, TimePoint now) const;
+
+    /// @brief Dead-letters @p request with @p reason at @p now, to dead_letter_channel() of its
+    /// channel, with this dispatcher's history limit: the worker's path for poison, max-deliveries,
+    /// pipeline-error, settle-error and expired.
+    FailureHandlingRequest dead_letter(FailureHandlingRequest request, const Failure& failure, std::string_view reason,
+                                       const std::string& middleware_id, TimePoint now) const;
+
+    /// @brief The maxElapsed that applies on @p channel, if any.
+    std::optional<Seconds> max_elapsed_for(const std::string& channel) const;
+
+    /// @brief The dispatcher's time (its clock, or the system clock).
+    TimePoint now() const;
 
     /// @brief True when the pipeline of @p channel holds a middleware other than the built-ins, i.e.
     /// one that might throw. The worker keeps a copy of the message only then.

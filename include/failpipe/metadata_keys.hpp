@@ -18,7 +18,17 @@ inline constexpr std::string_view delay_attempts_prefix = "failure-strategy-expo
 inline constexpr std::string_view delay_delay_prefix = "failure-strategy-exponential-delay-delay-";
 /// @brief Prefix of an ExponentialDelayMiddleware's last applied (jittered) delay; the middleware id follows.
 inline constexpr std::string_view delay_applied_prefix = "failure-strategy-exponential-delay-applied-";
-/// @brief Object recorded on a dead-lettered message: reason, error, class, time, attempts, channel, id.
+/// @brief Object recorded on a dead-lettered message (the failure record, see docs/dead-letters.md).
 inline constexpr std::string_view dead_letter = "failpipe-dead-letter";
+/// @brief Inside `failure`: the time of the first handler failure, UTC epoch milliseconds (int).
+inline constexpr std::string_view first_failure_ms = "first-failure-ms";
+/// @brief Inside `failure`: the time of the latest handler failure, UTC epoch milliseconds (int).
+inline constexpr std::string_view last_failure_ms = "last-failure-ms";
+/// @brief Object {`channel`, `id`}: where the message failed first, kept as it moves through retry channels.
+inline constexpr std::string_view origin = "failpipe-origin";
+/// @brief Array: the last attempts of a message (bounded at every step, see failure_record.hpp).
+inline constexpr std::string_view history = "failpipe-history";
+/// @brief When the message expires: UTC epoch milliseconds (int), set at push from a time to live.
+inline constexpr std::string_view expires_at = "failpipe-expires-at";
 
 }  // namespace failpipe::metadata_keys

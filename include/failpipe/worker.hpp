@@ -18,6 +18,7 @@
 #include "failpipe/adapter.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/consume_middleware.hpp"
+#include "failpipe/expiry.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/handler_context.hpp"
 #include "failpipe/worker_metrics.hpp"
@@ -41,6 +42,9 @@ struct WorkerOptions {
     bool settle_per_batch = true;
     std::chrono::milliseconds settle_retry_for{10000};  ///< How long a settle is retried while the broker is unreachable.
     std::chrono::milliseconds max_backoff{5000};        ///< Cap of run()'s backoff after broker errors.
+    /// What becomes of a message reserved after its time to live (see expiry.hpp); its handler never
+    /// runs either way. JSON config: `onExpired` (`"dead-letter"` | `"drop"`).
+    ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
 };
 
 /// @brief What became of one delivery (returned by Worker::process, for tests and tools).
@@ -110,11 +114,13 @@ private:
         Settlement settlement;
         Outcome outcome = Outcome::succeeded;
         bool poison = false;
+        bool expired = false;
         std::string note;  // logged once settled (failures only)
     };
     Pending prepare(Delivery delivery);
     void prepare_failure(Pending& pending, Failure failure);
     void prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason);
+    void prepare_expired(Pending& pending, TimePoint expired_at);
     std::vector<Outcome> settle_all(std::vector<Pending>& pending);
     Outcome settle_one(Pending& pending);
     Outcome settle_refused(Pending& pending, const std::exception_ptr& error);

@@ -13,12 +13,13 @@ struct WorkerMetricsSnapshot {
     std::uint64_t succeeded = 0;      ///< handler returned; acknowledged
     std::uint64_t failed = 0;         ///< handler (or a consume middleware, or routing) threw
     std::uint64_t retried = 0;        ///< failures settled with a send-again or a delay
-    std::uint64_t dead_lettered = 0;  ///< moved to a dead-letter channel (failures, poison, max-deliveries)
-    std::uint64_t dropped = 0;        ///< discarded by the `drop` final behaviour
+    std::uint64_t dead_lettered = 0;  ///< moved to a dead-letter channel (failures, poison, max-deliveries, expired, ...)
+    std::uint64_t dropped = 0;        ///< discarded by the `drop` final behaviour or `onExpired: drop`
     std::uint64_t poison = 0;         ///< undecodable or redelivered too often (also counted in dead_lettered)
     std::uint64_t rethrown = 0;       ///< left unsettled under the `rethrow` final behaviour
     std::uint64_t settle_errors = 0;  ///< settles the adapter refused or could not do (the delivery comes back)
     std::uint64_t pipeline_errors = 0;  ///< failure pipelines that threw (the message is dead-lettered with reason pipeline-error)
+    std::uint64_t expired = 0;  ///< reserved after their time to live; never handled (also counted in dead_lettered or dropped)
 };
 
 /// @brief Thread-safe counters, updated by a worker as it goes. Each counter has its own cache line,
@@ -36,11 +37,12 @@ public:
     alignas(64) Counter rethrown{0};
     alignas(64) Counter settle_errors{0};
     alignas(64) Counter pipeline_errors{0};
+    alignas(64) Counter expired{0};
 
     WorkerMetricsSnapshot snapshot() const noexcept {
         auto r = [](const Counter& a) { return a.load(std::memory_order_relaxed); };
         return {r(received), r(succeeded), r(failed), r(retried), r(dead_lettered), r(dropped), r(poison), r(rethrown),
-                r(settle_errors), r(pipeline_errors)};
+                r(settle_errors), r(pipeline_errors), r(expired)};
     }
 };
 
