@@ -39,7 +39,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "${build_dir}" -DCMAKE_CXX_COMPILER="${clang}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DFAILPIPE_FUZZ=ON -DFAILPIPE_WERROR=ON \
       -DFAILPIPE_BUILD_TESTS=OFF -DFAILPIPE_BUILD_EXAMPLES=OFF -DFAILPIPE_BUILD_TOOLS=OFF \
-      -DFAILPIPE_BUILD_BENCH=OFF -DFAILPIPE_INSTALL=OFF "${launcher[@]}" >/dev/null
+      -DFAILPIPE_BUILD_BENCH=OFF -DFAILPIPE_INSTALL=OFF -DFAILPIPE_WITH_REDIS=OFF "${launcher[@]}" >/dev/null
 cmake --build "${build_dir}" -j2
 
 if [ ${#targets[@]} -eq 0 ]; then
