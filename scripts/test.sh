@@ -25,6 +25,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# Every build of every stage goes through ccache when it is installed (a no-op on a cold cache).
+command -v ccache >/dev/null && export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+
 results=()
 failed=0
 started=$(date +%s)

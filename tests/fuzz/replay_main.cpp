@@ -2,11 +2,17 @@
 // line, and every file in the directories named (dot files skipped, sorted, so a report names the
 // same file every time). Built with the normal compiler, so the corpus and every crash ever found
 // are replayed by ctest even where clang and libFuzzer are missing.
+//
+// Like libFuzzer's -timeout, an input that runs longer than FAILPIPE_FUZZ_REPLAY_TIMEOUT seconds
+// (default 30: sanitizer builds on a loaded machine) ends the process with SIGALRM: a hang fails.
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -38,13 +44,17 @@ std::vector<std::filesystem::path> inputs(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    const char* limit = std::getenv("FAILPIPE_FUZZ_REPLAY_TIMEOUT");
+    const unsigned seconds = limit != nullptr ? static_cast<unsigned>(std::strtoul(limit, nullptr, 10)) : 30U;
     const auto files = inputs(argc, argv);
     for (const auto& file : files) {
         std::ifstream in(file, std::ios::binary);
         const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
         // Named before it runs: a crash (abort, sanitizer report, stack overflow) ends the output here.
         std::cerr << "replay: " << file.string() << " (" << bytes.size() << " bytes)\n";
+        alarm(seconds);
         LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+        alarm(0);
     }
     std::cout << "replay: " << files.size() << " inputs, no crash\n";
     return files.empty() ? 1 : 0;
