@@ -3,7 +3,7 @@
 #
 #   build     the normal build (scripts/build.sh: Release, -Werror, everything)
 #   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
-#   tsan      the concurrent core tests under TSan (scripts/sanitize.sh tsan)
+#   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
 #   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 15)
 #   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
 #             redis-server of its own on loopback. Last, so its ctest summary ends the output.
