@@ -2,7 +2,8 @@
 # Installs the Debian packages failpipe builds and tests with, when any is missing.
 set -euo pipefail
 packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev libcli11-dev
-          libbenchmark-dev redis-server redis-tools)
+          libbenchmark-dev redis-server redis-tools
+          clang-14 libclang-rt-14-dev llvm-14 ninja-build)  # libFuzzer, symbolized sanitizer stacks, parallel targets
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

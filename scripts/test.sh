@@ -1,8 +1,71 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (apt), builds, starts a redis-server on loopback for the
-# Redis suites, runs ctest, and stops the server by its PID.
-set -euo pipefail
+# Runs every test (what CI runs, via .ci/run), in stages, each announced and timed:
+#
+#   build     the normal build (scripts/build.sh: Release, -Werror, everything)
+#   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
+#   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
+#   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 15)
+#   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
+#             redis-server of its own on loopback. Last, so its ctest summary ends the output.
+#
+# Options: --no-sanitize, --no-fuzz (skip those stages), --fuzz-seconds N.
+# One line per stage result at the end; exits non-zero when any stage failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh
-source scripts/redis-test-server.sh
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+
+sanitize=1
+fuzz=1
+fuzz_seconds=15
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-sanitize) sanitize=0; shift ;;
+    --no-fuzz) fuzz=0; shift ;;
+    --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
+    *) echo "usage: scripts/test.sh [--no-sanitize] [--no-fuzz] [--fuzz-seconds N]" >&2; exit 2 ;;
+  esac
+done
+
+# Every build of every stage goes through ccache when it is installed (a no-op on a cold cache).
+command -v ccache >/dev/null && export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+
+results=()
+failed=0
+started=$(date +%s)
+
+stage() {  # <name> <command...>
+  local name=$1; shift
+  local begin; begin=$(date +%s)
+  echo "==> test.sh: stage ${name}: started $(date -u +%H:%M:%S)"
+  local status=0
+  "$@" || status=$?
+  local took=$(( $(date +%s) - begin ))
+  local line
+  if [ "${status}" -eq 0 ]; then line="test.sh: stage ${name}: ok (${took} s)"
+  else line="test.sh: stage ${name}: FAILED (exit ${status}, ${took} s)"; failed=1; fi
+  echo "==> ${line}"
+  results+=("${line}")
+  return "${status}"
+}
+
+normal_tests() {
+  # shellcheck source=scripts/redis-test-server.sh
+  source scripts/redis-test-server.sh
+  ctest --test-dir build --output-on-failure -j2 --timeout 300
+}
+
+scripts/ensure-deps.sh || exit 1
+stage build scripts/build.sh
+built=$?
+[ "${sanitize}" -eq 1 ] && stage asan scripts/sanitize.sh asan
+[ "${sanitize}" -eq 1 ] && stage tsan scripts/sanitize.sh tsan
+[ "${fuzz}" -eq 1 ] && stage fuzz scripts/fuzz.sh --seconds "${fuzz_seconds}"
+if [ "${built}" -eq 0 ]; then
+  stage tests normal_tests
+else
+  results+=("test.sh: stage tests: SKIPPED (the build failed)")
+fi
+
+echo
+for line in "${results[@]}"; do echo "${line}"; done
+echo "test.sh: $( [ "${failed}" -eq 0 ] && echo "all stages passed" || echo "FAILED" ) in $(( $(date +%s) - started )) s"
+exit "${failed}"

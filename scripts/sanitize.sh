@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds and runs the test suites under sanitizers (g++), each in its own build directory:
+#
+#   scripts/sanitize.sh asan    ./build-asan: ASan + UBSan, -fno-sanitize-recover=all: the whole core
+#                               suite, the Redis suite (against a throw-away redis-server on loopback)
+#                               and the fuzz regression replays
+#   scripts/sanitize.sh tsan    ./build-tsan: TSan: the core suite (with its concurrent tests)
+#   scripts/sanitize.sh         both
+#
+# Lean builds: only failpipe_tests, failpipe_redis_tests, the fuzz replays and what they link;
+# RelWithDebInfo at -O1; no tools, examples, benchmarks or install tests. Any sanitizer report
+# fails its test (and prints the stack), so a green run means zero reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The whole core suite: its concurrent tests (memory adapter, worker: several workers and threads on
+# one adapter; message ids: fork; manual clock: atomics) need TSan, and the rest costs ~10 s more, so
+# a new concurrent test is covered wherever it is filed.
+tsan_tests='^core:'
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+# Ninja builds the test binaries side by side; make would build one --target after the other.
+generator() {  # <build dir>: Ninja for a new build directory when it is installed
+  [ ! -f "$1/CMakeCache.txt" ] && command -v ninja >/dev/null && echo "-GNinja"
+  true
+}
+
+configure() {  # <build dir> <sanitizers> <with redis>
+  # shellcheck disable=SC2046
+  cmake -S . -B "$1" $(generator "$1") -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DFAILPIPE_SANITIZE="$2" -DFAILPIPE_WERROR=ON \
+        -DFAILPIPE_BUILD_TESTS=ON -DFAILPIPE_BUILD_EXAMPLES=OFF -DFAILPIPE_BUILD_TOOLS=OFF \
+        -DFAILPIPE_BUILD_BENCH=OFF -DFAILPIPE_INSTALL=OFF -DFAILPIPE_WITH_REDIS="$3" "${launcher[@]}" >/dev/null
+}
+
+replay_targets() {  # the fuzz replay targets a build has
+  cmake --build "$1" --target help | grep -o 'failpipe_fuzz_replay_[a-z_]*' | sort -u || true
+}
+
+run_asan() {
+  echo "sanitize: asan: building build-asan (ASan + UBSan)"
+  configure build-asan address,undefined ON
+  # shellcheck disable=SC2046
+  cmake --build build-asan -j2 --target failpipe_tests failpipe_redis_tests $(replay_targets build-asan)
+  # Leaks and every UBSan finding are fatal; the stack of each report goes into the test's output.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  echo "sanitize: asan: running the core, Redis and fuzz-replay tests"
+  (
+    # shellcheck source=scripts/redis-test-server.sh
+    source scripts/redis-test-server.sh
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+  )
+}
+
+run_tsan() {
+  echo "sanitize: tsan: building build-tsan (TSan)"
+  configure build-tsan thread OFF
+  cmake --build build-tsan -j2 --target failpipe_tests
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+  echo "sanitize: tsan: running the core tests"
+  ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600 -R "${tsan_tests}"
+}
+
+which=${1:-all}
+case "${which}" in
+  asan) run_asan ;;
+  tsan) run_tsan ;;
+  all) status=0; run_asan || status=$?; run_tsan || status=$?; exit "${status}" ;;
+  *) echo "usage: scripts/sanitize.sh [asan|tsan]" >&2; exit 2 ;;
+esac
