@@ -47,10 +47,11 @@ stage() {  # <name> <command...>
   return "${status}"
 }
 
+summary_file=$(mktemp -t failpipe-ctest.XXXXXX)
 normal_tests() {
   # shellcheck source=scripts/redis-test-server.sh
   source scripts/redis-test-server.sh
-  ctest --test-dir build --output-on-failure -j2 --timeout 300
+  ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"
 }
 
 scripts/ensure-deps.sh || exit 1
@@ -68,4 +69,11 @@ fi
 echo
 for line in "${results[@]}"; do echo "${line}"; done
 echo "test.sh: $( [ "${failed}" -eq 0 ] && echo "all stages passed" || echo "FAILED" ) in $(( $(date +%s) - started )) s"
+# The normal suite's counts, last and alone on their line ("tests failed out of N" is ctest's summary).
+if counts=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "${summary_file}" | tail -n 1) && [ -n "${counts}" ]; then
+  failed_count=${counts%% *}
+  total=${counts##* }
+  echo "tests: $(( total - failed_count )) passed, ${failed_count} failed"
+fi
+rm -f "${summary_file}"
 exit "${failed}"
