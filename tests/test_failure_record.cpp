@@ -347,7 +347,7 @@ TEST_CASE("failure record: after 30 failures the history holds the last 10 entri
     CHECK(record_of(dead[0]).at("failures") == 30);
 }
 
-TEST_CASE("failure record: history_limit 0 keeps no history, 3 keeps three; out of range is refused") {
+TEST_CASE("failure record: history_limit 0 keeps no history, 3 keeps three — out of range is refused") {
     for (std::size_t limit : {std::size_t{0}, std::size_t{3}}) {
         CAPTURE(limit);
         Rig rig;
@@ -436,7 +436,7 @@ TEST_CASE("expiry: onExpired drop acknowledges the message without running it, a
     CHECK(!parse_expired_behavior("discard"));
 }
 
-TEST_CASE("expiry: a TTL that is not a positive finite number is refused at push; foreign values are ignored") {
+TEST_CASE("expiry: a TTL that is not a positive finite number is refused at push — foreign values are ignored") {
     Rig rig;
     auto orders = rig.queue("orders");
     for (double ttl : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
@@ -485,7 +485,7 @@ TEST_CASE("maxElapsed: once passed since the first failure, no middleware retrie
     CHECK(record.at("attemptsByMiddleware") == json{{"backoff", 5}});
 }
 
-TEST_CASE("maxElapsed: a channel's own limit overrides the default; 0 there means none") {
+TEST_CASE("maxElapsed: a channel's own limit overrides the default — 0 there means none") {
     FailureMiddlewareDispatcher::Options options;
     options.default_max_elapsed = Seconds{100};
     options.max_elapsed["slow"] = Seconds{5000};
@@ -574,7 +574,7 @@ TEST_CASE("retry-after: the hint replaces the schedule's delay, capped at delayM
     CHECK(history[3].at("delay") == 80.0);
 }
 
-TEST_CASE("retry-after: any exception implementing RetryAfterHint is honoured; a negative hint means now") {
+TEST_CASE("retry-after: any exception implementing RetryAfterHint is honoured — a negative hint means now") {
     struct RateLimited : std::runtime_error, RetryAfterHint {
         double seconds;
         explicit RateLimited(double s) : std::runtime_error("rate limited"), seconds(s) {}
