@@ -14,6 +14,8 @@
 #include "config_json.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
+#include "failpipe/expiry.hpp"
+#include "failpipe/failure_record.hpp"
 
 namespace failpipe::detail {
 namespace {
@@ -119,6 +121,39 @@ private:
             config.dispatcher.final_behavior = *behavior;
         else
             top.fail("final", bad_choice(value, final_behavior_names()));
+    }
+
+    void load_max_elapsed(ConfigObjectReader& top, const json& value, Config& config) {
+        if (!value.is_object()) {
+            if (auto seconds = top.optional_seconds("maxElapsed")) config.dispatcher.default_max_elapsed = Seconds{*seconds};
+            return;
+        }
+        // {"default": s, "<channel>": s}: 0 lifts the default for that channel.
+        ConfigObjectReader limits = params_of(value, "/maxElapsed");
+        if (value.size() > ConfigLimits::kMaxPipelines + 1) {
+            top.fail("maxElapsed", too_many(ConfigLimits::kMaxPipelines + 1, "limits", value.size()));
+            return;
+        }
+        for (const auto& [channel, seconds] : value.items()) {
+            if (!seconds.is_number() || !(seconds.get<double>() >= 0) || seconds.get<double>() > ConfigLimits::kMaxSeconds) {
+                limits.fail(channel, "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found " + describe(seconds));
+                continue;
+            }
+            if (channel == "default") {
+                if (seconds.get<double>() > 0) config.dispatcher.default_max_elapsed = Seconds{seconds.get<double>()};
+            } else if (auto problem = channel_name_problem(channel)) {
+                limits.fail(channel, *problem);
+            } else {
+                config.dispatcher.max_elapsed[channel] = Seconds{seconds.get<double>()};
+            }
+        }
+    }
+
+    void load_dead_letters(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        auto section = section_object(value, "/deadLetters", "dead-letter settings", dead_letters_keys());
+        if (!section) return;
+        if (auto limit = section->optional_integer_in("historyLimit", 0, static_cast<long long>(kMaxHistoryLimit)))
+            config.dispatcher.history_limit = static_cast<std::size_t>(*limit);
     }
 
     // Rules that span sections, checked once every section is read.
@@ -345,6 +380,8 @@ private:
             worker.wait = std::chrono::milliseconds{*wait};
         if (auto max = params.optional_integer_in("maxDeliveries", 0, std::numeric_limits<std::uint32_t>::max()))
             worker.max_deliveries = static_cast<std::uint32_t>(*max);
+        if (auto behavior = params.optional_choice("onExpired", {"dead-letter", "drop"}))
+            worker.on_expired = *parse_expired_behavior(*behavior);
         if (auto timeout = params.optional_seconds("visibilityTimeout")) {
             config.visibility_timeout = Seconds{*timeout};
             config.worker.visibility_timeout = Seconds{*timeout};
@@ -370,6 +407,8 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"deadLetterSuffix", Phase::first, &Loader::load_dead_letter_suffix},
         {"classification", Phase::sections, &Loader::load_classification},
         {"worker", Phase::sections, &Loader::load_worker},
+        {"deadLetters", Phase::sections, &Loader::load_dead_letters},
+        {"maxElapsed", Phase::settings, &Loader::load_max_elapsed},
     };
     return table;
 }
@@ -383,7 +422,13 @@ std::vector<std::string> top_level_keys() {
 }
 
 const std::vector<std::string>& worker_keys() {
-    static const std::vector<std::string> keys{"channels", "batchSize", "waitMs", "maxDeliveries", "visibilityTimeout"};
+    static const std::vector<std::string> keys{"channels",      "batchSize",         "waitMs",
+                                               "maxDeliveries", "visibilityTimeout", "onExpired"};
+    return keys;
+}
+
+const std::vector<std::string>& dead_letters_keys() {
+    static const std::vector<std::string> keys{"historyLimit"};
     return keys;
 }
 

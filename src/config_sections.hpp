@@ -31,5 +31,7 @@ LoadResult load_document(const nlohmann::json& document, const MiddlewareRegistr
 std::vector<std::string> top_level_keys();
 /// The keys of the `worker` section.
 const std::vector<std::string>& worker_keys();
+/// The keys of the `deadLetters` section.
+const std::vector<std::string>& dead_letters_keys();
 
 }  // namespace failpipe::detail

@@ -305,11 +305,11 @@ TEST_CASE("config: an unknown key with no near match lists the known keys") {
     check_issue(
         {{"worker", {{"concurrency", 4}}}}, "/worker/concurrency",
         "unknown key \"concurrency\"; expected one of \"channels\", \"batchSize\", \"waitMs\", \"maxDeliveries\", "
-        "\"visibilityTimeout\"");
+        "\"visibilityTimeout\", \"onExpired\"");
     // `type` is a key of middlewares, not of the worker section.
     check_issue({{"worker", {{"type", "x"}}}}, "/worker/type",
                 "unknown key \"type\"; expected one of \"channels\", \"batchSize\", \"waitMs\", \"maxDeliveries\", "
-                "\"visibilityTimeout\"");
+                "\"visibilityTimeout\", \"onExpired\"");
 }
 
 TEST_CASE("config: an unknown middleware type lists the known types and offers the nearest") {
@@ -996,4 +996,40 @@ TEST_CASE("config: numbers are refused where the worker or an adapter would refu
 TEST_CASE("config: nearest_word skips words far longer than every known one") {
     CHECK(nearest_word(std::string(4 * 1024 * 1024, 'x'), {"maxAttempts", "queue"}) == std::nullopt);
     CHECK(nearest_word("maxAttempt", {"maxAttempts", "queue"}) == "maxAttempts");
+}
+
+TEST_CASE("config: deadLetters.historyLimit, maxElapsed and worker.onExpired reach the dispatcher and the worker") {
+    Config config = load_config({{"deadLetters", {{"historyLimit", 3}}},
+                                 {"maxElapsed", 600},
+                                 {"worker", {{"onExpired", "drop"}}}});
+    CHECK(config.dispatcher.history_limit == 3);
+    REQUIRE(config.dispatcher.default_max_elapsed);
+    CHECK(config.dispatcher.default_max_elapsed->count() == 600);
+    CHECK(config.worker.on_expired == ExpiredBehavior::drop);
+
+    config = load_config({{"maxElapsed", {{"default", 3600}, {"orders", 60}, {"audit", 0}}}});
+    CHECK(config.dispatcher.default_max_elapsed->count() == 3600);
+    CHECK(config.dispatcher.max_elapsed.at("orders").count() == 60);
+    CHECK(config.dispatcher.max_elapsed.at("audit").count() == 0);  // no limit on that channel
+    CHECK_FALSE(config.make_dispatcher().max_elapsed_for("audit"));
+    CHECK(config.make_dispatcher().max_elapsed_for("emails")->count() == 3600);
+
+    config = load_config(json::object());
+    CHECK(config.dispatcher.history_limit == kDefaultHistoryLimit);
+    CHECK_FALSE(config.dispatcher.default_max_elapsed);
+    CHECK(config.worker.on_expired == ExpiredBehavior::dead_letter);
+}
+
+TEST_CASE("config: bad deadLetters, maxElapsed and onExpired values are refused at their paths") {
+    check_issue({{"deadLetters", {{"historyLimit", 1001}}}}, "/deadLetters/historyLimit",
+                "expected an integer <= 1000, found 1001");
+    check_issue({{"deadLetters", {{"historyLimt", 5}}}}, "/deadLetters/historyLimt",
+                "unknown key \"historyLimt\"; did you mean \"historyLimit\"?");
+    check_issue({{"deadLetters", 5}}, "/deadLetters", "expected an object of dead-letter settings, found 5");
+    check_issue({{"maxElapsed", -1}}, "/maxElapsed", "expected a number > 0, found -1");
+    check_issue({{"maxElapsed", 1e300}}, "/maxElapsed", "expected a number <= 1e9 (seconds), found 1e+300");
+    check_issue({{"maxElapsed", {{"orders", "soon"}}}}, "/maxElapsed/orders",
+                "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found \"soon\"");
+    check_issue({{"worker", {{"onExpired", "discard"}}}}, "/worker/onExpired",
+                "expected \"dead-letter\" or \"drop\", found \"discard\"");
 }
