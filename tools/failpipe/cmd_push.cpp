@@ -14,6 +14,7 @@
 #include "broker.hpp"
 #include "command.hpp"
 #include "duration.hpp"
+#include "failpipe/expiry.hpp"
 #include "failpipe/middleware_registry.hpp"
 
 namespace failpipe::cli {
@@ -30,7 +31,7 @@ constexpr std::size_t kProgressFrom = 2 * kChunk;
 // per level, and a line of 100,000 brackets would crash the tool (docs/cli.md).
 constexpr std::size_t kMaxNesting = 128;
 
-const std::vector<std::string> kLineKeys{"type", "data", "id", "delay"};
+const std::vector<std::string> kLineKeys{"type", "data", "id", "delay", "ttl"};
 
 // Throws UsageError when @p text nests arrays and objects deeper than kMaxNesting. A linear scan
 // of the text, before nlohmann builds anything.
@@ -82,7 +83,21 @@ nlohmann::json parse_data(const std::string& text) {
 struct Defaults {
     std::optional<std::string> type;
     double delay = 0;
+    std::optional<double> ttl;
 };
+
+// A time to live, from --ttl or a line's "ttl": more than 0 (a message that expires at once would
+// never be handled).
+double parse_ttl(const std::string& text, const std::string& what) {
+    const double ttl = parse_duration(text, what);
+    if (!(ttl > 0)) throw UsageError(what + " expects a time to live greater than 0, found " + quote(text));
+    return ttl;
+}
+
+// The expiry is counted from now: the message is pushed right after its line is read.
+void apply_ttl(Message& message, std::optional<double> ttl) {
+    if (ttl) set_time_to_live(message, std::chrono::system_clock::now(), Seconds{*ttl});
+}
 
 // One line of a --file: {"type": T, "data": any, "id": ID, "delay": seconds or "90s"}.
 OutgoingMessage parse_line(const std::string& channel, const std::string& text, const Defaults& defaults) {
@@ -113,6 +128,13 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
             throw UsageError("\"id\" expects a non-empty string");
         out.message.id = line["id"].get<std::string>();
     }
+    std::optional<double> ttl = defaults.ttl;
+    if (line.contains("ttl")) {
+        const auto& t = line["ttl"];
+        if (!t.is_string() && !t.is_number()) throw UsageError("\"ttl\" expects seconds or a duration such as \"1h\"");
+        ttl = parse_ttl(t.is_string() ? t.get<std::string>() : t.dump(), "\"ttl\"");
+    }
+    apply_ttl(out.message, ttl);
     if (line.contains("delay")) {
         const auto& d = line["delay"];
         if (d.is_string()) {
@@ -208,6 +230,7 @@ int run_push(const Invocation& inv) {
     defaults.type = args.value("type");
     if (defaults.type && defaults.type->empty()) throw UsageError("--type expects a message type, found \"\"");
     if (auto delay = args.value("delay")) defaults.delay = parse_duration(*delay, "--delay");
+    if (auto ttl = args.value("ttl")) defaults.ttl = parse_ttl(*ttl, "--ttl");
 
     if (auto file = args.value("file")) {
         for (const char* alone : {"data", "id"})
@@ -223,6 +246,7 @@ int run_push(const Invocation& inv) {
         message.id = *id;
     }
     auto broker = connect_broker(args);
+    apply_ttl(message, defaults.ttl);
     inv.out << broker->push(channel, std::move(message), Seconds{defaults.delay}) << '\n';
     return kExitOk;
 }
@@ -236,13 +260,14 @@ Command push_command() {
     c.description =
         "Pushes one message of type T with payload JSON to channel C and prints its id, or, with\n"
         "--file F, one message per line of F: {\"type\": T, \"data\": ..., \"id\": ID, \"delay\": \"90s\"}\n"
-        "(only \"type\" is needed, and not even that with --type; --type and --delay are defaults for\n"
+        "(only \"type\" is needed, and not even that with --type; --type, --delay and --ttl are defaults for\n"
         "every line). Every line is checked before anything is pushed: a bad line is an error (exit 2)\n"
         "naming its number. Durations: 90s, 15m, 2h, 7d or plain seconds. See docs/cli.md.";
     c.options = {{"channel", "C", "the channel to push to", true},
                  {"type", "T", "the message type (its handler)"},
                  {"data", "JSON", "the payload, a JSON document"},
                  {"delay", "S", "due after this long (90s, 15m, 2h, 7d, seconds; default 0)"},
+                 {"ttl", "S", "time to live: not handled by then, it is expired (dead-lettered or dropped), never handled"},
                  {"id", "ID", "the message id (default: a new one)"},
                  {"file", "F", "push one message per line of F (JSON lines)"}};
     for (auto& o : broker_options()) c.options.push_back(std::move(o));
