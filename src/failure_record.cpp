@@ -81,6 +81,35 @@ nlohmann::json sanitized(const nlohmann::json& entry) {
     return out;
 }
 
+// True when sanitized(@p entry) would return it unchanged: the common case, checked without copying.
+bool well_formed(const nlohmann::json& entry) {
+    if (!entry.is_object() || entry.empty()) return false;
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+        const std::string& key = it.key();
+        const nlohmann::json& v = it.value();
+        if (key == "delay" || key == "retryAfter") {
+            if (!v.is_number() || !std::isfinite(v.get<double>())) return false;
+            continue;
+        }
+        std::size_t bound = 0;
+        if (key == "time") bound = kTimeBytes;
+        else if (key == "channel" || key == "middleware" || key == "action" || key == "errorType") bound = kNameBytes;
+        else if (key == "errorMessage" || key == "note") bound = kHistoryMessageBytes;
+        else return false;
+        if (!v.is_string() || v.get_ref<const std::string&>().size() > bound) return false;
+    }
+    return true;
+}
+
+// Keeps the newest @p keep entries of a well-formed history in place; false (nothing changed) when
+// the history is long or holds anything sanitized() would change.
+bool trim_in_place(nlohmann::json::array_t& stored, std::size_t keep) {
+    if (stored.size() > 2 * kMaxHistoryLimit) return false;
+    if (!std::all_of(stored.begin(), stored.end(), well_formed)) return false;
+    if (stored.size() > keep) stored.erase(stored.begin(), stored.end() - static_cast<std::ptrdiff_t>(keep));
+    return true;
+}
+
 nlohmann::json attempts_by_middleware(const Message& message) {
     nlohmann::json out = nlohmann::json::object();
     const nlohmann::json* meta = member(message.metadata, std::string(metadata_keys::failure));
@@ -147,6 +176,11 @@ void append_history(Message& message, nlohmann::json entry, std::size_t limit) {
         return;
     }
     limit = std::min(limit, kMaxHistoryLimit);
+    if (auto it = message.metadata.find(kHistoryKey); it != message.metadata.end() && it->is_array() &&
+                                                      trim_in_place(it->get_ref<nlohmann::json::array_t&>(), limit - 1)) {
+        it->push_back(std::move(entry));  // the hot path: no copy of the entries already there
+        return;
+    }
     nlohmann::json kept = nlohmann::json::array();
     if (auto it = message.metadata.find(kHistoryKey); it != message.metadata.end() && it->is_array()) {
         // Walk back from the newest: at most limit − 1 well-formed entries are kept, whatever came.
