@@ -46,8 +46,11 @@ failpipe::WorkerOptions worker_options() {
     return options;
 }
 
-failpipe::FailureMiddlewareDispatcher send_again_dispatcher() {
+// @p history_limit: the attempts a message's history keeps (10 by default; each failure of these
+// benchmarks' messages, which fail forever, then carries a full history of 10 entries).
+failpipe::FailureMiddlewareDispatcher send_again_dispatcher(std::size_t history_limit = failpipe::kDefaultHistoryLimit) {
     failpipe::FailureMiddlewareDispatcher::Options options;
+    options.history_limit = history_limit;
     // Big enough never to run out during a benchmark: every failure is retried.
     options.default_pipeline = {std::make_shared<failpipe::SendAgainMiddleware>("again", 1LL << 62)};
     return failpipe::FailureMiddlewareDispatcher(std::move(options));
@@ -129,7 +132,8 @@ BENCHMARK(BM_SuccessPath);
 // The retries are the next iteration's messages, so nothing is pushed from outside.
 void BM_FailurePath_SendAgain(benchmark::State& state) {
     auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
-    failpipe::Worker worker(adapter, send_again_dispatcher(), failpipe::Classifier(), worker_options());
+    const auto history_limit = static_cast<std::size_t>(state.range(0));
+    failpipe::Worker worker(adapter, send_again_dispatcher(history_limit), failpipe::Classifier(), worker_options());
     worker.on("work", failing_handler);
     for (std::size_t i = 0; i < kBatch; ++i) adapter->push("bench", failpipe::Message::create("work", i));
     for (auto _ : state) {
@@ -140,7 +144,8 @@ void BM_FailurePath_SendAgain(benchmark::State& state) {
     }
     per_message_counters(state);
 }
-BENCHMARK(BM_FailurePath_SendAgain);
+// The argument is the history limit: 10 (the default, full on every failure here) and 0 (none).
+BENCHMARK(BM_FailurePath_SendAgain)->ArgName("history")->Arg(10)->Arg(0);
 
 // 2a'. Failure path, ExponentialDelayMiddleware: the retries wait in the delayed set until a
 // manual clock makes them due (the clock moves by the delay cap between batches).
