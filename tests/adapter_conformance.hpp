@@ -602,6 +602,218 @@ void concurrent_reservers_no_duplicates(F& f) {
     CHECK(adapter->depth("shared").total() == 0);
 }
 
+// --- move ---------------------------------------------------------------------------------------
+
+/// "id:reason" for each skipped message, in order: what an operator reads in a replay report.
+inline std::vector<std::string> skips_of(const MoveResult& result) {
+    std::vector<std::string> out;
+    for (const auto& skip : result.skipped) out.push_back(skip.id + ":" + std::string(to_string(skip.reason)));
+    return out;
+}
+
+/// A dead letter as the worker leaves it: the failure record in its metadata.
+inline Message dead_letter(int n, std::string id) {
+    Message message = make_message("job", {{"n", n}}, std::move(id));
+    message.metadata[std::string(metadata_keys::dead_letter)] = {{"reason", "failure"}, {"channel", "orders"}};
+    message.metadata["trace"] = "t-" + std::to_string(n);
+    return message;
+}
+
+/// The rewrite of a replay: the failure record goes, a replay count comes.
+inline void strip_and_count(Message& message) {
+    message.metadata.erase(std::string(metadata_keys::dead_letter));
+    message.metadata["replays"] = message.metadata.value("replays", 0) + 1;
+}
+
+template <class F>
+void move_between_channels(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 5; ++i) adapter->push("orders:dlq", dead_letter(i, "d" + std::to_string(i)));
+    const MoveResult result = adapter->move("orders:dlq", "orders", {"d3", "d0", "d1"}, strip_and_count);
+    CHECK(result.moved == std::vector<std::string>{"d3", "d0", "d1"});
+    CHECK(result.skipped.empty());
+    CHECK(same_depth(adapter->depth("orders:dlq"), 2, 0, 0));
+    CHECK(same_depth(adapter->depth("orders"), 3, 0, 0));
+    CHECK(ids_of(adapter->browse("orders:dlq", 0, 10)) == std::vector<std::string>{"d2", "d4"});
+    const auto moved = adapter->browse("orders", 0, 10);
+    REQUIRE(moved.size() == 3);
+    CHECK(ids_of(moved) == std::vector<std::string>{"d3", "d0", "d1"});
+    for (const auto& message : moved) {
+        CHECK(message.handler == "job");
+        CHECK_FALSE(message.metadata.contains(std::string(metadata_keys::dead_letter)));
+        CHECK(message.metadata["replays"] == 1);
+        CHECK(message.metadata["trace"] == "t-" + std::to_string(message.data["n"].template get<int>()));
+    }
+    CHECK(adapter->status("d3").channel == "orders");
+    CHECK(adapter->status("d3").state == MessageState::ready);
+    CHECK(adapter->status("d2").channel == "orders:dlq");
+    // Without a rewrite a message moves exactly as it was.
+    CHECK(adapter->move("orders:dlq", "orders", {"d4"}).moved == std::vector<std::string>{"d4"});
+    check_same(adapter->browse("orders", 3, 1).at(0), dead_letter(4, "d4"));
+    CHECK(adapter->channels() == std::vector<std::string>{"orders", "orders:dlq"});
+}
+
+template <class F>
+void move_with_delay(F& f) {
+    auto adapter = f.make();
+    adapter->push("dlq", dead_letter(1, "late-1"));
+    adapter->push("dlq", dead_letter(2, "late-2"));
+    CHECK(adapter->move("dlq", "work", {"late-1", "late-2"}, {}, f.delay()).moved.size() == 2);
+    CHECK(same_depth(adapter->depth("work"), 0, 2, 0));
+    CHECK(adapter->status("late-1").state == MessageState::delayed);
+    CHECK(adapter->reserve({"work"}, 10, 0ms).empty());
+    f.pass(f.delay());
+    auto got = adapter->reserve({"work"}, 10, 0ms);
+    CHECK(ids_of(got) == std::vector<std::string>{"late-1", "late-2"});
+    settle_all(*adapter, got);
+    // A delayed message moves too, and keeps no due time of its source.
+    adapter->push("dlq", dead_letter(3, "waiting"), f.delay() * 100);
+    CHECK(adapter->move("dlq", "work", {"waiting"}).moved == std::vector<std::string>{"waiting"});
+    CHECK(same_depth(adapter->depth("dlq"), 0, 0, 0));
+    CHECK(ids_of(adapter->reserve({"work"}, 10, 0ms)) == std::vector<std::string>{"waiting"});
+}
+
+template <class F>
+void move_skips_unknown_and_reserved(F& f) {
+    auto adapter = f.make();
+    adapter->push("dlq", dead_letter(1, "held"));
+    adapter->push("dlq", dead_letter(2, "free"));
+    adapter->push("elsewhere", dead_letter(3, "other-channel"));
+    auto held = adapter->reserve({"dlq"}, 1, 0ms);
+    REQUIRE(ids_of(held) == std::vector<std::string>{"held"});
+    const MoveResult result = adapter->move("dlq", "work", {"held", "nope", "free", "free", "other-channel"});
+    CHECK(result.moved == std::vector<std::string>{"free"});
+    CHECK(skips_of(result) == std::vector<std::string>{"held:reserved", "nope:not-found", "other-channel:not-found"});
+    CHECK(adapter->status("held").state == MessageState::reserved);
+    CHECK(adapter->status("other-channel").channel == "elsewhere");
+    CHECK(same_depth(adapter->depth("work"), 1, 0, 0));
+    // The worker that holds it still settles it, and it is gone.
+    adapter->settle(held[0], Settlement{});
+    CHECK(adapter->depth("dlq").total() == 0);
+    CHECK(skips_of(adapter->move("dlq", "work", {"held"})) == std::vector<std::string>{"held:not-found"});
+    // Nothing to move, nothing done; bad arguments change nothing.
+    CHECK(adapter->move("dlq", "work", {}).moved.empty());
+    CHECK(adapter->move("no-such-channel", "work", {"free"}).skipped.size() == 1);
+    CHECK_THROWS_AS(adapter->move("work", "work", {"free"}), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->move("", "work", {"free"}), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->move("work", "", {"free"}), InvalidArgumentError);
+    CHECK_THROWS_AS(adapter->move("work", "dlq", {"free"}, {}, Seconds{-1.0}), InvalidArgumentError);
+    CHECK(same_depth(adapter->depth("work"), 1, 0, 0));
+}
+
+template <class F>
+void move_there_and_back(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 6; ++i) ids.push_back(adapter->push("a", dead_letter(i, "tb" + std::to_string(i))));
+    const auto before = adapter->browse("a", 0, 10);
+    CHECK(adapter->move("a", "b", ids).moved == ids);
+    CHECK(adapter->depth("a").total() == 0);
+    CHECK(adapter->move("b", "a", ids).moved == ids);
+    CHECK(adapter->depth("b").total() == 0);
+    const auto after = adapter->browse("a", 0, 10);
+    REQUIRE(after.size() == before.size());
+    for (std::size_t i = 0; i < after.size(); ++i) check_same(after[i], before[i]);
+    // Once more: a repeat of a move that already happened (its reply lost) moves nothing twice.
+    CHECK(adapter->move("a", "b", ids).moved == ids);
+    const MoveResult again = adapter->move("a", "b", ids);
+    CHECK(again.moved.empty());
+    CHECK(again.skipped.size() == ids.size());
+    CHECK(same_depth(adapter->depth("b"), 6, 0, 0));
+    CHECK(adapter->depth("a").total() == 0);
+}
+
+template <class F>
+void move_ids_that_repeat_in_another_channel(F& f) {
+    auto adapter = f.make();
+    // The dead letter, then a copy under the same id pushed back to its channel by hand (the index
+    // now knows the copy): move still finds the dead letter, and leaves the copy alone.
+    adapter->push("orders:dlq", dead_letter(1, "twice"));
+    adapter->push("orders:dlq", dead_letter(2, "twice-delayed"), f.delay() * 100);
+    adapter->push("orders", make_message("job", "the copy", "twice"));
+    adapter->push("orders", make_message("job", "the delayed copy", "twice-delayed"));
+    const MoveResult result = adapter->move("orders:dlq", "parking", {"twice", "twice-delayed"}, strip_and_count);
+    CHECK(result.moved == std::vector<std::string>{"twice", "twice-delayed"});
+    CHECK(result.skipped.empty());
+    CHECK(adapter->depth("orders:dlq").total() == 0);
+    const auto parked = adapter->browse("parking", 0, 10);
+    REQUIRE(parked.size() == 2);
+    CHECK(parked[0].data == nlohmann::json{{"n", 1}});
+    CHECK(parked[0].metadata["replays"] == 1);
+    CHECK(parked[1].data == nlohmann::json{{"n", 2}});
+    const auto copies = adapter->browse("orders", 0, 10);
+    REQUIRE(copies.size() == 2);
+    CHECK(copies[0].data == "the copy");
+    CHECK(copies[1].data == "the delayed copy");
+    // Back to the channel that holds the copies: both messages of each id are there after.
+    CHECK(adapter->move("parking", "orders", {"twice", "twice-delayed"}).moved.size() == 2);
+    CHECK(same_depth(adapter->depth("orders"), 4, 0, 0));
+    CHECK(adapter->depth("parking").total() == 0);
+}
+
+template <class F>
+void move_undecodable_and_failed_rewrites(F& f) {
+    auto adapter = f.make();
+    const std::string bytes = "\xff\xfe not json {";
+    f.push_raw(*adapter, "dlq", bytes);
+    const std::string poison_id = adapter->browse("dlq", 0, 1).at(0).id;
+    adapter->push("dlq", dead_letter(1, "throws"));
+    adapter->push("dlq", dead_letter(2, "renamed"));
+    adapter->push("dlq", dead_letter(3, "fine"));
+    auto rewrite = [](Message& message) {
+        if (message.id == "throws") throw std::runtime_error("cannot rewrite this one");
+        if (message.id == "renamed") message.id = "new-id";
+        strip_and_count(message);
+    };
+    const MoveResult result = adapter->move("dlq", "work", {poison_id, "throws", "renamed", "fine"}, rewrite);
+    CHECK(result.moved == std::vector<std::string>{"fine"});
+    CHECK(skips_of(result) ==
+          std::vector<std::string>{poison_id + ":undecodable", "throws:rewrite-failed", "renamed:rewrite-failed"});
+    REQUIRE(result.skipped.size() == 3);
+    CHECK_FALSE(result.skipped[0].detail.empty());
+    CHECK(result.skipped[1].detail == "cannot rewrite this one");
+    CHECK(result.skipped[2].detail.find("new-id") != std::string::npos);
+    CHECK(same_depth(adapter->depth("dlq"), 3, 0, 0));
+    CHECK(adapter->status("new-id").state == MessageState::not_found);
+    // Without a rewrite the bytes move as they are, and reach a worker as the same poison.
+    CHECK(adapter->move("dlq", "work", {poison_id}).moved == std::vector<std::string>{poison_id});
+    auto got = adapter->reserve({"work"}, 10, 0ms);
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].message.id == poison_id);
+    CHECK(got[1].poisoned());
+    CHECK(got[1].raw == bytes);
+    settle_all(*adapter, got);
+}
+
+template <class F>
+void moved_message_handled_by_worker(F& f) {
+    auto adapter = f.make();
+    adapter->push("jobs:dlq", dead_letter(7, "replayed"));
+    // Two workers took it and vanished: its count in the dead letters is 2.
+    for (int round = 0; round < 2; ++round) {
+        REQUIRE(adapter->reserve({"jobs:dlq"}, 1, 0ms).size() == 1);
+        f.pass(f.visibility());
+    }
+    adapter->reclaim();
+    CHECK(adapter->move("jobs:dlq", "jobs", {"replayed"}, strip_and_count).moved == std::vector<std::string>{"replayed"});
+    std::vector<std::uint32_t> deliveries;
+    std::vector<Message> seen;
+    Worker worker = make_worker(adapter, {"jobs"}, 2);
+    worker.on("job", [&](const Message& message, HandlerContext& context) {
+        seen.push_back(message);
+        deliveries.push_back(context.deliveries());
+    });
+    CHECK(worker.run_until_idle(10) == 1);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].id == "replayed");
+    CHECK(seen[0].data == nlohmann::json{{"n", 7}});
+    CHECK(seen[0].metadata["replays"] == 1);
+    CHECK_FALSE(seen[0].metadata.contains(std::string(metadata_keys::dead_letter)));
+    CHECK(deliveries == std::vector<std::uint32_t>{1});  // counted from zero in its new channel
+    CHECK(adapter->depth("jobs").total() == 0);
+    CHECK(adapter->depth("jobs:dlq").total() == 0);
+}
+
 }  // namespace failpipe::conformance
 
 /// Registers every conformance check for fixture @p Fixture, each as its own test case named
@@ -706,4 +918,32 @@ void concurrent_reservers_no_duplicates(F& f) {
     TEST_CASE(label " conformance: concurrent reservers see no duplicates") {                                   \
         Fixture f;                                                                                              \
         ::failpipe::conformance::concurrent_reservers_no_duplicates(f);                                         \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move takes messages from one channel to another, rewritten") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_between_channels(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move honours a delay") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_with_delay(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move skips unknown and reserved messages") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_skips_unknown_and_reserved(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move there and back, and a repeated move moves nothing twice") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_there_and_back(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move finds its messages when their ids repeat in another channel") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_ids_that_repeat_in_another_channel(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: move of undecodable bytes and of failed rewrites") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::move_undecodable_and_failed_rewrites(f);                                                  \
+    }                                                                                                                \
+    TEST_CASE(label " conformance: a moved message is handled by a worker") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::moved_message_handled_by_worker(f);                                                  \
     }

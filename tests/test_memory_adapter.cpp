@@ -634,3 +634,81 @@ TEST_CASE("memory adapter: concurrent workers handle every message exactly once"
     CHECK(unique.size() == static_cast<std::size_t>(kTotal));
     CHECK(adapter.depth("jobs").total() == 0);
 }
+
+TEST_CASE("memory adapter: moves back and forth while workers consume: each message handled exactly once") {
+    // Dead letters are moved to the work channel in chunks while another thread moves some of the
+    // same ids back and 3 workers consume: every message must be handled once, none lost.
+    constexpr int kCount = 3000;
+    InMemoryAdapter adapter;
+    std::vector<std::string> ids;
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < kCount; ++i) {
+        ids.push_back("dl-" + std::to_string(i));
+        batch.push_back(OutgoingMessage{"dlq", message(ids.back(), i), Seconds{0.0}});
+    }
+    adapter.push_batch(std::move(batch));
+    std::atomic<int> handled{0};
+    std::atomic<int> errors{0};
+    std::vector<std::vector<std::string>> seen(3);
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    auto chunk = [&](std::size_t begin) {
+        return std::vector<std::string>(ids.begin() + static_cast<std::ptrdiff_t>(begin),
+                                        ids.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(begin + 100, ids.size())));
+    };
+    std::thread mover([&] {
+        while (handled.load() < kCount && std::chrono::steady_clock::now() < give_up) {
+            for (std::size_t begin = 0; begin < ids.size(); begin += 100) {
+                const auto result = adapter.move("dlq", "work", chunk(begin), [](Message& m) { m.metadata["replays"] = 1; });
+                if (result.moved.size() + result.skipped.size() != chunk(begin).size()) ++errors;
+            }
+        }
+    });
+    std::thread back([&] {
+        for (int round = 0; round < 200 && std::chrono::steady_clock::now() < give_up; ++round) {
+            adapter.move("work", "dlq", chunk(static_cast<std::size_t>(round % 30) * 100));
+        }
+    });
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < seen.size(); ++w) {
+        workers.emplace_back([&, w] {
+            while (handled.load() < kCount && std::chrono::steady_clock::now() < give_up) {
+                for (auto& d : adapter.reserve({"work"}, 8, 2ms)) {
+                    seen[w].push_back(d.message.id);
+                    adapter.settle(d, Settlement{});
+                    ++handled;
+                }
+            }
+        });
+    }
+    mover.join();
+    back.join();
+    for (auto& t : workers) t.join();
+    CHECK(errors.load() == 0);
+    CHECK(handled.load() == kCount);
+    std::set<std::string> unique;
+    std::size_t total = 0;
+    for (const auto& got : seen) {
+        total += got.size();
+        unique.insert(got.begin(), got.end());
+    }
+    CHECK(total == static_cast<std::size_t>(kCount));
+    CHECK(unique.size() == static_cast<std::size_t>(kCount));
+    CHECK(adapter.depth("dlq").total() == 0);
+    CHECK(adapter.depth("work").total() == 0);
+}
+
+TEST_CASE("memory adapter: move of raw bytes that decode is rewritten like any message; a delay follows the manual clock") {
+    ManualBroker broker;
+    broker.adapter.push_raw("dlq", R"({"id":"raw-1","handler":"work","data":5,"metadata":{"a":1}})");
+    const auto result = broker.adapter.move("dlq", "work", {"raw-1"}, [](Message& m) { m.metadata["a"] = 2; }, Seconds{3600.0});
+    CHECK(result.moved == std::vector<std::string>{"raw-1"});
+    CHECK(same_depth(broker.adapter.depth("work"), 0, 1, 0));
+    broker.clock->advance(Seconds{3599.0});
+    CHECK(broker.adapter.reserve({"work"}, 1, 0ms).empty());
+    broker.clock->advance(Seconds{1.0});
+    auto got = broker.adapter.reserve({"work"}, 1, 0ms);
+    REQUIRE(got.size() == 1);
+    CHECK_FALSE(got[0].poisoned());
+    CHECK(got[0].message.data == 5);
+    CHECK(got[0].message.metadata["a"] == 2);
+}

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,49 @@ struct ChannelDepth {
     std::size_t dead = 0;
     /// @brief The messages of the channel itself (dead letters not included).
     std::size_t total() const noexcept { return ready + delayed + reserved; }
+};
+
+/// @brief What a move does to each message it moves (AdapterInterface::move): it may change the
+/// message's metadata, data and handler — not its id. It may run before the adapter's atomic step
+/// (on Redis, before the compare-and-swap; on the memory adapter, under the adapter's lock), so it
+/// must be a plain function of the message: no calls to the adapter, no side effects that must
+/// happen exactly once (it may run for a message that is then skipped as `changed`). When it throws,
+/// or changes the id, that message is skipped (`rewrite-failed`) and stays where it was.
+using MessageRewrite = std::function<void(Message&)>;
+
+/// @brief Why AdapterInterface::move left a message where it was.
+enum class MoveSkipReason {
+    not_found,       ///< No waiting message with this id in the source channel (never there, already moved, handled, removed).
+    reserved,        ///< Held by a worker right now: it belongs to that worker until settled or given back.
+    undecodable,     ///< Its bytes are not a message, and a rewrite was asked for (without one it moves as it is).
+    changed,         ///< It changed between the read and the atomic step, again on every try (Redis only).
+    rewrite_failed,  ///< The rewrite threw, or changed the id (`detail` says which).
+};
+
+/// @brief The name of a reason: `not-found`, `reserved`, `undecodable`, `changed`, `rewrite-failed`.
+constexpr std::string_view to_string(MoveSkipReason reason) noexcept {
+    switch (reason) {
+        case MoveSkipReason::not_found: return "not-found";
+        case MoveSkipReason::reserved: return "reserved";
+        case MoveSkipReason::undecodable: return "undecodable";
+        case MoveSkipReason::changed: return "changed";
+        case MoveSkipReason::rewrite_failed: return "rewrite-failed";
+    }
+    return "unknown";
+}
+
+/// @brief One message AdapterInterface::move did not move.
+struct MoveSkip {
+    std::string id;
+    MoveSkipReason reason = MoveSkipReason::not_found;
+    std::string detail;  ///< More for a human (the rewrite's error text); may be empty.
+};
+
+/// @brief What AdapterInterface::move did: every requested id is in `moved` or in `skipped`, never in
+/// both. (An id is in `moved` twice only when the source held two waiting messages with that id.)
+struct MoveResult {
+    std::vector<std::string> moved;  ///< Ids of the messages now in the target channel, in the order they went.
+    std::vector<MoveSkip> skipped;   ///< The rest, in the order of the requested ids.
 };
 
 /// @brief The broker contract. See DESIGN.md, "AdapterInterface".
@@ -111,6 +155,25 @@ public:
 
     /// @brief Removes the waiting messages of @p channel whose ids are in @p ids. Returns how many went.
     virtual std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) = 0;
+
+    /// @brief Moves the waiting messages of @p from whose ids are in @p ids to @p to, each one
+    /// atomically: at every instant a message is in exactly one of the two channels — never lost,
+    /// never in both, even if the calling process dies half-way through a long list. Each moved
+    /// message is passed through @p rewrite (when given), joins @p to ready or, with @p delay,
+    /// delayed by that long, and counts its deliveries from zero again. Reserved messages stay with
+    /// their worker (skipped `reserved`). Undecodable bytes move as they are when no rewrite is
+    /// given, else are skipped `undecodable`. An id repeated in @p ids counts once. Calling it again with the
+    /// same ids (after a ConnectionError, whose call may have moved some) moves what is left and
+    /// duplicates nothing: what already moved is skipped `not-found`.
+    ///
+    /// Atomic per message, not for the whole list: a large move goes in steps (on Redis, one script
+    /// call per chunk), and messages may be pushed, reserved or moved by others in between. Messages
+    /// arrive in @p to in the order of @p ids (on Redis, those found only by a scan of @p from come
+    /// last). Throws InvalidArgumentError (nothing moved) when a channel name is empty, @p from ==
+    /// @p to, or @p delay is negative or not finite; an AdapterError when the broker fails (what
+    /// earlier steps moved stays moved).
+    virtual MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                            const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) = 0;
 
     /// @brief Every channel that holds or has held a message, sorted.
     virtual std::vector<std::string> channels() = 0;

@@ -127,8 +127,11 @@ TEST_CASE("acl: a user with exactly the documented commands and keys runs every 
     std::this_thread::sleep_for(400ms);  // their worker "died"
     CHECK(adapter.reclaim() == 2);
     CHECK(adapter.depth("a").ready + adapter.depth("b").ready == 2);
+    const auto moved = adapter.move("a:dlq", "c", {a}, [](Message& m) { m.metadata["replays"] = 1; }, Seconds{0.05});
+    CHECK(moved.moved == std::vector<std::string>{a});
+    CHECK(adapter.move("c", "a:dlq", {a, "unknown"}).moved == std::vector<std::string>{a});
     CHECK(adapter.remove("a:dlq", {a}) == 1);
-    CHECK(adapter.channels() == std::vector<std::string>{"a", "a:dlq", "b"});
+    CHECK(adapter.channels() == std::vector<std::string>{"a", "a:dlq", "b", "c"});
     CHECK_FALSE(adapter.info("server").empty());
     check_clean(adapter.options().url);
 }

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "failpipe/error.hpp"
@@ -772,6 +773,157 @@ std::size_t InMemoryAdapter::remove(const std::string& channel, const std::vecto
         std::make_heap(ch->delayed.begin(), ch->delayed.end(), DueLater{});
     }
     return removed;
+}
+
+namespace detail::in_memory {
+
+/// A waiting message of the source channel that a move takes (or skips).
+struct MoveCandidate {
+    std::size_t rank;             // its id's place among the requested ids
+    std::size_t position;         // its place in the ready ring, or its parked index when delayed
+    bool delayed;
+    std::optional<Entry> rewritten;  // the message to store instead of the source entry
+    std::optional<MoveSkip> skip;    // set when it stays where it is
+};
+
+void check_move(const std::string& from, const std::string& to, Seconds delay) {
+    check_channel("move", from);
+    check_channel("move", to);
+    check_delay("move", delay);
+    if (from == to) throw InvalidArgumentError("InMemoryAdapter::move: the source and target channel are the same (\"" + from + "\")");
+}
+
+/// Runs @p rewrite on a copy of @p entry's message. Returns the new entry, or why it cannot move.
+std::variant<Entry, MoveSkip> rewritten_entry(const Entry& entry, const MessageRewrite& rewrite) {
+    auto decoded = decode_entry(entry);
+    if (!decoded.error.empty()) return MoveSkip{entry.message.id, MoveSkipReason::undecodable, decoded.error};
+    Message& message = decoded.message;
+    try {
+        rewrite(message);
+    } catch (const std::exception& e) {
+        return MoveSkip{entry.message.id, MoveSkipReason::rewrite_failed, e.what()};
+    } catch (...) {
+        return MoveSkip{entry.message.id, MoveSkipReason::rewrite_failed, "the rewrite threw a non-standard exception"};
+    }
+    if (message.id != entry.message.id) {
+        return MoveSkip{entry.message.id, MoveSkipReason::rewrite_failed, "the rewrite changed the id to \"" + message.id + "\""};
+    }
+    return Entry{std::move(message), {}, false, 0};
+}
+
+}  // namespace detail::in_memory
+
+MoveResult InMemoryAdapter::move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                                 const MessageRewrite& rewrite, Seconds delay) {
+    using detail::in_memory::MoveCandidate;
+    detail::in_memory::check_move(from, to, delay);
+    std::vector<std::string_view> wanted;  // the requested ids, each once, in order
+    std::unordered_map<std::string_view, std::size_t> rank;
+    for (const auto& id : ids) {
+        if (rank.try_emplace(id, wanted.size()).second) wanted.push_back(id);
+    }
+    MoveResult result;
+    if (wanted.empty()) return result;
+    std::vector<MoveCandidate> candidates;
+    std::vector<bool> settled(wanted.size(), false);  // moved, or skipped for a reason of its own
+    State& s = *state_;
+    std::unique_lock lock(s.mutex);
+    LazyNow now{*s.clock};
+    Channel* source = s.find_channel(from);
+    if (source != nullptr) {
+        if (!source->delayed.empty()) s.promote(*source, now.get());
+        for (std::size_t i = 0; i < source->ready.size(); ++i) {
+            const auto found = rank.find(source->ready[i].message.id);
+            if (found != rank.end()) candidates.push_back(MoveCandidate{found->second, i, false, {}, {}});
+        }
+        for (const auto& key : source->delayed) {
+            const auto found = rank.find(s.parked[key.parked]->message.id);
+            if (found != rank.end()) candidates.push_back(MoveCandidate{found->second, key.parked, true, {}, {}});
+        }
+    }
+    // First half: everything that may fail or run user code, before any message is touched.
+    for (auto& candidate : candidates) {
+        const Entry& entry = candidate.delayed ? *s.parked[candidate.position] : source->ready[candidate.position];
+        settled[candidate.rank] = true;
+        if (!rewrite) continue;
+        auto outcome = detail::in_memory::rewritten_entry(entry, rewrite);
+        if (auto* skip = std::get_if<MoveSkip>(&outcome)) {
+            candidate.skip = std::move(*skip);
+        } else {
+            candidate.rewritten.emplace(std::move(std::get<Entry>(outcome)));
+        }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const MoveCandidate& a, const MoveCandidate& b) { return a.rank < b.rank; });
+    const auto moving = static_cast<std::size_t>(
+        std::count_if(candidates.begin(), candidates.end(), [](const MoveCandidate& c) { return !c.skip; }));
+    result.moved.reserve(moving);
+    std::vector<bool> taken(source != nullptr ? source->ready.size() : 0, false);
+    std::unordered_set<std::uint32_t> taken_parked;
+    taken_parked.reserve(moving);
+    Channel* target = nullptr;
+    if (moving != 0) {
+        target = &s.channel(to);
+        if (!target->delayed.empty()) s.promote(*target, now.get());
+        if (delay.count() > 0.0) now.get();
+        s.reserve_room(*target, moving);
+        for (const auto& candidate : candidates) {
+            if (candidate.skip) continue;
+            result.moved.emplace_back(wanted[candidate.rank]);
+            if (candidate.delayed) taken_parked.insert(static_cast<std::uint32_t>(candidate.position));
+        }
+    }
+    // Second half: cannot fail, so no message is ever in both channels or in neither.
+    for (auto& candidate : candidates) {
+        if (candidate.skip) continue;
+        Entry entry = candidate.rewritten ? std::move(*candidate.rewritten)
+                      : candidate.delayed ? std::move(*s.parked[candidate.position])
+                                          : std::move(source->ready[candidate.position]);
+        entry.deliveries = 0;  // a moved message starts over in its new channel
+        s.enqueue(*target, std::move(entry), delay, now.value);
+        if (!candidate.delayed) taken[candidate.position] = true;
+    }
+    if (moving != 0) {
+        std::size_t position = 0;  // erase_if visits the ring in order, once per element
+        source->ready.erase_if([&](const Entry&) { return taken[position++]; });
+        if (!taken_parked.empty()) {
+            std::erase_if(source->delayed, [&](const DelayedKey& key) {
+                if (!taken_parked.contains(key.parked)) return false;
+                s.unpark(key.parked);
+                return true;
+            });
+            std::make_heap(source->delayed.begin(), source->delayed.end(), DueLater{});
+        }
+    }
+    // Why the others stay: a reason of their own, else held by a worker, else not there.
+    std::vector<std::optional<MoveSkip>> reasons(wanted.size());
+    std::vector<bool> moved(wanted.size(), false);
+    for (const auto& candidate : candidates) {
+        if (!candidate.skip) moved[candidate.rank] = true;
+    }
+    for (auto& candidate : candidates) {
+        if (candidate.skip && !moved[candidate.rank] && !reasons[candidate.rank]) reasons[candidate.rank] = std::move(candidate.skip);
+    }
+    std::unordered_set<std::string_view> held;  // ids of the source's reserved messages
+    if (source != nullptr && source->reserved != 0 && std::find(settled.begin(), settled.end(), false) != settled.end()) {
+        for (const auto& slot : s.slots) {
+            if (slot.entry && slot.channel == source) held.insert(slot.entry->message.id);
+        }
+    }
+    for (std::size_t r = 0; r < wanted.size(); ++r) {
+        if (settled[r]) continue;
+        const auto reason = held.contains(wanted[r]) ? MoveSkipReason::reserved : MoveSkipReason::not_found;
+        reasons[r] = MoveSkip{std::string(wanted[r]), reason, {}};
+    }
+    if (moving != 0) {
+        s.wake_reservers(lock);
+    } else {
+        lock.unlock();
+    }
+    for (auto& reason : reasons) {
+        if (reason) result.skipped.push_back(std::move(*reason));
+    }
+    return result;
 }
 
 std::vector<std::string> InMemoryAdapter::channels() {

@@ -7,8 +7,11 @@
 #include <exception>
 #include <cmath>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "connection.hpp"
@@ -35,6 +38,9 @@ constexpr double kMaxDelayMs = 3.2e12;
 // One pipelined script call of push_batch carries at most this many messages or bytes.
 constexpr std::size_t kChunkMessages = 512;
 constexpr std::size_t kChunkBytes = 1 << 20;
+// One script call of a move reads or moves at most this many messages (and kChunkBytes), so no
+// call holds the server for long.
+constexpr std::size_t kMoveChunk = 256;
 
 // Timeouts above this many seconds (about 31 years) are refused: they would overflow the
 // millisecond and nanosecond integers they become.
@@ -800,6 +806,262 @@ public:
         });
     }
 
+    // --- move -------------------------------------------------------------------------------------
+
+    /// A waiting message of the source channel, as the first half of a move read it.
+    struct MoveItem {
+        std::string id;
+        std::string kind;   // "s" stream entry, "d" delayed member
+        std::string ref;    // stream id or member
+        std::string value;  // the delayed value read (compared by the second half); empty for "s"
+        std::vector<std::string> fields;  // name, value, name, value, ...
+    };
+
+    /// What became of one requested id so far.
+    struct MoveState {
+        bool moved = false;
+        bool held = false;
+        bool changed = false;
+        std::optional<MoveSkip> skip;  // a reason of its own (undecodable, rewrite-failed)
+    };
+
+    struct MoveRun {
+        const std::string& from;
+        const std::string& to;
+        const std::string& delay;
+        const MessageRewrite& rewrite;
+        std::unordered_map<std::string, MoveState> states;
+        MoveResult result;
+        std::vector<std::string> changed;  // ids to read again
+    };
+
+    static std::vector<MoveItem> move_items(const redisReply& items, const std::string& where) {
+        expect_array(items, where, "EVALSHA move-read");
+        if (items.elements % 5 != 0) throw_unexpected_reply(items, where, "EVALSHA move-read", "items of five elements");
+        std::vector<MoveItem> out;
+        out.reserve(items.elements / 5);
+        for (std::size_t i = 0; i < items.elements; i += 5) {
+            MoveItem item;
+            item.id = std::string(string_of(element(items, i), where, "EVALSHA move-read"));
+            item.kind = std::string(string_of(element(items, i + 1), where, "EVALSHA move-read"));
+            item.ref = std::string(string_of(element(items, i + 2), where, "EVALSHA move-read"));
+            item.value = std::string(string_of(element(items, i + 3), where, "EVALSHA move-read"));
+            const auto fields = entry_fields(element(items, i + 4), where, "EVALSHA move-read");
+            item.fields.reserve(2 * fields.size());
+            for (const auto& [name, value] : fields) {
+                item.fields.emplace_back(name);
+                item.fields.emplace_back(value);
+            }
+            out.push_back(std::move(item));
+        }
+        return out;
+    }
+
+    static std::vector<std::string> strings_of(const redisReply& array, const std::string& where) {
+        expect_array(array, where, "EVALSHA move-read");
+        std::vector<std::string> out;
+        out.reserve(array.elements);
+        for (std::size_t i = 0; i < array.elements; ++i) out.emplace_back(string_of(element(array, i), where, "EVALSHA move-read"));
+        return out;
+    }
+
+    /// First half, by the index: @p ids where the index says they are. Ids held by a worker are
+    /// marked; those the index does not place in the channel are appended to @p left.
+    std::vector<MoveItem> read_indexed(MoveRun& run, std::span<const std::string> ids, std::vector<std::string>& left) {
+        return with_connection([&](Connection& connection) {
+            const Script& script = move_read_script();
+            Args command;
+            command.reserve(10 + ids.size());
+            add_script_head(command, script);
+            command.add(run.from);
+            command.add("i");
+            command.add("");
+            command.add("");
+            for (const auto& id : ids) command.add(id);
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA move-read");
+            expect_array(*reply, where, "EVALSHA move-read");
+            if (reply->elements != 3) throw_unexpected_reply(*reply, where, "EVALSHA move-read", "{items, left, held}");
+            for (auto& id : strings_of(element(*reply, 1), where)) left.push_back(std::move(id));
+            for (const auto& id : strings_of(element(*reply, 2), where)) run.states[id].held = true;
+            return move_items(element(*reply, 0), where);
+        });
+    }
+
+    /// First half, by a scan: one bounded step over the channel for @p ids. Advances the cursors.
+    std::vector<MoveItem> read_scan_step(MoveRun& run, const std::vector<std::string>& ids, std::string& stream_cursor,
+                                         std::string& hash_cursor) {
+        return with_connection([&](Connection& connection) {
+            const Script& script = move_read_script();
+            Args command;
+            command.reserve(10 + ids.size());
+            add_script_head(command, script);
+            command.add(run.from);
+            command.add("s");
+            command.add(stream_cursor);
+            command.add(hash_cursor);
+            for (const auto& id : ids) command.add(id);
+            Reply reply = run_script(connection, script.source, command);
+            const std::string& where = connection.endpoint();
+            throw_if_error_reply(*reply, where, "EVALSHA move-read");
+            expect_array(*reply, where, "EVALSHA move-read");
+            if (reply->elements != 2) throw_unexpected_reply(*reply, where, "EVALSHA move-read", "{items, cursors}");
+            auto cursors = strings_of(element(*reply, 1), where);
+            if (cursors.size() != 2) throw_unexpected_reply(element(*reply, 1), where, "EVALSHA move-read", "two cursors");
+            auto items = move_items(element(*reply, 0), where);
+            stream_cursor = std::move(cursors[0]);
+            hash_cursor = std::move(cursors[1]);
+            return items;
+        });
+    }
+
+    /// The new bytes of @p item after the rewrite ("" = moved as it is), or why it stays.
+    static std::optional<std::string> rewritten_bytes(MoveRun& run, const MoveItem& item) {
+        if (!run.rewrite) return std::string();
+        std::vector<EntryField> fields;
+        fields.reserve(item.fields.size() / 2);
+        for (std::size_t f = 0; f + 1 < item.fields.size(); f += 2) fields.emplace_back(item.fields[f], item.fields[f + 1]);
+        Delivery delivery = delivery_from_entry(run.from, item.kind == "s" ? std::string_view(item.ref) : std::string_view("0-0"),
+                                                fields, 0);
+        MoveState& state = run.states[item.id];
+        if (delivery.poisoned()) {
+            state.skip = MoveSkip{item.id, MoveSkipReason::undecodable, std::move(delivery.decode_error)};
+            return std::nullopt;
+        }
+        Message& message = delivery.message;
+        try {
+            run.rewrite(message);
+        } catch (const std::exception& e) {
+            state.skip = MoveSkip{item.id, MoveSkipReason::rewrite_failed, e.what()};
+            return std::nullopt;
+        } catch (...) {
+            state.skip = MoveSkip{item.id, MoveSkipReason::rewrite_failed, "the rewrite threw a non-standard exception"};
+            return std::nullopt;
+        }
+        if (message.id != item.id) {
+            state.skip = MoveSkip{item.id, MoveSkipReason::rewrite_failed, "the rewrite changed the id to \"" + message.id + "\""};
+            return std::nullopt;
+        }
+        return encode_message(message);
+    }
+
+    /// Second half: rewrites @p items and moves them, one script call (compare-and-swap) per chunk.
+    void apply_moves(MoveRun& run, std::vector<MoveItem>& items) {
+        std::vector<std::pair<const MoveItem*, std::string>> ready;  // item, new bytes ("" = as it is)
+        ready.reserve(items.size());
+        for (const auto& item : items) {
+            if (auto bytes = rewritten_bytes(run, item)) ready.emplace_back(&item, std::move(*bytes));
+        }
+        const Script& script = move_script();
+        for (std::size_t begin = 0; begin < ready.size();) {
+            std::size_t end = begin, bytes = 0;
+            while (end < ready.size() && end - begin < kMoveChunk && bytes < kChunkBytes) {
+                bytes += ready[end].second.size() + ready[end].first->value.size();
+                ++end;
+            }
+            // The same token on every try of this chunk: a repeat after a lost reply moves nothing twice.
+            const std::string token = generate_message_id();
+            Args command;
+            command.reserve(10 + 6 * (end - begin));
+            add_script_head(command, script);
+            command.add(run.from);
+            command.add(run.to);
+            command.add(run.delay);
+            command.add(token);
+            for (std::size_t i = begin; i < end; ++i) {
+                const MoveItem& item = *ready[i].first;
+                command.add(item.kind);
+                command.add(item.ref);
+                command.add(item.value);
+                command.add(item.id);
+                command.add(run.rewrite ? "r" : "k");
+                command.add(ready[i].second);
+            }
+            const std::string letters = with_connection([&](Connection& connection) {
+                Reply reply = run_script(connection, script.source, command);
+                const std::string& where = connection.endpoint();
+                throw_if_error_reply(*reply, where, "EVALSHA move");
+                std::string text(string_of(*reply, where, "EVALSHA move"));
+                if (text.size() != end - begin) throw_unexpected_reply(*reply, where, "EVALSHA move", "one letter per message");
+                return text;
+            });
+            for (std::size_t i = begin; i < end; ++i) {
+                const std::string& id = ready[i].first->id;
+                MoveState& state = run.states[id];
+                switch (letters[i - begin]) {
+                    case 'm':
+                        state.moved = true;
+                        run.result.moved.push_back(id);
+                        break;
+                    case 'r': state.held = true; break;
+                    case 'c':
+                        if (!state.changed) run.changed.push_back(id);
+                        state.changed = true;
+                        break;
+                    default: break;  // gone since it was read: not found, unless moved by another item
+                }
+            }
+            begin = end;
+        }
+    }
+
+    MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                    const MessageRewrite& rewrite, Seconds delay) {
+        check_channel(from, "move");
+        check_channel(to, "move");
+        if (from == to) throw InvalidArgumentError("RedisAdapter::move: the source and target channel are the same (\"" + from + "\")");
+        const std::string delay_text = delay_ms(delay, "move");
+        std::vector<std::string> wanted;  // each id once, in order
+        {
+            std::unordered_set<std::string_view> seen;
+            for (const auto& id : ids) {
+                if (seen.insert(id).second) wanted.push_back(id);
+            }
+        }
+        MoveRun run{from, to, delay_text, rewrite, {}, {}, {}};
+        run.states.reserve(wanted.size());
+        std::vector<std::string> left;
+        for (std::size_t begin = 0; begin < wanted.size(); begin += kMoveChunk) {
+            const std::size_t count = std::min(kMoveChunk, wanted.size() - begin);
+            auto items = read_indexed(run, std::span<const std::string>(wanted).subspan(begin, count), left);
+            apply_moves(run, items);
+        }
+        // A message promoted from the delayed set between the halves is read again (a few rounds).
+        for (int round = 0; round < 3 && !run.changed.empty(); ++round) {
+            std::vector<std::string> again;
+            again.swap(run.changed);
+            for (const auto& id : again) run.states[id].changed = false;
+            for (std::size_t begin = 0; begin < again.size(); begin += kMoveChunk) {
+                const std::size_t count = std::min(kMoveChunk, again.size() - begin);
+                auto items = read_indexed(run, std::span<const std::string>(again).subspan(begin, count), left);
+                apply_moves(run, items);
+            }
+        }
+        // Ids the index does not place in the channel (a later message with the same id went
+        // elsewhere, an entry of another producer): a scan of the channel in bounded steps.
+        std::erase_if(left, [&](const std::string& id) { return run.states[id].moved; });
+        std::sort(left.begin(), left.end());
+        left.erase(std::unique(left.begin(), left.end()), left.end());
+        if (!left.empty()) {
+            std::string stream_cursor = "start", hash_cursor = "0";
+            constexpr int kMaxSteps = 1'000'000;
+            for (int step = 0; step < kMaxSteps && (stream_cursor != "done" || hash_cursor != "done"); ++step) {
+                auto items = read_scan_step(run, left, stream_cursor, hash_cursor);
+                apply_moves(run, items);
+            }
+        }
+        for (const auto& id : wanted) {
+            MoveState& state = run.states[id];
+            if (state.moved) continue;
+            if (state.skip) run.result.skipped.push_back(std::move(*state.skip));
+            else if (state.held) run.result.skipped.push_back(MoveSkip{id, MoveSkipReason::reserved, {}});
+            else if (state.changed) run.result.skipped.push_back(MoveSkip{id, MoveSkipReason::changed, "it kept changing while being moved"});
+            else run.result.skipped.push_back(MoveSkip{id, MoveSkipReason::not_found, {}});
+        }
+        return std::move(run.result);
+    }
+
     std::vector<std::string> channels() {
         return with_connection([&](Connection& connection) {
             Args command{"SMEMBERS", channels_key_};
@@ -1001,6 +1263,11 @@ std::vector<Message> RedisAdapter::browse(const std::string& channel, std::size_
 
 std::size_t RedisAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {
     return core_->remove(channel, ids);
+}
+
+MoveResult RedisAdapter::move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                              const MessageRewrite& rewrite, Seconds delay) {
+    return core_->move(from, to, ids, rewrite, delay);
 }
 
 std::vector<std::string> RedisAdapter::channels() { return core_->channels(); }

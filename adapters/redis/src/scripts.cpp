@@ -763,6 +763,209 @@ end
 return {removed, scursor, hcursor}
 )LUA";
 
+// Moves, first half (read only): the waiting messages of a channel with the given ids, as the
+// client must see them to rewrite them, and what the compare-and-swap of the second half checks.
+// Two modes, like remove. 'i': each id where the index says it is, when that is in the channel;
+// reply {items, ids not found there, ids reserved there}. 's': a bounded step of a scan of the
+// channel's waiting entries and delayed set (ARGV[5], ARGV[6] the cursors, 'start'/'0' first,
+// 'done' when finished); reply {items, {stream cursor, hash cursor}}. An item is five elements:
+// id, kind ('s' stream entry | 'd' delayed member), stream id or member, the delayed value ('' for
+// a stream entry: stream entries never change), the entry's fields.
+constexpr std::string_view kMoveRead = R"LUA(
+local ch, mode = ARGV[3], ARGV[4]
+local s, d, b = skey(ch), dkey(ch), bkey(ch)
+local items = {}
+local function item(id, kind, ref, value, f)
+  items[#items + 1] = id
+  items[#items + 1] = kind
+  items[#items + 1] = ref
+  items[#items + 1] = value
+  items[#items + 1] = f
+end
+local g = group_info(s)
+local last = (g and g['last-delivered-id']) or '0-0'
+if mode == 'i' then
+  local left, held = {}, {}
+  for k = 7, #ARGV do
+    local id = ARGV[k]
+    local v = call('HGET', IDX, id)
+    local found = false
+    if v then
+      local kind, ref, where = parse_loc(v)
+      if where == ch then
+        if kind == 'd' then
+          local value = call('HGET', b, ref)
+          if value and call('ZSCORE', d, ref) then
+            item(id, 'd', ref, value, delayed_fields(ref, value))
+            found = true
+          end
+        elseif is_pending(s, ref) then
+          held[#held + 1] = id
+          found = true
+        elseif sid_less(last, ref) then
+          local e = call('XRANGE', s, ref, ref)
+          if #e > 0 then
+            item(id, 's', ref, '', e[1][2])
+            found = true
+          end
+        end
+      end
+    end
+    if not found then left[#left + 1] = id end
+  end
+  return {items, left, held}
+end
+local wanted = {}
+for k = 7, #ARGV do wanted[ARGV[k]] = true end
+local budget = 2000
+local scursor, hcursor = ARGV[5], ARGV[6]
+if scursor ~= 'done' then
+  if call('EXISTS', s) == 0 then
+    scursor = 'done'
+  else
+    local start = '(' .. last
+    if scursor ~= 'start' and sid_less(last, scursor) then start = '(' .. scursor end
+    scursor = 'done'
+    while budget > 0 do
+      local want = math.min(budget, 1000)
+      local chunk = call('XRANGE', s, start, '+', 'COUNT', want)
+      for _, e in ipairs(chunk) do
+        local id = fields_of(e[2]) or derived(e[1])
+        if wanted[id] then item(id, 's', e[1], '', e[2]) end
+      end
+      budget = budget - #chunk
+      if #chunk < want then break end
+      start = '(' .. chunk[#chunk][1]
+      if budget <= 0 then scursor = chunk[#chunk][1] end
+    end
+  end
+end
+while hcursor ~= 'done' and budget > 0 do
+  local r = call('HSCAN', b, hcursor, 'COUNT', 500)
+  hcursor = r[1]
+  if hcursor == '0' then hcursor = 'done' end
+  local kv = r[2]
+  for k = 1, #kv, 2 do
+    local member, value = kv[k], kv[k + 1]
+    local f = delayed_fields(member, value)
+    local id = fields_of(f) or id_of_member(member)
+    if wanted[id] and call('ZSCORE', d, member) then item(id, 'd', member, value, f) end
+  end
+  budget = budget - #kv / 2 - 1
+end
+return {items, {scursor, hcursor}}
+)LUA";
+
+// Moves, second half: ARGV from, to, delay-ms, token, then per message six elements: kind, stream
+// id or member, the delayed value read ('' for a stream entry), id, 'k' (keep the fields) or 'r'
+// (replace the bytes), the new bytes ('' with 'k'). Each message is moved only if it is still
+// exactly what the first half read and still waiting (compare-and-swap): it leaves the source and
+// joins the target in this one script. The reply is one letter per message: 'm' moved, 'g' gone
+// (not in the channel any more), 'r' reserved, 'c' changed (read it again). The reply is stored
+// under the token, so a repeat of the same call (its reply was lost) answers it again and moves
+// nothing twice.
+constexpr std::string_view kMove = R"LUA(
+local from, to, delay, token = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+check_common_keys()
+check_channel_keys(from)
+check_channel_keys(to)
+check_delay(ARGV[5])
+-- SET … NX GET rather than GET: the ACL list stays what it was. '' would be a try that failed
+-- half-way (it cannot, every check is above): treated as not done.
+local tk = P .. ':op:' .. token
+local done = call('SET', tk, '', 'PX', 86400000, 'NX', 'GET')
+if done and done ~= '' then return done end
+local s, d, b = skey(from), dkey(from), bkey(from)
+local g = group_info(s)
+local last = (g and g['last-delivered-id']) or '0-0'
+local due
+if delay > 0 then due = now_ms() + delay end
+-- The fields of the moved entry: as they were (its count reset), or with new bytes in 'b' and every
+-- other field of the producer kept (those of a wide entry come out of its 'p').
+local function moved_fields(f, sid, id, body)
+  if not body then
+    if not fields_of(f) and not sid then
+      local out = {'i', id}
+      for k = 1, #f do out[#out + 1] = f[k] end
+      f = out
+    end
+    return carried_fields(f, sid, 0)
+  end
+  local out = {'i', id, 'b', body}
+  local function keep(fields)
+    for k = 1, #fields, 2 do
+      local name = fields[k]
+      if name ~= 'i' and name ~= 'b' and name ~= 'n' and name ~= 'o' and name ~= 'p' then
+        out[#out + 1] = name
+        out[#out + 1] = fields[k + 1]
+      end
+    end
+  end
+  keep(f)
+  for k = 1, #f, 2 do
+    if f[k] == 'p' then
+      keep(delayed_fields(id, f[k + 1]))
+      break
+    end
+  end
+  return carried_fields(out, sid, 0)
+end
+local function place(f, id)
+  register(to)
+  if due then
+    add_delayed_fields(to, id, f, due)
+  else
+    call('HSET', IDX, id, loc('s', call('XADD', skey(to), '*', unpack(f)), to))
+  end
+end
+local out = {}
+for k = 7, #ARGV, 6 do
+  local kind, ref, expect, id, how, body = ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4], ARGV[k + 5]
+  if how ~= 'r' then body = nil end
+  local st
+  if kind == 's' then
+    local e = call('XRANGE', s, ref, ref)
+    if #e == 0 then
+      st = 'g'
+    elseif is_pending(s, ref) then
+      st = 'r'
+    elseif not sid_less(last, ref) then
+      st = 'g'  -- delivered and acknowledged since
+    else
+      local f = moved_fields(e[1][2], ref, id, body)
+      call('XDEL', s, ref)
+      if call('HGET', IDX, id) == loc('s', ref, from) then call('HDEL', IDX, id) end
+      place(f, id)
+      st = 'm'
+    end
+  else
+    local v = call('HGET', b, ref)
+    if not v or not call('ZSCORE', d, ref) then
+      -- Promoted into the stream since it was read: still in the channel, read it again.
+      local cur = call('HGET', IDX, id)
+      st = 'g'
+      if cur and string.sub(cur, 1, 1) == 's' then
+        local _, _, where = parse_loc(cur)
+        if where == from then st = 'c' end
+      end
+    elseif v ~= expect then
+      st = 'c'
+    else
+      local f = moved_fields(delayed_fields(ref, v), nil, id, body)
+      call('ZREM', d, ref)
+      call('HDEL', b, ref)
+      if call('HGET', IDX, id) == loc('d', ref, from) then call('HDEL', IDX, id) end
+      place(f, id)
+      st = 'm'
+    end
+  end
+  out[#out + 1] = st
+end
+local r = table.concat(out)
+call('SET', tk, r, 'PX', 86400000)
+return r
+)LUA";
+
 constexpr std::string_view kReclaim = R"LUA(
 local total = 0
 for _, ch in ipairs(call('SMEMBERS', CHANNELS)) do
@@ -779,7 +982,8 @@ return total
 
 // Shebang lines. Under maxmemory with noeviction, Redis refuses scripts without allow-oom: readers
 // run anyway (no-writes), and so do the scripts that let consumers drain (settle, release, reserve,
-// reclaim, remove). Only pushes of new messages are refused (the plain apply-push script).
+// reclaim, remove, move: a move adds no message, it is how an operator drains dead letters). Only
+// pushes of new messages are refused (the plain apply-push script).
 constexpr std::string_view kReadOnly = "#!lua flags=no-writes";
 constexpr std::string_view kDrain = "#!lua flags=allow-oom";
 constexpr std::string_view kPlain = "#!lua";
@@ -827,6 +1031,14 @@ const Script& browse_script() {
 }
 const Script& remove_script() {
     static const Script script = make("remove", kDrain, kRemove);
+    return script;
+}
+const Script& move_read_script() {
+    static const Script script = make("move-read", kReadOnly, kMoveRead);
+    return script;
+}
+const Script& move_script() {
+    static const Script script = make("move", kDrain, kMove);
     return script;
 }
 const Script& reclaim_script() {

@@ -35,6 +35,14 @@ const Script& browse_script();
 /// 'i' returns {removed, ids not found where the index says}; 's' scans a bounded step and returns
 /// {removed, stream cursor, hash cursor} ('done' when finished).
 const Script& remove_script();
+/// ARGV: prefix, visibility ms, channel, mode ('i' | 's'), stream cursor, hash cursor, ids... The
+/// waiting messages with these ids: 'i' returns {items, ids not found where the index says, ids
+/// reserved}; 's' scans a bounded step and returns {items, {stream cursor, hash cursor}}. An item is
+/// id, kind ('s' | 'd'), stream id or member, delayed value, fields.
+const Script& move_read_script();
+/// ARGV: prefix, visibility ms, from, to, delay ms, token, then {kind ref value id 'k'|'r' bytes}*.
+/// Returns one letter per message: m moved, g gone, r reserved, c changed.
+const Script& move_script();
 /// ARGV: prefix, visibility ms. Returns how many deliveries were given back.
 const Script& reclaim_script();
 

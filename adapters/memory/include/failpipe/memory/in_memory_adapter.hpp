@@ -38,6 +38,11 @@ public:
     ChannelDepth depth(const std::string& channel) override;
     std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    /// @brief One critical section: every message it moves leaves @p from and joins @p to together.
+    /// The rewrite runs under the adapter's lock (keep it short; it must not call the adapter).
+    /// Every waiting message of @p from with a requested id moves (also several with one id).
+    MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                    const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
 
     /// @brief Stores @p bytes as they are in @p channel: how tests put undecodable (poison) data in.

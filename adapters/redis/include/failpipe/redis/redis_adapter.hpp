@@ -102,6 +102,14 @@ public:
     /// @brief Removes the waiting messages of @p channel with these ids, also when a later message
     /// with the same id went to another channel (found by a scan of @p channel in bounded steps).
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    /// @brief Moves in chunks of at most 256 messages, each chunk one script call: the messages are
+    /// read (by the index, then by a bounded scan of @p from for ids the index places elsewhere),
+    /// rewritten here, then moved by a compare-and-swap script that checks each one is still the
+    /// entry that was read and still waiting, removes it and adds it to @p to in the same step.
+    /// A lost reply is answered again from the server (each call carries a token), so nothing is
+    /// moved twice. Entries of other producers keep every field. See docs/redis.md, "Moving messages".
+    MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
+                    const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
 
     /// @brief Stores @p bytes as they are in @p channel, ready now: how tests and tools put
