@@ -20,5 +20,7 @@ inline constexpr std::string_view delay_delay_prefix = "failure-strategy-exponen
 inline constexpr std::string_view delay_applied_prefix = "failure-strategy-exponential-delay-applied-";
 /// @brief Object recorded on a dead-lettered message: reason, error, class, time, attempts, channel, id.
 inline constexpr std::string_view dead_letter = "failpipe-dead-letter";
+/// @brief How many times DeadLetters::replay has sent the message back (an integer).
+inline constexpr std::string_view replays = "failpipe-replays";
 
 }  // namespace failpipe::metadata_keys
