@@ -100,6 +100,11 @@ public:
         if (filter.since && filter.until && *filter.until <= *filter.since)
             throw InvalidArgumentError("dead-letter filter: `until` must be later than `since`");
     }
+    /// Every dead letter of the channel matches: its depth counts them, no scan needed.
+    bool selects_all() const {
+        return filter_.error_type.empty() && filter_.reason.empty() && filter_.error_class.empty() &&
+               filter_.fingerprint.empty() && filter_.grep.empty() && !filter_.since && !filter_.until;
+    }
     bool matches(const DeadLetter& letter) const {
         auto same = [](const std::string& wanted, const std::string& value) { return wanted.empty() || wanted == value; };
         if (!same(filter_.error_type, letter.error_type) || !same(filter_.reason, letter.reason) ||
@@ -124,12 +129,15 @@ struct PageOutcome {
 
 /// Browses @p channel page by page, at most @p bound messages in all (the channel's size when the
 /// scan began, so what arrives meanwhile — a replayed message failing again — is left for later).
+/// @p page_size: a browse may cost its offset (Redis reads a stream from its start), so read-only
+/// scans, whose offset grows, read larger pages than scans that move what they read away.
 template <class Visit>
-void scan_pages(AdapterInterface& adapter, const std::string& channel, std::size_t bound, Visit&& visit) {
+void scan_pages(AdapterInterface& adapter, const std::string& channel, std::size_t bound, std::size_t page_size,
+                Visit&& visit) {
     std::size_t offset = 0;
     std::size_t seen = 0;
     while (seen < bound) {
-        const std::size_t want = std::min(DeadLetters::kPageSize, bound - seen);
+        const std::size_t want = std::min(page_size, bound - seen);
         std::vector<Message> page = adapter.browse(channel, offset, want);
         if (page.empty()) return;
         seen += page.size();
@@ -257,7 +265,9 @@ DeadLetterPage DeadLetters::list(const DeadLetterFilter& filter, std::size_t off
     const std::string channel = dead_letter_channel(filter.channel);
     DeadLetterPage result;
     std::size_t to_skip = offset;
-    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), [&](std::vector<Message> page) {
+    // One page when nothing is filtered out; never more than kScanPageSize messages in memory.
+    const std::size_t page_size = std::clamp<std::size_t>(offset + limit + 1, 100, kScanPageSize);
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), page_size, [&](std::vector<Message> page) {
         for (auto& message : page) {
             DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (!selector.matches(letter)) continue;
@@ -289,7 +299,7 @@ DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) 
     if (status.state == MessageState::reserved)
         throw DeadLetterNotFoundError("dead letter " + id + " is held by a worker right now; try again");
     std::optional<DeadLetter> found;
-    detail::scan_pages(*adapter_, where, static_cast<std::size_t>(-1), [&](std::vector<Message> page) {
+    detail::scan_pages(*adapter_, where, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page) {
             if (message.id != id) continue;
             found = read_dead_letter(std::move(message), where, options_.dead_letter_suffix, options_.parked_suffix);
@@ -305,7 +315,7 @@ std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter)
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     std::unordered_map<std::string, DeadLetterGroup> by_key;
-    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), [&](std::vector<Message> page) {
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page) {
             const DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (!selector.matches(letter)) continue;
@@ -337,7 +347,7 @@ std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     std::size_t matched = 0;
-    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), [&](std::vector<Message> page) {
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page)
             if (selector.matches(read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix)))
                 ++matched;
@@ -386,7 +396,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
 
     std::size_t total = 0;
     if (options.progress) {
-        total = std::min(limit, count(filter));
+        total = std::min(limit, selector.selects_all() ? bound : count(filter));
         options.progress(0, total);
     }
 
@@ -424,7 +434,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
 
     std::size_t done = 0;
     const std::size_t chunk = pacer.chunk_size();
-    detail::scan_pages(*adapter_, source, bound, [&](std::vector<Message> page) {
+    detail::scan_pages(*adapter_, source, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
         detail::PageOutcome outcome;
         std::map<Route, std::vector<std::string>> routes;
         for (auto& message : page) {
@@ -483,7 +493,7 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
     const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
     PurgeResult result;
     result.dry_run = options.dry_run;
-    detail::scan_pages(*adapter_, channel, detail::channel_size(*adapter_, channel), [&](std::vector<Message> page) {
+    detail::scan_pages(*adapter_, channel, detail::channel_size(*adapter_, channel), options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
         detail::PageOutcome outcome;
         std::vector<std::string> ids;
         for (auto& message : page) {

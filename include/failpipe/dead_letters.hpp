@@ -131,8 +131,11 @@ public:
         std::string parked_suffix = ":parked";
         std::shared_ptr<const Clock> clock;       ///< For `older_than` (null = system clock).
     };
-    /// @brief How many messages one browse call reads.
+    /// @brief How many messages one browse call reads when replaying or purging.
     static constexpr std::size_t kPageSize = 500;
+    /// @brief How many messages one browse call reads when only reading (list, groups, count, show,
+    /// dry runs): larger, since on Redis a browse costs its offset.
+    static constexpr std::size_t kScanPageSize = 2000;
     /// @brief The largest page `list` returns (page further with `offset`).
     static constexpr std::size_t kMaxListLimit = 10'000;
     /// @brief The fastest replay rate accepted, in messages per second.
