@@ -493,7 +493,13 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
     const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
     PurgeResult result;
     result.dry_run = options.dry_run;
-    detail::scan_pages(*adapter_, channel, detail::channel_size(*adapter_, channel), options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
+    const std::size_t bound = detail::channel_size(*adapter_, channel);
+    std::size_t total = 0;
+    if (options.progress) {
+        total = std::min(limit, selector.selects_all() ? bound : count(narrowed));
+        options.progress(0, total);
+    }
+    detail::scan_pages(*adapter_, channel, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
         detail::PageOutcome outcome;
         std::vector<std::string> ids;
         for (auto& message : page) {
@@ -508,6 +514,7 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
             const std::size_t removed = adapter_->remove(channel, ids);
             result.removed += removed;
             outcome.gone = removed;
+            if (options.progress) options.progress(result.removed, std::max(total, result.removed));
         }
         result.ids.insert(result.ids.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
         return outcome;

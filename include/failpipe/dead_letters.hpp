@@ -114,6 +114,10 @@ struct PurgeOptions {
     std::optional<Seconds> older_than;
     std::optional<std::size_t> limit;  ///< At most this many; at least 1 when set.
     bool dry_run = false;              ///< Remove nothing; the result lists what would go.
+    /// Called after each page (and once at the start) with (removed so far, total): total is the
+    /// number of matching messages counted first (a count pass is made only when a callback is set
+    /// and the filter selects less than everything).
+    std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
 /// @brief What DeadLetters::purge did.
