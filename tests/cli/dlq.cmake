@@ -120,3 +120,8 @@ failpipe_cli_test("dlq replay --help has examples" EXIT 0
 failpipe_cli_test("dlq --help lists its commands" EXIT 0
   ARGS dlq --help STDOUT [[\n  failpipe dlq list ]] [[\n  failpipe dlq show ID ]] [[\n  failpipe dlq groups ]]
   [[\n  failpipe dlq replay ]] [[\n  failpipe dlq purge ]] EMPTY_STDERR)
+string(ASCII 27 _fp_esc)
+failpipe_cli_test("dlq list shows control characters of an id as ?" EXIT 0 REDIS
+  ARGS push --channel orders:dlq --type t --data 1 --id "x${_fp_esc}Hred" ${_fp_dlq_broker} &&
+       dlq list --channel orders ${_fp_dlq_broker}
+  STDOUT [[\nx\?Hred  -]] NOT_OUTPUT "${_fp_esc}" EMPTY_STDERR)

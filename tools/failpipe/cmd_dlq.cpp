@@ -87,11 +87,30 @@ std::size_t limit_of(const ParsedArgs& args, long long max, long long fallback) 
     return static_cast<std::size_t>(args.integer("limit", 1, max, fallback));
 }
 
-std::string one_line(std::string text, std::size_t at_most) {
-    std::replace(text.begin(), text.end(), '\n', ' ');
-    std::replace(text.begin(), text.end(), '\r', ' ');
-    if (text.size() > at_most) text = shorten(std::string_view(text).substr(0, at_most)) + "…";
-    return text;
+// Text from a dead letter (an id, an error message: anything a producer or a failing handler wrote)
+// on one line of a terminal: control characters, which could move the cursor or recolour the
+// screen, become '?' (line breaks and tabs a space), and it is cut after @p at_most bytes, never
+// inside a UTF-8 character, marked with "…".
+std::string one_line(std::string_view text, std::size_t at_most = kMaxEchoedBytes) {
+    std::size_t end = text.size();
+    if (end > at_most) {
+        end = at_most;
+        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    }
+    std::string out;
+    out.reserve(end + 3);
+    for (const char c : text.substr(0, end)) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '\n' || c == '\r' || c == '\t') {
+            out += ' ';
+        } else if (byte < 0x20 || byte == 0x7f) {
+            out += '?';
+        } else {
+            out += c;
+        }
+    }
+    if (end < text.size()) out += "…";
+    return out;
 }
 
 nlohmann::ordered_json letter_json(const DeadLetter& d) {
@@ -144,8 +163,12 @@ int run_list(const Invocation& inv) {
     print_table(inv.out, {"id", "time", "reason", "class", "error type", "message"}, page.items.size(),
                 [&](std::size_t i) -> std::vector<std::string> {
                     const DeadLetter& d = page.items[i];
-                    return {shorten(d.id),          d.time.empty() ? "-" : d.time, d.undecodable ? "undecodable" : d.reason,
-                            d.error_class,          one_line(d.error_type, 40),    one_line(d.error_message, 60)};
+                    return {one_line(d.id),
+                            d.time.empty() ? "-" : one_line(d.time),
+                            d.undecodable ? "undecodable" : one_line(d.reason),
+                            one_line(d.error_class),
+                            one_line(d.error_type, 40),
+                            one_line(d.error_message, 60)};
                 },
                 {});
     if (page.more) inv.out << "(more match: raise --limit, or narrow the filter)\n";
@@ -171,7 +194,8 @@ int run_show(const Invocation& inv) {
         return kExitOk;
     }
     auto line = [&](const char* label, const std::string& value) {
-        inv.out << label << std::string(18 - std::string(label).size(), ' ') << (value.empty() ? "-" : value) << '\n';
+        inv.out << label << std::string(18 - std::string(label).size(), ' ') << (value.empty() ? "-" : one_line(value, 2000))
+                << '\n';
     };
     line("id", d.id);
     line("channel", d.channel);
@@ -180,7 +204,7 @@ int run_show(const Invocation& inv) {
     line("reason", d.undecodable ? "undecodable bytes" : d.reason);
     line("error type", d.error_type);
     line("error class", d.error_class);
-    line("error message", one_line(d.error_message, 2000));
+    line("error message", d.error_message);
     line("fingerprint", d.fingerprint);
     line("time", d.time);
     line("attempts", std::to_string(d.attempts));
@@ -190,13 +214,12 @@ int run_show(const Invocation& inv) {
         inv.out << "history:\n";
         for (const auto& entry : (*record)["history"]) {
             auto field = [&](const char* key) {
-                return entry.is_object() && entry.contains(key) ? (entry[key].is_string() ? entry[key].get<std::string>()
-                                                                                           : entry[key].dump())
-                                                                 : std::string("-");
+                if (!entry.is_object() || !entry.contains(key)) return std::string("-");
+                return one_line(entry[key].is_string() ? entry[key].get<std::string>() : entry[key].dump(), 200);
             };
             inv.out << "  " << field("time") << "  " << field("channel") << "  " << field("middleware") << "  "
                     << field("action") << "  delay " << field("delay") << "  " << field("errorType") << ": "
-                    << one_line(field("errorMessage"), 200) << '\n';
+                    << field("errorMessage") << '\n';
         }
     }
     inv.out << "data\n  " << dump(nlohmann::ordered_json(d.message.data)) << '\n';
@@ -238,12 +261,12 @@ int run_groups(const Invocation& inv) {
                 groups.size(),
                 [&](std::size_t i) -> std::vector<std::string> {
                     const DeadLetterGroup& g = groups[i];
-                    return {g.fingerprint,
+                    return {one_line(g.fingerprint),
                             std::to_string(g.count),
-                            g.first_seen.empty() ? "-" : g.first_seen,
-                            g.last_seen.empty() ? "-" : g.last_seen,
+                            g.first_seen.empty() ? "-" : one_line(g.first_seen),
+                            g.last_seen.empty() ? "-" : one_line(g.last_seen),
                             one_line(g.error_type, 40),
-                            shorten(g.sample_id),
+                            one_line(g.sample_id),
                             one_line(g.sample_message, 60)};
                 },
                 {1});
@@ -281,7 +304,7 @@ double rate_of(const ParsedArgs& args) {
 
 void print_skips(std::ostream& out, const std::vector<MoveSkip>& skipped) {
     for (std::size_t i = 0; i < skipped.size() && i < kShownIds; ++i)
-        out << "skipped " << shorten(skipped[i].id) << ": " << to_string(skipped[i].reason)
+        out << "skipped " << one_line(skipped[i].id) << ": " << to_string(skipped[i].reason)
             << (skipped[i].detail.empty() ? "" : " (" + one_line(skipped[i].detail, 200) + ")") << '\n';
     if (skipped.size() > kShownIds) out << "... and " << skipped.size() - kShownIds << " more skipped\n";
 }
@@ -338,7 +361,7 @@ int run_purge(const Invocation& inv) {
     }
     const std::string from = s.letters.dead_letter_channel(filter.channel);
     if (r.dry_run) {
-        for (std::size_t i = 0; i < r.ids.size() && i < kShownIds; ++i) inv.out << "would delete " << shorten(r.ids[i]) << '\n';
+        for (std::size_t i = 0; i < r.ids.size() && i < kShownIds; ++i) inv.out << "would delete " << one_line(r.ids[i]) << '\n';
         if (r.ids.size() > kShownIds) inv.out << "... and " << r.ids.size() - kShownIds << " more\n";
         inv.out << "would delete " << r.ids.size() << " of " << from << "; nothing deleted (add --yes to delete)\n";
     } else {
