@@ -84,7 +84,7 @@ struct ReplayOptions {
     /// Send every replayed message here instead of its original channel. Refused when it is a
     /// dead-letter or parked channel (it ends with either suffix) or the source itself.
     std::optional<std::string> to;
-    std::optional<std::size_t> limit;  ///< At most this many (replayed + parked); at least 1 when set.
+    std::optional<std::size_t> limit;  ///< At most this many matching dead letters (replayed, parked or skipped); at least 1 when set.
     /// Messages per second, paced over the whole run (moved in chunks of about a twentieth of a
     /// second's worth). Must be finite, above 0 and at most DeadLetters::kMaxRate. Unset = as fast as possible.
     std::optional<double> rate;

@@ -88,3 +88,51 @@ TEST_CASE("redis dead letters: a replay process killed with SIGKILL half-way los
     for (const auto& message : adapter->browse("orders", 0, 20))
         CHECK(message.metadata.at(std::string(metadata_keys::replays)) == 1);
 }
+
+TEST_CASE("redis dead letters: a broker that goes away during a replay: a clear error, and nothing lost or duplicated") {
+    rt::RedisServer server;
+    RedisAdapter::Options options;
+    options.url = server.url();
+    options.key_prefix = rt::unique_prefix("dlq-gone");
+    options.connect_timeout = Seconds{0.5};
+    options.command_timeout = Seconds{1.0};
+    auto adapter = std::make_shared<RedisAdapter>(options);
+    constexpr std::size_t kCount = 4000;
+    std::vector<OutgoingMessage> batch;
+    for (std::size_t i = 0; i < kCount; ++i)
+        batch.push_back(OutgoingMessage{"orders:dlq", dead_letter_cases::dead_letter_message({"m-" + std::to_string(i)}),
+                                        Seconds{0.0}});
+    adapter->push_batch(std::move(batch));
+
+    std::atomic<std::size_t> done{0};
+    ReplayOptions replay{.rate = 2000.0};  // two seconds for all
+    replay.progress = [&](std::size_t now, std::size_t) { done = now; };
+    std::string error;
+    std::thread replaying([&] {
+        try {
+            DeadLetters(adapter).replay({.channel = "orders"}, replay);
+        } catch (const AdapterError& e) {
+            error = e.what();
+        }
+    });
+    REQUIRE(rt::eventually([&] { return done.load() >= 1000; }, 30s));
+    server.stop(SIGKILL);
+    replaying.join();
+    INFO("replayed before the broker went away: " << done.load());
+    CHECK(done.load() < kCount);
+    CHECK_FALSE(error.empty());
+
+    server.restart();  // AOF (appendfsync always): what it acknowledged is there
+    const auto moved = dead_letter_cases::census(*adapter, "orders");
+    const auto left = dead_letter_cases::census(*adapter, "orders:dlq");
+    CHECK(moved.size() + left.size() == kCount);
+    for (std::size_t i = 0; i < kCount; ++i) {
+        const std::string id = "m-" + std::to_string(i);
+        const int times = (moved.count(id) ? moved.at(id) : 0) + (left.count(id) ? left.at(id) : 0);
+        if (times != 1) FAIL_CHECK(id << " is there " << times << " times");
+    }
+    // Run again, it finishes: every message once in orders.
+    DeadLetters(adapter).replay({.channel = "orders"});
+    CHECK(dead_letter_cases::census(*adapter, "orders").size() == kCount);
+    CHECK(adapter->depth("orders:dlq").total() == 0);
+}

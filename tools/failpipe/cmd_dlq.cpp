@@ -274,19 +274,40 @@ int run_groups(const Invocation& inv) {
 }
 
 // A progress line on a terminal, for runs long enough to need one.
+// Also remembers how far the run got, for the message should the broker fail half-way.
 struct ProgressLine {
     const Invocation& inv;
     const char* verb;
     bool shown = false;
-    void operator()(std::size_t done, std::size_t total) {
+    std::size_t done = 0;
+    std::size_t total = 0;
+    void operator()(std::size_t done_now, std::size_t total_now) {
+        done = done_now;
+        total = total_now;
         if (total < kProgressFrom || ::isatty(STDERR_FILENO) != 1) return;
         shown = true;
         inv.err << '\r' << verb << ' ' << done << " of " << total << std::flush;
     }
-    ~ProgressLine() {
+    void end_line() {
         if (shown) inv.err << '\n';
+        shown = false;
     }
+    ~ProgressLine() { end_line(); }
 };
+
+// A broker failing half-way: one line with the cause and how far it got. Every message is in
+// exactly one place (moves and removes are atomic per message), so running the command again finishes it.
+template <class Run>
+auto interruptible(ProgressLine& progress, const char* command, Run&& run) -> decltype(run()) {
+    try {
+        return run();
+    } catch (const AdapterError& e) {
+        progress.end_line();
+        throw AdapterError(std::string(e.what()) + "; " + std::to_string(progress.done) + " of " +
+                           std::to_string(progress.total) + " handled before the error, the rest untouched: run \"failpipe dlq " +
+                           command + "\" again to finish (nothing is lost or duplicated)");
+    }
+}
 
 double rate_of(const ParsedArgs& args) {
     const std::string text = *args.value("rate");
@@ -324,11 +345,8 @@ int run_replay(const Invocation& inv) {
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "replay")) return kExitFailed;
     ProgressLine progress{inv, "replayed"};
     if (!options.dry_run) options.progress = std::ref(progress);
-    const ReplayResult r = s.letters.replay(filter, options);
-    if (progress.shown) {
-        inv.err << '\n';
-        progress.shown = false;
-    }
+    const ReplayResult r = interruptible(progress, "replay", [&] { return s.letters.replay(filter, options); });
+    progress.end_line();
     print_skips(inv.out, r.skipped);
     const std::string from = s.letters.dead_letter_channel(filter.channel);
     const std::string to = options.to ? *options.to : std::string("their channels");
@@ -354,11 +372,8 @@ int run_purge(const Invocation& inv) {
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "purge")) return kExitFailed;
     ProgressLine progress{inv, "deleted"};
     if (!options.dry_run) options.progress = std::ref(progress);
-    const PurgeResult r = s.letters.purge(filter, options);
-    if (progress.shown) {
-        inv.err << '\n';
-        progress.shown = false;
-    }
+    const PurgeResult r = interruptible(progress, "purge", [&] { return s.letters.purge(filter, options); });
+    progress.end_line();
     const std::string from = s.letters.dead_letter_channel(filter.channel);
     if (r.dry_run) {
         for (std::size_t i = 0; i < r.ids.size() && i < kShownIds; ++i) inv.out << "would delete " << one_line(r.ids[i]) << '\n';
