@@ -375,7 +375,49 @@ struct Route {
     std::string to;
     bool park = false;
     bool operator<(const Route& other) const { return std::tie(park, to) < std::tie(other.park, other.to); }
+    bool operator==(const Route& other) const = default;
 };
+
+/// The decisions of one replay, copied into each rewrite (which may outlive nothing but must not
+/// reach back into the caller's frame).
+struct ReplayPlan {
+    std::string source;
+    std::string dead_letter_suffix;
+    std::string parked_suffix;
+    std::optional<std::string> to;
+    long long max_replays = 0;
+    bool from_parked = false;
+    bool keep_attempts = false;
+
+    DeadLetter read(Message message) const {
+        return read_dead_letter(std::move(message), source, dead_letter_suffix, parked_suffix);
+    }
+    Route route_of(const DeadLetter& letter) const {
+        if (!from_parked && letter.replays >= max_replays) return Route{letter.original_channel + parked_suffix, true};
+        return Route{to ? *to : letter.original_channel, false};
+    }
+    MessageRewrite rewrite_for(const Route& route) const {
+        return [plan = *this, route](Message& message) {
+            const DeadLetter now = plan.read(message);
+            if (const Route current = plan.route_of(now); current != route)
+                throw Error("it changed while the replay read it (now for " + current.to + "); run the replay again");
+            if (route.park) return;  // parked as it is, record and counters included
+            if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
+            if (!plan.keep_attempts) {
+                message.metadata.erase(std::string(metadata_keys::failure));
+                message.metadata.erase(std::string(metadata_keys::dead_letter));
+            }
+            message.metadata[std::string(metadata_keys::replays)] = now.replays + 1;
+        };
+    }
+};
+
+void check_replay_target(const std::optional<std::string>& to, const std::string& source, const DeadLetters::Options& options) {
+    if (!to) return;
+    if (to->empty()) throw InvalidArgumentError("replay: `to` is empty");
+    if (detail::ends_with(*to, options.dead_letter_suffix) || detail::ends_with(*to, options.parked_suffix) || *to == source)
+        throw InvalidArgumentError("replay: `to` " + *to + " is a dead-letter or parked channel; replay into a working channel");
+}
 
 }  // namespace
 
@@ -383,14 +425,15 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
     const detail::Selector selector(filter);
     detail::check_limit(options.limit, "replay");
     detail::check_rate(options.rate);
-    const std::string source = dead_letter_channel(filter.channel);
-    const bool from_parked = detail::ends_with(source, options_.parked_suffix);
-    if (options.to) {
-        const std::string& to = *options.to;
-        if (to.empty()) throw InvalidArgumentError("replay: `to` is empty");
-        if (detail::ends_with(to, options_.dead_letter_suffix) || detail::ends_with(to, options_.parked_suffix) || to == source)
-            throw InvalidArgumentError("replay: `to` " + to + " is a dead-letter or parked channel; replay into a working channel");
-    }
+    const ReplayPlan plan{dead_letter_channel(filter.channel),
+                          options_.dead_letter_suffix,
+                          options_.parked_suffix,
+                          options.to,
+                          static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
+                          detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
+                          options.keep_attempts};
+    check_replay_target(options.to, plan.source, options_);
+    const std::string& source = plan.source;
     const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
     const std::size_t bound = detail::channel_size(*adapter_, source);
 
@@ -403,35 +446,6 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
     ReplayResult result;
     result.dry_run = options.dry_run;
     const detail::Pacer pacer(options.dry_run ? std::nullopt : options.rate);
-    const auto max_replays = static_cast<long long>(std::min<std::size_t>(options.max_replays, 1LL << 62));
-    const std::string& dl_suffix = options_.dead_letter_suffix;
-    const std::string& parked_suffix = options_.parked_suffix;
-    const bool keep = options.keep_attempts;
-    const bool explicit_to = options.to.has_value();
-
-    auto route_of = [&](const DeadLetter& letter) {
-        const bool park = !from_parked && letter.replays >= max_replays;
-        if (park) return Route{letter.original_channel + parked_suffix, true};
-        return Route{explicit_to ? *options.to : letter.original_channel, false};
-    };
-    auto rewrite_for = [&](const Route& route) -> MessageRewrite {
-        return [route, source, dl_suffix, parked_suffix, from_parked, max_replays, keep, explicit_to](Message& message) {
-            const DeadLetter now = read_dead_letter(message, source, dl_suffix, parked_suffix);
-            const bool park = !from_parked && now.replays >= max_replays;
-            const std::string to = park ? now.original_channel + parked_suffix
-                                        : (explicit_to ? route.to : now.original_channel);
-            if (park != route.park || to != route.to)
-                throw Error("it changed while the replay read it (now for " + to + "); run the replay again");
-            if (park) return;
-            if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
-            if (!keep) {
-                message.metadata.erase(std::string(metadata_keys::failure));
-                message.metadata.erase(std::string(metadata_keys::dead_letter));
-            }
-            message.metadata[std::string(metadata_keys::replays)] = now.replays + 1;
-        };
-    };
-
     std::size_t done = 0;
     const std::size_t chunk = pacer.chunk_size();
     detail::scan_pages(*adapter_, source, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
@@ -442,7 +456,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                 outcome.stop = true;
                 break;
             }
-            const DeadLetter letter = read_dead_letter(std::move(message), source, dl_suffix, parked_suffix);
+            const DeadLetter letter = plan.read(std::move(message));
             if (!selector.matches(letter)) continue;
             ++result.matched;
             if (letter.undecodable) {
@@ -450,7 +464,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                                                   "its bytes are not a message; inspect it and purge it"});
                 continue;
             }
-            routes[route_of(letter)].push_back(letter.id);
+            routes[plan.route_of(letter)].push_back(letter.id);
         }
         for (const auto& [route, ids] : routes) {
             auto& into = route.park ? result.parked : result.replayed;
@@ -458,7 +472,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                 into.insert(into.end(), ids.begin(), ids.end());
                 continue;
             }
-            const MessageRewrite rewrite = rewrite_for(route);
+            const MessageRewrite rewrite = plan.rewrite_for(route);
             for (std::size_t first = 0; first < ids.size(); first += chunk) {
                 const std::vector<std::string> part(ids.begin() + static_cast<std::ptrdiff_t>(first),
                                                     ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + chunk)));
