@@ -125,3 +125,11 @@ failpipe_cli_test("dlq list shows control characters of an id as ?" EXIT 0 REDIS
   ARGS push --channel orders:dlq --type t --data 1 --id "x${_fp_esc}Hred" ${_fp_dlq_broker} &&
        dlq list --channel orders ${_fp_dlq_broker}
   STDOUT [[\nx\?Hred  -]] NOT_OUTPUT "${_fp_esc}" EMPTY_STDERR)
+# Dead letters without a record share one fingerprint: that of an empty type and message.
+failpipe_cli_test("dlq replay --group moves that group only" EXIT 0 REDIS
+  ARGS ${_fp_dlq_setup} dlq replay --channel orders --group 0123456789abcdef ${_fp_dlq_broker} &&
+       dlq replay --channel orders --group af63bd4c8601b7df --limit 2 ${_fp_dlq_broker}
+  STDOUT [[^replayed 2 of orders:dlq to their channels, parked 0, skipped 0\n$]] EMPTY_STDERR)
+failpipe_cli_test("dlq replay --group of another cause moves nothing" EXIT 0 REDIS
+  ARGS ${_fp_dlq_setup} dlq replay --channel orders --group 0123456789abcdef ${_fp_dlq_broker}
+  STDOUT [[^replayed 0 of orders:dlq to their channels, parked 0, skipped 0\n$]] EMPTY_STDERR)
