@@ -30,5 +30,7 @@ inline constexpr std::string_view origin = "failpipe-origin";
 inline constexpr std::string_view history = "failpipe-history";
 /// @brief When the message expires: UTC epoch milliseconds (int), set at push from a time to live.
 inline constexpr std::string_view expires_at = "failpipe-expires-at";
+/// @brief How many times DeadLetters::replay has sent the message back (an integer).
+inline constexpr std::string_view replays = "failpipe-replays";
 
 }  // namespace failpipe::metadata_keys

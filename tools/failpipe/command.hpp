@@ -55,6 +55,12 @@ Command channels_command();
 Command stats_command();
 /// @brief `failpipe push`.
 Command push_command();
+/// @brief `failpipe dlq list`, `show`, `groups`, `replay`, `purge` (cmd_dlq.cpp).
+Command dlq_list_command();
+Command dlq_show_command();
+Command dlq_groups_command();
+Command dlq_replay_command();
+Command dlq_purge_command();
 #endif
 
 /// @brief Throws UsageError unless @p path names an existing file (a missing file is a usage error).

@@ -22,6 +22,7 @@ const std::vector<Command>& all_commands() {
         config_check_command(), explain_command(),
 #ifdef FAILPIPE_HAVE_REDIS
         channels_command(), stats_command(), push_command(),
+        dlq_list_command(), dlq_show_command(), dlq_groups_command(), dlq_replay_command(), dlq_purge_command(),
 #endif
     };
     return commands;

@@ -1,0 +1,179 @@
+/// @file dead_letters.hpp
+/// @brief DeadLetters: list, show, group, replay and purge dead letters over any adapter.
+///
+/// The CLI (`failpipe dlq ...`) and the dashboard are thin layers over this class. It reads the
+/// failure record every dead letter carries (metadata `failpipe-dead-letter`, see
+/// docs/operating-dead-letters.md) and changes channels only through the adapter's per-message atomic
+/// operations (AdapterInterface::move and ::remove), so a replay or a purge killed half-way loses
+/// and duplicates nothing: running it again finishes the job.
+///
+/// Memory stays bounded whatever the size of the channel: every operation browses the channel in
+/// pages of kPageSize; `list` stops as soon as it has its page; `groups` keeps one entry per
+/// fingerprint. Thread safety: as safe as the adapter (a DeadLetters holds no mutable state).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "failpipe/adapter.hpp"
+#include "failpipe/clock.hpp"
+#include "failpipe/dead_letter_filter.hpp"
+#include "failpipe/error.hpp"
+#include "failpipe/message.hpp"
+
+namespace failpipe {
+
+/// @brief DeadLetters::show found no dead letter with that id in that channel.
+class DeadLetterNotFoundError : public Error {
+public:
+    using Error::Error;
+};
+
+/// @brief One dead letter: the message as it waits, and its failure record read defensively
+/// (missing or mistyped fields read as empty / zero).
+struct DeadLetter {
+    std::string id;
+    std::string channel;           ///< The dead-letter (or parked) channel that holds it.
+    Message message;               ///< As stored (undecodable bytes: `data` is JSON binary, see `undecodable`).
+    bool undecodable = false;      ///< Its bytes are not a message (foreign producer); it cannot be replayed.
+    std::string reason;            ///< `reason`
+    std::string error_type;        ///< `errorType`
+    std::string error_message;     ///< `errorMessage`
+    std::string error_class;       ///< `errorClass`
+    std::string fingerprint;       ///< `fingerprint`, else computed from errorType and errorMessage.
+    std::string time;              ///< `time` as recorded (ISO 8601 UTC), empty when absent.
+    std::optional<TimePoint> time_point;  ///< `time` parsed; empty when absent or not ISO 8601.
+    long long attempts = 0;        ///< `attempts`
+    std::string original_channel;  ///< `originalChannel`, else `channel`, else the dead-letter channel without its suffix.
+    long long replays = 0;         ///< How often it was replayed already (metadata `failpipe-replays`).
+};
+
+/// @brief One cause: the dead letters that share a fingerprint.
+struct DeadLetterGroup {
+    std::string fingerprint;
+    std::size_t count = 0;
+    std::string first_seen;  ///< The earliest record `time` (ISO 8601), empty when none had one.
+    std::string last_seen;   ///< The latest record `time`.
+    std::string sample_id;   ///< The first dead letter of the group met while browsing.
+    std::string error_type;
+    std::string sample_message;
+};
+
+/// @brief A page of DeadLetters::list.
+struct DeadLetterPage {
+    std::vector<DeadLetter> items;
+    bool more = false;  ///< More matching dead letters follow (ask again with offset + items.size()).
+};
+
+/// @brief How many messages wait in a channel's dead-letter and parked channels.
+struct DeadLetterCounts {
+    std::string dead_letter_channel;
+    std::string parked_channel;
+    std::size_t dead = 0;
+    std::size_t parked = 0;
+};
+
+/// @brief How DeadLetters::replay goes.
+struct ReplayOptions {
+    /// Send every replayed message here instead of its original channel. Refused when it is a
+    /// dead-letter or parked channel (it ends with either suffix) or the source itself.
+    std::optional<std::string> to;
+    std::optional<std::size_t> limit;  ///< At most this many matching dead letters (replayed, parked or skipped); at least 1 when set.
+    /// Messages per second, paced over the whole run (moved in chunks of about a twentieth of a
+    /// second's worth). Must be finite, above 0 and at most DeadLetters::kMaxRate. Unset = as fast as possible.
+    std::optional<double> rate;
+    bool dry_run = false;        ///< Change nothing; the result says what would move where.
+    bool keep_attempts = false;  ///< Keep `failpipe-failure` (counters, first/last failure) and the record.
+    /// A message already replayed this many times goes to `<original channel>:parked` instead.
+    /// Does not apply when replaying out of a parked channel (the operator chose those).
+    std::size_t max_replays = 5;
+    /// Called after each chunk (and once at the start) with (done, total): total is the number of
+    /// matching messages counted by a first pass, made only when a callback is set; it may drift
+    /// while others work on the channel.
+    std::function<void(std::size_t done, std::size_t total)> progress;
+};
+
+/// @brief What DeadLetters::replay did (or, in a dry run, would do).
+struct ReplayResult {
+    bool dry_run = false;
+    std::size_t matched = 0;              ///< Matching dead letters met (replayed + parked + skipped).
+    std::vector<std::string> replayed;    ///< Ids now back in their channel (or `to`).
+    std::vector<std::string> parked;      ///< Ids moved to a parked channel (max_replays reached).
+    std::vector<MoveSkip> skipped;        ///< Ids left where they were, and why.
+};
+
+/// @brief How DeadLetters::purge goes.
+struct PurgeOptions {
+    /// Only records whose `time` is older than this (records without a time are kept).
+    std::optional<Seconds> older_than;
+    std::optional<std::size_t> limit;  ///< At most this many; at least 1 when set.
+    bool dry_run = false;              ///< Remove nothing; the result lists what would go.
+    /// Called after each page (and once at the start) with (removed so far, total): total is the
+    /// number of matching messages counted first (a count pass is made only when a callback is set
+    /// and the filter selects less than everything).
+    std::function<void(std::size_t done, std::size_t total)> progress;
+};
+
+/// @brief What DeadLetters::purge did.
+struct PurgeResult {
+    bool dry_run = false;
+    std::vector<std::string> ids;  ///< The matching ids it asked the adapter to remove (or would, in a dry run).
+    std::size_t removed = 0;       ///< How many the adapter removed (fewer than ids when some left meanwhile).
+};
+
+/// @brief The operations on dead letters. See the file comment.
+class DeadLetters {
+public:
+    struct Options {
+        std::string dead_letter_suffix = ":dlq";  ///< As the dispatcher's (FailureMiddlewareDispatcher::Options).
+        std::string parked_suffix = ":parked";
+        std::shared_ptr<const Clock> clock;       ///< For `older_than` (null = system clock).
+    };
+    /// @brief How many messages one browse call reads when replaying or purging.
+    static constexpr std::size_t kPageSize = 500;
+    /// @brief How many messages one browse call reads when only reading (list, groups, count, show,
+    /// dry runs): larger, since on Redis a browse costs its offset.
+    static constexpr std::size_t kScanPageSize = 2000;
+    /// @brief The largest page `list` returns (page further with `offset`).
+    static constexpr std::size_t kMaxListLimit = 10'000;
+    /// @brief The fastest replay rate accepted, in messages per second.
+    static constexpr double kMaxRate = 1'000'000.0;
+
+    explicit DeadLetters(std::shared_ptr<AdapterInterface> adapter);
+    DeadLetters(std::shared_ptr<AdapterInterface> adapter, Options options);
+
+    /// @brief The channel @p channel's dead letters live in (see DeadLetterFilter::channel).
+    std::string dead_letter_channel(const std::string& channel) const;
+    /// @brief The parked channel of the working channel @p channel.
+    std::string parked_channel(const std::string& channel) const;
+
+    /// @brief Up to @p limit (1..kMaxListLimit) matching dead letters after skipping @p offset matching ones.
+    DeadLetterPage list(const DeadLetterFilter& filter, std::size_t offset = 0, std::size_t limit = 100) const;
+    /// @brief The dead letter @p id of @p channel's dead letters. DeadLetterNotFoundError when it is not
+    /// there (the text says where it is, when it is elsewhere).
+    DeadLetter show(const std::string& channel, const std::string& id) const;
+    /// @brief The matching dead letters by fingerprint, largest group first. Scans the whole channel.
+    std::vector<DeadLetterGroup> groups(const DeadLetterFilter& filter) const;
+    /// @brief How many dead letters match (scans the whole channel).
+    std::size_t count(const DeadLetterFilter& filter) const;
+    /// @brief Depths of @p channel's dead-letter and parked channels (cheap: no scan).
+    DeadLetterCounts counts(const std::string& channel) const;
+
+    /// @brief Moves the matching dead letters back (see ReplayOptions). Each message moves atomically
+    /// (AdapterInterface::move); dead letters that arrive during the run are left for the next one.
+    ReplayResult replay(const DeadLetterFilter& filter, const ReplayOptions& options = {}) const;
+    /// @brief Removes the matching dead letters (AdapterInterface::remove), oldest first.
+    PurgeResult purge(const DeadLetterFilter& filter, const PurgeOptions& options = {}) const;
+
+private:
+    std::shared_ptr<AdapterInterface> adapter_;
+    Options options_;
+};
+
+}  // namespace failpipe

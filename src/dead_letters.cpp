@@ -1,0 +1,539 @@
+#include "failpipe/dead_letters.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <regex>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+
+#include "failpipe/classifier.hpp"
+#include "failpipe/fingerprint.hpp"
+#include "failpipe/metadata_keys.hpp"
+#include "metadata.hpp"
+
+namespace failpipe {
+namespace detail {
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return !suffix.empty() && text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string text_of(const nlohmann::json& object, const char* key) {
+    if (!object.is_object()) return {};
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, as iso8601_utc() writes it; anything else is no time.
+std::optional<TimePoint> parse_iso8601_utc(const std::string& text) {
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
+                    &consumed) != 6 ||
+        consumed != 19)
+        return std::nullopt;
+    std::size_t i = 19;
+    long long millis = 0;
+    if (i < text.size() && text[i] == '.') {
+        int digits = 0;
+        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits)
+            if (digits < 3) millis = millis * 10 + (text[i] - '0');
+        if (digits == 0) return std::nullopt;
+        for (; digits < 3; ++digits) millis *= 10;
+    }
+    if (i + 1 != text.size() || text[i] != 'Z') return std::nullopt;
+    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                           std::chrono::day{static_cast<unsigned>(day)}};
+    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    return TimePoint{std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{hour} +
+                     std::chrono::minutes{minute} + std::chrono::seconds{second} + std::chrono::milliseconds{millis}};
+}
+
+long long replays_of(const Message& message) {
+    if (!message.metadata.is_object()) return 0;
+    const auto it = message.metadata.find(std::string(metadata_keys::replays));
+    return it == message.metadata.end() ? 0 : to_count(&*it);
+}
+
+/// The compiled `grep` of a filter, bounded as the classifier's message patterns are.
+class MessageMatcher {
+public:
+    explicit MessageMatcher(const std::string& pattern) {
+        if (pattern.empty()) return;
+        const std::string shown = pattern.size() <= 60 ? pattern : pattern.substr(0, 60) + "... (truncated)";
+        if (auto problem = message_pattern_problem(pattern))
+            throw InvalidArgumentError("dead-letter filter grep \"" + shown + "\" refused: it " + *problem);
+        try {
+            std::regex check(pattern, std::regex::ECMAScript);  // alone first: `a)|(b` is an error
+            // The polynomial matcher and one continuous pass, as Classifier::add_message_pattern does.
+            regex_ = std::make_shared<std::regex>("[\\s\\S]*?(?:" + pattern + ")",
+                                                  std::regex::ECMAScript | std::regex_constants::__polynomial);
+        } catch (const std::regex_error& e) {
+            throw InvalidArgumentError("dead-letter filter grep \"" + shown + "\" is not a valid regular expression: " +
+                                       e.what());
+        }
+    }
+    bool matches(const std::string& text) const {
+        if (!regex_) return true;
+        const auto end = text.size() > Classifier::kMessagePrefix ? text.begin() + Classifier::kMessagePrefix : text.end();
+        try {
+            return std::regex_search(text.begin(), end, *regex_, std::regex_constants::match_continuous);
+        } catch (const std::exception&) {
+            return false;  // a matcher error (its own complexity bound) is no match
+        }
+    }
+
+private:
+    std::shared_ptr<std::regex> regex_;
+};
+
+/// A filter checked once and ready to apply.
+class Selector {
+public:
+    explicit Selector(const DeadLetterFilter& filter) : filter_(filter), grep_(filter.grep) {
+        if (filter.channel.empty()) throw InvalidArgumentError("dead-letter filter: a channel is required");
+        if (filter.since && filter.until && *filter.until <= *filter.since)
+            throw InvalidArgumentError("dead-letter filter: `until` must be later than `since`");
+    }
+    /// Every dead letter of the channel matches: its depth counts them, no scan needed.
+    bool selects_all() const {
+        return filter_.error_type.empty() && filter_.reason.empty() && filter_.error_class.empty() &&
+               filter_.fingerprint.empty() && filter_.grep.empty() && !filter_.since && !filter_.until;
+    }
+    bool matches(const DeadLetter& letter) const {
+        auto same = [](const std::string& wanted, const std::string& value) { return wanted.empty() || wanted == value; };
+        if (!same(filter_.error_type, letter.error_type) || !same(filter_.reason, letter.reason) ||
+            !same(filter_.error_class, letter.error_class) || !same(filter_.fingerprint, letter.fingerprint))
+            return false;
+        if ((filter_.since || filter_.until) && !letter.time_point) return false;
+        if (filter_.since && *letter.time_point < *filter_.since) return false;
+        if (filter_.until && *letter.time_point >= *filter_.until) return false;
+        return grep_.matches(letter.error_message);
+    }
+
+private:
+    const DeadLetterFilter& filter_;
+    MessageMatcher grep_;
+};
+
+/// What a page visitor reports back to scan_pages.
+struct PageOutcome {
+    std::size_t gone = 0;  ///< Messages of the page that left the channel (the next page starts earlier by that much).
+    bool stop = false;
+};
+
+/// Browses @p channel page by page, at most @p bound messages in all (the channel's size when the
+/// scan began, so what arrives meanwhile — a replayed message failing again — is left for later).
+/// @p page_size: a browse may cost its offset (Redis reads a stream from its start), so read-only
+/// scans, whose offset grows, read larger pages than scans that move what they read away.
+template <class Visit>
+void scan_pages(AdapterInterface& adapter, const std::string& channel, std::size_t bound, std::size_t page_size,
+                Visit&& visit) {
+    std::size_t offset = 0;
+    std::size_t seen = 0;
+    while (seen < bound) {
+        const std::size_t want = std::min(page_size, bound - seen);
+        std::vector<Message> page = adapter.browse(channel, offset, want);
+        if (page.empty()) return;
+        seen += page.size();
+        const std::size_t size = page.size();
+        const PageOutcome outcome = visit(std::move(page));
+        if (outcome.stop || size < want) return;
+        offset += size - std::min(outcome.gone, size);
+    }
+}
+
+std::size_t channel_size(AdapterInterface& adapter, const std::string& channel) {
+    const ChannelDepth depth = adapter.depth(channel);
+    return depth.ready + depth.delayed;
+}
+
+void check_limit(const std::optional<std::size_t>& limit, const char* operation) {
+    if (limit && *limit == 0) throw InvalidArgumentError(std::string(operation) + ": limit must be at least 1");
+}
+
+void check_rate(const std::optional<double>& rate) {
+    if (!rate) return;
+    if (!std::isfinite(*rate) || *rate <= 0.0 || *rate > DeadLetters::kMaxRate) {
+        char shown[64];
+        std::snprintf(shown, sizeof shown, "%g", *rate);
+        throw InvalidArgumentError(std::string("replay: rate must be a number of messages per second above 0 and at most ") +
+                                   "1000000, not " + shown);
+    }
+}
+
+/// Paces a replay: after `done` messages, at least done / rate seconds have passed since the start.
+class Pacer {
+public:
+    explicit Pacer(std::optional<double> rate) : rate_(rate), start_(std::chrono::steady_clock::now()) {}
+    std::size_t chunk_size() const {
+        if (!rate_) return DeadLetters::kPageSize;
+        return std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(*rate_ / 20.0)), 1, DeadLetters::kPageSize);
+    }
+    void wait_after(std::size_t done) const {
+        if (!rate_) return;
+        const auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                      Seconds{static_cast<double>(done) / *rate_});
+        std::this_thread::sleep_until(due);
+    }
+
+private:
+    std::optional<double> rate_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+}  // namespace detail
+
+DeadLetters::DeadLetters(std::shared_ptr<AdapterInterface> adapter) : DeadLetters(std::move(adapter), Options{}) {}
+
+DeadLetters::DeadLetters(std::shared_ptr<AdapterInterface> adapter, Options options)
+    : adapter_(std::move(adapter)), options_(std::move(options)) {
+    if (!adapter_) throw InvalidArgumentError("DeadLetters: the adapter is null");
+    if (!options_.clock) options_.clock = std::make_shared<SystemClock>();
+    if (options_.parked_suffix.empty()) throw InvalidArgumentError("DeadLetters: the parked suffix is empty");
+    if (options_.parked_suffix == options_.dead_letter_suffix)
+        throw InvalidArgumentError("DeadLetters: the parked suffix equals the dead-letter suffix");
+}
+
+std::string DeadLetters::dead_letter_channel(const std::string& channel) const {
+    if (channel.empty() || options_.dead_letter_suffix.empty() || detail::ends_with(channel, options_.dead_letter_suffix) ||
+        detail::ends_with(channel, options_.parked_suffix))
+        return channel;
+    return channel + options_.dead_letter_suffix;
+}
+
+std::string DeadLetters::parked_channel(const std::string& channel) const {
+    std::string base = channel;
+    if (detail::ends_with(base, options_.parked_suffix)) return base;
+    if (detail::ends_with(base, options_.dead_letter_suffix)) base.resize(base.size() - options_.dead_letter_suffix.size());
+    return base + options_.parked_suffix;
+}
+
+namespace {
+
+DeadLetter read_dead_letter(Message message, const std::string& channel, const std::string& dead_letter_suffix,
+                            const std::string& parked_suffix) {
+    DeadLetter letter;
+    letter.id = message.id;
+    letter.channel = channel;
+    letter.undecodable = message.data.is_binary() && message.metadata.is_object() &&
+                         message.metadata.contains("failpipe-decode-error");
+    letter.replays = detail::replays_of(message);
+    static const nlohmann::json kNone = nlohmann::json::object();
+    const nlohmann::json* record = &kNone;
+    if (message.metadata.is_object()) {
+        const auto it = message.metadata.find(std::string(metadata_keys::dead_letter));
+        if (it != message.metadata.end() && it->is_object()) record = &*it;
+    }
+    letter.reason = detail::text_of(*record, "reason");
+    letter.error_type = detail::text_of(*record, "errorType");
+    letter.error_message = detail::text_of(*record, "errorMessage");
+    letter.error_class = detail::text_of(*record, "errorClass");
+    letter.fingerprint = detail::text_of(*record, "fingerprint");
+    if (letter.fingerprint.empty()) letter.fingerprint = error_fingerprint(letter.error_type, letter.error_message);
+    letter.time = detail::text_of(*record, "time");
+    letter.time_point = detail::parse_iso8601_utc(letter.time);
+    if (const auto it = record->find("attempts"); it != record->end()) letter.attempts = detail::to_count(&*it);
+    letter.original_channel = detail::text_of(*record, "originalChannel");
+    if (letter.original_channel.empty()) letter.original_channel = detail::text_of(*record, "channel");
+    if (letter.original_channel.empty()) {
+        letter.original_channel = channel;
+        for (const auto* suffix : {&dead_letter_suffix, &parked_suffix}) {
+            if (detail::ends_with(channel, *suffix)) {
+                letter.original_channel.resize(channel.size() - suffix->size());
+                break;
+            }
+        }
+    }
+    letter.message = std::move(message);
+    return letter;
+}
+
+}  // namespace
+
+DeadLetterPage DeadLetters::list(const DeadLetterFilter& filter, std::size_t offset, std::size_t limit) const {
+    if (limit == 0 || limit > kMaxListLimit)
+        throw InvalidArgumentError("list: limit must be between 1 and " + std::to_string(kMaxListLimit) + ", not " +
+                                   std::to_string(limit) + " (page with offset)");
+    const detail::Selector selector(filter);
+    const std::string channel = dead_letter_channel(filter.channel);
+    DeadLetterPage result;
+    std::size_t to_skip = offset;
+    // One page when nothing is filtered out; never more than kScanPageSize messages in memory.
+    const std::size_t page_size = std::clamp<std::size_t>(offset + limit + 1, 100, kScanPageSize);
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), page_size, [&](std::vector<Message> page) {
+        for (auto& message : page) {
+            DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
+            if (!selector.matches(letter)) continue;
+            if (to_skip > 0) {
+                --to_skip;
+                continue;
+            }
+            if (result.items.size() == limit) {
+                result.more = true;
+                return detail::PageOutcome{0, true};
+            }
+            result.items.push_back(std::move(letter));
+        }
+        return detail::PageOutcome{};
+    });
+    return result;
+}
+
+DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) const {
+    if (id.empty()) throw InvalidArgumentError("show: the id is empty");
+    const std::string where = dead_letter_channel(channel);
+    if (where.empty()) throw InvalidArgumentError("show: a channel is required");
+    const MessageStatus status = adapter_->status(id);
+    if (status.state == MessageState::not_found)
+        throw DeadLetterNotFoundError("no message with id " + id + " (unknown id, or handled and forgotten)");
+    if (status.channel != where)
+        throw DeadLetterNotFoundError("message " + id + " is not a dead letter of " + where + ": it is " +
+                                      std::string(to_string(status.state)) + " in " + status.channel);
+    if (status.state == MessageState::reserved)
+        throw DeadLetterNotFoundError("dead letter " + id + " is held by a worker right now; try again");
+    std::optional<DeadLetter> found;
+    detail::scan_pages(*adapter_, where, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
+        for (auto& message : page) {
+            if (message.id != id) continue;
+            found = read_dead_letter(std::move(message), where, options_.dead_letter_suffix, options_.parked_suffix);
+            return detail::PageOutcome{0, true};
+        }
+        return detail::PageOutcome{};
+    });
+    if (!found) throw DeadLetterNotFoundError("dead letter " + id + " left " + where + " while it was being read");
+    return std::move(*found);
+}
+
+std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter) const {
+    const detail::Selector selector(filter);
+    const std::string channel = dead_letter_channel(filter.channel);
+    std::unordered_map<std::string, DeadLetterGroup> by_key;
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
+        for (auto& message : page) {
+            const DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
+            if (!selector.matches(letter)) continue;
+            DeadLetterGroup& group = by_key[letter.fingerprint];
+            if (group.count++ == 0) {
+                group.fingerprint = letter.fingerprint;
+                group.sample_id = letter.id;
+                group.error_type = letter.error_type;
+                group.sample_message = letter.error_message.substr(0, 1024);
+            }
+            // ISO 8601 UTC of one format orders as text.
+            if (letter.time_point) {
+                if (group.first_seen.empty() || letter.time < group.first_seen) group.first_seen = letter.time;
+                if (group.last_seen.empty() || letter.time > group.last_seen) group.last_seen = letter.time;
+            }
+        }
+        return detail::PageOutcome{};
+    });
+    std::vector<DeadLetterGroup> out;
+    out.reserve(by_key.size());
+    for (auto& entry : by_key) out.push_back(std::move(entry.second));
+    std::sort(out.begin(), out.end(), [](const DeadLetterGroup& a, const DeadLetterGroup& b) {
+        return a.count != b.count ? a.count > b.count : a.fingerprint < b.fingerprint;
+    });
+    return out;
+}
+
+std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
+    const detail::Selector selector(filter);
+    const std::string channel = dead_letter_channel(filter.channel);
+    std::size_t matched = 0;
+    detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
+        for (auto& message : page)
+            if (selector.matches(read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix)))
+                ++matched;
+        return detail::PageOutcome{};
+    });
+    return matched;
+}
+
+DeadLetterCounts DeadLetters::counts(const std::string& channel) const {
+    if (channel.empty()) throw InvalidArgumentError("counts: a channel is required");
+    DeadLetterCounts counts;
+    counts.dead_letter_channel = dead_letter_channel(channel);
+    counts.parked_channel = parked_channel(channel);
+    counts.dead = adapter_->depth(counts.dead_letter_channel).total();
+    counts.parked = counts.parked_channel == counts.dead_letter_channel ? counts.dead
+                                                                          : adapter_->depth(counts.parked_channel).total();
+    return counts;
+}
+
+namespace {
+
+/// Where one dead letter goes in a replay, chosen from what browse showed; the rewrite checks the
+/// choice again on the message as the move sees it, so a message that changed meanwhile is skipped.
+struct Route {
+    std::string to;
+    bool park = false;
+    bool operator<(const Route& other) const { return std::tie(park, to) < std::tie(other.park, other.to); }
+    bool operator==(const Route& other) const = default;
+};
+
+/// The decisions of one replay, copied into each rewrite (which may outlive nothing but must not
+/// reach back into the caller's frame).
+struct ReplayPlan {
+    std::string source;
+    std::string dead_letter_suffix;
+    std::string parked_suffix;
+    std::optional<std::string> to;
+    long long max_replays = 0;
+    bool from_parked = false;
+    bool keep_attempts = false;
+
+    DeadLetter read(Message message) const {
+        return read_dead_letter(std::move(message), source, dead_letter_suffix, parked_suffix);
+    }
+    Route route_of(const DeadLetter& letter) const {
+        if (!from_parked && letter.replays >= max_replays) return Route{letter.original_channel + parked_suffix, true};
+        return Route{to ? *to : letter.original_channel, false};
+    }
+    MessageRewrite rewrite_for(const Route& route) const {
+        return [plan = *this, route](Message& message) {
+            const DeadLetter now = plan.read(message);
+            if (const Route current = plan.route_of(now); current != route)
+                throw Error("it changed while the replay read it (now for " + current.to + "); run the replay again");
+            if (route.park) return;  // parked as it is, record and counters included
+            if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
+            if (!plan.keep_attempts) {
+                message.metadata.erase(std::string(metadata_keys::failure));
+                message.metadata.erase(std::string(metadata_keys::dead_letter));
+            }
+            message.metadata[std::string(metadata_keys::replays)] = now.replays + 1;
+        };
+    }
+};
+
+void check_replay_target(const std::optional<std::string>& to, const std::string& source, const DeadLetters::Options& options) {
+    if (!to) return;
+    if (to->empty()) throw InvalidArgumentError("replay: `to` is empty");
+    if (detail::ends_with(*to, options.dead_letter_suffix) || detail::ends_with(*to, options.parked_suffix) || *to == source)
+        throw InvalidArgumentError("replay: `to` " + *to + " is a dead-letter or parked channel; replay into a working channel");
+}
+
+}  // namespace
+
+ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOptions& options) const {
+    const detail::Selector selector(filter);
+    detail::check_limit(options.limit, "replay");
+    detail::check_rate(options.rate);
+    const ReplayPlan plan{dead_letter_channel(filter.channel),
+                          options_.dead_letter_suffix,
+                          options_.parked_suffix,
+                          options.to,
+                          static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
+                          detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
+                          options.keep_attempts};
+    check_replay_target(options.to, plan.source, options_);
+    const std::string& source = plan.source;
+    const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
+    const std::size_t bound = detail::channel_size(*adapter_, source);
+
+    std::size_t total = 0;
+    if (options.progress) {
+        total = std::min(limit, selector.selects_all() ? bound : count(filter));
+        options.progress(0, total);
+    }
+
+    ReplayResult result;
+    result.dry_run = options.dry_run;
+    const detail::Pacer pacer(options.dry_run ? std::nullopt : options.rate);
+    std::size_t done = 0;
+    const std::size_t chunk = pacer.chunk_size();
+    detail::scan_pages(*adapter_, source, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
+        detail::PageOutcome outcome;
+        std::map<Route, std::vector<std::string>> routes;
+        for (auto& message : page) {
+            if (result.matched == limit) {
+                outcome.stop = true;
+                break;
+            }
+            const DeadLetter letter = plan.read(std::move(message));
+            if (!selector.matches(letter)) continue;
+            ++result.matched;
+            if (letter.undecodable) {
+                result.skipped.push_back(MoveSkip{letter.id, MoveSkipReason::undecodable,
+                                                  "its bytes are not a message; inspect it and purge it"});
+                continue;
+            }
+            routes[plan.route_of(letter)].push_back(letter.id);
+        }
+        for (const auto& [route, ids] : routes) {
+            auto& into = route.park ? result.parked : result.replayed;
+            if (options.dry_run) {
+                into.insert(into.end(), ids.begin(), ids.end());
+                continue;
+            }
+            const MessageRewrite rewrite = plan.rewrite_for(route);
+            for (std::size_t first = 0; first < ids.size(); first += chunk) {
+                const std::vector<std::string> part(ids.begin() + static_cast<std::ptrdiff_t>(first),
+                                                    ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + chunk)));
+                MoveResult moved = adapter_->move(source, route.to, part, rewrite);
+                outcome.gone += moved.moved.size();
+                into.insert(into.end(), moved.moved.begin(), moved.moved.end());
+                for (auto& skip : moved.skipped) {
+                    if (skip.reason == MoveSkipReason::not_found) ++outcome.gone;
+                    result.skipped.push_back(std::move(skip));
+                }
+                done += part.size();
+                if (options.progress) options.progress(done, std::max(total, done));
+                pacer.wait_after(done);
+            }
+        }
+        return outcome;
+    });
+    return result;
+}
+
+PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOptions& options) const {
+    detail::check_limit(options.limit, "purge");
+    DeadLetterFilter narrowed = filter;
+    if (options.older_than) {
+        if (!std::isfinite(options.older_than->count()) || options.older_than->count() < 0.0)
+            throw InvalidArgumentError("purge: older_than must be a duration of 0 or more");
+        const TimePoint cutoff = options_.clock->now() - std::chrono::duration_cast<TimePoint::duration>(*options.older_than);
+        if (!narrowed.until || cutoff < *narrowed.until) narrowed.until = cutoff;
+    }
+    const detail::Selector selector(narrowed);
+    const std::string channel = dead_letter_channel(filter.channel);
+    const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
+    PurgeResult result;
+    result.dry_run = options.dry_run;
+    const std::size_t bound = detail::channel_size(*adapter_, channel);
+    std::size_t total = 0;
+    if (options.progress) {
+        total = std::min(limit, selector.selects_all() ? bound : count(narrowed));
+        options.progress(0, total);
+    }
+    detail::scan_pages(*adapter_, channel, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
+        detail::PageOutcome outcome;
+        std::vector<std::string> ids;
+        for (auto& message : page) {
+            if (result.ids.size() + ids.size() == limit) {
+                outcome.stop = true;
+                break;
+            }
+            DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
+            if (selector.matches(letter)) ids.push_back(std::move(letter.id));
+        }
+        if (!ids.empty() && !options.dry_run) {
+            const std::size_t removed = adapter_->remove(channel, ids);
+            result.removed += removed;
+            outcome.gone = removed;
+            if (options.progress) options.progress(result.removed, std::max(total, result.removed));
+        }
+        result.ids.insert(result.ids.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+        return outcome;
+    });
+    return result;
+}
+
+}  // namespace failpipe

@@ -1,0 +1,96 @@
+// DeadLetters over the in-memory adapter (the checks are in dead_letters_cases.hpp).
+#include "dead_letters_cases.hpp"
+
+#include "failpipe/memory/in_memory_adapter.hpp"
+
+namespace {
+
+struct MemoryFixture {
+    std::shared_ptr<failpipe::AdapterInterface> make() { return std::make_shared<failpipe::InMemoryAdapter>(); }
+    void push_raw(failpipe::AdapterInterface& adapter, const std::string& channel, std::string bytes) {
+        dynamic_cast<failpipe::InMemoryAdapter&>(adapter).push_raw(channel, std::move(bytes));
+    }
+};
+
+}  // namespace
+
+FAILPIPE_DEAD_LETTER_CASES(MemoryFixture, "memory")
+
+namespace {
+
+using namespace failpipe;
+
+/// An adapter in front of the memory adapter, with hooks on browse and move: a worker failing a
+/// replayed message again at once, or a message changing between a replay's read and its move.
+class HookedAdapter final : public AdapterInterface {
+public:
+    std::shared_ptr<InMemoryAdapter> inner = std::make_shared<InMemoryAdapter>();
+    std::function<void(std::vector<Message>&)> after_browse;
+    std::function<void(const MoveResult&, const std::string& to)> after_move;
+
+    std::string push(const std::string& c, Message m, Seconds d) override { return inner->push(c, std::move(m), d); }
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner->push_batch(std::move(m)); }
+    std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
+        return inner->reserve(c, n, w);
+    }
+    void settle(const Delivery& d, Settlement&& s) override { inner->settle(d, std::move(s)); }
+    void release(const Delivery& d, Seconds delay) override { inner->release(d, delay); }
+    std::size_t reclaim() override { return inner->reclaim(); }
+    MessageStatus status(const std::string& id) override { return inner->status(id); }
+    ChannelDepth depth(const std::string& c) override { return inner->depth(c); }
+    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override {
+        auto page = inner->browse(c, o, l);
+        if (after_browse) after_browse(page);
+        return page;
+    }
+    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner->remove(c, ids); }
+    MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
+                    Seconds d) override {
+        MoveResult result = inner->move(f, t, ids, r, d);
+        if (after_move) after_move(result, t);
+        return result;
+    }
+    std::vector<std::string> channels() override { return inner->channels(); }
+};
+
+}  // namespace
+
+TEST_CASE("memory dead letters: a message that fails again during the replay is not replayed twice by the same run") {
+    auto adapter = std::make_shared<HookedAdapter>();
+    std::vector<dead_letter_cases::Seed> seeds;
+    for (int i = 0; i < 1200; ++i) seeds.push_back({"m-" + std::to_string(i)});
+    dead_letter_cases::seed(*adapter, seeds);
+    // As a worker would: every replayed message fails at once and is dead-lettered again, at the end.
+    adapter->after_move = [&](const MoveResult& result, const std::string& to) {
+        if (to != "orders") return;  // parked ones stay parked
+        for (const auto& id : result.moved) {
+            REQUIRE(adapter->inner->move(to, "orders:dlq", {id}).moved.size() == 1);
+        }
+    };
+    const ReplayResult result = DeadLetters(adapter).replay({.channel = "orders"}, ReplayOptions{.max_replays = 3});
+    CHECK(result.replayed.size() == 1200);
+    CHECK(result.parked.empty());
+    const auto all = dead_letter_cases::census(*adapter, "orders:dlq");
+    CHECK(all.size() == 1200);
+    for (const auto& message : adapter->inner->browse("orders:dlq", 0, 1200))
+        CHECK(message.metadata.at(std::string(metadata_keys::replays)) == 1);
+}
+
+TEST_CASE("memory dead letters: a message whose replay count changed after the read is skipped, not sent the wrong way") {
+    auto adapter = std::make_shared<HookedAdapter>();
+    dead_letter_cases::Seed seed{"m-1"};
+    seed.replays = 5;  // stored: parked at the next replay
+    dead_letter_cases::seed(*adapter, {seed});
+    // The replay reads a stale copy that says it was never replayed.
+    adapter->after_browse = [](std::vector<Message>& page) {
+        for (auto& message : page) message.metadata.erase(std::string(metadata_keys::replays));
+    };
+    const ReplayResult result = DeadLetters(adapter).replay({.channel = "orders"}, ReplayOptions{.max_replays = 5});
+    CHECK(result.replayed.empty());
+    CHECK(result.parked.empty());
+    REQUIRE(result.skipped.size() == 1);
+    CHECK(result.skipped[0].reason == MoveSkipReason::rewrite_failed);
+    CHECK(result.skipped[0].detail.find("changed while the replay read it") != std::string::npos);
+    CHECK(adapter->inner->depth("orders:dlq").total() == 1);
+    CHECK(adapter->inner->depth("orders").total() == 0);
+}
