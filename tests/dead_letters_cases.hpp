@@ -427,7 +427,7 @@ void a_rated_replay_of_ten_thousand_takes_count_over_rate() {
 
 #define FAILPIPE_DEAD_LETTER_CASES(Fixture, label)                                                                              \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, filters_each_return_the_right_rows, "each filter returns the right rows")        \
-    FAILPIPE_DEAD_LETTER_CASE(Fixture, label, list_pages_without_reading_everything, "list pages with offset and limit; show") \
+    FAILPIPE_DEAD_LETTER_CASE(Fixture, label, list_pages_without_reading_everything, "list pages with offset and limit, and show") \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, groups_by_fingerprint, "groups by fingerprint")                                  \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_group_replay_moves_exactly_that_group, "a group replay moves exactly that group") \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, replay_to_another_channel_with_limit_keeping_attempts,                            \
@@ -438,6 +438,6 @@ void a_rated_replay_of_ten_thousand_takes_count_over_rate() {
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, undecodable_dead_letters_are_listed_and_skipped_by_replay,                        \
                               "undecodable dead letters are listed, and skipped by replay")                                  \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_fixed_handler_succeeds_and_a_still_failing_one_is_parked,                       \
-                              "a fixed handler succeeds; a still failing one returns and is parked after max_replays")       \
+                              "a fixed handler succeeds, a still failing one returns and is parked after max_replays")       \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_rated_replay_of_ten_thousand_takes_count_over_rate,                             \
                               "a rated replay of 10,000 takes count / rate")
