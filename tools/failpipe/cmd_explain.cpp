@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "duration.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/explain.hpp"
 #include "format.hpp"
@@ -67,12 +68,14 @@ public:
             ++retries_;
             total_delay_ += d.delay.count();
         }
+        if (!d.note.empty()) notes_.push_back("failure " + std::to_string(s.failure) + ": " + d.note);
     }
 
     void print(std::ostream& out) const {
         print_table(out, {"failure", "channel", "middleware", "action", "to", "delay"}, rows_.size(),
                     [&](std::size_t i) { return cells(rows_[i]); }, {0});
         if (!rows_.empty()) out << closing_line() << '\n';
+        for (const auto& note : notes_) out << note << '\n';  // why a schedule ended early (maxElapsed, expiry)
     }
 
 private:
@@ -104,6 +107,7 @@ private:
 
     Names names_;
     std::vector<Row> rows_;
+    std::vector<std::string> notes_;
     std::size_t retries_ = 0;
     double total_delay_ = 0;
 };
@@ -120,6 +124,10 @@ void print_json_line(std::ostream& out, const ExplainStep& s) {
     if (d.jittered) {
         line["delayMin"] = json_number(d.delay_min.count());
         line["delayMax"] = json_number(d.delay_max.count());
+    }
+    if (!d.note.empty()) {
+        line["elapsed"] = json_number(s.elapsed.count());
+        line["note"] = d.note;
     }
     out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
@@ -138,6 +146,11 @@ int run_explain(const Invocation& inv) {
                          : error_class == "permanent" ? "failpipe::PermanentError"
                                                       : "failpipe::Error";
     const std::string format = args.choice("format", {"table", "json"}, "table");
+    if (auto ttl = args.value("ttl")) {
+        const double seconds = parse_duration(*ttl, "--ttl");
+        if (!(seconds > 0)) throw UsageError("--ttl expects a time to live greater than 0, found " + quote(*ttl));
+        options.ttl = Seconds{seconds};
+    }
     require_file(file);
 
     std::optional<Config> config;
@@ -147,6 +160,7 @@ int run_explain(const Invocation& inv) {
         print_config_issues(inv.err, file, e);
         return kExitFailed;
     }
+    options.on_expired = config->worker.on_expired;
     // JSON lines go out as they are decided; the table needs every row for its column widths.
     if (format == "json") {
         explain(config->make_dispatcher(), options, [&](const ExplainStep& step) { print_json_line(inv.out, step); });
@@ -170,13 +184,15 @@ Command explain_command() {
         "dead-lettered, dropped or rethrown (or N failures): the failure number, the channel it\n"
         "failed on, the middleware that acted (or \"final\"), the action, the target channel and the\n"
         "delay in seconds. Under jitter the delay shown is the schedule's value, followed by the\n"
-        "range it is drawn from. Exits 1 when the config is refused.";
+        "range it is drawn from. A maxElapsed of the config, or a time to live (--ttl), that ends\n"
+        "the schedule early is named on a line after the table. Exits 1 when the config is refused.";
     c.options = {
         {"config", "FILE", "the JSON config (see docs/config.md)", true},
         {"channel", "NAME", "the channel the message is first pushed to", true},
         {"failures", "N", "stop after N failures (default 1000)", false},
         {"error-class", "C", "the class of every failure: transient, permanent or unknown (default)", false},
         {"format", "F", "table (default) or json: one object per line", false},
+        {"ttl", "S", "a time to live given at push (90s, 15m, 2h, 7d): show where it expires the message", false},
     };
     c.examples = {"failpipe explain --config config/yii-guide.json --channel orders",
                   "failpipe explain --config config/demo.json --channel orders --error-class permanent --format json"};
