@@ -108,34 +108,15 @@ private:
 
 // Refuses every settle that does not move a message to a dead-letter channel, as a broker refuses
 // a message it cannot store.
-class RefusingAdapter final : public AdapterInterface {
+class RefusingAdapter final : public test::ForwardingAdapter {
 public:
-    explicit RefusingAdapter(std::shared_ptr<AdapterInterface> inner) : inner_(std::move(inner)) {}
-    std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
-    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
-    std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
-        return inner_->reserve(c, n, w);
-    }
+    using ForwardingAdapter::ForwardingAdapter;
     void settle(const Delivery& d, Settlement&& s) override {
         for (const auto& push : s.pushes) {
             if (!push.channel.ends_with(":dlq")) throw InvalidArgumentError("refused (test): cannot be stored");
         }
         inner_->settle(d, std::move(s));
     }
-    void release(const Delivery& d, Seconds delay) override { inner_->release(d, delay); }
-    std::size_t reclaim() override { return inner_->reclaim(); }
-    MessageStatus status(const std::string& id) override { return inner_->status(id); }
-    ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
-    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
-    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
-    MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
-                    const MessageRewrite& rewrite, Seconds delay) override {
-        return inner_->move(from, to, ids, rewrite, delay);
-    }
-    std::vector<std::string> channels() override { return inner_->channels(); }
-
-private:
-    std::shared_ptr<AdapterInterface> inner_;
 };
 
 }  // namespace

@@ -312,11 +312,11 @@ namespace {
 /// content (InvalidArgumentError), as a broker refusing one bad message would. With
 /// @p whole_batch, settle_batch throws for the whole batch when any item is refused (today's
 /// Redis adapter did); settle() always refuses item by item.
-class RefusingAdapter final : public AdapterInterface {
+class RefusingAdapter final : public test::ForwardingAdapter {
 public:
     using Predicate = std::function<bool(const Delivery&, const Settlement&)>;
     RefusingAdapter(std::shared_ptr<InMemoryAdapter> inner, Predicate refuse, bool whole_batch = false)
-        : inner_(std::move(inner)), refuse_(std::move(refuse)), whole_batch_(whole_batch) {}
+        : ForwardingAdapter(std::move(inner)), refuse_(std::move(refuse)), whole_batch_(whole_batch) {}
     int refused = 0;
     int batch_calls = 0;
 
@@ -336,25 +336,8 @@ public:
         }
         return AdapterInterface::settle_batch(std::move(items));
     }
-    std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
-    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
-    std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
-        return inner_->reserve(c, n, w);
-    }
-    void release(const Delivery& d, Seconds delay) override { inner_->release(d, delay); }
-    std::size_t reclaim() override { return inner_->reclaim(); }
-    MessageStatus status(const std::string& id) override { return inner_->status(id); }
-    ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
-    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
-    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
-    MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
-                    const MessageRewrite& rewrite, Seconds delay) override {
-        return inner_->move(from, to, ids, rewrite, delay);
-    }
-    std::vector<std::string> channels() override { return inner_->channels(); }
 
 private:
-    std::shared_ptr<InMemoryAdapter> inner_;
     Predicate refuse_;
     bool whole_batch_;
 };

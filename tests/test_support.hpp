@@ -41,18 +41,45 @@ FailureMiddlewarePtr make(Args&&... args) {
 
 namespace failpipe::test {
 
+/// An adapter in front of another that passes every call on; tests derive from it and override
+/// what they change. settle_batch is not passed on: the contract's default calls settle() of the
+/// derived adapter for each item, so an overridden settle sees every settle.
+class ForwardingAdapter : public AdapterInterface {
+public:
+    explicit ForwardingAdapter(std::shared_ptr<AdapterInterface> inner) : inner_(std::move(inner)) {}
+
+    std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
+    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
+    std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
+        return inner_->reserve(c, n, w);
+    }
+    void settle(const Delivery& d, Settlement&& s) override { inner_->settle(d, std::move(s)); }
+    void release(const Delivery& d, Seconds delay) override { inner_->release(d, delay); }
+    std::size_t reclaim() override { return inner_->reclaim(); }
+    MessageStatus status(const std::string& id) override { return inner_->status(id); }
+    ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
+    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
+    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
+    MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
+                    Seconds d) override {
+        return inner_->move(f, t, ids, r, d);
+    }
+    std::vector<std::string> channels() override { return inner_->channels(); }
+
+protected:
+    std::shared_ptr<AdapterInterface> inner_;
+};
+
 /// An adapter in front of another that fails chosen calls with a ConnectionError, as a broker
 /// going away would, without touching the settlement (the contract lets a caller send it again).
-class FlakyAdapter final : public AdapterInterface {
+class FlakyAdapter final : public ForwardingAdapter {
 public:
-    explicit FlakyAdapter(std::shared_ptr<AdapterInterface> inner) : inner_(std::move(inner)) {}
+    using ForwardingAdapter::ForwardingAdapter;
     int fail_settles = 0;   ///< the next this-many settles fail
     int fail_reserves = 0;  ///< the next this-many reserves fail
     int settle_calls = 0;
     int reserve_calls = 0;
 
-    std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
-    std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
     std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {
         ++reserve_calls;
         if (fail_reserves > 0) {
@@ -69,20 +96,6 @@ public:
         }
         inner_->settle(d, std::move(s));
     }
-    void release(const Delivery& d, Seconds delay) override { inner_->release(d, delay); }
-    std::size_t reclaim() override { return inner_->reclaim(); }
-    MessageStatus status(const std::string& id) override { return inner_->status(id); }
-    ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
-    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
-    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
-    MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
-                    Seconds d) override {
-        return inner_->move(f, t, ids, r, d);
-    }
-    std::vector<std::string> channels() override { return inner_->channels(); }
-
-private:
-    std::shared_ptr<AdapterInterface> inner_;
 };
 
 }  // namespace failpipe::test
