@@ -39,7 +39,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 generator=()  # Ninja builds the targets side by side (for a new build directory, when installed)
 [ ! -f "${build_dir}/CMakeCache.txt" ] && command -v ninja >/dev/null && generator=(-GNinja)
 cmake -S . -B "${build_dir}" "${generator[@]}" -DCMAKE_CXX_COMPILER="${clang}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DFAILPIPE_FUZZ=ON -DFAILPIPE_WERROR=ON \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DFAILPIPE_FUZZ=ON -DFAILPIPE_WERROR=ON \
       -DFAILPIPE_BUILD_TESTS=OFF -DFAILPIPE_BUILD_EXAMPLES=OFF -DFAILPIPE_BUILD_TOOLS=OFF \
       -DFAILPIPE_BUILD_BENCH=OFF -DFAILPIPE_INSTALL=OFF -DFAILPIPE_WITH_REDIS=OFF "${launcher[@]}" >/dev/null
 cmake --build "${build_dir}" -j2

