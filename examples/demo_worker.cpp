@@ -134,6 +134,7 @@ std::shared_ptr<failpipe::AdapterInterface> make_adapter(const Arguments& argume
     if (arguments.redis_url.empty()) {
         failpipe::InMemoryAdapter::Options options;
         options.visibility_timeout = config.visibility_timeout;
+    options.max_message_bytes = config.max_message_bytes;
         return std::make_shared<failpipe::InMemoryAdapter>(options);
     }
 #if FAILPIPE_HAVE_REDIS
@@ -141,6 +142,7 @@ std::shared_ptr<failpipe::AdapterInterface> make_adapter(const Arguments& argume
     options.url = arguments.redis_url;
     options.key_prefix = "failpipe-demo-" + failpipe::generate_message_id().substr(16);
     options.visibility_timeout = config.visibility_timeout;
+    options.max_message_bytes = config.max_message_bytes;
     return std::make_shared<failpipe::RedisAdapter>(options);
 #else
     usage_error("--redis: this build has no Redis adapter (configure with FAILPIPE_WITH_REDIS=ON and libhiredis-dev)");

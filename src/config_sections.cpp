@@ -16,6 +16,7 @@
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_record.hpp"
+#include "failpipe/message.hpp"
 
 namespace failpipe::detail {
 namespace {
@@ -147,6 +148,11 @@ private:
                 config.dispatcher.max_elapsed[channel] = Seconds{seconds.get<double>()};
             }
         }
+    }
+
+    void load_max_message_bytes(ConfigObjectReader& top, const json& /*value*/, Config& config) {
+        if (auto limit = top.optional_integer_in("maxMessageBytes", 0, static_cast<long long>(kMaxMessageBytesLimit)))
+            config.max_message_bytes = static_cast<std::size_t>(*limit);
     }
 
     void load_dead_letters(ConfigObjectReader& /*top*/, const json& value, Config& config) {
@@ -409,6 +415,7 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"worker", Phase::sections, &Loader::load_worker},
         {"deadLetters", Phase::sections, &Loader::load_dead_letters},
         {"maxElapsed", Phase::settings, &Loader::load_max_elapsed},
+        {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
     };
     return table;
 }

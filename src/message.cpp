@@ -78,6 +78,19 @@ void check_message_depth(const Message& message, std::string_view operation) {
                                kDepthLimitText + " (the limit of a message's data and metadata)");
 }
 
+std::string oversize_reason(std::size_t bytes, std::size_t limit) {
+    if (limit == 0 || bytes <= limit) return {};
+    return std::to_string(bytes) + " bytes, more than maxMessageBytes " + std::to_string(limit);
+}
+
+void check_message_size(const Message& message, std::size_t encoded_bytes, std::size_t limit, std::string_view operation) {
+    const std::string reason = oversize_reason(encoded_bytes, limit);
+    if (reason.empty()) return;
+    throw InvalidArgumentError(std::string(operation) + ": message " +
+                               (message.id.empty() ? std::string("(no id yet)") : "\"" + message.id + "\"") + " is " +
+                               reason + " (its encoded size; nothing was pushed)");
+}
+
 std::string encode_message(const Message& message) {
     // dump() recurses once per level: the check comes first.
     check_message_depth(message, "encode_message");

@@ -1033,3 +1033,13 @@ TEST_CASE("config: bad deadLetters, maxElapsed and onExpired values are refused 
     check_issue({{"worker", {{"onExpired", "discard"}}}}, "/worker/onExpired",
                 "expected \"dead-letter\" or \"drop\", found \"discard\"");
 }
+
+TEST_CASE("config: maxMessageBytes reaches Config for the adapter; bad values are refused at /maxMessageBytes") {
+    CHECK(load_config({{"maxMessageBytes", 1048576}}).max_message_bytes == 1048576);
+    CHECK(load_config({{"maxMessageBytes", 0}}).max_message_bytes == 0);
+    CHECK(load_config(json::object()).max_message_bytes == 0);  // no limit unless configured
+    check_issue({{"maxMessageBytes", -1}}, "/maxMessageBytes", "expected an integer >= 0, found -1");
+    check_issue({{"maxMessageBytes", 536870913}}, "/maxMessageBytes", "expected an integer <= 536870912, found 536870913");
+    check_issue({{"maxMessageBytes", "1MB"}}, "/maxMessageBytes", "expected an integer, found \"1MB\"");
+    check_issue({{"maxMesageBytes", 10}}, "/maxMesageBytes", "unknown key \"maxMesageBytes\"; did you mean \"maxMessageBytes\"?");
+}

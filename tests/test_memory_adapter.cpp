@@ -712,3 +712,59 @@ TEST_CASE("memory adapter: move of raw bytes that decode is rewritten like any m
     CHECK(got[0].message.data == 5);
     CHECK(got[0].message.metadata["a"] == 2);
 }
+
+namespace {
+
+Message sized(const std::string& id, std::size_t payload_chars) {
+    Message message = Message::create("job", std::string(payload_chars, 'x'));
+    message.id = id;
+    return message;
+}
+
+std::unique_ptr<InMemoryAdapter> limited(std::size_t max_message_bytes) {
+    InMemoryAdapter::Options options;
+    options.max_message_bytes = max_message_bytes;
+    return std::make_unique<InMemoryAdapter>(options);
+}
+
+}  // namespace
+
+TEST_CASE("memory adapter: a push bigger than maxMessageBytes is refused with its size, the limit and its id; exactly the limit is accepted") {
+    const Message fits = sized("fits", 100);
+    const std::size_t limit = failpipe::encode_message(fits).size();
+    auto adapter = limited(limit);
+    CHECK(adapter->push("c", fits) == "fits");
+    try {
+        adapter->push("c", sized("over", 101));
+        FAIL("a message one byte over the limit was accepted");
+    } catch (const failpipe::InvalidArgumentError& e) {
+        const std::string what = e.what();
+        CHECK(what.find("InMemoryAdapter::push") != std::string::npos);
+        CHECK(what.find("\"over\"") != std::string::npos);
+        CHECK(what.find(std::to_string(limit + 1) + " bytes, more than maxMessageBytes " + std::to_string(limit)) !=
+              std::string::npos);
+    }
+    CHECK(adapter->depth("c").total() == 1);  // only the one that fits
+    CHECK(adapter->status("over").state == MessageState::not_found);
+}
+
+TEST_CASE("memory adapter: push_batch with one message over maxMessageBytes stores none of the batch") {
+    auto adapter = limited(failpipe::encode_message(sized("a", 100)).size());
+    std::vector<OutgoingMessage> batch{{"c", sized("a", 10), Seconds{0.0}},
+                                       {"c", sized("b", 5000), Seconds{0.0}},
+                                       {"c", sized("d", 10), Seconds{0.0}}};
+    CHECK_THROWS_WITH_AS(adapter->push_batch(batch), doctest::Contains("\"b\""), failpipe::InvalidArgumentError);
+    CHECK(adapter->depth("c").total() == 0);
+}
+
+TEST_CASE("memory adapter: bytes over maxMessageBytes that arrive are handed out as poison with every byte kept") {
+    auto adapter = limited(64);
+    const std::string bytes = failpipe::encode_message(sized("foreign", 200));
+    adapter->push_raw("c", bytes);
+    auto got = adapter->reserve({"c"}, 1, 0ms);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].poisoned());
+    CHECK(got[0].raw == bytes);
+    CHECK(got[0].message.id == "foreign");
+    CHECK(got[0].decode_error == std::to_string(bytes.size()) + " bytes, more than maxMessageBytes 64");
+}

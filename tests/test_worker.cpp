@@ -409,3 +409,60 @@ TEST_CASE("queue: pushes to its channel with a delay — refuses a null adapter,
     CHECK_THROWS_AS(orders.push(job("order"), Seconds{std::nan("")}), InvalidArgumentError);
     CHECK(rig.adapter->depth("orders").total() == 1);  // nothing was pushed by the refused calls
 }
+
+TEST_CASE("worker: a message over maxMessageBytes that arrives is dead-lettered as poison with its bytes, its handler never runs") {
+    auto clock = std::make_shared<ManualClock>();
+    InMemoryAdapter::Options adapter_options;
+    adapter_options.clock = clock;
+    adapter_options.max_message_bytes = 256;
+    auto adapter = std::make_shared<InMemoryAdapter>(adapter_options);
+    Message big = job("order", std::string(1000, 'x'));
+    big.id = "big-1";
+    const std::string bytes = encode_message(big);
+    adapter->push_raw("orders", bytes);  // as a foreign producer would: no limit on the way in
+    Worker worker(adapter, FailureMiddlewareDispatcher(FailureMiddlewareDispatcher::Options{}), Classifier{},
+                  {.channels = {"orders"}});
+    int runs = 0;
+    worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
+    worker.run_until_idle();
+    CHECK(runs == 0);
+    auto dead = adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == "big-1");
+    CHECK(dead[0].data == bytes);  // every byte kept
+    const auto& record = dead[0].metadata.at("failpipe-dead-letter");
+    CHECK(record.at("reason") == "poison");
+    CHECK(record.at("errorMessage").get<std::string>().find(std::to_string(bytes.size()) +
+                                                            " bytes, more than maxMessageBytes 256") != std::string::npos);
+    CHECK(adapter->depth("orders").total() == 0);
+}
+
+TEST_CASE("worker: a message that grows past maxMessageBytes through its retries is dead-lettered whole, never lost") {
+    auto clock = std::make_shared<ManualClock>();
+    InMemoryAdapter::Options adapter_options;
+    adapter_options.clock = clock;
+    Message order = job("order", std::string(200, 'x'));
+    order.id = "grows";
+    // Room for the message as pushed, not for the failure history a retry adds to its metadata.
+    adapter_options.max_message_bytes = encode_message(order).size() + 16;
+    auto adapter = std::make_shared<InMemoryAdapter>(adapter_options);
+    FailureMiddlewareDispatcher::Options options;
+    options.clock = clock;
+    options.default_pipeline = {make<SendAgainMiddleware>("retry", 5)};
+    Worker worker(adapter, FailureMiddlewareDispatcher(std::move(options)), Classifier{}, {.channels = {"orders"}});
+    int runs = 0;
+    worker.on("order", [&](const Message&, HandlerContext&) {
+        ++runs;
+        throw std::runtime_error("down");
+    });
+    adapter->push("orders", order);
+    worker.run_until_idle();
+    CHECK(runs == 1);  // the retry is too big to be handled again
+    auto dead = adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("reason") == "poison");
+    const Message kept = decode_message(dead[0].data.get<std::string>());  // the retry as it was, whole
+    CHECK(kept.id == "grows");
+    CHECK(kept.data == order.data);
+    CHECK(adapter->depth("orders").total() == 0);
+}

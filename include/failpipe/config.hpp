@@ -30,6 +30,8 @@ struct Config {
     Classifier classifier;                            ///< Rules from `classification`.
     WorkerOptions worker;                             ///< From `worker`.
     Seconds visibility_timeout{30.0};                 ///< From `worker.visibilityTimeout`: for the adapter.
+    /// From `maxMessageBytes` (0 = no limit): for the adapter's Options::max_message_bytes.
+    std::size_t max_message_bytes = 0;
     nlohmann::json document;                          ///< The document it was loaded from.
 
     /// @brief A dispatcher over this config's pipelines.

@@ -35,6 +35,18 @@ inline constexpr std::size_t kMaxMessageDepth = 128;
 /// Queue call it before storing a message; a custom adapter should too.
 void check_message_depth(const Message& message, std::string_view operation);
 
+/// @brief The largest `maxMessageBytes` a config may set (512 MiB, Redis's largest string).
+inline constexpr std::size_t kMaxMessageBytesLimit = std::size_t{512} * 1024 * 1024;
+
+/// @brief Throws InvalidArgumentError, naming @p operation, the message id, its size and the
+/// limit, when @p encoded_bytes (the size of encode_message(@p message)) is more than @p limit
+/// (0 = no limit). Adapters call it on the pushes of new messages (see docs/limits.md).
+void check_message_size(const Message& message, std::size_t encoded_bytes, std::size_t limit, std::string_view operation);
+
+/// @brief Why a message of @p bytes that arrives is poison under @p limit: "N bytes, more than
+/// maxMessageBytes M"; empty when it fits or @p limit is 0.
+std::string oversize_reason(std::size_t bytes, std::size_t limit);
+
 /// @brief Serialises a message to its wire form (a JSON object with `id`, `handler`, `data`, `metadata`).
 /// Throws InvalidArgumentError when the message nests deeper than kMaxMessageDepth.
 std::string encode_message(const Message& message);

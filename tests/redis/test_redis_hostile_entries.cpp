@@ -403,3 +403,31 @@ TEST_CASE("hostile entries: one item that is not a Redis delivery is that item's
     adapter->settle(held[1], Settlement{});
     CHECK(adapter->depth("x").total() == 0);
 }
+
+TEST_CASE("hostile entries: a foreign XADD bigger than maxMessageBytes ends in the dead letters with its bytes, no handler runs") {
+    const std::string prefix = rt::unique_prefix("size");
+    RedisAdapter::Options options;
+    options.url = rt::test_redis_url();
+    options.key_prefix = prefix;
+    options.max_message_bytes = 1024;
+    auto adapter = std::make_shared<RedisAdapter>(options);
+    const std::string big = message_bytes("big-foreign", 0).insert(1, "\"pad\":\"" + std::string(4096, 'p') + "\",");
+    xadd(prefix, "s", {{"i", "big-foreign"}, {"b", big}});
+    xadd(prefix, "s", {{"i", "small"}, {"b", message_bytes("small", 1)}});
+    CHECK_THROWS_WITH_AS(adapter->push("s", Message::create("job", std::string(2000, 'x'))),
+                         doctest::Contains("bytes, more than maxMessageBytes 1024"), failpipe::InvalidArgumentError);
+    auto worker = make_worker(adapter, {"s"});
+    int runs = 0;
+    worker.on("job", [&](const Message&, failpipe::HandlerContext&) { ++runs; });
+    CHECK(worker.run_until_idle(10) == 2);
+    CHECK(runs == 1);  // the small one only
+    auto dead = adapter->browse("s:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == "big-foreign");
+    CHECK(dead[0].data == big);
+    const auto& record = dead[0].metadata.at(std::string(failpipe::metadata_keys::dead_letter));
+    CHECK(record.at("reason") == "poison");
+    CHECK(record.at("errorMessage").get<std::string>().find(std::to_string(big.size()) + " bytes, more than maxMessageBytes 1024") !=
+          std::string::npos);
+    CHECK(adapter->depth("s").total() == 0);
+}

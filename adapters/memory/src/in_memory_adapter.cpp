@@ -192,6 +192,29 @@ void check_message(const char* operation, const Message& message) {
     check_message_depth(message, std::string("InMemoryAdapter::") + operation);
 }
 
+// Encodes only when there is a limit: the adapter stores values, not bytes.
+void check_size(const char* operation, const Message& message, std::size_t limit) {
+    if (limit == 0) return;
+    check_message_size(message, encode_message(message).size(), limit, std::string("InMemoryAdapter::") + operation);
+}
+
+// A message bigger than the limit becomes poison on its way out, so a worker dead-letters it with
+// its bytes and never runs its handler.
+void poison_oversized(std::vector<Delivery>& deliveries, std::size_t limit) {
+    if (limit == 0) return;
+    for (auto& delivery : deliveries) {
+        if (delivery.poisoned()) continue;
+        std::string bytes = encode_message(delivery.message);
+        std::string reason = oversize_reason(bytes.size(), limit);
+        if (reason.empty()) continue;
+        Message kept;
+        kept.id = std::move(delivery.message.id);
+        delivery.message = std::move(kept);
+        delivery.raw = std::move(bytes);
+        delivery.decode_error = std::move(reason);
+    }
+}
+
 void check_pushes(const char* operation, const std::vector<OutgoingMessage>& pushes) {
     for (const auto& push : pushes) {
         check_channel(operation, push.channel);
@@ -252,9 +275,14 @@ struct Decoded {
     std::string error;
 };
 
-Decoded decode_entry(const Entry& entry) {
+Decoded decode_entry(const Entry& entry, std::size_t max_message_bytes = 0) {
     if (!entry.is_raw) return {entry.message, {}};
     Decoded decoded;
+    if (auto too_big = oversize_reason(entry.raw.size(), max_message_bytes); !too_big.empty()) {
+        decoded.message.id = entry.message.id;
+        decoded.error = std::move(too_big);
+        return decoded;
+    }
     try {
         decoded.message = decode_message(entry.raw);
         if (decoded.message.id.empty()) decoded.message.id = entry.message.id;
@@ -293,6 +321,7 @@ using detail::in_memory::Slot;
 
 struct InMemoryAdapter::State {
     Seconds visibility_timeout{};
+    std::size_t max_message_bytes = 0;  // 0 = no limit; see Options
     std::shared_ptr<const Clock> clock;
 
     std::mutex mutex;
@@ -494,7 +523,7 @@ struct InMemoryAdapter::State {
                                            entry.deliveries, {}, {}});
                     continue;
                 }
-                auto decoded = detail::in_memory::decode_entry(entry);
+                auto decoded = detail::in_memory::decode_entry(entry, max_message_bytes);
                 Delivery& delivery = out.emplace_back();
                 delivery.channel = name;
                 delivery.receipt = detail::in_memory::make_receipt(index, slot.generation);
@@ -553,6 +582,7 @@ InMemoryAdapter::InMemoryAdapter(Options options) : state_(std::make_unique<Stat
                                    std::to_string(timeout));
     }
     state_->visibility_timeout = options.visibility_timeout;
+    state_->max_message_bytes = options.max_message_bytes;
     state_->clock = options.clock ? std::move(options.clock) : std::make_shared<SystemClock>();
 }
 
@@ -563,6 +593,7 @@ std::string InMemoryAdapter::push(const std::string& channel, Message message, S
     detail::in_memory::check_delay("push", delay);
     detail::in_memory::check_message("push", message);
     if (message.id.empty()) message.id = generate_message_id();
+    detail::in_memory::check_size("push", message, state_->max_message_bytes);
     std::string id = message.id;
     State& s = *state_;
     std::unique_lock lock(s.mutex);
@@ -584,6 +615,8 @@ std::vector<std::string> InMemoryAdapter::push_batch(std::vector<OutgoingMessage
         if (push.message.id.empty()) push.message.id = generate_message_id();
         ids.push_back(push.message.id);
     }
+    // All checked before any is stored: a batch with one message too big stores none.
+    for (const auto& push : messages) detail::in_memory::check_size("push_batch", push.message, state_->max_message_bytes);
     if (messages.empty()) return ids;
     std::vector<std::string> no_fresh_ids;
     State& s = *state_;
@@ -628,7 +661,11 @@ std::vector<Delivery> InMemoryAdapter::reserve(const std::vector<std::string>& c
         if (s.reclaim(now) != 0 && s.waiters != 0) s.arrived.notify_all();
         out.reserve(std::min<std::size_t>(max_messages, 64));
         s.take(channels, max_messages, now, out);
-        if (!out.empty() || wait.count() == 0) return out;
+        if (!out.empty() || wait.count() == 0) {
+            lock.unlock();
+            detail::in_memory::poison_oversized(out, s.max_message_bytes);
+            return out;
+        }
 
         const auto real_now = std::chrono::steady_clock::now();
         if (real_now >= give_up) return out;

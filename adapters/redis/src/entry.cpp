@@ -90,7 +90,7 @@ std::string fields_as_json(std::span<const EntryField> fields) {
 }
 
 Delivery delivery_from_entry(std::string_view channel, std::string_view stream_id, std::span<const EntryField> fields,
-                             long long reserved_ms) {
+                             long long reserved_ms, std::size_t max_message_bytes) {
     const EntryField* id = nullptr;
     const EntryField* body = nullptr;
     const EntryField* count = nullptr;
@@ -135,6 +135,8 @@ Delivery delivery_from_entry(std::string_view channel, std::string_view stream_i
         poison("stream entry " + std::string(stream_id) +
                    " has no 'b' field (the message bytes); its fields are kept as a JSON array of [name, value] pairs",
                false);
+    } else if (auto too_big = oversize_reason(body->second.size(), max_message_bytes); !too_big.empty()) {
+        poison(std::move(too_big), only_adapter_fields(content));
     } else {
         try {
             delivery.message = decode_message(body->second);

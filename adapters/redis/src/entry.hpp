@@ -40,7 +40,9 @@ std::string fields_as_json(std::span<const EntryField> fields);
 /// empty, else derived_id of the first `o` field, else derived_id(@p stream_id). An entry the
 /// scripts re-added with its fields packed in `p` (one too wide for one XADD from Lua) is read as
 /// the fields inside `p`.
+/// A body of more than @p max_message_bytes (0 = no limit) is poison too, its bytes kept: a
+/// foreign producer's, or one that grew past the limit through its metadata.
 Delivery delivery_from_entry(std::string_view channel, std::string_view stream_id, std::span<const EntryField> fields,
-                             long long reserved_ms);
+                             long long reserved_ms, std::size_t max_message_bytes = 0);
 
 }  // namespace failpipe::detail::redis

@@ -135,6 +135,8 @@ std::vector<EntryField> entry_fields(const redisReply& fields, const std::string
 /// Everything behind RedisAdapter: options, endpoint, the pool, the write combiner.
 class AdapterCore {
 public:
+    std::size_t max_message_bytes() const noexcept { return options_.max_message_bytes; }
+
     explicit AdapterCore(RedisAdapter::Options options)
         : options_(validated(std::move(options))),
           endpoint_(parse_url(options_.url)),
@@ -373,6 +375,10 @@ public:
             bodies.push_back(encode_message(outgoing.message));
             ids.push_back(outgoing.message.id);
         }
+        // All checked before any is sent: a batch with one message too big pushes none.
+        for (std::size_t i = 0; i < messages.size(); ++i) {
+            check_message_size(messages[i].message, bodies[i].size(), options_.max_message_bytes, "RedisAdapter::push_batch");
+        }
 
         // Chunks: each one script call, pipelined so the server works on one while the next is sent.
         struct Chunk {
@@ -491,7 +497,7 @@ public:
                 const auto fields = entry_fields(element(*reply, i + 2), where, "EVALSHA reserve");
                 result.deliveries.push_back(delivery_from_entry(channels[static_cast<std::size_t>(index - 1)],
                                                                 string_of(element(*reply, i + 1), where, "EVALSHA reserve"),
-                                                                fields, result.now_ms));
+                                                                fields, result.now_ms, options_.max_message_bytes));
             }
             return result;
         });
@@ -501,7 +507,7 @@ public:
     /// entry's own id time (when it was added, hence no later than now) stands in for it.
     static void parse_streams(const redisReply& reply, const std::vector<std::string>& keys,
                               const std::vector<std::string>& channels, long long reserved_ms,
-                              const std::string& where, std::vector<Delivery>& out) {
+                              const std::string& where, std::size_t max_message_bytes, std::vector<Delivery>& out) {
         if (reply.type == REDIS_REPLY_NIL) return;
         expect_array(reply, where, "XREADGROUP");
         for (std::size_t s = 0; s < reply.elements; ++s) {
@@ -522,7 +528,7 @@ public:
                 const auto fields = entry_fields(element(entry, 1), where, "XREADGROUP");
                 long long reserved = reserved_ms;
                 if (reserved < 0) reserved = std::max(0LL, parse_integer(stream_id.substr(0, stream_id.find('-'))));
-                out.push_back(delivery_from_entry(channel, stream_id, fields, reserved));
+                out.push_back(delivery_from_entry(channel, stream_id, fields, reserved, max_message_bytes));
             }
         }
     }
@@ -568,7 +574,7 @@ public:
             // A read racing a flush of the keys finds no group: nothing read, the next call makes it.
             if (!is_error_reply(*got, "NOGROUP")) {
                 throw_if_error_reply(*got, where, "XREADGROUP");
-                parse_streams(*got, keys, channels, reserved_ms, where, result.deliveries);
+                parse_streams(*got, keys, channels, reserved_ms, where, options_.max_message_bytes, result.deliveries);
             }
             if (prepare_failed) {
                 // Nothing is handed out when preparing failed (its error may be the very reason the
@@ -618,7 +624,7 @@ public:
             throw_if_error_reply(*reply, connection.endpoint(), "XREADGROUP");
             // reserved_ms is the server time before the block: earlier than the real reservation,
             // which only makes the repeat check of a settle more careful.
-            parse_streams(*reply, keys, channels, reserved_ms, connection.endpoint(), deliveries);
+            parse_streams(*reply, keys, channels, reserved_ms, connection.endpoint(), options_.max_message_bytes, deliveries);
             return deliveries;
         });
     }
@@ -1230,6 +1236,7 @@ std::string RedisAdapter::push(const std::string& channel, Message message, Seco
     std::string delay_text = detail::redis::delay_ms(delay, "push");
     if (message.id.empty()) message.id = generate_message_id();
     std::string bytes = encode_message(message);
+    check_message_size(message, bytes.size(), core_->max_message_bytes(), "RedisAdapter::push");
     return core_->push_one(channel, std::move(message.id), std::move(bytes), std::move(delay_text));
 }
 

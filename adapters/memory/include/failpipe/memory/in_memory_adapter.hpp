@@ -21,6 +21,11 @@ public:
         Seconds visibility_timeout{30.0};
         /// Due times and timeouts come from here (null = SystemClock). Use a ManualClock in tests.
         std::shared_ptr<const Clock> clock;
+        /// The largest message, encoded, that push and push_batch accept (0 = no limit; config
+        /// `maxMessageBytes`). A bigger one that is already in a channel (pushed under a higher
+        /// limit, or grown through its metadata) is handed out by reserve as poison, with its bytes.
+        /// Settle pushes (retries, dead letters, follow-ups) are not refused: see docs/limits.md.
+        std::size_t max_message_bytes = 0;
     };
 
     InMemoryAdapter();

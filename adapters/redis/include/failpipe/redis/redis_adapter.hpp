@@ -55,6 +55,11 @@ public:
         /// so use at least as many as the workers sharing this adapter. Settles, releases and single
         /// pushes use one more connection of their own.
         std::size_t pool_size = 16;
+        /// The largest message, encoded, that push and push_batch accept (0 = no limit; config
+        /// `maxMessageBytes`). An entry whose bytes are bigger (a foreign producer's, or one pushed
+        /// under a higher limit) is handed out by reserve as poison, with its bytes. Settle pushes
+        /// (retries, dead letters, follow-ups) are not refused: see docs/limits.md.
+        std::size_t max_message_bytes = 0;
     };
 
     /// @brief Counters of what the adapter sent (since it was made).
