@@ -1034,7 +1034,7 @@ TEST_CASE("config: bad deadLetters, maxElapsed and onExpired values are refused 
                 "expected \"dead-letter\" or \"drop\", found \"discard\"");
 }
 
-TEST_CASE("config: maxMessageBytes reaches Config for the adapter; bad values are refused at /maxMessageBytes") {
+TEST_CASE("config: maxMessageBytes reaches Config for the adapter — bad values are refused at /maxMessageBytes") {
     CHECK(load_config({{"maxMessageBytes", 1048576}}).max_message_bytes == 1048576);
     CHECK(load_config({{"maxMessageBytes", 0}}).max_message_bytes == 0);
     CHECK(load_config(json::object()).max_message_bytes == 0);  // no limit unless configured

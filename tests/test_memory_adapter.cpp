@@ -729,7 +729,7 @@ std::unique_ptr<InMemoryAdapter> limited(std::size_t max_message_bytes) {
 
 }  // namespace
 
-TEST_CASE("memory adapter: a push bigger than maxMessageBytes is refused with its size, the limit and its id; exactly the limit is accepted") {
+TEST_CASE("memory adapter: a push bigger than maxMessageBytes is refused with its size, the limit and its id — exactly the limit is accepted") {
     const Message fits = sized("fits", 100);
     const std::size_t limit = failpipe::encode_message(fits).size();
     auto adapter = limited(limit);

@@ -53,13 +53,17 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::filesystem::
     argv.push_back(nullptr);
     const std::string log_path = log.string();
     const pid_t parent = ::getpid();
+    // Blocked in this thread before the fork, so the child is born with them blocked: a SIGTERM sent
+    // right after spawn() returns, before the child has run a line, must not kill it.
+    sigset_t before;
+    if (block_stop_signals) ::pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
     const pid_t pid = ::fork();
+    if (pid != 0 && block_stop_signals) ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     if (pid < 0) throw HarnessError("fork failed");
     if (pid == 0) {
         // Only async-signal-safe calls until exec: the runner has other threads.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(126);
-        if (block_stop_signals) ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
         const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0) {
             ::dup2(fd, STDOUT_FILENO);

@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
         options.url = args.url;
         options.key_prefix = args.prefix;
         options.visibility_timeout = config.visibility_timeout;
+        options.max_message_bytes = config.max_message_bytes;
         options.connect_timeout = Seconds{0.5};
         options.command_timeout = Seconds{3.0};
         options.pool_size = args.threads + 2;
