@@ -163,7 +163,7 @@ public:
     virtual std::size_t evict(const std::string& channel, const std::vector<std::string>& ids) = 0;
 
     /// @brief How many messages evict() removed from @p channel, ever: kept by the broker (on Redis in
-    /// `<prefix>:evicted:<channel>`), so it survives processes; 0 for a channel never evicted from.
+    /// `{<prefix>}:evicted:<channel>`), so it survives processes; 0 for a channel never evicted from.
     virtual std::uint64_t evicted(const std::string& channel) = 0;
 
     /// @brief Moves the waiting messages of @p from whose ids are in @p ids to @p to, each one

@@ -53,7 +53,7 @@ TEST_CASE("redis retention: the eviction count survives a new adapter and is wha
     CHECK(again->evicted("orders:dlq") == 6);
     CHECK(again->depth("orders:dlq").ready == 4);
     // Where docs/cli.md says it is.
-    CHECK(rt::raw_command(rt::port_of(rt::test_redis_url()), {"INCRBY", prefix + ":evicted:orders:dlq", "0"}) == ":6");
+    CHECK(rt::raw_command(rt::port_of(rt::test_redis_url()), {"INCRBY", "{" + prefix + "}:evicted:orders:dlq", "0"}) == ":6");
     // A second pass within the cap evicts nothing and adds nothing.
     CHECK(DeadLetters(again).enforce_retention("orders", RetentionPolicy{4, std::nullopt}).evicted.empty());
     CHECK(again->evicted("orders:dlq") == 6);
