@@ -21,6 +21,9 @@
 namespace failpipe::detail {
 namespace {
 
+// The largest `deadLetters.maxCount` accepted (a billion: larger is a typo, not a cap).
+constexpr long long kMaxRetainedDeadLetters = 1'000'000'000;
+
 using nlohmann::json;
 
 const std::vector<std::string>& final_behavior_names() {
@@ -160,6 +163,10 @@ private:
         if (!section) return;
         if (auto limit = section->optional_integer_in("historyLimit", 0, static_cast<long long>(kMaxHistoryLimit)))
             config.dispatcher.history_limit = static_cast<std::size_t>(*limit);
+        // Retention: the worker evicts the oldest dead letters beyond these caps, counted and logged.
+        if (auto count = section->optional_integer_in("maxCount", 1, kMaxRetainedDeadLetters))
+            config.worker.dead_letter_retention.max_count = static_cast<std::size_t>(*count);
+        if (auto age = section->optional_seconds("maxAge")) config.worker.dead_letter_retention.max_age = Seconds{*age};
     }
 
     // Rules that span sections, checked once every section is read.
@@ -435,7 +442,7 @@ const std::vector<std::string>& worker_keys() {
 }
 
 const std::vector<std::string>& dead_letters_keys() {
-    static const std::vector<std::string> keys{"historyLimit"};
+    static const std::vector<std::string> keys{"historyLimit", "maxCount", "maxAge"};
     return keys;
 }
 

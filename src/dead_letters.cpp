@@ -13,6 +13,7 @@
 #include "failpipe/classifier.hpp"
 #include "failpipe/fingerprint.hpp"
 #include "failpipe/metadata_keys.hpp"
+#include "logging.hpp"
 #include "metadata.hpp"
 
 namespace failpipe {
@@ -494,6 +495,11 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
 }
 
 PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOptions& options) const {
+    return remove_matching(filter, options, false);
+}
+
+// Purge and retention share the scan: retention evicts (removes and counts) instead of removing.
+PurgeResult DeadLetters::remove_matching(const DeadLetterFilter& filter, const PurgeOptions& options, bool evict) const {
     detail::check_limit(options.limit, "purge");
     DeadLetterFilter narrowed = filter;
     if (options.older_than) {
@@ -525,7 +531,7 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
             if (selector.matches(letter)) ids.push_back(std::move(letter.id));
         }
         if (!ids.empty() && !options.dry_run) {
-            const std::size_t removed = adapter_->remove(channel, ids);
+            const std::size_t removed = evict ? adapter_->evict(channel, ids) : adapter_->remove(channel, ids);
             result.removed += removed;
             outcome.gone = removed;
             if (options.progress) options.progress(result.removed, std::max(total, result.removed));
@@ -533,6 +539,64 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
         result.ids.insert(result.ids.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
         return outcome;
     });
+    return result;
+}
+
+namespace detail {
+namespace {
+
+// Logs the ids of an eviction in lines of bounded length: every id is logged, none is dropped.
+void log_evictions(const std::string& channel, const RetentionPolicy& policy, const std::vector<std::string>& ids,
+                   std::size_t removed) {
+    constexpr std::size_t kLineBudget = 800;
+    std::string why;
+    if (policy.max_count) why = "maxCount " + std::to_string(*policy.max_count);
+    if (policy.max_age) why += fmt::format("{}maxAge {:g}s", why.empty() ? "" : ", ", policy.max_age->count());
+    std::string line;
+    std::size_t logged = 0;
+    auto flush = [&] {
+        logger().warn("evicted {} dead letters of {} ({}): {}{}", removed, channel, why, line,
+                      logged < ids.size() ? " (continued)" : "");
+        line.clear();
+    };
+    for (const auto& id : ids) {
+        if (!line.empty() && line.size() + id.size() > kLineBudget) flush();
+        if (!line.empty()) line += ", ";
+        line += id;
+        ++logged;
+    }
+    if (!line.empty()) flush();
+}
+
+}  // namespace
+}  // namespace detail
+
+RetentionResult DeadLetters::enforce_retention(const std::string& channel, const RetentionPolicy& policy) const {
+    if (policy.max_age && (!std::isfinite(policy.max_age->count()) || policy.max_age->count() < 0.0))
+        throw InvalidArgumentError("enforce_retention: max_age must be a duration of 0 or more");
+    RetentionResult result;
+    result.channel = dead_letter_channel(channel);
+    DeadLetterFilter filter;
+    filter.channel = result.channel;
+    auto take = [&result](PurgeResult part) {
+        result.removed += part.removed;
+        result.evicted.insert(result.evicted.end(), std::make_move_iterator(part.ids.begin()),
+                              std::make_move_iterator(part.ids.end()));
+    };
+    if (policy.max_age) {
+        PurgeOptions options;
+        options.older_than = policy.max_age;
+        take(remove_matching(filter, options, true));
+    }
+    if (policy.max_count) {
+        const std::size_t size = detail::channel_size(*adapter_, result.channel);
+        if (size > *policy.max_count) {
+            PurgeOptions options;
+            options.limit = size - *policy.max_count;
+            take(remove_matching(filter, options, true));
+        }
+    }
+    if (!result.evicted.empty()) detail::log_evictions(result.channel, policy, result.evicted, result.removed);
     return result;
 }
 

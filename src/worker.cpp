@@ -208,6 +208,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             break;
         case FailureAction::dead_letter:
             pending.outcome = Outcome::dead_lettered;
+            pending.dead_letter_to = decision.to;
             pending.note = fmt::format("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})",
                                        delivery.message.id, delivery.channel, decision.to, decision.middleware,
                                        failure.what, failure.type);
@@ -231,6 +232,7 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     record["deliveries"] = delivery.deliveries;
     if (delivery.poisoned()) record["encoding"] = detail::is_valid_utf8(delivery.raw) ? "utf-8" : "base64";
     pending.outcome = Outcome::dead_lettered;
+    pending.dead_letter_to = target;
     pending.note = fmt::format("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
                                delivery.message.id, failure.what, target);
     pending.settlement.pushes = std::move(pushes);
@@ -453,6 +455,7 @@ Outcome Worker::finish(Pending& pending) {
             if (pending.poison) bump(metrics_->poison);
             if (pending.expired) bump(metrics_->expired);
             detail::logger().warn("{}", pending.note);
+            dead_lettered_to(pending.dead_letter_to);
             break;
         case Outcome::dropped:
             bump(metrics_->dropped);
@@ -520,8 +523,42 @@ std::size_t Worker::process_batch(std::vector<Delivery>& deliveries) {
     return started;
 }
 
+void Worker::dead_lettered_to(const std::string& channel) {
+    if (!options_.dead_letter_retention.enabled() || channel.empty()) return;
+    RetentionState& state = retention_[channel];
+    state.pending = true;
+    if (std::chrono::steady_clock::now() - state.last >= options_.retention_interval) enforce_retention(channel);
+}
+
+void Worker::enforce_pending_retention() noexcept {
+    for (auto& [channel, state] : retention_)
+        if (state.pending) enforce_retention(channel);
+}
+
+void Worker::enforce_retention(const std::string& channel) noexcept {
+    RetentionState& state = retention_[channel];
+    state.last = std::chrono::steady_clock::now();
+    state.pending = false;
+    try {
+        // No suffix: the channel is the dead-letter channel itself, whatever its name.
+        DeadLetters::Options options;
+        options.dead_letter_suffix.clear();
+        options.clock = dispatcher_.options().clock;
+        const DeadLetters dead_letters(adapter_, std::move(options));
+        dead_letters.enforce_retention(channel, options_.dead_letter_retention);
+    } catch (const std::exception& e) {
+        // Nothing was evicted uncounted (evict counts atomically); the next pass tries again.
+        state.pending = true;
+        detail::logger().warn("retention of dead letters in \"{}\" failed, trying again later: {}", channel, e.what());
+    } catch (...) {
+        state.pending = true;
+        detail::logger().warn("retention of dead letters in \"{}\" failed, trying again later", channel);
+    }
+}
+
 std::size_t Worker::run_once() {
     auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+    if (deliveries.empty()) enforce_pending_retention();
     return process_batch(deliveries);
 }
 
@@ -534,7 +571,10 @@ std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
             want = std::min(want, max_deliveries - processed);
         }
         auto deliveries = adapter_->reserve(options_.channels, want, std::chrono::milliseconds(0));
-        if (deliveries.empty()) break;
+        if (deliveries.empty()) {
+            enforce_pending_retention();
+            break;
+        }
         processed += process_batch(deliveries);
     }
     return processed;

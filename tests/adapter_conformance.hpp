@@ -21,8 +21,15 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 #include "failpipe/adapter.hpp"
 #include "failpipe/classifier.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/metadata_keys.hpp"
@@ -814,6 +821,124 @@ void moved_message_handled_by_worker(F& f) {
     CHECK(adapter->depth("jobs:dlq").total() == 0);
 }
 
+/// Captures what the "failpipe" logger writes while it lives.
+class LogCapture {
+public:
+    LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)) {
+        logger_ = spdlog::get("failpipe");
+        if (!logger_) {
+            logger_ = spdlog::stderr_color_mt("failpipe");
+            logger_->set_level(spdlog::level::warn);
+        }
+        sink_->set_pattern("%v");
+        logger_->sinks().push_back(sink_);
+    }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    ~LogCapture() {
+        auto& sinks = logger_->sinks();
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+    }
+    std::string text() const { return stream_.str(); }
+
+private:
+    std::ostringstream stream_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+    std::shared_ptr<spdlog::logger> logger_;
+};
+
+/// A dead letter whose record says it failed at @p time (ISO 8601 UTC).
+inline Message dead_letter_at(int n, std::string id, const std::string& time) {
+    Message message = dead_letter(n, std::move(id));
+    message.metadata[std::string(metadata_keys::dead_letter)]["time"] = time;
+    return message;
+}
+
+template <class F>
+void evict_removes_and_counts(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 4; ++i) adapter->push("jobs:dlq", dead_letter(i, "e" + std::to_string(i)));
+    adapter->push("jobs:dlq", dead_letter(4, "e4"), f.delay());
+    CHECK(adapter->evicted("jobs:dlq") == 0);
+    auto held = adapter->reserve({"jobs:dlq"}, 1, 0ms);  // e0: reserved, not evicted
+    REQUIRE(held.size() == 1);
+    CHECK(adapter->evict("jobs:dlq", {"e0", "e1", "e4", "nope"}) == 2);
+    CHECK(adapter->evicted("jobs:dlq") == 2);
+    CHECK(adapter->evict("jobs:dlq", {"e1"}) == 0);  // gone already: not counted twice
+    CHECK(adapter->remove("jobs:dlq", {"e2"}) == 1);  // a purge is not an eviction
+    CHECK(adapter->evicted("jobs:dlq") == 2);
+    CHECK(adapter->evicted("jobs") == 0);
+    CHECK(adapter->depth("jobs:dlq").ready == 1);  // e3
+    CHECK(adapter->status("e0").state == MessageState::reserved);
+    settle_all(*adapter, held);
+}
+
+template <class F>
+void retention_by_count_evicts_the_oldest(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 10; ++i) adapter->push("orders:dlq", dead_letter(i, "r" + std::to_string(i)));
+    const DeadLetters dead_letters(adapter);
+    LogCapture log;
+    const RetentionResult result = dead_letters.enforce_retention("orders", RetentionPolicy{3, std::nullopt});
+    CHECK(result.channel == "orders:dlq");
+    CHECK(result.removed == 7);
+    CHECK(result.evicted == std::vector<std::string>{"r0", "r1", "r2", "r3", "r4", "r5", "r6"});
+    CHECK(adapter->evicted("orders:dlq") == 7);
+    std::vector<std::string> left;
+    for (const auto& message : adapter->browse("orders:dlq", 0, 100)) left.push_back(message.id);
+    CHECK(left == std::vector<std::string>{"r7", "r8", "r9"});
+    CHECK(log.text().find("evicted 7 dead letters of orders:dlq (maxCount 3): r0, r1, r2, r3, r4, r5, r6") !=
+          std::string::npos);
+    // Within the cap: nothing more goes, nothing more is logged.
+    CHECK(dead_letters.enforce_retention("orders", RetentionPolicy{3, std::nullopt}).evicted.empty());
+    CHECK(adapter->evicted("orders:dlq") == 7);
+}
+
+template <class F>
+void retention_by_age_evicts_old_records(F& f) {
+    auto adapter = f.make();
+    // Age is the record's `time` (when it was dead-lettered), read against the DeadLetters' clock.
+    auto clock = std::make_shared<ManualClock>();
+    clock->set(TimePoint{std::chrono::sys_days{std::chrono::year{2026} / 1 / 2}.time_since_epoch()});
+    adapter->push("orders:dlq", dead_letter_at(0, "old-1", "2025-12-31T00:00:00Z"));
+    adapter->push("orders:dlq", dead_letter_at(1, "young", "2026-01-01T23:30:00Z"));
+    adapter->push("orders:dlq", dead_letter_at(2, "old-2", "2026-01-01T12:00:00.500Z"));
+    adapter->push("orders:dlq", dead_letter(3, "no-time"));  // age unknown: kept
+    DeadLetters::Options options;
+    options.clock = clock;
+    const DeadLetters dead_letters(adapter, options);
+    LogCapture log;
+    const RetentionResult result = dead_letters.enforce_retention("orders", RetentionPolicy{std::nullopt, Seconds{3600.0}});
+    CHECK(result.evicted == std::vector<std::string>{"old-1", "old-2"});
+    CHECK(adapter->evicted("orders:dlq") == 2);
+    CHECK(adapter->depth("orders:dlq").ready == 2);
+    CHECK(log.text().find("evicted 2 dead letters of orders:dlq (maxAge 3600s): old-1, old-2") != std::string::npos);
+    CHECK_THROWS_AS(dead_letters.enforce_retention("orders", RetentionPolicy{std::nullopt, Seconds{-1.0}}),
+                    InvalidArgumentError);
+}
+
+template <class F>
+void worker_keeps_dead_letters_within_max_count(F& f) {
+    auto adapter = f.make();
+    for (int i = 0; i < 10; ++i) adapter->push("jobs", make_message("job", i, "w" + std::to_string(i)));
+    FailureMiddlewareDispatcher::Options dispatcher_options;
+    WorkerOptions options;
+    options.channels = {"jobs"};
+    options.wait = 0ms;
+    options.dead_letter_retention.max_count = 3;
+    Worker worker(adapter, FailureMiddlewareDispatcher(dispatcher_options), Classifier{}, options);
+    worker.on("job", [](const Message&, HandlerContext&) { throw std::runtime_error("always fails"); });
+    LogCapture log;
+    CHECK(worker.run_until_idle(20) == 10);
+    CHECK(worker.metrics().dead_lettered.load() == 10);
+    CHECK(adapter->depth("jobs:dlq").ready == 3);
+    CHECK(adapter->evicted("jobs:dlq") == 7);
+    std::vector<std::string> left;
+    for (const auto& message : adapter->browse("jobs:dlq", 0, 100)) left.push_back(message.id);
+    CHECK(left == std::vector<std::string>{"w7", "w8", "w9"});
+    for (int i = 0; i < 7; ++i) CHECK(log.text().find("w" + std::to_string(i)) != std::string::npos);
+}
+
 }  // namespace failpipe::conformance
 
 /// Registers every conformance check for fixture @p Fixture, each as its own test case named
@@ -894,6 +1019,22 @@ void moved_message_handled_by_worker(F& f) {
     TEST_CASE(label " conformance: remove finds the message in its channel after a requeue") {                  \
         Fixture f;                                                                                              \
         ::failpipe::conformance::remove_finds_the_message_in_its_channel(f);                                    \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: evict removes waiting messages and counts them") {                          \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::evict_removes_and_counts(f);                                                   \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: retention by count evicts the oldest, counted and logged") {                 \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::retention_by_count_evicts_the_oldest(f);                                       \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: retention by age evicts old records, counted and logged") {                  \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::retention_by_age_evicts_old_records(f);                                        \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a worker with maxCount 3 keeps 3 of 10 dead letters and counts 7") {         \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::worker_keeps_dead_letters_within_max_count(f);                                 \
     }                                                                                                           \
     TEST_CASE(label " conformance: channels are listed sorted") {                                               \
         Fixture f;                                                                                              \

@@ -1020,6 +1020,28 @@ TEST_CASE("config: deadLetters.historyLimit, maxElapsed and worker.onExpired rea
     CHECK(config.worker.on_expired == ExpiredBehavior::dead_letter);
 }
 
+TEST_CASE("config: deadLetters.maxCount and maxAge become the worker's retention policy") {
+    Config config = load_config({{"deadLetters", {{"maxCount", 10000}, {"maxAge", 604800}}}});
+    REQUIRE(config.worker.dead_letter_retention.max_count);
+    CHECK(*config.worker.dead_letter_retention.max_count == 10000);
+    REQUIRE(config.worker.dead_letter_retention.max_age);
+    CHECK(config.worker.dead_letter_retention.max_age->count() == 604800);
+    config = load_config({{"deadLetters", {{"maxCount", nullptr}}}});
+    CHECK_FALSE(config.worker.dead_letter_retention.enabled());
+}
+
+TEST_CASE("config: bad deadLetters.maxCount and maxAge values are refused at their paths") {
+    check_issue({{"deadLetters", {{"maxCount", 0}}}}, "/deadLetters/maxCount", "expected an integer >= 1, found 0");
+    check_issue({{"deadLetters", {{"maxCount", -5}}}}, "/deadLetters/maxCount", "expected an integer >= 1, found -5");
+    check_issue({{"deadLetters", {{"maxCount", 2.5}}}}, "/deadLetters/maxCount", "expected an integer, found 2.5");
+    check_issue({{"deadLetters", {{"maxCount", 2000000000}}}}, "/deadLetters/maxCount",
+                "expected an integer <= 1000000000, found 2000000000");
+    check_issue({{"deadLetters", {{"maxAge", 0}}}}, "/deadLetters/maxAge", "expected a number > 0, found 0");
+    check_issue({{"deadLetters", {{"maxAge", "7d"}}}}, "/deadLetters/maxAge", "expected a number, found \"7d\"");
+    check_issue({{"deadLetters", {{"maxcount", 5}}}}, "/deadLetters/maxcount",
+                "unknown key \"maxcount\"; did you mean \"maxCount\"?");
+}
+
 TEST_CASE("config: bad deadLetters, maxElapsed and onExpired values are refused at their paths") {
     check_issue({{"deadLetters", {{"historyLimit", 1001}}}}, "/deadLetters/historyLimit",
                 "expected an integer <= 1000, found 1001");

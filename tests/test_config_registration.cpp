@@ -111,6 +111,11 @@ TEST_CASE("config registration: the loader and the schema know the same top-leve
     const json s = schema();
     CHECK(keys_of(s.at("properties")) == set_of(detail::top_level_keys()));
     CHECK(keys_of(s.at("$defs").at("worker").at("properties")) == set_of(detail::worker_keys()));
+    CHECK(keys_of(s.at("properties").at("deadLetters").at("properties")) == set_of(detail::dead_letters_keys()));
+    for (const auto& key : keys_of(s.at("properties").at("deadLetters").at("properties"))) {
+        CAPTURE(key);
+        CHECK(issues_of({{"deadLetters", {{key, nullptr}}}}).empty());
+    }
     // Every key the schema allows loads (null counts as absent); one it does not is refused.
     for (const auto& key : keys_of(s.at("properties"))) {
         CAPTURE(key);

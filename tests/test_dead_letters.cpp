@@ -44,6 +44,8 @@ public:
         return page;
     }
     std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner->remove(c, ids); }
+    std::size_t evict(const std::string& c, const std::vector<std::string>& ids) override { return inner->evict(c, ids); }
+    std::uint64_t evicted(const std::string& c) override { return inner->evicted(c); }
     MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
                     Seconds d) override {
         MoveResult result = inner->move(f, t, ids, r, d);

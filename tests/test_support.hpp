@@ -60,6 +60,8 @@ public:
     ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
     std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
     std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
+    std::size_t evict(const std::string& c, const std::vector<std::string>& ids) override { return inner_->evict(c, ids); }
+    std::uint64_t evicted(const std::string& c) override { return inner_->evicted(c); }
     MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
                     Seconds d) override {
         return inner_->move(f, t, ids, r, d);

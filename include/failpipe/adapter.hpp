@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <string>
@@ -155,6 +156,15 @@ public:
 
     /// @brief Removes the waiting messages of @p channel whose ids are in @p ids. Returns how many went.
     virtual std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) = 0;
+
+    /// @brief remove(), and adds how many went to @p channel's eviction counter in the same atomic
+    /// step (on Redis, per script step; in memory, under the adapter's lock), so no eviction can go
+    /// uncounted. Retention (DeadLetters::enforce_retention) evicts through this. Returns how many went.
+    virtual std::size_t evict(const std::string& channel, const std::vector<std::string>& ids) = 0;
+
+    /// @brief How many messages evict() removed from @p channel, ever: kept by the broker (on Redis in
+    /// `{<prefix>}:evicted:<channel>`), so it survives processes; 0 for a channel never evicted from.
+    virtual std::uint64_t evicted(const std::string& channel) = 0;
 
     /// @brief Moves the waiting messages of @p from whose ids are in @p ids to @p to, each one
     /// atomically: at every instant a message is in exactly one of the two channels — never lost,

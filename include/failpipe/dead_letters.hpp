@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -127,6 +128,24 @@ struct PurgeResult {
     std::size_t removed = 0;       ///< How many the adapter removed (fewer than ids when some left meanwhile).
 };
 
+/// @brief How many dead letters a channel keeps (config `deadLetters.maxCount`, `deadLetters.maxAge`).
+struct RetentionPolicy {
+    /// Keep at most this many waiting dead letters: the oldest (first in browse order, which is
+    /// arrival order) beyond it are evicted. Unset = no cap.
+    std::optional<std::size_t> max_count;
+    /// Evict dead letters whose record `time` is older than this (records without a readable time
+    /// are kept: their age is unknown). Unset = no age limit.
+    std::optional<Seconds> max_age;
+    bool enabled() const noexcept { return max_count.has_value() || max_age.has_value(); }
+};
+
+/// @brief What DeadLetters::enforce_retention did.
+struct RetentionResult {
+    std::string channel;               ///< The dead-letter channel it evicted from.
+    std::vector<std::string> evicted;  ///< Ids it asked the adapter to evict, oldest first.
+    std::size_t removed = 0;           ///< How many the adapter evicted (and counted).
+};
+
 /// @brief The operations on dead letters. See the file comment.
 class DeadLetters {
 public:
@@ -171,7 +190,16 @@ public:
     /// @brief Removes the matching dead letters (AdapterInterface::remove), oldest first.
     PurgeResult purge(const DeadLetterFilter& filter, const PurgeOptions& options = {}) const;
 
+    /// @brief Evicts what @p policy does not keep from @p channel's dead letters: first those older
+    /// than max_age, then the oldest beyond max_count. Every eviction goes through
+    /// AdapterInterface::evict (removed and counted in one atomic step; the count is what
+    /// `failpipe stats` shows as `evicted`) and is logged with its ids (logger "failpipe", warn).
+    /// Throws InvalidArgumentError when max_age is negative or not finite.
+    RetentionResult enforce_retention(const std::string& channel, const RetentionPolicy& policy) const;
+
 private:
+    PurgeResult remove_matching(const DeadLetterFilter& filter, const PurgeOptions& options, bool evict) const;
+
     std::shared_ptr<AdapterInterface> adapter_;
     Options options_;
 };

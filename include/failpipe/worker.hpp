@@ -18,6 +18,7 @@
 #include "failpipe/adapter.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/consume_middleware.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/handler_context.hpp"
@@ -45,6 +46,13 @@ struct WorkerOptions {
     /// What becomes of a message reserved after its time to live (see expiry.hpp); its handler never
     /// runs either way. JSON config: `onExpired` (`"dead-letter"` | `"drop"`).
     ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
+    /// Caps on the dead-letter channels this worker writes to (config `deadLetters.maxCount`,
+    /// `deadLetters.maxAge`); see DeadLetters::enforce_retention. Unset = keep every dead letter.
+    RetentionPolicy dead_letter_retention{};
+    /// At most one retention pass per dead-letter channel this often while dead letters keep
+    /// coming; a channel that got dead letters since its last pass gets one more when the worker
+    /// finds nothing to reserve (so a burst ends within the caps).
+    std::chrono::milliseconds retention_interval{1000};
 };
 
 /// @brief What became of one delivery (returned by Worker::process, for tests and tools).
@@ -116,6 +124,13 @@ private:
         bool poison = false;
         bool expired = false;
         std::string note;  // logged once settled (failures only)
+        std::string dead_letter_to;  // the dead-letter channel (dead_lettered only)
+    };
+    // Retention of one dead-letter channel: when it was last enforced, and whether dead letters
+    // arrived since.
+    struct RetentionState {
+        std::chrono::steady_clock::time_point last{};
+        bool pending = false;
     };
     Pending prepare(Delivery delivery);
     void prepare_failure(Pending& pending, Failure failure);
@@ -129,6 +144,9 @@ private:
     template <class Attempt>
     void retry_while_unreachable(std::size_t deliveries, Attempt&& attempt);
     Outcome finish(Pending& pending);
+    void dead_lettered_to(const std::string& channel);
+    void enforce_pending_retention() noexcept;
+    void enforce_retention(const std::string& channel) noexcept;
     std::size_t process_batch(std::vector<Delivery>& deliveries);
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
 
@@ -140,6 +158,7 @@ private:
     std::vector<ConsumeMiddlewarePtr> consume_;
     std::shared_ptr<WorkerMetrics> metrics_;
     std::stop_token stop_;  // run()'s, so waits inside a settle end at shutdown
+    std::unordered_map<std::string, RetentionState> retention_;
 };
 
 }  // namespace failpipe

@@ -42,7 +42,7 @@ failpipe_cli_test("dlq list of an unknown channel offers the nearest" EXIT 1 RED
 
 failpipe_cli_test("dlq replay --dry-run changes nothing" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq replay --channel orders --dry-run ${_fp_dlq_broker} && stats --channel orders --format json ${_fp_dlq_broker}
-  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":3,"parked":0}\]}\n$]])
+  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":3,"parked":0,"evicted":0}\]}\n$]])
 failpipe_cli_test("dlq replay --dry-run says what would happen" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq replay --channel orders --dry-run ${_fp_dlq_broker}
   STDOUT [[^dry run: would replay 3 of orders:dlq to their channels, park 0, skip 0 \(nothing changed\)\n$]] EMPTY_STDERR)
@@ -51,7 +51,7 @@ failpipe_cli_test("dlq replay sends the dead letters back" EXIT 0 REDIS
   STDOUT [[^replayed 2 of orders:dlq to their channels, parked 0, skipped 0\n$]] EMPTY_STDERR)
 failpipe_cli_test("dlq replay: every message once, in its channel" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq replay --channel orders --rate 100 ${_fp_dlq_broker} && stats --channel orders --format json ${_fp_dlq_broker}
-  STDOUT [[^{"channels":\[{"channel":"orders","ready":3,"delayed":0,"reserved":0,"dead":0,"parked":0}\]}\n$]])
+  STDOUT [[^{"channels":\[{"channel":"orders","ready":3,"delayed":0,"reserved":0,"dead":0,"parked":0,"evicted":0}\]}\n$]])
 failpipe_cli_test("dlq replay --to another channel" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq replay --channel orders --to orders-retry ${_fp_dlq_broker} && stats --channel orders-retry --format json ${_fp_dlq_broker}
   STDOUT [[^{"channels":\[{"channel":"orders-retry","ready":3,]])
@@ -88,7 +88,7 @@ failpipe_cli_test("dlq purge without --yes deletes nothing and says what it woul
   EMPTY_STDERR)
 failpipe_cli_test("dlq purge without --yes: all still there" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq purge --channel orders ${_fp_dlq_broker} && stats --channel orders --format json ${_fp_dlq_broker}
-  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":3,"parked":0}\]}\n$]])
+  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":3,"parked":0,"evicted":0}\]}\n$]])
 failpipe_cli_test("dlq purge --yes deletes" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq purge --channel orders --limit 2 --yes ${_fp_dlq_broker}
   STDOUT [[^deleted 2 of orders:dlq\n$]] EMPTY_STDERR)
@@ -108,7 +108,7 @@ endif()
 failpipe_cli_test("dlq replay of 2500: each once in its channel" EXIT 0 REDIS BULK_LINES 2500
   ARGS push --channel bulk:dlq --file @BULK@ ${_fp_dlq_broker} && dlq replay --channel bulk ${_fp_dlq_broker} &&
        stats --channel bulk --format json ${_fp_dlq_broker}
-  STDOUT [[^{"channels":\[{"channel":"bulk","ready":2500,"delayed":0,"reserved":0,"dead":0,"parked":0}\]}\n$]])
+  STDOUT [[^{"channels":\[{"channel":"bulk","ready":2500,"delayed":0,"reserved":0,"dead":0,"parked":0,"evicted":0}\]}\n$]])
 
 failpipe_cli_test("dlq with an unreachable broker names it without its password" EXIT 1
   ARGS dlq list --channel orders --redis redis://user:secret@127.0.0.1:@FREE_PORT@

@@ -1,5 +1,7 @@
-// `failpipe stats`: per channel, how many messages are ready, delayed, reserved, dead and parked.
+// `failpipe stats`: per channel, how many messages are ready, delayed, reserved, dead and parked,
+// and how many dead letters retention evicted.
 #include <algorithm>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@ struct ChannelStats {
     ChannelDepth depth;
     std::size_t dead = 0;
     std::size_t parked = 0;
+    std::uint64_t evicted = 0;  // by retention, ever (the broker's counter of C:dlq)
 };
 
 std::size_t waiting(const ChannelDepth& d) { return d.ready + d.delayed; }
@@ -35,6 +38,7 @@ ChannelStats stats_of(RedisAdapter& broker, const std::string& channel) {
     ChannelStats s{channel, broker.depth(channel)};
     s.dead = waiting(broker.depth(channel + std::string(kDeadLetterSuffix)));
     s.parked = waiting(broker.depth(channel + std::string(kParkedSuffix)));
+    s.evicted = broker.evicted(channel + std::string(kDeadLetterSuffix));
     return s;
 }
 
@@ -48,6 +52,7 @@ void print_json(std::ostream& out, const std::vector<ChannelStats>& stats) {
         item["reserved"] = s.depth.reserved;
         item["dead"] = s.dead;
         item["parked"] = s.parked;
+        item["evicted"] = s.evicted;
         list.push_back(std::move(item));
     }
     nlohmann::ordered_json doc;
@@ -60,13 +65,14 @@ void print_text(std::ostream& out, const std::vector<ChannelStats>& stats) {
         out << "no channels\n";
         return;
     }
-    print_table(out, {"channel", "ready", "delayed", "reserved", "dead", "parked"}, stats.size(),
+    print_table(out, {"channel", "ready", "delayed", "reserved", "dead", "parked", "evicted"}, stats.size(),
                 [&](std::size_t i) -> std::vector<std::string> {
                     const ChannelStats& s = stats[i];
                     return {shorten(s.name),           std::to_string(s.depth.ready), std::to_string(s.depth.delayed),
-                            std::to_string(s.depth.reserved), std::to_string(s.dead), std::to_string(s.parked)};
+                            std::to_string(s.depth.reserved), std::to_string(s.dead), std::to_string(s.parked),
+                            std::to_string(s.evicted)};
                 },
-                {1, 2, 3, 4, 5});
+                {1, 2, 3, 4, 5, 6});
 }
 
 int run_stats(const Invocation& inv) {
@@ -102,10 +108,11 @@ int run_stats(const Invocation& inv) {
 Command stats_command() {
     Command c;
     c.words = {"stats"};
-    c.summary = "Count the messages of each channel: ready, delayed, reserved, dead, parked";
+    c.summary = "Count the messages of each channel: ready, delayed, reserved, dead, parked, evicted";
     c.description =
         "For each channel (or only --channel C): messages ready, delayed (due later) and reserved (held\n"
-        "by a worker), dead letters waiting in C:dlq and parked messages waiting in C:parked.\n"
+        "by a worker), dead letters waiting in C:dlq, parked messages waiting in C:parked, and how many dead letters\n"
+        "retention (deadLetters.maxCount / maxAge) evicted from C:dlq, ever.\n"
         "A channel that never held a message is an error (exit 1). The JSON form is described in docs/cli.md.";
     c.options = {{"channel", "C", "only this channel"}, {"format", "F", "text or json (default text)"}};
     for (auto& o : broker_options()) c.options.push_back(std::move(o));

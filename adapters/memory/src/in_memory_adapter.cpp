@@ -330,6 +330,7 @@ struct InMemoryAdapter::State {
 
     // Node-based, so the Channel* held by slots stays valid while channels are added.
     std::unordered_map<std::string, Channel> channels;
+    std::unordered_map<std::string, std::uint64_t> evicted;  // AdapterInterface::evict's counters, by channel
     std::vector<std::optional<Entry>> parked;  // delayed entries, named by DelayedKey::parked
     std::vector<std::uint32_t> free_parked;    // capacity kept ≥ parked.size(), like free_slots
     std::vector<Slot> slots;
@@ -791,6 +792,23 @@ std::vector<Message> InMemoryAdapter::browse(const std::string& channel, std::si
 
 std::size_t InMemoryAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {
     detail::in_memory::check_channel("remove", channel);
+    return remove_waiting(channel, ids, false);
+}
+
+std::size_t InMemoryAdapter::evict(const std::string& channel, const std::vector<std::string>& ids) {
+    detail::in_memory::check_channel("evict", channel);
+    return remove_waiting(channel, ids, true);
+}
+
+std::uint64_t InMemoryAdapter::evicted(const std::string& channel) {
+    detail::in_memory::check_channel("evicted", channel);
+    State& s = *state_;
+    std::lock_guard lock(s.mutex);
+    const auto it = s.evicted.find(channel);
+    return it == s.evicted.end() ? 0 : it->second;
+}
+
+std::size_t InMemoryAdapter::remove_waiting(const std::string& channel, const std::vector<std::string>& ids, bool count) {
     if (ids.empty()) return 0;
     const std::unordered_set<std::string_view> wanted(ids.begin(), ids.end());
     State& s = *state_;
@@ -808,6 +826,8 @@ std::size_t InMemoryAdapter::remove(const std::string& channel, const std::vecto
             return true;
         });
         std::make_heap(ch->delayed.begin(), ch->delayed.end(), DueLater{});
+        // Counted under the same lock as the removal: no eviction is ever seen without its count.
+        if (count && removed > 0) s.evicted[channel] += removed;
     }
     return removed;
 }

@@ -768,8 +768,23 @@ public:
         });
     }
 
-    std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) {
-        check_channel(channel, "remove");
+    std::uint64_t evicted(const std::string& channel) {
+        check_channel(channel, "evicted");
+        return with_connection([&](Connection& connection) {
+            const Script& script = evicted_script();
+            Args command;
+            add_script_head(command, script);
+            command.add(channel);
+            Reply reply = run_script(connection, script.source, command);
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA evicted");
+            return static_cast<std::uint64_t>(std::max(0LL, integer_of(*reply, connection.endpoint(), "EVALSHA evicted")));
+        });
+    }
+
+    // remove(), or with @p count an eviction: each script step also adds what it removed to the
+    // channel's eviction counter.
+    std::size_t remove(const std::string& channel, const std::vector<std::string>& ids, bool count = false) {
+        check_channel(channel, count ? "evict" : "remove");
         if (ids.empty()) return 0;
         return with_connection([&](Connection& connection) {
             const Script& script = remove_script();
@@ -791,7 +806,7 @@ public:
                 return reply;
             };
             // Where the index says first: one step for every id that is where it was last pushed.
-            Reply first = call("i", "", "", ids, 2);
+            Reply first = call(count ? "I" : "i", "", "", ids, 2);
             std::size_t removed = static_cast<std::size_t>(std::max(0LL, integer_of(element(*first, 0), where, "EVALSHA remove")));
             const redisReply& left = element(*first, 1);
             expect_array(left, where, "EVALSHA remove");
@@ -803,7 +818,7 @@ public:
             std::string stream_cursor = "start", hash_cursor = "0";
             constexpr int kMaxSteps = 1'000'000;  // 5e9 entries: no channel is that long
             for (int step = 0; step < kMaxSteps && (stream_cursor != "done" || hash_cursor != "done"); ++step) {
-                Reply reply = call("s", stream_cursor, hash_cursor, wanted, 3);
+                Reply reply = call(count ? "S" : "s", stream_cursor, hash_cursor, wanted, 3);
                 removed += static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, 0), where, "EVALSHA remove")));
                 stream_cursor = std::string(string_of(element(*reply, 1), where, "EVALSHA remove"));
                 hash_cursor = std::string(string_of(element(*reply, 2), where, "EVALSHA remove"));
@@ -1271,6 +1286,12 @@ std::vector<Message> RedisAdapter::browse(const std::string& channel, std::size_
 std::size_t RedisAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {
     return core_->remove(channel, ids);
 }
+
+std::size_t RedisAdapter::evict(const std::string& channel, const std::vector<std::string>& ids) {
+    return core_->remove(channel, ids, true);
+}
+
+std::uint64_t RedisAdapter::evicted(const std::string& channel) { return core_->evicted(channel); }
 
 MoveResult RedisAdapter::move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                               const MessageRewrite& rewrite, Seconds delay) {

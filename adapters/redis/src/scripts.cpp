@@ -680,6 +680,17 @@ return out
 // to its worker.
 constexpr std::string_view kRemove = R"LUA(
 local ch, mode = ARGV[3], ARGV[4]
+-- 'I' and 'S' are 'i' and 's' of an eviction: what the step removes is also added to the channel's
+-- eviction counter, in the same atomic step (no eviction goes uncounted).
+local counter = nil
+if mode == 'I' or mode == 'S' then
+  counter = P .. ':evicted:' .. ch
+  mode = string.lower(mode)
+end
+local function counted(reply)
+  if counter and reply[1] > 0 then call('INCRBY', counter, reply[1]) end
+  return reply
+end
 local s, d, b = skey(ch), dkey(ch), bkey(ch)
 local removed = 0
 if mode == 'i' then
@@ -709,7 +720,7 @@ if mode == 'i' then
     end
     if not found then left[#left + 1] = id end
   end
-  return {removed, left}
+  return counted({removed, left})
 end
 local wanted = {}
 for k = 7, #ARGV do wanted[ARGV[k]] = true end
@@ -760,7 +771,12 @@ while hcursor ~= 'done' and budget > 0 do
   end
   budget = budget - #kv / 2 - 1
 end
-return {removed, scursor, hcursor}
+return counted({removed, scursor, hcursor})
+)LUA";
+
+// The eviction counter of a channel (AdapterInterface::evicted): an integer, 0 when never evicted.
+constexpr std::string_view kEvicted = R"LUA(
+return tonumber(call('GET', P .. ':evicted:' .. ARGV[3]) or '0')
 )LUA";
 
 // Moves, first half (read only): the waiting messages of a channel with the given ids, as the
@@ -1031,6 +1047,10 @@ const Script& browse_script() {
 }
 const Script& remove_script() {
     static const Script script = make("remove", kDrain, kRemove);
+    return script;
+}
+const Script& evicted_script() {
+    static const Script script = make("evicted", kReadOnly, kEvicted);
     return script;
 }
 const Script& move_read_script() {

@@ -39,6 +39,8 @@ const Script& remove_script();
 /// waiting messages with these ids: 'i' returns {items, ids not found where the index says, ids
 /// reserved}; 's' scans a bounded step and returns {items, {stream cursor, hash cursor}}. An item is
 /// id, kind ('s' | 'd'), stream id or member, delayed value, fields.
+/// The eviction counter of a channel (ARGV[3]).
+const Script& evicted_script();
 const Script& move_read_script();
 /// ARGV: prefix, visibility ms, from, to, delay ms, token, then {kind ref value id 'k'|'r' bytes}*.
 /// Returns one letter per message: m moved, g gone, r reserved, c changed.

@@ -5,6 +5,7 @@
 /// section: the acknowledgement and all staged pushes happen together or not at all.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,8 @@ public:
     ChannelDepth depth(const std::string& channel) override;
     std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::size_t evict(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::uint64_t evicted(const std::string& channel) override;
     /// @brief One critical section: every message it moves leaves @p from and joins @p to together.
     /// The rewrite runs under the adapter's lock (keep it short; it must not call the adapter).
     /// Every waiting message of @p from with a requested id moves (also several with one id).
@@ -54,6 +57,8 @@ public:
     void push_raw(const std::string& channel, std::string bytes);
 
 private:
+    std::size_t remove_waiting(const std::string& channel, const std::vector<std::string>& ids, bool count);
+
     struct State;
     std::unique_ptr<State> state_;
 };

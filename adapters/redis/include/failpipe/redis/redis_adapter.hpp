@@ -107,6 +107,8 @@ public:
     /// @brief Removes the waiting messages of @p channel with these ids, also when a later message
     /// with the same id went to another channel (found by a scan of @p channel in bounded steps).
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::size_t evict(const std::string& channel, const std::vector<std::string>& ids) override;
+    std::uint64_t evicted(const std::string& channel) override;
     /// @brief Moves in chunks of at most 256 messages, each chunk one script call: the messages are
     /// read (by the index, then by a bounded scan of @p from for ids the index places elsewhere),
     /// rewritten here, then moved by a compare-and-swap script that checks each one is still the
