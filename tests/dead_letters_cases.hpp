@@ -401,16 +401,20 @@ void a_rated_replay_of_ten_thousand_takes_count_over_rate() {
         batch.push_back(OutgoingMessage{"orders:dlq", dead_letter_message(Seed{"m-" + std::to_string(i)}), Seconds{0.0}});
     adapter->push_batch(std::move(batch));
     std::vector<std::pair<std::size_t, std::size_t>> progress;
-    ReplayOptions options{.rate = 5000.0};
+    // A rate the replay can hold even where moves are slow (a sanitizer build moves ~2,700 a second).
+    constexpr double kRate = 2000.0;
+    ReplayOptions options{.rate = kRate};
     options.progress = [&](std::size_t done, std::size_t total) { progress.emplace_back(done, total); };
     const auto start = std::chrono::steady_clock::now();
     const ReplayResult result = DeadLetters(adapter).replay({.channel = "orders"}, options);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double expected = static_cast<double>(kCount) / 5000.0;
+    const double expected = static_cast<double>(kCount) / kRate;
     INFO("elapsed " << elapsed << " s, expected " << expected << " s");
     CHECK(result.replayed.size() == kCount);
-    CHECK(elapsed >= expected * 0.8);
-    CHECK(elapsed <= expected * 1.2);
+    CHECK(elapsed >= expected * 0.8);  // the rate is a ceiling: never faster
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(elapsed <= expected * 1.2);  // and, where moves are fast, the rate is what you get
+#endif
     REQUIRE(!progress.empty());
     CHECK(progress.front() == std::pair<std::size_t, std::size_t>{0, kCount});
     CHECK(progress.back() == std::pair<std::size_t, std::size_t>{kCount, kCount});
