@@ -32,6 +32,15 @@ failpipe_cli_test("dlq show prints the record and the data" EXIT 0 REDIS
 failpipe_cli_test("dlq show as JSON" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq show a2 --channel orders --format json ${_fp_dlq_broker}
   STDOUT [[^{"id":"a2",.*"channel":"orders:dlq","handler":"order\.created","data":2,"metadata":{}}\n$]] EMPTY_STDERR)
+failpipe_cli_test("dlq show without --channel finds the dead letter where the broker has it" EXIT 0 REDIS
+  ARGS ${_fp_dlq_setup} dlq show a3 ${_fp_dlq_broker}
+  STDOUT [[^id                a3\nchannel           orders:dlq\n]] EMPTY_STDERR)
+failpipe_cli_test("dlq show without --channel of an unknown id" EXIT 1 REDIS
+  ARGS ${_fp_dlq_setup} dlq show nobody ${_fp_dlq_broker}
+  STDERR [[^failpipe dlq show: no message with id nobody \(unknown id, or handled and forgotten\)\n$]] EMPTY_STDOUT)
+failpipe_cli_test("dlq show without --channel of a message that is not a dead letter" EXIT 1 REDIS
+  ARGS push --channel orders --type t --data 1 --id live ${_fp_dlq_broker} && dlq show live ${_fp_dlq_broker}
+  STDERR [[^failpipe dlq show: message live is not a dead letter: it is ready in orders\n$]] EMPTY_STDOUT)
 failpipe_cli_test("dlq show of an unknown id" EXIT 1 REDIS
   ARGS ${_fp_dlq_setup} dlq show nobody --channel orders ${_fp_dlq_broker}
   STDERR [[^failpipe dlq show: no message with id nobody \(unknown id, or handled and forgotten\)\n$]] EMPTY_STDOUT)

@@ -175,14 +175,27 @@ int run_list(const Invocation& inv) {
     return kExitOk;
 }
 
+// Without --channel: the dead-letter (or parked) channel the broker says holds @p id.
+std::string dead_letter_channel_of(AdapterInterface& broker, const std::string& id) {
+    const MessageStatus status = broker.status(id);
+    if (status.state == MessageState::not_found) {
+        throw DeadLetterNotFoundError("no message with id " + shorten(id) + " (unknown id, or handled and forgotten)");
+    }
+    if (!status.channel.ends_with(":dlq") && !status.channel.ends_with(":parked")) {
+        throw DeadLetterNotFoundError("message " + shorten(id) + " is not a dead letter: it is " +
+                                      std::string(to_string(status.state)) + " in " + shorten(status.channel));
+    }
+    return status.channel;
+}
+
 int run_show(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"text", "json"}, "text");
     const std::string& id = inv.args.positionals.at(0);
-    const std::string channel = inv.args.value("channel").value_or("");
-    if (channel.empty()) throw UsageError("--channel expects a channel name, found \"\"");
+    const std::optional<std::string> given = inv.args.value("channel");
+    if (given && given->empty()) throw UsageError("--channel expects a channel name, found \"\"");
     if (id.empty()) throw UsageError("ID is empty");
     Session s(inv.args);
-    const DeadLetter d = s.letters.show(channel, id);
+    const DeadLetter d = s.letters.show(given ? *given : dead_letter_channel_of(*s.broker, id), id);
     const nlohmann::json& metadata = d.message.metadata;
     if (format == "json") {
         nlohmann::ordered_json doc = letter_json(d);
@@ -410,11 +423,13 @@ Command dlq_show_command() {
     Command c;
     c.words = {"dlq", "show"};
     c.summary = "Show one dead letter: its failure record, history, data and metadata";
-    c.description = "Prints the dead letter ID of C (in C:dlq, or C:parked when named so). An unknown id is an error (exit 1).";
+    c.description = "Prints the dead letter ID of C (in C:dlq, or C:parked when named so); without --channel, the\n"
+        "dead-letter or parked channel that holds ID. An unknown id is an error (exit 1).";
     c.positionals = {{"ID", "the message id"}};
-    c.options = with_broker({{"channel", "C", "the channel whose dead letter it is", true},
+    c.options = with_broker({{"channel", "C", "the channel whose dead letter it is (default: where the broker says it is)"},
                              {"format", "F", "text or json (default text)"}});
-    c.examples = {"failpipe dlq show 5f2c0d1e9a7b4c3d0000000000000007 --channel orders"};
+    c.examples = {"failpipe dlq show 5f2c0d1e9a7b4c3d0000000000000007",
+                  "failpipe dlq show 5f2c0d1e9a7b4c3d0000000000000007 --channel orders"};
     c.run = run_show;
     return c;
 }
