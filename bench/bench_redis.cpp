@@ -1,4 +1,4 @@
-// End-to-end benchmark of failpipe on Redis (issue 3). Run it through scripts/bench-redis.sh, which
+// End-to-end benchmark of failpipe on Redis. Run it through scripts/bench-redis.sh, which
 // starts a throw-away redis-server on loopback, measures redis-benchmark's LPUSH on it for scale,
 // and stops it.
 //
@@ -18,7 +18,7 @@
 // before the clock starts.
 //
 // The summary at the end is a Markdown table: the median of the runs of each scenario, the range of
-// their rates, the share of redis-benchmark's LPUSH rate, whether the issue's target is met, server
+// their rates, the share of redis-benchmark's LPUSH rate, whether the target is met, server
 // commands, round trips, client and server CPU and context switches per message. A failed
 // verification marks its row FAILED and makes the program exit with 1.
 //
