@@ -327,7 +327,7 @@ struct Row {
     std::string what;      // its description
     std::string settle;    // "batch", "message" or "-"
     int concurrency;
-    double target;         // msgs/s the issue asks for (0: none)
+    double target;         // msgs/s the target (0: none)
     std::vector<Measure> runs;
     bool ran = false;      // selected by --benchmark_filter
     std::string problem;   // a failed verification (the row then shows no figures)
@@ -492,7 +492,7 @@ void print_summary() {
         }
         std::printf("\n");
     }
-    std::printf("\nTargets (issue 3): A >= 100,000 msgs/s, B >= 70,000 msgs/s, C bulk >= 150,000 pushes/s.\n");
+    std::printf("\nTargets: A >= 100,000 msgs/s, B >= 70,000 msgs/s, C bulk >= 150,000 pushes/s.\n");
 }
 
 }  // namespace
