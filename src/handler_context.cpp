@@ -20,4 +20,11 @@ void HandlerContext::push(std::string channel, Message message, Seconds delay) {
     staged_.push_back(OutgoingMessage{std::move(channel), std::move(message), delay});
 }
 
+void HandlerContext::release(Seconds delay, std::string by) {
+    if (!std::isfinite(delay.count()) || delay.count() < 0) {
+        throw InvalidArgumentError("HandlerContext::release: the delay must be a finite number of seconds >= 0");
+    }
+    released_ = Release{delay, std::move(by)};
+}
+
 }  // namespace failpipe

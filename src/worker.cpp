@@ -84,6 +84,12 @@ Worker& Worker::use(ConsumeMiddlewarePtr middleware) {
     return *this;
 }
 
+Worker& Worker::observe(std::shared_ptr<DeliveryObserver> observer) {
+    if (!observer) throw InvalidArgumentError("Worker::observe: the observer must not be null");
+    observers_.push_back(std::move(observer));
+    return *this;
+}
+
 Worker& Worker::share_metrics(std::shared_ptr<WorkerMetrics> metrics) {
     if (!metrics) throw InvalidArgumentError("Worker::share_metrics: metrics must not be null");
     metrics_ = std::move(metrics);
@@ -479,7 +485,7 @@ void Worker::release_rest(std::vector<Delivery>& deliveries, std::size_t from) n
     }
 }
 
-std::size_t Worker::process_batch(std::vector<Delivery>& deliveries) {
+std::size_t Worker::process_batch(std::vector<Delivery>& deliveries, const std::stop_token& stop) {
     // Past this, the broker may give the rest of the batch to another worker: do not start them.
     const auto reserved_at = std::chrono::steady_clock::now();
     const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.visibility_timeout * 0.8);
@@ -489,6 +495,11 @@ std::size_t Worker::process_batch(std::vector<Delivery>& deliveries) {
     bool settling = false;
     try {
         for (; started < deliveries.size(); ++started) {
+            if (stop.stop_requested()) {
+                detail::logger().info("stopping: handing back {} reserved deliveries that were not started",
+                                      deliveries.size() - started);
+                break;
+            }
             if (started > 0 && std::chrono::steady_clock::now() - reserved_at > budget) {
                 detail::logger().warn("a batch outlived 80% of the visibility timeout; releasing its last {} deliveries",
                                       deliveries.size() - started);
@@ -560,6 +571,13 @@ std::size_t Worker::run_once() {
     auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
     return process_batch(deliveries);
+}
+
+std::size_t Worker::run_once(const std::vector<std::string>& channels, std::stop_token stop) {
+    if (channels.empty()) return 0;
+    auto deliveries = adapter_->reserve(channels, options_.batch_size, options_.wait);
+    if (deliveries.empty()) enforce_pending_retention();
+    return process_batch(deliveries, stop);
 }
 
 std::size_t Worker::run_until_idle(std::size_t max_deliveries) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,22 @@ public:
     const std::string& channel() const noexcept { return channel_; }
     /// @brief How many times this message has been reserved (1 on the first delivery).
     std::uint32_t deliveries() const noexcept { return deliveries_; }
+    /// @brief Gives the delivery back to the broker, due again after @p delay, without counting an
+    /// attempt: "not now, this is not a failure" (a circuit breaker, a rate limit, a dependency that
+    /// is down). The worker settles it as Outcome::released once the handler (or the consume
+    /// middleware) returns: no failure counter, history or delivery count moves, and every push
+    /// staged for this delivery is discarded. @p by names who released it (logs and metrics, e.g.
+    /// the breaker's name). A later release replaces an earlier one. If the handler throws after
+    /// releasing, the release still wins (the exception is logged, not counted as a failure).
+    /// Throws InvalidArgumentError for a negative or non-finite delay.
+    void release(Seconds delay = Seconds{0.0}, std::string by = "handler");
+    /// @brief A release requested on this delivery.
+    struct Release {
+        Seconds delay{0.0};
+        std::string by;
+    };
+    /// @brief The release requested by release(), if any.
+    const std::optional<Release>& released() const noexcept { return released_; }
     /// @brief The staged pushes.
     const std::vector<OutgoingMessage>& staged() const noexcept { return staged_; }
     /// @brief Moves the staged pushes out.
@@ -39,6 +56,7 @@ private:
     const std::string& channel_;
     std::uint32_t deliveries_;
     std::vector<OutgoingMessage> staged_;
+    std::optional<Release> released_;
 };
 
 }  // namespace failpipe

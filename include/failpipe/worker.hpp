@@ -19,9 +19,11 @@
 #include "failpipe/classifier.hpp"
 #include "failpipe/consume_middleware.hpp"
 #include "failpipe/dead_letters.hpp"
+#include "failpipe/delivery_event.hpp"
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/handler_context.hpp"
+#include "failpipe/outcome.hpp"
 #include "failpipe/worker_metrics.hpp"
 
 namespace failpipe {
@@ -55,16 +57,6 @@ struct WorkerOptions {
     std::chrono::milliseconds retention_interval{1000};
 };
 
-/// @brief What became of one delivery (returned by Worker::process, for tests and tools).
-enum class Outcome {
-    succeeded,      ///< handled and acknowledged
-    retried,        ///< failed; settled with a send-again or a delay
-    dead_lettered,  ///< moved to a dead-letter channel (failure, poison, max-deliveries, pipeline-error)
-    dropped,        ///< failed; acknowledged and discarded under `drop`
-    settle_failed,  ///< the adapter refused the settle: stale (another delivery's outcome wins), or refused
-                    ///< it and its settle-error dead letter too (the broker keeps it; it comes back)
-    left_with_broker,  ///< not settled (the pipeline failed and no copy was kept): it comes back after the visibility timeout
-};
 
 /// @brief Consumes channels: decode → consume middlewares → handler → settle; on failure the
 /// dispatcher decides and the worker settles the delivery with the pipeline's pushes.
@@ -83,6 +75,8 @@ public:
     Worker& use(ConsumeMiddlewarePtr middleware);
     /// @brief Shares @p metrics (e.g. between the workers of one process).
     Worker& share_metrics(std::shared_ptr<WorkerMetrics> metrics);
+    /// @brief Adds an observer that receives one DeliveryEvent per delivery (metrics, event shipping).
+    Worker& observe(std::shared_ptr<DeliveryObserver> observer);
 
     /// @brief Handles and settles one delivery.
     ///
@@ -99,6 +93,11 @@ public:
     /// passed since the reserve, and releases the rest of the batch, so that no handler starts on a
     /// delivery that the broker is about to give to another worker.
     std::size_t run_once();
+
+    /// @brief Like run_once(), on @p channels only (a subset chosen per round, e.g. by a pool that
+    /// limits a channel's concurrency). Once @p stop is requested no further handler starts: the
+    /// handled part of the batch is settled and the rest is released at once (not counted as an attempt).
+    std::size_t run_once(const std::vector<std::string>& channels, std::stop_token stop);
 
     /// @brief Runs until nothing is due: returns when a reserve comes back empty. Bounded by
     /// @p max_deliveries processed (0 = no bound). Returns how many were processed.
@@ -147,7 +146,7 @@ private:
     void dead_lettered_to(const std::string& channel);
     void enforce_pending_retention() noexcept;
     void enforce_retention(const std::string& channel) noexcept;
-    std::size_t process_batch(std::vector<Delivery>& deliveries);
+    std::size_t process_batch(std::vector<Delivery>& deliveries, const std::stop_token& stop = {});
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
 
     std::shared_ptr<AdapterInterface> adapter_;
@@ -156,6 +155,7 @@ private:
     WorkerOptions options_;
     std::unordered_map<std::string, Handler> handlers_;
     std::vector<ConsumeMiddlewarePtr> consume_;
+    std::vector<std::shared_ptr<DeliveryObserver>> observers_;
     std::shared_ptr<WorkerMetrics> metrics_;
     std::stop_token stop_;  // run()'s, so waits inside a settle end at shutdown
     std::unordered_map<std::string, RetentionState> retention_;
