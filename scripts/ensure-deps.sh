@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages failpipe builds and tests with, when any is missing.
 set -euo pipefail
-packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev libcli11-dev
+packages=(g++ cmake make pkg-config nlohmann-json3-dev libhiredis-dev libspdlog-dev doctest-dev libcli11-dev libcpp-httplib-dev
           libbenchmark-dev redis-server redis-tools
           clang-14 libclang-rt-14-dev llvm-14 ninja-build)  # libFuzzer, symbolized sanitizer stacks, parallel targets
 missing=()
