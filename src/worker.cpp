@@ -226,6 +226,7 @@ void Worker::prepare_release(Pending& pending, HandlerContext::Release release, 
 }
 
 void Worker::note_failure(Pending& pending, const Failure& failure) {
+    if (observers_.empty()) return;  // only events show them: no copies for nobody
     pending.error_class = failure.error_class;
     pending.error_type = failure.type;
     pending.error_message = failure.what;
