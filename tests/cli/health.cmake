@@ -100,3 +100,7 @@ endif()
 failpipe_cli_test("health --state that is not a report leaves it as it was" EXIT 0
   ARGS health --state config/yii-guide.json || config check config/yii-guide.json
   STDOUT [[^ok: 2 pipelines ]] EMPTY_STDERR)
+failpipe_cli_test("health --state that cannot be written is status 70 after the verdict" EXIT 70
+  ARGS health --redis redis://127.0.0.1:@FREE_PORT@ --state no/such/dir/health.json
+  STDOUT [[^unhealthy\n]]
+  STDERR [[^failpipe health: cannot write "no/such/dir/health\.json\.tmp"\n$]])
