@@ -112,6 +112,12 @@ void add_histogram(HistogramSnapshot& to, const HistogramSnapshot& from) {
     to.merge(from);
 }
 
+// A handler or a consume middleware threw. The worker's own refusals carry an error class too
+// (poison: DecodeError, expired, a settle the adapter refused) but have metrics of their own.
+bool is_failure(const DeliveryEvent& event) noexcept {
+    return event.error_class.has_value() && !event.poison && !event.expired && event.reason != "settle-error";
+}
+
 }  // namespace
 
 struct Metrics::Series {
@@ -239,7 +245,7 @@ void Metrics::on_delivery(const DeliveryEvent& event) noexcept {
         Series& s = series(event.channel, event.message_type);
         bump(s.received);
         bump(s.outcomes[outcome_index(event.outcome)]);
-        if (event.error_class) bump(s.failed[static_cast<std::size_t>(*event.error_class) % kClasses]);
+        if (is_failure(event)) bump(s.failed[static_cast<std::size_t>(*event.error_class) % kClasses]);
         if (event.expired) bump(s.expired);
         if (event.poison) bump(s.poison);
         if (event.budget_exhausted) bump(s.budget_exhausted);

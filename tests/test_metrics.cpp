@@ -159,6 +159,7 @@ TEST_CASE("metrics: a known run of events gives exact counts in the snapshot and
     auto poison = dead_lettered("orders", "", "poison");
     poison.poison = true;
     poison.decided_by = "worker";
+    poison.error_class = ErrorClass::permanent;  // the worker's DecodeError: counted as poison, not as a failure
     metrics.on_delivery(poison);
     auto released = event("payments", "charge", Outcome::released);
     released.decided_by = "gateway";
@@ -176,6 +177,9 @@ TEST_CASE("metrics: a known run of events gives exact counts in the snapshot and
     budget.budget_exhausted = true;
     metrics.on_delivery(budget);
     metrics.on_delivery(event("payments", "charge", Outcome::settle_failed));
+    auto refused = dead_lettered("payments", "charge", "settle-error");  // the handler succeeded; the adapter refused
+    refused.error_class = ErrorClass::unknown;
+    metrics.on_delivery(refused);
 
     const auto snap = metrics.snapshot();
     REQUIRE(snap.series.size() == 3);
@@ -197,7 +201,9 @@ TEST_CASE("metrics: a known run of events gives exact counts in the snapshot and
     CHECK(payments.expired == 1);
     CHECK(payments.budget_exhausted == 1);
     CHECK(payments.outcome(Outcome::settle_failed) == 1);
-    CHECK(snap.total().received == 19);
+    CHECK(payments.failures() == 1);  // the budget-exhausted retry; not the settle error
+    CHECK(payments.dead_lettered_by == std::map<std::string, std::uint64_t>{{"settle-error", 1}});
+    CHECK(snap.total().received == 20);
 
     const auto e = parsed(metrics.to_prometheus());
     const Labels oc{{"channel", "orders"}, {"type", "order.created"}};
