@@ -255,8 +255,9 @@ void Metrics::on_delivery(const DeliveryEvent& event) noexcept {
             case Outcome::released: s.released_by.add(event.decided_by); break;
             default: break;
         }
-        // A delivery whose handler never ran (poison, expired) has no handler time to count.
-        if (!event.poison && !event.expired)
+        // A delivery whose handler never ran (poison, expired, handed back unstarted) has no handler
+        // time: counting it as 0 s would pull the quantiles down.
+        if (!event.poison && !event.expired && event.handler_time.count() > 0)
             s.handler.observe(std::chrono::duration<double>(event.handler_time).count());
         if (event.lateness) s.lateness.observe(event.lateness->count());
     } catch (...) {

@@ -201,6 +201,7 @@ TEST_CASE("metrics: a known run of events gives exact counts in the snapshot and
     CHECK(payments.expired == 1);
     CHECK(payments.budget_exhausted == 1);
     CHECK(payments.outcome(Outcome::settle_failed) == 1);
+    CHECK(payments.handler_seconds.count() == 2);  // the retry and the refused settle ran; releases here did not
     CHECK(payments.failures() == 1);  // the budget-exhausted retry; not the settle error
     CHECK(payments.dead_lettered_by == std::map<std::string, std::uint64_t>{{"settle-error", 1}});
     CHECK(snap.total().received == 20);
