@@ -99,6 +99,10 @@ TEST_CASE("endpoint server: unknown paths are 404, other methods 405, a large bo
     CHECK(post->status == 405);
     CHECK(post->get_header_value("Allow") == "GET, HEAD");
     CHECK(client.Delete("/health")->status == 405);
+    auto head = client.Head("/metrics");
+    REQUIRE(head);
+    CHECK(head->status == 200);
+    CHECK(head->body.empty());
     CHECK(client.Post("/elsewhere", "x", "text/plain")->status == 404);
     auto large = client.Post("/metrics", std::string(64 * 1024, 'x'), "text/plain");
     REQUIRE(large);
