@@ -230,14 +230,15 @@ CircuitBreakerSnapshot CircuitBreaker::snapshot() const {
 // --- CircuitBreakerMiddleware ------------------------------------------------------------------
 
 CircuitBreakerMiddleware::CircuitBreakerMiddleware(std::shared_ptr<CircuitBreaker> breaker,
-                                                   std::set<std::string> message_types, Classifier classifier)
+                                                   std::optional<std::set<std::string>> message_types,
+                                                   Classifier classifier)
     : breaker_(std::move(breaker)), message_types_(std::move(message_types)), classifier_(std::move(classifier)) {
     if (!breaker_) throw InvalidArgumentError("circuit breaker middleware: no breaker given");
     released_by_ = "breaker:" + breaker_->name();
 }
 
 bool CircuitBreakerMiddleware::applies_to(std::string_view message_type) const {
-    return message_types_.empty() || message_types_.find(std::string(message_type)) != message_types_.end();
+    return !message_types_ || message_types_->find(std::string(message_type)) != message_types_->end();
 }
 
 void CircuitBreakerMiddleware::handle(const Message& message, HandlerContext& context,

@@ -12,6 +12,7 @@
 #include "config_bounds.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
+#include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/expiry.hpp"
@@ -401,6 +402,16 @@ private:
         }
     }
 
+    // --- breakers and retry budgets (config_resilience.cpp) ---------------------------------
+
+    SectionContext context() { return SectionContext{issues_, &dropped_, clock_}; }
+    void load_breakers(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_breakers(value, context(), config);
+    }
+    void load_retry_budget(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_retry_budget(value, context(), config);
+    }
+
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
@@ -423,6 +434,8 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"deadLetters", Phase::sections, &Loader::load_dead_letters},
         {"maxElapsed", Phase::settings, &Loader::load_max_elapsed},
         {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
+        {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
+        {"retryBudget", Phase::sections, &Loader::load_retry_budget},
     };
     return table;
 }

@@ -251,7 +251,7 @@ TEST_CASE("breaker middleware: while open a delivery is released with the delay,
     CircuitBreakerOptions options;
     options.failure_threshold = 2;
     options.release_delay = Seconds{7.5};
-    CircuitBreakerMiddleware middleware(f.breaker(options), {"payment"});
+    CircuitBreakerMiddleware middleware(f.breaker(options), std::set<std::string>{"payment"});
     CountingHandler handler;
     handler.behaviour = [] { throw TransientError("gateway timeout"); };
     for (int i = 0; i < 2; ++i) {
@@ -274,7 +274,7 @@ TEST_CASE("breaker middleware: other message types pass untouched, even while it
     Fixture f;
     CircuitBreakerOptions options;
     options.failure_threshold = 1;
-    CircuitBreakerMiddleware middleware(f.breaker(options), {"payment"});
+    CircuitBreakerMiddleware middleware(f.breaker(options), std::set<std::string>{"payment"});
     CountingHandler failing;
     failing.behaviour = [] { throw std::runtime_error("down"); };
     TestDelivery first;

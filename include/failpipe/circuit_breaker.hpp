@@ -159,15 +159,17 @@ private:
 
 /// @brief A consume middleware that puts a CircuitBreaker around the handler of some message types.
 ///
-/// For a message of one of its types (or of any type when the set is empty) it asks the breaker;
+/// For a message of one of its types (or of any type when it has no set) it asks the breaker;
 /// refused, it releases the delivery with the breaker's release_delay, by `breaker:<name>`, without
 /// calling the handler — no attempt counted, nothing dead-lettered. Allowed, it calls the handler
 /// and records the result: returning is a success, a throw is classified with @p classifier and
 /// rethrown unchanged, and a handler that released the delivery itself records nothing.
 class CircuitBreakerMiddleware final : public ConsumeMiddlewareInterface {
 public:
-    /// @param message_types the message types (Message::handler) it applies to; empty = every type.
-    CircuitBreakerMiddleware(std::shared_ptr<CircuitBreaker> breaker, std::set<std::string> message_types = {},
+    /// @param message_types the message types (Message::handler) it applies to; none = every type,
+    ///        an empty set = no type (a breaker that handlers use by name only).
+    CircuitBreakerMiddleware(std::shared_ptr<CircuitBreaker> breaker,
+                             std::optional<std::set<std::string>> message_types = std::nullopt,
                              Classifier classifier = Classifier());
 
     void handle(const Message& message, HandlerContext& context, const ConsumeHandlerInterface& next) const override;
@@ -175,11 +177,12 @@ public:
     /// @brief True when it applies to messages of @p message_type.
     bool applies_to(std::string_view message_type) const;
     const std::shared_ptr<CircuitBreaker>& breaker() const noexcept { return breaker_; }
-    const std::set<std::string>& message_types() const noexcept { return message_types_; }
+    /// @brief The types it applies to; none = every type.
+    const std::optional<std::set<std::string>>& message_types() const noexcept { return message_types_; }
 
 private:
     std::shared_ptr<CircuitBreaker> breaker_;
-    std::set<std::string> message_types_;
+    std::optional<std::set<std::string>> message_types_;
     Classifier classifier_;
     std::string released_by_;
 };
