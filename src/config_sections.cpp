@@ -13,6 +13,7 @@
 #include "config_issues.hpp"
 #include "config_json.hpp"
 #include "config_runtime.hpp"
+#include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/expiry.hpp"
@@ -414,6 +415,16 @@ private:
         if (auto section = section_object(value, "/http", "HTTP endpoint settings", http_keys())) load_http(*section, config);
     }
 
+    // --- breakers and retry budgets (config_resilience.cpp) ---------------------------------
+
+    SectionContext context() { return SectionContext{issues_, &dropped_, clock_}; }
+    void load_breakers(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_breakers(value, context(), config);
+    }
+    void load_retry_budget(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_retry_budget(value, context(), config);
+    }
+
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
@@ -438,6 +449,8 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
         {"degradation", Phase::sections, &Loader::load_degradation_section},
         {"http", Phase::sections, &Loader::load_http_section},
+        {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
+        {"retryBudget", Phase::sections, &Loader::load_retry_budget},
     };
     return table;
 }

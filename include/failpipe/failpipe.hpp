@@ -3,6 +3,7 @@
 #pragma once
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/circuit_breaker.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/config.hpp"
@@ -34,6 +35,7 @@
 #include "failpipe/outgoing_message.hpp"
 #include "failpipe/queue.hpp"
 #include "failpipe/retry_after.hpp"
+#include "failpipe/retry_budget.hpp"
 #include "failpipe/send_again_middleware.hpp"
 #include "failpipe/settlement.hpp"
 #include "failpipe/shutdown_signals.hpp"
