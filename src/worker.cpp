@@ -282,6 +282,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     note_decision(pending, decision.action, decision.middleware,
                   decision.action == FailureAction::dead_letter ? dead_letter_reasons::failure : std::string_view{},
                   decision.delay);
+    if (pending.facts) pending.facts->budget_exhausted = decision.budget_exhausted;
     switch (decision.action) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
@@ -293,9 +294,10 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
         case FailureAction::delay:
             pending.outcome = Outcome::retried;
             if (detail::logger().should_log(spdlog::level::info)) {
-                pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s", about(pending),
+                pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s{}", about(pending),
                                            failure.type, failure.what, to_string(decision.action),
-                                           decision.middleware, decision.to, decision.delay.count());
+                                           decision.middleware, decision.to, decision.delay.count(),
+                                           decision.budget_exhausted ? " (retry budget exhausted: its maximum delay)" : "");
             }
             break;
         case FailureAction::dead_letter:
