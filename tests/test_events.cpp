@@ -479,3 +479,28 @@ TEST_CASE("events: a retry the budget pushed to its maximum delay says so, in it
     CHECK(log.text().find("delay by again to \"orders\" after 45 s (retry budget exhausted: its maximum delay)") !=
           std::string::npos);
 }
+
+TEST_CASE("events: a settle refused as stale and a release refused as stale are reported as settle-failed, once each") {
+    Rig rig;
+    auto worker = rig.worker();
+    Recorder recorder;
+    worker.observe(recorder.observer());
+    int runs = 0;
+    worker.on("order", [&](const Message& message, HandlerContext& context) {
+        if (++runs > 2) return;
+        if (message.data == 2) context.release(Seconds{1.0}, "late");
+        rig.clock->advance(Seconds{31});  // slower than the visibility timeout (30 s)
+        rig.adapter->reclaim();
+    });
+    const std::string handled = rig.push(1);
+    const std::string released = rig.push(2);
+    for (int round = 0; round < 3; ++round) worker.run_until_idle();
+    CHECK(runs == 4);  // both come back and are handled: at least once
+    CHECK(rig.adapter->depth("orders").total() == 0);
+    std::map<std::string, std::vector<Outcome>> outcomes;
+    for (const auto& e : recorder.events) outcomes[e.message_id].push_back(e.outcome);
+    CHECK(outcomes[handled] == std::vector<Outcome>{Outcome::settle_failed, Outcome::succeeded});
+    CHECK(outcomes[released] == std::vector<Outcome>{Outcome::settle_failed, Outcome::succeeded});
+    CHECK(worker.metrics().snapshot().settle_errors == 2);
+    CHECK(worker.metrics().snapshot().released == 0);
+}
