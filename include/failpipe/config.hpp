@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,10 +21,12 @@
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/config_limits.hpp"
+#include "failpipe/listen_address.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "failpipe/retry_budget.hpp"
 #include "failpipe/worker.hpp"
+#include "failpipe/worker_pool.hpp"
 
 namespace failpipe {
 
@@ -33,6 +36,9 @@ struct Config {
     Classifier classifier;                            ///< Rules from `classification`.
     WorkerOptions worker;                             ///< From `worker`.
     Seconds visibility_timeout{30.0};                 ///< From `worker.visibilityTimeout`: for the adapter.
+    WorkerPoolOptions pool;                           ///< From `worker.threads`, `worker.shutdownGrace`, `degradation`.
+    std::optional<ListenAddress> http_listen;         ///< From `http.listen` (absent: no /metrics, /health server).
+    bool http_allow_non_loopback = false;             ///< From `http.allowNonLoopback`.
     /// From `maxMessageBytes` (0 = no limit): for the adapter's Options::max_message_bytes.
     std::size_t max_message_bytes = 0;
     nlohmann::json document;                          ///< The document it was loaded from.
