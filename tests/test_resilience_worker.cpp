@@ -39,7 +39,7 @@ struct Rig {
 
 }  // namespace
 
-TEST_CASE("resilience: during an outage the breaker releases payments; none is dead-lettered or burns an attempt, all succeed after") {
+TEST_CASE("resilience: during an outage the breaker releases payments, none is dead-lettered or burns an attempt, all succeed after") {
     Rig rig(R"({
         "defaultPipeline": [{"type": "exponential-delay", "id": "backoff", "maxAttempts": 2,
                              "delayInitial": 1, "delayMaximum": 5, "exponent": 2}],
@@ -91,7 +91,7 @@ TEST_CASE("resilience: during an outage the breaker releases payments; none is d
     CHECK(worker.metrics().snapshot().dead_lettered == 0);
 }
 
-TEST_CASE("resilience: past the retry budget a storm's retries wait delayMaximum; every message still gets all its attempts and none is lost") {
+TEST_CASE("resilience: past the retry budget a storm's retries wait delayMaximum, every message still gets all its attempts and none is lost") {
     Rig rig(R"({
         "defaultPipeline": [{"type": "exponential-delay", "id": "backoff", "maxAttempts": 3,
                              "delayInitial": 1, "delayMaximum": 100, "exponent": 2}],
