@@ -98,6 +98,14 @@ TEST_CASE("resilience: past the retry budget a storm's retries wait delayMaximum
         "retryBudget": {"default": {"ratio": 10, "minRetries": 1}}
     })");
     auto worker = rig.worker({"orders"});
+    int budget_events = 0;  // run_until_idle runs on this thread
+    worker.observe(make_delivery_observer([&](const DeliveryEvent& event) {
+        if (event.budget_exhausted) {
+            CHECK(event.outcome == Outcome::retried);
+            CHECK(event.delay.count() == doctest::Approx(100.0));
+            ++budget_events;
+        }
+    }));
     std::map<std::string, int> attempts;
     worker.on("order", [&](const Message& m, HandlerContext&) {
         ++attempts[m.id];
@@ -132,4 +140,6 @@ TEST_CASE("resilience: past the retry budget a storm's retries wait delayMaximum
     CHECK(rig.adapter->depth("orders:dlq").total() == 20);  // each after its 3 retries, by maxAttempts
     for (const auto& id : pushed) CHECK(attempts[id] == 4);
     CHECK(worker.metrics().snapshot().dropped == 0);
+    CHECK(budget_events > 0);
+    CHECK(static_cast<std::uint64_t>(budget_events) == rig.config.retry_budget->snapshot("orders").denied_total);
 }
