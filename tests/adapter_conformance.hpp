@@ -863,6 +863,10 @@ public:
             logger_ = spdlog::stderr_color_mt("failpipe");
             logger_->set_level(spdlog::level::warn);
         }
+        // The test main turns logging off (FAILPIPE_LOG_LEVEL=off) for whoever creates the logger
+        // first; what is captured here is warnings, whichever test came first.
+        level_ = logger_->level();
+        if (level_ > spdlog::level::warn) logger_->set_level(spdlog::level::warn);
         sink_->set_pattern("%v");
         logger_->sinks().push_back(sink_);
     }
@@ -871,6 +875,7 @@ public:
     ~LogCapture() {
         auto& sinks = logger_->sinks();
         sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+        logger_->set_level(level_);
     }
     std::string text() const { return stream_.str(); }
 
@@ -878,6 +883,7 @@ private:
     std::ostringstream stream_;
     std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
     std::shared_ptr<spdlog::logger> logger_;
+    spdlog::level::level_enum level_ = spdlog::level::warn;
 };
 
 /// A dead letter whose record says it failed at @p time (ISO 8601 UTC).

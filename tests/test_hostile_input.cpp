@@ -142,7 +142,8 @@ TEST_CASE("hostile input: a message nested deeper than the limit is refused at p
         batch.push_back(OutgoingMessage{"orders", job(nested(levels)), Seconds{0}});
         CHECK_THROWS_AS(rig.memory->push_batch(std::move(batch)), InvalidArgumentError);
         CHECK_THROWS_AS(encode_message(job(nested(levels))), InvalidArgumentError);
-        HandlerContext context("orders", 1);
+        const std::string channel = "orders";
+        HandlerContext context(channel, 1);
         CHECK_THROWS_AS(context.push("audit", job(nested(levels))), InvalidArgumentError);
         CHECK(context.staged().empty());
     }

@@ -297,7 +297,8 @@ TEST_CASE("queue and outbox refuse metadata that is not an object, so nothing is
     Message message = job("order");
     message.metadata = "trace-id";
     CHECK_THROWS_AS(Queue(memory, "orders").push(message), InvalidArgumentError);
-    HandlerContext context("orders", 1);
+    const std::string channel = "orders";
+    HandlerContext context(channel, 1);
     CHECK_THROWS_AS(context.push("emails", message), InvalidArgumentError);
     CHECK(memory->depth("orders").total() == 0);
 }

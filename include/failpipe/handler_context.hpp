@@ -19,7 +19,11 @@ namespace failpipe {
 /// (outbox), so a retried handler never publishes its follow-ups twice.
 class HandlerContext {
 public:
+    /// @brief A context for a delivery of @p channel (borrowed: it must outlive the context).
     HandlerContext(const std::string& channel, std::uint32_t deliveries) : channel_(channel), deliveries_(deliveries) {}
+    /// A temporary channel name would dangle.
+    HandlerContext(std::string&& channel, std::uint32_t deliveries) = delete;
+    HandlerContext(std::string&& channel, std::uint32_t deliveries, const Message& message) = delete;
     /// @brief A context for the delivery of @p message (borrowed: it must outlive the context), whose
     /// correlation id the follow-ups inherit.
     HandlerContext(const std::string& channel, std::uint32_t deliveries, const Message& message)
