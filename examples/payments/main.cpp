@@ -1,0 +1,478 @@
+// failpipe_payments — the main job: N payments through the Kafka module's non-blocking retry levels
+// (payments → payments-retry-5s → payments-retry-15s → payments-retry-60s → dead letters) against a
+// simulated payment gateway that times out, declines invalid cards and goes down for a while, with
+// malformed messages and worker threads that crash on a message. At the end, an audit by id of
+// every payment. What it simulates and how to read the report: docs/payments.md.
+#include <failpipe/config.hpp>
+#include <failpipe/dead_letters.hpp>
+#include <failpipe/error.hpp>
+#include <failpipe/fault_injection.hpp>
+#include <failpipe/memory/in_memory_adapter.hpp>
+#include <failpipe/metadata_keys.hpp>
+#include <failpipe/worker.hpp>
+#if FAILPIPE_HAVE_REDIS
+#include <failpipe/redis/redis_adapter.hpp>
+
+#include "private_redis.hpp"
+#endif
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <stop_token>
+#include <thread>
+
+#include "breaker.hpp"
+#include "options.hpp"
+#include "report.hpp"
+#include "simulation.hpp"
+#include "tally.hpp"
+
+namespace payments {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::chrono::nanoseconds scaled(double real_seconds, double scale) {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(real_seconds * scale * 1e9));
+}
+
+// The visibility timeout never goes below this, however small the time scale: a worker thread on a
+// busy machine must settle its batch within it, or healthy payments would come back as if crashed.
+constexpr double kMinVisibilitySeconds = 0.5;
+
+// The config as written (real time), with every delay and the visibility timeout times the scale.
+failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
+    nlohmann::json document = real.document;
+    auto scale_pipeline = [&](nlohmann::json& pipeline) {
+        for (auto& middleware : pipeline) {
+            for (const char* key : {"delayInitial", "delayMaximum"}) {
+                if (middleware.contains(key)) middleware[key] = middleware[key].get<double>() * scale;
+            }
+        }
+    };
+    if (document.contains("defaultPipeline")) scale_pipeline(document["defaultPipeline"]);
+    if (document.contains("pipelines")) {
+        for (auto& [channel, pipeline] : document["pipelines"].items()) scale_pipeline(pipeline);
+    }
+    auto& worker = document["worker"];
+    const double visibility = worker.value("visibilityTimeout", 30.0);
+    worker["visibilityTimeout"] = std::max(kMinVisibilitySeconds, visibility * scale);
+    return failpipe::load_config(document);
+}
+
+// The delay (real seconds) with which each level's messages arrive: the delay of the middleware
+// whose queue is that level.
+std::vector<double> level_delays(const nlohmann::json& document, const std::vector<std::string>& levels) {
+    std::vector<double> delays(levels.size(), 0.0);
+    const auto pipelines = document.value("pipelines", nlohmann::json::object());
+    for (const auto& [channel, pipeline] : pipelines.items()) {
+        for (const auto& middleware : pipeline) {
+            const auto queue = middleware.value("queue", std::string());
+            for (std::size_t i = 0; i < levels.size(); ++i) {
+                if (queue == levels[i] && middleware.contains("delayInitial")) delays[i] = middleware["delayInitial"];
+            }
+        }
+    }
+    return delays;
+}
+
+std::string redacted(const std::string& url) {
+    const auto at = url.find('@');
+    const auto scheme = url.find("://");
+    if (at == std::string::npos || scheme == std::string::npos) return url;
+    return url.substr(0, scheme + 3) + "***" + url.substr(at);
+}
+
+// The payment messages, and the poison ones as raw bytes, pushed in order.
+void produce(const Scenario& scenario, failpipe::AdapterInterface& adapter,
+             const std::function<void(const std::string&)>& push_raw, const std::string& channel) {
+    std::vector<failpipe::OutgoingMessage> batch;
+    auto flush = [&] {
+        if (!batch.empty()) adapter.push_batch(std::move(batch));
+        batch.clear();
+    };
+    for (std::size_t i = 0; i < scenario.size(); ++i) {
+        const std::size_t n = i + 1;
+        const bool invalid = scenario.kind(i) == Kind::invalid;
+        nlohmann::json data{{"payment", n},
+                            {"amount", 100 + static_cast<long long>(scenario.draw(i, 99) * 99900)},
+                            {"currency", "EUR"},
+                            {"card", invalid ? "4000000000000002" : "4111111111111111"}};
+        if (scenario.kind(i) == Kind::poison) {
+            flush();
+            // Cut mid-object: the bytes are no message. The payment number stays readable in them.
+            push_raw(R"({"handler": "payment.charge", "data": {"payment": )" + std::to_string(n) + R"(, "amount": 12)");
+            continue;
+        }
+        auto message = failpipe::Message::create("payment.charge", std::move(data));
+        message.metadata["correlationId"] = "payment-" + std::to_string(n);
+        batch.push_back({channel, std::move(message)});
+        if (batch.size() == 1000) flush();
+    }
+    flush();
+}
+
+std::optional<double> lateness_ms(const failpipe::Message& message, double delay_seconds) {
+    const auto& failure = message.metadata.value(failpipe::metadata_keys::failure, nlohmann::json::object());
+    const auto last = failure.find(failpipe::metadata_keys::last_failure_ms);
+    if (last == failure.end() || !last->is_number_integer()) return std::nullopt;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return static_cast<double>(now_ms - last->get<long long>()) - delay_seconds * 1000.0;
+}
+
+// One line, redrawn in place, on a terminal only.
+class Progress {
+public:
+    explicit Progress(bool live) : live_(live) {}
+    void draw(const std::string& line) {
+        if (!live_) return;
+        std::fprintf(stderr, "\r\033[2K%s", line.c_str());
+        std::fflush(stderr);
+    }
+    void finish() {
+        if (!live_) return;
+        std::fputs("\n", stderr);
+        std::fflush(stderr);
+    }
+
+private:
+    bool live_;
+};
+
+std::string grouped(std::uint64_t value) {
+    std::string digits = std::to_string(value);
+    for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
+    return digits;
+}
+
+int run(const Options& options) {
+    // failpipe logs through the spdlog logger "failpipe": errors only here (the report tells the
+    // rest); FAILPIPE_LOG_LEVEL=warn shows every dead letter as it happens.
+    auto log = std::make_shared<spdlog::logger>("failpipe", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    const char* log_level = std::getenv("FAILPIPE_LOG_LEVEL");
+    log->set_level(log_level != nullptr ? spdlog::level::from_str(log_level) : spdlog::level::err);
+    spdlog::register_logger(log);
+
+    failpipe::Config config;
+    try {
+        config = scaled_config(failpipe::load_config_file(options.config), options.time_scale);
+    } catch (const failpipe::ConfigError& e) {
+        std::cerr << "failpipe_payments: " << options.config << " is not a valid config:\n" << e.what() << "\n";
+        return 1;
+    }
+    const std::vector<std::string> levels = config.worker.channels;
+    if (levels.empty()) {
+        std::cerr << "failpipe_payments: " << options.config << ": worker.channels is empty (the retry levels)\n";
+        return 1;
+    }
+    const auto delays = level_delays(config.document, levels);
+
+    const Scenario scenario(options.messages, options.seed, options.invalid_rate, options.poison_rate, options.crash_rate);
+
+    // The broker.
+    std::shared_ptr<failpipe::AdapterInterface> broker;
+    std::function<void(const std::string&)> push_raw;
+    nlohmann::json run_info{{"threads", options.threads},       {"seed", options.seed},
+                            {"timeScale", options.time_scale},  {"failRate", options.fail_rate},
+                            {"outageSeconds", options.outage_for * options.time_scale}};
+#if FAILPIPE_HAVE_REDIS
+    std::unique_ptr<PrivateRedis> private_redis;
+#endif
+    try {
+        if (!options.redis) {
+            failpipe::InMemoryAdapter::Options memory;
+            memory.visibility_timeout = config.visibility_timeout;
+            memory.max_message_bytes = config.max_message_bytes;
+            auto adapter = std::make_shared<failpipe::InMemoryAdapter>(memory);
+            push_raw = [adapter, channel = levels.front()](const std::string& bytes) { adapter->push_raw(channel, bytes); };
+            broker = adapter;
+            run_info["adapter"] = "the in-memory adapter";
+        } else {
+#if FAILPIPE_HAVE_REDIS
+            failpipe::RedisAdapter::Options redis;
+            if (options.redis_url.empty()) {
+                private_redis = std::make_unique<PrivateRedis>();
+                redis.url = private_redis->url();
+            } else {
+                redis.url = options.redis_url;
+            }
+            // A prefix of its own every run: old keys of earlier runs never meet this one.
+            redis.key_prefix = options.prefix.empty()
+                                   ? "failpipe-payments-" + failpipe::generate_message_id().substr(0, 12)
+                                   : options.prefix;
+            redis.visibility_timeout = config.visibility_timeout;
+            redis.max_message_bytes = config.max_message_bytes;
+            redis.pool_size = options.threads + 4;
+            auto adapter = std::make_shared<failpipe::RedisAdapter>(redis);
+            adapter->ping();
+            push_raw = [adapter, channel = levels.front()](const std::string& bytes) { adapter->push_raw(channel, bytes); };
+            broker = adapter;
+            run_info["adapter"] = private_redis ? "a private redis-server (" + redis.url + ", pid " +
+                                                      std::to_string(private_redis->pid()) + ")"
+                                                : "Redis at " + redacted(redis.url);
+            run_info["redisPrefix"] = redis.key_prefix;
+            run_info["privateRedis"] = private_redis != nullptr;
+#else
+            std::cerr << "failpipe_payments: --redis: this build has no Redis adapter (libhiredis-dev)\n";
+            return 2;
+#endif
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "failpipe_payments: " << e.what() << "\n";
+        return 1;
+    }
+    // The audit reads the dead-letter channels: they must start empty (a --prefix of an earlier run).
+    try {
+        for (const auto& level_channel : levels) {
+            for (const auto& name : {level_channel, level_channel + config.dispatcher.dead_letter_suffix}) {
+                if (const auto held = broker->depth(name).total(); held != 0) {
+                    std::cerr << "failpipe_payments: channel \"" << name << "\" already holds " << held
+                              << " messages (an earlier run under this --prefix?): give another --prefix, or none "
+                                 "for a new one\n";
+                    return 1;
+                }
+            }
+        }
+    } catch (const failpipe::Error& e) {
+        std::cerr << "failpipe_payments: " << e.what() << "\n";
+        return 1;
+    }
+    auto adapter = std::make_shared<CrashingThreads>(broker, scenario, config.worker.max_deliveries);
+
+    // The gateway, its breaker, and what the handler records.
+    const auto start = SteadyClock::now();
+    const auto outage_from = start + scaled(options.outage_at, options.time_scale);
+    Gateway gateway(scenario, options.fail_rate, scaled(0.02, options.time_scale), outage_from,
+                    outage_from + scaled(options.outage_for, options.time_scale));
+    GatewayBreaker::Settings breaker_settings;
+    breaker_settings.window = scaled(10, options.time_scale);
+    breaker_settings.open_for = scaled(30, options.time_scale);
+    Tally tally(options.messages);
+    auto breaker = std::make_shared<GatewayBreaker>(breaker_settings, [&](const failpipe::Message& message) {
+        const long long n = payment_number(message.data);
+        if (n >= 1 && static_cast<std::size_t>(n) <= options.messages) tally.released(static_cast<std::size_t>(n));
+    });
+
+    auto level_of = [&](const std::string& channel) -> std::size_t {
+        for (std::size_t i = 0; i < levels.size() && i < kLevels; ++i) {
+            if (levels[i] == channel) return i;
+        }
+        return 0;
+    };
+    auto charge = [&](const failpipe::Message& message, failpipe::HandlerContext& context) {
+        // `failpipe inject` messages fail as their header asks (crashes are taken by CrashingThreads).
+        failpipe::apply_injected_fault(message, [] { throw std::logic_error("injected crash reached the handler"); });
+        const long long n = payment_number(message.data);
+        if (n < 1 || static_cast<std::size_t>(n) > options.messages) {
+            tally.foreign_succeeded();
+            return;
+        }
+        gateway.charge(static_cast<std::size_t>(n - 1), level_of(context.channel()));
+        tally.succeeded(static_cast<std::size_t>(n));
+    };
+
+    // Outermost: a payment's first delivery on a level is its retry into that level; how late it
+    // came after its due time is measured here, before the breaker may hold it back.
+    auto arrivals = failpipe::make_consume_middleware(
+        [&](const failpipe::Message& message, failpipe::HandlerContext& context,
+            const failpipe::ConsumeHandlerInterface& next) {
+            const long long n = payment_number(message.data);
+            if (n >= 1 && static_cast<std::size_t>(n) <= options.messages) {
+                const std::size_t level = level_of(context.channel());
+                tally.arrived(static_cast<std::size_t>(n), level,
+                              level == 0 ? std::nullopt : lateness_ms(message, delays[level]));
+            }
+            next.handle(message, context);
+        });
+
+    // The workers: one failpipe::Worker per thread, sharing the adapter, the metrics and the breaker.
+    failpipe::WorkerOptions worker_options = config.worker;
+    worker_options.wait = std::chrono::milliseconds(20);
+    auto metrics = std::make_shared<failpipe::WorkerMetrics>();
+    std::vector<std::jthread> threads;
+    for (std::size_t t = 0; t < options.threads; ++t) {
+        threads.emplace_back([&](std::stop_token stop) {
+            failpipe::Worker worker(adapter, config.make_dispatcher(), config.classifier, worker_options);
+            worker.share_metrics(metrics);
+            worker.use(arrivals).use(breaker).use(tally.timing_middleware());
+            worker.on("payment.charge", charge);
+            auto backoff = std::chrono::milliseconds(10);
+            // Each round starts with another level (a worker reserves from the channels it is given
+            // in order): a backlog on `payments` never starves the retries that are due.
+            std::vector<std::string> order = levels;
+            while (!stop.stop_requested()) {
+                std::rotate(order.begin(), order.begin() + 1, order.end());
+                try {
+                    worker.run_once(order, stop);
+                    backoff = std::chrono::milliseconds(10);
+                } catch (const std::exception& e) {
+                    log->error("worker thread: {} (trying again in {} ms)", e.what(), backoff.count());
+                    std::this_thread::sleep_for(backoff);
+                    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+                }
+            }
+        });
+    }
+
+    try {
+        produce(scenario, *adapter, push_raw, levels.front());
+    } catch (const failpipe::Error& e) {
+        std::cerr << "failpipe_payments: could not push the payments: " << e.what() << "\n";
+        return 1;
+    }
+
+    // Until every level is empty (nothing ready, delayed or held by a worker), or the time is up.
+    const double scaled_run = options.time_scale * (80 + options.outage_at + options.outage_for +
+                                                    config.worker.max_deliveries * 30.0);
+    const auto timeout = options.timeout != 0
+                             ? std::chrono::seconds(options.timeout)
+                             : std::chrono::seconds(60 + static_cast<long long>(3 * scaled_run) +
+                                                    static_cast<long long>(options.messages / 200));
+    Progress progress(!options.quiet && isatty(STDERR_FILENO));
+    bool timed_out = false;
+    for (;;) {
+        std::size_t waiting = 0, in_flight = 0;
+        std::vector<std::size_t> per_level;
+        try {
+            for (const auto& level_channel : levels) {
+                const auto depth = broker->depth(level_channel);
+                per_level.push_back(depth.ready + depth.delayed + depth.reserved);
+                waiting += per_level.back();
+                in_flight += depth.reserved;
+            }
+        } catch (const failpipe::Error& e) {
+            log->error("depth: {}", e.what());
+            per_level.assign(levels.size(), 0);
+            waiting = 1;  // unknown: keep waiting
+        }
+        const auto m = metrics->snapshot();
+        const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+        const std::uint64_t done = tally.distinct_successes() + m.dead_lettered;
+        std::string line = "[" + grouped(done) + "/" + grouped(options.messages) + " done] ok " +
+                           grouped(tally.distinct_successes()) + ", dead " + grouped(m.dead_lettered) + " | waiting:";
+        for (std::size_t i = 0; i < levels.size(); ++i) line += " " + levels[i] + " " + grouped(per_level[i]);
+        line += " | in flight " + grouped(in_flight) + ", released " + grouped(breaker->released()) + " | " +
+                grouped(static_cast<std::uint64_t>(static_cast<double>(done) / std::max(seconds, 0.001))) +
+                " payments/s | gateway " + (gateway.down() ? "DOWN" : "up") + ", breaker " + to_string(breaker->state());
+        progress.draw(line);
+        if (waiting == 0) break;
+        if (SteadyClock::now() - start > timeout) {
+            timed_out = true;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    threads.clear();  // stop and join: each hands back what it had not started
+    progress.finish();
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+
+    Audit result;
+    try {
+        result = audit(*broker, levels, tally, config.dispatcher.dead_letter_suffix);
+    } catch (const failpipe::Error& e) {
+        std::cerr << "failpipe_payments: could not read the dead letters: " << e.what() << "\n";
+        return 1;
+    }
+
+    // The report, built once: the text is printed from it, so both always agree.
+    const auto m = metrics->snapshot();
+    const auto latency = tally.latency_ms();
+    const auto lateness = tally.lateness_ms();
+    nlohmann::json report;
+    report["produced"] = result.produced;
+    report["succeeded"] = result.succeeded;
+    report["deadLettered"] = result.dead_lettered;
+    report["lost"] = result.lost;
+    report["lostSample"] = result.lost_sample;
+    report["inBoth"] = result.in_both;
+    report["deadLetteredTwice"] = result.dead_twice;
+    report["duplicates"] = result.duplicates;
+    report["accounted"] = result.accounted();
+    report["scenario"] = {{"normal", scenario.count(Kind::normal)},
+                          {"invalidCard", scenario.count(Kind::invalid)},
+                          {"poison", scenario.count(Kind::poison)},
+                          {"crash", scenario.count(Kind::crash)}};
+    report["retriesByLevel"] = nlohmann::json::object();
+    for (std::size_t i = 1; i < levels.size() && i < kLevels; ++i) report["retriesByLevel"][levels[i]] = tally.entered(i);
+    nlohmann::json groups = nlohmann::json::array();
+    for (const auto& group : result.groups) {
+        groups.push_back({{"fingerprint", group.fingerprint},
+                          {"count", group.count},
+                          {"errorType", group.error_type},
+                          {"sample", group.sample}});
+    }
+    report["deadLetters"] = {{"total", result.dead_letter_entries},
+                             {"byReason", result.by_reason},
+                             {"byChannel", result.by_channel},
+                             {"groups", groups},
+                             {"notFromThisRun", result.foreign_dead_letters}};
+    report["released"] = breaker->released();
+    report["releasedPayments"] = tally.released_payments();
+    report["levels"] = levels;
+    report["breaker"] = {{"openings", breaker->openings()}, {"state", to_string(breaker->state())}};
+    report["latencyMs"] = {{"p50", latency.p50}, {"p99", latency.p99}, {"samples", latency.samples}};
+    report["retryLatenessMs"] = {{"p50", lateness.p50}, {"p99", lateness.p99}, {"samples", lateness.samples}};
+    report["gatewayCalls"] = gateway.calls();
+    report["crashes"] = adapter->crashes();
+    report["worker"] = {{"received", m.received},   {"succeeded", m.succeeded}, {"failed", m.failed},
+                        {"retried", m.retried},     {"deadLettered", m.dead_lettered}, {"poison", m.poison},
+                        {"settleErrors", m.settle_errors}};
+    report["foreignSucceeded"] = tally.foreign();
+    run_info["seconds"] = seconds;
+    run_info["paymentsPerSecond"] = static_cast<double>(options.messages) / std::max(seconds, 0.001);
+    run_info["timedOut"] = timed_out;
+    report["run"] = run_info;
+
+    // The figures must add up; each way they could not is named.
+    std::vector<std::string> problems;
+    if (timed_out) problems.push_back("timed out after " + std::to_string(static_cast<long long>(seconds)) + " s with payments still waiting");
+    if (!result.accounted()) problems.push_back("not every payment is accounted for (see above)");
+    std::size_t by_reason = 0, by_group = 0;
+    for (const auto& [reason, count] : result.by_reason) by_reason += count;
+    for (const auto& group : result.groups) by_group += group.count;
+    if (by_reason != result.dead_letter_entries || by_group != result.dead_letter_entries) {
+        problems.push_back("dead letters by reason (" + std::to_string(by_reason) + ") or by cause (" +
+                           std::to_string(by_group) + ") do not add up to the " +
+                           std::to_string(result.dead_letter_entries) + " found");
+    }
+    if (m.dead_lettered != result.dead_letter_entries) {
+        problems.push_back("the workers dead-lettered " + std::to_string(m.dead_lettered) + " messages, the dead-letter channels hold " +
+                           std::to_string(result.dead_letter_entries));
+    }
+    if (result.dead_letter_entries != result.dead_lettered + result.foreign_dead_letters) {
+        problems.push_back("dead-letter entries (" + std::to_string(result.dead_letter_entries) +
+                           ") are not one per dead-lettered payment plus the foreign ones");
+    }
+    report["problems"] = problems;
+    report["ok"] = problems.empty();
+
+    if (options.json) {
+        std::cout << report.dump() << std::endl;
+    } else {
+        print_report(report, std::cout);
+    }
+    return problems.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace payments
+
+int main(int argc, char** argv) {
+    const auto options = payments::parse_options(argc, argv);
+    try {
+        return payments::run(options);
+    } catch (const std::exception& e) {
+        std::cerr << "failpipe_payments: " << e.what() << "\n";
+        return 1;
+    }
+}
