@@ -19,6 +19,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -134,8 +135,13 @@ std::optional<double> lateness_ms(const failpipe::Message& message, double delay
 class Progress {
 public:
     explicit Progress(bool live) : live_(live) {}
-    void draw(const std::string& line) {
+    void draw(std::string line) {
         if (!live_) return;
+        // A line longer than the terminal would wrap, and \r would redraw only its last part.
+        winsize size{};
+        if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1 && line.size() >= size.ws_col) {
+            line.resize(size.ws_col - 1);
+        }
         std::fprintf(stderr, "\r\033[2K%s", line.c_str());
         std::fflush(stderr);
     }
@@ -148,6 +154,13 @@ public:
 private:
     bool live_;
 };
+
+// `new` for the first level, `5s` for `payments-retry-5s`: the live line must fit a terminal.
+std::string short_name(const std::vector<std::string>& levels, std::size_t i) {
+    if (i == 0) return "new";
+    const std::string prefix = levels.front() + "-retry-";
+    return levels[i].rfind(prefix, 0) == 0 ? levels[i].substr(prefix.size()) : levels[i];
+}
 
 std::string grouped(std::uint64_t value) {
     std::string digits = std::to_string(value);
@@ -340,14 +353,25 @@ int run(const Options& options) {
                                                     static_cast<long long>(options.messages / 200));
     Progress progress(!options.quiet && isatty(STDERR_FILENO));
     bool timed_out = false;
+    // The counters are read before the broker's depths: a payment that finishes in between is in
+    // neither, so "done" and "queued" never add up to more than were produced.
+    auto rate_from = std::make_pair(SteadyClock::now(), std::uint64_t{0});
+    double rate = 0;
     for (;;) {
+        // Settled figures (the worker counts after the broker confirmed): a payment counted here has
+        // left its level. A release is settled as a success with a push of the same message until the
+        // worker settles HandlerContext::release on its own, so releases are taken out.
+        const std::uint64_t released = breaker->released();
+        const auto m = metrics->snapshot();
+        const std::uint64_t ok = m.succeeded > released ? m.succeeded - released : 0;
+        const std::uint64_t done = ok + m.dead_lettered;
         std::size_t waiting = 0, in_flight = 0;
         std::vector<std::size_t> per_level;
         try {
             for (const auto& level_channel : levels) {
                 const auto depth = broker->depth(level_channel);
-                per_level.push_back(depth.ready + depth.delayed + depth.reserved);
-                waiting += per_level.back();
+                per_level.push_back(depth.total());
+                waiting += depth.total();
                 in_flight += depth.reserved;
             }
         } catch (const failpipe::Error& e) {
@@ -355,18 +379,20 @@ int run(const Options& options) {
             per_level.assign(levels.size(), 0);
             waiting = 1;  // unknown: keep waiting
         }
-        const auto m = metrics->snapshot();
-        const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-        const std::uint64_t done = tally.distinct_successes() + m.dead_lettered;
-        std::string line = "[" + grouped(done) + "/" + grouped(options.messages) + " done] ok " +
-                           grouped(tally.distinct_successes()) + ", dead " + grouped(m.dead_lettered) + " | waiting:";
-        for (std::size_t i = 0; i < levels.size(); ++i) line += " " + levels[i] + " " + grouped(per_level[i]);
-        line += " | in flight " + grouped(in_flight) + ", released " + grouped(breaker->released()) + " | " +
-                grouped(static_cast<std::uint64_t>(static_cast<double>(done) / std::max(seconds, 0.001))) +
-                " payments/s | gateway " + (gateway.down() ? "DOWN" : "up") + ", breaker " + to_string(breaker->state());
+        const auto now = SteadyClock::now();
+        if (now - rate_from.first >= std::chrono::seconds(1)) {
+            rate = static_cast<double>(done - rate_from.second) / std::chrono::duration<double>(now - rate_from.first).count();
+            rate_from = {now, done};
+        }
+        std::string line = grouped(done) + "/" + grouped(options.messages) + " done (" + grouped(ok) + " ok, " +
+                           grouped(m.dead_lettered) + " dead) | queued:";
+        for (std::size_t i = 0; i < levels.size(); ++i) line += " " + short_name(levels, i) + " " + grouped(per_level[i]);
+        line += " | in flight " + grouped(in_flight) + " | released " + grouped(released) + " | " +
+                grouped(static_cast<std::uint64_t>(rate)) + "/s | gateway " + (gateway.down() ? "DOWN" : "up") +
+                ", breaker " + to_string(breaker->state());
         progress.draw(line);
         if (waiting == 0) break;
-        if (SteadyClock::now() - start > timeout) {
+        if (now - start > timeout) {
             timed_out = true;
             break;
         }
