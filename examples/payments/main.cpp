@@ -446,16 +446,17 @@ int run(const Options& options) {
     report["releasedPayments"] = tally.released_payments();
     report["levels"] = levels;
     report["breaker"] = {{"openings", breaker->openings()}, {"state", to_string(breaker->state())}};
-    report["latencyMs"] = {{"p50", latency.p50}, {"p99", latency.p99}, {"samples", latency.samples}};
-    report["retryLatenessMs"] = {{"p50", lateness.p50}, {"p99", lateness.p99}, {"samples", lateness.samples}};
+    auto ms = [](double value) { return std::round(value * 1000.0) / 1000.0; };  // to the microsecond
+    report["latencyMs"] = {{"p50", ms(latency.p50)}, {"p99", ms(latency.p99)}, {"samples", latency.samples}};
+    report["retryLatenessMs"] = {{"p50", ms(lateness.p50)}, {"p99", ms(lateness.p99)}, {"samples", lateness.samples}};
     report["gatewayCalls"] = gateway.calls();
     report["crashes"] = adapter->crashes();
     report["worker"] = {{"received", m.received},   {"succeeded", m.succeeded}, {"failed", m.failed},
                         {"retried", m.retried},     {"deadLettered", m.dead_lettered}, {"poison", m.poison},
                         {"settleErrors", m.settle_errors}};
     report["foreignSucceeded"] = tally.foreign();
-    run_info["seconds"] = seconds;
-    run_info["paymentsPerSecond"] = static_cast<double>(options.messages) / std::max(seconds, 0.001);
+    run_info["seconds"] = std::round(seconds * 1000.0) / 1000.0;
+    run_info["paymentsPerSecond"] = std::round(static_cast<double>(options.messages) / std::max(seconds, 0.001));
     run_info["timedOut"] = timed_out;
     report["run"] = run_info;
 
