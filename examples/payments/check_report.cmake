@@ -1,7 +1,8 @@
 # Runs failpipe_payments with --json and checks, from the outside, that its report adds up: exit 0,
 # every documented key present, succeeded + deadLettered = produced, lost 0, dead letters by reason
 # and by cause summing to the total. Used by the payments tests (examples/CMakeLists.txt).
-#   cmake -DPROGRAM=... -DMESSAGES=n -DARGS="--seed;2" [-DRUNS=2] [-DREDIS_FROM_ENV=ON] -P check_report.cmake
+#   cmake -DPROGRAM=... -DMESSAGES=n -DARGS="--seed;2" [-DRUNS=2] [-DREDIS_FROM_ENV=ON] [-DEXPECT_BREAKER=ON]
+#         -P check_report.cmake
 if(NOT RUNS)
   set(RUNS 1)
 endif()
@@ -74,6 +75,14 @@ foreach(run RANGE 1 ${RUNS})
   endif()
   if(NOT poison EQUAL poison_dead)
     message(FATAL_ERROR "run ${run}: ${poison} poison payments produced, ${poison_dead} poison dead letters")
+  endif()
+  if(EXPECT_BREAKER)
+    # The outage meets the first attempts: the breaker must open and release payments.
+    string(JSON openings GET "${out}" breaker openings)
+    string(JSON released GET "${out}" released)
+    if(openings LESS 1 OR released LESS 1)
+      message(FATAL_ERROR "run ${run}: the outage met the traffic but the breaker opened ${openings} times and released ${released}")
+    endif()
   endif()
   message(STATUS "run ${run}: ${succeeded} succeeded + ${dead} dead-lettered = ${produced} produced, lost 0")
 endforeach()

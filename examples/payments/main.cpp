@@ -268,7 +268,7 @@ int run(const Options& options) {
     Gateway gateway(scenario, options.fail_rate, scaled(0.02, options.time_scale), outage_from,
                     outage_from + scaled(options.outage_for, options.time_scale));
     GatewayBreaker::Settings breaker_settings;
-    breaker_settings.window = scaled(10, options.time_scale);
+    breaker_settings.window = scaled(30, options.time_scale);
     breaker_settings.open_for = scaled(30, options.time_scale);
     Tally tally(options.messages);
     auto breaker = std::make_shared<GatewayBreaker>(breaker_settings, [&](const failpipe::Message& message) {
