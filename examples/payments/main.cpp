@@ -227,7 +227,13 @@ int run(const Options& options) {
             redis.max_message_bytes = config.max_message_bytes;
             redis.pool_size = options.threads + 4;
             auto adapter = std::make_shared<failpipe::RedisAdapter>(redis);
-            adapter->ping();
+            try {
+                adapter->ping();
+            } catch (const failpipe::ConnectionError& e) {
+                std::cerr << "failpipe_payments: cannot reach Redis at " << redacted(redis.url) << ": " << e.what()
+                          << "\n(without a URL, --redis starts a redis-server of its own)\n";
+                return 1;
+            }
             push_raw = [adapter, channel = levels.front()](const std::string& bytes) { adapter->push_raw(channel, bytes); };
             broker = adapter;
             run_info["adapter"] = private_redis ? "a private redis-server (" + redis.url + ", pid " +

@@ -36,7 +36,12 @@ int free_loopback_port() {
 }
 
 std::string server_binary() {
-    if (const char* path = std::getenv("FAILPIPE_REDIS_SERVER"); path != nullptr && *path != '\0') return path;
+    if (const char* path = std::getenv("FAILPIPE_REDIS_SERVER"); path != nullptr && *path != '\0') {
+        if (::access(path, X_OK) != 0) {
+            throw std::runtime_error("FAILPIPE_REDIS_SERVER=" + std::string(path) + " is not an executable redis-server");
+        }
+        return path;
+    }
     for (const char* candidate : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"}) {
         if (::access(candidate, X_OK) == 0) return candidate;
     }
