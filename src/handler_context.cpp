@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "failpipe/error.hpp"
+#include "correlation.hpp"
 
 namespace failpipe {
 
@@ -17,7 +18,12 @@ void HandlerContext::push(std::string channel, Message message, Seconds delay) {
                                    message.metadata.type_name());
     }
     check_message_depth(message, "HandlerContext::push");
+    detail::give_correlation_id(message, correlation_id());
     staged_.push_back(OutgoingMessage{std::move(channel), std::move(message), delay});
+}
+
+std::string_view HandlerContext::correlation_id() const noexcept {
+    return message_ != nullptr ? detail::correlation_id_of(*message_) : std::string_view{};
 }
 
 void HandlerContext::release(Seconds delay, std::string by) {

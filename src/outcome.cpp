@@ -21,13 +21,8 @@ namespace {
 class FunctionObserver final : public DeliveryObserver {
 public:
     explicit FunctionObserver(std::function<void(const DeliveryEvent&)> function) : function_(std::move(function)) {}
-    void on_delivery(const DeliveryEvent& event) noexcept override {
-        try {
-            function_(event);
-        } catch (...) {
-            // An observer must not break the worker: its exception is dropped here.
-        }
-    }
+    // What the function throws goes to the worker, which logs it and carries on.
+    void on_delivery(const DeliveryEvent& event) override { function_(event); }
 
 private:
     std::function<void(const DeliveryEvent&)> function_;

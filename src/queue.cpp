@@ -4,6 +4,8 @@
 
 #include "failpipe/error.hpp"
 #include "failpipe/expiry.hpp"
+#include "failpipe/metadata_keys.hpp"
+#include "correlation.hpp"
 
 namespace failpipe {
 
@@ -23,6 +25,13 @@ std::string Queue::push(Message message, Seconds delay) const {
                                    message.metadata.type_name());
     }
     check_message_depth(message, "Queue::push");
+    // Every message pushed here starts a chain of work that logs and events can follow.
+    if (detail::stored_correlation_id(message).empty()) {
+        auto& id = message.metadata[std::string(metadata_keys::correlation_id)];
+        // A number (or anything not a string) keeps its value, as text; empty or null gets a new id.
+        const bool keep = !id.is_null() && !(id.is_string() && id.get_ref<const std::string&>().empty());
+        id = keep ? id.dump() : detail::new_correlation_id();
+    }
     return adapter_->push(channel_, std::move(message), delay);
 }
 

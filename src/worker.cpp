@@ -10,6 +10,7 @@
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "bytes.hpp"
+#include "correlation.hpp"
 #include "logging.hpp"
 #include "failure_record.hpp"
 #include "metadata.hpp"
@@ -45,6 +46,25 @@ private:
 };
 
 void bump(std::atomic<std::uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
+
+const std::string kFailuresKey(metadata_keys::failures);
+const std::string kDueAtKey(metadata_keys::due_at);
+
+// Stamps, on the push that carries message @p id on, when it is due (metadata `failpipe-due-at`,
+// from the dispatcher's clock), so the worker that takes it can tell how late it ran. A push
+// without a delay (a retry now, a dead letter) loses an earlier stamp: it would mean nothing there.
+void stamp_due_time(std::vector<OutgoingMessage>& pushes, const std::string& id, TimePoint now) {
+    for (auto& push : pushes) {
+        Message& message = push.message;
+        if (message.id != id || !message.metadata.is_object()) continue;
+        if (push.delay.count() > 0) {
+            message.metadata[kDueAtKey] =
+                detail::epoch_ms(now + std::chrono::duration_cast<TimePoint::duration>(push.delay));
+        } else if (auto it = message.metadata.find(kDueAtKey); it != message.metadata.end()) {
+            message.metadata.erase(it);
+        }
+    }
+}
 
 // Sleeps up to @p duration, waking early when @p stop is requested.
 void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duration) {
@@ -102,8 +122,30 @@ Outcome Worker::process(Delivery delivery) {
     return settle_one(pending);
 }
 
+const std::string& Worker::correlation(Pending& pending) {
+    // Read while the delivery still holds the message; every path that moves the message on asks first.
+    if (pending.correlation.empty()) pending.correlation = detail::correlation_id_of(pending.delivery.message);
+    return pending.correlation;
+}
+
+std::string Worker::about(Pending& pending) {
+    return detail::about_message(pending.delivery.message.id, pending.delivery.channel, correlation(pending));
+}
+
+void Worker::note_arrival(Pending& pending) const {
+    const Message& message = pending.delivery.message;
+    const nlohmann::json* failures = detail::failure_value(message, kFailuresKey);
+    pending.first_attempt = failures == nullptr || detail::to_count(failures) == 0;
+    if (!message.metadata.is_object()) return;
+    const auto due = message.metadata.find(kDueAtKey);
+    if (due == message.metadata.end() || !due->is_number()) return;
+    const auto late = dispatcher_.now() - detail::from_epoch_ms(detail::to_int(&*due));
+    pending.lateness = std::max(Seconds{0.0}, std::chrono::duration_cast<Seconds>(late));
+}
+
 Worker::Pending Worker::prepare(Delivery delivery) {
     bump(metrics_->received);
+    const bool observed = !observers_.empty();
     Pending pending;
     pending.delivery = std::move(delivery);
     Delivery& d = pending.delivery;
@@ -119,13 +161,16 @@ Worker::Pending Worker::prepare(Delivery delivery) {
         pending.poison = true;
         return pending;
     }
+    if (observed) note_arrival(pending);
     if (options_.max_deliveries != 0 && d.deliveries > options_.max_deliveries) {
         Failure failure{nullptr, "failpipe::MaxDeliveriesExceeded",
                         "delivered " + std::to_string(d.deliveries) + " times (maxDeliveries " +
                             std::to_string(options_.max_deliveries) + ") without being settled: it stops its workers",
                         ErrorClass::permanent};
+        correlation(pending);
         Message message = std::move(d.message);
         d.message.id = message.id;
+        d.message.handler = message.handler;
         prepare_dead_letter(pending, std::move(message), failure, dead_letter_reasons::max_deliveries);
         pending.poison = true;
         return pending;
@@ -135,8 +180,10 @@ Worker::Pending Worker::prepare(Delivery delivery) {
         return pending;
     }
 
-    HandlerContext context(d.channel, d.deliveries);
+    HandlerContext context(d.channel, d.deliveries, d.message);
     std::optional<Failure> failure;
+    std::chrono::steady_clock::time_point started{};
+    if (observed) started = std::chrono::steady_clock::now();
     // The failure is handled outside the catch blocks: the pipeline may throw (rethrow) itself.
     try {
         auto handler = handlers_.find(d.message.handler);
@@ -153,7 +200,10 @@ Worker::Pending Worker::prepare(Delivery delivery) {
     } catch (...) {
         failure = classifier_.classify_non_standard();
     }
-    if (failure) {
+    if (observed) pending.handler_time = std::chrono::steady_clock::now() - started;
+    if (context.released()) {
+        prepare_release(pending, *context.released(), failure);
+    } else if (failure) {
         prepare_failure(pending, std::move(*failure));
     } else {
         pending.settlement.pushes = context.take_staged();
@@ -161,15 +211,39 @@ Worker::Pending Worker::prepare(Delivery delivery) {
     return pending;
 }
 
+void Worker::prepare_release(Pending& pending, HandlerContext::Release release, const std::optional<Failure>& failure) {
+    // Not a failure: nothing is counted or written into the message, and the staged pushes go
+    // with the context.
+    pending.outcome = Outcome::released;
+    pending.target = pending.delivery.channel;
+    pending.delay = release.delay;
+    pending.decided_by = release.by;
+    pending.release = std::move(release);
+    if (failure && detail::logger().should_log(spdlog::level::warn)) {
+        detail::logger().warn("{} threw after it was released by {} ({}: {}); the release wins, not counted as a failure",
+                              about(pending), pending.decided_by, failure->type, failure->what);
+    }
+}
+
+void Worker::note_failure(Pending& pending, const Failure& failure) {
+    if (observers_.empty()) return;  // only events show them: no copies for nobody
+    pending.error_class = failure.error_class;
+    pending.error_type = failure.type;
+    pending.error_message = failure.what;
+}
+
 void Worker::prepare_failure(Pending& pending, Failure failure) {
     Delivery& delivery = pending.delivery;
     bump(metrics_->failed);
+    note_failure(pending, failure);
+    correlation(pending);
     // Built-in middlewares do not throw; for a pipeline with the user's own, keep a copy so the
     // message can still be dead-lettered if one of them does.
     std::optional<Message> kept;
     if (dispatcher_.runs_custom_middleware(delivery.channel)) kept = delivery.message;
     Message message = std::move(delivery.message);
-    delivery.message.id = message.id;  // for logs and errors from here on
+    delivery.message.id = message.id;  // for logs, errors and events from here on
+    delivery.message.handler = message.handler;
 
     std::optional<FailureHandlingRequest> result;
     std::string pipeline_error;
@@ -182,10 +256,10 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     }
     if (!result) {
         bump(metrics_->pipeline_errors);
-        detail::logger().error("failure pipeline of channel \"{}\" threw on message {}: {}", delivery.channel,
-                               delivery.message.id, pipeline_error);
+        detail::logger().error("{}: the failure pipeline threw: {}", about(pending), pipeline_error);
         if (!kept) {
             pending.outcome = Outcome::left_with_broker;  // the broker still holds it: it comes back
+            report(pending, Outcome::left_with_broker);
             return;
         }
         detail::note_failure(*kept, delivery.channel, dispatcher_.now());
@@ -196,40 +270,50 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     }
 
     const Decision& decision = *result->decision();
+    pending.action = decision.action;
+    pending.decided_by = decision.middleware;
+    pending.target = decision.to;
+    pending.delay = decision.delay;
     switch (decision.action) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
-            detail::logger().error("message {} failed on channel \"{}\" and no middleware handled it: {}",
-                                   delivery.message.id, delivery.channel, failure.what);
+            detail::logger().error("{} failed and no middleware handled it ({}: {}); rethrown, it stays with the broker",
+                                   about(pending), failure.type, failure.what);
+            report(pending, Outcome::left_with_broker);
             throw MessageFailureError(delivery.message.id, delivery.channel, failure.exception, failure.what);
         case FailureAction::send_again:
         case FailureAction::delay:
             pending.outcome = Outcome::retried;
-            if (detail::logger().should_log(spdlog::level::debug)) {
-                pending.note = fmt::format("message {} failed on \"{}\" ({}); {} by {} to \"{}\" after {} s",
-                                           delivery.message.id, delivery.channel, failure.what,
-                                           to_string(decision.action), decision.middleware, decision.to,
-                                           decision.delay.count());
+            if (detail::logger().should_log(spdlog::level::info)) {
+                pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s", about(pending),
+                                           failure.type, failure.what, to_string(decision.action),
+                                           decision.middleware, decision.to, decision.delay.count());
             }
             break;
         case FailureAction::dead_letter:
             pending.outcome = Outcome::dead_lettered;
-            pending.dead_letter_to = decision.to;
-            pending.note = fmt::format("message {} dead-lettered from \"{}\" to \"{}\" by {}: {} ({})",
-                                       delivery.message.id, delivery.channel, decision.to, decision.middleware,
-                                       failure.what, failure.type);
+            pending.reason = dead_letter_reasons::failure;
+            if (detail::logger().should_log(spdlog::level::warn)) {
+                pending.note = fmt::format("{} failed ({}: {}); dead-letter by {} to \"{}\"", about(pending),
+                                           failure.type, failure.what, decision.middleware, decision.to);
+            }
             break;
         case FailureAction::drop:
             pending.outcome = Outcome::dropped;
-            pending.note = fmt::format("message {} dropped on \"{}\": {}", delivery.message.id, delivery.channel,
-                                       failure.what);
+            if (detail::logger().should_log(spdlog::level::warn)) {
+                pending.note = fmt::format("{} failed ({}: {}); drop by {}", about(pending), failure.type,
+                                           failure.what, decision.middleware);
+            }
             break;
     }
     pending.settlement.pushes = result->take_pushes();
+    stamp_due_time(pending.settlement.pushes, delivery.message.id, dispatcher_.now());
 }
 
 void Worker::prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason) {
     Delivery& delivery = pending.delivery;
+    note_failure(pending, failure);
+    if (pending.correlation.empty()) pending.correlation = detail::correlation_id_of(message);
     std::string target = dispatcher_.dead_letter_channel(delivery.channel);
     FailureHandlingRequest request = dispatcher_.dead_letter(FailureHandlingRequest(std::move(message), delivery.channel),
                                                              failure, reason, "worker", dispatcher_.now());
@@ -237,20 +321,33 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     auto& record = pushes.front().message.metadata[std::string(metadata_keys::dead_letter)];
     record["deliveries"] = delivery.deliveries;
     if (delivery.poisoned()) record["encoding"] = detail::is_valid_utf8(delivery.raw) ? "utf-8" : "base64";
+    stamp_due_time(pushes, delivery.message.id, dispatcher_.now());
     pending.outcome = Outcome::dead_lettered;
-    pending.dead_letter_to = target;
-    pending.note = fmt::format("{} on \"{}\" (message {}): {}; moved to \"{}\"", reason, delivery.channel,
-                               delivery.message.id, failure.what, target);
+    pending.action = FailureAction::dead_letter;
+    pending.decided_by = "worker";
+    pending.reason = reason;
+    pending.delay = Seconds{0.0};
+    pending.target = target;
+    if (detail::logger().should_log(spdlog::level::warn)) {
+        pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, failure.what,
+                                   target);
+    }
     pending.settlement.pushes = std::move(pushes);
 }
 
 void Worker::prepare_expired(Pending& pending, TimePoint expired_at) {
     Delivery& delivery = pending.delivery;
     pending.expired = true;
+    correlation(pending);
     if (options_.on_expired == ExpiredBehavior::drop) {
         pending.outcome = Outcome::dropped;
-        pending.note = fmt::format("message {} on \"{}\" expired at {} before a worker handled it; dropped",
-                                   delivery.message.id, delivery.channel, detail::iso8601_utc(expired_at));
+        pending.action = FailureAction::drop;
+        pending.decided_by = "worker";
+        pending.reason = dead_letter_reasons::expired;
+        if (detail::logger().should_log(spdlog::level::warn)) {
+            pending.note = fmt::format("{} expired at {} before a worker handled it; dropped", about(pending),
+                                       detail::iso8601_utc(expired_at));
+        }
         return;
     }
     Failure failure{nullptr, "failpipe::MessageExpired",
@@ -258,6 +355,7 @@ void Worker::prepare_expired(Pending& pending, TimePoint expired_at) {
                     ErrorClass::permanent};
     Message message = std::move(delivery.message);
     delivery.message.id = message.id;
+    delivery.message.handler = message.handler;
     prepare_dead_letter(pending, std::move(message), failure, dead_letter_reasons::expired);
     pending.settlement.pushes.front().message.metadata[std::string(metadata_keys::dead_letter)]["expiresAt"] =
         detail::iso8601_utc(expired_at);
@@ -326,6 +424,7 @@ std::string_view settle_kind(Outcome outcome) {
         case Outcome::retried: return "a retry";
         case Outcome::dead_lettered: return "a dead letter";
         case Outcome::dropped: return "a drop";
+        case Outcome::released: return "a release";
         default: return "a settle";
     }
 }
@@ -333,10 +432,24 @@ std::string_view settle_kind(Outcome outcome) {
 }  // namespace
 
 Outcome Worker::settle_one(Pending& pending) {
+    if (pending.outcome == Outcome::released) return settle_release(pending);
     try {
         retry_while_unreachable(1, [&] { adapter_->settle(pending.delivery, std::move(pending.settlement)); });
     } catch (const ConnectionError&) {
+        report(pending, Outcome::settle_failed);
         throw;  // given up after settle_retry_for: the broker gives the delivery back
+    } catch (...) {
+        return settle_refused(pending, std::current_exception());
+    }
+    return finish(pending);
+}
+
+Outcome Worker::settle_release(Pending& pending) {
+    try {
+        retry_while_unreachable(1, [&] { adapter_->release(pending.delivery, pending.release->delay); });
+    } catch (const ConnectionError&) {
+        // Counted and logged already; the visibility timeout gives it back (as a delivery, then).
+        return report(pending, Outcome::settle_failed);
     } catch (...) {
         return settle_refused(pending, std::current_exception());
     }
@@ -345,18 +458,22 @@ Outcome Worker::settle_one(Pending& pending) {
 
 Outcome Worker::settle_refused(Pending& pending, const std::exception_ptr& error) {
     bump(metrics_->settle_errors);
-    const Delivery& delivery = pending.delivery;
     switch (refusal_of(error)) {
         case Refusal::stale:
-            detail::logger().warn("settle of message {} on \"{}\" refused: {}", delivery.message.id, delivery.channel,
+            detail::logger().warn("{}: settle ({}) refused: {}", about(pending), settle_kind(pending.outcome),
                                   text_of(error));
-            return Outcome::settle_failed;
+            return report(pending, Outcome::settle_failed);
         case Refusal::unreachable:
-            detail::logger().error("settle of message {} on \"{}\" failed (it comes back after the visibility "
-                                   "timeout): {}",
-                                   delivery.message.id, delivery.channel, text_of(error));
-            return Outcome::settle_failed;
+            detail::logger().error("{}: settle ({}) failed (it comes back after the visibility timeout): {}",
+                                   about(pending), settle_kind(pending.outcome), text_of(error));
+            return report(pending, Outcome::settle_failed);
         case Refusal::content: break;
+    }
+    if (pending.outcome == Outcome::released) {
+        // A release changes nothing the broker could refuse to store: the broker keeps the delivery.
+        detail::logger().error("{}: release refused (it comes back after the visibility timeout): {}", about(pending),
+                               text_of(error));
+        return report(pending, Outcome::settle_failed);
     }
     return dead_letter_refused(pending, error);
 }
@@ -367,6 +484,7 @@ std::optional<Message> Worker::message_to_keep(Pending& pending) {
         // The handler only read it: the delivery still holds the whole message.
         Message message = std::move(delivery.message);
         delivery.message.id = message.id;
+        delivery.message.handler = message.handler;
         return message;
     }
     // A retry or a dead letter carries the message on (with its updated history); the refused
@@ -380,15 +498,15 @@ std::optional<Message> Worker::message_to_keep(Pending& pending) {
 Outcome Worker::dead_letter_refused(Pending& pending, const std::exception_ptr& error) {
     const std::string text = text_of(error);
     const std::string_view kind = settle_kind(pending.outcome);
+    correlation(pending);
     std::optional<Message> message = message_to_keep(pending);
     if (!message) {
-        detail::logger().error("settle ({}) of message {} on \"{}\" refused: {}; no copy is left to dead-letter, so "
-                               "it stays with the broker and comes back after the visibility timeout",
-                               kind, pending.delivery.message.id, pending.delivery.channel, text);
-        return Outcome::settle_failed;
+        detail::logger().error("{}: settle ({}) refused: {}; no copy is left to dead-letter, so it stays with the "
+                               "broker and comes back after the visibility timeout",
+                               about(pending), kind, text);
+        return report(pending, Outcome::settle_failed);
     }
-    detail::logger().error("settle ({}) of message {} on \"{}\" refused: {}; moving it to the dead letters", kind,
-                           pending.delivery.message.id, pending.delivery.channel, text);
+    detail::logger().error("{}: settle ({}) refused: {}; moving it to the dead letters", about(pending), kind, text);
     // A dead letter refused as such keeps its own record (poison bytes, max-deliveries...) beside the new one.
     nlohmann::json earlier;
     const std::string record_key(metadata_keys::dead_letter);
@@ -406,47 +524,60 @@ Outcome Worker::dead_letter_refused(Pending& pending, const std::exception_ptr& 
     } catch (...) {
         // Nothing was applied: the broker still holds the delivery. It comes back, and maxDeliveries
         // ends the round trips (or the cause goes away).
-        detail::logger().error("the dead letter of message {} on \"{}\" was refused too: {}; it stays with the broker "
-                               "and comes back after the visibility timeout (maxDeliveries {} ends its redeliveries)",
-                               pending.delivery.message.id, pending.delivery.channel,
-                               text_of(std::current_exception()), options_.max_deliveries);
-        return Outcome::settle_failed;
+        detail::logger().error("{}: its dead letter was refused too: {}; it stays with the broker and comes back "
+                               "after the visibility timeout (maxDeliveries {} ends its redeliveries)",
+                               about(pending), text_of(std::current_exception()), options_.max_deliveries);
+        return report(pending, Outcome::settle_failed);
     }
     return finish(pending);
 }
 
-std::vector<Outcome> Worker::settle_all(std::vector<Pending>& pending) {
-    std::vector<Outcome> outcomes;
-    if (pending.empty()) return outcomes;
-    outcomes.reserve(pending.size());
-    if (pending.size() == 1) {
-        outcomes.push_back(settle_one(pending.front()));
-        return outcomes;
+void Worker::settle_all(std::vector<Pending>& pending) {
+    if (pending.empty()) return;
+    // Releases go on their own (the adapter's release), first, so a broker error in the batch's
+    // settle cannot hold them up; the batch settles everything else as before.
+    std::vector<Pending*> batch;
+    batch.reserve(pending.size());
+    for (auto& p : pending) {
+        if (p.outcome == Outcome::released) {
+            settle_release(p);
+        } else {
+            batch.push_back(&p);
+        }
+    }
+    settle_together(batch);
+}
+
+void Worker::settle_together(const std::vector<Pending*>& batch) {
+    if (batch.empty()) return;
+    if (batch.size() == 1) {
+        settle_one(*batch.front());
+        return;
     }
     std::vector<SettleItem> items;
-    items.reserve(pending.size());
-    for (auto& p : pending) items.push_back(SettleItem{&p.delivery, &p.settlement});
+    items.reserve(batch.size());
+    for (Pending* p : batch) items.push_back(SettleItem{&p->delivery, &p->settlement});
     std::vector<std::exception_ptr> results;
     try {
-        retry_while_unreachable(pending.size(), [&] { results = adapter_->settle_batch(items); });
+        retry_while_unreachable(batch.size(), [&] { results = adapter_->settle_batch(items); });
     } catch (const ConnectionError&) {
+        for (Pending* p : batch) report(*p, Outcome::settle_failed);
         throw;
     } catch (...) {
         // Refused as a whole, by an adapter that cannot say which item is at fault: one by one, so
         // that one bad message only ever affects itself. Items already applied are refused as stale.
         detail::logger().warn("settle of a batch of {} deliveries refused ({}); settling them one by one",
-                              pending.size(), text_of(std::current_exception()));
-        for (auto& p : pending) outcomes.push_back(settle_one(p));
-        return outcomes;
+                              batch.size(), text_of(std::current_exception()));
+        for (Pending* p : batch) settle_one(*p);
+        return;
     }
-    for (std::size_t i = 0; i < pending.size(); ++i) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
         if (i < results.size() && results[i]) {
-            outcomes.push_back(settle_refused(pending[i], results[i]));
+            settle_refused(*batch[i], results[i]);
             continue;
         }
-        outcomes.push_back(finish(pending[i]));
+        finish(*batch[i]);
     }
-    return outcomes;
 }
 
 Outcome Worker::finish(Pending& pending) {
@@ -454,33 +585,84 @@ Outcome Worker::finish(Pending& pending) {
         case Outcome::succeeded: bump(metrics_->succeeded); break;
         case Outcome::retried:
             bump(metrics_->retried);
-            if (!pending.note.empty()) detail::logger().debug("{}", pending.note);
+            if (!pending.note.empty()) detail::logger().info("{}", pending.note);
             break;
         case Outcome::dead_lettered:
             bump(metrics_->dead_lettered);
             if (pending.poison) bump(metrics_->poison);
             if (pending.expired) bump(metrics_->expired);
-            detail::logger().warn("{}", pending.note);
-            dead_lettered_to(pending.dead_letter_to);
+            if (!pending.note.empty()) detail::logger().warn("{}", pending.note);
+            dead_lettered_to(pending.target);
             break;
         case Outcome::dropped:
             bump(metrics_->dropped);
             if (pending.expired) bump(metrics_->expired);
-            detail::logger().warn("{}", pending.note);
+            if (!pending.note.empty()) detail::logger().warn("{}", pending.note);
+            break;
+        case Outcome::released:
+            bump(metrics_->released);
+            if (detail::logger().should_log(spdlog::level::info)) {
+                detail::logger().info("{} released by {}, due again after {} s (not counted as an attempt)",
+                                      about(pending), pending.decided_by, pending.delay.count());
+            }
             break;
         default: break;
     }
-    return pending.outcome;
+    return report(pending, pending.outcome);
+}
+
+Outcome Worker::report(Pending& pending, Outcome outcome) {
+    if (observers_.empty()) return outcome;
+    const Delivery& delivery = pending.delivery;
+    DeliveryEvent event;
+    event.channel = delivery.channel;
+    event.message_type = delivery.message.handler;
+    event.message_id = delivery.message.id;
+    event.correlation_id = correlation(pending);
+    event.outcome = outcome;
+    event.deliveries = delivery.deliveries;
+    event.first_attempt = pending.first_attempt;
+    event.poison = pending.poison;
+    event.expired = pending.expired;
+    event.error_class = pending.error_class;
+    event.error_type = pending.error_type;
+    event.error_message = pending.error_message;
+    event.action = pending.action;
+    event.decided_by = pending.decided_by;
+    event.target = pending.target;
+    event.reason = pending.reason;
+    event.delay = pending.delay;
+    event.budget_exhausted = pending.budget_exhausted;
+    event.handler_time = pending.handler_time;
+    event.lateness = pending.lateness;
+    for (const auto& observer : observers_) {
+        try {
+            observer->on_delivery(event);
+        } catch (...) {
+            // The delivery is settled already; an observer's trouble must not undo or stop anything.
+            if (observer_errors_++ % 1000 == 0) {
+                detail::logger().error("a delivery observer threw ({} times so far; logged every 1000th): {}",
+                                       observer_errors_, text_of(std::current_exception()));
+            }
+        }
+    }
+    return outcome;
 }
 
 void Worker::release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept {
     for (std::size_t i = from; i < deliveries.size(); ++i) {
+        const Delivery& delivery = deliveries[i];
         try {
-            adapter_->release(deliveries[i]);
+            adapter_->release(delivery);
         } catch (const std::exception& e) {
-            detail::logger().warn("could not release a delivery of \"{}\" (it comes back after its visibility "
-                                  "timeout): {}",
-                                  deliveries[i].channel, e.what());
+            try {
+                detail::logger().warn("{}: could not release it (it comes back after its visibility timeout): {}",
+                                      detail::about_message(delivery.message.id, delivery.channel,
+                                                            detail::correlation_id_of(delivery.message)),
+                                      e.what());
+            } catch (...) {
+                // Logging failed too (out of memory): the visibility timeout still gives it back.
+            }
         }
     }
 }

@@ -545,6 +545,39 @@ void worker_dead_letters_after_max_deliveries(F& f) {
     CHECK(adapter->depth("crashy").total() == 0);
 }
 
+// A release (HandlerContext::release) is not a delivery: released more often than maxDeliveries, a
+// message is neither poison nor a max-deliveries dead letter, and a release with a delay is due
+// only after it.
+template <class F>
+void worker_release_is_not_a_delivery(F& f) {
+    auto adapter = f.make();
+    const std::string id = adapter->push("gated", make_message("gate", 1));
+    const Seconds delay = f.delay();
+    int runs = 0;
+    Worker worker = make_worker(adapter, {"gated"}, 10);
+    worker.on("gate", [&](const Message& message, HandlerContext& context) {
+        ++runs;
+        CHECK(context.deliveries() == 1);
+        CHECK_FALSE(message.metadata.contains(std::string(metadata_keys::failure)));
+        if (runs <= 15) context.release(Seconds{0.0}, "conformance");
+        if (runs == 16) context.release(delay, "conformance");
+    });
+    for (int round = 0; round < 20 && runs < 16; ++round) worker.run_until_idle(1);
+    CHECK(runs == 16);
+    CHECK(adapter->status(id).state == MessageState::delayed);
+    CHECK(worker.run_until_idle(1) == 0);
+    f.pass(delay);
+    CHECK(worker.run_until_idle(1) == 1);
+    CHECK(runs == 17);
+    CHECK(adapter->depth("gated").total() == 0);
+    CHECK(adapter->depth("gated:dlq").total() == 0);
+    const auto metrics = worker.metrics().snapshot();
+    CHECK(metrics.released == 16);
+    CHECK(metrics.succeeded == 1);
+    CHECK(metrics.poison == 0);
+    CHECK(metrics.failed == 0);
+}
+
 template <class F>
 void worker_retries_then_dead_letters(F& f) {
     auto adapter = f.make();
@@ -1051,6 +1084,10 @@ void worker_keeps_dead_letters_within_max_count(F& f) {
     TEST_CASE(label " conformance: the worker dead-letters after max deliveries") {                             \
         Fixture f;                                                                                              \
         ::failpipe::conformance::worker_dead_letters_after_max_deliveries(f);                                   \
+    }                                                                                                           \
+    TEST_CASE(label " conformance: a worker's release is not a delivery: 16 releases with maxDeliveries 10") { \
+        Fixture f;                                                                                              \
+        ::failpipe::conformance::worker_release_is_not_a_delivery(f);                                           \
     }                                                                                                           \
     TEST_CASE(label " conformance: the worker retries, then dead-letters") {                                    \
         Fixture f;                                                                                              \

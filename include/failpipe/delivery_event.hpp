@@ -47,15 +47,17 @@ struct DeliveryEvent {
     std::optional<Seconds> lateness;           ///< How late a delayed retry ran after its due time.
 };
 
-/// @brief Receives one DeliveryEvent per delivery. Shared by worker threads: must be thread-safe,
-/// fast, and must not throw (an exception is logged and ignored).
+/// @brief Receives one DeliveryEvent per delivery, on the worker's thread, after the delivery is
+/// settled. Shared by worker threads: must be thread-safe and fast. An exception it throws is caught
+/// by the worker and logged (the first, then every 1000th), never passed on: the delivery is settled
+/// already, and the other observers still get the event.
 class DeliveryObserver {
 public:
     virtual ~DeliveryObserver() = default;
-    virtual void on_delivery(const DeliveryEvent& event) noexcept = 0;
+    virtual void on_delivery(const DeliveryEvent& event) = 0;
 };
 
-/// @brief An observer from a function (for users who ship events elsewhere).
+/// @brief An observer from a function (for users who ship events elsewhere). Null for an empty function.
 std::shared_ptr<DeliveryObserver> make_delivery_observer(std::function<void(const DeliveryEvent&)> function);
 
 }  // namespace failpipe

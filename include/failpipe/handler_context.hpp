@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "failpipe/clock.hpp"
@@ -19,9 +20,17 @@ namespace failpipe {
 class HandlerContext {
 public:
     HandlerContext(const std::string& channel, std::uint32_t deliveries) : channel_(channel), deliveries_(deliveries) {}
+    /// @brief A context for the delivery of @p message (borrowed: it must outlive the context), whose
+    /// correlation id the follow-ups inherit.
+    HandlerContext(const std::string& channel, std::uint32_t deliveries, const Message& message)
+        : channel_(channel), deliveries_(deliveries), message_(&message) {}
 
-    /// @brief Stages @p message for @p channel, due after @p delay.
+    /// @brief Stages @p message for @p channel, due after @p delay. A follow-up without a
+    /// `correlationId` gets the one of the message being handled (see correlation_id()).
     void push(std::string channel, Message message, Seconds delay = Seconds{0.0});
+    /// @brief The correlation id of the message being handled: its metadata `correlationId`, else its
+    /// id; empty for a context made without a message.
+    std::string_view correlation_id() const noexcept;
     /// @brief The channel the message was consumed from.
     const std::string& channel() const noexcept { return channel_; }
     /// @brief How many times this message has been reserved (1 on the first delivery).
@@ -55,6 +64,7 @@ public:
 private:
     const std::string& channel_;
     std::uint32_t deliveries_;
+    const Message* message_ = nullptr;
     std::vector<OutgoingMessage> staged_;
     std::optional<Release> released_;
 };

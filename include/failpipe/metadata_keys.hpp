@@ -32,5 +32,12 @@ inline constexpr std::string_view history = "failpipe-history";
 inline constexpr std::string_view expires_at = "failpipe-expires-at";
 /// @brief How many times DeadLetters::replay has sent the message back (an integer).
 inline constexpr std::string_view replays = "failpipe-replays";
+/// @brief The correlation id (a string) that ties a message to the messages it caused: set at
+/// Queue::push when absent, carried across retries, dead letters and replays, and copied to the
+/// follow-ups a handler pushes (see docs/events.md).
+inline constexpr std::string_view correlation_id = "correlationId";
+/// @brief When a delayed retry is due: UTC epoch milliseconds (int) on the dispatcher's clock, set
+/// by the worker on a retry push with a delay; the worker reports how late the retry ran (lateness).
+inline constexpr std::string_view due_at = "failpipe-due-at";
 
 }  // namespace failpipe::metadata_keys

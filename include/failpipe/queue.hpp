@@ -27,7 +27,8 @@ public:
     /// @p clock dates the expiry of pushes with a time to live (null = system clock).
     Queue(std::shared_ptr<AdapterInterface> adapter, std::string channel, std::shared_ptr<const Clock> clock = nullptr);
 
-    /// @brief Pushes @p message, due after @p delay (seconds, ≥ 0). Returns its id.
+    /// @brief Pushes @p message, due after @p delay (seconds, ≥ 0). Returns its id. A message without
+    /// a `correlationId` (metadata, a non-empty string) gets a new one (32 hex digits).
     std::string push(Message message, Seconds delay = Seconds{0.0}) const;
 
     /// @brief Pushes @p message with @p options (delay, time to live). Returns its id. Throws

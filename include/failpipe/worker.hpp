@@ -75,7 +75,9 @@ public:
     Worker& use(ConsumeMiddlewarePtr middleware);
     /// @brief Shares @p metrics (e.g. between the workers of one process).
     Worker& share_metrics(std::shared_ptr<WorkerMetrics> metrics);
-    /// @brief Adds an observer that receives one DeliveryEvent per delivery (metrics, event shipping).
+    /// @brief Adds an observer that receives one DeliveryEvent per delivery (metrics, event shipping),
+    /// after it is settled or given up on (settle_failed, left_with_broker). Add observers before
+    /// running the worker; see docs/events.md.
     Worker& observe(std::shared_ptr<DeliveryObserver> observer);
 
     /// @brief Handles and settles one delivery.
@@ -115,15 +117,29 @@ public:
     const FailureMiddlewareDispatcher& dispatcher() const noexcept { return dispatcher_; }
 
 private:
-    // A delivery whose handler (and pipeline) has run, waiting to be settled.
+    // A delivery whose handler (and pipeline) has run, waiting to be settled, and what its
+    // DeliveryEvent will say.
     struct Pending {
         Delivery delivery;
         Settlement settlement;
         Outcome outcome = Outcome::succeeded;
         bool poison = false;
         bool expired = false;
-        std::string note;  // logged once settled (failures only)
-        std::string dead_letter_to;  // the dead-letter channel (dead_lettered only)
+        bool first_attempt = true;
+        std::string note;         // logged once settled (failure decisions)
+        std::string target;       // where it goes: the retry or dead-letter channel (or its own, released)
+        std::string correlation;  // filled when a log line or an event needs it, before the message moves on
+        std::optional<HandlerContext::Release> release;
+        std::optional<ErrorClass> error_class;
+        std::string error_type;
+        std::string error_message;
+        std::optional<FailureAction> action;
+        std::string decided_by;
+        std::string reason;
+        Seconds delay{0.0};
+        bool budget_exhausted = false;
+        std::chrono::nanoseconds handler_time{0};
+        std::optional<Seconds> lateness;
     };
     // Retention of one dead-letter channel: when it was last enforced, and whether dead letters
     // arrived since.
@@ -132,17 +148,25 @@ private:
         bool pending = false;
     };
     Pending prepare(Delivery delivery);
+    void note_arrival(Pending& pending) const;
+    void prepare_release(Pending& pending, HandlerContext::Release release, const std::optional<Failure>& failure);
     void prepare_failure(Pending& pending, Failure failure);
+    void note_failure(Pending& pending, const Failure& failure);
     void prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason);
     void prepare_expired(Pending& pending, TimePoint expired_at);
-    std::vector<Outcome> settle_all(std::vector<Pending>& pending);
+    void settle_all(std::vector<Pending>& pending);
+    void settle_together(const std::vector<Pending*>& batch);
     Outcome settle_one(Pending& pending);
+    Outcome settle_release(Pending& pending);
     Outcome settle_refused(Pending& pending, const std::exception_ptr& error);
     Outcome dead_letter_refused(Pending& pending, const std::exception_ptr& error);
     static std::optional<Message> message_to_keep(Pending& pending);
     template <class Attempt>
     void retry_while_unreachable(std::size_t deliveries, Attempt&& attempt);
     Outcome finish(Pending& pending);
+    Outcome report(Pending& pending, Outcome outcome);
+    static const std::string& correlation(Pending& pending);
+    static std::string about(Pending& pending);
     void dead_lettered_to(const std::string& channel);
     void enforce_pending_retention() noexcept;
     void enforce_retention(const std::string& channel) noexcept;
@@ -159,6 +183,7 @@ private:
     std::shared_ptr<WorkerMetrics> metrics_;
     std::stop_token stop_;  // run()'s, so waits inside a settle end at shutdown
     std::unordered_map<std::string, RetentionState> retention_;
+    std::uint64_t observer_errors_ = 0;  // exceptions observers threw (logged sparingly)
 };
 
 }  // namespace failpipe

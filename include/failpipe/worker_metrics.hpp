@@ -20,6 +20,7 @@ struct WorkerMetricsSnapshot {
     std::uint64_t settle_errors = 0;  ///< settles the adapter refused or could not do (the delivery comes back)
     std::uint64_t pipeline_errors = 0;  ///< failure pipelines that threw (the message is dead-lettered with reason pipeline-error)
     std::uint64_t expired = 0;  ///< reserved after their time to live; never handled (also counted in dead_lettered or dropped)
+    std::uint64_t released = 0;  ///< given back without counting an attempt (HandlerContext::release)
 };
 
 /// @brief Thread-safe counters, updated by a worker as it goes. Each counter has its own cache line,
@@ -38,11 +39,12 @@ public:
     alignas(64) Counter settle_errors{0};
     alignas(64) Counter pipeline_errors{0};
     alignas(64) Counter expired{0};
+    alignas(64) Counter released{0};
 
     WorkerMetricsSnapshot snapshot() const noexcept {
         auto r = [](const Counter& a) { return a.load(std::memory_order_relaxed); };
         return {r(received), r(succeeded), r(failed), r(retried), r(dead_lettered), r(dropped), r(poison), r(rethrown),
-                r(settle_errors), r(pipeline_errors), r(expired)};
+                r(settle_errors), r(pipeline_errors), r(expired), r(released)};
     }
 };
 
