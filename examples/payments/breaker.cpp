@@ -72,18 +72,6 @@ void GatewayBreaker::record(Clock::time_point now, bool ok, bool probe) const {
     }
 }
 
-namespace {
-
-// Gives the delivery back, due after @p delay, without counting an attempt. A worker that settles
-// HandlerContext::release discards the staged push; one that does not yet acknowledges the delivery
-// together with the staged push of the same message (same id and metadata) — the same effect.
-void give_back(const failpipe::Message& message, failpipe::HandlerContext& context, failpipe::Seconds delay) {
-    context.push(context.channel(), message, delay);
-    context.release(delay, "gateway-breaker");
-}
-
-}  // namespace
-
 void GatewayBreaker::handle(const failpipe::Message& message, failpipe::HandlerContext& context,
                             const failpipe::ConsumeHandlerInterface& next) const {
     const auto now = Clock::now();
@@ -92,7 +80,8 @@ void GatewayBreaker::handle(const failpipe::Message& message, failpipe::HandlerC
     if (!admit(now, wait, probe)) {
         // Spread the comebacks over half an open period, so they do not all return at once.
         const auto spread = settings_.open_for / 2 * static_cast<double>(std::hash<std::string>{}(message.id) % 1000) / 1000.0;
-        give_back(message, context, std::chrono::duration_cast<failpipe::Seconds>(wait + spread));
+        // Given back, due after the delay, without counting an attempt (Outcome::released).
+        context.release(std::chrono::duration_cast<failpipe::Seconds>(wait + spread), "breaker:gateway");
         released_.fetch_add(1, std::memory_order_relaxed);
         if (on_release_) on_release_(message);
         return;

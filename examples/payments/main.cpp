@@ -69,22 +69,6 @@ failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
     return failpipe::load_config(document);
 }
 
-// The delay (real seconds) with which each level's messages arrive: the delay of the middleware
-// whose queue is that level.
-std::vector<double> level_delays(const nlohmann::json& document, const std::vector<std::string>& levels) {
-    std::vector<double> delays(levels.size(), 0.0);
-    const auto pipelines = document.value("pipelines", nlohmann::json::object());
-    for (const auto& [channel, pipeline] : pipelines.items()) {
-        for (const auto& middleware : pipeline) {
-            const auto queue = middleware.value("queue", std::string());
-            for (std::size_t i = 0; i < levels.size(); ++i) {
-                if (queue == levels[i] && middleware.contains("delayInitial")) delays[i] = middleware["delayInitial"];
-            }
-        }
-    }
-    return delays;
-}
-
 std::string redacted(const std::string& url) {
     const auto at = url.find('@');
     const auto scheme = url.find("://");
@@ -121,14 +105,16 @@ void produce(const Scenario& scenario, failpipe::AdapterInterface& adapter,
     flush();
 }
 
-std::optional<double> lateness_ms(const failpipe::Message& message, double delay_seconds) {
-    const auto& failure = message.metadata.value(failpipe::metadata_keys::failure, nlohmann::json::object());
-    const auto last = failure.find(failpipe::metadata_keys::last_failure_ms);
-    if (last == failure.end() || !last->is_number_integer()) return std::nullopt;
+// How late a retried payment arrived on its level: now − its due time (metadata `failpipe-due-at`,
+// stamped by the worker on the delayed push).
+std::optional<double> lateness_ms(const failpipe::Message& message) {
+    if (!message.metadata.is_object()) return std::nullopt;
+    const auto due = message.metadata.find(failpipe::metadata_keys::due_at);
+    if (due == message.metadata.end() || !due->is_number_integer()) return std::nullopt;
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    return static_cast<double>(now_ms - last->get<long long>()) - delay_seconds * 1000.0;
+    return static_cast<double>(std::max<long long>(0, now_ms - due->get<long long>()));
 }
 
 // One line, redrawn in place, on a terminal only.
@@ -188,7 +174,6 @@ int run(const Options& options) {
         std::cerr << "failpipe_payments: " << options.config << ": worker.channels is empty (the retry levels)\n";
         return 1;
     }
-    const auto delays = level_delays(config.document, levels);
 
     const Scenario scenario(options.messages, options.seed, options.invalid_rate, options.poison_rate, options.crash_rate);
 
@@ -274,7 +259,7 @@ int run(const Options& options) {
     Gateway gateway(scenario, options.fail_rate, scaled(0.02, options.time_scale), outage_from,
                     outage_from + scaled(options.outage_for, options.time_scale));
     GatewayBreaker::Settings breaker_settings;
-    breaker_settings.window = scaled(30, options.time_scale);
+    breaker_settings.window = scaled(10, options.time_scale);
     breaker_settings.open_for = scaled(30, options.time_scale);
     Tally tally(options.messages);
     auto breaker = std::make_shared<GatewayBreaker>(breaker_settings, [&](const failpipe::Message& message) {
@@ -309,7 +294,7 @@ int run(const Options& options) {
             if (n >= 1 && static_cast<std::size_t>(n) <= options.messages) {
                 const std::size_t level = level_of(context.channel());
                 tally.arrived(static_cast<std::size_t>(n), level,
-                              level == 0 ? std::nullopt : lateness_ms(message, delays[level]));
+                              level == 0 ? std::nullopt : lateness_ms(message));
             }
             next.handle(message, context);
         });
@@ -364,12 +349,11 @@ int run(const Options& options) {
     auto rate_from = std::make_pair(SteadyClock::now(), std::uint64_t{0});
     double rate = 0;
     for (;;) {
-        // Settled figures (the worker counts after the broker confirmed): a payment counted here has
-        // left its level. A release is settled as a success with a push of the same message until the
-        // worker settles HandlerContext::release on its own, so releases are taken out.
-        const std::uint64_t released = breaker->released();
+        // Settled figures (the worker counts once the broker confirmed): a payment counted here has
+        // left its level.
         const auto m = metrics->snapshot();
-        const std::uint64_t ok = m.succeeded > released ? m.succeeded - released : 0;
+        const std::uint64_t ok = m.succeeded;
+        const std::uint64_t released = m.released;
         const std::uint64_t done = ok + m.dead_lettered;
         std::size_t waiting = 0, in_flight = 0;
         std::vector<std::size_t> per_level;
@@ -448,7 +432,8 @@ int run(const Options& options) {
                              {"byChannel", result.by_channel},
                              {"groups", groups},
                              {"notFromThisRun", result.foreign_dead_letters}};
-    report["released"] = breaker->released();
+    report["released"] = m.released;
+    report["releaseRequests"] = breaker->released();
     report["releasedPayments"] = tally.released_payments();
     report["levels"] = levels;
     report["breaker"] = {{"openings", breaker->openings()}, {"state", to_string(breaker->state())}};
@@ -459,7 +444,7 @@ int run(const Options& options) {
     report["crashes"] = adapter->crashes();
     report["worker"] = {{"received", m.received},   {"succeeded", m.succeeded}, {"failed", m.failed},
                         {"retried", m.retried},     {"deadLettered", m.dead_lettered}, {"poison", m.poison},
-                        {"settleErrors", m.settle_errors}};
+                        {"released", m.released}, {"settleErrors", m.settle_errors}};
     report["foreignSucceeded"] = tally.foreign();
     run_info["seconds"] = std::round(seconds * 1000.0) / 1000.0;
     run_info["paymentsPerSecond"] = std::round(static_cast<double>(options.messages) / std::max(seconds, 0.001));
