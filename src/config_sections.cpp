@@ -12,6 +12,8 @@
 #include "config_bounds.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
+#include "config_runtime.hpp"
+#include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/expiry.hpp"
@@ -399,6 +401,28 @@ private:
             config.visibility_timeout = Seconds{*timeout};
             config.worker.visibility_timeout = Seconds{*timeout};
         }
+        load_worker_runtime(params, config);
+    }
+
+    // --- runtime (config_runtime.cpp) ------------------------------------------------------------
+
+    void load_degradation_section(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        if (auto section = section_object(value, "/degradation", "degradation settings", degradation_keys()))
+            load_degradation(*section, config);
+    }
+
+    void load_http_section(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        if (auto section = section_object(value, "/http", "HTTP endpoint settings", http_keys())) load_http(*section, config);
+    }
+
+    // --- breakers and retry budgets (config_resilience.cpp) ---------------------------------
+
+    SectionContext context() { return SectionContext{issues_, &dropped_, clock_}; }
+    void load_breakers(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_breakers(value, context(), config);
+    }
+    void load_retry_budget(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        detail::load_retry_budget(value, context(), config);
     }
 
     const MiddlewareRegistry& registry_;
@@ -423,6 +447,10 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"deadLetters", Phase::sections, &Loader::load_dead_letters},
         {"maxElapsed", Phase::settings, &Loader::load_max_elapsed},
         {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
+        {"degradation", Phase::sections, &Loader::load_degradation_section},
+        {"http", Phase::sections, &Loader::load_http_section},
+        {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
+        {"retryBudget", Phase::sections, &Loader::load_retry_budget},
     };
     return table;
 }
@@ -436,8 +464,11 @@ std::vector<std::string> top_level_keys() {
 }
 
 const std::vector<std::string>& worker_keys() {
-    static const std::vector<std::string> keys{"channels",      "batchSize",         "waitMs",
-                                               "maxDeliveries", "visibilityTimeout", "onExpired"};
+    static const std::vector<std::string> keys = [] {
+        std::vector<std::string> all{"channels", "batchSize", "waitMs", "maxDeliveries", "visibilityTimeout", "onExpired"};
+        for (const auto& key : worker_runtime_keys()) all.push_back(key);
+        return all;
+    }();
     return keys;
 }
 

@@ -37,6 +37,9 @@ std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, 
 void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options,
              const std::function<void(const ExplainStep&)>& on_step) {
     if (!on_step) throw InvalidArgumentError("explain: no function given to receive the steps");
+    // The schedule is shown as the pipeline makes it; a retry budget would be spent by the
+    // simulation itself (the CLI says what happens past the budget on a line of its own).
+    if (dispatcher.options().retry_budget) return explain(dispatcher.without_retry_budget(), options, on_step);
     if (options.channel.empty()) throw InvalidArgumentError("explain: the channel must not be empty");
     if (options.max_failures < 1)
         throw InvalidArgumentError("explain: max_failures must be at least 1, " + std::to_string(options.max_failures) +

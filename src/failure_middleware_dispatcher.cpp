@@ -1,5 +1,6 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include "failpipe/send_again_middleware.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/metadata_keys.hpp"
+#include "failpipe/retry_budget.hpp"
 #include "builtin_middlewares.hpp"
 #include "failure_record.hpp"
 #include "metadata.hpp"
@@ -135,6 +137,54 @@ void check_result(const FailureHandlingRequest& result) {
     }
 }
 
+// The channel a retry is charged to: where the message first failed (its origin), so retry levels
+// on channels of their own share the budget of the channel whose first attempts they retry.
+std::string budget_channel(const Message& message, const std::string& channel) {
+    auto origin = message.metadata.find(metadata_keys::origin);
+    if (origin != message.metadata.end() && origin->is_object()) {
+        auto name = origin->find("channel");
+        if (name != origin->end() && name->is_string() && !name->get_ref<const std::string&>().empty())
+            return name->get<std::string>();
+    }
+    return channel;
+}
+
+// Past the budget, an early retry waits its middleware's maximum delay (or the budget's fallback):
+// the push is delayed, never removed, so the message is neither dropped nor dead-lettered for it.
+void apply_retry_budget(FailureHandlingRequest& result, RetryBudget& budget, const FailurePipeline& pipeline,
+                        const std::string& id, const std::string& charged_to) {
+    const Decision& decided = *result.decision();
+    if (decided.action != FailureAction::send_again && decided.action != FailureAction::delay) return;
+    const RetryBudgetOptions* options = budget.options_for(charged_to);
+    if (!options) return;
+    std::optional<Seconds> maximum;
+    for (const auto& middleware : pipeline) {
+        if (middleware->id() == decided.middleware) {
+            maximum = middleware->maximum_delay();
+            break;
+        }
+    }
+    const Seconds ceiling = maximum.value_or(options->fallback_delay);
+    if (!(decided.delay < ceiling)) return;  // not an early retry: the budget does not count it
+    if (budget.try_retry(charged_to)) return;
+
+    auto& pushes = result.pushes();
+    auto push = std::find_if(pushes.begin(), pushes.end(), [&](const OutgoingMessage& p) { return p.message.id == id; });
+    if (push == pushes.end()) push = pushes.begin();
+    if (push->delay < ceiling) push->delay = ceiling;
+
+    Decision decision = decided;
+    std::ostringstream note;
+    note << "retry budget of channel \"" << charged_to << "\" spent: waits the maximum delay of " << ceiling.count()
+         << " s instead of " << decided.delay.count() << " s";
+    decision.note = note.str();
+    decision.delay = decision.delay_min = decision.delay_max = push->delay;
+    decision.jittered = false;
+    decision.action = FailureAction::delay;
+    decision.budget_exhausted = true;
+    result.decide(std::move(decision));
+}
+
 }  // namespace
 
 FailureMiddlewareDispatcher::FailureMiddlewareDispatcher() : FailureMiddlewareDispatcher(Options{}) {}
@@ -193,6 +243,7 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequ
     const std::string id = request.message().id;
     const std::string channel = request.channel();
     detail::note_failure(request.message(), channel, now);
+    const std::string charged_to = options_.retry_budget ? budget_channel(request.message(), channel) : std::string();
     if (request.dead_letter_suffix() != options_.dead_letter_suffix) request.set_dead_letter_suffix(options_.dead_letter_suffix);
     request.set_history_limit(options_.history_limit);
 
@@ -221,6 +272,8 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dispatch(FailureHandlingRequ
         result.decide(std::move(decision));
     }
     check_result(result);
+    if (options_.retry_budget)
+        apply_retry_budget(result, *options_.retry_budget, pipeline_for(channel), id, charged_to);
     record_retry(result, id, channel, failure, now, options_.history_limit);
     return result;
 }
@@ -232,6 +285,12 @@ FailureHandlingRequest FailureMiddlewareDispatcher::dead_letter(FailureHandlingR
     request.set_history_limit(options_.history_limit);
     std::string target = dead_letter_channel(request.channel());
     return DeadLetterMiddleware::dead_letter(std::move(request), failure, middleware_id, target, reason, now);
+}
+
+FailureMiddlewareDispatcher FailureMiddlewareDispatcher::without_retry_budget() const {
+    Options options = options_;
+    options.retry_budget = nullptr;
+    return FailureMiddlewareDispatcher(std::move(options));
 }
 
 FailureMiddlewareDispatcher FailureMiddlewareDispatcher::with_pipelines(

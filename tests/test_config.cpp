@@ -305,11 +305,11 @@ TEST_CASE("config: an unknown key with no near match lists the known keys") {
     check_issue(
         {{"worker", {{"concurrency", 4}}}}, "/worker/concurrency",
         "unknown key \"concurrency\"; expected one of \"channels\", \"batchSize\", \"waitMs\", \"maxDeliveries\", "
-        "\"visibilityTimeout\", \"onExpired\"");
+        "\"visibilityTimeout\", \"onExpired\", \"threads\", \"shutdownGrace\"");
     // `type` is a key of middlewares, not of the worker section.
     check_issue({{"worker", {{"type", "x"}}}}, "/worker/type",
                 "unknown key \"type\"; expected one of \"channels\", \"batchSize\", \"waitMs\", \"maxDeliveries\", "
-                "\"visibilityTimeout\", \"onExpired\"");
+                "\"visibilityTimeout\", \"onExpired\", \"threads\", \"shutdownGrace\"");
 }
 
 TEST_CASE("config: an unknown middleware type lists the known types and offers the nearest") {

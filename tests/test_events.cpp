@@ -230,7 +230,7 @@ TEST_CASE("release: a negative or non-finite delay is refused in the handler, wh
     CHECK(worker.metrics().snapshot().released == 0);
 }
 
-TEST_CASE("worker: a handler throwing a non-std::exception is retried, then dead-lettered with its type; events say so") {
+TEST_CASE("worker: a handler throwing a non-std::exception is retried, then dead-lettered with its type - events say so") {
     Rig rig;
     auto worker = rig.worker({make<SendAgainMiddleware>("again", 2)});
     Recorder recorder;
@@ -306,7 +306,7 @@ TEST_CASE("correlation: follow-ups inherit it, a follow-up's own is kept, and a 
     CHECK(correlation_of(audit[1]) == "audit-trail");
 }
 
-TEST_CASE("correlation: carried across retries, the dead letter and a replay; every log line names it") {
+TEST_CASE("correlation: carried across retries, the dead letter and a replay - every log line names it") {
     Rig rig;
     WorkerOptions options;
     options.channels = {"orders", "orders:retry"};
@@ -390,7 +390,7 @@ TEST_CASE("events: one per delivery, with the decision, the first attempt and ho
     CHECK_FALSE(second.action.has_value());
 }
 
-TEST_CASE("events: dead letters, poison, releases and rethrows are reported; a throwing observer breaks nothing") {
+TEST_CASE("events: dead letters, poison, releases and rethrows are reported - a throwing observer breaks nothing") {
     Rig rig;
     FailureMiddlewareDispatcher::Options dispatcher;
     dispatcher.clock = rig.clock;

@@ -10,17 +10,23 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "failpipe/circuit_breaker.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/config_limits.hpp"
+#include "failpipe/listen_address.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/middleware_registry.hpp"
+#include "failpipe/retry_budget.hpp"
 #include "failpipe/worker.hpp"
+#include "failpipe/worker_pool.hpp"
 
 namespace failpipe {
 
@@ -30,9 +36,25 @@ struct Config {
     Classifier classifier;                            ///< Rules from `classification`.
     WorkerOptions worker;                             ///< From `worker`.
     Seconds visibility_timeout{30.0};                 ///< From `worker.visibilityTimeout`: for the adapter.
+    WorkerPoolOptions pool;                           ///< From `worker.threads`, `worker.shutdownGrace`, `degradation`.
+    std::optional<ListenAddress> http_listen;         ///< From `http.listen` (absent: no /metrics, /health server).
+    bool http_allow_non_loopback = false;             ///< From `http.allowNonLoopback`.
     /// From `maxMessageBytes` (0 = no limit): for the adapter's Options::max_message_bytes.
     std::size_t max_message_bytes = 0;
     nlohmann::json document;                          ///< The document it was loaded from.
+    /// From `breakers`, in name order: `use()` each on the workers (they are shared, and so is
+    /// their state); a handler finds one by name with breaker(). See docs/breakers.md.
+    std::vector<std::shared_ptr<CircuitBreakerMiddleware>> breakers;
+    /// From `retryBudget` (null when absent). Already in dispatcher.retry_budget; `observe()` the
+    /// workers with it too, so it counts first attempts. See docs/retry-budget.md.
+    std::shared_ptr<RetryBudget> retry_budget;
+
+    /// @brief The breaker named @p name, or null.
+    std::shared_ptr<CircuitBreaker> breaker(std::string_view name) const {
+        for (const auto& middleware : breakers)
+            if (middleware->breaker()->name() == name) return middleware->breaker();
+        return nullptr;
+    }
 
     /// @brief A dispatcher over this config's pipelines.
     FailureMiddlewareDispatcher make_dispatcher() const { return FailureMiddlewareDispatcher(dispatcher); }

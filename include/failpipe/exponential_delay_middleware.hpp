@@ -51,6 +51,8 @@ public:
     FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure,
                                   const FailureHandlerInterface& next) const override;
     const std::string& id() const noexcept override { return id_; }
+    /// @brief delayMaximum: what a retry past the retry budget waits.
+    std::optional<Seconds> maximum_delay() const override { return Seconds{delay_maximum_}; }
 
     long long max_attempts() const noexcept { return max_attempts_; }
     double delay_initial() const noexcept { return delay_initial_; }

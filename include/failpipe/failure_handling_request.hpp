@@ -33,12 +33,16 @@ struct Decision {
     FailureAction action = FailureAction::rethrow;
     std::string to;                ///< The target channel (empty for drop and rethrow).
     Seconds delay{0.0};            ///< The delay applied (for jitter: the one drawn).
-    Seconds base_delay{0.0};       ///< The un-jittered schedule value (equals delay without jitter).
+    Seconds base_delay{0.0};       ///< The un-jittered schedule value (equals delay without jitter or budget).
     Seconds delay_min{0.0};        ///< The smallest delay this step could have drawn.
     Seconds delay_max{0.0};        ///< The largest delay this step could have drawn.
     bool jittered = false;         ///< True when delay was drawn at random within [delay_min, delay_max].
     std::optional<Seconds> retry_after{};  ///< The failure's Retry-After hint, when it decided the delay (as capped).
-    std::string note{};            ///< Why the pipeline stopped early, e.g. maxElapsed passed (empty otherwise).
+    std::string note{};            ///< Why the pipeline stopped early (maxElapsed passed), or why a retry
+                                   ///< waits longer than its schedule (the retry budget); empty otherwise.
+    /// The channel's RetryBudget was spent: this retry waits its middleware's maximum delay (delay)
+    /// instead of the schedule's (base_delay). The worker copies it to DeliveryEvent::budget_exhausted.
+    bool budget_exhausted = false;
 };
 
 /// @brief The value passed along a failure pipeline. Move-only in spirit: pass it by value and return it.

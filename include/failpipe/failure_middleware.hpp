@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "failpipe/failure.hpp"
@@ -33,6 +34,10 @@ public:
                                           const FailureHandlerInterface& next) const = 0;
     /// @brief The middleware's id: the key of its counters in message metadata.
     virtual const std::string& id() const noexcept = 0;
+    /// @brief The longest delay it ever retries with, if it has one (ExponentialDelayMiddleware:
+    /// delayMaximum). A retry past the channel's RetryBudget waits this long instead of retrying
+    /// early; without one (the default, and SendAgainMiddleware) it waits the budget's fallbackDelay.
+    virtual std::optional<Seconds> maximum_delay() const { return std::nullopt; }
 };
 
 /// @brief How pipelines hold middlewares: shared and immutable.

@@ -19,6 +19,8 @@
 
 namespace failpipe {
 
+class RetryBudget;
+
 /// @brief What happens to a failure that no middleware handled.
 enum class FinalBehavior {
     dead_letter,  ///< move it to `<channel><suffix>` with the failure recorded (default)
@@ -54,6 +56,11 @@ public:
         /// The same by channel (the channel the message fails on); overrides the default, 0 = no
         /// limit for that channel. JSON config: `maxElapsed` of a pipeline.
         std::map<std::string, Seconds> max_elapsed;
+        /// A storm guard (null = none): when a middleware decides to retry earlier than its maximum
+        /// delay and the budget of the message's origin channel is spent, the retry waits the
+        /// maximum delay instead (never dropped, never dead-lettered for it). Also observe the
+        /// worker with it, so it counts first attempts. JSON config: `retryBudget`.
+        std::shared_ptr<RetryBudget> retry_budget;
     };
 
     /// @brief An empty dispatcher: every failure goes to the final behaviour (dead-letter).
@@ -98,6 +105,9 @@ public:
     std::string dead_letter_channel(const std::string& channel) const;
 
     const Options& options() const noexcept { return options_; }
+
+    /// @brief A copy without the retry budget (explain simulates the schedule without spending it).
+    FailureMiddlewareDispatcher without_retry_budget() const;
 
     /// @brief A copy with other middlewares (Yii's withMiddlewares).
     FailureMiddlewareDispatcher with_pipelines(FailurePipeline default_pipeline,

@@ -14,7 +14,7 @@
 using namespace failpipe;
 using namespace std::chrono_literals;
 
-TEST_CASE("redis events: a batch mixing releases, failures and successes settles each right; correlation ids carry on") {
+TEST_CASE("redis events: a batch mixing releases, failures and successes settles each right - correlation ids carry on") {
     auto adapter = redis_test::shared_server_adapter();
     FailureMiddlewareDispatcher::Options dispatcher;
     dispatcher.default_pipeline = {std::make_shared<SendAgainMiddleware>("again", 1, "orders:retry")};

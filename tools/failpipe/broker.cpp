@@ -12,7 +12,7 @@ std::vector<OptionSpec> broker_options() {
     };
 }
 
-std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
+RedisAdapter::Options redis_options(const ParsedArgs& args) {
     RedisAdapter::Options options;
     if (auto url = args.value("redis")) {
         options.url = *url;
@@ -27,13 +27,20 @@ std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
     }
     // A single answer is enough for a tool; a dead server should fail fast, not after 16 connections.
     options.pool_size = 2;
-    std::unique_ptr<RedisAdapter> adapter;
+    return options;
+}
+
+std::unique_ptr<RedisAdapter> make_broker(const RedisAdapter::Options& options) {
     try {
-        adapter = std::make_unique<RedisAdapter>(options);
+        return std::make_unique<RedisAdapter>(options);
     } catch (const InvalidArgumentError& e) {
         // The adapter's message shows the URL with its password as ***.
         throw UsageError(e.what());
     }
+}
+
+std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
+    std::unique_ptr<RedisAdapter> adapter = make_broker(redis_options(args));
     try {
         adapter->ping();
     } catch (const ConnectionError& e) {

@@ -25,6 +25,13 @@ inline constexpr std::string_view kDefaultRedisUrl = "redis://127.0.0.1:6379";
 /// @brief `--redis URL` and `--prefix P`, for the options of every broker command.
 std::vector<OptionSpec> broker_options();
 
+/// @brief The adapter options for --redis (else FAILPIPE_REDIS_URL, else kDefaultRedisUrl) and
+/// --prefix. Throws UsageError for an empty prefix.
+RedisAdapter::Options redis_options(const ParsedArgs& args);
+
+/// @brief An adapter for @p options, not yet connected. Throws UsageError for a malformed URL.
+std::unique_ptr<RedisAdapter> make_broker(const RedisAdapter::Options& options);
+
 /// @brief The Redis adapter for --redis (else FAILPIPE_REDIS_URL, else kDefaultRedisUrl) and
 /// --prefix, after one round trip to the server. Throws UsageError for a malformed URL or an empty
 /// prefix and BrokerUnreachable when the server does not answer.

@@ -1,5 +1,6 @@
 // `failpipe stats`: per channel, how many messages are ready, delayed, reserved, dead and parked,
-// and how many dead letters retention evicted.
+// and how many dead letters retention evicted (counted by the library: failpipe/channel_stats.hpp),
+// as a table, JSON or Prometheus text.
 #include <algorithm>
 #include <cstdint>
 #include <ostream>
@@ -8,48 +9,22 @@
 
 #include "broker.hpp"
 #include "command.hpp"
+#include "failpipe/channel_stats.hpp"
 #include "failpipe/middleware_registry.hpp"
+#include "failpipe/prometheus.hpp"
 #include "format.hpp"
 
 namespace failpipe::cli {
 namespace {
 
-struct ChannelStats {
-    std::string name;
-    ChannelDepth depth;
-    std::size_t dead = 0;
-    std::size_t parked = 0;
-    std::uint64_t evicted = 0;  // by retention, ever (the broker's counter of C:dlq)
-};
-
-std::size_t waiting(const ChannelDepth& d) { return d.ready + d.delayed; }
-
-// The channels that have messages of their own or dead/parked ones: a dead-letter channel counts
-// for the channel it belongs to, not as a channel of its own.
-std::vector<std::string> base_channels(const std::vector<std::string>& all) {
-    std::vector<std::string> bases;
-    for (const auto& name : all) bases.push_back(base_channel(name));
-    std::sort(bases.begin(), bases.end());
-    bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
-    return bases;
-}
-
-ChannelStats stats_of(RedisAdapter& broker, const std::string& channel) {
-    ChannelStats s{channel, broker.depth(channel)};
-    s.dead = waiting(broker.depth(channel + std::string(kDeadLetterSuffix)));
-    s.parked = waiting(broker.depth(channel + std::string(kParkedSuffix)));
-    s.evicted = broker.evicted(channel + std::string(kDeadLetterSuffix));
-    return s;
-}
-
 void print_json(std::ostream& out, const std::vector<ChannelStats>& stats) {
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (const auto& s : stats) {
         nlohmann::ordered_json item;
-        item["channel"] = s.name;
-        item["ready"] = s.depth.ready;
-        item["delayed"] = s.depth.delayed;
-        item["reserved"] = s.depth.reserved;
+        item["channel"] = s.channel;
+        item["ready"] = s.ready;
+        item["delayed"] = s.delayed;
+        item["reserved"] = s.reserved;
         item["dead"] = s.dead;
         item["parked"] = s.parked;
         item["evicted"] = s.evicted;
@@ -68,19 +43,27 @@ void print_text(std::ostream& out, const std::vector<ChannelStats>& stats) {
     print_table(out, {"channel", "ready", "delayed", "reserved", "dead", "parked", "evicted"}, stats.size(),
                 [&](std::size_t i) -> std::vector<std::string> {
                     const ChannelStats& s = stats[i];
-                    return {shorten(s.name),           std::to_string(s.depth.ready), std::to_string(s.depth.delayed),
-                            std::to_string(s.depth.reserved), std::to_string(s.dead), std::to_string(s.parked),
+                    return {shorten(s.channel),       std::to_string(s.ready),  std::to_string(s.delayed),
+                            std::to_string(s.reserved), std::to_string(s.dead),   std::to_string(s.parked),
                             std::to_string(s.evicted)};
                 },
                 {1, 2, 3, 4, 5, 6});
 }
 
+// The same counts as gauges (and the eviction counter), in the exposition format of Metrics.
+void print_prometheus(std::ostream& out, const std::vector<ChannelStats>& stats) {
+    PrometheusWriter writer;
+    write_depth_gauges(writer, stats);
+    out << writer.str();
+}
+
 int run_stats(const Invocation& inv) {
-    const std::string format = inv.args.choice("format", {"text", "json"}, "text");
+    const std::string format = inv.args.choice("format", {"text", "json", "prometheus"}, "text");
     const auto wanted = inv.args.value("channel");
     if (wanted && wanted->empty()) throw UsageError("--channel expects a channel name, found \"\"");
     auto broker = connect_broker(inv.args);
-    const auto bases = base_channels(broker->channels());
+    const ChannelStatsOptions suffixes{std::string(kDeadLetterSuffix), std::string(kParkedSuffix)};
+    const auto bases = base_channels(broker->channels(), suffixes);
     std::vector<std::string> chosen = bases;
     if (wanted) {
         const std::string channel = base_channel(*wanted);
@@ -94,9 +77,11 @@ int run_stats(const Invocation& inv) {
         chosen = {channel};
     }
     std::vector<ChannelStats> stats;
-    for (const auto& channel : chosen) stats.push_back(stats_of(*broker, channel));
+    for (const auto& channel : chosen) stats.push_back(channel_stats(*broker, channel, suffixes));
     if (format == "json") {
         print_json(inv.out, stats);
+    } else if (format == "prometheus") {
+        print_prometheus(inv.out, stats);
     } else {
         print_text(inv.out, stats);
     }
@@ -113,10 +98,12 @@ Command stats_command() {
         "For each channel (or only --channel C): messages ready, delayed (due later) and reserved (held\n"
         "by a worker), dead letters waiting in C:dlq, parked messages waiting in C:parked, and how many dead letters\n"
         "retention (deadLetters.maxCount / maxAge) evicted from C:dlq, ever.\n"
-        "A channel that never held a message is an error (exit 1). The JSON form is described in docs/cli.md.";
-    c.options = {{"channel", "C", "only this channel"}, {"format", "F", "text or json (default text)"}};
+        "A channel that never held a message is an error (exit 1). The JSON form is described in docs/cli.md;\n"
+        "--format prometheus prints the same counts as Prometheus gauges (text format 0.0.4, docs/metrics.md),\n"
+        "for a node-exporter textfile or a cron job.";
+    c.options = {{"channel", "C", "only this channel"}, {"format", "F", "text, json or prometheus (default text)"}};
     for (auto& o : broker_options()) c.options.push_back(std::move(o));
-    c.examples = {"failpipe stats", "failpipe stats --channel orders --format json"};
+    c.examples = {"failpipe stats", "failpipe stats --channel orders --format json", "failpipe stats --format prometheus"};
     c.run = run_stats;
     return c;
 }

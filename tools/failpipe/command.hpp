@@ -19,6 +19,9 @@ enum ExitStatus : int {
     kExitOk = 0,      ///< Done; for checks: the input is good.
     kExitFailed = 1,  ///< The command ran and found a problem (a bad config, ...).
     kExitUsage = 2,   ///< The command line was wrong: nothing was done.
+    /// Commands whose 1 and 2 are verdicts (`health`: warning, unhealthy) use sysexits.h instead:
+    kExitSysUsage = 64,     ///< EX_USAGE: the command line was wrong.
+    kExitSoftware = 70,     ///< EX_SOFTWARE: the command could not reach a verdict.
 };
 
 /// @brief What a command's run function gets.
@@ -38,6 +41,8 @@ struct Command {
     std::vector<std::string> examples;        ///< Example command lines for the help.
     /// @brief Runs the command; returns an ExitStatus. May throw UsageError (exit 2).
     std::function<int(const Invocation&)> run;
+    /// @brief The status of a usage error (kExitSysUsage where 2 means something else).
+    int usage_status = kExitUsage;
 
     /// @brief `config check`.
     std::string name() const;
@@ -53,6 +58,8 @@ Command explain_command();
 Command channels_command();
 /// @brief `failpipe stats`.
 Command stats_command();
+/// @brief `failpipe health` (cmd_health.cpp).
+Command health_command();
 /// @brief `failpipe push`.
 Command push_command();
 /// @brief `failpipe inject` (cmd_inject.cpp).

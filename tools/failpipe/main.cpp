@@ -21,7 +21,7 @@ const std::vector<Command>& all_commands() {
     static const std::vector<Command> commands{
         config_check_command(), explain_command(),
 #ifdef FAILPIPE_HAVE_REDIS
-        channels_command(), stats_command(), push_command(), inject_command(),
+        channels_command(), stats_command(), health_command(), push_command(), inject_command(),
         dlq_list_command(), dlq_show_command(), dlq_groups_command(), dlq_replay_command(), dlq_purge_command(),
 #endif
     };
@@ -51,7 +51,7 @@ void print_main_help(std::ostream& out) {
         << "  -h, --help   Show help (after a command: that command's help)\n"
         << "  --version    Print the version\n\n"
         << "Exit status: 0 done, 1 the command found a problem (e.g. a bad config, an unreachable broker),\n"
-        << "2 bad arguments.\n"
+        << "2 bad arguments; except health: 0 healthy, 1 warning, 2 unhealthy, 64 bad arguments.\n"
         << "The config format is described in docs/config.md, the commands in docs/cli.md.\n";
 #ifdef FAILPIPE_HAVE_REDIS
     out << "Broker commands take --redis URL (else $FAILPIPE_REDIS_URL, else " << kDefaultRedisUrl
@@ -198,7 +198,8 @@ int run(const std::vector<std::string>& args) {
         }
         return command->run(Invocation{parsed, std::cout, std::cerr});
     } catch (const UsageError& e) {
-        return usage_error(command->name(), e.what());
+        usage_error(command->name(), e.what());
+        return command->usage_status;
     } catch (const std::exception& e) {
         std::cerr << "failpipe " << command->name() << ": " << e.what() << '\n';
         return kExitFailed;

@@ -1,0 +1,125 @@
+#include "failpipe/http/endpoint_server.hpp"
+
+#include <httplib.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "logging.hpp"
+
+namespace failpipe::http {
+namespace {
+
+constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr const char* kHealthType = "application/json";
+
+bool known_path(const std::string& path) { return path == "/metrics" || path == "/health"; }
+
+// One endpoint: the callback's reply, or 404 without a callback, or 500 when it throws.
+void serve(const Endpoint& endpoint, const char* content_type, httplib::Response& response) {
+    if (!endpoint) {
+        response.status = 404;
+        response.set_content("not found\n", "text/plain");
+        return;
+    }
+    try {
+        Reply reply = endpoint();
+        response.status = reply.status;
+        response.set_content(std::move(reply.body), content_type);
+    } catch (const std::exception& e) {
+        detail::logger().error("http: an endpoint failed: {}", e.what());
+        response.status = 500;
+        response.set_content("internal error\n", "text/plain");
+    } catch (...) {
+        detail::logger().error("http: an endpoint threw something that is not a std::exception");
+        response.status = 500;
+        response.set_content("internal error\n", "text/plain");
+    }
+}
+
+void not_allowed(const httplib::Request& request, httplib::Response& response) {
+    if (!known_path(request.path)) {
+        response.status = 404;
+        response.set_content("not found\n", "text/plain");
+        return;
+    }
+    response.status = 405;
+    response.set_header("Allow", "GET, HEAD");
+    response.set_content("method not allowed\n", "text/plain");
+}
+
+}  // namespace
+
+struct EndpointServer::Impl {
+    EndpointServerOptions options;
+    httplib::Server server;
+    std::thread listener;
+    std::uint16_t port = 0;
+};
+
+EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_unique<Impl>()) {
+    Impl& impl = *impl_;
+    impl.options = std::move(options);
+    const ListenAddress& listen = impl.options.listen;
+    if (!listen.loopback()) {
+        if (!impl.options.allow_non_loopback)
+            throw InvalidArgumentError("http: " + listen.to_string() +
+                                       " is not a loopback address; allow it explicitly (config http.allowNonLoopback)");
+        detail::logger().warn("http: /metrics and /health are served on {}, reachable from other machines",
+                              listen.to_string());
+    }
+    if (impl.options.threads < 1) throw InvalidArgumentError("http: threads must be at least 1");
+
+    httplib::Server& server = impl.server;
+    const std::size_t threads = impl.options.threads;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_payload_max_length(impl.options.max_request_bytes);
+    server.set_read_timeout(std::chrono::seconds(5));
+    server.set_write_timeout(std::chrono::seconds(5));
+    server.set_keep_alive_max_count(100);
+    server.Get("/metrics", [&impl](const httplib::Request&, httplib::Response& response) {
+        serve(impl.options.metrics, kMetricsType, response);
+    });
+    server.Get("/health", [&impl](const httplib::Request&, httplib::Response& response) {
+        serve(impl.options.health, kHealthType, response);
+    });
+    server.Post(".*", not_allowed);
+    server.Put(".*", not_allowed);
+    server.Patch(".*", not_allowed);
+    server.Delete(".*", not_allowed);
+    server.Options(".*", not_allowed);
+
+    errno = 0;
+    if (listen.port == 0) {
+        const int bound = server.bind_to_any_port(listen.host);
+        if (bound > 0) impl.port = static_cast<std::uint16_t>(bound);
+    } else if (server.bind_to_port(listen.host, listen.port)) {
+        impl.port = listen.port;
+    }
+    if (impl.port == 0) {
+        const int error = errno;
+        throw EndpointServerError("http: cannot listen on " + listen.to_string() + ": " +
+                                  (error == EADDRINUSE ? std::string("the port is in use by another process")
+                                   : error != 0       ? std::string(std::strerror(error))
+                                                      : std::string("bind failed")));
+    }
+    impl.listener = std::thread([&server] { server.listen_after_bind(); });
+    // stop() only ends a server that is running: wait for it to run (bounded), so the destructor never hangs.
+    for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    detail::logger().info("http: serving /metrics and /health on {}", address().to_string());
+}
+
+EndpointServer::~EndpointServer() {
+    impl_->server.stop();
+    if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+ListenAddress EndpointServer::address() const {
+    ListenAddress address = impl_->options.listen;
+    address.port = impl_->port;
+    return address;
+}
+
+}  // namespace failpipe::http

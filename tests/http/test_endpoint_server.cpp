@@ -1,0 +1,148 @@
+// EndpointServer over real loopback connections: content types, statuses, 404/405/413, a port in use.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <httplib.h>
+
+#include "failpipe/http/endpoint_server.hpp"
+
+using failpipe::http::EndpointServer;
+using failpipe::http::EndpointServerOptions;
+using failpipe::http::Reply;
+
+namespace {
+
+EndpointServerOptions on_any_port() {
+    EndpointServerOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.metrics = [] { return Reply{200, "# TYPE failpipe_messages_total counter\nfailpipe_messages_total 3\n"}; };
+    options.health = [] { return Reply{200, R"({"status":"healthy"})"}; };
+    return options;
+}
+
+httplib::Client client_of(const EndpointServer& server) {
+    httplib::Client client("127.0.0.1", server.address().port);
+    client.set_connection_timeout(5);
+    client.set_read_timeout(5);
+    return client;
+}
+
+// A socket of this test listening on a free loopback port, closed on scope exit.
+struct Listener {
+    int fd = -1;
+    std::uint16_t port = 0;
+    Listener() {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(fd, 1) == 0);
+        socklen_t length = sizeof address;
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        port = ntohs(address.sin_port);
+    }
+    ~Listener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("endpoint server: GET /metrics is Prometheus text and GET /health is JSON, from the callbacks") {
+    EndpointServer server(on_any_port());
+    CHECK(server.address().host == "127.0.0.1");
+    CHECK(server.address().port != 0);
+    auto client = client_of(server);
+    auto metrics = client.Get("/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->status == 200);
+    CHECK(metrics->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(metrics->body.find("failpipe_messages_total 3") != std::string::npos);
+    auto health = client.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    CHECK(health->get_header_value("Content-Type") == "application/json");
+    CHECK(health->body == R"({"status":"healthy"})");
+}
+
+TEST_CASE("endpoint server: /health answers with the callback's status (503 when unhealthy)") {
+    std::atomic<bool> unhealthy{false};
+    auto options = on_any_port();
+    options.health = [&] {
+        return unhealthy ? Reply{503, R"({"status":"unhealthy"})"} : Reply{200, R"({"status":"warning"})"};
+    };
+    EndpointServer server(std::move(options));
+    auto client = client_of(server);
+    CHECK(client.Get("/health")->status == 200);
+    unhealthy = true;
+    auto reply = client.Get("/health");
+    REQUIRE(reply);
+    CHECK(reply->status == 503);
+    CHECK(reply->body == R"({"status":"unhealthy"})");
+}
+
+TEST_CASE("endpoint server: unknown paths are 404, other methods 405, a large body 413, a throwing callback 500") {
+    auto options = on_any_port();
+    options.max_request_bytes = 1024;
+    options.health = []() -> Reply { throw std::runtime_error("broker unreachable"); };
+    EndpointServer server(std::move(options));
+    auto client = client_of(server);
+    CHECK(client.Get("/")->status == 404);
+    CHECK(client.Get("/metrics/extra")->status == 404);
+    auto post = client.Post("/metrics", "x", "text/plain");
+    REQUIRE(post);
+    CHECK(post->status == 405);
+    CHECK(post->get_header_value("Allow") == "GET, HEAD");
+    CHECK(client.Delete("/health")->status == 405);
+    auto head = client.Head("/metrics");
+    REQUIRE(head);
+    CHECK(head->status == 200);
+    CHECK(head->body.empty());
+    CHECK(client.Post("/elsewhere", "x", "text/plain")->status == 404);
+    auto large = client.Post("/metrics", std::string(64 * 1024, 'x'), "text/plain");
+    REQUIRE(large);
+    CHECK(large->status == 413);
+    auto failing = client.Get("/health");
+    REQUIRE(failing);
+    CHECK(failing->status == 500);
+    CHECK(failing->body.find("broker") == std::string::npos);  // the cause is logged, not served
+}
+
+TEST_CASE("endpoint server: a port in use is a clear error at start") {
+    Listener taken;
+    auto options = on_any_port();
+    options.listen.port = taken.port;
+    CHECK_THROWS_WITH_AS(EndpointServer{std::move(options)},
+                         ("http: cannot listen on 127.0.0.1:" + std::to_string(taken.port) +
+                          ": the port is in use by another process")
+                             .c_str(),
+                         failpipe::http::EndpointServerError);
+}
+
+TEST_CASE("endpoint server: a non-loopback address needs allow_non_loopback") {
+    auto options = on_any_port();
+    options.listen = failpipe::ListenAddress::parse("0.0.0.0:0");
+    CHECK_THROWS_WITH_AS(EndpointServer{options}, doctest::Contains("not a loopback address"),
+                         failpipe::InvalidArgumentError);
+    options.allow_non_loopback = true;
+    EndpointServer server(std::move(options));
+    CHECK(server.address().port != 0);
+}
+
+TEST_CASE("endpoint server: destroyed, it stops serving and frees its port") {
+    std::uint16_t port = 0;
+    {
+        EndpointServer server(on_any_port());
+        port = server.address().port;
+        CHECK(client_of(server).Get("/metrics")->status == 200);
+    }
+    auto options = on_any_port();
+    options.listen.port = port;
+    EndpointServer again(std::move(options));  // the port is free again
+    CHECK(again.address().port == port);
+}
