@@ -9,7 +9,11 @@
 #include <failpipe/fault_injection.hpp>
 #include <failpipe/memory/in_memory_adapter.hpp>
 #include <failpipe/metadata_keys.hpp>
+#include <failpipe/circuit_breaker.hpp>
+#include <failpipe/metrics.hpp>
 #include <failpipe/worker.hpp>
+#include <failpipe/shutdown_signals.hpp>
+#include <failpipe/worker_pool.hpp>
 #if FAILPIPE_HAVE_REDIS
 #include <failpipe/redis/redis_adapter.hpp>
 
@@ -30,7 +34,6 @@
 #include <stop_token>
 #include <thread>
 
-#include "breaker.hpp"
 #include "options.hpp"
 #include "report.hpp"
 #include "simulation.hpp"
@@ -63,10 +66,56 @@ failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
     if (document.contains("pipelines")) {
         for (auto& [channel, pipeline] : document["pipelines"].items()) scale_pipeline(pipeline);
     }
+    if (document.contains("breakers")) {
+        for (auto& [name, breaker] : document["breakers"].items()) {
+            for (const char* key : {"window", "openFor", "releaseDelay"}) {
+                if (breaker.contains(key)) breaker[key] = breaker[key].get<double>() * scale;
+            }
+        }
+    }
+    if (document.contains("degradation")) {
+        for (const char* key : {"window", "interval"}) {
+            if (document["degradation"].contains(key)) document["degradation"][key] = document["degradation"][key].get<double>() * scale;
+        }
+    }
     auto& worker = document["worker"];
     const double visibility = worker.value("visibilityTimeout", 30.0);
     worker["visibilityTimeout"] = std::max(kMinVisibilitySeconds, visibility * scale);
     return failpipe::load_config(document);
+}
+
+// The retry levels in pipeline order: the consumed channel no middleware sends to comes first, then
+// each level's retry target (the `queue` of its delaying middleware). The workers may consume them in
+// another order (config/payments.json lists the retries first).
+std::vector<std::string> pipeline_order(const nlohmann::json& document, const std::vector<std::string>& channels) {
+    const auto pipelines = document.value("pipelines", nlohmann::json::object());
+    auto next_of = [&](const std::string& channel) -> std::string {
+        if (!pipelines.contains(channel)) return {};
+        for (const auto& middleware : pipelines[channel]) {
+            if (middleware.value("type", "") != "dead-letter" && middleware.contains("queue") &&
+                middleware["queue"].is_string()) {
+                return middleware["queue"].get<std::string>();
+            }
+        }
+        return {};
+    };
+    std::string first;
+    for (const auto& channel : channels) {
+        const bool targeted = std::any_of(channels.begin(), channels.end(), [&](const std::string& other) { return next_of(other) == channel; });
+        if (!targeted) {
+            first = channel;
+            break;
+        }
+    }
+    std::vector<std::string> order;
+    for (std::string at = first; !at.empty() && order.size() < channels.size(); at = next_of(at)) {
+        if (std::find(channels.begin(), channels.end(), at) == channels.end() ||
+            std::find(order.begin(), order.end(), at) != order.end()) {
+            break;
+        }
+        order.push_back(at);
+    }
+    return order.size() == channels.size() ? order : channels;
 }
 
 std::string redacted(const std::string& url) {
@@ -154,7 +203,7 @@ std::string grouped(std::uint64_t value) {
     return digits;
 }
 
-int run(const Options& options) {
+int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     // failpipe logs through the spdlog logger "failpipe": errors only here (the report tells the
     // rest); FAILPIPE_LOG_LEVEL=warn shows every dead letter as it happens.
     auto log = std::make_shared<spdlog::logger>("failpipe", std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -169,7 +218,7 @@ int run(const Options& options) {
         std::cerr << "failpipe_payments: " << options.config << " is not a valid config:\n" << e.what() << "\n";
         return 1;
     }
-    const std::vector<std::string> levels = config.worker.channels;
+    const std::vector<std::string> levels = pipeline_order(config.document, config.worker.channels);
     if (levels.empty()) {
         std::cerr << "failpipe_payments: " << options.config << ": worker.channels is empty (the retry levels)\n";
         return 1;
@@ -180,7 +229,8 @@ int run(const Options& options) {
     // The broker.
     std::shared_ptr<failpipe::AdapterInterface> broker;
     std::function<void(const std::string&)> push_raw;
-    nlohmann::json run_info{{"threads", options.threads},       {"seed", options.seed},
+    const std::size_t threads = options.threads != 0 ? options.threads : config.pool.threads;
+    nlohmann::json run_info{{"threads", threads},       {"seed", options.seed},
                             {"timeScale", options.time_scale},  {"failRate", options.fail_rate},
                             {"outageSeconds", options.outage_for * options.time_scale}};
 #if FAILPIPE_HAVE_REDIS
@@ -210,7 +260,7 @@ int run(const Options& options) {
                                    : options.prefix;
             redis.visibility_timeout = config.visibility_timeout;
             redis.max_message_bytes = config.max_message_bytes;
-            redis.pool_size = options.threads + 4;
+            redis.pool_size = threads + 4;
             auto adapter = std::make_shared<failpipe::RedisAdapter>(redis);
             try {
                 adapter->ping();
@@ -258,14 +308,13 @@ int run(const Options& options) {
     const auto outage_from = start + scaled(options.outage_at, options.time_scale);
     Gateway gateway(scenario, options.fail_rate, scaled(0.02, options.time_scale), outage_from,
                     outage_from + scaled(options.outage_for, options.time_scale));
-    GatewayBreaker::Settings breaker_settings;
-    breaker_settings.window = scaled(10, options.time_scale);
-    breaker_settings.open_for = scaled(30, options.time_scale);
     Tally tally(options.messages);
-    auto breaker = std::make_shared<GatewayBreaker>(breaker_settings, [&](const failpipe::Message& message) {
-        const long long n = payment_number(message.data);
-        if (n >= 1 && static_cast<std::size_t>(n) <= options.messages) tally.released(static_cast<std::size_t>(n));
-    });
+    // The gateway's breaker is config/payments.json's `breakers.gateway` (scaled like every duration).
+    const auto breaker = config.breaker("gateway");
+    if (!breaker) {
+        std::cerr << "failpipe_payments: " << options.config << " has no breakers.gateway\n";
+        return 1;
+    }
 
     auto level_of = [&](const std::string& channel) -> std::size_t {
         for (std::size_t i = 0; i < levels.size() && i < kLevels; ++i) {
@@ -299,34 +348,23 @@ int run(const Options& options) {
             next.handle(message, context);
         });
 
-    // The workers: one failpipe::Worker per thread, sharing the adapter, the metrics and the breaker.
+    // The runtime: a WorkerPool of N threads, each with its own failpipe::Worker, sharing the
+    // adapter, the pipelines, the breaker and the observers.
     failpipe::WorkerOptions worker_options = config.worker;
     worker_options.wait = std::chrono::milliseconds(20);
-    auto metrics = std::make_shared<failpipe::WorkerMetrics>();
-    std::vector<std::jthread> threads;
-    for (std::size_t t = 0; t < options.threads; ++t) {
-        threads.emplace_back([&](std::stop_token stop) {
-            failpipe::Worker worker(adapter, config.make_dispatcher(), config.classifier, worker_options);
-            worker.share_metrics(metrics);
-            worker.use(arrivals).use(breaker).use(tally.timing_middleware());
-            worker.on("payment.charge", charge);
-            auto backoff = std::chrono::milliseconds(10);
-            // Each round starts with another level (a worker reserves from the channels it is given
-            // in order): a backlog on `payments` never starves the retries that are due.
-            std::vector<std::string> order = levels;
-            while (!stop.stop_requested()) {
-                std::rotate(order.begin(), order.begin() + 1, order.end());
-                try {
-                    worker.run_once(order, stop);
-                    backoff = std::chrono::milliseconds(10);
-                } catch (const std::exception& e) {
-                    log->error("worker thread: {} (trying again in {} ms)", e.what(), backoff.count());
-                    std::this_thread::sleep_for(backoff);
-                    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-                }
-            }
-        });
-    }
+    failpipe::WorkerPoolOptions pool_options = config.pool;
+    pool_options.threads = threads;
+    failpipe::WorkerPool pool(adapter, config.make_dispatcher(), config.classifier, worker_options, pool_options);
+    pool.use(arrivals);
+    for (const auto& middleware : config.breakers) pool.use(middleware);
+    pool.use(tally.timing_middleware());
+    pool.on("payment.charge", charge);
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    pool.observe(metrics);
+    pool.observe(failpipe::make_delivery_observer([&](const failpipe::DeliveryEvent& event) {
+        if (event.outcome == failpipe::Outcome::released) tally.released(std::string(event.message_id));
+    }));
+    pool.start();
 
     try {
         produce(scenario, *adapter, push_raw, levels.front());
@@ -344,6 +382,7 @@ int run(const Options& options) {
                                                     static_cast<long long>(options.messages / 200));
     Progress progress(!options.quiet && isatty(STDERR_FILENO));
     bool timed_out = false;
+    bool interrupted = false;
     // The counters are read before the broker's depths: a payment that finishes in between is in
     // neither, so "done" and "queued" never add up to more than were produced.
     auto rate_from = std::make_pair(SteadyClock::now(), std::uint64_t{0});
@@ -351,7 +390,7 @@ int run(const Options& options) {
     for (;;) {
         // Settled figures (the worker counts once the broker confirmed): a payment counted here has
         // left its level.
-        const auto m = metrics->snapshot();
+        const auto m = pool.metrics().snapshot();
         const std::uint64_t ok = m.succeeded;
         const std::uint64_t released = m.released;
         const std::uint64_t done = ok + m.dead_lettered;
@@ -379,29 +418,36 @@ int run(const Options& options) {
         for (std::size_t i = 0; i < levels.size(); ++i) line += " " + short_name(levels, i) + " " + grouped(per_level[i]);
         line += " | in flight " + grouped(in_flight) + " | released " + grouped(released) + " | " +
                 grouped(static_cast<std::uint64_t>(rate)) + "/s | gateway " + (gateway.down() ? "DOWN" : "up") +
-                ", breaker " + to_string(breaker->state());
+                ", breaker " + std::string(failpipe::to_string(breaker->state()));
         progress.draw(line);
         if (waiting == 0) break;
         if (now - start > timeout) {
             timed_out = true;
             break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (signals.wait_for(1, std::chrono::milliseconds(100))) {
+            interrupted = true;
+            break;
+        }
     }
-    threads.clear();  // stop and join: each hands back what it had not started
+    pool.request_stop();  // no handler starts any more; each thread settles what it handled, hands back the rest
+    if (!pool.join_for(config.pool.shutdown_grace)) {
+        log->error("handlers still running after the grace period of {} s; waiting for them", config.pool.shutdown_grace.count());
+        pool.join();
+    }
     progress.finish();
     const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
 
     Audit result;
     try {
-        result = audit(*broker, levels, tally, config.dispatcher.dead_letter_suffix);
+        result = audit(*broker, levels, tally, config.dispatcher.dead_letter_suffix, interrupted || timed_out);
     } catch (const failpipe::Error& e) {
         std::cerr << "failpipe_payments: could not read the dead letters: " << e.what() << "\n";
         return 1;
     }
 
     // The report, built once: the text is printed from it, so both always agree.
-    const auto m = metrics->snapshot();
+    const auto m = pool.metrics().snapshot();
     const auto latency = tally.latency_ms();
     const auto lateness = tally.lateness_ms();
     nlohmann::json report;
@@ -409,6 +455,8 @@ int run(const Options& options) {
     report["succeeded"] = result.succeeded;
     report["deadLettered"] = result.dead_lettered;
     report["lost"] = result.lost;
+    report["queued"] = result.queued;
+    report["held"] = result.held;
     report["lostSample"] = result.lost_sample;
     report["inBoth"] = result.in_both;
     report["deadLetteredTwice"] = result.dead_twice;
@@ -433,10 +481,13 @@ int run(const Options& options) {
                              {"groups", groups},
                              {"notFromThisRun", result.foreign_dead_letters}};
     report["released"] = m.released;
-    report["releaseRequests"] = breaker->released();
+    const auto breaker_now = breaker->snapshot();
+    report["releaseRequests"] = breaker_now.rejected;
     report["releasedPayments"] = tally.released_payments();
     report["levels"] = levels;
-    report["breaker"] = {{"openings", breaker->openings()}, {"state", to_string(breaker->state())}};
+    report["breaker"] = {{"openings", breaker_now.openings},
+                         {"closings", breaker_now.closings},
+                         {"state", failpipe::to_string(breaker_now.state)}};
     auto ms = [](double value) { return std::round(value * 1000.0) / 1000.0; };  // to the microsecond
     report["latencyMs"] = {{"p50", ms(latency.p50)}, {"p99", ms(latency.p99)}, {"samples", latency.samples}};
     report["retryLatenessMs"] = {{"p50", ms(lateness.p50)}, {"p99", ms(lateness.p99)}, {"samples", lateness.samples}};
@@ -449,12 +500,19 @@ int run(const Options& options) {
     run_info["seconds"] = std::round(seconds * 1000.0) / 1000.0;
     run_info["paymentsPerSecond"] = std::round(static_cast<double>(options.messages) / std::max(seconds, 0.001));
     run_info["timedOut"] = timed_out;
+    run_info["interrupted"] = interrupted;
     report["run"] = run_info;
 
     // The figures must add up; each way they could not is named.
     std::vector<std::string> problems;
     if (timed_out) problems.push_back("timed out after " + std::to_string(static_cast<long long>(seconds)) + " s with payments still waiting");
     if (!result.accounted()) problems.push_back("not every payment is accounted for (see above)");
+    if (interrupted) {
+        report["interruption"] = "stopped by signal " + std::to_string(signals.last_signal()) + " after " +
+                                 std::to_string(static_cast<long long>(seconds)) + " s with " +
+                                 std::to_string(result.queued) + " payments still queued" +
+                                 (options.redis ? " (they wait at the broker)" : " (in memory: they end with this run)");
+    }
     std::size_t by_reason = 0, by_group = 0;
     for (const auto& [reason, count] : result.by_reason) by_reason += count;
     for (const auto& group : result.groups) by_group += group.count;
@@ -472,13 +530,14 @@ int run(const Options& options) {
                            ") are not one per dead-lettered payment plus the foreign ones");
     }
     report["problems"] = problems;
-    report["ok"] = problems.empty();
+    report["ok"] = problems.empty() && !interrupted;
 
     if (options.json) {
         std::cout << report.dump() << std::endl;
     } else {
         print_report(report, std::cout);
     }
+    if (interrupted && problems.empty()) return failpipe::ShutdownSignals::exit_code_for(signals.last_signal());
     return problems.empty() ? 0 : 1;
 }
 
@@ -488,7 +547,9 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
     const auto options = payments::parse_options(argc, argv);
     try {
-        return payments::run(options);
+        // First, before any thread: SIGINT/SIGTERM become a graceful stop (a second one exits at once).
+        failpipe::ShutdownSignals signals;
+        return payments::run(options, signals);
     } catch (const std::exception& e) {
         std::cerr << "failpipe_payments: " << e.what() << "\n";
         return 1;

@@ -15,7 +15,7 @@ const char* kUsage = R"(failpipe_payments — the main job: payments through non
 usage: failpipe_payments [options]
 
   --messages N      payments to produce (default 10000; 1 … 1000000)
-  --threads N       worker threads (default 4; 1 … 64)
+  --threads N       worker threads (default: the config's worker.threads, 4; 1 … 64)
   --fail-rate R     share of gateway calls that time out, transient (default 0.10; 0 … 0.9)
   --seed N          seed of the simulation: the same seed, the same payments and gateway answers (default 1)
   --time-scale S    every simulated duration times S (default 0.02; 1 = real time: 5 s, 15 s, 60 s

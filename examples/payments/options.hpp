@@ -9,7 +9,7 @@ namespace payments {
 
 struct Options {
     std::size_t messages = 10000;  ///< payments produced
-    std::size_t threads = 4;       ///< worker threads
+    std::size_t threads = 0;       ///< worker threads (0: the config's worker.threads)
     double fail_rate = 0.10;       ///< share of gateway calls that time out (transient)
     double invalid_rate = 0.01;    ///< share of payments with an invalid card (permanent)
     double poison_rate = 0.001;    ///< share of payments whose bytes arrive malformed (poison)

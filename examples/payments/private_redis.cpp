@@ -80,6 +80,12 @@ bool PrivateRedis::start(const std::string& binary) {
     if (pid_ < 0) throw std::runtime_error("cannot fork to start redis-server");
     if (pid_ == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the run killed: the server goes with it
+        // Its own process group (a Ctrl-C on the terminal is the run's to handle, not the server's),
+        // and the signals the run blocks (ShutdownSignals) unblocked again.
+        ::setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());
         argv.push_back(nullptr);

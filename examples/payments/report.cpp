@@ -32,7 +32,7 @@ long long dead_payment(const failpipe::DeadLetter& dead) {
 }  // namespace
 
 Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>& levels, const Tally& tally,
-            const std::string& dead_letter_suffix) {
+            const std::string& dead_letter_suffix, bool include_queued) {
     // The adapter is shared but only read here; DeadLetters needs an owner it will not outlive.
     std::shared_ptr<failpipe::AdapterInterface> view(&adapter, [](failpipe::AdapterInterface*) {});
     failpipe::DeadLetters::Options options;
@@ -72,6 +72,22 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
             }
         }
     }
+    std::vector<bool> queued(tally.size(), false);
+    if (include_queued) {
+        for (const auto& level : levels) {
+            for (std::size_t offset = 0;;) {
+                const auto page = adapter.browse(level, offset, failpipe::DeadLetters::kPageSize);
+                for (const auto& message : page) {
+                    const long long n = payment_number(message.data);
+                    if (n >= 1 && static_cast<std::size_t>(n) <= tally.size()) queued[static_cast<std::size_t>(n - 1)] = true;
+                }
+                offset += page.size();
+                if (page.size() < failpipe::DeadLetters::kPageSize) break;
+            }
+            result.held += adapter.depth(level).reserved;
+        }
+    }
+    std::size_t unfound = 0;
     for (std::size_t i = 0; i < tally.size(); ++i) {
         const bool charged = tally.charges(i + 1) > 0;
         const bool dead = dead_count[i] > 0;
@@ -80,11 +96,17 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
         result.in_both += charged && dead ? 1 : 0;
         result.duplicates += tally.charges(i + 1) > 1 ? 1 : 0;
         result.dead_twice += dead_count[i] > 1 ? 1 : 0;
-        if (!charged && !dead) {
-            ++result.lost;
+        if (!charged && !dead && queued[i]) ++result.queued;
+        if (!charged && !dead && !queued[i]) {
+            ++unfound;
             if (result.lost_sample.size() < 10) result.lost_sample.push_back(i + 1);
         }
     }
+    // Deliveries held by crashed threads cannot be read by id until they come back: only as many
+    // payments as they are may be missing for that reason.
+    result.held = std::min(result.held, unfound);
+    result.lost = unfound - result.held;
+    if (result.lost == 0) result.lost_sample.clear();
     for (auto& [fingerprint, group] : groups) result.groups.push_back(std::move(group));
     std::stable_sort(result.groups.begin(), result.groups.end(),
                      [](const Audit::Group& a, const Audit::Group& b) { return a.count > b.count; });
@@ -123,7 +145,12 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
         << fixed(100 * run["failRate"].get<double>(), 1) << "% of calls; gateway down for "
         << fixed(run["outageSeconds"].get<double>(), 2) << " s\n\n";
 
-    if (r["accounted"].get<bool>()) {
+    if (r["run"].value("interrupted", false) && r["accounted"].get<bool>()) {
+        out << "interrupted, every payment accounted for (audit by id): " << thousands(r["succeeded"]) << " succeeded + "
+            << thousands(r["deadLettered"]) << " dead-lettered + " << thousands(r["queued"]) << " still queued + "
+            << thousands(r["held"]) << " held by crashed threads (they come back) = " << thousands(r["produced"])
+            << " produced; lost 0\n";
+    } else if (r["accounted"].get<bool>()) {
         out << "every payment accounted for (audit by id): " << thousands(r["succeeded"]) << " succeeded + "
             << thousands(r["deadLettered"]) << " dead-lettered = " << thousands(r["produced"]) << " produced; lost 0\n";
     } else {
@@ -158,8 +185,13 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
     out << "  handler latency p50 " << fixed(latency["p50"].get<double>(), 2) << " ms, p99 "
         << fixed(latency["p99"].get<double>(), 2) << " ms; retry lateness p99 " << fixed(lateness["p99"].get<double>(), 1)
         << " ms (" << thousands(lateness["samples"]) << " retries)\n";
-    out << "  " << thousands(r["produced"]) << " payments in " << fixed(run["seconds"].get<double>(), 1) << " s ("
-        << thousands(static_cast<std::uint64_t>(run["paymentsPerSecond"].get<double>())) << " payments/s); "
+    if (run.value("interrupted", false)) {
+        out << "  stopped after " << fixed(run["seconds"].get<double>(), 1) << " s; ";
+    } else {
+        out << "  " << thousands(r["produced"]) << " payments in " << fixed(run["seconds"].get<double>(), 1) << " s ("
+            << thousands(static_cast<std::uint64_t>(run["paymentsPerSecond"].get<double>())) << " payments/s); ";
+    }
+    out
         << thousands(r["gatewayCalls"]) << " gateway calls; " << thousands(r["crashes"])
         << " deliveries lost with a crashed worker thread (each came back)\n";
     if (run.contains("redisPrefix") && !run.value("privateRedis", false)) {
@@ -168,7 +200,12 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
             << ")\n";
     }
     for (const auto& problem : r["problems"]) out << "  PROBLEM: " << problem.get<std::string>() << "\n";
-    out << (r["ok"].get<bool>() ? "OK\n" : "FAILED\n");
+    if (r.contains("interruption")) out << "  " << r["interruption"].get<std::string>() << "\n";
+    if (r["ok"].get<bool>()) {
+        out << "OK\n";
+    } else {
+        out << (r["problems"].empty() ? "INTERRUPTED (nothing lost)\n" : "FAILED\n");
+    }
 }
 
 }  // namespace payments

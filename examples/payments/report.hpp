@@ -21,7 +21,9 @@ struct Audit {
     std::size_t produced = 0;
     std::size_t succeeded = 0;        ///< payments charged at least once
     std::size_t dead_lettered = 0;    ///< payments found in a dead-letter channel
-    std::size_t lost = 0;             ///< produced, neither charged nor dead-lettered
+    std::size_t lost = 0;             ///< produced, neither charged nor dead-lettered (nor queued, nor held)
+    std::size_t queued = 0;           ///< still waiting on a level (only after an interrupted run)
+    std::size_t held = 0;             ///< held by crashed threads at the end, by count: they come back
     std::size_t in_both = 0;          ///< charged AND dead-lettered
     std::size_t duplicates = 0;       ///< payments charged more than once
     std::size_t dead_twice = 0;       ///< payments found more than once in the dead letters
@@ -37,13 +39,15 @@ struct Audit {
     std::vector<Group> groups;  ///< by fingerprint (DeadLetters::groups), largest first
 
     bool accounted() const noexcept {
-        return lost == 0 && in_both == 0 && dead_twice == 0 && succeeded + dead_lettered == produced;
+        return lost == 0 && in_both == 0 && dead_twice == 0 && succeeded + dead_lettered + queued + held == produced;
     }
 };
 
 /// Reads the dead-letter channels of @p levels and compares with @p tally.
+/// With @p include_queued (a run that stopped early), the payments still waiting on a level are
+/// found by id too, and the deliveries crashed threads hold are counted.
 Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>& levels, const Tally& tally,
-            const std::string& dead_letter_suffix);
+            const std::string& dead_letter_suffix, bool include_queued = false);
 
 /// Prints @p report (as built by main) for a person.
 void print_report(const nlohmann::json& report, std::ostream& out);

@@ -22,10 +22,14 @@ void Tally::succeeded(std::size_t n) {
     if (charges_[n - 1].fetch_add(1, std::memory_order_relaxed) == 0) distinct_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Tally::released(std::size_t n) {
-    if ((levels_[n - 1].fetch_or(kReleasedBit, std::memory_order_relaxed) & kReleasedBit) == 0) {
-        released_payments_.fetch_add(1, std::memory_order_relaxed);
-    }
+void Tally::released(std::string id) {
+    std::lock_guard lock(released_mutex_);
+    released_.insert(std::move(id));
+}
+
+std::size_t Tally::released_payments() const {
+    std::lock_guard lock(released_mutex_);
+    return released_.size();
 }
 
 void Tally::handler_time(std::chrono::nanoseconds time) {

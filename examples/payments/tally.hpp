@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace payments {
 
 inline constexpr std::size_t kLevels = 4;  // payments, -retry-5s, -retry-15s, -retry-60s
-inline constexpr std::uint8_t kReleasedBit = 0x80;
 
 class Tally {
 public:
@@ -29,10 +31,10 @@ public:
     /// A message not produced by this run (e.g. `failpipe inject`) was handled successfully.
     void foreign_succeeded() { foreign_succeeded_.fetch_add(1, std::memory_order_relaxed); }
     void handler_time(std::chrono::nanoseconds time);
-    /// Payment @p n (1-based) was given back by the breaker.
-    void released(std::size_t n);
-    /// How many different payments the breaker gave back at least once.
-    std::uint64_t released_payments() const noexcept { return released_payments_.load(std::memory_order_relaxed); }
+    /// The message @p id was given back (released) by the breaker.
+    void released(std::string id);
+    /// How many different messages were released at least once.
+    std::size_t released_payments() const;
 
     /// How often payment @p n (1-based) was charged (0 = never).
     std::uint32_t charges(std::size_t n) const { return charges_[n - 1].load(std::memory_order_relaxed); }
@@ -54,15 +56,16 @@ public:
 
 private:
     std::vector<std::atomic<std::uint32_t>> charges_;
-    std::vector<std::atomic<std::uint8_t>> levels_;  // bit per level reached, and kReleasedBit
+    std::vector<std::atomic<std::uint8_t>> levels_;  // bit per level reached
     std::atomic<std::uint64_t> entered_[kLevels]{};
     std::atomic<std::uint64_t> successes_{0};
     std::atomic<std::uint64_t> distinct_{0};
     std::atomic<std::uint64_t> foreign_succeeded_{0};
-    std::atomic<std::uint64_t> released_payments_{0};
     mutable std::mutex samples_mutex_;
     std::vector<float> latency_ms_;
     std::vector<float> lateness_ms_;
+    mutable std::mutex released_mutex_;
+    std::unordered_set<std::string> released_;
 };
 
 }  // namespace payments
