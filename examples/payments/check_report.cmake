@@ -35,7 +35,7 @@ foreach(run RANGE 1 ${RUNS})
   endif()
   foreach(key produced succeeded deadLettered lost lostSample inBoth duplicates accounted scenario retriesByLevel
               deadLetters released releasedPayments breaker latencyMs retryLatenessMs gatewayCalls crashes worker
-              foreignSucceeded levels run problems ok releaseRequests)
+              foreignSucceeded levels run problems ok releaseRequests metrics queued held)
     string(JSON ignored ERROR_VARIABLE missing GET "${out}" ${key})
     if(missing)
       message(FATAL_ERROR "run ${run}: the report has no \"${key}\": ${out}")

@@ -497,6 +497,11 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
                         {"retried", m.retried},     {"deadLettered", m.dead_lettered}, {"poison", m.poison},
                         {"released", m.released}, {"settleErrors", m.settle_errors}};
     report["foreignSucceeded"] = tally.foreign();
+    // The library's Metrics (fed by the same DeliveryEvents as Prometheus would be): by middleware, reason, releaser.
+    const auto library = metrics->snapshot().total();
+    report["metrics"] = {{"retriedBy", library.retried_by},
+                         {"deadLetteredBy", library.dead_lettered_by},
+                         {"releasedBy", library.released_by}};
     run_info["seconds"] = std::round(seconds * 1000.0) / 1000.0;
     run_info["paymentsPerSecond"] = std::round(static_cast<double>(options.messages) / std::max(seconds, 0.001));
     run_info["timedOut"] = timed_out;
@@ -524,6 +529,12 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     if (m.dead_lettered != result.dead_letter_entries) {
         problems.push_back("the workers dead-lettered " + std::to_string(m.dead_lettered) + " messages, the dead-letter channels hold " +
                            std::to_string(result.dead_letter_entries));
+    }
+    std::uint64_t by_metrics = 0;
+    for (const auto& [reason, count] : library.dead_lettered_by) by_metrics += count;
+    if (by_metrics != result.dead_letter_entries) {
+        problems.push_back("failpipe::Metrics counted " + std::to_string(by_metrics) +
+                           " dead letters, the dead-letter channels hold " + std::to_string(result.dead_letter_entries));
     }
     if (result.dead_letter_entries != result.dead_lettered + result.foreign_dead_letters) {
         problems.push_back("dead-letter entries (" + std::to_string(result.dead_letter_entries) +
