@@ -112,6 +112,21 @@ void add_histogram(HistogramSnapshot& to, const HistogramSnapshot& from) {
     to.merge(from);
 }
 
+// Each thread remembers the last few series it counted into, so the usual event — the same few
+// (channel, type) pairs over and over — takes no lock at all. Entries are keyed by the Metrics'
+// instance number, never reused, so an entry of a destroyed Metrics can never match.
+struct CachedSeries {
+    std::uint64_t instance = 0;
+    std::string channel;
+    std::string type;
+    void* series = nullptr;
+    bool folded = false;
+};
+constexpr std::size_t kCachedSeries = 8;
+thread_local std::array<CachedSeries, kCachedSeries> t_cache;
+thread_local std::size_t t_cache_next = 0;
+std::atomic<std::uint64_t> g_next_instance{1};
+
 // A handler or a consume middleware threw. The worker's own refusals carry an error class too
 // (poison: DecodeError, expired, a settle the adapter refused) but have metrics of their own.
 bool is_failure(const DeliveryEvent& event) noexcept {
@@ -209,7 +224,7 @@ std::vector<double> Metrics::default_lateness_buckets() {
 
 Metrics::Metrics() : Metrics(Options{}) {}
 
-Metrics::Metrics(Options options) : options_(std::move(options)) {
+Metrics::Metrics(Options options) : options_(std::move(options)), instance_(g_next_instance.fetch_add(1)) {
     if (options_.max_series == 0) throw InvalidArgumentError("Metrics: max_series must be at least 1");
     if (options_.max_label_values == 0) throw InvalidArgumentError("Metrics: max_label_values must be at least 1");
     check_buckets(options_.handler_buckets, "handler");
@@ -218,26 +233,54 @@ Metrics::Metrics(Options options) : options_(std::move(options)) {
 
 Metrics::~Metrics() = default;
 
+Metrics::Series* Metrics::find_locked(std::string_view& channel, std::string_view& type, bool& folded) const {
+    if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return it->second.get();
+    if (series_.size() < options_.max_series) return nullptr;
+    // Past the cap: the channel's `other`, and past twice the cap one `other` for everything.
+    folded = true;
+    type = kOther;
+    if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return it->second.get();
+    if (series_.size() < 2 * options_.max_series) return nullptr;
+    channel = kOther;
+    if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return it->second.get();
+    return nullptr;
+}
+
 Metrics::Series& Metrics::series(std::string_view channel, std::string_view type) {
     if (type.empty()) type = kNoType;
+    for (auto& entry : t_cache) {
+        if (entry.instance == instance_ && entry.channel == channel && entry.type == type) {
+            if (entry.folded) bump(folded_);
+            return *static_cast<Series*>(entry.series);
+        }
+    }
+    const std::string_view asked_channel = channel, asked_type = type;
+    bool folded = false;
+    Series* found = nullptr;
     {
         std::shared_lock lock(mutex_);
-        if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return *it->second;
+        found = find_locked(channel, type, folded);
     }
-    std::unique_lock lock(mutex_);
-    if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return *it->second;
-    if (series_.size() >= options_.max_series) {
-        bump(folded_);
-        // Past the cap: the channel's `other`, and past twice the cap one `other` for everything.
-        type = kOther;
-        if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return *it->second;
-        if (series_.size() >= 2 * options_.max_series) channel = kOther;
-        if (auto it = series_.find(std::pair{channel, type}); it != series_.end()) return *it->second;
+    if (found == nullptr) {
+        std::unique_lock lock(mutex_);
+        channel = asked_channel;
+        type = asked_type;
+        folded = false;
+        found = find_locked(channel, type, folded);
+        if (found == nullptr) {
+            auto created = std::make_unique<Series>(std::string(channel), std::string(type), options_);
+            found = created.get();
+            series_.emplace(Key{found->channel, found->type}, std::move(created));
+        }
     }
-    auto created = std::make_unique<Series>(std::string(channel), std::string(type), options_);
-    Series& ref = *created;
-    series_.emplace(Key{ref.channel, ref.type}, std::move(created));
-    return ref;
+    if (folded) bump(folded_);
+    CachedSeries& slot = t_cache[t_cache_next++ % kCachedSeries];
+    slot.instance = instance_;
+    slot.channel.assign(asked_channel);
+    slot.type.assign(asked_type);
+    slot.series = found;
+    slot.folded = folded;
+    return *found;
 }
 
 void Metrics::on_delivery(const DeliveryEvent& event) noexcept {

@@ -154,7 +154,7 @@ TEST_CASE("breaker: `on` chooses which classes count") {
     CHECK(breaker->state() == BreakerState::open);
 }
 
-TEST_CASE("breaker: after openFor it is half-open; the probes succeeding close it") {
+TEST_CASE("breaker: after openFor it is half-open - the probes succeeding close it") {
     Fixture f;
     CircuitBreakerOptions options;
     options.failure_threshold = 1;

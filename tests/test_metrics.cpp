@@ -279,6 +279,31 @@ TEST_CASE("metrics: past the cap, new (channel, type) pairs are counted under ty
           std::map<std::string, std::uint64_t>{{"m1", 1}, {"m2", 1}, {"other", 2}});
 }
 
+TEST_CASE("metrics: events of a folded pair keep being counted, and counted as folded, every time") {
+    Metrics::Options options;
+    options.max_series = 1;
+    Metrics metrics(options);
+    metrics.on_delivery(succeeded("orders", "first", 0.001));
+    for (int i = 0; i < 5; ++i) metrics.on_delivery(succeeded("orders", "second", 0.001));
+    const auto snap = metrics.snapshot();
+    CHECK(snap.folded == 5);
+    const auto e = parsed(metrics.to_prometheus());
+    CHECK(e.value("failpipe_received_total", {{"channel", "orders"}, {"type", "other"}}) == 5.0);
+    CHECK(e.value("failpipe_metrics_folded_total") == 5.0);
+}
+
+TEST_CASE("metrics: two Metrics on one thread, one after the other or side by side, never share a series") {
+    for (int round = 0; round < 3; ++round) {
+        Metrics a;  // may reuse the address of the previous round's
+        Metrics b;
+        a.on_delivery(succeeded("orders", "t", 0.001));
+        b.on_delivery(succeeded("orders", "t", 0.001));
+        b.on_delivery(succeeded("orders", "t", 0.001));
+        CHECK(a.snapshot().total().received == 1);
+        CHECK(b.snapshot().total().received == 2);
+    }
+}
+
 TEST_CASE("metrics: bad options are refused") {
     Metrics::Options zero;
     zero.max_series = 0;

@@ -83,7 +83,7 @@ TEST_CASE("retry budget: early retries are allowed up to ratio x first attempts 
     CHECK(s.use == doctest::Approx(1.0));
 }
 
-TEST_CASE("retry budget: deliveries that are not first attempts, and poison, do not grow it; channels are separate") {
+TEST_CASE("retry budget: deliveries that are not first attempts, and poison, do not grow it - channels are separate") {
     auto clock = std::make_shared<ManualClock>();
     RetryBudget budget(budget_options(100, 0), {{"payments", budget_options(50, 1)}}, clock);
     DeliveryEvent retry = first_attempt_on("orders");

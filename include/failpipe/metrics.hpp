@@ -62,9 +62,10 @@ struct MetricsSnapshot {
     SeriesSnapshot channel(std::string_view channel) const;
 };
 
-/// @brief A DeliveryObserver that counts. Shared by every worker thread: an event costs a shared
-/// (reader) lock to find its series and relaxed atomic increments; only the first event of a new
-/// (channel, type) pair — or a new middleware id, reason or releaser — takes a writer lock.
+/// @brief A DeliveryObserver that counts. Shared by every worker thread: an event finds its series
+/// in a small per-thread cache (no lock), else under a shared (reader) lock, then costs relaxed
+/// atomic increments; only the first event of a new (channel, type) pair — or a new middleware id,
+/// reason or releaser — takes a writer lock.
 ///
 /// Cardinality is bounded: at most Options::max_series (channel, type) pairs are counted under
 /// their own names; the events of further pairs are counted under (channel, `other`), and once
@@ -119,9 +120,13 @@ private:
     using Key = std::pair<std::string, std::string>;
 
     Series& series(std::string_view channel, std::string_view type);
+    // The series for (channel, type) or, past the cap, the one it folds into (channel and type are
+    // updated, folded set); nullptr when it must be created. Under mutex_ (either mode).
+    Series* find_locked(std::string_view& channel, std::string_view& type, bool& folded) const;
     void write_series(PrometheusWriter& writer, const SeriesSnapshot& s) const;
 
     Options options_;
+    std::uint64_t instance_;  // never reused: keys the per-thread cache of series
     mutable std::shared_mutex mutex_;
     std::map<Key, std::unique_ptr<Series>, KeyLess> series_;
     std::atomic<std::uint64_t> folded_{0};
