@@ -132,15 +132,14 @@ std::string Worker::about(Pending& pending) {
     return detail::about_message(pending.delivery.message.id, pending.delivery.channel, correlation(pending));
 }
 
-void Worker::note_arrival(Pending& pending) const {
-    const Message& message = pending.delivery.message;
+void Worker::note_arrival(EventFacts& facts, const Message& message) const {
     const nlohmann::json* failures = detail::failure_value(message, kFailuresKey);
-    pending.first_attempt = failures == nullptr || detail::to_count(failures) == 0;
+    facts.first_attempt = failures == nullptr || detail::to_count(failures) == 0;
     if (!message.metadata.is_object()) return;
     const auto due = message.metadata.find(kDueAtKey);
     if (due == message.metadata.end() || !due->is_number()) return;
     const auto late = dispatcher_.now() - detail::from_epoch_ms(detail::to_int(&*due));
-    pending.lateness = std::max(Seconds{0.0}, std::chrono::duration_cast<Seconds>(late));
+    facts.lateness = std::max(Seconds{0.0}, std::chrono::duration_cast<Seconds>(late));
 }
 
 Worker::Pending Worker::prepare(Delivery delivery) {
@@ -149,6 +148,7 @@ Worker::Pending Worker::prepare(Delivery delivery) {
     Pending pending;
     pending.delivery = std::move(delivery);
     Delivery& d = pending.delivery;
+    if (observed) pending.facts.emplace();
     if (d.poisoned()) {
         // Keep the bytes as they came; bytes that are not UTF-8 would be mangled by JSON, so they
         // are kept in base64 (the dead-letter record says which).
@@ -161,7 +161,7 @@ Worker::Pending Worker::prepare(Delivery delivery) {
         pending.poison = true;
         return pending;
     }
-    if (observed) note_arrival(pending);
+    if (observed) note_arrival(*pending.facts, d.message);
     if (options_.max_deliveries != 0 && d.deliveries > options_.max_deliveries) {
         Failure failure{nullptr, "failpipe::MaxDeliveriesExceeded",
                         "delivered " + std::to_string(d.deliveries) + " times (maxDeliveries " +
@@ -200,7 +200,7 @@ Worker::Pending Worker::prepare(Delivery delivery) {
     } catch (...) {
         failure = classifier_.classify_non_standard();
     }
-    if (observed) pending.handler_time = std::chrono::steady_clock::now() - started;
+    if (pending.facts) pending.facts->handler_time = std::chrono::steady_clock::now() - started;
     if (context.released()) {
         prepare_release(pending, *context.released(), failure);
     } else if (failure) {
@@ -216,20 +216,28 @@ void Worker::prepare_release(Pending& pending, HandlerContext::Release release, 
     // with the context.
     pending.outcome = Outcome::released;
     pending.target = pending.delivery.channel;
-    pending.delay = release.delay;
-    pending.decided_by = release.by;
+    note_decision(pending, std::nullopt, release.by, {}, release.delay);
     pending.release = std::move(release);
     if (failure && detail::logger().should_log(spdlog::level::warn)) {
         detail::logger().warn("{} threw after it was released by {} ({}: {}); the release wins, not counted as a failure",
-                              about(pending), pending.decided_by, failure->type, failure->what);
+                              about(pending), pending.release->by, failure->type, failure->what);
     }
 }
 
 void Worker::note_failure(Pending& pending, const Failure& failure) {
-    if (observers_.empty()) return;  // only events show them: no copies for nobody
-    pending.error_class = failure.error_class;
-    pending.error_type = failure.type;
-    pending.error_message = failure.what;
+    if (!pending.facts) return;
+    pending.facts->error_class = failure.error_class;
+    pending.facts->error_type = failure.type;
+    pending.facts->error_message = failure.what;
+}
+
+void Worker::note_decision(Pending& pending, std::optional<FailureAction> action, std::string_view by,
+                           std::string_view reason, Seconds delay) {
+    if (!pending.facts) return;
+    pending.facts->action = action;
+    pending.facts->decided_by = by;
+    pending.facts->reason = reason;
+    pending.facts->delay = delay;
 }
 
 void Worker::prepare_failure(Pending& pending, Failure failure) {
@@ -270,10 +278,11 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     }
 
     const Decision& decision = *result->decision();
-    pending.action = decision.action;
-    pending.decided_by = decision.middleware;
     pending.target = decision.to;
-    pending.delay = decision.delay;
+    note_decision(pending, decision.action, decision.middleware,
+                  decision.action == FailureAction::dead_letter ? dead_letter_reasons::failure : std::string_view{},
+                  decision.delay);
+    if (pending.facts) pending.facts->budget_exhausted = decision.budget_exhausted;
     switch (decision.action) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
@@ -285,14 +294,14 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
         case FailureAction::delay:
             pending.outcome = Outcome::retried;
             if (detail::logger().should_log(spdlog::level::info)) {
-                pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s", about(pending),
+                pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s{}", about(pending),
                                            failure.type, failure.what, to_string(decision.action),
-                                           decision.middleware, decision.to, decision.delay.count());
+                                           decision.middleware, decision.to, decision.delay.count(),
+                                           decision.budget_exhausted ? " (retry budget exhausted: its maximum delay)" : "");
             }
             break;
         case FailureAction::dead_letter:
             pending.outcome = Outcome::dead_lettered;
-            pending.reason = dead_letter_reasons::failure;
             if (detail::logger().should_log(spdlog::level::warn)) {
                 pending.note = fmt::format("{} failed ({}: {}); dead-letter by {} to \"{}\"", about(pending),
                                            failure.type, failure.what, decision.middleware, decision.to);
@@ -323,10 +332,7 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     if (delivery.poisoned()) record["encoding"] = detail::is_valid_utf8(delivery.raw) ? "utf-8" : "base64";
     stamp_due_time(pushes, delivery.message.id, dispatcher_.now());
     pending.outcome = Outcome::dead_lettered;
-    pending.action = FailureAction::dead_letter;
-    pending.decided_by = "worker";
-    pending.reason = reason;
-    pending.delay = Seconds{0.0};
+    note_decision(pending, FailureAction::dead_letter, "worker", reason, Seconds{0.0});
     pending.target = target;
     if (detail::logger().should_log(spdlog::level::warn)) {
         pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, failure.what,
@@ -341,9 +347,7 @@ void Worker::prepare_expired(Pending& pending, TimePoint expired_at) {
     correlation(pending);
     if (options_.on_expired == ExpiredBehavior::drop) {
         pending.outcome = Outcome::dropped;
-        pending.action = FailureAction::drop;
-        pending.decided_by = "worker";
-        pending.reason = dead_letter_reasons::expired;
+        note_decision(pending, FailureAction::drop, "worker", dead_letter_reasons::expired, Seconds{0.0});
         if (detail::logger().should_log(spdlog::level::warn)) {
             pending.note = fmt::format("{} expired at {} before a worker handled it; dropped", about(pending),
                                        detail::iso8601_utc(expired_at));
@@ -603,7 +607,7 @@ Outcome Worker::finish(Pending& pending) {
             bump(metrics_->released);
             if (detail::logger().should_log(spdlog::level::info)) {
                 detail::logger().info("{} released by {}, due again after {} s (not counted as an attempt)",
-                                      about(pending), pending.decided_by, pending.delay.count());
+                                      about(pending), pending.release->by, pending.release->delay.count());
             }
             break;
         default: break;
@@ -612,8 +616,9 @@ Outcome Worker::finish(Pending& pending) {
 }
 
 Outcome Worker::report(Pending& pending, Outcome outcome) {
-    if (observers_.empty()) return outcome;
+    if (observers_.empty() || !pending.facts) return outcome;
     const Delivery& delivery = pending.delivery;
+    const EventFacts& facts = *pending.facts;
     DeliveryEvent event;
     event.channel = delivery.channel;
     event.message_type = delivery.message.handler;
@@ -621,20 +626,20 @@ Outcome Worker::report(Pending& pending, Outcome outcome) {
     event.correlation_id = correlation(pending);
     event.outcome = outcome;
     event.deliveries = delivery.deliveries;
-    event.first_attempt = pending.first_attempt;
+    event.first_attempt = facts.first_attempt;
     event.poison = pending.poison;
     event.expired = pending.expired;
-    event.error_class = pending.error_class;
-    event.error_type = pending.error_type;
-    event.error_message = pending.error_message;
-    event.action = pending.action;
-    event.decided_by = pending.decided_by;
+    event.error_class = facts.error_class;
+    event.error_type = facts.error_type;
+    event.error_message = facts.error_message;
+    event.action = facts.action;
+    event.decided_by = facts.decided_by;
     event.target = pending.target;
-    event.reason = pending.reason;
-    event.delay = pending.delay;
-    event.budget_exhausted = pending.budget_exhausted;
-    event.handler_time = pending.handler_time;
-    event.lateness = pending.lateness;
+    event.reason = facts.reason;
+    event.delay = facts.delay;
+    event.budget_exhausted = facts.budget_exhausted;
+    event.handler_time = facts.handler_time;
+    event.lateness = facts.lateness;
     for (const auto& observer : observers_) {
         try {
             observer->on_delivery(event);

@@ -51,6 +51,7 @@ struct Seen {
     std::optional<FailureAction> action;
     std::string decided_by, target, reason;
     Seconds delay{0.0};
+    bool budget_exhausted = false;
     std::chrono::nanoseconds handler_time{0};
     std::optional<Seconds> lateness;
 };
@@ -63,7 +64,7 @@ struct Recorder {
                                   std::string(e.correlation_id), e.outcome, e.deliveries, e.first_attempt, e.poison,
                                   e.expired, e.error_class, std::string(e.error_type), std::string(e.error_message),
                                   e.action, std::string(e.decided_by), std::string(e.target), std::string(e.reason),
-                                  e.delay, e.handler_time, e.lateness});
+                                  e.delay, e.budget_exhausted, e.handler_time, e.lateness});
         });
     }
 };
@@ -448,4 +449,58 @@ TEST_CASE("events: dead letters, poison, releases and rethrows are reported - a 
     CHECK(strict.action == FailureAction::rethrow);
     CHECK(rig.adapter->depth("strict").reserved == 1);  // still the broker's: it comes back
     CHECK(worker.metrics().snapshot().succeeded == 1);
+}
+
+TEST_CASE("events: a retry the budget pushed to its maximum delay says so, in its event and its log line") {
+    Rig rig;
+    RetryBudgetOptions budget;
+    budget.ratio_percent = 10;
+    budget.min_retries = 0;
+    budget.fallback_delay = Seconds{45.0};
+    FailureMiddlewareDispatcher::Options dispatcher;
+    dispatcher.clock = rig.clock;
+    dispatcher.default_pipeline = {make<SendAgainMiddleware>("again", 5)};
+    dispatcher.retry_budget = std::make_shared<RetryBudget>(budget, std::map<std::string, RetryBudgetOptions>{}, rig.clock);
+    WorkerOptions options;
+    options.channels = {"orders"};
+    options.wait = 0ms;
+    Worker worker(rig.adapter, FailureMiddlewareDispatcher(dispatcher), Classifier{}, options);
+    Recorder recorder;
+    worker.observe(recorder.observer());
+    worker.on("order", [](const Message&, HandlerContext&) { throw TransientError("gateway timeout"); });
+    const std::string id = rig.push();
+    InfoLog log;
+    CHECK(worker.run_until_idle() == 1);
+    REQUIRE(recorder.events.size() == 1);
+    CHECK(recorder.events[0].outcome == Outcome::retried);
+    CHECK(recorder.events[0].budget_exhausted);
+    CHECK(recorder.events[0].delay.count() == doctest::Approx(45.0));
+    CHECK(rig.adapter->status(id).state == MessageState::delayed);
+    CHECK(log.text().find("delay by again to \"orders\" after 45 s (retry budget exhausted: its maximum delay)") !=
+          std::string::npos);
+}
+
+TEST_CASE("events: a settle refused as stale and a release refused as stale are reported as settle-failed, once each") {
+    Rig rig;
+    auto worker = rig.worker();
+    Recorder recorder;
+    worker.observe(recorder.observer());
+    int runs = 0;
+    worker.on("order", [&](const Message& message, HandlerContext& context) {
+        if (++runs > 2) return;
+        if (message.data == 2) context.release(Seconds{1.0}, "late");
+        rig.clock->advance(Seconds{31});  // slower than the visibility timeout (30 s)
+        rig.adapter->reclaim();
+    });
+    const std::string handled = rig.push(1);
+    const std::string released = rig.push(2);
+    for (int round = 0; round < 3; ++round) worker.run_until_idle();
+    CHECK(runs == 4);  // both come back and are handled: at least once
+    CHECK(rig.adapter->depth("orders").total() == 0);
+    std::map<std::string, std::vector<Outcome>> outcomes;
+    for (const auto& e : recorder.events) outcomes[e.message_id].push_back(e.outcome);
+    CHECK(outcomes[handled] == std::vector<Outcome>{Outcome::settle_failed, Outcome::succeeded});
+    CHECK(outcomes[released] == std::vector<Outcome>{Outcome::settle_failed, Outcome::succeeded});
+    CHECK(worker.metrics().snapshot().settle_errors == 2);
+    CHECK(worker.metrics().snapshot().released == 0);
 }

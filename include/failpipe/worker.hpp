@@ -117,19 +117,9 @@ public:
     const FailureMiddlewareDispatcher& dispatcher() const noexcept { return dispatcher_; }
 
 private:
-    // A delivery whose handler (and pipeline) has run, waiting to be settled, and what its
-    // DeliveryEvent will say.
-    struct Pending {
-        Delivery delivery;
-        Settlement settlement;
-        Outcome outcome = Outcome::succeeded;
-        bool poison = false;
-        bool expired = false;
+    // What a DeliveryEvent says beyond the delivery and its outcome; gathered only when someone observes.
+    struct EventFacts {
         bool first_attempt = true;
-        std::string note;         // logged once settled (failure decisions)
-        std::string target;       // where it goes: the retry or dead-letter channel (or its own, released)
-        std::string correlation;  // filled when a log line or an event needs it, before the message moves on
-        std::optional<HandlerContext::Release> release;
         std::optional<ErrorClass> error_class;
         std::string error_type;
         std::string error_message;
@@ -141,6 +131,19 @@ private:
         std::chrono::nanoseconds handler_time{0};
         std::optional<Seconds> lateness;
     };
+    // A delivery whose handler (and pipeline) has run, waiting to be settled.
+    struct Pending {
+        Delivery delivery;
+        Settlement settlement;
+        Outcome outcome = Outcome::succeeded;
+        bool poison = false;
+        bool expired = false;
+        std::string note;         // logged once settled (failure decisions)
+        std::string target;       // where it goes: the retry or dead-letter channel (or its own, released)
+        std::string correlation;  // filled when a log line or an event needs it, before the message moves on
+        std::optional<HandlerContext::Release> release;
+        std::optional<EventFacts> facts;  // only when the worker has observers
+    };
     // Retention of one dead-letter channel: when it was last enforced, and whether dead letters
     // arrived since.
     struct RetentionState {
@@ -148,10 +151,12 @@ private:
         bool pending = false;
     };
     Pending prepare(Delivery delivery);
-    void note_arrival(Pending& pending) const;
+    void note_arrival(EventFacts& facts, const Message& message) const;
     void prepare_release(Pending& pending, HandlerContext::Release release, const std::optional<Failure>& failure);
     void prepare_failure(Pending& pending, Failure failure);
-    void note_failure(Pending& pending, const Failure& failure);
+    static void note_failure(Pending& pending, const Failure& failure);
+    static void note_decision(Pending& pending, std::optional<FailureAction> action, std::string_view by,
+                              std::string_view reason, Seconds delay);
     void prepare_dead_letter(Pending& pending, Message message, const Failure& failure, std::string_view reason);
     void prepare_expired(Pending& pending, TimePoint expired_at);
     void settle_all(std::vector<Pending>& pending);
