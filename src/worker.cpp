@@ -762,6 +762,7 @@ std::size_t Worker::run_once() {
 
 std::size_t Worker::run_once(const std::vector<std::string>& channels, std::stop_token stop) {
     if (channels.empty()) return 0;
+    stop_ = stop;  // so a settle retried while the broker is unreachable gives up at shutdown
     auto deliveries = adapter_->reserve(channels, options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
     return process_batch(deliveries, stop);

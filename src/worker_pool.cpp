@@ -82,7 +82,10 @@ WorkerPool::WorkerPool(std::shared_ptr<AdapterInterface> adapter, FailureMiddlew
 
 WorkerPool::WorkerPool(std::shared_ptr<AdapterInterface> adapter, const Config& config, std::shared_ptr<const Clock> clock)
     : WorkerPool(std::move(adapter), config.make_dispatcher(), config.classifier, config.worker, config.pool,
-                 std::move(clock)) {}
+                 std::move(clock)) {
+    for (const auto& breaker : config.breakers) use(breaker);
+    if (config.retry_budget) observe(config.retry_budget);
+}
 
 WorkerPool::~WorkerPool() {
     request_stop();
@@ -99,12 +102,14 @@ WorkerPool& WorkerPool::on(std::string name, Handler handler) {
 WorkerPool& WorkerPool::use(ConsumeMiddlewarePtr middleware) {
     if (started_) throw InvalidArgumentError("WorkerPool::use: add consume middlewares before start()");
     for (auto& slot : slots_) slot->worker->use(middleware);
+    if (auto breaker = std::dynamic_pointer_cast<const CircuitBreakerMiddleware>(middleware)) breakers_.push_back(breaker);
     return *this;
 }
 
 WorkerPool& WorkerPool::observe(std::shared_ptr<DeliveryObserver> observer) {
     if (started_) throw InvalidArgumentError("WorkerPool::observe: add observers before start()");
     for (auto& slot : slots_) slot->worker->observe(observer);
+    if (auto budget = std::dynamic_pointer_cast<RetryBudget>(observer)) budgets_.push_back(budget);
     return *this;
 }
 
@@ -248,6 +253,51 @@ WorkerPoolStatus WorkerPool::status() const {
     status.handlers_running = running_.load();
     status.channels = degradation_->snapshot();
     return status;
+}
+
+RuntimeHealthFacts WorkerPool::health_facts() const {
+    RuntimeHealthFacts facts;
+    const WorkerPoolStatus now = status();
+    facts.threads_alive = now.threads_alive;
+    facts.threads_total = now.threads_total;
+    for (const auto& channel : now.channels)
+        if (channel.level < channel.maximum)
+            facts.degraded_channels.push_back(DegradedChannel{channel.channel, channel.level, channel.maximum});
+    for (const auto& middleware : breakers_)
+        if (middleware->breaker()->state() != BreakerState::closed)
+            facts.open_breakers.push_back(middleware->breaker()->name());
+    for (const auto& budget : budgets_)
+        for (const auto& channel : budget->snapshot())
+            if (channel.exhausted) facts.budget_exhausted_channels.push_back(channel.channel);
+    return facts;
+}
+
+void WorkerPool::write_gauges(PrometheusWriter& writer) const {
+    const WorkerPoolStatus now = status();
+    constexpr std::string_view threads_help = "Worker threads of the runtime: alive now, and started";
+    writer.gauge("failpipe_worker_threads", threads_help, {{"state", "alive"}}, static_cast<double>(now.threads_alive));
+    writer.gauge("failpipe_worker_threads", threads_help, {{"state", "total"}}, static_cast<double>(now.threads_total));
+    writer.gauge("failpipe_handlers_in_flight", "Handlers running now", {}, static_cast<double>(now.handlers_running));
+    for (const auto& channel : now.channels) {
+        writer.gauge("failpipe_channel_concurrency", "Threads allowed to process the channel at once (degradation)",
+                     {{"channel", channel.channel}}, static_cast<double>(channel.level));
+        writer.gauge("failpipe_channel_concurrency_max", "The channel's full concurrency: the thread count",
+                     {{"channel", channel.channel}}, static_cast<double>(channel.maximum));
+    }
+    for (const auto& middleware : breakers_) {
+        const auto& breaker = *middleware->breaker();
+        const CircuitBreakerSnapshot snapshot = breaker.snapshot();
+        for (BreakerState state : {BreakerState::closed, BreakerState::open, BreakerState::half_open}) {
+            writer.gauge("failpipe_breaker_state", "1 for the breaker's current state, 0 for the others",
+                         {{"breaker", breaker.name()}, {"state", to_string(state)}}, snapshot.state == state ? 1.0 : 0.0);
+        }
+        writer.counter("failpipe_breaker_openings_total", "Times the breaker opened", {{"breaker", breaker.name()}},
+                       static_cast<double>(snapshot.openings));
+    }
+    for (const auto& budget : budgets_)
+        for (const auto& channel : budget->snapshot())
+            writer.gauge("failpipe_retry_budget_use", "Early retries in the window / the retries the budget allows",
+                         {{"channel", channel.channel}}, channel.use);
 }
 
 }  // namespace failpipe

@@ -211,3 +211,44 @@ TEST_CASE("degradation: in a pool, a sick channel at level 1 never has two handl
     CHECK(most.load() == 1);
     CHECK(adapter->depth("sick:dlq").total() == kSick);  // every call accounted for
 }
+
+TEST_CASE("degradation: in a pool, the workers' own delivery events lower a failing channel's level and successes raise it") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"pay"};
+    worker.batch_size = 4;
+    worker.wait = 5ms;
+    failpipe::WorkerPoolOptions options;
+    options.threads = 4;
+    options.degradation = aimd();
+    options.degradation.minimum_samples = 20;
+    auto clock = std::make_shared<ManualClock>();
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker, options,
+                              clock);
+    std::atomic<int> calls{0};
+    pool.on("charge", [&](const failpipe::Message& message, failpipe::HandlerContext&) {
+        ++calls;
+        if (message.data.at("fail").get<bool>()) throw failpipe::TransientError("gateway timeout");
+    });
+    auto push = [&](int count, bool fail) {
+        for (int i = 0; i < count; ++i) adapter->push("pay", failpipe::Message::create("charge", {{"fail", fail}}));
+    };
+    pool.start();
+
+    push(20, true);
+    REQUIRE(eventually([&] { return calls.load() == 20; }));
+    // The pool ticks on every round: the 20 failures (its own observer's samples) lower the level once.
+    CHECK(eventually([&] { return pool.degradation().level("pay") == 2; }));
+    CHECK(pool.status().channels.at(0).failure_ratio == doctest::Approx(1.0));
+
+    clock->advance(Seconds{11.0});  // the failures leave the window
+    for (int round = 0; round < 4 && pool.degradation().level("pay") < 4; ++round) {
+        push(20, false);
+        REQUIRE(eventually([&] { return calls.load() == 40 + 20 * round; }));
+        clock->advance(Seconds{5.0});
+        pool.degradation().tick();
+    }
+    CHECK(pool.degradation().level("pay") == 4);
+    pool.request_stop();
+    CHECK(pool.join_for(Seconds{10.0}));
+}

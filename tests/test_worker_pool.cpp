@@ -346,3 +346,43 @@ TEST_CASE("shutdown signals: counted in order, and the mask is restored afterwar
     });
     CHECK(code == 0);
 }
+
+TEST_CASE("worker pool: from a config it uses the breakers and the retry budget, and reports them with its threads and levels") {
+    const auto config = failpipe::load_config(nlohmann::json::parse(R"({
+        "worker": {"channels": ["pay"], "threads": 3, "waitMs": 5},
+        "breakers": {"gateway": {"messageTypes": ["payment"], "failureThreshold": 2, "window": 60, "openFor": 600}},
+        "retryBudget": {"default": {"ratio": 20}},
+        "defaultPipeline": [{"type": "send-again", "id": "again", "maxAttempts": 100}]
+    })"));
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    WorkerPool pool(adapter, config);
+    std::atomic<int> calls{0};
+    pool.on("payment", [&](const Message&, failpipe::HandlerContext&) {
+        ++calls;
+        throw failpipe::TransientError("gateway timeout");
+    });
+    adapter->push("pay", Message::create("payment", {{"amount", 1}}));
+    adapter->push("pay", Message::create("payment", {{"amount", 2}}));
+    pool.start();
+    REQUIRE(eventually([&] { return pool.health_facts().open_breakers == std::vector<std::string>{"gateway"}; }));
+    CHECK(eventually([&] { return pool.status().threads_alive == 3; }));
+
+    const auto facts = pool.health_facts();
+    CHECK(facts.threads_alive == 3);
+    CHECK(facts.threads_total == 3);
+    CHECK(facts.degraded_channels.empty());  // degradation is off: full level
+    failpipe::PrometheusWriter writer;
+    pool.write_gauges(writer);
+    const std::string page = writer.str();
+    CHECK(page.find("failpipe_worker_threads{state=\"alive\"} 3") != std::string::npos);
+    CHECK(page.find("failpipe_channel_concurrency{channel=\"pay\"} 3") != std::string::npos);
+    CHECK(page.find("failpipe_breaker_state{breaker=\"gateway\",state=\"open\"} 1") != std::string::npos);
+    CHECK(page.find("failpipe_breaker_openings_total{breaker=\"gateway\"} 1") != std::string::npos);
+    CHECK(page.find("failpipe_retry_budget_use{channel=\"pay\"}") != std::string::npos);
+
+    // While the breaker is open the payments are released (not failed): both still in the broker.
+    pool.request_stop();
+    CHECK(pool.join_for(Seconds{10.0}));
+    CHECK(adapter->depth("pay").total() == 2);
+    CHECK(adapter->depth("pay:dlq").total() == 0);
+}

@@ -35,10 +35,14 @@
 #include <vector>
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/circuit_breaker.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/degradation.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/health.hpp"
+#include "failpipe/prometheus.hpp"
+#include "failpipe/retry_budget.hpp"
 #include "failpipe/worker.hpp"
 
 namespace failpipe {
@@ -93,7 +97,9 @@ public:
     /// @param clock      degradation's time (null = SystemClock; a ManualClock in tests).
     WorkerPool(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
                WorkerOptions worker, WorkerPoolOptions options = {}, std::shared_ptr<const Clock> clock = nullptr);
-    /// @brief From a loaded config: its pipelines, classifier, `worker` and the pool settings.
+    /// @brief From a loaded config: its pipelines, classifier, `worker` and the pool settings; its
+    /// `breakers` are use()d (in name order, before any middleware added later) and its
+    /// `retryBudget` observe()d.
     WorkerPool(std::shared_ptr<AdapterInterface> adapter, const Config& config,
                std::shared_ptr<const Clock> clock = nullptr);
     ~WorkerPool();
@@ -102,9 +108,11 @@ public:
 
     /// @brief Registers @p handler for messages whose handler name is @p name (on every thread).
     WorkerPool& on(std::string name, Handler handler);
-    /// @brief Appends a consume middleware shared by every thread (must be thread-safe).
+    /// @brief Appends a consume middleware shared by every thread (must be thread-safe). A
+    /// CircuitBreakerMiddleware is also reported by health_facts() and write_gauges().
     WorkerPool& use(ConsumeMiddlewarePtr middleware);
-    /// @brief Adds an observer shared by every thread (must be thread-safe).
+    /// @brief Adds an observer shared by every thread (must be thread-safe). A RetryBudget is also
+    /// reported by health_facts() and write_gauges().
     WorkerPool& observe(std::shared_ptr<DeliveryObserver> observer);
 
     /// @brief Starts the threads. Throws InvalidArgumentError when called twice.
@@ -129,6 +137,16 @@ public:
     int run_until_signalled(ShutdownSignals& signals);
 
     WorkerPoolStatus status() const;
+    /// @brief What the pool knows for evaluate_health(): threads alive and total, channels below
+    /// their full concurrency, breakers not closed, channels whose retry budget is exhausted. The
+    /// caller adds retry_lateness_p99 (from Metrics).
+    RuntimeHealthFacts health_facts() const;
+    /// @brief The runtime's gauges, for Metrics::add_collector (names in docs/runtime.md):
+    /// `failpipe_worker_threads{state="alive"|"total"}`, `failpipe_handlers_in_flight`,
+    /// `failpipe_channel_concurrency{channel}`, `failpipe_channel_concurrency_max{channel}`,
+    /// `failpipe_breaker_state{breaker,state}` (1 for the current state), `failpipe_breaker_openings_total{breaker}`,
+    /// `failpipe_retry_budget_use{channel}`.
+    void write_gauges(PrometheusWriter& writer) const;
     const WorkerMetrics& metrics() const noexcept { return *metrics_; }
     std::shared_ptr<WorkerMetrics> metrics_ptr() const noexcept { return metrics_; }
     const Degradation& degradation() const noexcept { return *degradation_; }
@@ -150,8 +168,8 @@ private:
     std::shared_ptr<WorkerMetrics> metrics_;
     std::shared_ptr<Degradation> degradation_;
     std::vector<std::pair<std::string, Handler>> handlers_;
-    std::vector<ConsumeMiddlewarePtr> consume_;
-    std::vector<std::shared_ptr<DeliveryObserver>> observers_;
+    std::vector<std::shared_ptr<const CircuitBreakerMiddleware>> breakers_;
+    std::vector<std::shared_ptr<RetryBudget>> budgets_;
     std::vector<std::unique_ptr<Slot>> slots_;
     std::stop_source stop_;
     std::atomic<bool> started_{false};

@@ -7,9 +7,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <httplib.h>
 
+#include "failpipe/failpipe.hpp"
 #include "failpipe/http/endpoint_server.hpp"
+#include "failpipe/memory/in_memory_adapter.hpp"
+#include "failpipe/metrics.hpp"
 
 using failpipe::http::EndpointServer;
 using failpipe::http::EndpointServerOptions;
@@ -23,6 +28,16 @@ EndpointServerOptions on_any_port() {
     options.metrics = [] { return Reply{200, "# TYPE failpipe_messages_total counter\nfailpipe_messages_total 3\n"}; };
     options.health = [] { return Reply{200, R"({"status":"healthy"})"}; };
     return options;
+}
+
+template <class Condition>
+bool eventually_true(Condition condition) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < give_up) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return condition();
 }
 
 httplib::Client client_of(const EndpointServer& server) {
@@ -145,4 +160,63 @@ TEST_CASE("endpoint server: destroyed, it stops serving and frees its port") {
     options.listen.port = port;
     EndpointServer again(std::move(options));  // the port is free again
     CHECK(again.address().port == port);
+}
+
+TEST_CASE("endpoint server: a pool's /health goes healthy, then warning on a dead letter, then 503 once no thread is alive") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    worker.wait = std::chrono::milliseconds(5);
+    failpipe::WorkerPoolOptions pool_options;
+    pool_options.threads = 2;
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              pool_options);
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    pool.observe(metrics);
+    metrics->add_collector([&pool](failpipe::PrometheusWriter& writer) { pool.write_gauges(writer); });
+    std::atomic<int> calls{0};
+    pool.on("order", [&](const failpipe::Message& message, failpipe::HandlerContext&) {
+        ++calls;
+        if (message.data.at("bad").get<bool>()) throw failpipe::PermanentError("invalid card");
+    });
+
+    auto options = on_any_port();
+    options.metrics = [&] { return Reply{200, metrics->to_prometheus()}; };
+    options.health = [&] {
+        const auto facts = pool.health_facts();
+        failpipe::HealthOptions health;
+        health.channels = {"orders"};
+        const auto report = failpipe::check_health(adapter, health, &facts);
+        return Reply{report.status == failpipe::HealthStatus::unhealthy ? 503 : 200, report.to_json()};
+    };
+    EndpointServer server(std::move(options));
+    auto client = client_of(server);
+    auto status_of = [&](const httplib::Result& reply) { return nlohmann::json::parse(reply->body).at("status"); };
+
+    pool.start();
+    REQUIRE(eventually_true([&] { return pool.status().threads_alive == 2; }));
+    adapter->push("orders", failpipe::Message::create("order", {{"bad", false}}));
+    REQUIRE(eventually_true([&] { return calls.load() == 1; }));
+    auto healthy = client.Get("/health");
+    REQUIRE(healthy);
+    CHECK(healthy->status == 200);
+    CHECK(status_of(healthy) == "healthy");
+
+    adapter->push("orders", failpipe::Message::create("order", {{"bad", true}}));
+    REQUIRE(eventually_true([&] { return adapter->depth("orders:dlq").total() == 1; }));
+    auto warning = client.Get("/health");
+    REQUIRE(warning);
+    CHECK(warning->status == 200);
+    CHECK(status_of(warning) == "warning");
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    CHECK(page->body.find("failpipe_worker_threads{state=\"alive\"} 2") != std::string::npos);
+
+    pool.request_stop();
+    REQUIRE(pool.join_for(failpipe::Seconds{10.0}));
+    auto unhealthy = client.Get("/health");
+    REQUIRE(unhealthy);
+    CHECK(unhealthy->status == 503);
+    CHECK(status_of(unhealthy) == "unhealthy");
+    CHECK(unhealthy->body.find("no worker thread alive") != std::string::npos);
 }
