@@ -9,6 +9,7 @@
 #include "failpipe/error.hpp"
 #include "failpipe/failure.hpp"
 #include "failpipe/message.hpp"
+#include "failpipe/retry_budget.hpp"
 
 namespace failpipe {
 namespace {
@@ -87,6 +88,98 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         // The retry fails as soon as it is due: the schedule's own value, as reported.
         now += to_clock_duration(decision.delay);
     }
+}
+
+namespace {
+
+std::string number(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+std::string classes_text(const ErrorClassSet& on) {
+    std::string text;
+    for (ErrorClass c : {ErrorClass::transient, ErrorClass::permanent, ErrorClass::unknown}) {
+        if (!on.contains(c)) continue;
+        if (!text.empty()) text += " or ";
+        text += to_string(c);
+    }
+    return text.empty() ? "any" : text;
+}
+
+std::string breaker_line(const CircuitBreakerMiddleware& middleware) {
+    const CircuitBreaker& breaker = *middleware.breaker();
+    const CircuitBreakerOptions& o = breaker.options();
+    std::ostringstream line;
+    line << "breaker \"" << breaker.name() << "\" guards ";
+    if (!middleware.message_types()) {
+        line << "every message type";
+    } else if (middleware.message_types()->empty()) {
+        line << "no message type (handlers use it by name)";
+    } else {
+        line << "message type" << (middleware.message_types()->size() == 1 ? " " : "s ");
+        bool first = true;
+        for (const auto& type : *middleware.message_types()) {
+            line << (first ? "" : ", ") << type;
+            first = false;
+        }
+    }
+    const std::string counted = classes_text(o.on) + " failures";
+    line << ": opens";
+    if (o.failure_threshold) line << " on " << *o.failure_threshold << " " << counted << " within " << number(o.window.count()) << " s";
+    if (o.failure_threshold && o.failure_ratio_percent) line << ", or";
+    if (o.failure_ratio_percent)
+        line << " when " << counted << " reach " << number(*o.failure_ratio_percent) << "% of at least " << o.minimum_calls
+             << " calls within " << number(o.window.count()) << " s";
+    line << "; while open, a delivery is released after " << number(o.release_delay.count())
+         << " s, no attempt counted, nothing dead-lettered; after " << number(o.open_for.count()) << " s, "
+         << o.half_open_probes << (o.half_open_probes == 1 ? " probe decides" : " probes decide")
+         << " whether it closes";
+    return line.str();
+}
+
+const MiddlewareFailureInterface* find_middleware(const FailureMiddlewareDispatcher& dispatcher, const std::string& id) {
+    for (const auto& middleware : dispatcher.options().default_pipeline)
+        if (middleware->id() == id) return middleware.get();
+    for (const auto& [channel, pipeline] : dispatcher.options().pipelines)
+        for (const auto& middleware : pipeline)
+            if (middleware->id() == id) return middleware.get();
+    return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> explain_breakers(const std::vector<std::shared_ptr<CircuitBreakerMiddleware>>& breakers,
+                                          const std::optional<std::string>& message_type) {
+    std::vector<std::string> lines;
+    for (const auto& middleware : breakers) {
+        if (!middleware || (message_type && !middleware->applies_to(*message_type))) continue;
+        lines.push_back(breaker_line(*middleware));
+    }
+    return lines;
+}
+
+std::vector<std::string> explain_retry_budget(const FailureMiddlewareDispatcher& dispatcher, const std::string& channel,
+                                              const std::vector<std::string>& retrying_middlewares) {
+    const auto& budget = dispatcher.options().retry_budget;
+    const RetryBudgetOptions* o = budget ? budget->options_for(channel) : nullptr;
+    if (!o) return {};
+    std::ostringstream line;
+    line << "retry budget of channel \"" << channel << "\": early retries at most " << number(o->ratio_percent)
+         << "% of first attempts per " << number(o->window.count()) << " s (at least " << o->min_retries
+         << "); past it, a retry waits its middleware's maximum delay instead of its schedule";
+    bool first = true;
+    for (const auto& id : retrying_middlewares) {
+        const MiddlewareFailureInterface* middleware = find_middleware(dispatcher, id);
+        const std::optional<Seconds> maximum = middleware ? middleware->maximum_delay() : std::nullopt;
+        line << (first ? ": " : ", ") << id << " "
+             << number(maximum ? maximum->count() : o->fallback_delay.count())
+             << (maximum ? " s" : " s (fallbackDelay)");
+        first = false;
+    }
+    if (first) line << " (fallbackDelay " << number(o->fallback_delay.count()) << " s without one)";
+    return {line.str()};
 }
 
 }  // namespace failpipe

@@ -79,8 +79,9 @@ RetryBudget::Channel* RetryBudget::channel_locked(std::string_view name) {
 }
 
 void RetryBudget::on_delivery(const DeliveryEvent& event) noexcept {
-    // Poison never reached a handler: it is no attempt the budget should grow with.
-    if (!event.first_attempt || event.poison) return;
+    // Only a handler's first try grows the budget: poison and expired messages never reached one,
+    // and a released delivery (an open breaker) comes back again and again without being tried.
+    if (!event.first_attempt || event.poison || event.expired || event.outcome == Outcome::released) return;
     try {
         record_first_attempt(event.channel);
     } catch (...) {

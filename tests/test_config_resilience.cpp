@@ -210,3 +210,38 @@ TEST_CASE("config resilience: the schema and the loader know the same breaker an
         CHECK(issues_of({{"breakers", {{"b", {{key, nullptr}}}}}}).empty());
     }
 }
+
+TEST_CASE("config resilience: explain says what each breaker and the retry budget do, and nothing when neither is set") {
+    const Config config = load_config(json::parse(R"({
+        "defaultPipeline": [
+            {"type": "send-again", "id": "again", "maxAttempts": 1},
+            {"type": "exponential-delay", "id": "backoff", "maxAttempts": 3, "delayInitial": 5, "delayMaximum": 90, "exponent": 2}
+        ],
+        "breakers": {
+            "gateway": {"messageTypes": ["payment"], "failureThreshold": 4, "failureRatio": 25, "minimumCalls": 8,
+                        "releaseDelay": 2, "halfOpenProbes": 2, "on": ["transient"]},
+            "mail": {"messageTypes": []}
+        },
+        "retryBudget": {"orders": {"ratio": 10, "minRetries": 3, "fallbackDelay": 45}}
+    })"));
+    const auto all = explain_breakers(config.breakers, std::nullopt);
+    REQUIRE(all.size() == 2);
+    CHECK(all[0] ==
+          "breaker \"gateway\" guards message type payment: opens on 4 transient failures within 60 s, or when transient "
+          "failures reach 25% of at least 8 calls within 60 s; while open, a delivery is released after 2 s, no attempt "
+          "counted, nothing dead-lettered; after 30 s, 2 probes decide whether it closes");
+    CHECK(all[1].find("breaker \"mail\" guards no message type (handlers use it by name): opens on 5 transient or unknown") == 0);
+    CHECK(explain_breakers(config.breakers, std::string("payment")).size() == 1);
+    CHECK(explain_breakers(config.breakers, std::string("refund")).empty());
+
+    const auto budget = explain_retry_budget(config.make_dispatcher(), "orders", {"again", "backoff"});
+    REQUIRE(budget.size() == 1);
+    CHECK(budget[0] == "retry budget of channel \"orders\": early retries at most 10% of first attempts per 60 s (at least 3); "
+                       "past it, a retry waits its middleware's maximum delay instead of its schedule: again 45 s "
+                       "(fallbackDelay), backoff 90 s");
+    CHECK(explain_retry_budget(config.make_dispatcher(), "invoices", {"again"}).empty());  // no budget there
+
+    const Config plain = load_config(json::object());
+    CHECK(explain_breakers(plain.breakers, std::nullopt).empty());
+    CHECK(explain_retry_budget(plain.make_dispatcher(), "orders", {"again"}).empty());
+}

@@ -83,15 +83,21 @@ TEST_CASE("retry budget: early retries are allowed up to ratio x first attempts 
     CHECK(s.use == doctest::Approx(1.0));
 }
 
-TEST_CASE("retry budget: deliveries that are not first attempts, and poison, do not grow it - channels are separate") {
+TEST_CASE("retry budget: deliveries that are not first attempts, poison, expired and released ones do not grow it, channels are separate") {
     auto clock = std::make_shared<ManualClock>();
     RetryBudget budget(budget_options(100, 0), {{"payments", budget_options(50, 1)}}, clock);
     DeliveryEvent retry = first_attempt_on("orders");
     retry.first_attempt = false;
     DeliveryEvent poison = first_attempt_on("orders");
     poison.poison = true;
+    DeliveryEvent released = first_attempt_on("orders");
+    released.outcome = Outcome::released;  // an open breaker gave it back: not tried
+    DeliveryEvent expired = first_attempt_on("orders");
+    expired.expired = true;
     budget.on_delivery(retry);
     budget.on_delivery(poison);
+    budget.on_delivery(released);
+    budget.on_delivery(expired);
     CHECK(budget.snapshot("orders").first_attempts == 0);
     CHECK_FALSE(budget.try_retry("orders"));  // floor 0
     budget.on_delivery(first_attempt_on("payments"));

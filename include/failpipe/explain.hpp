@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "failpipe/circuit_breaker.hpp"
 #include "failpipe/error_class.hpp"
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_handling_request.hpp"
@@ -47,5 +49,16 @@ std::vector<ExplainStep> explain(const FailureMiddlewareDispatcher& dispatcher, 
 /// them all: memory stays constant however many failures are simulated.
 void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions& options,
              const std::function<void(const ExplainStep&)>& on_step);
+
+/// @brief One line per breaker of @p breakers that guards @p message_type (every breaker when it is
+/// not given), saying when it opens and what happens to a delivery while it is open.
+std::vector<std::string> explain_breakers(const std::vector<std::shared_ptr<CircuitBreakerMiddleware>>& breakers,
+                                          const std::optional<std::string>& message_type);
+
+/// @brief A line saying what the retry budget of @p dispatcher means for a message first pushed to
+/// @p channel, naming the maximum delay each of @p retrying_middlewares (ids, as explain() reported
+/// them) waits past the budget; empty when the channel has no budget.
+std::vector<std::string> explain_retry_budget(const FailureMiddlewareDispatcher& dispatcher, const std::string& channel,
+                                              const std::vector<std::string>& retrying_middlewares);
 
 }  // namespace failpipe

@@ -59,7 +59,8 @@ public:
                          std::shared_ptr<const Clock> clock = nullptr);
     ~RetryBudget() override;
 
-    /// @brief Counts a first attempt on the event's channel (the worker reports every delivery).
+    /// @brief Counts a first attempt on the event's channel (the worker reports every delivery):
+    /// one with first_attempt set that a handler tried — not poison, expired or released.
     void on_delivery(const DeliveryEvent& event) noexcept override;
     /// @brief Counts a first attempt on @p channel.
     void record_first_attempt(std::string_view channel);

@@ -19,7 +19,7 @@ def main() -> int:
 
     problems = []
     must_pass = [p for p in sorted(config_dir.glob("*.json")) if p.name != "schema.json"]
-    must_pass += [fixtures / "drop.json", fixtures / "rethrow.json"]
+    must_pass += [fixtures / "drop.json", fixtures / "rethrow.json", fixtures / "breakers.json"]
     for path in must_pass:
         for error in validator.iter_errors(json.loads(path.read_text())):
             problems.append(f"{path}: /{'/'.join(map(str, error.absolute_path))}: {error.message}")

@@ -1,4 +1,5 @@
 // `failpipe explain`: the decisions a config's pipelines make for a message that always fails.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -132,6 +133,38 @@ void print_json_line(std::ostream& out, const ExplainStep& s) {
     out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
+// Distinct ids of the middlewares that retried, in the order they first did.
+class RetryingMiddlewares {
+public:
+    void add(const ExplainStep& s) {
+        if (!is_retry(s.decision.action)) return;
+        if (std::find(ids_.begin(), ids_.end(), s.decision.middleware) == ids_.end()) ids_.push_back(s.decision.middleware);
+    }
+    const std::vector<std::string>& ids() const { return ids_; }
+
+private:
+    std::vector<std::string> ids_;
+};
+
+// What the breakers and the retry budget do to this message: nothing is printed when neither is
+// configured, so explain's output stays as it was.
+void print_resilience(std::ostream& out, const Config& config, const ExplainOptions& options,
+                      const std::optional<std::string>& message_type, const RetryingMiddlewares& retrying, bool json) {
+    auto print = [&](const char* kind, const std::string& note) {
+        if (!json) {
+            out << note << '\n';
+            return;
+        }
+        nlohmann::ordered_json line;
+        line["kind"] = kind;
+        line["note"] = note;
+        out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    };
+    for (const auto& note : explain_breakers(config.breakers, message_type)) print("breaker", note);
+    for (const auto& note : explain_retry_budget(config.make_dispatcher(), options.channel, retrying.ids()))
+        print("retry-budget", note);
+}
+
 int run_explain(const Invocation& inv) {
     const ParsedArgs& args = inv.args;
     const std::string file = *args.value("config");
@@ -151,6 +184,8 @@ int run_explain(const Invocation& inv) {
         if (!(seconds > 0)) throw UsageError("--ttl expects a time to live greater than 0, found " + quote(*ttl));
         options.ttl = Seconds{seconds};
     }
+    std::optional<std::string> message_type = args.value("message-type");
+    if (message_type && message_type->empty()) throw UsageError("--message-type expects a message type, found \"\"");
     require_file(file);
 
     std::optional<Config> config;
@@ -162,13 +197,22 @@ int run_explain(const Invocation& inv) {
     }
     options.on_expired = config->worker.on_expired;
     // JSON lines go out as they are decided; the table needs every row for its column widths.
+    RetryingMiddlewares retrying;
     if (format == "json") {
-        explain(config->make_dispatcher(), options, [&](const ExplainStep& step) { print_json_line(inv.out, step); });
+        explain(config->make_dispatcher(), options, [&](const ExplainStep& step) {
+            retrying.add(step);
+            print_json_line(inv.out, step);
+        });
+        print_resilience(inv.out, *config, options, message_type, retrying, true);
         return kExitOk;
     }
     TablePrinter table;
-    explain(config->make_dispatcher(), options, [&](const ExplainStep& step) { table.add(step); });
+    explain(config->make_dispatcher(), options, [&](const ExplainStep& step) {
+        retrying.add(step);
+        table.add(step);
+    });
     table.print(inv.out);
+    print_resilience(inv.out, *config, options, message_type, retrying, false);
     return kExitOk;
 }
 
@@ -185,7 +229,10 @@ Command explain_command() {
         "failed on, the middleware that acted (or \"final\"), the action, the target channel and the\n"
         "delay in seconds. Under jitter the delay shown is the schedule's value, followed by the\n"
         "range it is drawn from. A maxElapsed of the config, or a time to live (--ttl), that ends\n"
-        "the schedule early is named on a line after the table. Exits 1 when the config is refused.";
+        "the schedule early is named on a line after the table. Then one line per circuit breaker\n"
+        "that guards the message (all of them, or those of --message-type): when it opens and that\n"
+        "while open a delivery is released, no attempt counted; and, when the channel has a retry\n"
+        "budget, the delay each retrying middleware waits past it. Exits 1 when the config is refused.";
     c.options = {
         {"config", "FILE", "the JSON config (see docs/config.md)", true},
         {"channel", "NAME", "the channel the message is first pushed to", true},
@@ -193,6 +240,7 @@ Command explain_command() {
         {"error-class", "C", "the class of every failure: transient, permanent or unknown (default)", false},
         {"format", "F", "table (default) or json: one object per line", false},
         {"ttl", "S", "a time to live given at push (90s, 15m, 2h, 7d): show where it expires the message", false},
+        {"message-type", "T", "the message's type (handler name): show only the breakers that guard it", false},
     };
     c.examples = {"failpipe explain --config config/yii-guide.json --channel orders",
                   "failpipe explain --config config/demo.json --channel orders --error-class permanent --format json"};

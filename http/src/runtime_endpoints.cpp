@@ -1,0 +1,53 @@
+#include "failpipe/http/runtime_endpoints.hpp"
+
+#include <mutex>
+#include <optional>
+
+#include "failpipe/channel_stats.hpp"
+
+namespace failpipe::http {
+namespace {
+
+// The previous /health report, so that "dead letters growing" means since the last probe.
+struct HealthHistory {
+    std::mutex mutex;
+    std::optional<HealthReport> previous;
+};
+
+Endpoint health_endpoint(WorkerPool& pool, std::shared_ptr<AdapterInterface> adapter, HealthOptions options) {
+    auto history = std::make_shared<HealthHistory>();
+    return [&pool, adapter = std::move(adapter), options = std::move(options), history] {
+        const RuntimeHealthFacts facts = pool.health_facts();
+        std::lock_guard lock(history->mutex);
+        HealthReport report =
+            check_health(adapter, options, &facts, history->previous ? &*history->previous : nullptr);
+        Reply reply{report.status == HealthStatus::unhealthy ? 503 : 200, report.to_json()};
+        history->previous = std::move(report);
+        return reply;
+    };
+}
+
+}  // namespace
+
+std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<Metrics> metrics,
+                                              std::shared_ptr<AdapterInterface> adapter,
+                                              RuntimeEndpointsOptions options) {
+    if (!metrics) throw InvalidArgumentError("serve_runtime: metrics must not be null");
+    if (!adapter) throw InvalidArgumentError("serve_runtime: the adapter must not be null");
+    metrics->add_collector([&pool](PrometheusWriter& writer) { pool.write_gauges(writer); });
+    metrics->add_collector(depth_collector(adapter, options.channels));
+
+    HealthOptions health;
+    health.channels = options.channels;
+    health.dead_letter_suffix = options.dead_letter_suffix;
+    health.timeout = options.health_timeout;
+
+    EndpointServerOptions server;
+    server.listen = options.listen;
+    server.allow_non_loopback = options.allow_non_loopback;
+    server.metrics = [metrics] { return Reply{200, metrics->to_prometheus()}; };
+    server.health = health_endpoint(pool, std::move(adapter), std::move(health));
+    return std::make_unique<EndpointServer>(std::move(server));
+}
+
+}  // namespace failpipe::http

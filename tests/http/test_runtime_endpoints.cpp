@@ -1,0 +1,77 @@
+// serve_runtime(): a pool's /metrics and /health over real loopback connections.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <httplib.h>
+
+#include "failpipe/failpipe.hpp"
+#include "failpipe/http/runtime_endpoints.hpp"
+#include "failpipe/memory/in_memory_adapter.hpp"
+#include "../prometheus_parser.hpp"
+
+namespace {
+
+template <class Condition>
+bool eventually(Condition condition) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < give_up) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return condition();
+}
+
+}  // namespace
+
+TEST_CASE("runtime endpoints: /metrics parses back with the pool's counts, depths and gauges - /health says warning then 503") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    worker.wait = std::chrono::milliseconds(5);
+    failpipe::WorkerPoolOptions pool_options;
+    pool_options.threads = 2;
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              pool_options);
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    pool.observe(metrics);
+    std::atomic<int> calls{0};
+    pool.on("order", [&](const failpipe::Message& message, failpipe::HandlerContext&) {
+        ++calls;
+        if (message.data.at("bad").get<bool>()) throw failpipe::PermanentError("invalid card");
+    });
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+
+    pool.start();
+    for (int i = 0; i < 3; ++i) adapter->push("orders", failpipe::Message::create("order", {{"bad", false}}));
+    adapter->push("orders", failpipe::Message::create("order", {{"bad", true}}));
+    REQUIRE(eventually([&] { return adapter->depth("orders:dlq").total() == 1 && calls.load() == 4; }));
+    REQUIRE(eventually([&] { return metrics->snapshot().total().received == 4; }));
+
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    CHECK(page->status == 200);
+    const auto exposition = failpipe::test::PromExposition::parse(page->body);
+    CHECK(exposition.problems.empty());
+    CHECK(exposition.value("failpipe_messages_total", {{"channel", "orders"}, {"type", "order"}, {"outcome", "succeeded"}}) == 3.0);
+    CHECK(exposition.value("failpipe_messages_total", {{"channel", "orders"}, {"type", "order"}, {"outcome", "dead-lettered"}}) == 1.0);
+    CHECK(exposition.value("failpipe_channel_messages", {{"channel", "orders"}, {"state", "dead"}}) == 1.0);
+    CHECK(exposition.value("failpipe_worker_threads", {{"state", "alive"}}) == 2.0);
+
+    auto warning = client.Get("/health");
+    REQUIRE(warning);
+    CHECK(warning->status == 200);
+    CHECK(nlohmann::json::parse(warning->body).at("status") == "warning");
+
+    pool.request_stop();
+    REQUIRE(pool.join_for(failpipe::Seconds{10.0}));
+    auto unhealthy = client.Get("/health");
+    REQUIRE(unhealthy);
+    CHECK(unhealthy->status == 503);
+}
