@@ -140,7 +140,7 @@ std::shared_ptr<failpipe::AdapterInterface> make_adapter(const Arguments& argume
 #if FAILPIPE_HAVE_REDIS
     failpipe::RedisAdapter::Options options;
     options.url = arguments.redis_url;
-    options.key_prefix = "failpipe-demo-" + failpipe::generate_message_id().substr(16);
+    options.key_prefix = "failpipe-demo-" + failpipe::generate_message_id().substr(0, 16);  // the random part: a new prefix every run
     options.visibility_timeout = config.visibility_timeout;
     options.max_message_bytes = config.max_message_bytes;
     return std::make_shared<failpipe::RedisAdapter>(options);
@@ -196,8 +196,9 @@ int main(int argc, char** argv) {
         memory->push_raw(channel, "{\"handler\": \"order.place\", \"data\": {\"order\": 0");  // truncated: poison
         ++expected_total;
     }
-    std::cout << "pushed " << arguments.orders << " orders to \"" << channel << "\"; pipeline from " << arguments.config
-              << "\n";
+    std::cout << "pushed " << arguments.orders << " orders"
+              << (expected_total > arguments.orders ? " and 1 poison message (bytes that are not a message)" : "")
+              << " to \"" << channel << "\"; pipeline from " << arguments.config << "\n";
 
     // The worker consumes the channel and every channel its pipelines send to, except dead letters.
     failpipe::WorkerOptions worker_options = config.worker;
@@ -259,7 +260,7 @@ int main(int argc, char** argv) {
             auto depth = adapter->depth(channel);
             char status[200];
             std::snprintf(status, sizeof status,
-                          "[%3llu/%d] handled %llu  retried %llu  dead %llu  | orders: %zu ready, %zu delayed",
+                          "[%3llu of %d messages settled] handled %llu  retried %llu  dead %llu  | orders: %zu ready, %zu delayed",
                           static_cast<unsigned long long>(settled()), expected_total,
                           static_cast<unsigned long long>(m.succeeded), static_cast<unsigned long long>(m.retried),
                           static_cast<unsigned long long>(m.dead_lettered), depth.ready, depth.delayed);
@@ -293,8 +294,9 @@ int main(int argc, char** argv) {
     }
     bool accounted = m.succeeded + dead_total + m.dropped == static_cast<std::uint64_t>(expected_total);
     if (accounted && !failed_to_run) {
-        std::cout << "all " << arguments.orders << " orders accounted for: " << m.succeeded << " handled + " << dead_total
-                  << " in dead letters" << (expected_total > arguments.orders ? " (incl. 1 poison message)" : "") << "\n";
+        std::cout << "all " << expected_total << " messages accounted for";
+        if (expected_total > arguments.orders) std::cout << " (" << arguments.orders << " orders + 1 poison message)";
+        std::cout << ": " << m.succeeded << " handled + " << dead_total << " in dead letters\n";
         return 0;
     }
     std::cout << "NOT all orders accounted for: " << m.succeeded << " handled + " << dead_total << " dead of "

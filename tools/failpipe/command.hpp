@@ -62,6 +62,8 @@ Command stats_command();
 Command health_command();
 /// @brief `failpipe push`.
 Command push_command();
+/// @brief `failpipe inject` (cmd_inject.cpp).
+Command inject_command();
 /// @brief `failpipe dlq list`, `show`, `groups`, `replay`, `purge` (cmd_dlq.cpp).
 Command dlq_list_command();
 Command dlq_show_command();

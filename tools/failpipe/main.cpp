@@ -21,7 +21,7 @@ const std::vector<Command>& all_commands() {
     static const std::vector<Command> commands{
         config_check_command(), explain_command(),
 #ifdef FAILPIPE_HAVE_REDIS
-        channels_command(), stats_command(), health_command(), push_command(),
+        channels_command(), stats_command(), health_command(), push_command(), inject_command(),
         dlq_list_command(), dlq_show_command(), dlq_groups_command(), dlq_replay_command(), dlq_purge_command(),
 #endif
     };

@@ -1,0 +1,426 @@
+// failpipe_payments — the main job: N payments through the Kafka module's non-blocking retry levels
+// (payments → payments-retry-5s → payments-retry-15s → payments-retry-60s → dead letters) against a
+// simulated payment gateway that times out, declines invalid cards and goes down for a while, with
+// malformed messages and worker threads that crash on a message. At the end, an audit by id of
+// every payment. What it simulates and how to read the report: docs/payments.md.
+#include <failpipe/config.hpp>
+#include <failpipe/dead_letters.hpp>
+#include <failpipe/error.hpp>
+#include <failpipe/fault_injection.hpp>
+#include <failpipe/memory/in_memory_adapter.hpp>
+#include <failpipe/metadata_keys.hpp>
+#include <failpipe/circuit_breaker.hpp>
+#include <failpipe/metrics.hpp>
+#include <failpipe/worker.hpp>
+#include <failpipe/shutdown_signals.hpp>
+#include <failpipe/worker_pool.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <optional>
+
+#include "broker.hpp"
+#include "live.hpp"
+#include "options.hpp"
+#include "report.hpp"
+#include "simulation.hpp"
+#include "tally.hpp"
+
+namespace payments {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::chrono::nanoseconds scaled(double real_seconds, double scale) {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(real_seconds * scale * 1e9));
+}
+
+// The visibility timeout never goes below this, however small the time scale: a worker thread on a
+// busy machine must settle its batch within it, or healthy payments would come back as if crashed.
+constexpr double kMinVisibilitySeconds = 0.5;
+
+// The config as written (real time), with every delay and the visibility timeout times the scale.
+failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
+    nlohmann::json document = real.document;
+    auto scale_pipeline = [&](nlohmann::json& pipeline) {
+        for (auto& middleware : pipeline) {
+            for (const char* key : {"delayInitial", "delayMaximum"}) {
+                if (middleware.contains(key)) middleware[key] = middleware[key].get<double>() * scale;
+            }
+        }
+    };
+    if (document.contains("defaultPipeline")) scale_pipeline(document["defaultPipeline"]);
+    if (document.contains("pipelines")) {
+        for (auto& [channel, pipeline] : document["pipelines"].items()) scale_pipeline(pipeline);
+    }
+    if (document.contains("breakers")) {
+        for (auto& [name, breaker] : document["breakers"].items()) {
+            for (const char* key : {"window", "openFor", "releaseDelay"}) {
+                if (breaker.contains(key)) breaker[key] = breaker[key].get<double>() * scale;
+            }
+        }
+    }
+    if (document.contains("degradation")) {
+        for (const char* key : {"window", "interval"}) {
+            if (document["degradation"].contains(key)) document["degradation"][key] = document["degradation"][key].get<double>() * scale;
+        }
+    }
+    auto& worker = document["worker"];
+    const double visibility = worker.value("visibilityTimeout", 30.0);
+    worker["visibilityTimeout"] = std::max(kMinVisibilitySeconds, visibility * scale);
+    return failpipe::load_config(document);
+}
+
+// The retry levels in pipeline order: the consumed channel no middleware sends to comes first, then
+// each level's retry target (the `queue` of its delaying middleware). The workers may consume them in
+// another order (config/payments.json lists the retries first).
+std::vector<std::string> pipeline_order(const nlohmann::json& document, const std::vector<std::string>& channels) {
+    const auto pipelines = document.value("pipelines", nlohmann::json::object());
+    auto next_of = [&](const std::string& channel) -> std::string {
+        if (!pipelines.contains(channel)) return {};
+        for (const auto& middleware : pipelines[channel]) {
+            if (middleware.value("type", "") != "dead-letter" && middleware.contains("queue") &&
+                middleware["queue"].is_string()) {
+                return middleware["queue"].get<std::string>();
+            }
+        }
+        return {};
+    };
+    std::string first;
+    for (const auto& channel : channels) {
+        const bool targeted = std::any_of(channels.begin(), channels.end(), [&](const std::string& other) { return next_of(other) == channel; });
+        if (!targeted) {
+            first = channel;
+            break;
+        }
+    }
+    std::vector<std::string> order;
+    for (std::string at = first; !at.empty() && order.size() < channels.size(); at = next_of(at)) {
+        if (std::find(channels.begin(), channels.end(), at) == channels.end() ||
+            std::find(order.begin(), order.end(), at) != order.end()) {
+            break;
+        }
+        order.push_back(at);
+    }
+    return order.size() == channels.size() ? order : channels;
+}
+
+// The payment messages, and the poison ones as raw bytes, pushed in order.
+void produce(const Scenario& scenario, failpipe::AdapterInterface& adapter,
+             const std::function<void(const std::string&)>& push_raw, const std::string& channel) {
+    std::vector<failpipe::OutgoingMessage> batch;
+    auto flush = [&] {
+        if (!batch.empty()) adapter.push_batch(std::move(batch));
+        batch.clear();
+    };
+    for (std::size_t i = 0; i < scenario.size(); ++i) {
+        const std::size_t n = i + 1;
+        const bool invalid = scenario.kind(i) == Kind::invalid;
+        nlohmann::json data{{"payment", n},
+                            {"amount", 100 + static_cast<long long>(scenario.draw(i, 99) * 99900)},
+                            {"currency", "EUR"},
+                            {"card", invalid ? "4000000000000002" : "4111111111111111"}};
+        if (scenario.kind(i) == Kind::poison) {
+            flush();
+            // Cut mid-object: the bytes are no message. The payment number stays readable in them.
+            push_raw(R"({"handler": "payment.charge", "data": {"payment": )" + std::to_string(n) + R"(, "amount": 12)");
+            continue;
+        }
+        auto message = failpipe::Message::create("payment.charge", std::move(data));
+        message.metadata["correlationId"] = "payment-" + std::to_string(n);
+        batch.push_back({channel, std::move(message)});
+        if (batch.size() == 1000) flush();
+    }
+    flush();
+}
+
+// How late a retried payment arrived on its level: now − its due time (metadata `failpipe-due-at`,
+// stamped by the worker on the delayed push).
+std::optional<double> lateness_ms(const failpipe::Message& message) {
+    if (!message.metadata.is_object()) return std::nullopt;
+    const auto due = message.metadata.find(failpipe::metadata_keys::due_at);
+    if (due == message.metadata.end() || !due->is_number_integer()) return std::nullopt;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return static_cast<double>(std::max<long long>(0, now_ms - due->get<long long>()));
+}
+
+// A failure already explained on stderr; main returns its exit status.
+struct Exit {
+    int status;
+};
+
+[[noreturn]] void fail(const std::string& message, int status = 1) {
+    std::cerr << "failpipe_payments: " << message << "\n";
+    throw Exit{status};
+}
+
+failpipe::Config load(const Options& options) {
+    try {
+        return scaled_config(failpipe::load_config_file(options.config), options.time_scale);
+    } catch (const failpipe::ConfigError& e) {
+        fail(options.config + " is not a valid config:\n" + e.what());
+    }
+}
+
+// What a run ends with: its figures checked. Each way they could fail to add up is named.
+std::vector<std::string> check_figures(const Audit& result, const failpipe::WorkerMetricsSnapshot& workers,
+                                       const failpipe::SeriesSnapshot& library) {
+    std::vector<std::string> problems;
+    if (!result.accounted()) problems.push_back("not every payment is accounted for (see above)");
+    std::size_t by_reason = 0, by_group = 0, by_metrics = 0;
+    for (const auto& [reason, count] : result.by_reason) by_reason += count;
+    for (const auto& group : result.groups) by_group += group.count;
+    for (const auto& [reason, count] : library.dead_lettered_by) by_metrics += count;
+    const std::string found = std::to_string(result.dead_letter_entries);
+    if (by_reason != result.dead_letter_entries || by_group != result.dead_letter_entries) {
+        problems.push_back("dead letters by reason (" + std::to_string(by_reason) + ") or by cause (" +
+                           std::to_string(by_group) + ") do not add up to the " + found + " found");
+    }
+    if (workers.dead_lettered != result.dead_letter_entries) {
+        problems.push_back("the workers dead-lettered " + std::to_string(workers.dead_lettered) +
+                           " messages, the dead-letter channels hold " + found);
+    }
+    if (by_metrics != result.dead_letter_entries) {
+        problems.push_back("failpipe::Metrics counted " + std::to_string(by_metrics) +
+                           " dead letters, the dead-letter channels hold " + found);
+    }
+    if (result.dead_letter_entries != result.dead_lettered + result.foreign_dead_letters) {
+        problems.push_back("dead-letter entries (" + found +
+                           ") are not one per dead-lettered payment plus the foreign ones");
+    }
+    return problems;
+}
+
+// Everything the report says, built once: the text is printed from it, so both always agree.
+struct Outcomes {
+    const Audit& audit;
+    const Scenario& scenario;
+    const Tally& tally;
+    const std::vector<std::string>& levels;
+    failpipe::WorkerMetricsSnapshot workers;
+    failpipe::SeriesSnapshot library;
+    failpipe::CircuitBreakerSnapshot breaker;
+    std::uint64_t gateway_calls = 0;
+    std::uint64_t crashes = 0;
+};
+
+nlohmann::json build_report(const Outcomes& o) {
+    const Audit& a = o.audit;
+    nlohmann::json report{{"produced", a.produced},         {"succeeded", a.succeeded},
+                          {"deadLettered", a.dead_lettered}, {"lost", a.lost},
+                          {"queued", a.queued},             {"held", a.held},
+                          {"lostSample", a.lost_sample},    {"inBoth", a.in_both},
+                          {"deadLetteredTwice", a.dead_twice}, {"duplicates", a.duplicates},
+                          {"accounted", a.accounted()},     {"levels", o.levels}};
+    report["scenario"] = {{"normal", o.scenario.count(Kind::normal)},
+                          {"invalidCard", o.scenario.count(Kind::invalid)},
+                          {"poison", o.scenario.count(Kind::poison)},
+                          {"crash", o.scenario.count(Kind::crash)}};
+    report["retriesByLevel"] = nlohmann::json::object();
+    for (std::size_t i = 1; i < o.levels.size() && i < kLevels; ++i) report["retriesByLevel"][o.levels[i]] = o.tally.entered(i);
+    nlohmann::json groups = nlohmann::json::array();
+    for (const auto& group : a.groups) {
+        groups.push_back({{"fingerprint", group.fingerprint},
+                          {"count", group.count},
+                          {"errorType", group.error_type},
+                          {"sample", group.sample}});
+    }
+    report["deadLetters"] = {{"total", a.dead_letter_entries},
+                             {"byReason", a.by_reason},
+                             {"byChannel", a.by_channel},
+                             {"groups", groups},
+                             {"notFromThisRun", a.foreign_dead_letters}};
+    report["released"] = o.workers.released;
+    report["releaseRequests"] = o.breaker.rejected;
+    report["releasedPayments"] = o.tally.released_payments();
+    report["breaker"] = {{"openings", o.breaker.openings},
+                         {"closings", o.breaker.closings},
+                         {"state", failpipe::to_string(o.breaker.state)}};
+    auto ms = [](double value) { return std::round(value * 1000.0) / 1000.0; };  // to the microsecond
+    const auto latency = o.tally.latency_ms();
+    const auto lateness = o.tally.lateness_ms();
+    report["latencyMs"] = {{"p50", ms(latency.p50)}, {"p99", ms(latency.p99)}, {"samples", latency.samples}};
+    report["retryLatenessMs"] = {{"p50", ms(lateness.p50)}, {"p99", ms(lateness.p99)}, {"samples", lateness.samples}};
+    report["gatewayCalls"] = o.gateway_calls;
+    report["crashes"] = o.crashes;
+    const auto& w = o.workers;
+    report["worker"] = {{"received", w.received}, {"succeeded", w.succeeded},         {"failed", w.failed},
+                        {"retried", w.retried},   {"deadLettered", w.dead_lettered}, {"poison", w.poison},
+                        {"released", w.released}, {"settleErrors", w.settle_errors}};
+    report["foreignSucceeded"] = o.tally.foreign();
+    // The library's Metrics, fed by the same DeliveryEvents as its Prometheus page.
+    report["metrics"] = {{"retriedBy", o.library.retried_by},
+                         {"deadLetteredBy", o.library.dead_lettered_by},
+                         {"releasedBy", o.library.released_by}};
+    return report;
+}
+
+int run(const Options& options, const failpipe::ShutdownSignals& signals) {
+    // failpipe logs through the spdlog logger "failpipe": errors only here (the report tells the
+    // rest); FAILPIPE_LOG_LEVEL=warn shows every dead letter as it happens.
+    auto log = std::make_shared<spdlog::logger>("failpipe", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    const char* log_level = std::getenv("FAILPIPE_LOG_LEVEL");
+    log->set_level(log_level != nullptr ? spdlog::level::from_str(log_level) : spdlog::level::err);
+    spdlog::register_logger(log);
+
+    const failpipe::Config config = load(options);
+    const std::vector<std::string> levels = pipeline_order(config.document, config.worker.channels);
+    if (levels.empty()) fail(options.config + ": worker.channels is empty (the retry levels)");
+    // The gateway's breaker is config/payments.json's `breakers.gateway` (scaled like every duration).
+    const auto breaker = config.breaker("gateway");
+    if (!breaker) fail(options.config + " has no breakers.gateway");
+    const std::size_t threads = options.threads != 0 ? options.threads : config.pool.threads;
+
+    const Scenario scenario(options.messages, options.seed, options.invalid_rate, options.poison_rate, options.crash_rate);
+    Broker broker;
+    try {
+        broker = open_broker(options, config, levels.front(), threads);
+        require_empty(*broker.adapter, levels, config.dispatcher.dead_letter_suffix);
+    } catch (const std::exception& e) {
+        fail(e.what());
+    }
+    auto adapter = std::make_shared<CrashingThreads>(broker.adapter, scenario, config.worker.max_deliveries);
+
+    // The gateway and what the handler records.
+    const auto start = SteadyClock::now();
+    const auto outage_from = start + scaled(options.outage_at, options.time_scale);
+    const Gateway gateway(scenario, options.fail_rate, scaled(0.02, options.time_scale), outage_from,
+                          outage_from + scaled(options.outage_for, options.time_scale));
+    Tally tally(options.messages);
+    auto level_of = [&](const std::string& channel) -> std::size_t {
+        const auto found = std::find(levels.begin(), levels.end(), channel);
+        return found == levels.end() ? 0 : std::min<std::size_t>(static_cast<std::size_t>(found - levels.begin()), kLevels - 1);
+    };
+    auto charge = [&](const failpipe::Message& message, failpipe::HandlerContext& context) {
+        // `failpipe inject` messages fail as their header asks (crashes are taken by CrashingThreads).
+        failpipe::apply_injected_fault(message, [] { throw std::logic_error("injected crash reached the handler"); });
+        const long long n = payment_number(message.data);
+        if (n < 1 || static_cast<std::size_t>(n) > options.messages) {
+            tally.foreign_succeeded();
+            return;
+        }
+        gateway.charge(static_cast<std::size_t>(n - 1), level_of(context.channel()));
+        tally.succeeded(static_cast<std::size_t>(n));
+    };
+    // Outermost: a payment's first delivery on a level is its retry into that level; how late it
+    // came after its due time is measured here, before the breaker may hold it back.
+    auto arrivals = failpipe::make_consume_middleware(
+        [&](const failpipe::Message& message, failpipe::HandlerContext& context,
+            const failpipe::ConsumeHandlerInterface& next) {
+            const long long n = payment_number(message.data);
+            if (n >= 1 && static_cast<std::size_t>(n) <= options.messages) {
+                const std::size_t level = level_of(context.channel());
+                tally.arrived(static_cast<std::size_t>(n), level, level == 0 ? std::nullopt : lateness_ms(message));
+            }
+            next.handle(message, context);
+        });
+
+    // The runtime: a WorkerPool of N threads, each with its own failpipe::Worker, sharing the
+    // adapter, the pipelines, the breaker and the observers.
+    failpipe::WorkerOptions worker_options = config.worker;
+    worker_options.wait = std::chrono::milliseconds(20);
+    failpipe::WorkerPoolOptions pool_options = config.pool;
+    pool_options.threads = threads;
+    failpipe::WorkerPool pool(adapter, config.make_dispatcher(), config.classifier, worker_options, pool_options);
+    pool.use(arrivals);
+    for (const auto& middleware : config.breakers) pool.use(middleware);
+    pool.use(tally.timing_middleware());
+    pool.on("payment.charge", charge);
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    pool.observe(metrics);
+    pool.observe(failpipe::make_delivery_observer([&](const failpipe::DeliveryEvent& event) {
+        if (event.outcome == failpipe::Outcome::released) tally.released(std::string(event.message_id));
+    }));
+    pool.start();
+    try {
+        produce(scenario, *adapter, broker.push_raw, levels.front());
+    } catch (const failpipe::Error& e) {
+        fail(std::string("could not push the payments: ") + e.what());
+    }
+
+    // Until every level is empty (nothing ready, delayed or held by a worker), the time is up, or a signal.
+    const double scaled_run = options.time_scale * (80 + options.outage_at + options.outage_for +
+                                                    config.worker.max_deliveries * 30.0);
+    const auto timeout = options.timeout != 0
+                             ? std::chrono::seconds(options.timeout)
+                             : std::chrono::seconds(60 + static_cast<long long>(3 * scaled_run) +
+                                                    static_cast<long long>(options.messages / 200));
+    const Live live{options.messages, levels, *broker.adapter, pool, gateway, *breaker};
+    const Ending ending = watch(live, !options.quiet && isatty(STDERR_FILENO), start, timeout, signals);
+    pool.request_stop();  // no handler starts any more; each thread settles what it handled, hands back the rest
+    if (!pool.join_for(config.pool.shutdown_grace)) {
+        log->error("handlers still running after the grace period of {} s; waiting for them", config.pool.shutdown_grace.count());
+        pool.join();
+    }
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+
+    Audit result;
+    try {
+        result = audit(*broker.adapter, levels, tally, config.dispatcher.dead_letter_suffix, ending != Ending::finished);
+    } catch (const failpipe::Error& e) {
+        fail(std::string("could not read the dead letters: ") + e.what());
+    }
+    const Outcomes outcomes{result,
+                            scenario,
+                            tally,
+                            levels,
+                            pool.metrics().snapshot(),
+                            metrics->snapshot().total(),
+                            breaker->snapshot(),
+                            gateway.calls(),
+                            adapter->crashes()};
+    nlohmann::json report = build_report(outcomes);
+    auto problems = check_figures(result, outcomes.workers, outcomes.library);
+    const std::string after = " after " + std::to_string(static_cast<long long>(seconds)) + " s";
+    if (ending == Ending::timed_out) problems.push_back("timed out" + after + " with payments still waiting");
+    if (ending == Ending::interrupted) {
+        report["interruption"] = "stopped by signal " + std::to_string(signals.last_signal()) + after + " with " +
+                                 std::to_string(result.queued) + " payments still queued" +
+                                 (options.redis ? " (they wait at the broker)" : " (in memory: they end with this run)");
+    }
+    nlohmann::json run_info = broker.info;
+    run_info.update({{"threads", threads},
+                     {"seed", options.seed},
+                     {"timeScale", options.time_scale},
+                     {"failRate", options.fail_rate},
+                     {"outageSeconds", options.outage_for * options.time_scale},
+                     {"seconds", std::round(seconds * 1000.0) / 1000.0},
+                     {"paymentsPerSecond", std::round(static_cast<double>(options.messages) / std::max(seconds, 0.001))},
+                     {"timedOut", ending == Ending::timed_out},
+                     {"interrupted", ending == Ending::interrupted}});
+    report["run"] = run_info;
+    report["problems"] = problems;
+    report["ok"] = problems.empty() && ending == Ending::finished;
+
+    if (options.json) {
+        std::cout << report.dump() << std::endl;
+    } else {
+        print_report(report, std::cout);
+    }
+    if (!problems.empty()) return 1;
+    return ending == Ending::interrupted ? failpipe::ShutdownSignals::exit_code_for(signals.last_signal()) : 0;
+}
+
+}  // namespace
+}  // namespace payments
+
+int main(int argc, char** argv) {
+    const auto options = payments::parse_options(argc, argv);
+    try {
+        // First, before any thread: SIGINT/SIGTERM become a graceful stop (a second one exits at once).
+        failpipe::ShutdownSignals signals;
+        return payments::run(options, signals);
+    } catch (const payments::Exit& exit) {
+        return exit.status;
+    } catch (const std::exception& e) {
+        std::cerr << "failpipe_payments: " << e.what() << "\n";
+        return 1;
+    }
+}
