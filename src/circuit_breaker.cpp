@@ -1,7 +1,9 @@
 // CircuitBreaker: the state machine behind one atomic word, and the consume middleware around it.
 #include "failpipe/circuit_breaker.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <sstream>
 #include <utility>
 
@@ -227,6 +229,19 @@ CircuitBreakerSnapshot CircuitBreaker::snapshot() const {
     return s;
 }
 
+Seconds CircuitBreaker::release_delay() const {
+    thread_local std::minstd_rand random{std::random_device{}()};
+    const double spread = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+    const Seconds base = options_.release_delay;
+    std::lock_guard lock(mutex_);
+    const TimePoint at = now();
+    if (state_locked(at) == BreakerState::open) {
+        const Seconds rest = std::chrono::duration_cast<Seconds>(opened_at_ + to_clock_duration(options_.open_for) - at);
+        return std::max(rest, Seconds{0.0}) + base * spread;
+    }
+    return base * (0.5 + 0.5 * spread);
+}
+
 // --- CircuitBreakerMiddleware ------------------------------------------------------------------
 
 CircuitBreakerMiddleware::CircuitBreakerMiddleware(std::shared_ptr<CircuitBreaker> breaker,
@@ -246,7 +261,7 @@ void CircuitBreakerMiddleware::handle(const Message& message, HandlerContext& co
     if (!applies_to(message.handler)) return next.handle(message, context);
     CircuitBreaker::Permit permit = breaker_->acquire();
     if (!permit) {
-        context.release(breaker_->options().release_delay, released_by_);
+        context.release(breaker_->release_delay(), released_by_);
         return;
     }
     try {

@@ -246,7 +246,7 @@ TEST_CASE("breaker: settings out of range are refused") {
     CHECK_THROWS_AS(CircuitBreaker("", {}), InvalidArgumentError);
 }
 
-TEST_CASE("breaker middleware: while open a delivery is released with the delay, by breaker:<name>, and the handler is not called") {
+TEST_CASE("breaker middleware: while open a delivery is released until the open period ends plus a spread, by breaker:<name>, and the handler is not called") {
     Fixture f;
     CircuitBreakerOptions options;
     options.failure_threshold = 2;
@@ -266,8 +266,37 @@ TEST_CASE("breaker middleware: while open a delivery is released with the delay,
     CHECK_NOTHROW(middleware.handle(payment(), d.context, handler));
     CHECK(handler.calls == 2);
     REQUIRE(d.context.released());
-    CHECK(d.context.released()->delay.count() == doctest::Approx(7.5));
+    // Open for 30 s from now: released for the rest of it, plus up to release_delay of spread.
+    const double delay = d.context.released()->delay.count();
+    CHECK(delay >= 30.0);
+    CHECK(delay <= 37.5);
     CHECK(d.context.released()->by == "breaker:gateway");
+
+    // Later in the open period the release shrinks with what is left of it.
+    f.clock->advance(Seconds{20});
+    TestDelivery later;
+    middleware.handle(payment(), later.context, handler);
+    REQUIRE(later.context.released());
+    CHECK(later.context.released()->delay.count() >= 10.0);
+    CHECK(later.context.released()->delay.count() <= 17.5);
+}
+
+TEST_CASE("breaker: release delays are spread, so released deliveries do not come back together") {
+    Fixture f;
+    CircuitBreakerOptions options;
+    options.failure_threshold = 1;
+    options.release_delay = Seconds{10};
+    auto breaker = f.breaker(options);
+    fail(*breaker, 1);
+    REQUIRE(breaker->state() == BreakerState::open);
+    std::set<long> distinct;
+    for (int i = 0; i < 50; ++i) {
+        const double delay = breaker->release_delay().count();
+        CHECK(delay >= 30.0);
+        CHECK(delay <= 40.0);
+        distinct.insert(static_cast<long>(delay * 1000));
+    }
+    CHECK(distinct.size() > 25);
 }
 
 TEST_CASE("breaker middleware: other message types pass untouched, even while it is open") {

@@ -50,7 +50,9 @@ struct CircuitBreakerOptions {
     Seconds open_for{30.0};
     /// Calls let through while half-open (≥ 1): all must succeed to close it; one failure reopens it.
     std::uint32_t half_open_probes = 1;
-    /// The delay a refused delivery is released with by CircuitBreakerMiddleware (≥ 0 s).
+    /// How long CircuitBreakerMiddleware gives a refused delivery back for (≥ 0 s): while open, the
+    /// rest of the open period plus up to this much; half-open, between half of it and all of it
+    /// (see CircuitBreaker::release_delay()).
     Seconds release_delay{5.0};
     /// The failure classes that count; a failure of another class is the dependency answering
     /// (an invalid card is not an outage) and counts as a success. Empty: every class.
@@ -124,6 +126,11 @@ public:
     BreakerState state() const;
     /// @brief Counters and state, consistent with each other.
     CircuitBreakerSnapshot snapshot() const;
+    /// @brief How long to give back a delivery this breaker refused: while open, the rest of the
+    /// open period plus a random share of release_delay; otherwise (half-open, probes taken) a
+    /// random delay in [release_delay/2, release_delay]. The spread keeps the released deliveries
+    /// from all coming back at the same instant and bouncing off the breaker again together.
+    Seconds release_delay() const;
 
     const std::string& name() const noexcept { return name_; }
     const CircuitBreakerOptions& options() const noexcept { return options_; }
