@@ -14,6 +14,9 @@
 #include <failpipe/worker.hpp>
 #include <failpipe/shutdown_signals.hpp>
 #include <failpipe/worker_pool.hpp>
+#if FAILPIPE_HAVE_HTTP
+#include <failpipe/http/runtime_endpoints.hpp>
+#endif
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -156,7 +159,42 @@ struct Exit {
     int status;
 };
 
-[[noreturn]] void fail(const std::string& message, int status = 1) {
+[[noreturn]] void fail(const std::string& message, int status = 1);
+
+#if FAILPIPE_HAVE_HTTP
+// /metrics and /health of the run, on --listen (else the config's http.listen); none when neither says.
+std::unique_ptr<failpipe::http::EndpointServer> serve_endpoints(const payments::Options& options,
+                                                                const failpipe::Config& config, failpipe::WorkerPool& pool,
+                                                                std::shared_ptr<failpipe::Metrics> metrics,
+                                                                std::shared_ptr<failpipe::AdapterInterface> adapter,
+                                                                const std::vector<std::string>& levels) {
+    failpipe::http::RuntimeEndpointsOptions endpoints;
+    if (!options.listen.empty()) {
+        try {
+            endpoints.listen = failpipe::ListenAddress::parse(options.listen);
+        } catch (const failpipe::Error& e) {
+            fail(std::string("--listen: ") + e.what(), 2);
+        }
+        if (!endpoints.listen.loopback()) fail("--listen: " + options.listen + " is not a loopback address", 2);
+    } else if (config.http_listen) {
+        endpoints.listen = *config.http_listen;
+        endpoints.allow_non_loopback = config.http_allow_non_loopback;
+    } else {
+        return nullptr;
+    }
+    endpoints.channels = levels;
+    endpoints.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
+    try {
+        auto server = failpipe::http::serve_runtime(pool, std::move(metrics), std::move(adapter), endpoints);
+        std::cerr << "failpipe_payments: serving http://" << server->address().to_string() << "/metrics and /health\n";
+        return server;
+    } catch (const failpipe::Error& e) {
+        fail(e.what());
+    }
+}
+#endif
+
+[[noreturn]] void fail(const std::string& message, int status) {
     std::cerr << "failpipe_payments: " << message << "\n";
     throw Exit{status};
 }
@@ -338,6 +376,11 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     pool.observe(failpipe::make_delivery_observer([&](const failpipe::DeliveryEvent& event) {
         if (event.outcome == failpipe::Outcome::released) tally.released(std::string(event.message_id));
     }));
+#if FAILPIPE_HAVE_HTTP
+    const auto endpoints = serve_endpoints(options, config, pool, metrics, broker.adapter, levels);
+#else
+    if (!options.listen.empty() || config.http_listen) fail("--listen: this build has no HTTP server (libcpp-httplib-dev)");
+#endif
     pool.start();
     try {
         produce(scenario, *adapter, broker.push_raw, levels.front());

@@ -29,6 +29,8 @@ usage: failpipe_payments [options]
   --json            print the report as one JSON object (keys: docs/payments.md)
   --quiet           no live progress line (it is only drawn on a terminal anyway)
   --timeout S       give up after S wall seconds (default: enough for the run)
+  --listen H:P      serve GET /metrics (Prometheus) and GET /health while it runs, e.g.
+                    127.0.0.1:9464 (default: the config's http.listen; none there: no server)
   -h, --help        this help
 
 Exit status: 0 every payment accounted for (lost = 0, the figures add up), 1 not, 2 bad arguments.
@@ -101,6 +103,8 @@ Options parse_options(int argc, char** argv) {
             options.json = true;
         } else if (arg == "--quiet") {
             options.quiet = true;
+        } else if (arg == "--listen") {
+            options.listen = value();
         } else if (arg == "--timeout") {
             options.timeout = whole(arg, value(), 1, 86400);
         } else {

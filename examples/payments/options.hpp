@@ -27,6 +27,7 @@ struct Options {
     bool json = false;             ///< the report as one JSON object on stdout
     bool quiet = false;            ///< no live progress line
     std::size_t timeout = 0;       ///< give up after this many wall seconds (0 = derived from the run)
+    std::string listen;            ///< serve /metrics and /health here while it runs (empty: config http.listen)
 };
 
 /// Parses argv. Prints the usage and exits 0 for --help; prints the problem and exits 2 for a bad
