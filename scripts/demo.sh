@@ -5,15 +5,5 @@
 # (--orders N, --workers N, --redis URL, --plain, --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh
-if [ ! -f build/CMakeCache.txt ]; then
-  echo "failpipe: configuring the build in ./build (Release)" >&2
-  mkdir -p build
-  if ! cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFAILPIPE_WERROR=ON >build/configure.log 2>&1; then
-    cat build/configure.log >&2
-    exit 1
-  fi
-fi
-echo "failpipe: building demo_worker (only the targets it needs)" >&2
-cmake --build build -j"$(nproc)" --target demo_worker >&2
+scripts/build-target.sh demo_worker
 exec build/bin/demo_worker "$@"
