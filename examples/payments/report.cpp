@@ -193,7 +193,7 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
     }
     out
         << thousands(r["gatewayCalls"]) << " gateway calls; " << thousands(r["crashes"])
-        << " deliveries lost with a crashed worker thread (each came back)\n";
+        << " deliveries abandoned by a crashed worker thread (each came back after the visibility timeout)\n";
     if (run.contains("redisPrefix") && !run.value("privateRedis", false)) {
         out << "  Redis key prefix " << run["redisPrefix"].get<std::string>()
             << " (kept: failpipe dlq groups --channel payments --prefix " << run["redisPrefix"].get<std::string>()
