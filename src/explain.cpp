@@ -132,8 +132,8 @@ std::string breaker_line(const CircuitBreakerMiddleware& middleware) {
     if (o.failure_ratio_percent)
         line << " when " << counted << " reach " << number(*o.failure_ratio_percent) << "% of at least " << o.minimum_calls
              << " calls within " << number(o.window.count()) << " s";
-    line << "; while open, a delivery is released after " << number(o.release_delay.count())
-         << " s, no attempt counted, nothing dead-lettered; after " << number(o.open_for.count()) << " s, "
+    line << "; while open, a delivery is released until the open period ends, plus up to "
+         << number(o.release_delay.count()) << " s (spread), no attempt counted, nothing dead-lettered; after " << number(o.open_for.count()) << " s, "
          << o.half_open_probes << (o.half_open_probes == 1 ? " probe decides" : " probes decide")
          << " whether it closes";
     return line.str();

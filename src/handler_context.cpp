@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "failpipe/config_limits.hpp"
 #include "failpipe/error.hpp"
 #include "correlation.hpp"
 
@@ -27,8 +28,8 @@ std::string_view HandlerContext::correlation_id() const noexcept {
 }
 
 void HandlerContext::release(Seconds delay, std::string by) {
-    if (!std::isfinite(delay.count()) || delay.count() < 0) {
-        throw InvalidArgumentError("HandlerContext::release: the delay must be a finite number of seconds >= 0");
+    if (!std::isfinite(delay.count()) || delay.count() < 0 || delay.count() > ConfigLimits::kMaxSeconds) {
+        throw InvalidArgumentError("HandlerContext::release: the delay must be a number of seconds from 0 to 1e9");
     }
     released_ = Release{delay, std::move(by)};
 }

@@ -299,8 +299,10 @@ void Metrics::on_delivery(const DeliveryEvent& event) noexcept {
             default: break;
         }
         // A delivery whose handler never ran (poison, expired, handed back unstarted) has no handler
-        // time: counting it as 0 s would pull the quantiles down.
-        if (!event.poison && !event.expired && event.handler_time.count() > 0)
+        // time: counting it as 0 s would pull the quantiles down. Released ones are left out too: a
+        // breaker's release never reaches the handler, and during an outage they would outnumber
+        // the real calls.
+        if (!event.poison && !event.expired && event.outcome != Outcome::released && event.handler_time.count() > 0)
             s.handler.observe(std::chrono::duration<double>(event.handler_time).count());
         if (event.lateness) s.lateness.observe(event.lateness->count());
     } catch (...) {

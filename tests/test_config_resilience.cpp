@@ -228,7 +228,7 @@ TEST_CASE("config resilience: explain says what each breaker and the retry budge
     REQUIRE(all.size() == 2);
     CHECK(all[0] ==
           "breaker \"gateway\" guards message type payment: opens on 4 transient failures within 60 s, or when transient "
-          "failures reach 25% of at least 8 calls within 60 s; while open, a delivery is released after 2 s, no attempt "
+          "failures reach 25% of at least 8 calls within 60 s; while open, a delivery is released until the open period ends, plus up to 2 s (spread), no attempt "
           "counted, nothing dead-lettered; after 30 s, 2 probes decide whether it closes");
     CHECK(all[1].find("breaker \"mail\" guards no message type (handlers use it by name): opens on 5 transient or unknown") == 0);
     CHECK(explain_breakers(config.breakers, std::string("payment")).size() == 1);

@@ -2,6 +2,9 @@
 // DeliveryEvents it reports — over the in-memory adapter with a manual clock.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include <failpipe/failpipe.hpp>
 #include <failpipe/memory/in_memory_adapter.hpp>
 
@@ -219,16 +222,19 @@ TEST_CASE("release: in settle_per_batch mode releases go on their own and the ba
 }
 
 TEST_CASE("release: a negative or non-finite delay is refused in the handler, which then fails (nothing lost)") {
-    Rig rig;
-    auto worker = rig.worker();
-    worker.on("order", [&](const Message&, HandlerContext& context) { context.release(Seconds{-1.0}); });
-    rig.push();
-    CHECK(worker.run_until_idle() == 1);
-    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
-    REQUIRE(dead.size() == 1);
-    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorMessage").get<std::string>().find(
-              "HandlerContext::release: the delay must be a finite number of seconds >= 0") != std::string::npos);
-    CHECK(worker.metrics().snapshot().released == 0);
+    for (const double bad : {-1.0, std::numeric_limits<double>::infinity(), std::nan(""), 1e300, 1e9 + 1}) {
+        CAPTURE(bad);
+        Rig rig;
+        auto worker = rig.worker();
+        worker.on("order", [&](const Message&, HandlerContext& context) { context.release(Seconds{bad}); });
+        rig.push();
+        CHECK(worker.run_until_idle() == 1);
+        auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+        REQUIRE(dead.size() == 1);
+        CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorMessage").get<std::string>().find(
+                  "HandlerContext::release: the delay must be a number of seconds from 0 to 1e9") != std::string::npos);
+        CHECK(worker.metrics().snapshot().released == 0);
+    }
 }
 
 TEST_CASE("worker: a handler throwing a non-std::exception is retried, then dead-lettered with its type - events say so") {

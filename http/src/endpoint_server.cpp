@@ -76,7 +76,7 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     const std::size_t threads = impl.options.threads;
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_payload_max_length(impl.options.max_request_bytes);
-    server.set_read_timeout(std::chrono::seconds(5));
+    server.set_read_timeout(std::chrono::seconds(2));
     server.set_write_timeout(std::chrono::seconds(5));
     server.set_keep_alive_max_count(100);
     server.Get("/metrics", [&impl](const httplib::Request&, httplib::Response& response) {

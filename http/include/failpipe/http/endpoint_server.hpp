@@ -43,7 +43,7 @@ struct EndpointServerOptions {
     Endpoint metrics;                 ///< `GET /metrics`, served as `text/plain; version=0.0.4` (null: 404).
     Endpoint health;                  ///< `GET /health`, served as `application/json`: 200 healthy/warning, 503 unhealthy (null: 404).
     std::size_t max_request_bytes = 8192;  ///< A larger request body is refused with 413.
-    std::size_t threads = 2;               ///< Threads serving requests (>= 1).
+    std::size_t threads = 4;               ///< Threads serving requests (>= 1): a few idle or slow clients do not hold up a probe.
 };
 
 /// @brief The server could not start (the port is in use, the address is not this machine's, ...).
