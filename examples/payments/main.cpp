@@ -10,6 +10,8 @@
 #include <failpipe/memory/in_memory_adapter.hpp>
 #include <failpipe/metadata_keys.hpp>
 #include <failpipe/circuit_breaker.hpp>
+#include <failpipe/degradation.hpp>
+#include <failpipe/retry_budget.hpp>
 #include <failpipe/metrics.hpp>
 #include <failpipe/worker.hpp>
 #include <failpipe/shutdown_signals.hpp>
@@ -47,13 +49,24 @@ std::chrono::nanoseconds scaled(double real_seconds, double scale) {
 // busy machine must settle its batch within it, or healthy payments would come back as if crashed.
 constexpr double kMinVisibilitySeconds = 0.5;
 
-// The config as written (real time), with every delay and the visibility timeout times the scale.
+// Sets @p key of @p object to its library default when the document leaves it out, then scales it:
+// a default (a breaker's 30 s openFor, say) is a real-time duration like a written one.
+void scale_seconds(nlohmann::json& object, const char* key, failpipe::Seconds fallback, double scale) {
+    if (!object.is_object()) return;
+    if (!object.contains(key)) object[key] = fallback.count();
+    if (object[key].is_number()) object[key] = object[key].get<double>() * scale;
+}
+
+// The config as written (real time), with every duration times the scale: the retry delays, the
+// breakers' window/openFor/releaseDelay, the retry budgets' window/fallbackDelay, maxElapsed, the
+// degradation window/interval (these also where the document leaves them at their defaults) and the
+// visibility timeout.
 failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
     nlohmann::json document = real.document;
     auto scale_pipeline = [&](nlohmann::json& pipeline) {
         for (auto& middleware : pipeline) {
             for (const char* key : {"delayInitial", "delayMaximum"}) {
-                if (middleware.contains(key)) middleware[key] = middleware[key].get<double>() * scale;
+                if (middleware.contains(key) && middleware[key].is_number()) middleware[key] = middleware[key].get<double>() * scale;
             }
         }
     };
@@ -62,17 +75,34 @@ failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
         for (auto& [channel, pipeline] : document["pipelines"].items()) scale_pipeline(pipeline);
     }
     if (document.contains("breakers")) {
+        const failpipe::CircuitBreakerOptions defaults;
         for (auto& [name, breaker] : document["breakers"].items()) {
-            for (const char* key : {"window", "openFor", "releaseDelay"}) {
-                if (breaker.contains(key)) breaker[key] = breaker[key].get<double>() * scale;
-            }
+            scale_seconds(breaker, "window", defaults.window, scale);
+            scale_seconds(breaker, "openFor", defaults.open_for, scale);
+            scale_seconds(breaker, "releaseDelay", defaults.release_delay, scale);
+        }
+    }
+    if (document.contains("retryBudget")) {
+        const failpipe::RetryBudgetOptions defaults;
+        for (auto& [channel, budget] : document["retryBudget"].items()) {
+            scale_seconds(budget, "window", defaults.window, scale);
+            scale_seconds(budget, "fallbackDelay", defaults.fallback_delay, scale);
+        }
+    }
+    if (document.contains("maxElapsed")) {  // none by default: nothing to scale then
+        auto& limit = document["maxElapsed"];
+        if (limit.is_number()) limit = limit.get<double>() * scale;
+        for (auto& [channel, seconds] : limit.items()) {
+            if (limit.is_object() && seconds.is_number()) seconds = seconds.get<double>() * scale;
         }
     }
     if (document.contains("degradation")) {
-        for (const char* key : {"window", "interval"}) {
-            if (document["degradation"].contains(key)) document["degradation"][key] = document["degradation"][key].get<double>() * scale;
-        }
+        const failpipe::DegradationOptions defaults;
+        scale_seconds(document["degradation"], "window", defaults.window, scale);
+        scale_seconds(document["degradation"], "interval", defaults.interval, scale);
     }
+    // No `worker` object: the defaults, as load_config would take them (then scaled like the rest).
+    if (!document.contains("worker")) document["worker"] = nlohmann::json::object();
     auto& worker = document["worker"];
     const double visibility = worker.value("visibilityTimeout", 30.0);
     worker["visibilityTimeout"] = std::max(kMinVisibilitySeconds, visibility * scale);
@@ -211,7 +241,13 @@ failpipe::Config load(const Options& options) {
 std::vector<std::string> check_figures(const Audit& result, const failpipe::WorkerMetricsSnapshot& workers,
                                        const failpipe::SeriesSnapshot& library) {
     std::vector<std::string> problems;
-    if (!result.accounted()) problems.push_back("not every payment is accounted for (see above)");
+    if (!result.accounted()) {
+        // Said in full here: in --json mode there is no text above to point at.
+        problems.push_back("not every payment is accounted for: " + std::to_string(result.lost) + " lost" +
+                           (result.lost_sample.empty() ? "" : " (" + nlohmann::json(result.lost_sample).dump() + ")") + ", " +
+                           std::to_string(result.in_both) + " both succeeded and dead-lettered, " +
+                           std::to_string(result.dead_twice) + " dead-lettered more than once");
+    }
     std::size_t by_reason = 0, by_group = 0, by_metrics = 0;
     for (const auto& [reason, count] : result.by_reason) by_reason += count;
     for (const auto& group : result.groups) by_group += group.count;
@@ -321,6 +357,8 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     try {
         broker = open_broker(options, config, levels.front(), threads);
         require_empty(*broker.adapter, levels, config.dispatcher.dead_letter_suffix);
+    } catch (const BadRedisUrl& e) {
+        fail(e.what(), 2);
     } catch (const std::exception& e) {
         fail(e.what());
     }
@@ -406,7 +444,7 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
 
     Audit result;
     try {
-        result = audit(*broker.adapter, levels, tally, config.dispatcher.dead_letter_suffix, ending != Ending::finished);
+        result = audit(*broker.adapter, levels, tally, scenario, config.dispatcher.dead_letter_suffix, ending != Ending::finished);
     } catch (const failpipe::Error& e) {
         fail(std::string("could not read the dead letters: ") + e.what());
     }
