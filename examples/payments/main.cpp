@@ -20,12 +20,14 @@
 #include <failpipe/http/runtime_endpoints.hpp>
 #endif
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -227,6 +229,34 @@ std::unique_ptr<failpipe::http::EndpointServer> serve_endpoints(const payments::
 [[noreturn]] void fail(const std::string& message, int status) {
     std::cerr << "failpipe_payments: " << message << "\n";
     throw Exit{status};
+}
+
+// worker.shutdownGrace ended with a handler still running (docs/runtime.md): name each, then end at
+// once with 124 — a handler cannot be interrupted, and waiting for it would ignore the grace. No
+// destructor runs after std::_Exit, so the private redis-server is stopped here.
+[[noreturn]] void grace_expired(const failpipe::WorkerPool& pool, failpipe::Seconds grace, Broker& broker) {
+    const auto still = pool.running_handlers();
+    if (still.empty()) {
+        std::cerr << "failpipe_payments: the grace period of " << grace.count()
+                  << " s ended with a thread still settling (the broker is unreachable?); exiting with code "
+                  << failpipe::WorkerPool::kExitGraceExpired << "\n";
+    }
+    for (const auto& running : still) {
+        std::cerr << "failpipe_payments: the grace period of " << grace.count() << " s ended with the handler of message "
+                  << running.message_id << " (type \"" << running.message_type << "\") on channel \"" << running.channel
+                  << "\" still running for " << fmt::format("{:.1f}", running.running_for.count()) << " s on thread " << running.thread
+                  << "; exiting with code " << failpipe::WorkerPool::kExitGraceExpired
+                  << ": its delivery comes back after the visibility timeout\n";
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    if (auto log = spdlog::get("failpipe")) log->flush();
+#if FAILPIPE_HAVE_REDIS
+    if (broker.server) broker.server->shutdown();
+#else
+    (void)broker;
+#endif
+    std::_Exit(failpipe::WorkerPool::kExitGraceExpired);
 }
 
 failpipe::Config load(const Options& options) {
@@ -436,10 +466,7 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     const Live live{options.messages, levels, *broker.adapter, pool, gateway, *breaker};
     const Ending ending = watch(live, !options.quiet && isatty(STDERR_FILENO), start, timeout, signals);
     pool.request_stop();  // no handler starts any more; each thread settles what it handled, hands back the rest
-    if (!pool.join_for(config.pool.shutdown_grace)) {
-        log->error("handlers still running after the grace period of {} s; waiting for them", config.pool.shutdown_grace.count());
-        pool.join();
-    }
+    if (!pool.join_for(config.pool.shutdown_grace)) grace_expired(pool, config.pool.shutdown_grace, broker);
     const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
 
     Audit result;
