@@ -48,7 +48,12 @@ Broker open_redis(const Options& options, const failpipe::Config& config, const 
     redis.visibility_timeout = config.visibility_timeout;
     redis.max_message_bytes = config.max_message_bytes;
     redis.pool_size = threads + 4;
-    auto adapter = std::make_shared<failpipe::RedisAdapter>(redis);
+    std::shared_ptr<failpipe::RedisAdapter> adapter;
+    try {
+        adapter = std::make_shared<failpipe::RedisAdapter>(redis);
+    } catch (const failpipe::InvalidArgumentError& e) {
+        throw BadRedisUrl(std::string("--redis: ") + e.what());  // the URL is parsed here, before any connection
+    }
     try {
         adapter->ping();
     } catch (const failpipe::ConnectionError& e) {

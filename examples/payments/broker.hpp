@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct Broker {
 /// Opens the broker @p options ask for, with the config's visibility timeout and message size.
 /// Throws std::runtime_error with a message for the user (an unreachable Redis is named without its
 /// password).
+/// A --redis URL that is not one (exit 2, a bad argument), unlike one that cannot be reached (exit 1).
+struct BadRedisUrl : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 Broker open_broker(const Options& options, const failpipe::Config& config, const std::string& first_level,
                    std::size_t threads);
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
+#include <utility>
 
 namespace payments {
 namespace {
@@ -42,8 +44,9 @@ std::string grouped(std::uint64_t value) {
 
 Ending watch(const Live& live, bool draw, SteadyClock::time_point start, std::chrono::seconds timeout,
              const failpipe::ShutdownSignals& signals) {
-    auto rate_from = std::make_pair(SteadyClock::now(), std::uint64_t{0});
-    double rate = 0;
+    // (time, done) samples reaching one second back: the rate is over the last second (over the time
+    // so far during the first one), so it shows at once and falls to 0 when nothing completes.
+    std::deque<std::pair<SteadyClock::time_point, std::uint64_t>> samples{{SteadyClock::now(), 0}};
     Ending ending = Ending::finished;
     for (;;) {
         // The settled counters (the workers count once the broker confirmed) are read before the
@@ -66,10 +69,10 @@ Ending watch(const Live& live, bool draw, SteadyClock::time_point start, std::ch
             waiting = 1;  // unknown: keep waiting
         }
         const auto now = SteadyClock::now();
-        if (now - rate_from.first >= std::chrono::seconds(1)) {
-            rate = static_cast<double>(done - rate_from.second) / std::chrono::duration<double>(now - rate_from.first).count();
-            rate_from = {now, done};
-        }
+        samples.emplace_back(now, done);
+        while (samples.size() > 2 && now - samples[1].first >= std::chrono::seconds(1)) samples.pop_front();
+        const double span = std::chrono::duration<double>(now - samples.front().first).count();
+        const double rate = span > 0 ? static_cast<double>(done - samples.front().second) / span : 0.0;
         if (draw) {
             std::string line = grouped(done) + "/" + grouped(live.produced) + " done (" + grouped(m.succeeded) + " ok, " +
                                grouped(m.dead_lettered) + " dead) | queued:";

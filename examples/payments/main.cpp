@@ -10,6 +10,8 @@
 #include <failpipe/memory/in_memory_adapter.hpp>
 #include <failpipe/metadata_keys.hpp>
 #include <failpipe/circuit_breaker.hpp>
+#include <failpipe/degradation.hpp>
+#include <failpipe/retry_budget.hpp>
 #include <failpipe/metrics.hpp>
 #include <failpipe/worker.hpp>
 #include <failpipe/shutdown_signals.hpp>
@@ -18,12 +20,14 @@
 #include <failpipe/http/runtime_endpoints.hpp>
 #endif
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -47,13 +51,24 @@ std::chrono::nanoseconds scaled(double real_seconds, double scale) {
 // busy machine must settle its batch within it, or healthy payments would come back as if crashed.
 constexpr double kMinVisibilitySeconds = 0.5;
 
-// The config as written (real time), with every delay and the visibility timeout times the scale.
+// Sets @p key of @p object to its library default when the document leaves it out, then scales it:
+// a default (a breaker's 30 s openFor, say) is a real-time duration like a written one.
+void scale_seconds(nlohmann::json& object, const char* key, failpipe::Seconds fallback, double scale) {
+    if (!object.is_object()) return;
+    if (!object.contains(key)) object[key] = fallback.count();
+    if (object[key].is_number()) object[key] = object[key].get<double>() * scale;
+}
+
+// The config as written (real time), with every duration times the scale: the retry delays, the
+// breakers' window/openFor/releaseDelay, the retry budgets' window/fallbackDelay, maxElapsed, the
+// degradation window/interval (these also where the document leaves them at their defaults) and the
+// visibility timeout.
 failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
     nlohmann::json document = real.document;
     auto scale_pipeline = [&](nlohmann::json& pipeline) {
         for (auto& middleware : pipeline) {
             for (const char* key : {"delayInitial", "delayMaximum"}) {
-                if (middleware.contains(key)) middleware[key] = middleware[key].get<double>() * scale;
+                if (middleware.contains(key) && middleware[key].is_number()) middleware[key] = middleware[key].get<double>() * scale;
             }
         }
     };
@@ -62,17 +77,34 @@ failpipe::Config scaled_config(const failpipe::Config& real, double scale) {
         for (auto& [channel, pipeline] : document["pipelines"].items()) scale_pipeline(pipeline);
     }
     if (document.contains("breakers")) {
+        const failpipe::CircuitBreakerOptions defaults;
         for (auto& [name, breaker] : document["breakers"].items()) {
-            for (const char* key : {"window", "openFor", "releaseDelay"}) {
-                if (breaker.contains(key)) breaker[key] = breaker[key].get<double>() * scale;
-            }
+            scale_seconds(breaker, "window", defaults.window, scale);
+            scale_seconds(breaker, "openFor", defaults.open_for, scale);
+            scale_seconds(breaker, "releaseDelay", defaults.release_delay, scale);
+        }
+    }
+    if (document.contains("retryBudget")) {
+        const failpipe::RetryBudgetOptions defaults;
+        for (auto& [channel, budget] : document["retryBudget"].items()) {
+            scale_seconds(budget, "window", defaults.window, scale);
+            scale_seconds(budget, "fallbackDelay", defaults.fallback_delay, scale);
+        }
+    }
+    if (document.contains("maxElapsed")) {  // none by default: nothing to scale then
+        auto& limit = document["maxElapsed"];
+        if (limit.is_number()) limit = limit.get<double>() * scale;
+        for (auto& [channel, seconds] : limit.items()) {
+            if (limit.is_object() && seconds.is_number()) seconds = seconds.get<double>() * scale;
         }
     }
     if (document.contains("degradation")) {
-        for (const char* key : {"window", "interval"}) {
-            if (document["degradation"].contains(key)) document["degradation"][key] = document["degradation"][key].get<double>() * scale;
-        }
+        const failpipe::DegradationOptions defaults;
+        scale_seconds(document["degradation"], "window", defaults.window, scale);
+        scale_seconds(document["degradation"], "interval", defaults.interval, scale);
     }
+    // No `worker` object: the defaults, as load_config would take them (then scaled like the rest).
+    if (!document.contains("worker")) document["worker"] = nlohmann::json::object();
     auto& worker = document["worker"];
     const double visibility = worker.value("visibilityTimeout", 30.0);
     worker["visibilityTimeout"] = std::max(kMinVisibilitySeconds, visibility * scale);
@@ -199,6 +231,34 @@ std::unique_ptr<failpipe::http::EndpointServer> serve_endpoints(const payments::
     throw Exit{status};
 }
 
+// worker.shutdownGrace ended with a handler still running (docs/runtime.md): name each, then end at
+// once with 124 — a handler cannot be interrupted, and waiting for it would ignore the grace. No
+// destructor runs after std::_Exit, so the private redis-server is stopped here.
+[[noreturn]] void grace_expired(const failpipe::WorkerPool& pool, failpipe::Seconds grace, Broker& broker) {
+    const auto still = pool.running_handlers();
+    if (still.empty()) {
+        std::cerr << "failpipe_payments: the grace period of " << grace.count()
+                  << " s ended with a thread still settling (the broker is unreachable?); exiting with code "
+                  << failpipe::WorkerPool::kExitGraceExpired << "\n";
+    }
+    for (const auto& running : still) {
+        std::cerr << "failpipe_payments: the grace period of " << grace.count() << " s ended with the handler of message "
+                  << running.message_id << " (type \"" << running.message_type << "\") on channel \"" << running.channel
+                  << "\" still running for " << fmt::format("{:.1f}", running.running_for.count()) << " s on thread " << running.thread
+                  << "; exiting with code " << failpipe::WorkerPool::kExitGraceExpired
+                  << ": its delivery comes back after the visibility timeout\n";
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    if (auto log = spdlog::get("failpipe")) log->flush();
+#if FAILPIPE_HAVE_REDIS
+    if (broker.server) broker.server->shutdown();
+#else
+    (void)broker;
+#endif
+    std::_Exit(failpipe::WorkerPool::kExitGraceExpired);
+}
+
 failpipe::Config load(const Options& options) {
     try {
         return scaled_config(failpipe::load_config_file(options.config), options.time_scale);
@@ -211,7 +271,13 @@ failpipe::Config load(const Options& options) {
 std::vector<std::string> check_figures(const Audit& result, const failpipe::WorkerMetricsSnapshot& workers,
                                        const failpipe::SeriesSnapshot& library) {
     std::vector<std::string> problems;
-    if (!result.accounted()) problems.push_back("not every payment is accounted for (see above)");
+    if (!result.accounted()) {
+        // Said in full here: in --json mode there is no text above to point at.
+        problems.push_back("not every payment is accounted for: " + std::to_string(result.lost) + " lost" +
+                           (result.lost_sample.empty() ? "" : " (" + nlohmann::json(result.lost_sample).dump() + ")") + ", " +
+                           std::to_string(result.in_both) + " both succeeded and dead-lettered, " +
+                           std::to_string(result.dead_twice) + " dead-lettered more than once");
+    }
     std::size_t by_reason = 0, by_group = 0, by_metrics = 0;
     for (const auto& [reason, count] : result.by_reason) by_reason += count;
     for (const auto& group : result.groups) by_group += group.count;
@@ -321,6 +387,8 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     try {
         broker = open_broker(options, config, levels.front(), threads);
         require_empty(*broker.adapter, levels, config.dispatcher.dead_letter_suffix);
+    } catch (const BadRedisUrl& e) {
+        fail(e.what(), 2);
     } catch (const std::exception& e) {
         fail(e.what());
     }
@@ -398,15 +466,12 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     const Live live{options.messages, levels, *broker.adapter, pool, gateway, *breaker};
     const Ending ending = watch(live, !options.quiet && isatty(STDERR_FILENO), start, timeout, signals);
     pool.request_stop();  // no handler starts any more; each thread settles what it handled, hands back the rest
-    if (!pool.join_for(config.pool.shutdown_grace)) {
-        log->error("handlers still running after the grace period of {} s; waiting for them", config.pool.shutdown_grace.count());
-        pool.join();
-    }
+    if (!pool.join_for(config.pool.shutdown_grace)) grace_expired(pool, config.pool.shutdown_grace, broker);
     const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
 
     Audit result;
     try {
-        result = audit(*broker.adapter, levels, tally, config.dispatcher.dead_letter_suffix, ending != Ending::finished);
+        result = audit(*broker.adapter, levels, tally, scenario, config.dispatcher.dead_letter_suffix, ending != Ending::finished);
     } catch (const failpipe::Error& e) {
         fail(std::string("could not read the dead letters: ") + e.what());
     }

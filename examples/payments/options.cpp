@@ -16,7 +16,10 @@ usage: failpipe_payments [options]
 
   --messages N      payments to produce (default 10000; 1 … 1000000)
   --threads N       worker threads (default: the config's worker.threads, 4; 1 … 64)
-  --fail-rate R     share of gateway calls that time out, transient (default 0.10; 0 … 0.9)
+  --fail-rate R     share of gateway calls that time out, transient (default 0.10; 0 … 0.45: at
+                    50 % failures and more the gateway breaker, failureRatio 50, holds the payments
+                    as long as the gateway looks down — that is what a breaker is for — and the
+                    run would never end)
   --seed N          seed of the simulation: the same seed, the same payments and gateway answers (default 1)
   --time-scale S    every simulated duration times S (default 0.02; 1 = real time: 5 s, 15 s, 60 s
                     retry levels, a 100 s outage; 0.0001 … 1)
@@ -35,6 +38,11 @@ usage: failpipe_payments [options]
 
 Exit status: 0 every payment accounted for (lost = 0, the figures add up), 1 not, 2 bad arguments.
 )";
+
+// Not up to 0.5: from there the gateway breaker (failureRatio 50) sees the gateway as down for good.
+const char* kFailRateRange =
+    "from 0 to 0.45 (at 50 % failures and more the gateway breaker holds the payments as long as the gateway "
+    "looks down, so the run would never end)";
 
 [[noreturn]] void bad(const std::string& message) {
     std::cerr << "failpipe_payments: " << message << "\n(see failpipe_payments --help)\n";
@@ -80,7 +88,7 @@ Options parse_options(int argc, char** argv) {
         } else if (arg == "--threads") {
             options.threads = whole(arg, value(), 1, 64);
         } else if (arg == "--fail-rate") {
-            options.fail_rate = number(arg, value(), 0.0, 0.9, "from 0 to 0.9");
+            options.fail_rate = number(arg, value(), 0.0, 0.45, kFailRateRange);
         } else if (arg == "--seed") {
             options.seed = whole(arg, value(), 0, UINT64_MAX);
         } else if (arg == "--time-scale") {

@@ -65,10 +65,13 @@ PrivateRedis::PrivateRedis() {
     throw std::runtime_error("could not start redis-server on 127.0.0.1 (see " + binary + ")");
 }
 
-PrivateRedis::~PrivateRedis() {
+PrivateRedis::~PrivateRedis() { shutdown(); }
+
+void PrivateRedis::shutdown() noexcept {
     stop();
     std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+    dir_.clear();
 }
 
 bool PrivateRedis::start(const std::string& binary) {

@@ -18,6 +18,9 @@ public:
 
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
     pid_t pid() const noexcept { return pid_; }
+    /// Stops the server by its PID and removes its directory now (the destructor does it otherwise):
+    /// for a run that ends with std::_Exit, where no destructor runs.
+    void shutdown() noexcept;
 
 private:
     bool start(const std::string& binary);

@@ -10,11 +10,10 @@
 namespace payments {
 namespace {
 
-// The payment number of a dead letter: from its data, or from the bytes kept of a poison message
-// (the worker keeps them as a string, encoding utf-8, in `data`; a foreign entry read from the
-// dead-letter channel itself comes as JSON binary).
-long long dead_payment(const failpipe::DeadLetter& dead) {
-    const auto& data = dead.message.data;
+// The payment number of a dead letter or a queued entry: from its data, or from the bytes of a
+// poison message (the worker keeps them as a string, encoding utf-8, in `data`; browse gives the
+// undecodable bytes still queued, and a foreign entry of the dead-letter channel, as JSON binary).
+long long payment_in(const nlohmann::json& data) {
     std::string text;
     if (data.is_string()) {
         text = data.get<std::string>();
@@ -32,7 +31,7 @@ long long dead_payment(const failpipe::DeadLetter& dead) {
 }  // namespace
 
 Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>& levels, const Tally& tally,
-            const std::string& dead_letter_suffix, bool include_queued) {
+            const Scenario& scenario, const std::string& dead_letter_suffix, bool include_queued) {
     // The adapter is shared but only read here; DeadLetters needs an owner it will not outlive.
     std::shared_ptr<failpipe::AdapterInterface> view(&adapter, [](failpipe::AdapterInterface*) {});
     failpipe::DeadLetters::Options options;
@@ -52,7 +51,7 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
                 ++result.dead_letter_entries;
                 ++result.by_reason[dead.reason.empty() ? "(none)" : dead.reason];
                 ++result.by_channel[dead.channel];
-                const long long n = dead_payment(dead);
+                const long long n = payment_in(dead.message.data);
                 if (n >= 1 && static_cast<std::size_t>(n) <= tally.size()) {
                     ++dead_count[static_cast<std::size_t>(n - 1)];
                 } else {
@@ -78,7 +77,7 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
             for (std::size_t offset = 0;;) {
                 const auto page = adapter.browse(level, offset, failpipe::DeadLetters::kPageSize);
                 for (const auto& message : page) {
-                    const long long n = payment_number(message.data);
+                    const long long n = payment_in(message.data);  // poison payments too, as raw bytes
                     if (n >= 1 && static_cast<std::size_t>(n) <= tally.size()) queued[static_cast<std::size_t>(n - 1)] = true;
                 }
                 offset += page.size();
@@ -87,7 +86,9 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
             result.held += adapter.depth(level).reserved;
         }
     }
-    std::size_t unfound = 0;
+    // Only a payment that crashes its thread can be held by a crashed thread: the others not found
+    // are lost for sure, and of the crashing ones all but as many as are held.
+    std::vector<std::size_t> unfound, unfound_crashing;
     for (std::size_t i = 0; i < tally.size(); ++i) {
         const bool charged = tally.charges(i + 1) > 0;
         const bool dead = dead_count[i] > 0;
@@ -98,15 +99,19 @@ Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>&
         result.dead_twice += dead_count[i] > 1 ? 1 : 0;
         if (!charged && !dead && queued[i]) ++result.queued;
         if (!charged && !dead && !queued[i]) {
-            ++unfound;
-            if (result.lost_sample.size() < 10) result.lost_sample.push_back(i + 1);
+            const bool crashing = i < scenario.size() && scenario.kind(i) == Kind::crash;
+            (crashing ? unfound_crashing : unfound).push_back(i + 1);
         }
     }
     // Deliveries held by crashed threads cannot be read by id until they come back: only as many
-    // payments as they are may be missing for that reason.
-    result.held = std::min(result.held, unfound);
-    result.lost = unfound - result.held;
-    if (result.lost == 0) result.lost_sample.clear();
+    // crashing payments as they are may be missing for that reason.
+    result.held = std::min(result.held, unfound_crashing.size());
+    unfound.insert(unfound.end(), unfound_crashing.begin() + static_cast<std::ptrdiff_t>(result.held), unfound_crashing.end());
+    std::sort(unfound.begin(), unfound.end());
+    result.lost = unfound.size();
+    // The sample names only payments the lost count includes (which crashing ones are the held ones
+    // cannot be told by id: the first ones not found are taken as held).
+    result.lost_sample.assign(unfound.begin(), unfound.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, unfound.size())));
     for (auto& [fingerprint, group] : groups) result.groups.push_back(std::move(group));
     std::stable_sort(result.groups.begin(), result.groups.end(),
                      [](const Audit::Group& a, const Audit::Group& b) { return a.count > b.count; });

@@ -47,7 +47,7 @@ struct Audit {
 /// With @p include_queued (a run that stopped early), the payments still waiting on a level are
 /// found by id too, and the deliveries crashed threads hold are counted.
 Audit audit(failpipe::AdapterInterface& adapter, const std::vector<std::string>& levels, const Tally& tally,
-            const std::string& dead_letter_suffix, bool include_queued = false);
+            const Scenario& scenario, const std::string& dead_letter_suffix, bool include_queued = false);
 
 /// Prints @p report (as built by main) for a person.
 void print_report(const nlohmann::json& report, std::ostream& out);
