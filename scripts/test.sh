@@ -4,7 +4,7 @@
 #   build     the normal build (scripts/build.sh: Release, -Werror, everything)
 #   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
 #   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
-#   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 15)
+#   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
 #   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
 #             redis-server of its own on loopback. Last, so its ctest summary ends the output.
 #
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 sanitize=1
 fuzz=1
-fuzz_seconds=15
+fuzz_seconds=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-sanitize) sanitize=0; shift ;;

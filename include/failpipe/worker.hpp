@@ -31,6 +31,25 @@ namespace failpipe {
 /// @brief A message handler: returns to succeed, throws to fail.
 using Handler = std::function<void(const Message&, HandlerContext&)>;
 
+namespace detail {
+// What a Worker keeps about a delivery for its DeliveryEvent, only when someone observes. Outside
+// the class: clang 14 cannot default-construct a nested struct with member initializers in an
+// optional member of the enclosing class.
+struct WorkerEventFacts {
+    bool first_attempt = true;
+    std::optional<ErrorClass> error_class;
+    std::string error_type;
+    std::string error_message;
+    std::optional<FailureAction> action;
+    std::string decided_by;
+    std::string reason;
+    Seconds delay{0.0};
+    bool budget_exhausted = false;
+    std::chrono::nanoseconds handler_time{0};
+    std::optional<Seconds> lateness;
+};
+}  // namespace detail
+
 /// @brief Worker settings (JSON config: `worker`).
 struct WorkerOptions {
     std::vector<std::string> channels;                  ///< Channels to consume, earlier ones first.
@@ -118,19 +137,7 @@ public:
 
 private:
     // What a DeliveryEvent says beyond the delivery and its outcome; gathered only when someone observes.
-    struct EventFacts {
-        bool first_attempt = true;
-        std::optional<ErrorClass> error_class;
-        std::string error_type;
-        std::string error_message;
-        std::optional<FailureAction> action;
-        std::string decided_by;
-        std::string reason;
-        Seconds delay{0.0};
-        bool budget_exhausted = false;
-        std::chrono::nanoseconds handler_time{0};
-        std::optional<Seconds> lateness;
-    };
+    using EventFacts = detail::WorkerEventFacts;
     // A delivery whose handler (and pipeline) has run, waiting to be settled.
     struct Pending {
         Delivery delivery;
