@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include "failpipe/failpipe.hpp"
+#include "../eventually.hpp"
 #include "failpipe/http/endpoint_server.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metrics.hpp"
@@ -28,16 +29,6 @@ EndpointServerOptions on_any_port() {
     options.metrics = [] { return Reply{200, "# TYPE failpipe_messages_total counter\nfailpipe_messages_total 3\n"}; };
     options.health = [] { return Reply{200, R"({"status":"healthy"})"}; };
     return options;
-}
-
-template <class Condition>
-bool eventually_true(Condition condition) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return condition();
 }
 
 httplib::Client client_of(const EndpointServer& server) {
@@ -194,16 +185,16 @@ TEST_CASE("endpoint server: a pool's /health goes healthy, then warning on a dea
     auto status_of = [&](const httplib::Result& reply) { return nlohmann::json::parse(reply->body).at("status"); };
 
     pool.start();
-    REQUIRE(eventually_true([&] { return pool.status().threads_alive == 2; }));
+    REQUIRE(failpipe::test::eventually([&] { return pool.status().threads_alive == 2; }));
     adapter->push("orders", failpipe::Message::create("order", {{"bad", false}}));
-    REQUIRE(eventually_true([&] { return calls.load() == 1; }));
+    REQUIRE(failpipe::test::eventually([&] { return calls.load() == 1; }));
     auto healthy = client.Get("/health");
     REQUIRE(healthy);
     CHECK(healthy->status == 200);
     CHECK(status_of(healthy) == "healthy");
 
     adapter->push("orders", failpipe::Message::create("order", {{"bad", true}}));
-    REQUIRE(eventually_true([&] { return adapter->depth("orders:dlq").total() == 1; }));
+    REQUIRE(failpipe::test::eventually([&] { return adapter->depth("orders:dlq").total() == 1; }));
     auto warning = client.Get("/health");
     REQUIRE(warning);
     CHECK(warning->status == 200);

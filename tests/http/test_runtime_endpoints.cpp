@@ -7,21 +7,12 @@
 #include <httplib.h>
 
 #include "failpipe/failpipe.hpp"
+#include "../eventually.hpp"
 #include "failpipe/http/runtime_endpoints.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "../prometheus_parser.hpp"
 
 namespace {
-
-template <class Condition>
-bool eventually(Condition condition) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return condition();
-}
 
 }  // namespace
 
@@ -51,8 +42,8 @@ TEST_CASE("runtime endpoints: /metrics parses back with the pool's counts, depth
     pool.start();
     for (int i = 0; i < 3; ++i) adapter->push("orders", failpipe::Message::create("order", {{"bad", false}}));
     adapter->push("orders", failpipe::Message::create("order", {{"bad", true}}));
-    REQUIRE(eventually([&] { return adapter->depth("orders:dlq").total() == 1 && calls.load() == 4; }));
-    REQUIRE(eventually([&] { return metrics->snapshot().total().received == 4; }));
+    REQUIRE(failpipe::test::eventually([&] { return adapter->depth("orders:dlq").total() == 1 && calls.load() == 4; }));
+    REQUIRE(failpipe::test::eventually([&] { return metrics->snapshot().total().received == 4; }));
 
     auto page = client.Get("/metrics");
     REQUIRE(page);
