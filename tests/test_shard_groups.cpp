@@ -2,11 +2,13 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "failpipe/config.hpp"
+#include "failpipe/explain.hpp"
 #include "failpipe/hash_slot.hpp"
 #include "failpipe/send_again_middleware.hpp"
 #include "failpipe/shard_groups.hpp"
@@ -356,4 +358,41 @@ TEST_CASE("shard groups: a document with other problems reports its group proble
     bool duplicate = false;
     for (const auto& issue : issues) duplicate = duplicate || contains(issue.message, "already in group");
     CHECK(duplicate);
+}
+
+TEST_CASE("shard groups: every channel explain sends a message to is in the group it started in") {
+    // The invariant the groups exist for: a settle's pushes stay in one group, so in one slot.
+    int checked = 0;
+    for (const auto& dir : {kConfigDir, std::filesystem::path(FAILPIPE_SOURCE_DIR) / "tests" / "fuzz" / "config" / "corpus"}) {
+        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+            if (entry.path().extension() != ".json" || entry.path().filename() == "schema.json") continue;
+            std::optional<Config> config;
+            try {
+                config.emplace(load_config_file(entry.path()));
+            } catch (const ConfigError&) {
+                continue;  // the corpus holds refused documents too
+            }
+            std::vector<std::string> starts{"orders", "emails"};
+            for (const auto& [channel, pipeline] : config->dispatcher.pipelines) starts.push_back(channel);
+            for (const auto& channel : config->worker.channels) starts.push_back(channel);
+            for (const auto& start : starts) {
+                for (ErrorClass error_class : {ErrorClass::unknown, ErrorClass::transient, ErrorClass::permanent}) {
+                    ExplainOptions options;
+                    options.channel = start;
+                    options.error_class = error_class;
+                    options.max_failures = 100;
+                    for (const auto& step : explain(config->make_dispatcher(), options)) {
+                        CAPTURE(entry.path().filename().string());
+                        CAPTURE(start);
+                        CAPTURE(step.channel);
+                        CAPTURE(step.decision.to);
+                        CHECK(config->shard_groups.same_group(start, step.channel));
+                        if (!step.decision.to.empty()) CHECK(config->shard_groups.same_group(start, step.decision.to));
+                        ++checked;
+                    }
+                }
+            }
+        }
+    }
+    CHECK(checked > 100);
 }
