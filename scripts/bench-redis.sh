@@ -12,7 +12,9 @@
 # masters; FAILPIPE_BENCH_GROUP_SPREAD=natural keeps the names g0, g1, ... wherever their slots fall)
 # on each, 16 workers: INFO commandstats and INFO cpu of every master diffed over each run. Prints a
 # table and a verdict per scenario (commands balanced within 20 % across the masters; the masters'
-# CPU per message on the cluster no more than on one Redis).
+# CPU per message on the cluster no more than on one Redis). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
+# the one Redis a replica too (started and stopped by PID like the others), so that both sides pay for
+# feeding one replica per master.
 #
 # Extra arguments go to the benchmark (Google Benchmark flags, e.g. --benchmark_filter='^A/').
 # FAILPIPE_BUILD_DIR picks another build directory (only the benchmark is built there; configured
@@ -56,9 +58,52 @@ if [ -n "${cluster}" ]; then
                    for (i = 9; i <= NF; i++) if ($i !~ /^\[/) slots = slots (slots == "" ? "" : ",") $i
                    printf "%s%s=%s", (n++ ? " " : ""), address, slots
                  }')
-  echo "bench-redis: one Redis at ${FAILPIPE_TEST_REDIS_URL}; Redis Cluster masters (and slots): ${masters}" >&2
+  one_label="one Redis"
+  if [ -n "${FAILPIPE_BENCH_ONE_REDIS_REPLICA:-}" ]; then
+    bench_replica_dir=$(mktemp -d -t failpipe-bench-replica.XXXXXX)
+    bench_replica_pid=
+    bench_stop_replica() {
+      if [ -n "${bench_replica_pid}" ]; then
+        kill "${bench_replica_pid}" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "${bench_replica_pid}" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "${bench_replica_pid}" 2>/dev/null || true
+      fi
+      rm -rf "${bench_replica_dir}"
+    }
+    bench_prev_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
+    trap "bench_stop_replica; ${bench_prev_trap}" EXIT
+    for attempt in $(seq 1 20); do
+      replica_port=$(( 20000 + (RANDOM * 7 + attempt * 131) % 30000 ))
+      "${FAILPIPE_REDIS_SERVER}" --bind 127.0.0.1 --port "${replica_port}" --dir "${bench_replica_dir}" \
+          --save '' --appendonly no --protected-mode yes --daemonize no --replicaof 127.0.0.1 "${port}" \
+          --logfile "${bench_replica_dir}/redis.log" &
+      bench_replica_pid=$!
+      linked=
+      for _ in $(seq 1 100); do
+        kill -0 "${bench_replica_pid}" 2>/dev/null || break
+        if redis-cli -h 127.0.0.1 -p "${replica_port}" info replication 2>/dev/null | tr -d '\r' |
+             grep -qx 'master_link_status:up' &&
+           redis-cli -h 127.0.0.1 -p "${replica_port}" info server 2>/dev/null | tr -d '\r' |
+             grep -qx "process_id:${bench_replica_pid}"; then
+          linked=1
+          break
+        fi
+        sleep 0.1
+      done
+      [ -n "${linked}" ] && break
+      kill "${bench_replica_pid}" 2>/dev/null || true
+      bench_replica_pid=
+    done
+    if [ -z "${bench_replica_pid}" ]; then
+      echo "bench-redis: could not start a replica of the one Redis on a free port" >&2
+      exit 1
+    fi
+    one_label="one Redis + replica"
+    echo "bench-redis: the one Redis has a replica on 127.0.0.1:${replica_port} (pid ${bench_replica_pid})" >&2
+  fi
+  echo "bench-redis: ${one_label} at ${FAILPIPE_TEST_REDIS_URL}; Redis Cluster masters (and slots): ${masters}" >&2
   echo "bench-redis: ${build_dir}/bin/bench_redis $*" >&2
-  FAILPIPE_BENCH_REDIS_URL=${FAILPIPE_TEST_REDIS_URL} FAILPIPE_BENCH_CLUSTER_URL=${FAILPIPE_TEST_REDIS_CLUSTER_URL} \
+  FAILPIPE_BENCH_ONE_REDIS_LABEL=${one_label} FAILPIPE_BENCH_REDIS_URL=${FAILPIPE_TEST_REDIS_URL} FAILPIPE_BENCH_CLUSTER_URL=${FAILPIPE_TEST_REDIS_CLUSTER_URL} \
     FAILPIPE_BENCH_CLUSTER_MASTERS=${masters} "${build_dir}/bin/bench_redis" "$@"
   exit
 fi
