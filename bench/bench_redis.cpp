@@ -411,7 +411,15 @@ const Target& one_redis_target() {
     return target;
 }
 const Target& cluster_target() {
-    static const Target target{"cluster", env("FAILPIPE_BENCH_CLUSTER_URL"), parse_masters(env("FAILPIPE_BENCH_CLUSTER_MASTERS")), true};
+    static const Target target = [] {
+        Target t{"cluster", env("FAILPIPE_BENCH_CLUSTER_URL"), parse_masters(env("FAILPIPE_BENCH_CLUSTER_MASTERS")), true};
+        // A node that has never met another one lists itself as ":port": it is on the seed's host.
+        const std::string seed = address_of(t.url);
+        for (Master& master : t.masters) {
+            if (master.address.rfind(':', 0) == 0) master.address = seed.substr(0, seed.rfind(':')) + master.address;
+        }
+        return t;
+    }();
     return target;
 }
 bool cluster_mode() { return !env("FAILPIPE_BENCH_CLUSTER_URL").empty(); }
@@ -969,7 +977,15 @@ int run_cluster_comparison(int argc, char** argv) {
     for (const Consume& c : {Consume{"A", "all succeed", Kind::a}, Consume{"B", "10% fail once, 1% dead", Kind::b}}) {
         for (const Target* target : {&one_redis_target(), &cluster_target()}) {
             register_scenario(Row{c.scenario, c.what, "batch", concurrency, 0, {}, false, {}, target->label, group_count()},
-                              [kind = c.kind, target] { return run_groups(kind, *target, concurrency); });
+                              [kind = c.kind, target] {
+                                  try {
+                                      return run_groups(kind, *target, concurrency);
+                                  } catch (const std::exception& e) {
+                                      Measure m;
+                                      m.problem = std::string(" on ") + target->label + ": " + e.what();
+                                      return m;
+                                  }
+                              });
         }
     }
     benchmark::Initialize(&argc, argv);
