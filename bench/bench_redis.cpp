@@ -24,6 +24,17 @@
 //
 // Environment: FAILPIPE_BENCH_REDIS_URL (required), FAILPIPE_BENCH_N, FAILPIPE_BENCH_ITERATIONS
 // (runs per scenario, default 5), FAILPIPE_LPUSH_OPS (redis-benchmark's figure, for the share column).
+//
+// With FAILPIPE_BENCH_CLUSTER_URL (scripts/bench-redis.sh --cluster) it runs instead A and B over
+// shard groups (FAILPIPE_BENCH_GROUPS, default 6; message i in group i mod G; each group one
+// RedisAdapter with key prefix `<prefix>:<group>`, so its keys carry the group's hash tag
+// `{prefix:group}`; 16 workers spread over the groups), first on the one Redis, then on the cluster
+// whose masters and slots FAILPIPE_BENCH_CLUSTER_MASTERS lists (`host:port=0-5460,... ...`). On the
+// cluster the group names are chosen so that the groups go round the masters in turn
+// (FAILPIPE_BENCH_GROUP_SPREAD=natural: g0, g1, ... wherever they hash). Each run diffs INFO
+// commandstats and INFO cpu of every master; the summary gives each master's share of the commands
+// and the masters' CPU per message, and a verdict per scenario: balanced within 20 % across the
+// masters (with 6 or more groups), CPU per message on the cluster no more than on one Redis.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
