@@ -1,4 +1,5 @@
-// Group commit of settles, releases and single pushes.
+// Group commit of settles (one or a batch), releases and single pushes: the one write path of all
+// of them (encoder, script, resend flags, reply parsing).
 //
 // Concurrent callers queue their operations; one of them (the leader) sends everything queued as
 // ONE call of the apply script on a connection of its own, while the next operations queue up
@@ -6,6 +7,9 @@
 // trip carries as many operations as arrived during the previous one, which is what lets 16
 // workers share one Redis core. Each operation still succeeds or fails on its own (the script
 // answers one status per operation).
+//
+// A settle_batch is one submit() of many operations: they go together, in calls of at most
+// kMaxBatch operations.
 //
 // Thread safety: submit() may be called from any number of threads.
 #pragma once
@@ -17,37 +21,43 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "connection.hpp"
+#include "script_args.hpp"
 #include "scripts.hpp"
 
 namespace failpipe::detail::redis {
 
-/// One operation of the apply script and, once submitted, its outcome.
+/// One operation of the apply script (encoded by script_args.hpp) and, once submitted, its outcome.
 struct WriteOp {
-    /// How the round trip that carried it failed (none: `status` holds the script's answer).
-    enum class Failure { none, connection, timeout, protocol };
+    /// How it failed. connection and timeout: the round trip that carried it (it may or may not have
+    /// been applied); refused: the whole call was refused or answered nonsense (not applied);
+    /// operation: the script refused this operation alone (not applied).
+    enum class Failure { none, connection, timeout, refused, operation };
 
-    Args args;                   ///< The operation's part of ARGV; args.at(1) is its resend flag.
+    explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
+    explicit WriteOp(ReleaseArg&& op) : resend_flag(encode(args, std::move(op))) {}
+    explicit WriteOp(PushOpArg&& op) : resend_flag(encode(args, std::move(op))), pushes_only(true) {}
+
+    Args args;                   ///< The operation's part of ARGV.
+    std::size_t resend_flag;     ///< Where in args its resend flag is ("1" on a repeat).
+    bool pushes_only = false;    ///< Pushes of new messages: refused when Redis is out of memory.
     long long status = -1;       ///< 1 done, 2 done by an earlier try, 0 stale.
     std::string error;           ///< The operation's own error ('E...' from the script), or the round trip's.
     Failure failure = Failure::none;
-
-    // Hand-over between the leader and this operation's thread.
-    std::mutex mutex;
-    std::condition_variable changed;
-    int state = 0;  // 0 queued, 1 finished, 2 lead the next round trip
 };
 
 class WriteCombiner {
 public:
     WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout, Counters& counters,
-                  std::string prefix, std::string visibility_ms);
+                  const ScriptHead& head);
 
-    /// Runs @p op (alone or with others) and returns when its outcome is set. Never throws.
-    void submit(WriteOp& op) noexcept;
+    /// Runs @p ops (alone or with others) and returns when the outcome of each is set. Never throws.
+    void submit(std::span<WriteOp> ops) noexcept;
+    void submit(WriteOp& op) noexcept { submit(std::span<WriteOp>(&op, 1)); }
 
     /// Round trips made so far (for RedisAdapter::stats()).
     std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
@@ -55,25 +65,32 @@ public:
     std::uint64_t operations() const noexcept { return operations_.load(std::memory_order_relaxed); }
 
 private:
-    void execute(std::vector<WriteOp*>& batch) noexcept;
-    void execute_with(std::vector<WriteOp*>& batch, const Script& script) noexcept;
+    /// The operations of one submit() call, and the hand-over between the leader and its thread.
+    struct Waiter {
+        std::span<WriteOp> ops;
+        std::mutex mutex;
+        std::condition_variable changed;
+        int state = 0;  // 0 queued, 1 finished, 2 lead the next round trip
+    };
 
+    void execute(const std::vector<Waiter*>& batch) noexcept;
+    void execute_with(std::span<WriteOp* const> ops, const Script& script) noexcept;
+
+    /// Operations per script call (a larger submit() is carried by several calls).
     static constexpr std::size_t kMaxBatch = 256;
 
     std::atomic<std::uint64_t> round_trips_{0};
     std::atomic<std::uint64_t> operations_{0};
 
     std::mutex mutex_;
-    std::deque<WriteOp*> queue_;
+    std::deque<Waiter*> queue_;
     bool busy_ = false;       // a leader is running a round trip
     Connection connection_;   // touched only by the current leader
-    std::string prefix_;
-    std::string channels_key_;
-    std::string visibility_ms_;
+    const ScriptHead& head_;
 };
 
-/// Sends @p command (an EVALSHA of @p script) and returns the reply; when the server does not know
-/// the script (restart, SCRIPT FLUSH) loads it and sends the command again.
-Reply run_script(Connection& connection, std::string_view script_source, const Args& command);
+/// Sends @p call and returns the reply; when the server does not know the script (restart, SCRIPT
+/// FLUSH) loads it and sends the call again.
+Reply run_script(Connection& connection, const ScriptCall& call);
 
 }  // namespace failpipe::detail::redis
