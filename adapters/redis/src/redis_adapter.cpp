@@ -42,6 +42,8 @@ constexpr std::size_t kChunkBytes = 1 << 20;
 // One script call of a move reads or moves at most this many messages (and kChunkBytes), so no
 // call holds the server for long.
 constexpr std::size_t kMoveChunk = 256;
+// One script call of settle_batch carries at most this many settles.
+constexpr std::size_t kSettleChunk = 512;
 
 // Timeouts above this many seconds (about 31 years) are refused: they would overflow the
 // millisecond and nanosecond integers they become.
@@ -213,8 +215,10 @@ public:
         if (auto error = outcome_of(op, "settle", &delivery)) std::rethrow_exception(error);
     }
 
-    /// Many settles in one submit() of the write combiner: the same encoder, script, connection and
-    /// error mapping as settle(), in as few script calls as fit.
+    /// Many settles: the operations settle() sends (same encoder, apply script, reply parsing and
+    /// error mapping), in calls of up to kSettleChunk operations pipelined on a pooled connection.
+    /// Not through the write combiner: a batch fills calls on its own, and several workers' batches
+    /// in flight at once on their own connections keep the server busier than one combined call.
     std::vector<std::exception_ptr> settle_batch(std::vector<RedisAdapter::SettleItem>& items) {
         std::vector<std::exception_ptr> outcomes(items.size());
         if (items.empty()) return outcomes;
@@ -239,8 +243,8 @@ public:
             settled.push_back(i);
         }
         if (ops.empty()) return outcomes;
-        writer_.submit(ops);
-        std::exception_ptr whole;  // the call itself failed: thrown, as for settle()
+        send_settles(ops);
+        std::exception_ptr whole;  // the call itself failed: thrown, as settle() throws it
         for (std::size_t k = 0; k < ops.size(); ++k) {
             const std::size_t i = settled[k];
             std::exception_ptr error = outcome_of(ops[k], "settle_batch", items[i].delivery);
@@ -256,6 +260,42 @@ public:
             std::rethrow_exception(whole);
         }
         return outcomes;
+    }
+
+    /// Sends @p ops (settles) and sets the outcome of each. Never throws.
+    void send_settles(std::vector<WriteOp>& ops) noexcept {
+        std::vector<WriteOp*> all;
+        all.reserve(ops.size());
+        for (WriteOp& op : ops) all.push_back(&op);
+        std::vector<std::span<WriteOp* const>> chunks;
+        for (std::size_t begin = 0; begin < all.size(); begin += kSettleChunk) {
+            chunks.push_back(std::span<WriteOp* const>(all).subspan(begin, std::min(kSettleChunk, all.size() - begin)));
+        }
+        try {
+            std::vector<ApplyCall> calls;
+            calls.reserve(chunks.size());
+            for (const auto& chunk : chunks) calls.push_back(apply_call(head_, apply_script(), chunk));
+            bool attempted = false;
+            with_connection([&](Connection& connection) {
+                if (attempted) {
+                    for (auto& call : calls) call.flag_resend();
+                }
+                attempted = true;
+                for (const auto& call : calls) connection.append(call.call.args);
+                std::vector<std::size_t> unknown_script;
+                for (std::size_t k = 0; k < calls.size(); ++k) {
+                    Reply reply = connection.read("EVALSHA apply");
+                    if (is_error_reply(*reply, "NOSCRIPT")) {
+                        unknown_script.push_back(k);  // not run: sent again once the script is loaded
+                        continue;
+                    }
+                    take_statuses(*reply, chunks[k], connection.endpoint());
+                }
+                for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
+            });
+        } catch (...) {
+            fail_all(all, std::current_exception());
+        }
     }
 
     void release(const Delivery& delivery, Seconds delay) {

@@ -90,47 +90,73 @@ void WriteCombiner::execute(const std::vector<Waiter*>& batch) noexcept {
     run(pushes, push_script());
 }
 
-void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& script) noexcept {
-    auto fail_all = [&](WriteOp::Failure failure, const std::string& what) {
-        for (WriteOp* op : batch) {
-            op->failure = failure;
-            op->error = what;
-        }
-    };
-    try {
-        std::size_t parts = 0;
-        for (const WriteOp* op : batch) parts += op->args.size();
-        ScriptCall call = head_.call(script, parts);
-        Args& command = call.args;
-        std::vector<std::size_t> resend_flags;
-        resend_flags.reserve(batch.size());
-        for (const WriteOp* op : batch) {
-            resend_flags.push_back(command.size() + op->resend_flag);
-            for (std::size_t i = 0; i < op->args.size(); ++i) command.add(op->args.at(i));
-        }
+ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops) {
+    std::size_t parts = 0;
+    for (const WriteOp* op : ops) parts += op->args.size();
+    ApplyCall apply{head.call(script, parts), {}};
+    Args& command = apply.call.args;
+    apply.resend_flags.reserve(ops.size());
+    for (const WriteOp* op : ops) {
+        apply.resend_flags.push_back(command.size() + op->resend_flag);
+        for (std::size_t i = 0; i < op->args.size(); ++i) command.add(op->args.at(i));
+    }
+    return apply;
+}
 
+void ApplyCall::flag_resend() {
+    for (std::size_t position : resend_flags) call.args.set(position, "1");
+}
+
+void take_statuses(const redisReply& reply, std::span<WriteOp* const> ops, const std::string& where) {
+    throw_if_error_reply(reply, where, "EVALSHA apply");
+    if (reply.type != REDIS_REPLY_ARRAY || reply.elements != ops.size()) {
+        throw_unexpected_reply(reply, where, "EVALSHA apply", "one status per operation");
+    }
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        const redisReply& status = *reply.element[i];
+        if (status.type == REDIS_REPLY_INTEGER) {
+            ops[i]->status = status.integer;
+        } else if (status.type == REDIS_REPLY_STRING || status.type == REDIS_REPLY_ERROR) {
+            std::string_view text = text_of(status);
+            if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
+            ops[i]->failure = WriteOp::Failure::operation;
+            ops[i]->error = "Redis at " + where + ": " + describe_server_error(text);
+        } else {
+            ops[i]->failure = WriteOp::Failure::operation;
+            ops[i]->error = "Redis at " + where + ": unexpected status in the apply reply";
+        }
+    }
+}
+
+void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept {
+    WriteOp::Failure failure = WriteOp::Failure::refused;
+    std::string what = "unknown error";
+    try {
+        std::rethrow_exception(std::move(error));
+    } catch (const TimeoutError& e) {
+        failure = WriteOp::Failure::timeout;
+        what = e.what();
+    } catch (const ConnectionError& e) {
+        failure = WriteOp::Failure::connection;
+        what = e.what();
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+    }
+    for (WriteOp* op : ops) {
+        op->failure = failure;
+        op->error = what;
+    }
+}
+
+void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& script) noexcept {
+    try {
+        ApplyCall apply = apply_call(head_, script, batch);
         for (int attempt = 0;; ++attempt) {
             const bool reused = connection_.reused();
             try {
-                Reply reply = run_script(connection_, call);
-                throw_if_error_reply(*reply, connection_.endpoint(), "EVALSHA apply");
-                if (reply->type != REDIS_REPLY_ARRAY || reply->elements != batch.size()) {
-                    throw_unexpected_reply(*reply, connection_.endpoint(), "EVALSHA apply", "one status per operation");
-                }
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    const redisReply& status = *reply->element[i];
-                    if (status.type == REDIS_REPLY_INTEGER) {
-                        batch[i]->status = status.integer;
-                    } else if (status.type == REDIS_REPLY_STRING || status.type == REDIS_REPLY_ERROR) {
-                        std::string_view text = text_of(status);
-                        if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
-                        batch[i]->failure = WriteOp::Failure::operation;
-                        batch[i]->error = "Redis at " + connection_.endpoint() + ": " + describe_server_error(text);
-                    } else {
-                        batch[i]->failure = WriteOp::Failure::operation;
-                        batch[i]->error = "Redis at " + connection_.endpoint() + ": unexpected status in the apply reply";
-                    }
-                }
+                Reply reply = run_script(connection_, apply.call);
+                take_statuses(*reply, batch, connection_.endpoint());
                 return;
             } catch (const TimeoutError&) {
                 connection_.disconnect();
@@ -143,18 +169,14 @@ void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& 
                 // A reused connection may just have been dropped by a restarted server. Send once
                 // more on a new one, flagged as a repeat: the script recognises what the first try did.
                 if (attempt > 0 || !reused || !io_failure) throw;
-                for (std::size_t position : resend_flags) command.set(position, "1");
+                apply.flag_resend();
             } catch (...) {
                 connection_.disconnect();
                 throw;
             }
         }
-    } catch (const TimeoutError& e) {
-        fail_all(WriteOp::Failure::timeout, e.what());
-    } catch (const ConnectionError& e) {
-        fail_all(WriteOp::Failure::connection, e.what());
-    } catch (const std::exception& e) {
-        fail_all(WriteOp::Failure::refused, e.what());
+    } catch (...) {
+        fail_all(batch, std::current_exception());
     }
 }
 

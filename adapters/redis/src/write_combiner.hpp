@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <span>
 #include <string>
@@ -88,6 +89,25 @@ private:
     Connection connection_;   // touched only by the current leader
     const ScriptHead& head_;
 };
+
+/// One call of the apply script carrying several operations, and where each one's resend flag is.
+struct ApplyCall {
+    ScriptCall call;
+    std::vector<std::size_t> resend_flags;
+    /// Flags every operation as a repeat (for a try on a new connection after a lost one).
+    void flag_resend();
+};
+
+// The parts of the one write path that a caller sending on a connection of its own (settle_batch,
+// pipelined on a pooled connection) shares with the combiner.
+
+/// The call of @p script (apply_script() or push_script()) that carries @p ops.
+ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops);
+/// Sets each operation's status, or its own error, from the apply script's @p reply. Throws when the
+/// reply as a whole is an error or is not one status per operation (nothing of it applies then).
+void take_statuses(const redisReply& reply, std::span<WriteOp* const> ops, const std::string& where);
+/// Gives every operation of @p ops the failure @p error (the exception a call of them threw) means.
+void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept;
 
 /// Sends @p call and returns the reply; when the server does not know the script (restart, SCRIPT
 /// FLUSH) loads it and sends the call again.
