@@ -17,7 +17,7 @@
 #include "connection.hpp"
 #include "entry.hpp"
 #include "failpipe/error.hpp"
-#include "logging.hpp"
+#include "failpipe/logging.hpp"
 #include "pool.hpp"
 #include "script_args.hpp"
 #include "scripts.hpp"
