@@ -67,11 +67,11 @@ TEST_CASE("script args: apply operations read back as encoded, one after the oth
     pushes.push_back(PushArg{"next", "p1", std::string("bytes one"), "0"});
     pushes.push_back(PushArg{"later", "p2", std::string_view("bytes\x1f two"), std::string("1500")});
     const std::size_t settle_flag =
-        encode(call.args, SettleArg{true, "in", "5-1", "m1", "1234", std::move(pushes)});
+        encode(call.args, SettleArg{true, {"in", "5-1", "m1", "1234"}, std::move(pushes)});
     CHECK(call.args.at(settle_flag) == "1");
-    const std::size_t plain_flag = encode(call.args, SettleArg{false, "in", "5-2", "m2", "1235", {}});
+    const std::size_t plain_flag = encode(call.args, SettleArg{false, {"in", "5-2", "m2", "1235"}, {}});
     CHECK(call.args.at(plain_flag) == "0");
-    encode(call.args, ReleaseArg{false, "in", "5-3", "m3", "1236", std::string("250")});
+    encode(call.args, ReleaseArg{false, {"in", "5-3", "m3", "1236"}, std::string("250")});
     std::vector<PushArg> more;
     more.push_back(PushArg{"out", "p3", "three", "0"});
     encode(call.args, PushOpArg{true, "token-1", std::move(more)});
@@ -95,8 +95,8 @@ return cjson.encode(out)
 }
 
 TEST_CASE("script args: a WriteOp knows where its resend flag is, whatever the operation") {
-    WriteOp settle(SettleArg{false, "in", "5-1", "m1", "1", {}});
-    WriteOp release(ReleaseArg{false, "in", "5-1", "m1", "1", "0"});
+    WriteOp settle(SettleArg{false, {"in", "5-1", "m1", "1"}, {}});
+    WriteOp release(ReleaseArg{false, {"in", "5-1", "m1", "1"}, "0"});
     WriteOp push(PushOpArg{false, "t", {}});
     for (const WriteOp* op : {&settle, &release, &push}) CHECK(op->args.at(op->resend_flag) == "0");
     CHECK_FALSE(settle.pushes_only);

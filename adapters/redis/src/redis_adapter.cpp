@@ -102,6 +102,10 @@ Receipt parse_receipt(const Delivery& delivery, const char* operation) {
     return Receipt{text.substr(0, first), text.substr(first + 1, second - first - 1), text.substr(second + 1)};
 }
 
+DeliveryArg delivery_arg(const Delivery& delivery, const Receipt& receipt) {
+    return DeliveryArg{delivery.channel, receipt.stream_id, receipt.message_id, receipt.reserved_ms};
+}
+
 const redisReply& element(const redisReply& array, std::size_t index) { return *array.element[index]; }
 
 long long integer_of(const redisReply& reply, const std::string& endpoint, std::string_view command) {
@@ -190,7 +194,7 @@ public:
         for (auto& push : settlement.pushes) {
             if (push.message.id.empty()) push.message.id = generate_message_id();
         }
-        SettleArg op{in_doubt(delivery), delivery.channel, receipt.stream_id, receipt.message_id, receipt.reserved_ms, {}};
+        SettleArg op{in_doubt(delivery), delivery_arg(delivery, receipt), {}};
         op.pushes.reserve(settlement.pushes.size());
         for (std::size_t i = 0; i < settlement.pushes.size(); ++i) {
             const auto& push = settlement.pushes[i];
@@ -300,8 +304,7 @@ public:
 
     void release(const Delivery& delivery, Seconds delay) {
         const Receipt receipt = parse_receipt(delivery, "release");
-        WriteOp op(ReleaseArg{in_doubt(delivery), delivery.channel, receipt.stream_id, receipt.message_id,
-                              receipt.reserved_ms, delay_ms(delay, "release")});
+        WriteOp op(ReleaseArg{in_doubt(delivery), delivery_arg(delivery, receipt), delay_ms(delay, "release")});
         writer_.submit(op);
         if (auto error = outcome_of(op, "release", &delivery)) std::rethrow_exception(error);
     }

@@ -15,6 +15,18 @@ void add_pushes(Args& call, std::vector<PushArg>& pushes) {
     }
 }
 
+// <op> resend channel stream-id id reserved-ms: the head of a settle and of a release.
+std::size_t add_delivery_op(Args& call, std::string_view op, bool resend, const DeliveryArg& delivery) {
+    call.add(op);
+    const std::size_t flag = call.size();
+    add_flag(call, resend);
+    call.add(delivery.channel);
+    call.add(delivery.stream_id);
+    call.add(delivery.id);
+    call.add(delivery.reserved_ms);
+    return flag;
+}
+
 }  // namespace
 
 ScriptCall ScriptHead::call(const Script& script, std::size_t more_parts) const {
@@ -32,13 +44,7 @@ ScriptCall ScriptHead::call(const Script& script, std::size_t more_parts) const 
 
 // S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
 std::size_t encode(Args& call, SettleArg&& op) {
-    call.add("S");
-    const std::size_t flag = call.size();
-    add_flag(call, op.resend);
-    call.add(op.channel);
-    call.add(op.stream_id);
-    call.add(op.id);
-    call.add(op.reserved_ms);
+    const std::size_t flag = add_delivery_op(call, "S", op.resend, op.delivery);
     if (op.pushes.empty()) {
         call.add("0");
     } else {
@@ -50,13 +56,7 @@ std::size_t encode(Args& call, SettleArg&& op) {
 
 // R resend channel stream-id id reserved-ms delay-ms
 std::size_t encode(Args& call, ReleaseArg&& op) {
-    call.add("R");
-    const std::size_t flag = call.size();
-    add_flag(call, op.resend);
-    call.add(op.channel);
-    call.add(op.stream_id);
-    call.add(op.id);
-    call.add(op.reserved_ms);
+    const std::size_t flag = add_delivery_op(call, "R", op.resend, op.delivery);
     std::move(op.delay_ms).add_to(call);
     return flag;
 }

@@ -74,23 +74,25 @@ struct PushArg {
     Text delay_ms;
 };
 
-/// A settle: acknowledge the delivery (stream id, message id, reserved at) and add @p pushes, atomically.
-struct SettleArg {
-    bool resend = false;  ///< a repeat of a try whose reply was lost
+/// The delivery a settle or release is about, from its receipt.
+struct DeliveryArg {
     std::string_view channel;
     std::string_view stream_id;
     std::string_view id;
-    std::string_view reserved_ms;
+    std::string_view reserved_ms;  ///< when it was reserved, server ms
+};
+
+/// A settle: acknowledge @p delivery and add @p pushes, atomically.
+struct SettleArg {
+    bool resend = false;  ///< a repeat of a try whose reply was lost
+    DeliveryArg delivery;
     std::vector<PushArg> pushes;
 };
 
-/// A release: give the delivery back to its channel after @p delay_ms.
+/// A release: give @p delivery back to its channel after @p delay_ms.
 struct ReleaseArg {
     bool resend = false;
-    std::string_view channel;
-    std::string_view stream_id;
-    std::string_view id;
-    std::string_view reserved_ms;
+    DeliveryArg delivery;
     Text delay_ms;
 };
 
