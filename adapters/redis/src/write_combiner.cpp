@@ -19,9 +19,8 @@ WriteCombiner::WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, 
                              Counters& counters, const ScriptHead& head)
     : connection_(endpoint, connect_timeout, command_timeout, counters), head_(head) {}
 
-void WriteCombiner::submit(std::span<WriteOp> ops) noexcept {
-    if (ops.empty()) return;
-    Waiter self{ops, {}, {}, 0};
+void WriteCombiner::submit(WriteOp& op) noexcept {
+    Waiter self{&op, {}, {}, 0};
     std::unique_lock lock(mutex_);
     if (busy_) {
         queue_.push_back(&self);
@@ -36,18 +35,17 @@ void WriteCombiner::submit(std::span<WriteOp> ops) noexcept {
         busy_ = true;
     }
 
-    // Its own operations first, then whole submissions from the queue while they fit in one call.
-    std::vector<Waiter*> batch{&self};
-    std::size_t operations = ops.size();
-    while (!queue_.empty() && operations + queue_.front()->ops.size() <= kMaxBatch) {
-        operations += queue_.front()->ops.size();
+    std::vector<Waiter*> batch;
+    batch.reserve(std::min(queue_.size() + 1, kMaxBatch));
+    batch.push_back(&self);
+    while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(queue_.front());
         queue_.pop_front();
     }
     lock.unlock();
 
     round_trips_.fetch_add(1, std::memory_order_relaxed);
-    operations_.fetch_add(operations, std::memory_order_relaxed);
+    operations_.fetch_add(batch.size(), std::memory_order_relaxed);
     execute(batch);
 
     Waiter* next = nullptr;
@@ -78,16 +76,9 @@ void WriteCombiner::execute(const std::vector<Waiter*>& batch) noexcept {
     // Settles and releases run even when the server is at maxmemory (allow-oom), so consumers can
     // drain it; pushes of new messages are refused then. So they go in separate script calls.
     std::vector<WriteOp*> drains, pushes;
-    for (Waiter* waiter : batch) {
-        for (WriteOp& op : waiter->ops) (op.pushes_only ? pushes : drains).push_back(&op);
-    }
-    auto run = [&](const std::vector<WriteOp*>& ops, const Script& script) {
-        for (std::size_t begin = 0; begin < ops.size(); begin += kMaxBatch) {
-            execute_with(std::span<WriteOp* const>(ops).subspan(begin, std::min(kMaxBatch, ops.size() - begin)), script);
-        }
-    };
-    run(drains, apply_script());
-    run(pushes, push_script());
+    for (Waiter* waiter : batch) (waiter->op->pushes_only ? pushes : drains).push_back(waiter->op);
+    if (!drains.empty()) execute_with(drains, apply_script());
+    if (!pushes.empty()) execute_with(pushes, push_script());
 }
 
 ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops) {

@@ -1,5 +1,4 @@
-// Group commit of settles (one or a batch), releases and single pushes: the one write path of all
-// of them (encoder, script, resend flags, reply parsing).
+// Group commit of settles, releases and single pushes.
 //
 // Concurrent callers queue their operations; one of them (the leader) sends everything queued as
 // ONE call of the apply script on a connection of its own, while the next operations queue up
@@ -8,8 +7,8 @@
 // workers share one Redis core. Each operation still succeeds or fails on its own (the script
 // answers one status per operation).
 //
-// A settle_batch is one submit() of many operations: they go together, in calls of at most
-// kMaxBatch operations.
+// settle_batch does not come through here (its batch fills script calls on its own), but it
+// shares what a write is: WriteOp, apply_call, take_statuses and fail_all below.
 //
 // Thread safety: submit() may be called from any number of threads.
 #pragma once
@@ -56,9 +55,8 @@ public:
     WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout, Counters& counters,
                   const ScriptHead& head);
 
-    /// Runs @p ops (alone or with others) and returns when the outcome of each is set. Never throws.
-    void submit(std::span<WriteOp> ops) noexcept;
-    void submit(WriteOp& op) noexcept { submit(std::span<WriteOp>(&op, 1)); }
+    /// Runs @p op (alone or with others) and returns when its outcome is set. Never throws.
+    void submit(WriteOp& op) noexcept;
 
     /// Round trips made so far (for RedisAdapter::stats()).
     std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
@@ -66,9 +64,9 @@ public:
     std::uint64_t operations() const noexcept { return operations_.load(std::memory_order_relaxed); }
 
 private:
-    /// The operations of one submit() call, and the hand-over between the leader and its thread.
+    /// The operation of one submit() call, and the hand-over between the leader and its thread.
     struct Waiter {
-        std::span<WriteOp> ops;
+        WriteOp* op;
         std::mutex mutex;
         std::condition_variable changed;
         int state = 0;  // 0 queued, 1 finished, 2 lead the next round trip
@@ -77,7 +75,6 @@ private:
     void execute(const std::vector<Waiter*>& batch) noexcept;
     void execute_with(std::span<WriteOp* const> ops, const Script& script) noexcept;
 
-    /// Operations per script call (a larger submit() is carried by several calls).
     static constexpr std::size_t kMaxBatch = 256;
 
     std::atomic<std::uint64_t> round_trips_{0};
