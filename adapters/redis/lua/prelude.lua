@@ -49,6 +49,17 @@ local function call(cmd, ...)
 end
 local P = ARGV[1]
 local VT = tonumber(ARGV[2])
+local G = 'failpipe'
+local IDX = P .. ':idx'
+local CHANNELS = P .. ':channels'
+local function skey(ch) return P .. ':s:' .. ch end
+local function dkey(ch) return P .. ':d:' .. ch end
+local function bkey(ch) return P .. ':b:' .. ch end
+local function now_ms()
+  local t = call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+--@section args
 -- The decoders of each script's own arguments (from ARGV[3] on), read in order, never by offset:
 -- the layouts its file's header documents, written by adapters/redis/src/script_args.cpp (one
 -- function there per decoder here; tests/redis/test_redis_script_args.cpp checks they agree).
@@ -66,6 +77,7 @@ local function rest_args()
   return t
 end
 local read = {}
+--@section read_apply
 -- {channel id bytes delay-ms} * @n (delay-ms kept as sent: check_delay judges it).
 function read.pushes(n)
   local t = {}
@@ -93,20 +105,27 @@ function read.apply_op()
   end
   return nil, op
 end
+--@section read_reserve
 -- reserve: max reclaim-throttle-ms channel...
 function read.reserve() return {max = tonumber(arg()), every = tonumber(arg()), channels = rest_args()} end
+--@section read_prepare
 -- prepare: channel reclaim-throttle-ms
 function read.prepare() return {channel = arg(), every = tonumber(arg())} end
+--@section read_status
 -- status: id
 function read.status() return {id = arg()} end
+--@section read_channel
 -- depth, evicted: channel
 function read.channel() return {channel = arg()} end
+--@section read_browse
 -- browse: channel offset limit
 function read.browse() return {channel = arg(), offset = tonumber(arg()), limit = tonumber(arg())} end
+--@section read_lookup
 -- remove, move-read: channel mode stream-cursor hash-cursor id...
 function read.lookup()
   return {channel = arg(), mode = arg(), scursor = arg(), hcursor = arg(), ids = rest_args()}
 end
+--@section read_move
 -- move: from to delay-ms token {kind ref value id how bytes}*
 function read.move()
   local o = {from = arg(), to = arg(), delay = arg(), token = arg(), items = {}}
@@ -115,16 +134,7 @@ function read.move()
   end
   return o
 end
-local G = 'failpipe'
-local IDX = P .. ':idx'
-local CHANNELS = P .. ':channels'
-local function skey(ch) return P .. ':s:' .. ch end
-local function dkey(ch) return P .. ':d:' .. ch end
-local function bkey(ch) return P .. ':b:' .. ch end
-local function now_ms()
-  local t = call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--@section entries
 -- A stream id never holds a space, so 's' locations need no length (no number formatting on the
 -- hot path); a delayed member is any id, so 'd' locations carry its length.
 local function loc(kind, ref, ch)
@@ -251,6 +261,7 @@ local function delayed_fields(member, v)
   end
   return f
 end
+--@section writes
 local function xadd(ch, id, body, n)
   if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
   return call('XADD', skey(ch), '*', 'i', id, 'b', body)
@@ -312,6 +323,7 @@ local function register(ch)
     try('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
   end
 end
+--@section pending
 local function is_pending(s, sid)
   local p = try('XPENDING', s, G, sid, sid, 1)
   return type(p) == 'table' and not p.err and #p > 0
@@ -322,6 +334,7 @@ local function unindex(id, where)
   if call('HGET', IDX, id) == where then call('HDEL', IDX, id) end
 end
 local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
+--@section requeue
 -- Gives deliveries idle longer than the visibility timeout back to their channel as new entries,
 -- counting the lost delivery. Idle time is the server's: skewed worker clocks do not matter.
 local function requeue_idle(ch, limit)
@@ -344,6 +357,7 @@ local function requeue_idle(ch, limit)
   end
   return #idle
 end
+--@section checks
 -- The type each key of a channel must have ('none': not there yet, fine).
 local function check_type(key, want)
   local t = call('TYPE', key)['ok']
@@ -373,6 +387,7 @@ local function check_delay(delay)
   local d = tonumber(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
+--@section groups
 -- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
 local function sid_less(a, b)
   local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
@@ -398,6 +413,7 @@ local function last_delivered(s)
   local g = group_info(s)
   return (g and g['last-delivered-id']) or '0-0'
 end
+--@section lookup
 -- Where the index places @id when that is in channel @ch: kind ('s' | 'd') and stream id or
 -- member; nil when the index places it elsewhere or nowhere.
 local function indexed_in(ch, id)

@@ -1,4 +1,5 @@
 #!lua flags=allow-oom
+--@prelude entries writes requeue
 -- reclaim: gives every listed channel's deliveries idle longer than the visibility timeout back.
 --
 -- Arguments (after the prelude's P and visibility ms): none

@@ -1,4 +1,5 @@
 #!lua flags=allow-oom
+--@prelude args read_reserve entries writes requeue
 -- reserve: for each channel in order, promote due delayed messages, (throttled) give back idle
 -- deliveries, read new entries, trim acknowledged ones.
 --
