@@ -90,6 +90,11 @@ Worker::Worker(std::shared_ptr<BrokerAdapter> adapter, FailureMiddlewareDispatch
     }
     if (options_.batch_size == 0) throw InvalidArgumentError("Worker: batch_size must be at least 1");
     if (!(options_.visibility_timeout.count() > 0)) throw InvalidArgumentError("Worker: visibility_timeout must be > 0");
+    if (!adapter_->capabilities().has(Capability::atomic_settle)) {
+        detail::logger().warn("Worker: the adapter does not declare \"atomic-settle\": a worker that dies during a "
+                              "settle may leave a retry or dead letter pushed twice, or pushed without its "
+                              "acknowledgement (docs/adapters.md)");
+    }
     if (options_.dead_letter_retention.enabled()) {
         constexpr std::string_view who = "Worker: dead-letter retention (deadLetters.maxCount/maxAge)";
         inspection_ = std::dynamic_pointer_cast<InspectionAdapter>(adapter_);

@@ -32,11 +32,13 @@ struct MemoryFixture {
 /// releases, no delays, and no inspection (InspectionAdapter's defaults throw).
 class CoreOnlyAdapter final : public failpipe::AdapterInterface {
 public:
-    explicit CoreOnlyAdapter(std::shared_ptr<failpipe::InMemoryAdapter> inner) : inner_(std::move(inner)) {}
+    explicit CoreOnlyAdapter(std::shared_ptr<failpipe::InMemoryAdapter> inner,
+                             failpipe::AdapterCapabilities declared = failpipe::AdapterCapabilities::none()
+                                                                          .with(Capability::atomic_settle)
+                                                                          .with(Capability::uncounted_release))
+        : inner_(std::move(inner)), declared_(declared) {}
 
-    failpipe::AdapterCapabilities capabilities() const override {
-        return failpipe::AdapterCapabilities::none().with(Capability::atomic_settle).with(Capability::uncounted_release);
-    }
+    failpipe::AdapterCapabilities capabilities() const override { return declared_; }
     std::string push(const std::string& channel, failpipe::Message message, Seconds delay) override {
         no_delay(delay, "CoreOnlyAdapter::push");
         return inner_->push(channel, std::move(message), delay);
@@ -66,6 +68,7 @@ private:
         if (delay.count() > 0.0) throw failpipe::UnsupportedCapabilityError(Capability::delayed_delivery, who);
     }
     std::shared_ptr<failpipe::InMemoryAdapter> inner_;
+    failpipe::AdapterCapabilities declared_;
 };
 
 struct CoreOnlyFixture : MemoryFixture {
@@ -119,4 +122,18 @@ TEST_CASE("adapter capabilities: names, sets, and the error that names a missing
     CHECK_THROWS_AS(failpipe::require_capabilities(some, {Capability::depth, Capability::browse}, "x"),
                     failpipe::UnsupportedCapabilityError);
     CHECK_NOTHROW(failpipe::require_capabilities(some, {Capability::depth}, "x"));
+}
+
+TEST_CASE("adapter capabilities: a worker on an adapter without atomic settles warns, and still works") {
+    MemoryFixture f;
+    auto adapter = std::make_shared<CoreOnlyAdapter>(std::dynamic_pointer_cast<failpipe::InMemoryAdapter>(f.make()),
+                                                     failpipe::AdapterCapabilities::none());
+    failpipe::conformance::LogCapture log;
+    failpipe::Worker worker = failpipe::conformance::make_worker(adapter, {"w"}, 10);
+    CHECK(log.text().find("the adapter does not declare \"atomic-settle\"") != std::string::npos);
+    int runs = 0;
+    worker.on("h", [&](const failpipe::Message&, failpipe::HandlerContext&) { ++runs; });
+    adapter->push("w", failpipe::conformance::make_message("h", 1), Seconds{0.0});
+    CHECK(worker.run_until_idle(10) == 1);
+    CHECK(runs == 1);
 }

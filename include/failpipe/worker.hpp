@@ -84,6 +84,7 @@ public:
     /// @param adapter    the broker (required): the broker core is enough. With dead-letter retention
     ///                   (WorkerOptions::dead_letter_retention) it must also be an InspectionAdapter
     ///                   offering `depth`, `browse` and `evict` (UnsupportedCapabilityError otherwise).
+    ///                   An adapter without `atomic-settle` is accepted with a warning (logger "failpipe").
     /// @param dispatcher the failure pipelines.
     /// @param classifier how exceptions are classified.
     /// @param options    channels and batching.
