@@ -602,6 +602,19 @@
     return chart;
   }
 
+  // Every view learns that the broker went away (and came back) within a few seconds, even one
+  // that polls nothing: the banner says so, and a view whose load failed retries by itself.
+  async function heartbeat() {
+    try {
+      await get("/api/broker");
+      const banner = $("error-banner");
+      if (!banner.hidden && banner.dataset.kind === "broker") hideBanner();
+    } catch (e) {
+      if (e.kind === "broker" || e.status === 0 || e.status === 503) showBanner(Object.assign(e, { kind: "broker" }));
+    }
+    setTimeout(heartbeat, POLL_MS);
+  }
+
   // ---- start -----------------------------------------------------------------------------------
 
   function updateTokenState() {
@@ -636,6 +649,7 @@
     }
     window.addEventListener("hashchange", route);
     route();
+    setTimeout(heartbeat, POLL_MS);
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -50,7 +50,7 @@ bool same_token(const std::string& given, const std::string& token) {
 bool is_action(const std::string& path) { return path == "/api/replay" || path == "/api/purge"; }
 
 bool is_get_endpoint(const std::string& path) {
-    static const std::set<std::string> paths{"/api/info",    "/api/overview", "/api/rates",   "/api/dead", "/api/count",
+    static const std::set<std::string> paths{"/api/info", "/api/broker", "/api/overview", "/api/rates",   "/api/dead", "/api/count",
                                              "/api/groups",  "/api/message",  "/api/explain", "/api/job"};
     return paths.count(path) > 0 || detail::find_asset(path) != nullptr;
 }
@@ -135,6 +135,7 @@ void DashboardServer::Impl::install_routes() {
     get("/api/info", [&a](const Params&) { return a.info(); });
     get("/api/overview", [&a](const Params&) { return a.overview(); });
     get("/api/rates", [&a](const Params&) { return a.rates(); });
+    get("/api/broker", [&a](const Params&) { return a.broker(); });
     get("/api/dead", [&a](const Params& p) { return a.dead_letters(p); });
     get("/api/count", [&a](const Params& p) { return a.count(p); });
     get("/api/groups", [&a](const Params& p) { return a.groups(p); });

@@ -44,6 +44,7 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
     const auto action = dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}});
     CHECK(action.status == 503);
     CHECK(dash.get("/api/info").status == 200);  // the page itself still loads and says so
+    CHECK(dash.get("/api/broker").status == 503);
 
     redis.restart();  // same port, its AOF reloaded
     json overview;
@@ -52,6 +53,7 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
         overview = up.body;
         return up.status == 200;
     }));
+    CHECK(dash.get("/api/broker").status == 200);
     REQUIRE(overview["channels"].size() == 1);
     CHECK(overview["channels"][0]["dead"] == 6);
     CHECK(dash.get("/api/dead", {{"channel", "orders"}}).body["items"].size() == 6);
