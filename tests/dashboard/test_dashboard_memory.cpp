@@ -43,7 +43,7 @@ int free_port() {
 
 }  // namespace
 
-FAILPIPE_DASHBOARD_CASES(MemoryFixture, "memory")
+FAILPIPE_DASHBOARD_CASES(MemoryFixture, "memory", MemoryFixture)
 
 TEST_CASE("dashboard memory: DeadLetterFilter ids selects exactly those dead letters") {
     auto adapter = std::make_shared<InMemoryAdapter>();

@@ -18,9 +18,20 @@ struct RedisFixture {
     }
 };
 
+// 100,000 dead letters (tens of megabytes) on a server of their own, gone with it at the end.
+struct PrivateRedisFixture {
+    rt::RedisServer server;
+    std::shared_ptr<AdapterInterface> make() {
+        RedisAdapter::Options options;
+        options.url = server.url();
+        options.key_prefix = rt::unique_prefix("dash-big");
+        return std::make_shared<RedisAdapter>(options);
+    }
+};
+
 }  // namespace
 
-FAILPIPE_DASHBOARD_CASES(RedisFixture, "redis")
+FAILPIPE_DASHBOARD_CASES(RedisFixture, "redis", PrivateRedisFixture)
 
 TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason, then 200, nothing lost") {
     rt::RedisServer redis;
