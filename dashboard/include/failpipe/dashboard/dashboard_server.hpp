@@ -90,8 +90,9 @@ public:
     DashboardServer(const DashboardServer&) = delete;
     DashboardServer& operator=(const DashboardServer&) = delete;
 
-    /// @brief Binds, starts serving and sampling; returns the port bound. Throws DashboardError when
-    /// it cannot bind (the message names the address and the cause).
+    /// @brief Binds, starts serving and sampling; returns the port bound (again the same when
+    /// started already). Throws DashboardError when it cannot bind (the message names the address
+    /// and the cause), or after stop() (a server starts once).
     std::uint16_t start();
     /// @brief Stops serving, cancels running jobs (between two chunks) and joins every thread.
     void stop();
