@@ -9,7 +9,8 @@
 //   payments  5 dead letters in 2 groups, failed by a real Worker run with no pipeline (the default
 //             dead-letters at once): pay-1..pay-4 PermanentError "card 4111 declined: insufficient
 //             funds" (numbers differ, one fingerprint), pay-5 TransientError "gateway timeout after 30 s"
-//   emails    1 ready, no dead letters
+//   emails    1 ready; 1 dead letter a foreign producer wrote as bytes that are no message (undecodable,
+//             with markup in them)
 #pragma once
 
 #include <doctest/doctest.h>
@@ -38,10 +39,11 @@ struct KnownSet {
     std::string prefix;
     std::shared_ptr<RedisAdapter> adapter;
     std::string poison_id;  ///< The id the worker gave the poison dead letter.
+    std::string raw_id;     ///< The id of the undecodable dead letter of emails.
 
     // What the overview must show.
     static constexpr std::size_t kOrdersReady = 2, kOrdersDelayed = 1, kOrdersDead = 7;
-    static constexpr std::size_t kPaymentsDead = 5, kEmailsReady = 1;
+    static constexpr std::size_t kPaymentsDead = 5, kEmailsReady = 1, kEmailsDead = 1;
 
     static std::string timeout_fingerprint() { return error_fingerprint("std::runtime_error", "timeout after 1 ms"); }
     static std::vector<std::string> timeout_ids() { return {"t1", "t2", "t3"}; }
@@ -58,7 +60,7 @@ inline std::shared_ptr<RedisAdapter> adapter_on(const std::string& url, const st
 
 /// Writes the known set into the server at @p url under @p prefix (which must be unused).
 inline KnownSet fill_known_set(const std::string& url, const std::string& prefix) {
-    KnownSet set{url, prefix, adapter_on(url, prefix), {}};
+    KnownSet set{url, prefix, adapter_on(url, prefix), {}, {}};
     auto& adapter = *set.adapter;
 
     // Poison first, while `orders` holds nothing else the worker would take.
@@ -84,6 +86,12 @@ inline KnownSet fill_known_set(const std::string& url, const std::string& prefix
     for (int i = 1; i <= 2; ++i) adapter.push("orders", Message::create("order", {{"n", i}}));
     adapter.push("orders", Message::create("order", {{"n", 3}}), Seconds{3600.0});
     adapter.push("emails", Message::create("email", {{"to", "ops@example.com"}}));
+
+    adapter.push_raw("emails:dlq", std::string("\xff\xfe<script>window.__xss=1</script>", 33));
+    const auto raw = DeadLetters(set.adapter).list({.channel = "emails"});
+    REQUIRE(raw.items.size() == 1);
+    REQUIRE(raw.items.front().undecodable);
+    set.raw_id = raw.items.front().id;
 
     // payments: failed by a worker, so their records are exactly what production writes.
     for (int i = 1; i <= 5; ++i) {

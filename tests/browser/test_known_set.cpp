@@ -18,7 +18,8 @@ TEST_CASE("known set: the counts, groups and records the dashboard tests expect"
     CHECK(letters.counts("orders").dead == KnownSet::kOrdersDead);
     CHECK(letters.counts("payments").dead == KnownSet::kPaymentsDead);
     CHECK(set.adapter->depth("emails").ready == KnownSet::kEmailsReady);
-    CHECK(letters.counts("emails").dead == 0);
+    CHECK(letters.counts("emails").dead == KnownSet::kEmailsDead);
+    CHECK(letters.show("emails", set.raw_id).undecodable);
 
     const auto orders = letters.groups({.channel = "orders"});
     REQUIRE(orders.size() == 4);
