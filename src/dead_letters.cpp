@@ -9,6 +9,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "failpipe/classifier.hpp"
 #include "failpipe/fingerprint.hpp"
@@ -96,7 +97,8 @@ private:
 /// A filter checked once and ready to apply.
 class Selector {
 public:
-    explicit Selector(const DeadLetterFilter& filter) : filter_(filter), grep_(filter.grep) {
+    explicit Selector(const DeadLetterFilter& filter)
+        : filter_(filter), grep_(filter.grep), ids_(filter.ids.begin(), filter.ids.end()) {
         if (filter.channel.empty()) throw InvalidArgumentError("dead-letter filter: a channel is required");
         if (filter.since && filter.until && *filter.until <= *filter.since)
             throw InvalidArgumentError("dead-letter filter: `until` must be later than `since`");
@@ -104,10 +106,11 @@ public:
     /// Every dead letter of the channel matches: its depth counts them, no scan needed.
     bool selects_all() const {
         return filter_.error_type.empty() && filter_.reason.empty() && filter_.error_class.empty() &&
-               filter_.fingerprint.empty() && filter_.grep.empty() && !filter_.since && !filter_.until;
+               filter_.fingerprint.empty() && filter_.grep.empty() && !filter_.since && !filter_.until && ids_.empty();
     }
     bool matches(const DeadLetter& letter) const {
         auto same = [](const std::string& wanted, const std::string& value) { return wanted.empty() || wanted == value; };
+        if (!ids_.empty() && ids_.count(letter.id) == 0) return false;
         if (!same(filter_.error_type, letter.error_type) || !same(filter_.reason, letter.reason) ||
             !same(filter_.error_class, letter.error_class) || !same(filter_.fingerprint, letter.fingerprint))
             return false;
@@ -120,6 +123,7 @@ public:
 private:
     const DeadLetterFilter& filter_;
     MessageMatcher grep_;
+    std::unordered_set<std::string> ids_;
 };
 
 /// What a page visitor reports back to scan_pages.
