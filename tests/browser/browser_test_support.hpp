@@ -48,10 +48,28 @@ inline std::filesystem::path screenshots() {
     return dir;
 }
 
+/// What the page made of the XSS samples beyond text: empty when nothing ran and no element was made
+/// from them, else what was found.
+inline std::string xss_findings(const Session& session) {
+    return session
+        .execute(R"js(
+        const found = [];
+        if (typeof window.__xss !== 'undefined') found.push('window.__xss is ' + window.__xss);
+        const images = document.querySelectorAll('img[src=x], img[onerror], [onerror]').length;
+        if (images > 0) found.push(images + ' element(s) with onerror or src=x');
+        const inline = Array.from(document.querySelectorAll('script:not([src])'))
+                           .filter(s => s.textContent.includes('__xss')).length;
+        if (inline > 0) found.push(inline + ' script element(s) holding the sample');
+        return found.join('; ');)js")
+        .get<std::string>();
+}
+
+inline void check_nothing_ran(const Session& session) { CHECK(xss_findings(session) == ""); }
+
 /// Path → HTML.
 using Pages = std::map<std::string, std::string>;
 
-/// Pages served from memory on 127.0.0.1 on a free port, stopped when the object ends.
+/// Pages (and scripts: a path ending in .js) served from memory on 127.0.0.1 on a free port, stopped when the object ends.
 class StaticSite {
 public:
     explicit StaticSite(Pages pages) : pages_(std::move(pages)) {
@@ -62,8 +80,11 @@ public:
                 response.set_content("not found", "text/plain");
                 return;
             }
-            response.set_content(page->second, "text/html; charset=utf-8");
+            const bool script = request.path.size() > 3 && request.path.ends_with(".js");
+            response.set_content(page->second, script ? "text/javascript; charset=utf-8" : "text/html; charset=utf-8");
         });
+        // One request per connection: a browser's idle keep-alive connection never holds up stop().
+        server_.set_keep_alive_max_count(1);
         port_ = server_.bind_to_any_port("127.0.0.1");
         REQUIRE(port_ > 0);
         thread_ = std::thread([this] { server_.listen_after_bind(); });

@@ -129,14 +129,6 @@ inline std::map<std::string, std::map<std::string, std::string>> overview_counts
     return value.get<std::map<std::string, std::map<std::string, std::string>>>();
 }
 
-/// Whether the page ran any of the XSS samples, or made an element out of one.
-inline void check_nothing_ran(const Session& session) {
-    CHECK(session.execute("return typeof window.__xss;") == "undefined");
-    CHECK(session.execute("return document.querySelectorAll('img[src=x], img[onerror]').length;") == 0);
-    CHECK(session.execute("return document.querySelectorAll('body script').length;") ==
-          session.execute("return document.querySelectorAll('body script[src]').length;"));
-}
-
 /// A POST to the dashboard's API as a script (not a browser) would send it.
 inline httplib::Result api_post(int port, const std::string& path, const nlohmann::json& body,
                                 const std::string& token = kToken) {

@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "browser_test_support.hpp"
+#include "known_set.hpp"
 
 using namespace failpipe::browser_test;
 using namespace std::chrono_literals;
@@ -125,6 +126,30 @@ TEST_CASE("webdriver: the driver and its browser end with the objects") {
     errno = 0;
     CHECK(::kill(-driver_pid, 0) == -1);  // nothing of its group is left
     CHECK(errno == ESRCH);
+}
+
+TEST_CASE("webdriver: the XSS detector of the dashboard tests sees a page that renders untrusted text as HTML") {
+    auto browser = browser_or_skip();
+    if (!browser) return;
+    // The same samples as the known set, once as text (safe) and once through innerHTML (not).
+    const std::string sample = std::string(kXssScript) + " " + kXssAttribute;
+    const std::string script = "const sample = " + nlohmann::json(sample).dump() + R"js(;
+        document.getElementById('safe').textContent = sample;
+        if (location.search === '?unsafe') document.getElementById('unsafe').innerHTML = sample;)js";
+    StaticSite site(Pages{{"/", R"html(<!doctype html><html><body><p id="safe"></p><p id="unsafe"></p>
+                                      <script src="/render.js"></script></body></html>)html"},
+                          {"/render.js", script}});
+    ChromeDriver driver(*browser);
+    Session session(driver);
+    session.navigate(site.url("/"));
+    CHECK(session.find("#safe").text() == sample);
+    CHECK(xss_findings(session) == "");
+    session.navigate(site.url("/?unsafe"));
+    std::string findings;
+    session.wait_until([&] { return (findings = xss_findings(session)).find("window.__xss") != std::string::npos; },
+                       "the injected onerror to run", 5s);
+    CHECK(findings.find("window.__xss is 1") != std::string::npos);
+    CHECK(findings.find("onerror") != std::string::npos);
 }
 
 TEST_CASE("webdriver: base64 decodes what screenshots carry") {

@@ -115,6 +115,9 @@ std::filesystem::path screenshot_dir(const std::filesystem::path& fallback) {
 // ---- ChromeDriver ----
 
 ChromeDriver::ChromeDriver(BrowserBinaries binaries) : binaries_(std::move(binaries)), dir_(make_temp_dir("failpipe-chromedriver")) {
+    // The browsers outlive the driver for a moment when it ends; as their subreaper this process
+    // reaps them itself at once (init may take a second to do it).
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     for (int attempt = 0; attempt < 5; ++attempt) {
         if (start_on(free_loopback_port())) return;
     }
@@ -177,29 +180,21 @@ bool ChromeDriver::start_on(int port) {
 
 void ChromeDriver::stop() noexcept {
     if (pid_ <= 0) return;
-    try {
-        // Asked politely first: chromedriver ends the browsers of any session left open.
-        httplib::Client client("127.0.0.1", port_);
-        client.set_connection_timeout(1);
-        client.set_read_timeout(3);
-        client.Get("/shutdown");
-    } catch (...) {
-        // Not answering is what SIGTERM below is for.
-    }
+    ::kill(pid_, SIGTERM);
     if (!reap_within(pid_, 3s)) {
-        ::kill(pid_, SIGTERM);
-        if (!reap_within(pid_, 3s)) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
     }
-    // Whatever the driver started and left behind (a browser whose session was never closed) is in
-    // the group whose id is the driver's PID.
-    if (::kill(-pid_, 0) == 0) {
+    // What the driver started and left (a browser of a session never ended, or one still shutting
+    // down) is in the group whose id is the driver's PID. Its profile is a throw-away directory:
+    // nothing to save, so SIGKILL, and wait (bounded) until init has reaped it all.
+    // They are orphans of this process (a subreaper, see the constructor), so reaping them is ours.
+    const auto give_up = std::chrono::steady_clock::now() + 5s;
+    while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < give_up) {
         ::kill(-pid_, SIGKILL);
-        // Their parent is gone: init reaps them; wait for that (bounded) so none outlives the object.
-        const auto give_up = std::chrono::steady_clock::now() + 5s;
-        while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(10ms);
+        while (::waitpid(-pid_, nullptr, WNOHANG) > 0) {
+        }
+        std::this_thread::sleep_for(5ms);
     }
     pid_ = -1;
 }
@@ -296,6 +291,8 @@ Session::Session(ChromeDriver& driver, SessionOptions options)
                                  "--disable-component-update",
                                  "--disable-sync",
                                  "--disable-extensions",
+                                 "--disable-breakpad",
+                                 "--disable-crash-reporter",
                                  "--user-data-dir=" + profile_.string(),
                                  "--window-size=" + std::to_string(options.width) + "," + std::to_string(options.height)};
     const nlohmann::json capabilities = {
