@@ -176,6 +176,10 @@
       clear(app);
       app.appendChild(el("h1", { testid: "view-title" }, "error"));
       app.appendChild(el("p", { class: "error", testid: "view-error" }, e.message));
+      if (r.channel && (r.name === "dead" || r.name === "groups")) {
+        app.appendChild(filterForm(r.channel, r.name, filtersOf(r.params)));
+        app.appendChild(el("a", { href: href(r.name, r.channel), testid: "filter-reset" }, "clear the filters"));
+      }
       app.dataset.ready = "1";
     }
   }

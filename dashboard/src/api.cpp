@@ -486,7 +486,7 @@ ApiReply Api::explain(const Params& params) {
     json doc;
     doc["channel"] = options.channel;
     doc["errorClass"] = std::string(to_string(*parsed));
-    doc["configured"] = options_.pipelines.has_value();
+    doc["configured"] = options_.pipelines != nullptr;
     doc["steps"] = json::array();
     std::vector<std::string> retrying;
     std::lock_guard lock(explain_mutex_);
@@ -530,6 +530,8 @@ ApiReply Api::replay(const std::string& body_text) {
     if (const auto rate = body.find("rate"); rate != body.end() && !rate->is_null()) {
         if (!rate->is_number()) throw HttpError(400, "`rate` must be a number of messages per second");
         options.rate = rate->get<double>();
+        // Below 1/s a job would sleep between two messages longer than a stop may wait.
+        if (!(*options.rate >= 1.0)) throw HttpError(400, "`rate` must be at least 1 message per second");
     }
     if (const auto limit = body.find("limit"); limit != body.end() && !limit->is_null()) {
         if (!limit->is_number_unsigned() || limit->get<std::size_t>() == 0)

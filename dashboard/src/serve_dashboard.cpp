@@ -15,7 +15,7 @@ std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_p
     options.read_only = config.dashboard.read_only;
     if (!config.dashboard.token_file.empty()) options.token = read_token_file(config.dashboard.token_file);
     options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
-    options.pipelines = config.dispatcher;
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
     options.on_expired = config.worker.on_expired;
     options.breakers = config.breakers;
     options.retry_budget = config.retry_budget;

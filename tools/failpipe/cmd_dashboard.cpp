@@ -48,7 +48,7 @@ int run_dashboard(const Invocation& inv) {
         require_file(*file);
         try {
             const Config config = load_config_file(*file);
-            options.pipelines = config.dispatcher;
+            options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
             options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
             options.on_expired = config.worker.on_expired;
             options.breakers = config.breakers;  // their definitions, for explain (their state lives in the workers)

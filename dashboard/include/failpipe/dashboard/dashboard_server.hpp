@@ -59,9 +59,9 @@ struct DashboardOptions {
     std::string token;
     std::string dead_letter_suffix = ":dlq";
     std::string parked_suffix = ":parked";
-    /// The pipelines `explain` draws (a config's `dispatcher`); unset: the default (every failure
+    /// The pipelines `explain` draws (a config's `dispatcher`); null: the default (every failure
     /// dead-lettered at once).
-    std::optional<FailureMiddlewareDispatcher::Options> pipelines;
+    std::shared_ptr<const FailureMiddlewareDispatcher::Options> pipelines;
     ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
     /// Breakers whose state the overview shows (a runtime's; a separate process has none to show).
     std::vector<std::shared_ptr<CircuitBreakerMiddleware>> breakers;
