@@ -47,7 +47,7 @@ inline dashboard::DashboardOptions dashboard_options(bool read_only = false) {
     options.listen = ListenAddress::parse("127.0.0.1:0");
     options.token = kToken;
     options.read_only = read_only;
-    options.pipelines = orders_pipelines();
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(orders_pipelines());
     options.sample_interval = Seconds{1.0};
     options.broker_timeout = Seconds{1.0};
     return options;
