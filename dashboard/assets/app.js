@@ -530,7 +530,7 @@
         const v = (k) => (h && h[k] !== undefined && h[k] !== null ? (typeof h[k] === "string" ? h[k] : JSON.stringify(h[k])) : "–");
         return el("li", { testid: "history-entry", "data-action": v("action") },
           el("strong", {}, v("time")), " ", v("channel"), " — ", v("middleware"), " ", v("action"),
-          h && h.delay !== undefined ? " after " + v("delay") + " s" : "", el("br"),
+          h && h.delay !== undefined && h.action !== "dead-letter" ? " after " + v("delay") + " s" : "", el("br"),
           el("span", { class: "mono" }, v("errorType") + ": " + v("errorMessage")));
       }));
     const raw = d.raw ? el("section", {}, el("h2", {}, "raw bytes (" + d.raw.size + (d.raw.truncated ? ", truncated" : "") + ")"),
@@ -561,7 +561,7 @@
     const steps = el("ol", { class: "timeline", testid: "explain-steps" }, data.steps.map((s) =>
       el("li", { testid: "explain-step", "data-action": s.action, "data-delay": s.delay === null ? "" : s.delay },
         el("strong", {}, "failure " + s.failure), " on ", s.channel, ": ", s.middleware, " → ", s.action,
-        s.to ? " to " + s.to : "", s.delay !== null ? " after " + human(s.delay) + (s.jittered ? " (" + human(s.delayMin) + "–" + human(s.delayMax) + ")" : "") : "",
+        s.to ? " to " + s.to : "", s.delay !== null && s.action !== "dead-letter" ? " after " + human(s.delay) + (s.jittered ? " (" + human(s.delayMin) + "–" + human(s.delayMax) + ")" : "") : "",
         el("span", { class: "muted" }, " at " + human(s.elapsed)), s.note ? el("div", { class: "muted" }, s.note) : null)));
     render(
       title(r.channel + " — failure pipeline"),
@@ -596,7 +596,8 @@
       chart.appendChild(svg("circle", { class: "step " + s.action, cx, cy: 50, r: 6 },
         svg("title", {}, "failure " + s.failure + ": " + s.middleware + " " + s.action + (s.to ? " → " + s.to : "") + " at " + human(s.elapsed))));
       if (i < 12 || i === steps.length - 1)
-        chart.appendChild(svg("text", { x: cx, y: i % 2 ? 76 : 34, "text-anchor": "middle" }, s.action === "dead-letter" ? "dead letter" : human(s.elapsed)));
+        chart.appendChild(svg("text", { x: cx, y: i % 2 ? 76 : 34, "text-anchor": i === steps.length - 1 && i > 0 ? "end" : i === 0 ? "start" : "middle" },
+          s.action === "dead-letter" ? "dead letter at " + human(s.elapsed) : human(s.elapsed)));
     });
     return chart;
   }

@@ -371,7 +371,8 @@ ApiReply Api::overview() {
         previous_health_ = std::move(report);
     }
     doc["breakers"] = json::array();
-    for (const auto& middleware : options_.breakers) {
+    // Only a runtime's breakers have a state worth showing; a separate process's copies never see a call.
+    for (const auto& middleware : options_.runtime_facts ? options_.breakers : decltype(options_.breakers){}) {
         const CircuitBreakerSnapshot s = middleware->breaker()->snapshot();
         json row;
         row["name"] = s.name;

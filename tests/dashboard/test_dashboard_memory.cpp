@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "dashboard_cases.hpp"
@@ -80,14 +82,18 @@ TEST_CASE("dashboard memory: config dashboard section is read and checked") {
 TEST_CASE("dashboard memory: serve_dashboard serves a worker pool's breakers and health") {
     auto adapter = std::make_shared<InMemoryAdapter>();
     dead_letter_cases::seed(*adapter, dead_letter_cases::mixed_seeds());
-    const std::string token_file = "dashboard-test-token-" + std::to_string(::getpid());
-    std::ofstream(token_file) << "  file-token-0123456789abcdef  \n";
+    // Removed whatever happens, so a failing run leaves nothing behind.
+    struct TokenFile {
+        std::string path = (std::filesystem::temp_directory_path() / ("failpipe-dashboard-token-" + std::to_string(::getpid()))).string();
+        TokenFile() { std::ofstream(path) << "  file-token-0123456789abcdef  \n"; }
+        ~TokenFile() { std::remove(path.c_str()); }
+    } file;
+    const std::string& token_file = file.path;
     const Config config = parse_config(R"({"dashboard": {"listen": "127.0.0.1:)" + std::to_string(free_port()) +
                                        R"(", "tokenFile": ")" + token_file + R"("}, "worker": {"channels": ["orders"]},
         "breakers": {"payments-api": {"failureRatio": 0.5, "minimumCalls": 5, "window": 10, "openFor": 5}}})");
     WorkerPool pool(adapter, config);
     auto server = dashboard::serve_dashboard(pool, adapter, config);
-    std::remove(token_file.c_str());
     REQUIRE(server);
     CHECK(server->token() == "file-token-0123456789abcdef");
     httplib::Client client("127.0.0.1", server->address().port);
