@@ -55,6 +55,10 @@ normal_tests() {
   # A missing browser fails the browser tests here instead of skipping them (tests/browser).
   export FAILPIPE_REQUIRE_BROWSER=1
   ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"
+  local status=$?
+  # What the browser tests saw, for a reviewer (docs/testing.md, "Browser tests").
+  if [ -d build/screenshots ]; then echo "test.sh: the dashboard's screenshots: $(pwd)/build/screenshots"; fi
+  return "${status}"
 }
 
 scripts/ensure-deps.sh --browser || exit 1

@@ -472,23 +472,27 @@ fetch(')html" + target + R"html(', {method: 'POST', mode: 'no-cors', headers: {'
 TEST_CASE("dashboard: a filter regex that does not compile and an unknown id get clear answers, in the page and the API") {
     FAILPIPE_BROWSER_OR_SKIP();
     Fixture f(*browser);
-    f.open("/channel/orders/dead?grep=" + component("order ["));
-    const std::string regex_error = wait_error(f.session, "grep");
-    INFO("the page says: " << regex_error);
-    CHECK(f.session.find_all(testid("dead-row")).empty());
-    f.shot("bad-regex");
     httplib::Client client("127.0.0.1", f.dashboard.port());
     client.set_read_timeout(10);
+    // The page shows the API's own answer.
     const auto dead = client.Get(("/api/dead?channel=orders&grep=" + component("order [")).c_str());
     REQUIRE(dead);
     CHECK(dead->status == 400);
+    const std::string regex_error = nlohmann::json::parse(dead->body).at("error").get<std::string>();
+    CHECK(regex_error.find("grep \"order [\" is not a valid regular expression") != std::string::npos);
+    f.open("/channel/orders/dead?grep=" + component("order ["));
+    wait_error(f.session, regex_error);
+    CHECK(f.session.find_all(testid("dead-row")).empty());
+    f.shot("bad-regex");
 
-    f.session.navigate(f.dashboard.at("/channel/orders/message/nobody"));
-    const std::string missing = wait_error(f.session, "nobody");
-    INFO("the page says: " << missing);
     const auto message = client.Get("/api/message?channel=orders&id=nobody");
     REQUIRE(message);
     CHECK(message->status == 404);
+    const std::string missing = nlohmann::json::parse(message->body).at("error").get<std::string>();
+    CHECK(missing.find("nobody") != std::string::npos);
+    f.session.navigate(f.dashboard.at("/channel/orders/message/nobody"));
+    wait_error(f.session, missing);
+    f.shot("unknown-id");
     CHECK(f.dead_ids() == f.all_orders_dead());
 }
 

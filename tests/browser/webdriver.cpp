@@ -187,8 +187,8 @@ void ChromeDriver::stop() noexcept {
     }
     // What the driver started and left (a browser of a session never ended, or one still shutting
     // down) is in the group whose id is the driver's PID. Its profile is a throw-away directory:
-    // nothing to save, so SIGKILL, and wait (bounded) until init has reaped it all.
-    // They are orphans of this process (a subreaper, see the constructor), so reaping them is ours.
+    // nothing to save, so SIGKILL; they are orphans of this process now (a subreaper, see the
+    // constructor), so it reaps them, until none is left (bounded).
     const auto give_up = std::chrono::steady_clock::now() + 5s;
     while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < give_up) {
         ::kill(-pid_, SIGKILL);
