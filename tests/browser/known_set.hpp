@@ -6,8 +6,8 @@
 //               n1 n2      app::NotFound "order N not found"         n1 failure, n2 max-deliveries, permanent
 //               kXssId     app::Render "<script>..."                 failure, unknown; data holds HTML too
 //               (poison)   bytes that are no message, dead-lettered by a Worker (reason poison)
-//   payments  5 dead letters in 2 groups, failed by a real Worker run with no pipeline (the default
-//             dead-letters at once): pay-1..pay-4 PermanentError "card 4111 declined: insufficient
+//   payments  5 dead letters in 2 groups, failed by a real Worker run (sent again twice, then
+//             dead-lettered: an attempt history of 3 each): pay-1..pay-4 PermanentError "card 4111 declined: insufficient
 //             funds" (numbers differ, one fingerprint), pay-5 TransientError "gateway timeout after 30 s"
 //   emails    1 ready; 1 dead letter a foreign producer wrote as bytes that are no message (undecodable,
 //             with markup in them)
@@ -24,6 +24,7 @@
 #include "failpipe/error.hpp"
 #include "failpipe/fingerprint.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
+#include "failpipe/send_again_middleware.hpp"
 #include "failpipe/worker.hpp"
 
 namespace failpipe::browser_test {
@@ -99,12 +100,15 @@ inline KnownSet fill_known_set(const std::string& url, const std::string& prefix
         message.id = "pay-" + std::to_string(i);
         adapter.push("payments", std::move(message));
     }
-    Worker payments(set.adapter, {}, {}, {.channels = {"payments"}});
+    // Sent again twice first, so each dead letter carries an attempt history of three.
+    FailureMiddlewareDispatcher::Options pipelines;
+    pipelines.pipelines["payments"] = {std::make_shared<SendAgainMiddleware>("again", 2)};
+    Worker payments(set.adapter, FailureMiddlewareDispatcher(pipelines), {}, {.channels = {"payments"}});
     payments.on("payment", [](const Message& message, HandlerContext&) {
         if (message.id == "pay-5") throw TransientError("gateway timeout after 30 s");
         throw PermanentError("card " + message.data.at("card").dump() + " declined: insufficient funds");
     });
-    payments.run_until_idle(20);
+    payments.run_until_idle(50);
     return set;
 }
 

@@ -263,6 +263,51 @@ TEST_CASE("dashboard: replaying a group from the page moves exactly that group, 
     CHECK(f.dead_ids("payments").size() == KnownSet::kPaymentsDead);  // other channels untouched
 }
 
+TEST_CASE("dashboard: replaying selected rows moves exactly those dead letters") {
+    FAILPIPE_BROWSER_OR_SKIP();
+    Fixture f(*browser);
+    f.open("/channel/orders/dead");
+    wait_rows(f.session, testid("dead-row"), f.all_orders_dead());
+    for (const char* id : {"n1", "t2"}) f.session.find(with("dead-row", "data-id", id) + " " + testid("dead-row-select")).click();
+    f.session.find(testid("replay-selected")).click();
+    wait_attribute(f.session, testid("dry-run-count"), "data-replay", "2");
+    f.session.find(testid("replay-confirm")).click();
+    wait_attribute(f.session, testid("job-result"), "data-replayed", "2");
+    CHECK(f.dead_ids() == sorted({"t1", "t3", "n2", kXssId, f.set.poison_id}));
+    const auto back = dead_letter_cases::census(*f.set.adapter, "orders");
+    CHECK(back.count("n1") == 1);
+    CHECK(back.count("t2") == 1);
+    CHECK(f.set.adapter->depth("orders").ready == KnownSet::kOrdersReady + 2);
+}
+
+TEST_CASE("dashboard: dead letters page by 50 with next and previous, the offset in the URL") {
+    FAILPIPE_BROWSER_OR_SKIP();
+    Fixture f(*browser);
+    std::vector<dead_letter_cases::Seed> seeds;
+    for (int i = 0; i < 120; ++i) seeds.push_back({"m-" + std::to_string(1000 + i)});
+    dead_letter_cases::seed(*f.set.adapter, seeds, "bulk:dlq");
+    auto ids = [](int from, int to) {
+        Ids out;
+        for (int i = from; i < to; ++i) out.push_back("m-" + std::to_string(1000 + i));
+        return out;
+    };
+    f.open("/channel/bulk/dead");
+    wait_rows(f.session, testid("dead-row"), ids(0, 50));
+    CHECK_FALSE(f.session.find(testid("page-prev")).enabled());
+    f.session.find(testid("page-next")).click();
+    wait_rows(f.session, testid("dead-row"), ids(50, 100));
+    CHECK(f.session.url().find("offset=50") != std::string::npos);
+    f.session.find(testid("page-next")).click();
+    wait_rows(f.session, testid("dead-row"), ids(100, 120));
+    CHECK_FALSE(f.session.find(testid("page-next")).enabled());
+    const std::string last_page = f.session.url();
+    f.session.find(testid("page-prev")).click();
+    wait_rows(f.session, testid("dead-row"), ids(50, 100));
+    // The last page's URL, opened again, is the last page.
+    f.session.navigate(last_page);
+    wait_rows(f.session, testid("dead-row"), ids(100, 120));
+}
+
 TEST_CASE("dashboard: purge needs the channel name typed - without it nothing is removed") {
     FAILPIPE_BROWSER_OR_SKIP();
     Fixture f(*browser);
@@ -338,6 +383,15 @@ TEST_CASE("dashboard: a dead letter's detail and a channel's explain timeline") 
     CHECK(f.session.find(testid("detail-record")).text().find("timeout after 3012 ms") != std::string::npos);
     CHECK(f.session.find(testid("detail-data")).text().find("\"t1\"") != std::string::npos);
     f.shot("detail");
+
+    // A payment sent again twice, then dead-lettered: its attempts as a timeline.
+    f.session.navigate(f.dashboard.at("/channel/payments/message/pay-1"));
+    wait_attribute(f.session, testid("detail-panel"), "data-id", "pay-1");
+    const auto history = f.session.find(testid("detail-history")).find_all(testid("history-entry"));
+    REQUIRE(history.size() == 3);
+    CHECK(history[0].text().find("insufficient funds") != std::string::npos);
+    CHECK(history[2].attribute("data-action") == "dead-letter");
+    f.shot("detail-history");
 
     f.session.navigate(f.dashboard.at("/channel/orders/message/" + component(f.set.poison_id)));
     wait_attribute(f.session, testid("detail-panel"), "data-id", f.set.poison_id);

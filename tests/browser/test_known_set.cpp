@@ -31,6 +31,9 @@ TEST_CASE("known set: the counts, groups and records the dashboard tests expect"
     CHECK(payments[0].error_type == "failpipe::PermanentError");
     CHECK(payments[1].count == 1);
 
+    const auto paid = letters.show("payments", "pay-1");
+    CHECK(paid.attempts == 3);
+    CHECK(paid.message.metadata.at("failpipe-dead-letter").at("history").size() == 3);
     const auto poison = letters.show("orders", set.poison_id);
     CHECK(poison.reason == "poison");
     const auto xss = letters.show("orders", kXssId);
