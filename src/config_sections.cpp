@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "config_bounds.hpp"
+#include "config_groups.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
 #include "config_dashboard.hpp"
@@ -76,6 +77,7 @@ public:
         check_combinations(document, config);
         config.dispatcher.dead_letter_suffix = suffix_;
         config.dispatcher.clock = clock_;
+        derive_groups(named_groups_, context(), issues_.empty() && dropped_ == 0, config);  // needs the suffix
         return config;
     }
 
@@ -431,12 +433,19 @@ private:
         detail::load_retry_budget(value, context(), config);
     }
 
+    // --- shard groups (config_groups.cpp) -------------------------------------------------------
+
+    void load_groups_section(ConfigObjectReader& /*top*/, const json& value, Config& /*config*/) {
+        detail::load_groups(value, context(), named_groups_);
+    }
+
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
     std::vector<ConfigIssue> issues_;
     std::size_t dropped_ = 0;
     std::size_t middlewares_ = 0;
+    std::vector<NamedShardGroup> named_groups_;
 };
 
 // To add a top-level key: a row here (listed where "expected one of" should name it), a reader
@@ -458,6 +467,7 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"dashboard", Phase::sections, &Loader::load_dashboard_section},
         {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
         {"retryBudget", Phase::sections, &Loader::load_retry_budget},
+        {"groups", Phase::sections, &Loader::load_groups_section},
     };
     return table;
 }

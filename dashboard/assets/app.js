@@ -353,9 +353,19 @@
       filterForm(r.channel, "dead", filters),
       actions, panel, pager,
       page.items.length ? table : el("p", { class: "muted", testid: "no-rows" }, "no dead letters match"));
-    get("/api/count", Object.assign({ channel: r.channel }, filters))
-      .then((c) => { if (gen === generation) countLabel.textContent = c.count + " match"; })
-      .catch((e) => { if (gen === generation) countLabel.textContent = "count failed: " + e.message; });
+    // The last page knows the count; before it, counting scans the whole channel (seconds on a large
+    // Redis channel, and work for the broker), so it is done only when asked for.
+    if (!page.more && (offset === 0 || page.items.length > 0)) {
+      countLabel.textContent = (offset + page.items.length) + " match";
+    } else {
+      clear(countLabel);
+      countLabel.appendChild(el("button", { testid: "match-count-button", onclick: () => {
+        countLabel.textContent = "counting…";
+        get("/api/count", Object.assign({ channel: r.channel }, filters))
+          .then((c) => { if (gen === generation) countLabel.textContent = c.count + " match"; })
+          .catch((e) => { if (gen === generation) countLabel.textContent = "count failed: " + e.message; });
+      } }, "count all matches"));
+    }
   }
 
   function filterForm(channel, view, filters) {
@@ -602,6 +612,19 @@
     return chart;
   }
 
+  // Every view learns that the broker went away (and came back) within a few seconds, even one
+  // that polls nothing: the banner says so, and a view whose load failed retries by itself.
+  async function heartbeat() {
+    try {
+      await get("/api/broker");
+      const banner = $("error-banner");
+      if (!banner.hidden && banner.dataset.kind === "broker") hideBanner();
+    } catch (e) {
+      if (e.kind === "broker" || e.status === 0 || e.status === 503) showBanner(Object.assign(e, { kind: "broker" }));
+    }
+    setTimeout(heartbeat, POLL_MS);
+  }
+
   // ---- start -----------------------------------------------------------------------------------
 
   function updateTokenState() {
@@ -636,6 +659,7 @@
     }
     window.addEventListener("hashchange", route);
     route();
+    setTimeout(heartbeat, POLL_MS);
   }
 
   document.addEventListener("DOMContentLoaded", start);

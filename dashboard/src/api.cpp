@@ -405,6 +405,21 @@ ApiReply Api::overview() {
 
 ApiReply Api::rates() const { return ApiReply{200, sampler_.to_json()}; }
 
+// The page's heartbeat: one bounded round trip (the depth of one key), so a view that shows no live
+// data still learns that the broker went away, and came back.
+ApiReply Api::broker() const {
+    HealthOptions probe;
+    probe.channels = {"failpipe-dashboard-probe"};
+    probe.dead_letter_suffix = options_.dead_letter_suffix;
+    probe.timeout = options_.broker_timeout;
+    const BrokerHealthFacts facts = probe_broker(adapter_, probe);
+    if (!facts.reachable) return error_reply(503, "broker unreachable: " + facts.error, "broker");
+    json doc;
+    doc["reachable"] = true;
+    doc["answeredMs"] = facts.answered_in.count();
+    return ApiReply{200, std::move(doc)};
+}
+
 ApiReply Api::dead_letters(const Params& params) const {
     const DeadLetterFilter filter = filter_of(params);
     const std::size_t offset = number_param(params, "offset", 0, 1'000'000'000);

@@ -55,6 +55,7 @@ public:
     ApiReply info() const;
     ApiReply overview();
     ApiReply rates() const;
+    ApiReply broker() const;
     ApiReply dead_letters(const Params& params) const;
     ApiReply count(const Params& params) const;
     ApiReply groups(const Params& params) const;

@@ -1,6 +1,7 @@
 #include "failpipe/dashboard/dashboard_server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
@@ -50,7 +51,7 @@ bool same_token(const std::string& given, const std::string& token) {
 bool is_action(const std::string& path) { return path == "/api/replay" || path == "/api/purge"; }
 
 bool is_get_endpoint(const std::string& path) {
-    static const std::set<std::string> paths{"/api/info",    "/api/overview", "/api/rates",   "/api/dead", "/api/count",
+    static const std::set<std::string> paths{"/api/info", "/api/broker", "/api/overview", "/api/rates",   "/api/dead", "/api/count",
                                              "/api/groups",  "/api/message",  "/api/explain", "/api/job"};
     return paths.count(path) > 0 || detail::find_asset(path) != nullptr;
 }
@@ -66,6 +67,7 @@ struct DashboardServer::Impl {
     std::uint16_t port = 0;
     std::set<std::string> allowed_hosts;  // Host header values accepted (DNS rebinding guard)
     bool started = false;
+    bool stopped = false;  // httplib's server and the jobs do not start again once stopped
 
     void install_routes();
     // The checks every request passes before its handler: Host, and for an action the CSRF guard,
@@ -135,6 +137,7 @@ void DashboardServer::Impl::install_routes() {
     get("/api/info", [&a](const Params&) { return a.info(); });
     get("/api/overview", [&a](const Params&) { return a.overview(); });
     get("/api/rates", [&a](const Params&) { return a.rates(); });
+    get("/api/broker", [&a](const Params&) { return a.broker(); });
     get("/api/dead", [&a](const Params& p) { return a.dead_letters(p); });
     get("/api/count", [&a](const Params& p) { return a.count(p); });
     get("/api/groups", [&a](const Params& p) { return a.groups(p); });
@@ -202,9 +205,16 @@ DashboardServer::~DashboardServer() { stop(); }
 std::uint16_t DashboardServer::start() {
     Impl& impl = *impl_;
     if (impl.started) return impl.port;
+    if (impl.stopped) throw DashboardError("dashboard: a stopped server cannot start again; make a new one");
     httplib::Server& server = impl.server;
     const std::size_t threads = impl.options.threads;
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second dashboard (or
+    // anything of the same user) binds the same port too and silently takes half the connections.
+    server.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     server.set_payload_max_length(impl.options.max_request_bytes);
     server.set_read_timeout(std::chrono::seconds(5));
     server.set_write_timeout(std::chrono::seconds(10));
@@ -259,6 +269,7 @@ void DashboardServer::stop() {
         if (impl.listener.joinable()) impl.listener.join();
         impl.started = false;
     }
+    impl.stopped = true;
     impl.api->stop();
 }
 

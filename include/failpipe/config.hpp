@@ -25,6 +25,7 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "failpipe/retry_budget.hpp"
+#include "failpipe/shard_groups.hpp"
 #include "failpipe/worker.hpp"
 #include "failpipe/worker_pool.hpp"
 
@@ -57,6 +58,9 @@ struct Config {
     /// From `retryBudget` (null when absent). Already in dispatcher.retry_budget; `observe()` the
     /// workers with it too, so it counts first attempts. See docs/retry-budget.md.
     std::shared_ptr<RetryBudget> retry_budget;
+    /// The shard groups of the pipelines, `worker.channels` and `groups`: which channels share one
+    /// hash tag on a Redis Cluster. See docs/shard-groups.md.
+    ShardGroups shard_groups;
 
     /// @brief The breaker named @p name, or null.
     std::shared_ptr<CircuitBreaker> breaker(std::string_view name) const {

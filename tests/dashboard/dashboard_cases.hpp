@@ -4,7 +4,8 @@
 // A fixture F (default-constructible, one per test case) offers:
 //   std::shared_ptr<AdapterInterface> make();   a fresh, empty adapter
 //   void push_raw(AdapterInterface&, const std::string& channel, std::string bytes);   stores poison
-// and FAILPIPE_DASHBOARD_CASES(F, "label") instantiates every check.
+// and FAILPIPE_DASHBOARD_CASES(F, "label", BIG) instantiates every check (BIG: the fixture of the
+// 100,000-message test, which may want a server of its own).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -356,7 +357,7 @@ void refused_requests_move_nothing() {
     CHECK(get_action->get_header_value("Allow") == "POST");
     // A body over the limit: 413.
     const auto huge = dash.answer_of(dash.client->Post("/api/replay", httplib::Headers{{"X-Failpipe-Token", kToken}},
-                                                       std::string(200 * 1024, ' '), "application/json"));
+                                                       std::string(1024 * 1024, ' '), "application/json"));
     CHECK(huge.status == 413);
     CHECK(census(*adapter, "orders:dlq").size() == 6);
     CHECK(census(*adapter, "orders").empty());
@@ -449,6 +450,30 @@ void rates_are_sampled_server_side() {
     CHECK(rates["times"].size() <= 10);
 }
 
+template <class F>
+void stopping_during_a_replay_loses_nothing() {
+    F fixture;
+    auto adapter = fixture.make();
+    std::vector<Seed> seeds;
+    for (int i = 0; i < 400; ++i) seeds.push_back(Seed{"s" + std::to_string(1000 + i)});
+    seed(*adapter, seeds);
+    auto dash = std::make_unique<Running>(adapter);
+    const auto started = dash->post("/api/replay", {{"channel", "orders"}, {"rate", 200.0}});
+    REQUIRE(started.status == 202);
+    const std::string job = started.body["job"];
+    CHECK(test::eventually([&] { return dash->get("/api/job", {{"id", job}}).body.value("done", 0) > 0; }));
+    const auto stop_start = std::chrono::steady_clock::now();
+    dash->server->stop();  // cancels the job between two chunks
+    CHECK(std::chrono::steady_clock::now() - stop_start < std::chrono::seconds(5));
+    const auto replayed = census(*adapter, "orders");
+    const auto waiting = census(*adapter, "orders:dlq");
+    CHECK(replayed.size() > 0);
+    CHECK(replayed.size() < 400);
+    CHECK(replayed.size() + waiting.size() == 400);  // every message in exactly one place
+    for (const auto& [id, n] : replayed) CHECK(n == 1);
+    for (const auto& [id, n] : replayed) CHECK(waiting.count(id) == 0);
+}
+
 /// Fills 100,000 dead letters and pages through them: prints how long each page takes (no assertion on speed).
 template <class F>
 void paging_100k_dead_letters(const char* label) {
@@ -499,7 +524,7 @@ void paging_100k_dead_letters(const char* label) {
 #define FAILPIPE_DASHBOARD_CASE(F, label, name, what)                                   \
     TEST_CASE("dashboard " label ": " what) { failpipe::dashboard_cases::name<F>(); }
 
-#define FAILPIPE_DASHBOARD_CASES(F, label)                                                                          \
+#define FAILPIPE_DASHBOARD_CASES(F, label, BIG)                                                                          \
     FAILPIPE_DASHBOARD_CASE(F, label, overview_counts_every_state, "overview counts ready, delayed, dead, parked")  \
     FAILPIPE_DASHBOARD_CASE(F, label, filters_and_groups_return_the_right_rows, "filters, paging and groups return the right rows") \
     FAILPIPE_DASHBOARD_CASE(F, label, replay_of_a_group_moves_exactly_that_group, "replay of a group moves exactly that group") \
@@ -511,6 +536,7 @@ void paging_100k_dead_letters(const char* label) {
     FAILPIPE_DASHBOARD_CASE(F, label, bad_input_gets_a_clear_answer, "bad regex 400, unknown id 404, bad parameters 400") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \
     FAILPIPE_DASHBOARD_CASE(F, label, rates_are_sampled_server_side, "rates are sampled server-side in a ring buffer") \
+    FAILPIPE_DASHBOARD_CASE(F, label, stopping_during_a_replay_loses_nothing, "stopping during a replay loses and duplicates nothing") \
     TEST_CASE("dashboard " label ": paging 100,000 dead letters (timings printed)") {                                   \
-        failpipe::dashboard_cases::paging_100k_dead_letters<F>(label);                                                  \
+        failpipe::dashboard_cases::paging_100k_dead_letters<BIG>(label);                                                \
     }

@@ -43,7 +43,7 @@ int free_port() {
 
 }  // namespace
 
-FAILPIPE_DASHBOARD_CASES(MemoryFixture, "memory")
+FAILPIPE_DASHBOARD_CASES(MemoryFixture, "memory", MemoryFixture)
 
 TEST_CASE("dashboard memory: DeadLetterFilter ids selects exactly those dead letters") {
     auto adapter = std::make_shared<InMemoryAdapter>();
@@ -115,7 +115,7 @@ TEST_CASE("dashboard memory: serve_dashboard serves a worker pool's breakers and
     CHECK_FALSE(dashboard::serve_dashboard(pool, adapter, parse_config("{}")));
 }
 
-TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a short token is refused") {
+TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a short token is refused, a port in use is named") {
     auto adapter = std::make_shared<InMemoryAdapter>();
     dashboard::DashboardOptions options;
     options.listen = ListenAddress{"0.0.0.0", 0};
@@ -128,4 +128,9 @@ TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a 
     dashboard::DashboardServer server(adapter, options);
     CHECK(server.token().size() == 64);  // random, from /dev/urandom
     CHECK(server.token() != dashboard::random_token());
+    options.listen.port = server.start();
+    dashboard::DashboardServer second(adapter, options);
+    CHECK_THROWS_WITH_AS(second.start(), doctest::Contains("the port is in use"), dashboard::DashboardError);
+    server.stop();
+    CHECK_THROWS_AS(server.start(), dashboard::DashboardError);
 }

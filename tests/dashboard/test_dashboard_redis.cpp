@@ -18,9 +18,20 @@ struct RedisFixture {
     }
 };
 
+// 100,000 dead letters (tens of megabytes) on a server of their own, gone with it at the end.
+struct PrivateRedisFixture {
+    rt::RedisServer server;
+    std::shared_ptr<AdapterInterface> make() {
+        RedisAdapter::Options options;
+        options.url = server.url();
+        options.key_prefix = rt::unique_prefix("dash-big");
+        return std::make_shared<RedisAdapter>(options);
+    }
+};
+
 }  // namespace
 
-FAILPIPE_DASHBOARD_CASES(RedisFixture, "redis")
+FAILPIPE_DASHBOARD_CASES(RedisFixture, "redis", PrivateRedisFixture)
 
 TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason, then 200, nothing lost") {
     rt::RedisServer redis;
@@ -44,6 +55,7 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
     const auto action = dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}});
     CHECK(action.status == 503);
     CHECK(dash.get("/api/info").status == 200);  // the page itself still loads and says so
+    CHECK(dash.get("/api/broker").status == 503);
 
     redis.restart();  // same port, its AOF reloaded
     json overview;
@@ -52,6 +64,7 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
         overview = up.body;
         return up.status == 200;
     }));
+    CHECK(dash.get("/api/broker").status == 200);
     REQUIRE(overview["channels"].size() == 1);
     CHECK(overview["channels"][0]["dead"] == 6);
     CHECK(dash.get("/api/dead", {{"channel", "orders"}}).body["items"].size() == 6);

@@ -73,7 +73,7 @@ struct DashboardOptions {
     Seconds sample_interval{5.0};
     std::size_t samples = 72;
     Seconds broker_timeout{2.0};               ///< The health probe's bound.
-    std::size_t max_request_bytes = 64 * 1024; ///< A larger request body is refused with 413.
+    std::size_t max_request_bytes = 512 * 1024; ///< A larger request body is refused with 413 (room for max_ids ids).
     std::size_t max_ids = 10'000;              ///< Ids one replay or purge may name.
     std::size_t max_jobs = 4;                  ///< Replays and purges running at once (429 beyond).
     std::size_t threads = 8;                   ///< Threads serving requests.
@@ -90,8 +90,9 @@ public:
     DashboardServer(const DashboardServer&) = delete;
     DashboardServer& operator=(const DashboardServer&) = delete;
 
-    /// @brief Binds, starts serving and sampling; returns the port bound. Throws DashboardError when
-    /// it cannot bind (the message names the address and the cause).
+    /// @brief Binds, starts serving and sampling; returns the port bound (again the same when
+    /// started already). Throws DashboardError when it cannot bind (the message names the address
+    /// and the cause), or after stop() (a server starts once).
     std::uint16_t start();
     /// @brief Stops serving, cancels running jobs (between two chunks) and joins every thread.
     void stop();
