@@ -13,6 +13,7 @@
 #include "config_groups.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
+#include "config_dashboard.hpp"
 #include "config_runtime.hpp"
 #include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
@@ -417,6 +418,11 @@ private:
         if (auto section = section_object(value, "/http", "HTTP endpoint settings", http_keys())) load_http(*section, config);
     }
 
+    void load_dashboard_section(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        if (auto section = section_object(value, "/dashboard", "dashboard settings", dashboard_keys()))
+            load_dashboard(*section, config);
+    }
+
     // --- breakers and retry budgets (config_resilience.cpp) ---------------------------------
 
     SectionContext context() { return SectionContext{issues_, &dropped_, clock_}; }
@@ -458,6 +464,7 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
         {"degradation", Phase::sections, &Loader::load_degradation_section},
         {"http", Phase::sections, &Loader::load_http_section},
+        {"dashboard", Phase::sections, &Loader::load_dashboard_section},
         {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
         {"retryBudget", Phase::sections, &Loader::load_retry_budget},
         {"groups", Phase::sections, &Loader::load_groups_section},

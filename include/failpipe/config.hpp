@@ -31,6 +31,14 @@
 
 namespace failpipe {
 
+/// @brief Config `dashboard`: the web dashboard a worker runtime serves (docs/dashboard.md).
+struct DashboardConfig {
+    std::optional<ListenAddress> listen;  ///< `dashboard.listen` (absent: no dashboard).
+    bool read_only = false;               ///< `dashboard.readOnly`: refuse replays and purges.
+    std::string token_file;               ///< `dashboard.tokenFile` (empty: a random token, logged at start).
+    bool allow_non_loopback = false;      ///< `dashboard.allowNonLoopback`.
+};
+
 /// @brief A loaded, checked configuration.
 struct Config {
     FailureMiddlewareDispatcher::Options dispatcher;  ///< Pipelines, final behaviour, dead-letter suffix.
@@ -40,6 +48,7 @@ struct Config {
     WorkerPoolOptions pool;                           ///< From `worker.threads`, `worker.shutdownGrace`, `degradation`.
     std::optional<ListenAddress> http_listen;         ///< From `http.listen` (absent: no /metrics, /health server).
     bool http_allow_non_loopback = false;             ///< From `http.allowNonLoopback`.
+    DashboardConfig dashboard;                        ///< From `dashboard`.
     /// From `maxMessageBytes` (0 = no limit): for the adapter's Options::max_message_bytes.
     std::size_t max_message_bytes = 0;
     nlohmann::json document;                          ///< The document it was loaded from.
