@@ -70,8 +70,8 @@ if [ -n "${cluster}" ]; then
       fi
       rm -rf "${bench_replica_dir}"
     }
-    bench_prev_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
-    trap "bench_stop_replica; ${bench_prev_trap}" EXIT
+    # The replica first, then the cluster and the one Redis (the two scripts' own stop functions).
+    trap 'bench_stop_replica; failpipe_stop_cluster; failpipe_stop_redis' EXIT
     for attempt in $(seq 1 20); do
       replica_port=$(( 20000 + (RANDOM * 7 + attempt * 131) % 30000 ))
       "${FAILPIPE_REDIS_SERVER}" --bind 127.0.0.1 --port "${replica_port}" --dir "${bench_replica_dir}" \
