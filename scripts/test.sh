@@ -6,7 +6,7 @@
 #   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
 #   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
 #   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
-#             redis-server of its own on loopback. Last, so its ctest summary ends the output.
+#             redis-server and a Redis Cluster (6 nodes) of its own on loopback. Last, so its ctest summary ends the output.
 #
 # Options: --no-sanitize, --no-fuzz (skip those stages), --fuzz-seconds N.
 # One line per stage result at the end; exits non-zero when any stage failed.
@@ -51,6 +51,8 @@ summary_file=$(mktemp -t failpipe-ctest.XXXXXX)
 normal_tests() {
   # shellcheck source=scripts/redis-test-server.sh
   source scripts/redis-test-server.sh
+  # shellcheck source=scripts/redis-test-cluster.sh
+  source scripts/redis-test-cluster.sh
   ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"
 }
 
