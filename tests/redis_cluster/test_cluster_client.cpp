@@ -7,6 +7,7 @@
 #include "cluster_client.hpp"
 #include "cluster_slots.hpp"
 #include "cluster_test_support.hpp"
+#include "router.hpp"
 
 namespace {
 
@@ -249,4 +250,40 @@ TEST_CASE("cluster client - a master killed: its replica is promoted and the cli
     CHECK(port_of_name(c.client.master_of(key_slot(key))) != victim);
     CHECK(run(c.client, {"SET", key, "later"}) == "OK");
     CHECK(cluster_ok());
+}
+
+TEST_CASE("cluster client - the router decides once: a plain Redis, a cluster, or the mode it was told") {
+    Counters counters;
+    const ClusterSettings settings{Seconds{0.5}, Seconds{2.0}, 2};
+    redis_test::RedisServer plain;
+    {
+        Router router(parse_seed_list(plain.url()), ClusterMode::automatic, settings, counters);
+        CHECK_FALSE(router.cluster());
+        CHECK(router.nodes().size() == 1);
+    }
+    {
+        Router router(parse_seed_list(cluster_url()), ClusterMode::automatic, settings, counters);
+        CHECK(router.cluster());
+        CHECK(router.nodes().size() == 3);
+        const std::uint16_t slot = key_slot("{failpipe}");
+        // The node it names for the slot serves it (a key of the slot read there is not redirected).
+        const int owner = router.endpoint_of(slot).port;
+        CHECK(cli(owner, {"GET", "{failpipe}"}).rfind("MOVED", 0) == std::string::npos);
+    }
+    {
+        Router router(parse_seed_list(plain.url()), ClusterMode::on, settings, counters);
+        CHECK_THROWS_AS(router.cluster(), ProtocolError);
+    }
+    CHECK_THROWS_AS(Router(parse_seed_list(plain.url() + ",127.0.0.1:1"), ClusterMode::off, settings, counters),
+                    InvalidArgumentError);
+    {
+        Router router(parse_seed_list("redis://127.0.0.1:1," + plain.url().substr(8)), ClusterMode::automatic, settings, counters);
+        CHECK_THROWS_AS(router.cluster(), InvalidArgumentError);
+    }
+    {
+        // Not decided while nobody answers: decided at a later call that gets an answer.
+        const int port = redis_test::free_port();
+        Router router(parse_seed_list("redis://127.0.0.1:" + std::to_string(port)), ClusterMode::automatic, settings, counters);
+        CHECK_THROWS_AS(router.cluster(), ConnectionError);
+    }
 }

@@ -114,9 +114,11 @@ void throw_if_cluster_reply(const redisReply& reply, const std::string& endpoint
 struct ClusterClient::Node {
     Node(Endpoint where, const ClusterSettings& settings, Counters& counters)
         : endpoint(std::move(where)),
-          pool(endpoint, settings.connect_timeout, settings.command_timeout, settings.pool_size, counters) {}
+          pool(endpoint, settings.connect_timeout, settings.command_timeout, settings.pool_size, counters),
+          writes(endpoint, settings.connect_timeout, settings.command_timeout, settings.write_pool_size, counters) {}
     Endpoint endpoint;
     Pool pool;
+    Pool writes;
 };
 
 ClusterClient::ClusterClient(std::vector<Endpoint> seeds, ClusterSettings settings, Counters& counters)
@@ -159,8 +161,8 @@ void ClusterClient::learn(std::uint16_t slot, Node& node) {
     slots_[slot] = &node;
 }
 
-Pool::Lease ClusterClient::lease(Node& node) {
-    auto lease = node.pool.acquire(Clock::now() + std::chrono::duration_cast<Clock::duration>(settings_.command_timeout));
+Pool::Lease ClusterClient::lease(Node& node, Lane lane) {
+    auto lease = (lane == Lane::writes ? node.writes : node.pool).acquire(Clock::now() + std::chrono::duration_cast<Clock::duration>(settings_.command_timeout));
     if (!lease) {
         throw TimeoutError("Redis at " + node.endpoint.display + ": no pooled connection became free within " +
                            millis(std::chrono::duration_cast<Clock::duration>(settings_.command_timeout)) + " (pool_size " +
@@ -238,12 +240,32 @@ bool ClusterClient::load_from(Node& node) {
     return true;
 }
 
+bool ClusterClient::cluster_enabled(Node& node) {
+    Reply reply;
+    {
+        Pool::Lease connection = lease(node);
+        try {
+            reply = connection->command(Args{"INFO", "cluster"});
+        } catch (...) {
+            connection->disconnect();
+            throw;
+        }
+    }
+    throw_if_error_reply(*reply, node.endpoint.display, "INFO");
+    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS) {
+        throw_unexpected_reply(*reply, node.endpoint.display, "INFO", "a string");
+    }
+    return text_of(*reply).find("cluster_enabled:1") != std::string_view::npos;
+}
+
 bool ClusterClient::discover() {
     std::string failures;
     for (const auto& seed : seeds_) {
         Node& node = node_at(seed.host, seed.port);
         try {
-            const bool cluster = load_from(node);
+            // INFO first: every user of the adapter may run it (docs/redis.md, ACL), so a plain Redis
+            // is told apart without CLUSTER SLOTS, which only a cluster's user needs.
+            const bool cluster = cluster_enabled(node) && load_from(node);
             std::lock_guard lock(refresh_mutex_);
             last_refresh_ = Clock::now();
             return cluster;
@@ -302,7 +324,7 @@ ClusterClient::Node& ClusterClient::owner_or_refresh(std::uint16_t slot) {
 
 const Endpoint& ClusterClient::endpoint_of(std::uint16_t slot) { return owner_or_refresh(slot).endpoint; }
 
-void ClusterClient::run(std::uint16_t slot, AskPolicy ask, const Body& body) {
+void ClusterClient::run(std::uint16_t slot, AskPolicy ask, Lane lane, const Body& body) {
     const auto started = Clock::now();
     const auto give_up = started + std::chrono::duration_cast<Clock::duration>(settings_.command_timeout);
     std::chrono::milliseconds pause = kFirstPause;
@@ -340,7 +362,7 @@ void ClusterClient::run(std::uint16_t slot, AskPolicy ask, const Body& body) {
         }
         std::string state, cause;  // set when this try ends in a state worth waiting out
         {
-            Pool::Lease borrowed = lease(*node);
+            Pool::Lease borrowed = lease(*node, lane);
             Connection& connection = *borrowed;
             const bool reused = connection.reused();
             try {

@@ -83,10 +83,17 @@ void throw_if_cluster_reply(const redisReply& reply, const std::string& endpoint
 /// have not moved yet).
 enum class AskPolicy { follow, wait };
 
+/// Which of a node's two pools a call borrows from: `shared` (reserves, which may block, and
+/// inspection: pool_size connections) or `writes` (the write combiner's round trips: never behind a
+/// blocked reserve, so a settle cannot wait for a reserve to time out).
+enum class Lane { shared, writes };
+
 struct ClusterSettings {
     Seconds connect_timeout{2.0};
     Seconds command_timeout{5.0};
     std::size_t pool_size = 16;
+    /// Connections per node for the write combiners (made only as they are needed).
+    std::size_t write_pool_size = 16;
 };
 
 class ClusterClient {
@@ -105,8 +112,9 @@ public:
     ClusterClient& operator=(const ClusterClient&) = delete;
     ~ClusterClient();
 
-    /// Asks the seeds, in order, for the slot map. True: a cluster (the map is loaded). False: the
-    /// first seed that answered runs without cluster support (a plain Redis). A seed that cannot be
+    /// Asks the seeds, in order, whether they run in cluster mode (`INFO cluster`) and, when they do,
+    /// for the slot map (`CLUSTER SLOTS`). True: a cluster (the map is loaded). False: the first seed
+    /// that answered runs without cluster support (a plain Redis). A seed that cannot be
     /// reached is skipped; ConnectionError (naming every seed and why) only when none answers;
     /// ProtocolError when one refuses (an ACL without CLUSTER SLOTS).
     bool discover();
@@ -126,14 +134,14 @@ public:
     /// connection (a pipeline may have unread replies). An I/O failure on a connection that had
     /// worked before is tried once more (as RedisAdapter does on one server); a timeout never is.
     template <class F>
-    auto with_slot(std::uint16_t slot, F&& f, AskPolicy ask = AskPolicy::follow)
+    auto with_slot(std::uint16_t slot, F&& f, AskPolicy ask = AskPolicy::follow, Lane lane = Lane::shared)
         -> decltype(f(std::declval<Connection&>())) {
         using Result = decltype(f(std::declval<Connection&>()));
         if constexpr (std::is_void_v<Result>) {
-            run(slot, ask, [&](Connection& connection) { f(connection); });
+            run(slot, ask, lane, [&](Connection& connection) { f(connection); });
         } else {
             std::optional<Result> result;
-            run(slot, ask, [&](Connection& connection) { result.emplace(f(connection)); });
+            run(slot, ask, lane, [&](Connection& connection) { result.emplace(f(connection)); });
             return std::move(*result);
         }
     }
@@ -171,15 +179,17 @@ private:
     struct Node;
     using Body = std::function<void(Connection&)>;
 
-    void run(std::uint16_t slot, AskPolicy ask, const Body& body);
+    void run(std::uint16_t slot, AskPolicy ask, Lane lane, const Body& body);
     Node& node_at(const std::string& host, int port);
     Node* owner(std::uint16_t slot) const;
     Node& owner_or_refresh(std::uint16_t slot);
     Pool::Lease lease_of(const std::string& name);
-    Pool::Lease lease(Node& node);
+    Pool::Lease lease(Node& node, Lane lane = Lane::shared);
     void learn(std::uint16_t slot, Node& node);
-    /// CLUSTER SLOTS on @p node: nullopt when it runs without cluster support.
+    /// CLUSTER SLOTS on @p node: false when it runs without cluster support.
     bool load_from(Node& node);
+    /// INFO cluster on @p node: cluster_enabled:1?
+    bool cluster_enabled(Node& node);
 
     std::vector<Endpoint> seeds_;
     ClusterSettings settings_;
