@@ -4,6 +4,8 @@
 # with `redis-cli --cluster create`, waits until every node reports cluster_state:ok, and exports
 #   FAILPIPE_TEST_REDIS_CLUSTER_URL    redis://127.0.0.1:<port of one node> (a seed)
 #   FAILPIPE_TEST_REDIS_CLUSTER_NODES  "port:pid,port:pid,..." (every node, for tests that kill one)
+#   FAILPIPE_TEST_REDIS_CLUSTER_DIR    the nodes' directory (node <port> in <dir>/<port>); a test that
+#                                      restarts a node it killed appends the new PID to <dir>/extra.pids
 #   FAILPIPE_REDIS_SERVER              the redis-server binary
 # It stops every node (by its PID) when the calling shell exits, whatever the outcome (an EXIT trap set
 # before, e.g. by scripts/redis-test-server.sh sourced first, still runs: source that one first).
@@ -12,6 +14,9 @@ failpipe_cluster_dir=$(mktemp -d -t failpipe-cluster.XXXXXX)
 failpipe_cluster_pids=()
 failpipe_stop_cluster() {
   local pid
+  if [ -f "${failpipe_cluster_dir}/extra.pids" ]; then
+    while read -r pid; do failpipe_cluster_pids+=("${pid}"); done <"${failpipe_cluster_dir}/extra.pids"
+  fi
   for pid in "${failpipe_cluster_pids[@]}"; do
     kill "${pid}" 2>/dev/null || true
   done
@@ -21,9 +26,14 @@ failpipe_stop_cluster() {
   done
   rm -rf "${failpipe_cluster_dir}"
 }
-# Keep an EXIT trap set before (scripts/redis-test-server.sh sourced first sets one): run both.
-failpipe_cluster_prev_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
-trap "failpipe_stop_cluster; ${failpipe_cluster_prev_trap}" EXIT
+# scripts/redis-test-server.sh sourced first sets an EXIT trap of its own: run both. Any other EXIT
+# trap is replaced, as redis-test-server.sh does (never copied: in a subshell `trap -p` shows the
+# parent's traps, which must not run when the subshell ends).
+if declare -F failpipe_stop_redis >/dev/null && trap -p EXIT | grep -q 'failpipe_stop_redis'; then
+  trap 'failpipe_stop_cluster; failpipe_stop_redis' EXIT
+else
+  trap failpipe_stop_cluster EXIT
+fi
 export FAILPIPE_REDIS_SERVER=$(command -v redis-server || echo /usr/bin/redis-server)
 
 # The node answering on $1 is the process $2 (a foreign server may already hold the port).
@@ -124,5 +134,6 @@ for _i in "${!failpipe_cluster_ports[@]}"; do
 done
 export FAILPIPE_TEST_REDIS_CLUSTER_URL="redis://127.0.0.1:${failpipe_cluster_ports[0]}"
 export FAILPIPE_TEST_REDIS_CLUSTER_NODES="${_nodes}"
+export FAILPIPE_TEST_REDIS_CLUSTER_DIR="${failpipe_cluster_dir}"
 echo "failpipe: Redis Cluster on 127.0.0.1 (port:pid ${FAILPIPE_TEST_REDIS_CLUSTER_NODES})" >&2
 unset _node _addresses _port _ok _i _nodes _repl

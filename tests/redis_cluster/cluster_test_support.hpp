@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -25,8 +26,9 @@ namespace failpipe::cluster_test {
 using namespace std::chrono_literals;
 using redis_test::eventually;
 
-/// The seed URL of the test cluster. Cluster tests fail (never pass silently) without it.
-inline std::string cluster_url() {
+/// The seed URL scripts/redis-test-cluster.sh exported. Cluster tests fail (never pass silently)
+/// without it.
+inline std::string exported_cluster_url() {
     const char* url = std::getenv("FAILPIPE_TEST_REDIS_CLUSTER_URL");
     if (url == nullptr || *url == '\0') {
         FAIL("FAILPIPE_TEST_REDIS_CLUSTER_URL is not set: run the cluster tests under `source "
@@ -35,9 +37,23 @@ inline std::string cluster_url() {
     return url;
 }
 
+std::string cli(int port, const std::vector<std::string>& args);
+std::map<int, pid_t> cluster_nodes();
+
+/// One live node's URL (`redis://127.0.0.1:<port>`): the exported seed, or, when a test killed it,
+/// the first node that answers.
+inline std::string cluster_url() {
+    const std::string exported = exported_cluster_url();
+    if (cli(std::stoi(exported.substr(exported.rfind(':') + 1)), {"PING"}) == "PONG") return exported;
+    for (const auto& [port, pid] : cluster_nodes()) {
+        if (cli(port, {"PING"}) == "PONG") return "redis://127.0.0.1:" + std::to_string(port);
+    }
+    return exported;
+}
+
 /// Port → PID of every node the script started (FAILPIPE_TEST_REDIS_CLUSTER_NODES="port:pid,...").
 inline std::map<int, pid_t> cluster_nodes() {
-    cluster_url();
+    exported_cluster_url();
     const char* text = std::getenv("FAILPIPE_TEST_REDIS_CLUSTER_NODES");
     REQUIRE(text != nullptr);
     std::map<int, pid_t> nodes;
@@ -50,6 +66,14 @@ inline std::map<int, pid_t> cluster_nodes() {
     }
     REQUIRE(nodes.size() == 6);
     return nodes;
+}
+
+/// Every node of the test cluster as a seed list (`redis://127.0.0.1:p1,127.0.0.1:p2,...`): a node
+/// a test killed is skipped by the adapter, so later tests still find the cluster.
+inline std::string cluster_seed_list() {
+    std::string url = "redis://";
+    for (const auto& [port, pid] : cluster_nodes()) url += (url.size() > 8 ? "," : "") + std::string("127.0.0.1:") + std::to_string(port);
+    return url;
 }
 
 /// Runs redis-cli against 127.0.0.1:@p port with @p args (each quoted for the shell) and returns its
@@ -70,6 +94,58 @@ inline std::string cli(int port, const std::vector<std::string>& args) {
     ::pclose(pipe);
     while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
     return output;
+}
+
+/// The PID of the node on @p port, as the node itself reports it (-1 when it does not answer).
+/// Nodes are started by scripts/redis-test-cluster.sh or by restart_node(): killing one by this PID
+/// kills a process of the test run, never anything else.
+inline pid_t pid_of(int port) {
+    const std::string info = cli(port, {"INFO", "server"});
+    const auto at = info.find("process_id:");
+    if (at == std::string::npos) return -1;
+    return static_cast<pid_t>(std::stol(info.substr(at + 11)));
+}
+
+/// SIGKILLs the node on @p port.
+inline void kill_node(int port) {
+    const pid_t pid = pid_of(port);
+    REQUIRE(pid > 0);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    REQUIRE(eventually([&] { return ::kill(pid, 0) != 0 || cli(port, {"PING"}) != "PONG"; }, 5s));
+}
+
+/// Starts the node on @p port again (same directory and cluster config: a master that was failed
+/// over comes back as a replica of its successor). Detached from the test process; its PID goes to
+/// <FAILPIPE_TEST_REDIS_CLUSTER_DIR>/extra.pids, which the script's EXIT trap stops.
+inline void restart_node(int port) {
+    const char* base = std::getenv("FAILPIPE_TEST_REDIS_CLUSTER_DIR");
+    REQUIRE(base != nullptr);
+    const std::string dir = std::string(base) + "/" + std::to_string(port);
+    const std::string binary = redis_test::redis_server_binary();
+    std::vector<std::string> args = {binary, "--bind", "127.0.0.1", "--port", std::to_string(port), "--dir", dir,
+                                     "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
+                                     "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no",
+                                     "--protected-mode", "yes", "--daemonize", "no", "--logfile", dir + "/redis.log"};
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::setsid();
+        // Nothing of the test's: ctest waits for its output pipes to close, so the node must not
+        // hold them (it outlives the test).
+        const int null = ::open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+        for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+        std::vector<char*> argv;
+        for (auto& arg : args) argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        ::execv(binary.c_str(), argv.data());
+        ::_exit(127);
+    }
+    if (FILE* pids = std::fopen((std::string(base) + "/extra.pids").c_str(), "a")) {
+        std::fprintf(pids, "%d\n", static_cast<int>(pid));
+        std::fclose(pids);
+    }
+    REQUIRE(eventually([&] { return pid_of(port) == pid; }, 10s));
 }
 
 /// The node id of 127.0.0.1:@p port.
@@ -117,7 +193,7 @@ inline bool cluster_ok(std::chrono::milliseconds bound = 30s) {
     return eventually(
         [] {
             for (const auto& [port, pid] : cluster_nodes()) {
-                if (::kill(pid, 0) != 0) continue;
+                if (cli(port, {"PING"}) != "PONG") continue;  // a node a test killed
                 if (cli(port, {"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) return false;
             }
             return true;
