@@ -5,8 +5,10 @@
 #   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
 #   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
 #   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
-#   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
-#             redis-server and a Redis Cluster (6 nodes) of its own on loopback. Last, so its ctest summary ends the output.
+#   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, and the
+#             browser tests (headless Chromium, required here: FAILPIPE_REQUIRE_BROWSER=1), with a
+#             redis-server and a Redis Cluster (6 nodes) of its own on loopback. Last, so its ctest
+#             summary ends the output.
 #
 # Options: --no-sanitize, --no-fuzz (skip those stages), --fuzz-seconds N.
 # One line per stage result at the end; exits non-zero when any stage failed.
@@ -53,10 +55,16 @@ normal_tests() {
   source scripts/redis-test-server.sh
   # shellcheck source=scripts/redis-test-cluster.sh
   source scripts/redis-test-cluster.sh
+  # A missing browser fails the browser tests here instead of skipping them (tests/browser).
+  export FAILPIPE_REQUIRE_BROWSER=1
   ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"
+  local status=$?
+  # What the browser tests saw, for a reviewer (docs/testing.md, "Browser tests").
+  if [ -d build/screenshots ]; then echo "test.sh: the dashboard's screenshots: $(pwd)/build/screenshots"; fi
+  return "${status}"
 }
 
-scripts/ensure-deps.sh || exit 1
+scripts/ensure-deps.sh --browser || exit 1
 stage build scripts/build.sh
 built=$?
 [ "${sanitize}" -eq 1 ] && stage asan scripts/sanitize.sh asan

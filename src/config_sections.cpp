@@ -10,8 +10,10 @@
 #include <utility>
 
 #include "config_bounds.hpp"
+#include "config_groups.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
+#include "config_dashboard.hpp"
 #include "config_runtime.hpp"
 #include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
@@ -75,6 +77,7 @@ public:
         check_combinations(document, config);
         config.dispatcher.dead_letter_suffix = suffix_;
         config.dispatcher.clock = clock_;
+        derive_groups(named_groups_, context(), issues_.empty() && dropped_ == 0, config);  // needs the suffix
         return config;
     }
 
@@ -415,6 +418,11 @@ private:
         if (auto section = section_object(value, "/http", "HTTP endpoint settings", http_keys())) load_http(*section, config);
     }
 
+    void load_dashboard_section(ConfigObjectReader& /*top*/, const json& value, Config& config) {
+        if (auto section = section_object(value, "/dashboard", "dashboard settings", dashboard_keys()))
+            load_dashboard(*section, config);
+    }
+
     // --- breakers and retry budgets (config_resilience.cpp) ---------------------------------
 
     SectionContext context() { return SectionContext{issues_, &dropped_, clock_}; }
@@ -425,12 +433,19 @@ private:
         detail::load_retry_budget(value, context(), config);
     }
 
+    // --- shard groups (config_groups.cpp) -------------------------------------------------------
+
+    void load_groups_section(ConfigObjectReader& /*top*/, const json& value, Config& /*config*/) {
+        detail::load_groups(value, context(), named_groups_);
+    }
+
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
     std::vector<ConfigIssue> issues_;
     std::size_t dropped_ = 0;
     std::size_t middlewares_ = 0;
+    std::vector<NamedShardGroup> named_groups_;
 };
 
 // To add a top-level key: a row here (listed where "expected one of" should name it), a reader
@@ -449,8 +464,10 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"maxMessageBytes", Phase::settings, &Loader::load_max_message_bytes},
         {"degradation", Phase::sections, &Loader::load_degradation_section},
         {"http", Phase::sections, &Loader::load_http_section},
+        {"dashboard", Phase::sections, &Loader::load_dashboard_section},
         {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
         {"retryBudget", Phase::sections, &Loader::load_retry_budget},
+        {"groups", Phase::sections, &Loader::load_groups_section},
     };
     return table;
 }

@@ -20,6 +20,11 @@ std::string DeadLetterMiddleware::target_for(const std::string& channel, const s
     return channel + (suffix_.empty() ? dispatcher_suffix : suffix_);
 }
 
+std::optional<std::vector<MiddlewareTarget>> DeadLetterMiddleware::targets(const std::string& dead_letter_suffix) const {
+    if (!queue_.empty()) return std::vector<MiddlewareTarget>{{queue_, "", true}};
+    return std::vector<MiddlewareTarget>{{"", suffix_.empty() ? dead_letter_suffix : suffix_, true}};
+}
+
 FailureHandlingRequest DeadLetterMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                     const FailureHandlerInterface& next) const {
     if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);

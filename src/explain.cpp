@@ -160,6 +160,28 @@ std::vector<std::string> explain_breakers(const std::vector<std::shared_ptr<Circ
     return lines;
 }
 
+std::vector<std::string> explain_shard_group(const ShardGroups& groups, const FailureMiddlewareDispatcher& dispatcher,
+                                             const std::string& channel) {
+    const std::string group = groups.group_of(channel);
+    const ShardGroup* known = groups.find(group);
+    std::ostringstream line;
+    line << "channel \"" << channel << "\" is in shard group \"" << group << "\"";
+    if (known)
+        line << " (" << known->channels.size() << (known->channels.size() == 1 ? " channel" : " channels") << ")";
+    else
+        line << " (the config does not name it: a group of its own, with its dead-letter and parked channels)";
+    line << ": every retry and dead letter of its pipeline stays in it, so on a Redis Cluster each settle is still "
+            "one atomic step in one slot";
+    std::vector<std::string> lines{line.str()};
+    for (const auto& middleware : dispatcher.pipeline_for(channel)) {
+        if (middleware->targets(dispatcher.options().dead_letter_suffix)) continue;
+        lines.push_back("middleware \"" + middleware->id() +
+                        "\" does not say where it pushes (MiddlewareFailureInterface::targets): a push of it to "
+                        "another shard group would not be atomic on a Redis Cluster");
+    }
+    return lines;
+}
+
 std::vector<std::string> explain_retry_budget(const FailureMiddlewareDispatcher& dispatcher, const std::string& channel,
                                               const std::vector<std::string>& retrying_middlewares) {
     const auto& budget = dispatcher.options().retry_budget;

@@ -64,6 +64,11 @@ double ExponentialDelayMiddleware::next_delay(const Message& message) const {
     return std::min(previous * exponent_, delay_maximum_);
 }
 
+std::optional<std::vector<MiddlewareTarget>> ExponentialDelayMiddleware::targets(
+    const std::string& /*dead_letter_suffix*/) const {
+    return std::vector<MiddlewareTarget>{{options_.queue, "", false}};
+}
+
 FailureHandlingRequest ExponentialDelayMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                           const FailureHandlerInterface& next) const {
     if (!options_.on.matches(failure.error_class)) return next.handle(std::move(request), failure);

@@ -22,6 +22,10 @@ long long SendAgainMiddleware::attempts(const Message& message) const {
     return detail::to_count(detail::failure_value(message, counter_key_));
 }
 
+std::optional<std::vector<MiddlewareTarget>> SendAgainMiddleware::targets(const std::string& /*dead_letter_suffix*/) const {
+    return std::vector<MiddlewareTarget>{{queue_, "", false}};
+}
+
 FailureHandlingRequest SendAgainMiddleware::handle(FailureHandlingRequest request, const Failure& failure,
                                                    const FailureHandlerInterface& next) const {
     if (!on_.matches(failure.error_class)) return next.handle(std::move(request), failure);

@@ -19,6 +19,9 @@
 #if FAILPIPE_HAVE_HTTP
 #include <failpipe/http/runtime_endpoints.hpp>
 #endif
+#if FAILPIPE_HAVE_DASHBOARD
+#include <failpipe/dashboard/dashboard_server.hpp>
+#endif
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
@@ -219,6 +222,33 @@ std::unique_ptr<failpipe::http::EndpointServer> serve_endpoints(const payments::
     try {
         auto server = failpipe::http::serve_runtime(pool, std::move(metrics), std::move(adapter), endpoints);
         std::cerr << "failpipe_payments: serving http://" << server->address().to_string() << "/metrics and /health\n";
+        return server;
+    } catch (const failpipe::Error& e) {
+        fail(e.what());
+    }
+}
+#endif
+
+#if FAILPIPE_HAVE_DASHBOARD
+// The web dashboard of the run, on --dashboard (else the config's dashboard.listen); none when neither says.
+std::unique_ptr<failpipe::dashboard::DashboardServer> serve_dashboard(const payments::Options& options,
+                                                                      failpipe::Config config, failpipe::WorkerPool& pool,
+                                                                      std::shared_ptr<failpipe::AdapterInterface> adapter) {
+    if (!options.dashboard.empty()) {
+        try {
+            config.dashboard.listen = failpipe::ListenAddress::parse(options.dashboard);
+        } catch (const failpipe::Error& e) {
+            fail(std::string("--dashboard: ") + e.what(), 2);
+        }
+        if (!config.dashboard.listen->loopback()) fail("--dashboard: " + options.dashboard + " is not a loopback address", 2);
+    }
+    if (!config.dashboard.listen) return nullptr;
+    try {
+        auto server = failpipe::dashboard::serve_dashboard(pool, std::move(adapter), config);
+        std::cerr << "failpipe_payments: dashboard on " << server->url();
+        if (config.dashboard.token_file.empty() && !config.dashboard.read_only)
+            std::cerr << "#token=" << server->token();
+        std::cerr << "\n";
         return server;
     } catch (const failpipe::Error& e) {
         fail(e.what());
@@ -448,6 +478,12 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     const auto endpoints = serve_endpoints(options, config, pool, metrics, broker.adapter, levels);
 #else
     if (!options.listen.empty() || config.http_listen) fail("--listen: this build has no HTTP server (libcpp-httplib-dev)");
+#endif
+#if FAILPIPE_HAVE_DASHBOARD
+    const auto dashboard = serve_dashboard(options, config, pool, broker.adapter);
+#else
+    if (!options.dashboard.empty() || config.dashboard.listen)
+        fail("--dashboard: this build has no dashboard (libcpp-httplib-dev)");
 #endif
     pool.start();
     try {

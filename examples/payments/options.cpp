@@ -34,6 +34,8 @@ usage: failpipe_payments [options]
   --timeout S       give up after S wall seconds (default: enough for the run)
   --listen H:P      serve GET /metrics (Prometheus) and GET /health while it runs, e.g.
                     127.0.0.1:9464 (default: the config's http.listen; none there: no server)
+  --dashboard H:P   serve the web dashboard (docs/dashboard.md) while it runs, e.g. 127.0.0.1:8080;
+                    its URL and token go to stderr (default: the config's dashboard.listen)
   -h, --help        this help
 
 Exit status: 0 every payment accounted for (lost = 0, the figures add up), 1 not, 2 bad arguments.
@@ -113,6 +115,8 @@ Options parse_options(int argc, char** argv) {
             options.quiet = true;
         } else if (arg == "--listen") {
             options.listen = value();
+        } else if (arg == "--dashboard") {
+            options.dashboard = value();
         } else if (arg == "--timeout") {
             options.timeout = whole(arg, value(), 1, 86400);
         } else {

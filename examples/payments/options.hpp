@@ -28,6 +28,7 @@ struct Options {
     bool quiet = false;            ///< no live progress line
     std::size_t timeout = 0;       ///< give up after this many wall seconds (0 = derived from the run)
     std::string listen;            ///< serve /metrics and /health here while it runs (empty: config http.listen)
+    std::string dashboard;         ///< serve the web dashboard here while it runs (empty: config dashboard.listen)
 };
 
 /// Parses argv. Prints the usage and exits 0 for --help; prints the problem and exits 2 for a bad

@@ -25,10 +25,19 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "failpipe/retry_budget.hpp"
+#include "failpipe/shard_groups.hpp"
 #include "failpipe/worker.hpp"
 #include "failpipe/worker_pool.hpp"
 
 namespace failpipe {
+
+/// @brief Config `dashboard`: the web dashboard a worker runtime serves (docs/dashboard.md).
+struct DashboardConfig {
+    std::optional<ListenAddress> listen;  ///< `dashboard.listen` (absent: no dashboard).
+    bool read_only = false;               ///< `dashboard.readOnly`: refuse replays and purges.
+    std::string token_file;               ///< `dashboard.tokenFile` (empty: a random token, logged at start).
+    bool allow_non_loopback = false;      ///< `dashboard.allowNonLoopback`.
+};
 
 /// @brief A loaded, checked configuration.
 struct Config {
@@ -39,6 +48,7 @@ struct Config {
     WorkerPoolOptions pool;                           ///< From `worker.threads`, `worker.shutdownGrace`, `degradation`.
     std::optional<ListenAddress> http_listen;         ///< From `http.listen` (absent: no /metrics, /health server).
     bool http_allow_non_loopback = false;             ///< From `http.allowNonLoopback`.
+    DashboardConfig dashboard;                        ///< From `dashboard`.
     /// From `maxMessageBytes` (0 = no limit): for the adapter's Options::max_message_bytes.
     std::size_t max_message_bytes = 0;
     nlohmann::json document;                          ///< The document it was loaded from.
@@ -48,6 +58,9 @@ struct Config {
     /// From `retryBudget` (null when absent). Already in dispatcher.retry_budget; `observe()` the
     /// workers with it too, so it counts first attempts. See docs/retry-budget.md.
     std::shared_ptr<RetryBudget> retry_budget;
+    /// The shard groups of the pipelines, `worker.channels` and `groups`: which channels share one
+    /// hash tag on a Redis Cluster. See docs/shard-groups.md.
+    ShardGroups shard_groups;
 
     /// @brief The breaker named @p name, or null.
     std::shared_ptr<CircuitBreaker> breaker(std::string_view name) const {

@@ -18,6 +18,8 @@ struct ConfigLimits {
     static constexpr std::size_t kMaxClassificationRules = 100;        ///< Rules in `classification`.
     static constexpr std::size_t kMaxWorkerChannels = 1000;            ///< Names in `worker.channels`.
     static constexpr std::size_t kMaxChannelNameBytes = 1024;          ///< A channel name.
+    static constexpr std::size_t kMaxGroups = 1000;                    ///< Groups in `groups`.
+    static constexpr std::size_t kMaxGroupedChannels = 10000;          ///< Channels in all of `groups` together.
     static constexpr std::size_t kMaxReportedIssues = 20;  ///< Issues listed; then one "and N more problems".
     static constexpr double kMaxSeconds = 1e9;              ///< Delays and timeouts (the Redis adapter's limit).
     static constexpr long long kMaxAttempts = 1000000000;   ///< A middleware's `maxAttempts`.

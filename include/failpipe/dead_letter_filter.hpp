@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "failpipe/clock.hpp"
 
@@ -27,6 +28,8 @@ struct DeadLetterFilter {
     std::string grep;
     std::optional<TimePoint> since;  ///< The record's `time` is at or after this (records without a time do not match).
     std::optional<TimePoint> until;  ///< The record's `time` is before this (records without a time do not match).
+    /// Only the dead letters with these ids (the dashboard's "replay selected"); empty matches any id.
+    std::vector<std::string> ids;
 };
 
 }  // namespace failpipe

@@ -33,6 +33,8 @@ public:
     FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure,
                                   const FailureHandlerInterface& next) const override;
     const std::string& id() const noexcept override { return id_; }
+    /// @brief Its queue, or the failing channel + its suffix (the dispatcher's when it has none).
+    std::optional<std::vector<MiddlewareTarget>> targets(const std::string& dead_letter_suffix) const override;
 
     const std::string& queue() const noexcept { return queue_; }
     const ErrorClassSet& on() const noexcept { return on_; }

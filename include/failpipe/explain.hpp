@@ -13,6 +13,7 @@
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_handling_request.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/shard_groups.hpp"
 
 namespace failpipe {
 
@@ -60,5 +61,11 @@ std::vector<std::string> explain_breakers(const std::vector<std::shared_ptr<Circ
 /// them) waits past the budget; empty when the channel has no budget.
 std::vector<std::string> explain_retry_budget(const FailureMiddlewareDispatcher& dispatcher, const std::string& channel,
                                               const std::vector<std::string>& retrying_middlewares);
+
+/// @brief A line naming the shard group of @p channel in @p groups and saying that every retry and
+/// dead letter of its pipeline stays in it; and, when a middleware of the pipeline that runs for it
+/// (in @p dispatcher) does not say where it pushes, a line naming it. See docs/shard-groups.md.
+std::vector<std::string> explain_shard_group(const ShardGroups& groups, const FailureMiddlewareDispatcher& dispatcher,
+                                             const std::string& channel);
 
 }  // namespace failpipe

@@ -53,6 +53,8 @@ public:
     const std::string& id() const noexcept override { return id_; }
     /// @brief delayMaximum: what a retry past the retry budget waits.
     std::optional<Seconds> maximum_delay() const override { return Seconds{delay_maximum_}; }
+    /// @brief Its queue, or the channel the message failed on.
+    std::optional<std::vector<MiddlewareTarget>> targets(const std::string& dead_letter_suffix) const override;
 
     long long max_attempts() const noexcept { return max_attempts_; }
     double delay_initial() const noexcept { return delay_initial_; }

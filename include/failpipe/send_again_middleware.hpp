@@ -29,6 +29,8 @@ public:
     FailureHandlingRequest handle(FailureHandlingRequest request, const Failure& failure,
                                   const FailureHandlerInterface& next) const override;
     const std::string& id() const noexcept override { return id_; }
+    /// @brief Its queue, or the channel the message failed on.
+    std::optional<std::vector<MiddlewareTarget>> targets(const std::string& dead_letter_suffix) const override;
 
     long long max_attempts() const noexcept { return max_attempts_; }
     const std::string& queue() const noexcept { return queue_; }

@@ -1,9 +1,13 @@
 // `failpipe config check FILE`: load a config exactly as a worker would, and say what is in it.
+#include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "command.hpp"
 #include "failpipe/config.hpp"
+#include "failpipe/shard_groups.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -25,12 +29,57 @@ std::string summary(const Config& config) {
     return out;
 }
 
+// The key prefix shown when --prefix is not given: RedisAdapter::Options::key_prefix's default (the
+// tool may be built without the Redis adapter).
+constexpr const char* kDefaultPrefix = "failpipe";
+// A group's channels listed on its line; a larger group says how many more.
+constexpr std::size_t kShownChannels = 20;
+
+std::string channel_list(const std::vector<std::string>& channels) {
+    std::string out;
+    for (std::size_t i = 0; i < channels.size() && i < kShownChannels; ++i) out += (i == 0 ? "" : ", ") + channels[i];
+    if (channels.size() > kShownChannels) out += ", and " + std::to_string(channels.size() - kShownChannels) + " more";
+    return out;
+}
+
+// `shard groups (...)`, one line per group, then what falls outside them and any warnings.
+void print_groups(std::ostream& out, const ShardGroups& groups, const std::string& prefix) {
+    out << "shard groups: " << groups.groups().size() << " (hash tag {" << prefix
+        << ":<group>} on a Redis Cluster, {" << prefix << "} on one Redis)\n";
+    std::map<std::uint16_t, std::vector<std::string>> by_slot;
+    for (const auto& group : groups.groups()) {
+        const std::uint16_t slot = shard_slot(prefix, group.name);
+        by_slot[slot].push_back(group.name);
+        out << "  " << group.name << (group.named ? " (named)" : "") << ": " << shard_hash_tag(prefix, group.name)
+            << " slot " << slot << ", " << count(group.channels.size(), "channel") << ": " << channel_list(group.channels)
+            << '\n';
+    }
+    if (groups.default_group())
+        out << "  any other channel: in group " << *groups.default_group()
+            << " (the default pipeline pushes to it)\n";
+    else
+        out << "  any other channel: a group of its own, named after it\n";
+    for (const auto& [slot, names] : by_slot) {
+        if (names.size() < 2) continue;
+        out << "warning: groups " << channel_list(names) << " share slot " << slot
+            << ", so one master serves them all; name groups in \"groups\" to spread them\n";
+    }
+    for (const auto& undeclared : groups.undeclared())
+        out << "warning: middleware " << undeclared.middleware << " of "
+            << (undeclared.channel.empty() ? std::string("the default pipeline") : "the pipeline of " + undeclared.channel)
+            << " does not say where it pushes: a push of it to another group would not be atomic on a Redis Cluster\n";
+}
+
 int run_check(const Invocation& inv) {
     const std::string& file = inv.args.positionals.at(0);
     require_file(file);
+    const std::string prefix = inv.args.value("prefix").value_or(kDefaultPrefix);
+    if (prefix.empty() || prefix.find_first_of("{}") != std::string::npos)
+        throw UsageError("--prefix expects a non-empty key prefix without '{' or '}', found " + quote(prefix));
     try {
         const Config config = load_config_file(file);
         inv.out << summary(config) << '\n';
+        print_groups(inv.out, config.shard_groups, prefix);
         return kExitOk;
     } catch (const ConfigError& e) {
         print_config_issues(inv.err, file, e);
@@ -46,9 +95,12 @@ Command config_check_command() {
     c.summary = "Check a config file and summarise its pipelines";
     c.description =
         "Loads FILE as a worker would: every middleware is built and every parameter checked.\n"
-        "Prints a one-line summary and exits 0, or prints every problem on its own line\n"
+        "Prints a one-line summary, then the shard groups (docs/shard-groups.md): each group's hash\n"
+        "tag and Redis Cluster slot under the key prefix P and its channels, with a warning when two\n"
+        "groups share a slot; and exits 0. Or prints every problem on its own line\n"
         "(FILE: /json/pointer: what was expected, what was found) and exits 1.";
     c.positionals = {{"FILE", "the JSON config (see docs/config.md)"}};
+    c.options = {{"prefix", "P", std::string("the key prefix the workers use (default ") + kDefaultPrefix + ")"}};
     c.examples = {"failpipe config check config/yii-guide.json"};
     c.run = run_check;
     return c;

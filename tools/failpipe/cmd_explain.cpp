@@ -146,8 +146,8 @@ private:
     std::vector<std::string> ids_;
 };
 
-// What the breakers and the retry budget do to this message: nothing is printed when neither is
-// configured, so explain's output stays as it was.
+// What the breakers and the retry budget do to this message (nothing when neither is configured),
+// then the shard group the channel is in.
 void print_resilience(std::ostream& out, const Config& config, const ExplainOptions& options,
                       const std::optional<std::string>& message_type, const RetryingMiddlewares& retrying, bool json) {
     auto print = [&](const char* kind, const std::string& note) {
@@ -163,6 +163,8 @@ void print_resilience(std::ostream& out, const Config& config, const ExplainOpti
     for (const auto& note : explain_breakers(config.breakers, message_type)) print("breaker", note);
     for (const auto& note : explain_retry_budget(config.make_dispatcher(), options.channel, retrying.ids()))
         print("retry-budget", note);
+    for (const auto& note : explain_shard_group(config.shard_groups, config.make_dispatcher(), options.channel))
+        print("shard-group", note);
 }
 
 int run_explain(const Invocation& inv) {
@@ -232,7 +234,9 @@ Command explain_command() {
         "the schedule early is named on a line after the table. Then one line per circuit breaker\n"
         "that guards the message (all of them, or those of --message-type): when it opens and that\n"
         "while open a delivery is released, no attempt counted; and, when the channel has a retry\n"
-        "budget, the delay each retrying middleware waits past it. Exits 1 when the config is refused.";
+        "budget, the delay each retrying middleware waits past it. Last, the shard group of the channel\n"
+        "(docs/shard-groups.md), in which every retry and dead letter stays. Exits 1 when the config\n"
+        "is refused.";
     c.options = {
         {"config", "FILE", "the JSON config (see docs/config.md)", true},
         {"channel", "NAME", "the channel the message is first pushed to", true},

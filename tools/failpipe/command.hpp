@@ -71,6 +71,10 @@ Command dlq_groups_command();
 Command dlq_replay_command();
 Command dlq_purge_command();
 #endif
+#if defined(FAILPIPE_HAVE_REDIS) && defined(FAILPIPE_HAVE_DASHBOARD)
+/// @brief `failpipe dashboard` (cmd_dashboard.cpp).
+Command dashboard_command();
+#endif
 
 /// @brief Throws UsageError unless @p path names an existing file (a missing file is a usage error).
 void require_file(const std::string& path);

@@ -4,13 +4,16 @@
 // never a crash, no unbounded time or memory — libFuzzer's -timeout and -rss_limit_mb catch those);
 // a refusal names at least one problem; a config that loads builds a dispatcher whose retry schedule
 // (failpipe::explain, as `failpipe explain` prints it) can be computed without throwing for "orders"
-// and up to three channels it names.
+// and up to three channels it names; every channel that schedule sends the message to, and every
+// dead-letter channel, is in the shard group of the channel it started on (a settle stays in one
+// hash slot on a Redis Cluster), and every group's name makes a valid hash tag.
 #include <string>
 
 #include "../fuzz_support.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/explain.hpp"
+#include "failpipe/shard_groups.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace failpipe;
@@ -39,7 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto steps = explain(dispatcher, options);
             fuzz::check(!steps.empty(), "explain reports the first failure");
             fuzz::check(steps.size() <= 50, "explain stops at max_failures");
+            for (const auto& step : steps) {
+                fuzz::check(config.shard_groups.same_group(channel, step.channel), "a retry stays in its shard group");
+                if (!step.decision.to.empty())
+                    fuzz::check(config.shard_groups.same_group(channel, step.decision.to),
+                                "a push of the pipeline stays in its shard group");
+            }
         }
     }
+    for (const auto& group : config.shard_groups.groups())
+        fuzz::check(!shard_group_name_problem(group.name), "a group's name makes a valid hash tag");
     return 0;
 }

@@ -1,0 +1,126 @@
+/// @file dashboard_server.hpp
+/// @brief DashboardServer: the web dashboard (JSON API under /api/ and an embedded page) over any
+/// adapter. See docs/dashboard.md.
+///
+/// Target failpipe::dashboard (folder dashboard/). Every number and action is a library call
+/// (DeadLetters, channel_stats, check_health, explain); this server only parses, checks and serves.
+///
+/// @code
+///   failpipe::dashboard::DashboardOptions options;        // 127.0.0.1:8080, token random
+///   failpipe::dashboard::DashboardServer server(adapter, options);
+///   std::uint16_t port = server.start();                  // serves until stop() or destruction
+///   std::cout << server.url() << " token " << server.token() << '\n';
+/// @endcode
+///
+/// Thread safety: start() and stop() from one thread; the adapter is called from the server's
+/// threads, its sampler thread and its job threads at once (as a worker pool would).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "failpipe/adapter.hpp"
+#include "failpipe/circuit_breaker.hpp"
+#include "failpipe/clock.hpp"
+#include "failpipe/error.hpp"
+#include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/health.hpp"
+#include "failpipe/listen_address.hpp"
+#include "failpipe/retry_budget.hpp"
+#include "failpipe/expiry.hpp"
+
+namespace failpipe {
+struct Config;
+class WorkerPool;
+}  // namespace failpipe
+
+namespace failpipe::dashboard {
+
+/// @brief The dashboard could not start (the port is in use, a bad token file, ...).
+class DashboardError : public Error {
+public:
+    using Error::Error;
+};
+
+/// @brief What a DashboardServer serves and how.
+struct DashboardOptions {
+    ListenAddress listen{"127.0.0.1", 8080};  ///< Port 0 = any free port (tests).
+    /// Required for an address other machines can reach (the server then logs a warning).
+    bool allow_non_loopback = false;
+    /// Refuse every mutating request (403) and hide the actions in the page.
+    bool read_only = false;
+    /// The token every mutating request must carry in the `X-Failpipe-Token` header. Empty: a random
+    /// one (32 bytes from /dev/urandom, hex), see DashboardServer::token(). At least 16 characters.
+    std::string token;
+    std::string dead_letter_suffix = ":dlq";
+    std::string parked_suffix = ":parked";
+    /// The pipelines `explain` draws (a config's `dispatcher`); null: the default (every failure
+    /// dead-lettered at once).
+    std::shared_ptr<const FailureMiddlewareDispatcher::Options> pipelines;
+    ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
+    /// Breakers whose state the overview shows (a runtime's; a separate process has none to show).
+    std::vector<std::shared_ptr<CircuitBreakerMiddleware>> breakers;
+    /// The retry budget whose use the overview shows (a runtime's), or null.
+    std::shared_ptr<RetryBudget> retry_budget;
+    /// What a runtime knows about itself (WorkerPool::health_facts), for health; null: broker only.
+    std::function<RuntimeHealthFacts()> runtime_facts;
+    /// How often the sampler reads every channel's depths for the charts, and how many samples it keeps.
+    Seconds sample_interval{5.0};
+    std::size_t samples = 72;
+    Seconds broker_timeout{2.0};               ///< The health probe's bound.
+    std::size_t max_request_bytes = 512 * 1024; ///< A larger request body is refused with 413 (room for max_ids ids).
+    std::size_t max_ids = 10'000;              ///< Ids one replay or purge may name.
+    std::size_t max_jobs = 4;                  ///< Replays and purges running at once (429 beyond).
+    std::size_t threads = 8;                   ///< Threads serving requests.
+};
+
+/// @brief The dashboard's HTTP server. RAII: the destructor stops it and every job (a replay or
+/// purge stopped half-way has moved each message atomically: nothing lost or duplicated).
+class DashboardServer {
+public:
+    /// @brief Checks @p options (InvalidArgumentError for a non-loopback address without
+    /// allow_non_loopback, a short token, ...); serves nothing until start().
+    DashboardServer(std::shared_ptr<AdapterInterface> adapter, DashboardOptions options);
+    ~DashboardServer();
+    DashboardServer(const DashboardServer&) = delete;
+    DashboardServer& operator=(const DashboardServer&) = delete;
+
+    /// @brief Binds, starts serving and sampling; returns the port bound (again the same when
+    /// started already). Throws DashboardError when it cannot bind (the message names the address
+    /// and the cause), or after stop() (a server starts once).
+    std::uint16_t start();
+    /// @brief Stops serving, cancels running jobs (between two chunks) and joins every thread.
+    void stop();
+
+    /// @brief The address served, with the port actually bound.
+    ListenAddress address() const;
+    /// @brief `http://127.0.0.1:8080/`.
+    std::string url() const;
+    /// @brief The token mutating requests must carry.
+    const std::string& token() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// @brief 32 random bytes from /dev/urandom as 64 hex digits. Throws DashboardError when it cannot read them.
+std::string random_token();
+
+/// @brief The token in @p path (its first line, surrounding spaces removed). Throws DashboardError
+/// when the file cannot be read, is empty, or holds fewer than 16 characters.
+std::string read_token_file(const std::string& path);
+
+/// @brief The dashboard of a worker runtime, from config `dashboard` (started; null when
+/// `dashboard.listen` is absent): @p pool's health facts, breakers and retry budget, the config's
+/// pipelines for explain. Logs the URL, and the token unless `dashboard.tokenFile` gives it.
+/// @p pool and @p adapter must outlive the returned server.
+std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_ptr<AdapterInterface> adapter,
+                                                 const Config& config);
+
+}  // namespace failpipe::dashboard

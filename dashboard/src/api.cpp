@@ -1,0 +1,606 @@
+#include "api.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "failpipe/channel_stats.hpp"
+#include "failpipe/explain.hpp"
+#include "failpipe/health.hpp"
+#include "failpipe/memory/in_memory_adapter.hpp"
+#include "failpipe/metadata_keys.hpp"
+#include "failpipe/version.hpp"
+#include "logging.hpp"
+#include "metadata.hpp"
+
+namespace failpipe::dashboard::detail {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// The most failures explain simulates for the page (a timeline of more is unreadable anyway).
+constexpr int kMaxExplainFailures = 200;
+// The largest page of dead letters the page asks for.
+constexpr std::size_t kMaxPage = 500;
+// The bytes of an undecodable message shown (hex and escaped text); the rest is summed up.
+constexpr std::size_t kMaxRawBytes = 64 * 1024;
+
+std::optional<std::string> param(const Params& params, const std::string& name) {
+    const auto it = params.find(name);
+    if (it == params.end()) return std::nullopt;
+    return it->second;
+}
+
+std::string required(const Params& params, const std::string& name) {
+    auto value = param(params, name);
+    if (!value || value->empty()) throw HttpError(400, "the parameter `" + name + "` is required");
+    return *value;
+}
+
+std::size_t number_param(const Params& params, const std::string& name, std::size_t fallback, std::size_t max) {
+    const auto value = param(params, name);
+    if (!value || value->empty()) return fallback;
+    std::size_t used = 0;
+    unsigned long long n = 0;
+    try {
+        n = std::stoull(*value, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used != value->size() || (*value)[0] == '-' || n > max)
+        throw HttpError(400, "`" + name + "` expects a whole number from 0 to " + std::to_string(max) + ", found \"" +
+                                 failpipe::detail::cut_utf8(*value, 60) + "\"");
+    return static_cast<std::size_t>(n);
+}
+
+// `90s`, `15m`, `2h`, `7d`, `500ms` or a plain number of seconds; nothing else.
+std::optional<double> parse_duration(const std::string& text) {
+    double value = 0.0;
+    int consumed = 0;
+    if (std::sscanf(text.c_str(), "%lf%n", &value, &consumed) != 1 || consumed == 0) return std::nullopt;
+    const std::string unit = text.substr(static_cast<std::size_t>(consumed));
+    double scale = 0.0;
+    if (unit.empty() || unit == "s") scale = 1.0;
+    else if (unit == "ms") scale = 0.001;
+    else if (unit == "m") scale = 60.0;
+    else if (unit == "h") scale = 3600.0;
+    else if (unit == "d") scale = 86400.0;
+    else return std::nullopt;
+    if (!std::isfinite(value) || value < 0.0 || value * scale > 1e10) return std::nullopt;
+    return value * scale;
+}
+
+// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (as dead-letter records write it) or without the `Z`, read as UTC.
+std::optional<TimePoint> parse_iso8601(const std::string& text) {
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
+                    &consumed) != 6 ||
+        consumed != 19)
+        return std::nullopt;
+    std::size_t i = 19;
+    long long millis = 0;
+    if (i < text.size() && text[i] == '.') {
+        int digits = 0;
+        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits)
+            if (digits < 3) millis = millis * 10 + (text[i] - '0');
+        if (digits == 0) return std::nullopt;
+        for (; digits < 3; ++digits) millis *= 10;
+    }
+    if (i < text.size() && text[i] == 'Z') ++i;
+    if (i != text.size()) return std::nullopt;
+    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                           std::chrono::day{static_cast<unsigned>(day)}};
+    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    return TimePoint{std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{hour} +
+                     std::chrono::minutes{minute} + std::chrono::seconds{second} + std::chrono::milliseconds{millis}};
+}
+
+// `since` / `until`: a duration ago (as the CLI's --since 2h), or an ISO 8601 UTC time.
+TimePoint time_of(const std::string& name, const std::string& text) {
+    if (auto seconds = parse_duration(text))
+        return std::chrono::system_clock::now() -
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(Seconds{*seconds});
+    if (auto point = parse_iso8601(text)) return *point;
+    throw HttpError(400, "`" + name + "` expects a duration (90s, 15m, 2h, 7d) or an ISO 8601 UTC time "
+                         "(2026-03-01T10:00:00Z), found \"" + failpipe::detail::cut_utf8(text, 60) + "\"");
+}
+
+template <class Get>
+DeadLetterFilter make_filter(Get&& get) {
+    DeadLetterFilter filter;
+    filter.channel = get("channel").value_or("");
+    if (filter.channel.empty()) throw HttpError(400, "the parameter `channel` is required");
+    filter.error_type = get("errorType").value_or("");
+    filter.reason = get("reason").value_or("");
+    filter.error_class = get("class").value_or("");
+    filter.fingerprint = get("group").value_or("");
+    filter.grep = get("grep").value_or("");
+    if (auto since = get("since"); since && !since->empty()) filter.since = time_of("since", *since);
+    if (auto until = get("until"); until && !until->empty()) filter.until = time_of("until", *until);
+    return filter;
+}
+
+json letter_json(const DeadLetter& d) {
+    json item;
+    item["id"] = d.id;
+    item["channel"] = d.channel;
+    item["time"] = d.time;
+    item["reason"] = d.reason;
+    item["errorType"] = d.error_type;
+    item["errorMessage"] = d.error_message;
+    item["errorClass"] = d.error_class;
+    item["fingerprint"] = d.fingerprint;
+    item["attempts"] = d.attempts;
+    item["originalChannel"] = d.original_channel;
+    item["replays"] = d.replays;
+    item["undecodable"] = d.undecodable;
+    item["handler"] = d.message.handler;
+    return item;
+}
+
+// Undecodable bytes, shown safely: printable ASCII as it is, everything else as \xNN; and hex.
+json raw_json(const std::vector<std::uint8_t>& bytes) {
+    static const char* digits = "0123456789abcdef";
+    const std::size_t shown = std::min(bytes.size(), kMaxRawBytes);
+    std::string text;
+    std::string hex;
+    for (std::size_t i = 0; i < shown; ++i) {
+        const unsigned char b = bytes[i];
+        if (b >= 0x20 && b < 0x7f && b != '\\') {
+            text += static_cast<char>(b);
+        } else if (b == '\\') {
+            text += "\\\\";
+        } else {
+            text += "\\x";
+            text += digits[b >> 4];
+            text += digits[b & 15];
+        }
+        hex += digits[b >> 4];
+        hex += digits[b & 15];
+        if (i + 1 < shown) hex += (i % 16 == 15) ? '\n' : ' ';
+    }
+    json raw;
+    raw["size"] = bytes.size();
+    raw["text"] = text;
+    raw["hex"] = hex;
+    raw["truncated"] = shown < bytes.size();
+    return raw;
+}
+
+json history_of(const nlohmann::json& metadata) {
+    if (!metadata.is_object()) return json::array();
+    const auto record = metadata.find(std::string(metadata_keys::dead_letter));
+    if (record != metadata.end() && record->is_object()) {
+        const auto history = record->find("history");
+        if (history != record->end() && history->is_array()) return json(*history);
+    }
+    const auto history = metadata.find(std::string(metadata_keys::history));
+    if (history != metadata.end() && history->is_array()) return json(*history);
+    return json::array();
+}
+
+json replay_result_json(const ReplayResult& r) {
+    json doc;
+    doc["dryRun"] = r.dry_run;
+    doc["matched"] = r.matched;
+    doc["replayed"] = r.replayed.size();
+    doc["parked"] = r.parked.size();
+    doc["skipped"] = r.skipped.size();
+    doc["replayedIds"] = json::array();
+    for (std::size_t i = 0; i < r.replayed.size() && i < 1000; ++i) doc["replayedIds"].push_back(r.replayed[i]);
+    doc["skips"] = json::array();
+    for (std::size_t i = 0; i < r.skipped.size() && i < 100; ++i)
+        doc["skips"].push_back({{"id", r.skipped[i].id},
+                                {"reason", std::string(to_string(r.skipped[i].reason))},
+                                {"detail", r.skipped[i].detail}});
+    return doc;
+}
+
+json parse_body(const std::string& body) {
+    if (body.empty()) throw HttpError(400, "the request body is empty: expected a JSON object");
+    try {
+        json doc = json::parse(body);
+        if (!doc.is_object()) throw HttpError(400, "the request body must be a JSON object");
+        return doc;
+    } catch (const json::parse_error& e) {
+        throw HttpError(400, std::string("the request body is not JSON: ") + e.what());
+    }
+}
+
+std::optional<std::string> body_string(const nlohmann::json& doc, const char* key) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) throw HttpError(400, std::string("`") + key + "` must be a string");
+    return it->get<std::string>();
+}
+
+bool body_bool(const nlohmann::json& doc, const char* key) {
+    const auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) return false;
+    if (!it->is_boolean()) throw HttpError(400, std::string("`") + key + "` must be true or false");
+    return it->get<bool>();
+}
+
+std::vector<std::string> body_ids(const nlohmann::json& doc, std::size_t max) {
+    std::vector<std::string> ids;
+    const auto it = doc.find("ids");
+    if (it == doc.end() || it->is_null()) return ids;
+    if (!it->is_array()) throw HttpError(400, "`ids` must be an array of message ids");
+    if (it->size() > max) throw HttpError(400, "`ids` names " + std::to_string(it->size()) + " messages; at most " +
+                                                   std::to_string(max) + " (use a filter for more)");
+    for (const auto& id : *it) {
+        if (!id.is_string() || id.get<std::string>().empty()) throw HttpError(400, "`ids` must hold non-empty strings");
+        ids.push_back(id.get<std::string>());
+    }
+    if (ids.empty()) throw HttpError(400, "`ids` is empty: select at least one message");
+    return ids;
+}
+
+// The ids a selection names that are not dead letters of the channel: 404, nothing done.
+void require_ids(const DeadLetters& letters, const std::string& channel, const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    DeadLetterFilter only;
+    only.channel = channel;
+    only.ids = ids;
+    if (letters.count(only) == ids.size()) return;
+    for (const auto& id : ids) letters.show(channel, id);  // throws DeadLetterNotFoundError naming the first missing
+}
+
+}  // namespace
+
+ApiReply error_reply(int status, const std::string& message, const std::string& kind) {
+    json body;
+    body["error"] = message;
+    body["kind"] = kind;
+    body["status"] = status;
+    return ApiReply{status, std::move(body)};
+}
+
+std::string json_body(const nlohmann::ordered_json& doc) {
+    const std::string text = doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::string out;
+    out.reserve(text.size() + 16);
+    for (const char c : text) {
+        // Outside strings JSON never holds these, so escaping every one is exact.
+        if (c == '<') out += "\\u003c";
+        else if (c == '>') out += "\\u003e";
+        else if (c == '&') out += "\\u0026";
+        else out += c;
+    }
+    return out;
+}
+
+ApiReply reply_for_current_exception() {
+    try {
+        throw;
+    } catch (const HttpError& e) {
+        return error_reply(e.status(), e.what(), e.kind());
+    } catch (const DeadLetterNotFoundError& e) {
+        return error_reply(404, e.what(), "not-found");
+    } catch (const InvalidArgumentError& e) {
+        return error_reply(400, e.what());
+    } catch (const TooManyJobs& e) {
+        return error_reply(429, e.what());
+    } catch (const JobCancelled& e) {
+        return error_reply(503, e.what());
+    } catch (const ConnectionError& e) {
+        return error_reply(503, std::string("broker unreachable: ") + e.what(), "broker");
+    } catch (const AdapterError& e) {
+        return error_reply(503, std::string("broker error: ") + e.what(), "broker");
+    } catch (const std::exception& e) {
+        failpipe::detail::logger().error("dashboard: a request failed: {}", e.what());
+        return error_reply(500, std::string("internal error: ") + e.what(), "internal");
+    }
+}
+
+Api::Api(std::shared_ptr<AdapterInterface> adapter, const DashboardOptions& options)
+    : adapter_(adapter),
+      options_(options),
+      letters_(adapter, options_letters()),
+      dispatcher_(options.pipelines ? FailureMiddlewareDispatcher(*options.pipelines) : FailureMiddlewareDispatcher()),
+      sampler_(adapter, ChannelStatsOptions{options.dead_letter_suffix, options.parked_suffix}, options.sample_interval,
+               options.samples),
+      jobs_(options.max_jobs, 50) {}
+
+Api::~Api() { stop(); }
+
+DeadLetters::Options Api::options_letters() const {
+    return DeadLetters::Options{options_.dead_letter_suffix, options_.parked_suffix, nullptr};
+}
+
+void Api::start() { sampler_.start(); }
+
+void Api::stop() {
+    jobs_.stop();
+    sampler_.stop();
+}
+
+DeadLetterFilter Api::filter_of(const Params& params) const {
+    return make_filter([&](const char* name) { return param(params, name); });
+}
+
+DeadLetterFilter Api::filter_of(const nlohmann::json& body) const {
+    const auto it = body.find("filter");
+    const nlohmann::json empty = nlohmann::json::object();
+    const nlohmann::json& filter = (it == body.end() || it->is_null()) ? empty : *it;
+    if (!filter.is_object()) throw HttpError(400, "`filter` must be an object");
+    return make_filter([&](const char* name) -> std::optional<std::string> {
+        if (std::string(name) == "channel") return body_string(body, "channel");
+        return body_string(filter, name);
+    });
+}
+
+ApiReply Api::info() const {
+    json doc;
+    doc["version"] = std::string(kVersion);
+    doc["readOnly"] = options_.read_only;
+    doc["deadLetterSuffix"] = options_.dead_letter_suffix;
+    doc["parkedSuffix"] = options_.parked_suffix;
+    doc["tokenHeader"] = "X-Failpipe-Token";
+    doc["runtime"] = static_cast<bool>(options_.runtime_facts);
+    doc["sampleIntervalSeconds"] = options_.sample_interval.count();
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::overview() {
+    json doc;
+    doc["readOnly"] = options_.read_only;
+    doc["channels"] = json::array();
+    for (const auto& s : channel_stats(*adapter_, ChannelStatsOptions{options_.dead_letter_suffix, options_.parked_suffix})) {
+        json row;
+        row["channel"] = s.channel;
+        row["ready"] = s.ready;
+        row["delayed"] = s.delayed;
+        row["reserved"] = s.reserved;
+        row["dead"] = s.dead;
+        row["parked"] = s.parked;
+        row["evicted"] = s.evicted;
+        doc["channels"].push_back(std::move(row));
+    }
+    {
+        HealthOptions health;
+        health.dead_letter_suffix = options_.dead_letter_suffix;
+        health.timeout = options_.broker_timeout;
+        std::optional<RuntimeHealthFacts> facts;
+        if (options_.runtime_facts) facts = options_.runtime_facts();
+        std::lock_guard lock(health_mutex_);
+        HealthReport report = check_health(adapter_, health, facts ? &*facts : nullptr,
+                                           previous_health_ ? &*previous_health_ : nullptr);
+        doc["health"] = json::parse(report.to_json());
+        previous_health_ = std::move(report);
+    }
+    doc["breakers"] = json::array();
+    // Only a runtime's breakers have a state worth showing; a separate process's copies never see a call.
+    for (const auto& middleware : options_.runtime_facts ? options_.breakers : decltype(options_.breakers){}) {
+        const CircuitBreakerSnapshot s = middleware->breaker()->snapshot();
+        json row;
+        row["name"] = s.name;
+        row["state"] = std::string(to_string(s.state));
+        row["openings"] = s.openings;
+        row["rejected"] = s.rejected;
+        row["successes"] = s.successes;
+        row["failures"] = s.failures;
+        row["windowCalls"] = s.window_calls;
+        row["windowFailures"] = s.window_failures;
+        doc["breakers"].push_back(std::move(row));
+    }
+    doc["retryBudget"] = json::array();
+    if (options_.retry_budget) {
+        for (const auto& s : options_.retry_budget->snapshot()) {
+            json row;
+            row["channel"] = s.channel;
+            row["use"] = std::isfinite(s.use) ? s.use : 0.0;
+            row["retries"] = s.retries;
+            row["allowance"] = s.allowance;
+            row["firstAttempts"] = s.first_attempts;
+            row["exhausted"] = s.exhausted;
+            row["deniedTotal"] = s.denied_total;
+            doc["retryBudget"].push_back(std::move(row));
+        }
+    }
+    doc["runtime"] = static_cast<bool>(options_.runtime_facts);
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::rates() const { return ApiReply{200, sampler_.to_json()}; }
+
+// The page's heartbeat: one bounded round trip (the depth of one key), so a view that shows no live
+// data still learns that the broker went away, and came back.
+ApiReply Api::broker() const {
+    HealthOptions probe;
+    probe.channels = {"failpipe-dashboard-probe"};
+    probe.dead_letter_suffix = options_.dead_letter_suffix;
+    probe.timeout = options_.broker_timeout;
+    const BrokerHealthFacts facts = probe_broker(adapter_, probe);
+    if (!facts.reachable) return error_reply(503, "broker unreachable: " + facts.error, "broker");
+    json doc;
+    doc["reachable"] = true;
+    doc["answeredMs"] = facts.answered_in.count();
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::dead_letters(const Params& params) const {
+    const DeadLetterFilter filter = filter_of(params);
+    const std::size_t offset = number_param(params, "offset", 0, 1'000'000'000);
+    const std::size_t limit = number_param(params, "limit", 50, kMaxPage);
+    if (limit == 0) throw HttpError(400, "`limit` must be at least 1");
+    const auto started = std::chrono::steady_clock::now();
+    const DeadLetterPage page = letters_.list(filter, offset, limit);
+    json doc;
+    doc["channel"] = letters_.dead_letter_channel(filter.channel);
+    doc["offset"] = offset;
+    doc["limit"] = limit;
+    doc["items"] = json::array();
+    for (const auto& d : page.items) doc["items"].push_back(letter_json(d));
+    doc["more"] = page.more;
+    doc["elapsedMs"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::count(const Params& params) const {
+    const DeadLetterFilter filter = filter_of(params);
+    json doc;
+    doc["channel"] = letters_.dead_letter_channel(filter.channel);
+    doc["count"] = letters_.count(filter);
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::groups(const Params& params) const {
+    const DeadLetterFilter filter = filter_of(params);
+    json doc;
+    doc["channel"] = letters_.dead_letter_channel(filter.channel);
+    doc["groups"] = json::array();
+    for (const auto& g : letters_.groups(filter)) {
+        json item;
+        item["fingerprint"] = g.fingerprint;
+        item["count"] = g.count;
+        item["firstSeen"] = g.first_seen;
+        item["lastSeen"] = g.last_seen;
+        item["sampleId"] = g.sample_id;
+        item["errorType"] = g.error_type;
+        item["sampleMessage"] = g.sample_message;
+        doc["groups"].push_back(std::move(item));
+    }
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::message(const Params& params) const {
+    const std::string channel = required(params, "channel");
+    const std::string id = required(params, "id");
+    const DeadLetter d = letters_.show(channel, id);
+    json doc = letter_json(d);
+    const nlohmann::json& metadata = d.message.metadata;
+    if (d.undecodable && d.message.data.is_binary()) {
+        doc["data"] = nullptr;
+        doc["raw"] = raw_json(d.message.data.get_binary());
+    } else {
+        doc["data"] = json(d.message.data);
+        doc["raw"] = nullptr;
+    }
+    const auto record = metadata.is_object() ? metadata.find(std::string(metadata_keys::dead_letter)) : metadata.end();
+    doc["record"] = (record != metadata.end()) ? json(*record) : json(nullptr);
+    doc["history"] = history_of(metadata);
+    doc["metadata"] = json(metadata);
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::explain(const Params& params) {
+    ExplainOptions options;
+    options.channel = required(params, "channel");
+    options.max_failures = static_cast<int>(number_param(params, "failures", 50, kMaxExplainFailures));
+    if (options.max_failures < 1) throw HttpError(400, "`failures` must be at least 1");
+    const std::string error_class = param(params, "class").value_or("unknown");
+    const auto parsed = parse_error_class(error_class.empty() ? "unknown" : error_class);
+    if (!parsed) throw HttpError(400, "`class` expects transient, permanent or unknown");
+    options.error_class = *parsed;
+    options.error_type = *parsed == ErrorClass::transient   ? "failpipe::TransientError"
+                         : *parsed == ErrorClass::permanent ? "failpipe::PermanentError"
+                                                            : "failpipe::Error";
+    options.on_expired = options_.on_expired;
+    json doc;
+    doc["channel"] = options.channel;
+    doc["errorClass"] = std::string(to_string(*parsed));
+    doc["configured"] = options_.pipelines != nullptr;
+    doc["steps"] = json::array();
+    std::vector<std::string> retrying;
+    std::lock_guard lock(explain_mutex_);
+    failpipe::explain(dispatcher_, options, [&](const ExplainStep& s) {
+        const Decision& d = s.decision;
+        const bool pushes = d.action != FailureAction::drop && d.action != FailureAction::rethrow;
+        json step;
+        step["failure"] = s.failure;
+        step["channel"] = s.channel;
+        step["middleware"] = d.middleware;
+        step["action"] = std::string(to_string(d.action));
+        step["to"] = pushes ? json(d.to) : json(nullptr);
+        step["delay"] = pushes ? json(d.delay.count()) : json(nullptr);
+        step["jittered"] = d.jittered;
+        step["delayMin"] = d.delay_min.count();
+        step["delayMax"] = d.delay_max.count();
+        step["elapsed"] = s.elapsed.count();
+        step["note"] = d.note;
+        if ((d.action == FailureAction::send_again || d.action == FailureAction::delay) &&
+            std::find(retrying.begin(), retrying.end(), d.middleware) == retrying.end())
+            retrying.push_back(d.middleware);
+        doc["steps"].push_back(std::move(step));
+    });
+    doc["breakers"] = explain_breakers(options_.breakers, std::nullopt);
+    doc["retryBudget"] = explain_retry_budget(dispatcher_, options.channel, retrying);
+    return ApiReply{200, std::move(doc)};
+}
+
+ApiReply Api::job(const Params& params) const {
+    const std::string id = required(params, "id");
+    auto doc = jobs_.get(id);
+    if (!doc) return error_reply(404, "no job " + failpipe::detail::cut_utf8(id, 40) + " (finished long ago, or never started)", "not-found");
+    return ApiReply{200, std::move(*doc)};
+}
+
+ApiReply Api::replay(const std::string& body_text) {
+    const nlohmann::json body = parse_body(body_text);
+    DeadLetterFilter filter = filter_of(body);
+    filter.ids = body_ids(body, options_.max_ids);
+    ReplayOptions options;
+    if (const auto rate = body.find("rate"); rate != body.end() && !rate->is_null()) {
+        if (!rate->is_number()) throw HttpError(400, "`rate` must be a number of messages per second");
+        options.rate = rate->get<double>();
+        // Below 1/s a job would sleep between two messages longer than a stop may wait.
+        if (!(*options.rate >= 1.0)) throw HttpError(400, "`rate` must be at least 1 message per second");
+    }
+    if (const auto limit = body.find("limit"); limit != body.end() && !limit->is_null()) {
+        if (!limit->is_number_unsigned() || limit->get<std::size_t>() == 0)
+            throw HttpError(400, "`limit` must be a whole number of at least 1");
+        options.limit = limit->get<std::size_t>();
+    }
+    options.dry_run = body_bool(body, "dryRun");
+    require_ids(letters_, filter.channel, filter.ids);
+    if (options.dry_run) return ApiReply{200, replay_result_json(letters_.replay(filter, options))};
+    // A bad argument (regex, rate) is a 400 now, not a failed job: the same call on an empty adapter checks them all.
+    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters()).replay(filter, options);
+    const std::string channel = filter.channel;
+    const std::string id = jobs_.start("replay", channel, [this, filter, options](JobProgress& progress) mutable {
+        options.progress = [&progress](std::size_t done, std::size_t total) { progress(done, total); };
+        return replay_result_json(letters_.replay(filter, options));
+    });
+    json doc;
+    doc["job"] = id;
+    return ApiReply{202, std::move(doc)};
+}
+
+ApiReply Api::purge(const std::string& body_text) {
+    const nlohmann::json body = parse_body(body_text);
+    DeadLetterFilter filter = filter_of(body);
+    filter.ids = body_ids(body, options_.max_ids);
+    PurgeOptions options;
+    options.dry_run = body_bool(body, "dryRun");
+    const std::string where = letters_.dead_letter_channel(filter.channel);
+    if (!options.dry_run) {
+        const std::string typed = body_string(body, "confirm").value_or("");
+        if (typed != filter.channel && typed != where)
+            throw HttpError(400, "confirmation", "purge not confirmed: type the channel name \"" + filter.channel +
+                                     "\" to confirm (nothing was deleted)");
+    }
+    require_ids(letters_, filter.channel, filter.ids);
+    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters()).purge(filter, options);
+    auto result_json = [](const PurgeResult& r) {
+        json doc;
+        doc["dryRun"] = r.dry_run;
+        doc["matched"] = r.ids.size();
+        doc["removed"] = r.removed;
+        doc["ids"] = json::array();
+        for (std::size_t i = 0; i < r.ids.size() && i < 1000; ++i) doc["ids"].push_back(r.ids[i]);
+        return doc;
+    };
+    if (options.dry_run) return ApiReply{200, result_json(letters_.purge(filter, options))};
+    const std::string id = jobs_.start("purge", filter.channel, [this, filter, options, result_json](JobProgress& progress) mutable {
+        options.progress = [&progress](std::size_t done, std::size_t total) { progress(done, total); };
+        return result_json(letters_.purge(filter, options));
+    });
+    json doc;
+    doc["job"] = id;
+    return ApiReply{202, std::move(doc)};
+}
+
+}  // namespace failpipe::dashboard::detail

@@ -1,0 +1,314 @@
+#include "failpipe/dashboard/dashboard_server.hpp"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "api.hpp"
+#include "assets.hpp"
+#include "logging.hpp"
+
+namespace failpipe::dashboard {
+namespace {
+
+using detail::Api;
+using detail::ApiReply;
+using detail::Params;
+
+constexpr const char* kTokenHeader = "X-Failpipe-Token";
+constexpr std::size_t kMinTokenLength = 16;
+
+// No script but our own file, no inline script or style, no framing, no form posting elsewhere.
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+void send(httplib::Response& response, const ApiReply& reply) {
+    response.status = reply.status;
+    response.set_header("Cache-Control", "no-store");
+    response.set_content(detail::json_body(reply.body), "application/json; charset=utf-8");
+}
+
+void send_error(httplib::Response& response, int status, const std::string& message, const std::string& kind = "request") {
+    send(response, detail::error_reply(status, message, kind));
+}
+
+// Compares without an early exit, so the time taken says nothing about how much of a guess was right.
+bool same_token(const std::string& given, const std::string& token) {
+    if (given.size() != token.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < token.size(); ++i)
+        diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(given[i]) ^ static_cast<unsigned char>(token[i])));
+    return diff == 0;
+}
+
+bool is_action(const std::string& path) { return path == "/api/replay" || path == "/api/purge"; }
+
+bool is_get_endpoint(const std::string& path) {
+    static const std::set<std::string> paths{"/api/info", "/api/broker", "/api/overview", "/api/rates",   "/api/dead", "/api/count",
+                                             "/api/groups",  "/api/message",  "/api/explain", "/api/job"};
+    return paths.count(path) > 0 || detail::find_asset(path) != nullptr;
+}
+
+}  // namespace
+
+struct DashboardServer::Impl {
+    std::shared_ptr<AdapterInterface> adapter;
+    DashboardOptions options;
+    std::unique_ptr<Api> api;
+    httplib::Server server;
+    std::thread listener;
+    std::uint16_t port = 0;
+    std::set<std::string> allowed_hosts;  // Host header values accepted (DNS rebinding guard)
+    bool started = false;
+    bool stopped = false;  // httplib's server and the jobs do not start again once stopped
+
+    void install_routes();
+    // The checks every request passes before its handler: Host, and for an action the CSRF guard,
+    // read-only, the token and the body's type. True when the request was answered (refused).
+    bool refused(const httplib::Request& request, httplib::Response& response) const;
+    bool host_allowed(const httplib::Request& request) const;
+};
+
+bool DashboardServer::Impl::host_allowed(const httplib::Request& request) const {
+    // A page of another site reached through a rebound DNS name sends that name as Host.
+    if (!options.listen.loopback()) return true;
+    return allowed_hosts.count(request.get_header_value("Host")) > 0;
+}
+
+bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Response& response) const {
+    if (!host_allowed(request)) {
+        send_error(response, 403, "unexpected Host header \"" + request.get_header_value("Host").substr(0, 100) +
+                                      "\": open the dashboard through the address it printed", "forbidden");
+        return true;
+    }
+    if (request.method != "POST" || !is_action(request.path)) return false;
+    // A form or script of another site: its Origin is not ours (browsers always send Origin on a
+    // cross-origin POST), or Fetch Metadata says cross-site.
+    const std::string host = request.get_header_value("Host");
+    if (request.has_header("Origin")) {
+        const std::string origin = request.get_header_value("Origin");
+        if (origin != "http://" + host) {
+            send_error(response, 403, "cross-site request refused (Origin " + origin.substr(0, 100) + " is not this dashboard)",
+                       "forbidden");
+            return true;
+        }
+    }
+    const std::string site = request.get_header_value("Sec-Fetch-Site");
+    if (site == "cross-site" || site == "same-site") {
+        send_error(response, 403, "cross-site request refused (Sec-Fetch-Site: " + site + ")", "forbidden");
+        return true;
+    }
+    if (options.read_only) {
+        send_error(response, 403, "the dashboard is read-only (started with --read-only): replays and purges are refused",
+                   "read-only");
+        return true;
+    }
+    if (!request.has_header(kTokenHeader)) {
+        send_error(response, 401, std::string("missing token: send it in the ") + kTokenHeader +
+                                      " header (printed when the dashboard started)", "token");
+        return true;
+    }
+    if (!same_token(request.get_header_value(kTokenHeader), options.token)) {
+        send_error(response, 401, "wrong token", "token");
+        return true;
+    }
+    const std::string type = request.get_header_value("Content-Type");
+    if (type.rfind("application/json", 0) != 0) {
+        send_error(response, 415, "expected Content-Type: application/json", "request");
+        return true;
+    }
+    return false;
+}
+
+void DashboardServer::Impl::install_routes() {
+    Api& a = *api;
+    auto get = [this](const char* path, std::function<ApiReply(const Params&)> handler) {
+        server.Get(path, [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+            send(response, Api::guarded([&] { return handler(request.params); }));
+        });
+    };
+    get("/api/info", [&a](const Params&) { return a.info(); });
+    get("/api/overview", [&a](const Params&) { return a.overview(); });
+    get("/api/rates", [&a](const Params&) { return a.rates(); });
+    get("/api/broker", [&a](const Params&) { return a.broker(); });
+    get("/api/dead", [&a](const Params& p) { return a.dead_letters(p); });
+    get("/api/count", [&a](const Params& p) { return a.count(p); });
+    get("/api/groups", [&a](const Params& p) { return a.groups(p); });
+    get("/api/message", [&a](const Params& p) { return a.message(p); });
+    get("/api/explain", [&a](const Params& p) { return a.explain(p); });
+    get("/api/job", [&a](const Params& p) { return a.job(p); });
+    server.Post("/api/replay", [&a](const httplib::Request& request, httplib::Response& response) {
+        send(response, Api::guarded([&] { return a.replay(request.body); }));
+    });
+    server.Post("/api/purge", [&a](const httplib::Request& request, httplib::Response& response) {
+        send(response, Api::guarded([&] { return a.purge(request.body); }));
+    });
+    for (const char* action : {"/api/replay", "/api/purge"}) {
+        server.Get(action, [](const httplib::Request&, httplib::Response& response) {
+            response.set_header("Allow", "POST");
+            send_error(response, 405, "method not allowed: actions are POST only");
+        });
+    }
+    server.Get(".*", [](const httplib::Request& request, httplib::Response& response) {
+        const detail::Asset* asset = detail::find_asset(request.path);
+        if (asset == nullptr) {
+            send_error(response, 404, "not found: " + request.path.substr(0, 200), "not-found");
+            return;
+        }
+        response.set_header("Cache-Control", "no-cache");
+        response.set_content(std::string(asset->bytes), std::string(asset->content_type));
+    });
+    auto other = [](const httplib::Request& request, httplib::Response& response) {
+        if (!is_get_endpoint(request.path) && !is_action(request.path)) {
+            send_error(response, 404, "not found: " + request.path.substr(0, 200), "not-found");
+            return;
+        }
+        response.set_header("Allow", is_action(request.path) ? "POST" : "GET, HEAD");
+        send_error(response, 405, "method not allowed");
+    };
+    server.Post(".*", other);
+    server.Put(".*", other);
+    server.Patch(".*", other);
+    server.Delete(".*", other);
+    server.Options(".*", other);
+}
+
+DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, DashboardOptions options)
+    : impl_(std::make_unique<Impl>()) {
+    if (!adapter) throw InvalidArgumentError("dashboard: the adapter must not be null");
+    Impl& impl = *impl_;
+    impl.adapter = std::move(adapter);
+    impl.options = std::move(options);
+    DashboardOptions& o = impl.options;
+    if (!o.listen.loopback() && !o.allow_non_loopback)
+        throw InvalidArgumentError("dashboard: " + o.listen.to_string() +
+                                   " is not a loopback address: other machines could reach it; allow it explicitly "
+                                   "(--allow-non-loopback, config dashboard.allowNonLoopback)");
+    if (o.token.empty()) o.token = random_token();
+    if (o.token.size() < kMinTokenLength)
+        throw InvalidArgumentError("dashboard: the token must have at least " + std::to_string(kMinTokenLength) +
+                                   " characters");
+    if (!(o.sample_interval.count() > 0.0)) throw InvalidArgumentError("dashboard: sample_interval must be above 0");
+    if (o.threads < 1) throw InvalidArgumentError("dashboard: threads must be at least 1");
+    impl.api = std::make_unique<Api>(impl.adapter, impl.options);
+}
+
+DashboardServer::~DashboardServer() { stop(); }
+
+std::uint16_t DashboardServer::start() {
+    Impl& impl = *impl_;
+    if (impl.started) return impl.port;
+    if (impl.stopped) throw DashboardError("dashboard: a stopped server cannot start again; make a new one");
+    httplib::Server& server = impl.server;
+    const std::size_t threads = impl.options.threads;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second dashboard (or
+    // anything of the same user) binds the same port too and silently takes half the connections.
+    server.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server.set_payload_max_length(impl.options.max_request_bytes);
+    server.set_read_timeout(std::chrono::seconds(5));
+    server.set_write_timeout(std::chrono::seconds(10));
+    server.set_default_headers({{"Content-Security-Policy", kContentSecurityPolicy},
+                                {"X-Content-Type-Options", "nosniff"},
+                                {"X-Frame-Options", "DENY"},
+                                {"Referrer-Policy", "no-referrer"},
+                                {"Cross-Origin-Resource-Policy", "same-origin"}});
+    server.set_pre_routing_handler([&impl](const httplib::Request& request, httplib::Response& response) {
+        return impl.refused(request, response) ? httplib::Server::HandlerResponse::Handled
+                                               : httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Answers httplib makes itself (413 for a large body, 400 for a bad request line) in JSON too.
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
+        if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const std::string message = response.status == 413 ? "request body too large" : "request refused";
+        send_error(response, response.status, message);
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    impl.install_routes();
+
+    const ListenAddress& listen = impl.options.listen;
+    errno = 0;
+    if (listen.port == 0) {
+        const int bound = server.bind_to_any_port(listen.host);
+        if (bound > 0) impl.port = static_cast<std::uint16_t>(bound);
+    } else if (server.bind_to_port(listen.host, listen.port)) {
+        impl.port = listen.port;
+    }
+    if (impl.port == 0) {
+        const int error = errno;
+        throw DashboardError("dashboard: cannot listen on " + listen.to_string() + ": " +
+                             (error == EADDRINUSE ? std::string("the port is in use by another process")
+                              : error != 0       ? std::string(std::strerror(error))
+                                                 : std::string("bind failed")));
+    }
+    const std::string port = std::to_string(impl.port);
+    impl.allowed_hosts = {"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port, address().to_string()};
+    if (!listen.loopback())
+        failpipe::detail::logger().warn("dashboard: serving on {}, reachable from other machines", address().to_string());
+    impl.api->start();
+    impl.listener = std::thread([&server] { server.listen_after_bind(); });
+    for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    impl.started = true;
+    return impl.port;
+}
+
+void DashboardServer::stop() {
+    Impl& impl = *impl_;
+    if (impl.started) {
+        impl.server.stop();
+        if (impl.listener.joinable()) impl.listener.join();
+        impl.started = false;
+    }
+    impl.stopped = true;
+    impl.api->stop();
+}
+
+ListenAddress DashboardServer::address() const {
+    ListenAddress address = impl_->options.listen;
+    address.port = impl_->port;
+    return address;
+}
+
+std::string DashboardServer::url() const { return "http://" + address().to_string() + "/"; }
+
+const std::string& DashboardServer::token() const noexcept { return impl_->options.token; }
+
+std::string random_token() {
+    std::ifstream in("/dev/urandom", std::ios::binary);
+    std::array<unsigned char, 32> bytes{};
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), bytes.size()))
+        throw DashboardError("dashboard: cannot read random bytes from /dev/urandom for a token");
+    static const char* digits = "0123456789abcdef";
+    std::string token;
+    for (const unsigned char b : bytes) {
+        token += digits[b >> 4];
+        token += digits[b & 15];
+    }
+    return token;
+}
+
+std::string read_token_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw DashboardError("dashboard: cannot read the token file " + path + ": " + std::strerror(errno));
+    std::string line;
+    std::getline(in, line);
+    const auto first = line.find_first_not_of(" \t\r\n");
+    const auto last = line.find_last_not_of(" \t\r\n");
+    const std::string token = first == std::string::npos ? std::string() : line.substr(first, last - first + 1);
+    if (token.size() < kMinTokenLength)
+        throw DashboardError("dashboard: the token file " + path + " must hold a token of at least " +
+                             std::to_string(kMinTokenLength) + " characters on its first line");
+    return token;
+}
+
+}  // namespace failpipe::dashboard

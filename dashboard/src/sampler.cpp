@@ -1,0 +1,106 @@
+#include "sampler.hpp"
+
+#include <set>
+
+#include "metadata.hpp"
+
+namespace failpipe::dashboard::detail {
+
+Sampler::Sampler(std::shared_ptr<AdapterInterface> adapter, ChannelStatsOptions options, Seconds interval,
+                 std::size_t capacity)
+    : adapter_(std::move(adapter)), options_(std::move(options)), interval_(interval), capacity_(std::max<std::size_t>(capacity, 2)) {}
+
+Sampler::~Sampler() { stop(); }
+
+void Sampler::start() {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] { run(); });
+}
+
+void Sampler::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Sampler::run() {
+    const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval_);
+    auto next = std::chrono::steady_clock::now();
+    for (;;) {
+        take();
+        next += period;
+        std::unique_lock lock(mutex_);
+        if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
+    }
+}
+
+void Sampler::take() {
+    Sample sample;
+    sample.time = std::chrono::system_clock::now();
+    std::string error;
+    try {
+        for (auto& stats : channel_stats(*adapter_, options_)) sample.channels.emplace(stats.channel, std::move(stats));
+        sample.ok = true;
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    std::lock_guard lock(mutex_);
+    broker_error_ = std::move(error);
+    samples_.push_back(std::move(sample));
+    while (samples_.size() > capacity_) samples_.pop_front();
+}
+
+nlohmann::ordered_json Sampler::to_json() const {
+    std::lock_guard lock(mutex_);
+    nlohmann::ordered_json doc;
+    doc["intervalSeconds"] = interval_.count();
+    doc["times"] = nlohmann::ordered_json::array();
+    std::set<std::string> names;
+    for (const auto& sample : samples_) {
+        doc["times"].push_back(failpipe::detail::epoch_ms(sample.time));
+        for (const auto& [name, stats] : sample.channels) names.insert(name);
+    }
+    nlohmann::ordered_json channels = nlohmann::ordered_json::object();
+    nlohmann::ordered_json per_minute = nlohmann::ordered_json::object();
+    for (const auto& name : names) {
+        nlohmann::ordered_json series;
+        for (const char* key : {"ready", "delayed", "reserved", "dead", "parked"}) series[key] = nlohmann::ordered_json::array();
+        const Sample* first = nullptr;
+        const Sample* last = nullptr;
+        for (const auto& sample : samples_) {
+            const auto it = sample.channels.find(name);
+            if (it == sample.channels.end()) {
+                for (auto& item : series.items()) item.value().push_back(sample.ok ? nlohmann::ordered_json(0) : nullptr);
+                continue;
+            }
+            const ChannelStats& s = it->second;
+            series["ready"].push_back(s.ready);
+            series["delayed"].push_back(s.delayed);
+            series["reserved"].push_back(s.reserved);
+            series["dead"].push_back(s.dead);
+            series["parked"].push_back(s.parked);
+            if (!first) first = &sample;
+            last = &sample;
+        }
+        channels[name] = std::move(series);
+        // Net growth of the dead letters over the samples kept (negative after a replay or purge).
+        double rate = 0.0;
+        if (first && last && last->time > first->time) {
+            const double minutes = std::chrono::duration<double>(last->time - first->time).count() / 60.0;
+            rate = (static_cast<double>(last->channels.at(name).dead) - static_cast<double>(first->channels.at(name).dead)) /
+                   minutes;
+        }
+        per_minute[name] = rate;
+    }
+    doc["channels"] = std::move(channels);
+    doc["deadPerMinute"] = std::move(per_minute);
+    doc["brokerError"] = broker_error_.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(broker_error_);
+    return doc;
+}
+
+}  // namespace failpipe::dashboard::detail

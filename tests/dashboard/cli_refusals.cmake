@@ -1,0 +1,20 @@
+# `failpipe dashboard` refuses before binding anything: exit 2 and one clear line on stderr.
+function(expect_refusal expected_regex)
+  execute_process(COMMAND "${EXE}" dashboard ${ARGN} --redis redis://127.0.0.1:1
+                  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 20)
+  if(NOT status EQUAL 2)
+    message(FATAL_ERROR "failpipe dashboard ${ARGN}: exit ${status}, expected 2\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  if(NOT err MATCHES "${expected_regex}")
+    message(FATAL_ERROR "failpipe dashboard ${ARGN}: stderr does not match ${expected_regex}:\n${err}")
+  endif()
+  if(out MATCHES "serving")
+    message(FATAL_ERROR "failpipe dashboard ${ARGN}: it served anyway:\n${out}")
+  endif()
+endfunction()
+
+expect_refusal("failpipe dashboard: --listen \"0.0.0.0:8080\" is not a loopback address: other machines could reach the dashboard; add --allow-non-loopback"
+               --listen 0.0.0.0:8080)
+expect_refusal("--listen \"\\[::\\]:8080\" is not a loopback address" --listen [::]:8080)
+expect_refusal("--listen \"example.com:80\"" --listen example.com:80)
+expect_refusal("no such file|does not exist|not found" --token-file /nonexistent/token)

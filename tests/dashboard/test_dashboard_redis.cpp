@@ -1,0 +1,71 @@
+// The dashboard's API on Redis (the shared test server of scripts/redis-test-server.sh), and a
+// broker that goes away while the dashboard runs (a private redis-server, stopped by its PID).
+#include <doctest/doctest.h>
+
+#include "dashboard_cases.hpp"
+#include "redis/redis_test_support.hpp"
+
+namespace {
+
+using namespace failpipe;
+namespace rt = failpipe::redis_test;
+using nlohmann::json;
+
+struct RedisFixture {
+    std::shared_ptr<AdapterInterface> make() { return rt::shared_server_adapter(Seconds{30.0}, rt::unique_prefix("dash")); }
+    void push_raw(AdapterInterface& adapter, const std::string& channel, std::string bytes) {
+        dynamic_cast<RedisAdapter&>(adapter).push_raw(channel, std::move(bytes));
+    }
+};
+
+// 100,000 dead letters (tens of megabytes) on a server of their own, gone with it at the end.
+struct PrivateRedisFixture {
+    rt::RedisServer server;
+    std::shared_ptr<AdapterInterface> make() {
+        RedisAdapter::Options options;
+        options.url = server.url();
+        options.key_prefix = rt::unique_prefix("dash-big");
+        return std::make_shared<RedisAdapter>(options);
+    }
+};
+
+}  // namespace
+
+FAILPIPE_DASHBOARD_CASES(RedisFixture, "redis", PrivateRedisFixture)
+
+TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason, then 200, nothing lost") {
+    rt::RedisServer redis;
+    RedisAdapter::Options options;
+    options.url = redis.url();
+    options.key_prefix = rt::unique_prefix("dash-down");
+    options.connect_timeout = Seconds{0.5};
+    options.command_timeout = Seconds{1.0};
+    auto adapter = std::make_shared<RedisAdapter>(options);
+    dead_letter_cases::seed(*adapter, dead_letter_cases::mixed_seeds());
+    dashboard_cases::Running dash(adapter);
+    REQUIRE(dash.get("/api/overview").status == 200);
+
+    redis.stop(SIGKILL);
+    for (const char* path : {"/api/overview", "/api/dead"}) {
+        const auto down = dash.get(path, {{"channel", "orders"}});
+        CHECK(down.status == 503);
+        CHECK(down.body["kind"] == "broker");
+        CHECK(down.body["error"].get<std::string>().find("broker unreachable") != std::string::npos);
+    }
+    const auto action = dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}});
+    CHECK(action.status == 503);
+    CHECK(dash.get("/api/info").status == 200);  // the page itself still loads and says so
+    CHECK(dash.get("/api/broker").status == 503);
+
+    redis.restart();  // same port, its AOF reloaded
+    json overview;
+    CHECK(rt::eventually([&] {
+        const auto up = dash.get("/api/overview");
+        overview = up.body;
+        return up.status == 200;
+    }));
+    CHECK(dash.get("/api/broker").status == 200);
+    REQUIRE(overview["channels"].size() == 1);
+    CHECK(overview["channels"][0]["dead"] == 6);
+    CHECK(dash.get("/api/dead", {{"channel", "orders"}}).body["items"].size() == 6);
+}

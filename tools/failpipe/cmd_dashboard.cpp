@@ -1,0 +1,115 @@
+// `failpipe dashboard`: serves the web dashboard (failpipe::dashboard) over the broker until
+// SIGINT or SIGTERM.
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "broker.hpp"
+#include "command.hpp"
+#include "failpipe/config.hpp"
+#include "failpipe/dashboard/dashboard_server.hpp"
+#include "failpipe/listen_address.hpp"
+#include "failpipe/shutdown_signals.hpp"
+
+namespace failpipe::cli {
+namespace {
+
+ListenAddress listen_of(const ParsedArgs& args) {
+    const std::string text = args.value("listen").value_or("127.0.0.1:8080");
+    ListenAddress address;
+    try {
+        address = ListenAddress::parse(text);
+    } catch (const InvalidArgumentError& e) {
+        throw UsageError("--listen " + quote(text) + ": " + e.what());
+    }
+    if (!address.loopback() && !args.has("allow-non-loopback"))
+        throw UsageError("--listen " + quote(text) +
+                         " is not a loopback address: other machines could reach the dashboard; add "
+                         "--allow-non-loopback to serve it there anyway");
+    return address;
+}
+
+int run_dashboard(const Invocation& inv) {
+    const ParsedArgs& args = inv.args;
+    dashboard::DashboardOptions options;
+    options.listen = listen_of(args);
+    options.allow_non_loopback = args.has("allow-non-loopback");
+    options.read_only = args.has("read-only");
+    if (auto file = args.value("token-file")) {
+        require_file(*file);
+        try {
+            options.token = dashboard::read_token_file(*file);
+        } catch (const dashboard::DashboardError& e) {
+            throw UsageError(e.what());
+        }
+    }
+    if (auto file = args.value("config")) {
+        require_file(*file);
+        try {
+            const Config config = load_config_file(*file);
+            options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
+            options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
+            options.on_expired = config.worker.on_expired;
+            options.breakers = config.breakers;  // their definitions, for explain (their state lives in the workers)
+        } catch (const ConfigError& e) {
+            print_config_issues(inv.err, *file, e);
+            return kExitFailed;
+        }
+    }
+    // Before any thread starts, so that every thread inherits the blocked SIGINT and SIGTERM.
+    ShutdownSignals signals;
+    std::shared_ptr<RedisAdapter> broker = make_broker(redis_options(args));
+    try {
+        broker->ping();
+    } catch (const ConnectionError& e) {
+        inv.err << "failpipe dashboard: warning: the broker does not answer now (" << e.what()
+                << "); the page says so and recovers when it does\n";
+    }
+    const bool has_token_file = args.has("token-file");
+    dashboard::DashboardServer server(broker, std::move(options));
+    server.start();
+    if (!server.address().loopback())
+        inv.err << "failpipe dashboard: warning: serving on " << server.address().to_string()
+                << ", reachable from other machines; anyone who has the token can replay and purge\n";
+    inv.out << "failpipe dashboard: serving " << server.url() << " (prefix " << broker->options().key_prefix << ")\n";
+    if (args.has("read-only")) {
+        inv.out << "read-only: replays and purges are refused\n";
+    } else if (!has_token_file) {
+        inv.out << "token: " << server.token() << '\n'
+                << "open: " << server.url() << "#token=" << server.token() << '\n';
+    } else {
+        inv.out << "token: from " << *args.value("token-file") << '\n';
+    }
+    inv.out << "stop with Ctrl-C" << std::endl;
+    signals.wait();
+    server.stop();
+    inv.out << "failpipe dashboard: stopped" << std::endl;
+    return kExitOk;
+}
+
+}  // namespace
+
+Command dashboard_command() {
+    Command c;
+    c.words = {"dashboard"};
+    c.summary = "Serve the web dashboard: channels, dead letters by cause, replay and purge";
+    c.description =
+        "Serves a web page and its JSON API (docs/dashboard.md) until SIGINT or SIGTERM: every channel's\n"
+        "depths, health, dead letters with the filters of \"dlq list\", their groups, one message in full, a\n"
+        "channel's pipeline as a timeline (with --config), and replays and purges through the same library\n"
+        "calls as \"dlq replay\" and \"dlq purge\". Replays and purges need the token printed at start (or\n"
+        "the one in --token-file). Listens on loopback unless --allow-non-loopback.";
+    c.options = {{"listen", "HOST:PORT", "where to listen (default 127.0.0.1:8080)"},
+                 {"read-only", "", "refuse every replay and purge (and hide them in the page)"},
+                 {"token-file", "FILE", "read the token from the first line of FILE instead of making one"},
+                 {"allow-non-loopback", "", "allow --listen to name an address other machines can reach"},
+                 {"config", "FILE", "the deployment's config: pipelines for explain, dead-letter suffix"}};
+    for (auto& o : broker_options()) c.options.push_back(std::move(o));
+    c.examples = {"failpipe dashboard --redis redis://127.0.0.1:6379 --config config/payments.json",
+                  "failpipe dashboard --listen 127.0.0.1:9000 --read-only"};
+    c.run = run_dashboard;
+    return c;
+}
+
+}  // namespace failpipe::cli
