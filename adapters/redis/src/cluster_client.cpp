@@ -4,7 +4,7 @@
 #include <charconv>
 #include <thread>
 
-#include "logging.hpp"
+#include "failpipe/logging.hpp"
 
 namespace failpipe::detail::redis {
 namespace {
@@ -75,6 +75,18 @@ std::vector<Endpoint> parse_seed_list(std::string_view url) {
         hosts = hosts.substr(comma + 1);
     }
     return seeds;
+}
+
+std::string redacted_url(std::string_view url) {
+    const std::vector<Endpoint> seeds = parse_seed_list(url);
+    if (seeds.size() == 1) return seeds.front().redacted;
+    std::string shown = seeds.front().auth ? "redis://***@" : "redis://";
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+        if (i > 0) shown += ',';
+        shown += node_name(seeds[i].host, seeds[i].port);
+    }
+    if (seeds.front().db != 0) shown += "/" + std::to_string(seeds.front().db);
+    return shown;
 }
 
 // --- replies of a cluster -----------------------------------------------------------------------

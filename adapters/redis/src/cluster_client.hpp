@@ -41,6 +41,9 @@ namespace failpipe::detail::redis {
 /// what parse_url gives). Throws InvalidArgumentError (the URL redacted) for an empty host in the list.
 std::vector<Endpoint> parse_seed_list(std::string_view url);
 
+/// The URL as it may be shown (credentials as `***`), for one node or a seed list.
+std::string redacted_url(std::string_view url);
+
 /// A MOVED or ASK reply: the slot lives on another node for good (MOVED) or, during a migration,
 /// this key does (ASK). Derives from ProtocolError with the text an unhandled error reply has, so a
 /// path that does not follow redirections reports it as before.

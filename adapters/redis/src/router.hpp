@@ -21,7 +21,7 @@
 
 #include "cluster_client.hpp"
 #include "connection.hpp"
-#include "logging.hpp"
+#include "failpipe/logging.hpp"
 #include "pool.hpp"
 #include "url.hpp"
 
