@@ -502,6 +502,7 @@ public:
                 if (master.serves(failpipe::cluster_hash_slot("{" + options.key_prefix + "}"))) break;
             }
             adapters_.push_back(std::make_unique<RedisAdapter>(options));
+            check_port(*adapters_.back(), master.address);
         }
     }
     std::vector<Sample> sample() {
@@ -511,6 +512,21 @@ public:
     }
 
 private:
+    /// Each master's figures must come from that master: were every INFO answered by one node, the
+    /// masters would look perfectly balanced.
+    static void check_port(RedisAdapter& adapter, const std::string& address) {
+        const std::string wanted = "tcp_port:" + address.substr(address.rfind(':') + 1);
+        std::istringstream lines(adapter.info("server"));
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.rfind("tcp_port:", 0) != 0) continue;
+            if (line == wanted) return;
+            throw std::runtime_error("the INFO meant for master " + address + " came from a server with " + line);
+        }
+        throw std::runtime_error("INFO server of master " + address + " has no tcp_port");
+    }
+
     std::vector<std::unique_ptr<RedisAdapter>> adapters_;
 };
 
