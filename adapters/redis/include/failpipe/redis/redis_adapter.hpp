@@ -37,11 +37,36 @@ class AdapterCore;
 /// recovery by visibility timeout, due times from the Redis server's clock.
 class RedisAdapter final : public AdapterInterface {
 public:
+    /// @brief Whether the server is a Redis Cluster (Options::cluster).
+    enum class Cluster {
+        automatic,  ///< ask the URL's node at the first call (`INFO cluster`)
+        yes,        ///< it must be a cluster (a plain Redis is a ProtocolError)
+        no,         ///< one server; never ask (exactly the behaviour before cluster support)
+    };
+
+    /// @brief When a settle or a push counts as done (Options::durability).
+    enum class Durability {
+        master,    ///< when the master has applied it (Redis replicates asynchronously: a master that
+                   ///< fails right after can lose it; see docs/cluster.md for what that means)
+        replicas,  ///< when `WAIT` has also confirmed it on durability_replicas replicas
+    };
+
     /// @brief Where Redis is and how the adapter behaves.
     struct Options {
         /// `redis://[user:password@]host[:port][/db]` (port 6379 and db 0 by default; percent-escapes
-        /// allowed in user and password; IPv6 hosts in brackets).
+        /// allowed in user and password; IPv6 hosts in brackets). For a Redis Cluster, any node's URL,
+        /// or several seed nodes: `redis://[user:password@]host1:port1,host2:port2` (docs/cluster.md).
         std::string url = "redis://127.0.0.1:6379";
+        /// One server or a Redis Cluster: found out from the URL's node by default.
+        Cluster cluster = Cluster::automatic;
+        /// `replicas`: every round trip that carries settles, releases or pushes ends with one `WAIT
+        /// durability_replicas durability_timeout`; fewer confirmations make those calls fail with
+        /// ConnectionError (they were applied on the master; sending them again is safe).
+        Durability durability = Durability::master;
+        /// Replicas that must confirm (durability `replicas`); at least 1.
+        std::size_t durability_replicas = 1;
+        /// How long WAIT waits for them (added to the command timeout of that round trip).
+        Seconds durability_timeout{1.0};
         /// Namespace of every key, wrapped in a hash tag: `{failpipe}:s:<channel>` and so on.
         std::string key_prefix = "failpipe";
         /// Bound of one connection attempt.
@@ -68,6 +93,10 @@ public:
         std::uint64_t connects = 0;           ///< Connections opened (first ones and reconnects).
         std::uint64_t write_round_trips = 0;  ///< Script calls that carried settles, releases and single pushes.
         std::uint64_t write_operations = 0;   ///< Settles, releases and single pushes they carried.
+        std::uint64_t cluster_moved = 0;      ///< Redis Cluster: MOVED replies followed (0 on one server).
+        std::uint64_t cluster_asked = 0;      ///< Redis Cluster: ASK replies met (waited out).
+        std::uint64_t cluster_waits = 0;      ///< Redis Cluster: waits for TRYAGAIN, CLUSTERDOWN, a migration or a failover.
+        std::uint64_t cluster_map_loads = 0;  ///< Redis Cluster: slot maps loaded.
     };
 
     /// @brief Checks @p options (InvalidArgumentError for a bad URL, a non-positive timeout, an empty
@@ -76,9 +105,6 @@ public:
     /// @brief An adapter with default options (Redis on 127.0.0.1:6379).
     RedisAdapter();
     ~RedisAdapter() override;
-
-    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
-    AdapterCapabilities capabilities() const override;
 
     std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
     /// @brief Pushes in script calls of a few hundred messages, pipelined on one connection. Each
@@ -121,6 +147,9 @@ public:
     MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                     const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
+
+    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
+    AdapterCapabilities capabilities() const override;
 
     /// @brief Stores @p bytes as they are in @p channel, ready now: how tests and tools put
     /// undecodable (poison) data in. Returns the id it is known by: the `id` of the bytes when they
