@@ -87,7 +87,8 @@ RedisAdapter::Options cluster_options(const std::string& prefix) {
 /// and a Worker handling them, while @p disturb runs once @p at messages were acknowledged. Returns
 /// the ids acknowledged to the producer that no handler saw within 40 s after the last push.
 template <class Disturb>
-std::set<std::string> run_through(RedisAdapter::Options options, int total, int at, Disturb disturb) {
+std::set<std::string> run_through(RedisAdapter::Options options, int total, int at, Disturb disturb,
+                                  RedisAdapter::Stats* stats = nullptr) {
     auto adapter = std::make_shared<RedisAdapter>(options);
     std::mutex mutex;
     std::set<std::string> handled;
@@ -126,6 +127,7 @@ std::set<std::string> run_through(RedisAdapter::Options options, int total, int 
             },
             40s);
     }
+    if (stats != nullptr) *stats = adapter->stats();
     std::set<std::string> lost;
     std::lock_guard lock(mutex);
     std::set_difference(acked.begin(), acked.end(), handled.begin(), handled.end(), std::inserter(lost, lost.end()));
@@ -198,8 +200,10 @@ TEST_CASE("cluster adapter - a slot migrated during a run (ASK, then MOVED): not
     REQUIRE(masters.size() == 3);
     const std::string prefix = prefix_where("mig", [&](int owner) { return owner == masters[0]; });
     const int slot = key_slot("{" + prefix + "}");
-    const auto lost = run_through(cluster_options(prefix), 600, 200, [&] { migrate_slot(slot, masters[0], masters[1], masters); });
+    RedisAdapter::Stats stats;
+    const auto lost = run_through(cluster_options(prefix), 600, 200, [&] { migrate_slot(slot, masters[0], masters[1], masters); }, &stats);
     CHECK(lost.empty());
+    CHECK(stats.cluster_moved >= 1);  // the adapter followed the slot to its new master
     CHECK(owner_of_prefix(prefix) == masters[1]);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
 #include <thread>
 
 #include "failpipe/logging.hpp"
@@ -272,6 +273,7 @@ bool ClusterClient::cluster_enabled(Node& node) {
 
 bool ClusterClient::discover() {
     std::string failures;
+    std::exception_ptr only;  // with one node in the URL, its own error, exactly as on one server
     for (const auto& seed : seeds_) {
         Node& node = node_at(seed.host, seed.port);
         try {
@@ -285,8 +287,10 @@ bool ClusterClient::discover() {
             // An unreachable seed is skipped; it matters only when no seed answers.
             logger().debug("RedisAdapter: seed node {} did not answer: {}", seed.display, e.what());
             failures += (failures.empty() ? "" : "; ") + std::string(e.what());
+            if (seeds_.size() == 1) only = std::current_exception();
         }
     }
+    if (only) std::rethrow_exception(only);
     throw ConnectionError("Redis: none of the " + std::to_string(seeds_.size()) + " node(s) in the URL answered (" +
                           failures + ")");
 }

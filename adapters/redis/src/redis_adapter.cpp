@@ -167,6 +167,11 @@ public:
         stats.connects = counters_.connects.load(std::memory_order_relaxed);
         stats.write_round_trips = writer_.round_trips();
         stats.write_operations = writer_.operations();
+        const ClusterClient::Stats cluster = router_.cluster_stats();
+        stats.cluster_moved = cluster.moved;
+        stats.cluster_asked = cluster.asked;
+        stats.cluster_waits = cluster.busy;
+        stats.cluster_map_loads = cluster.refreshes;
         return stats;
     }
 

@@ -93,6 +93,10 @@ public:
         std::uint64_t connects = 0;           ///< Connections opened (first ones and reconnects).
         std::uint64_t write_round_trips = 0;  ///< Script calls that carried settles, releases and single pushes.
         std::uint64_t write_operations = 0;   ///< Settles, releases and single pushes they carried.
+        std::uint64_t cluster_moved = 0;      ///< Redis Cluster: MOVED replies followed (0 on one server).
+        std::uint64_t cluster_asked = 0;      ///< Redis Cluster: ASK replies met (waited out).
+        std::uint64_t cluster_waits = 0;      ///< Redis Cluster: waits for TRYAGAIN, CLUSTERDOWN, a migration or a failover.
+        std::uint64_t cluster_map_loads = 0;  ///< Redis Cluster: slot maps loaded.
     };
 
     /// @brief Checks @p options (InvalidArgumentError for a bad URL, a non-positive timeout, an empty
