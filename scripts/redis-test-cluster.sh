@@ -62,6 +62,8 @@ failpipe_cluster_start_node() {
       sleep 0.1
     done
     if failpipe_cluster_ours "${port}" "${pid}"; then
+      # Not a job of the shell: a node a test kills is not reported as "Killed" in its output.
+      disown "${pid}" 2>/dev/null || true
       failpipe_cluster_pids+=("${pid}")
       failpipe_cluster_ports+=("${port}")
       return 0
