@@ -15,6 +15,7 @@
   let info = { readOnly: true };
   let generation = 0;       // bumped on every route change: late answers of an old view are dropped
   let timers = [];
+  let keptPanel = null;     // an action's panel carried over when its view reloads after the job
 
   // ---- DOM helpers -----------------------------------------------------------------------------
 
@@ -195,6 +196,13 @@
   }
 
   function title(text) { return el("h1", { testid: "view-title" }, text); }
+  // Where a view's action panel goes: the one of the job that just ended (so its result stays on
+  // screen above the refreshed rows), or a new one.
+  function panelSlot() {
+    const slot = keptPanel || el("div", { testid: "action-panel-slot" });
+    keptPanel = null;
+    return slot;
+  }
   function render(...nodes) {
     const app = $("app");
     clear(app);
@@ -307,7 +315,7 @@
     if (gen !== generation) return;
     const selected = new Set();
     const countLabel = el("span", { testid: "match-count", class: "muted" }, "counting…");
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const rows = page.items.map((d) => {
       const box = el("input", { type: "checkbox", testid: "dead-row-select", "data-id": d.id,
         onchange: (e) => { if (e.target.checked) selected.add(d.id); else selected.delete(d.id); } });
@@ -475,13 +483,13 @@
       progress.dataset.total = state.total;
       progress.dataset.state = state.state;
       line.textContent = " " + state.done + " of " + state.total;
-      if (state.state !== "running") { showResult(panel, kind, state); break; }
+      if (state.state !== "running") { showResult(panel, kind, state, gen); break; }
       await sleep(400);
     }
     if (gen === generation) hideBanner();
   }
 
-  function showResult(panel, kind, state) {
+  function showResult(panel, kind, state, gen) {
     const r = state.result || {};
     const text = state.state === "done"
       ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped
@@ -490,6 +498,13 @@
     panel.appendChild(el("div", { testid: "job-result", "data-state": state.state, "data-replayed": r.replayed,
       "data-parked": r.parked, "data-skipped": r.skipped, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
     panel.appendChild(el("button", { testid: "reload-view", onclick: () => route() }, "reload the view"));
+    // The rows of a list changed: show them, keeping this result in view. (A message view stays as
+    // it is: its message may be gone.)
+    const view = $("app").dataset.view;
+    if (gen === generation && state.state === "done" && (view === "dead" || view === "groups") && panel.parentNode) {
+      keptPanel = panel.parentNode;
+      route();
+    }
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -500,7 +515,7 @@
     const filters = filtersOf(r.params);
     const data = await get("/api/groups", Object.assign({ channel: r.channel }, filters));
     if (gen !== generation) return;
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const rows = data.groups.map((g) => el("tr", { testid: "group-row", "data-fingerprint": g.fingerprint },
       el("td", { class: "mono" }, el("a", { href: href("dead", r.channel, Object.assign({}, filters, { group: g.fingerprint })), testid: "group-link" }, g.fingerprint)),
       el("td", { class: "num", testid: "group-count" }, String(g.count)),
@@ -528,7 +543,7 @@
   async function message(r, gen) {
     const d = await get("/api/message", { channel: r.channel, id: r.id });
     if (gen !== generation) return;
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const field = (label, value) => [el("dt", {}, label), el("dd", { "data-field": label }, value === "" || value === undefined || value === null ? "–" : String(value))];
     const record = el("dl", { class: "record", testid: "detail-record" },
       field("id", d.id), field("channel", d.channel), field("original channel", d.originalChannel), field("handler", d.handler),
@@ -657,7 +672,7 @@
     } else {
       $("read-only-marker").setAttribute("data-read-only", "1");
     }
-    window.addEventListener("hashchange", route);
+    window.addEventListener("hashchange", () => { keptPanel = null; route(); });
     route();
     setTimeout(heartbeat, POLL_MS);
   }
