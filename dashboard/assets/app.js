@@ -95,7 +95,7 @@
     const banner = $("error-banner");
     if (error.kind === "broker") {
       banner.dataset.kind = "broker";
-      banner.textContent = "broker unreachable — retrying (" + error.message + ")";
+      banner.textContent = "broker unreachable — retrying (" + error.message.replace(/^broker unreachable: /, "") + ")";
     } else {
       banner.dataset.kind = "error";
       banner.textContent = error.message;
