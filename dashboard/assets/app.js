@@ -235,8 +235,11 @@
   }
 
   function channelsTable(channels, rates) {
+    // A runtime's dashboard also knows what its workers did: handled and failed per second.
+    const throughput = !!(rates && rates.channels && Object.values(rates.channels).some((c) => c.handledPerSecond));
     const head = el("tr", {}, el("th", {}, "channel"), ["ready", "delayed", "reserved", "dead", "parked", "evicted"].map(
-      (k) => el("th", { class: "num" }, k)), el("th", {}, "last minutes (ready, dead)"), el("th", {}, "dead/min"), el("th", {}, ""));
+      (k) => el("th", { class: "num" }, k)), el("th", {}, "last minutes (ready, dead)"), el("th", {}, "dead/min"),
+      throughput ? el("th", {}, "handled, failed /s") : null, el("th", {}, ""));
     const rows = channels.map((c) => el("tr", { testid: "channel-row", "data-channel": c.channel, class: c.dead > 0 ? "dead-nonzero" : "" },
       el("td", {}, el("a", { href: href("dead", c.channel), testid: "channel-link" }, c.channel)),
       el("td", { class: "num", testid: "count-ready" }, String(c.ready)),
@@ -248,6 +251,7 @@
       el("td", {}, sparkline(c.channel, rates)),
       el("td", { class: "num", testid: "dead-rate" }, rates && rates.deadPerMinute && c.channel in rates.deadPerMinute
         ? rates.deadPerMinute[c.channel].toFixed(1) : "–"),
+      throughput ? el("td", {}, throughputChart(c.channel, rates)) : null,
       el("td", { class: "links" },
         el("a", { href: href("dead", c.channel), testid: "channel-link-dead" }, "dead letters"),
         el("a", { href: href("groups", c.channel), testid: "channel-link-groups" }, "groups"),
@@ -283,6 +287,33 @@
     line(series.dead, "dead");
     chart.appendChild(svg("title", {}, "max " + max + " over " + series.dead.length + " samples"));
     return chart;
+  }
+
+  // Handled (blue) and failed (red) per second between samples, and the last values as text.
+  function throughputChart(channel, rates) {
+    const W = 120, H = 32;
+    const series = rates.channels[channel] || {};
+    const handled = series.handledPerSecond || [];
+    const failed = series.failedPerSecond || [];
+    const chart = svg("svg", { class: "chart", width: W, height: H, viewBox: "0 0 " + W + " " + H,
+      testid: "throughput-chart", "data-channel": channel, "data-points": handled.length });
+    chart.appendChild(svg("line", { class: "axis", x1: 0, y1: H - 1, x2: W, y2: H - 1 }));
+    const max = Math.max(1, ...handled.filter((v) => v !== null), ...failed.filter((v) => v !== null));
+    const draw = (values, cls) => {
+      if (values.length < 2) return;
+      const step = W / (values.length - 1);
+      let d = "", pen = false;
+      values.forEach((v, i) => {
+        if (v === null) { pen = false; return; }
+        d += (pen ? "L" : "M") + (i * step).toFixed(1) + " " + (H - 2 - (v / max) * (H - 4)).toFixed(1) + " ";
+        pen = true;
+      });
+      if (d) chart.appendChild(svg("path", { class: cls, d }));
+    };
+    draw(handled, "ready");
+    draw(failed, "dead");
+    const last = (a) => (a.length && a[a.length - 1] !== null ? a[a.length - 1].toFixed(1) : "–");
+    return el("span", {}, chart, el("span", { class: "muted", testid: "throughput-now" }, " " + last(handled) + " / " + last(failed)));
   }
 
   function runtimeCards(data) {

@@ -7,8 +7,12 @@
 namespace failpipe::dashboard::detail {
 
 Sampler::Sampler(std::shared_ptr<AdapterInterface> adapter, ChannelStatsOptions options, Seconds interval,
-                 std::size_t capacity)
-    : adapter_(std::move(adapter)), options_(std::move(options)), interval_(interval), capacity_(std::max<std::size_t>(capacity, 2)) {}
+                 std::size_t capacity, std::shared_ptr<const Metrics> metrics)
+    : adapter_(std::move(adapter)),
+      metrics_(std::move(metrics)),
+      options_(std::move(options)),
+      interval_(interval),
+      capacity_(std::max<std::size_t>(capacity, 2)) {}
 
 Sampler::~Sampler() { stop(); }
 
@@ -43,6 +47,13 @@ void Sampler::take() {
     Sample sample;
     sample.time = std::chrono::system_clock::now();
     std::string error;
+    if (metrics_) {
+        for (const auto& series : metrics_->snapshot().series) {
+            auto& [handled, failed] = sample.counted[series.channel];
+            handled += series.outcome(Outcome::succeeded);
+            failed += series.failures();
+        }
+    }
     try {
         for (auto& stats : channel_stats(*adapter_, options_)) sample.channels.emplace(stats.channel, std::move(stats));
         sample.ok = true;
@@ -86,6 +97,33 @@ nlohmann::ordered_json Sampler::to_json() const {
             series["parked"].push_back(s.parked);
             if (!first) first = &sample;
             last = &sample;
+        }
+        if (metrics_) {
+            // Per second between consecutive samples (a channel a worker never touched counts 0).
+            series["handledPerSecond"] = nlohmann::ordered_json::array();
+            series["failedPerSecond"] = nlohmann::ordered_json::array();
+            const Sample* before = nullptr;
+            for (const auto& sample : samples_) {
+                if (!before) {
+                    series["handledPerSecond"].push_back(nullptr);
+                    series["failedPerSecond"].push_back(nullptr);
+                    before = &sample;
+                    continue;
+                }
+                const double seconds = std::chrono::duration<double>(sample.time - before->time).count();
+                auto count = [](const Sample& s, const std::string& channel) {
+                    const auto it = s.counted.find(channel);
+                    return it == s.counted.end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
+                };
+                const auto now = count(sample, name);
+                const auto then = count(*before, name);
+                const auto rate = [seconds](std::uint64_t a, std::uint64_t b) {
+                    return seconds > 0 && a >= b ? static_cast<double>(a - b) / seconds : 0.0;
+                };
+                series["handledPerSecond"].push_back(rate(now.first, then.first));
+                series["failedPerSecond"].push_back(rate(now.second, then.second));
+                before = &sample;
+            }
         }
         channels[name] = std::move(series);
         // Net growth of the dead letters over the samples kept (negative after a replay or purge).
