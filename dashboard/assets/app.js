@@ -251,7 +251,7 @@
       el("td", {}, sparkline(c.channel, rates)),
       el("td", { class: "num", testid: "dead-rate" }, rates && rates.deadPerMinute && c.channel in rates.deadPerMinute
         ? rates.deadPerMinute[c.channel].toFixed(1) : "–"),
-      throughput ? el("td", {}, throughputChart(c.channel, rates)) : null,
+      throughput ? el("td", { class: "chart-cell" }, throughputChart(c.channel, rates)) : null,
       el("td", { class: "links" },
         el("a", { href: href("dead", c.channel), testid: "channel-link-dead" }, "dead letters"),
         el("a", { href: href("groups", c.channel), testid: "channel-link-groups" }, "groups"),

@@ -81,9 +81,14 @@ nlohmann::ordered_json Sampler::to_json() const {
     for (const auto& name : names) {
         nlohmann::ordered_json series;
         for (const char* key : {"ready", "delayed", "reserved", "dead", "parked"}) series[key] = nlohmann::ordered_json::array();
+        // The first and last samples the broker answered (a channel absent from one is empty then).
         const Sample* first = nullptr;
         const Sample* last = nullptr;
         for (const auto& sample : samples_) {
+            if (sample.ok) {
+                if (!first) first = &sample;
+                last = &sample;
+            }
             const auto it = sample.channels.find(name);
             if (it == sample.channels.end()) {
                 for (auto& item : series.items()) item.value().push_back(sample.ok ? nlohmann::ordered_json(0) : nullptr);
@@ -95,8 +100,6 @@ nlohmann::ordered_json Sampler::to_json() const {
             series["reserved"].push_back(s.reserved);
             series["dead"].push_back(s.dead);
             series["parked"].push_back(s.parked);
-            if (!first) first = &sample;
-            last = &sample;
         }
         if (metrics_) {
             // Per second between consecutive samples (a channel a worker never touched counts 0).
@@ -130,8 +133,11 @@ nlohmann::ordered_json Sampler::to_json() const {
         double rate = 0.0;
         if (first && last && last->time > first->time) {
             const double minutes = std::chrono::duration<double>(last->time - first->time).count() / 60.0;
-            rate = (static_cast<double>(last->channels.at(name).dead) - static_cast<double>(first->channels.at(name).dead)) /
-                   minutes;
+            auto dead = [&name](const Sample& s) {
+                const auto it = s.channels.find(name);
+                return it == s.channels.end() ? 0.0 : static_cast<double>(it->second.dead);
+            };
+            rate = (dead(*last) - dead(*first)) / minutes;
         }
         per_minute[name] = rate;
     }
