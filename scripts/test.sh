@@ -5,7 +5,8 @@
 #   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
 #   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
 #   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
-#   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, with a
+#   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, and the
+#             browser tests (headless Chromium, required here: FAILPIPE_REQUIRE_BROWSER=1), with a
 #             redis-server of its own on loopback. Last, so its ctest summary ends the output.
 #
 # Options: --no-sanitize, --no-fuzz (skip those stages), --fuzz-seconds N.
@@ -51,10 +52,16 @@ summary_file=$(mktemp -t failpipe-ctest.XXXXXX)
 normal_tests() {
   # shellcheck source=scripts/redis-test-server.sh
   source scripts/redis-test-server.sh
+  # A missing browser fails the browser tests here instead of skipping them (tests/browser).
+  export FAILPIPE_REQUIRE_BROWSER=1
   ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"
+  local status=$?
+  # What the browser tests saw, for a reviewer (docs/testing.md, "Browser tests").
+  if [ -d build/screenshots ]; then echo "test.sh: the dashboard's screenshots: $(pwd)/build/screenshots"; fi
+  return "${status}"
 }
 
-scripts/ensure-deps.sh || exit 1
+scripts/ensure-deps.sh --browser || exit 1
 stage build scripts/build.sh
 built=$?
 [ "${sanitize}" -eq 1 ] && stage asan scripts/sanitize.sh asan
