@@ -31,9 +31,11 @@ std::vector<std::string> base_channels(const std::vector<std::string>& names, co
     return bases;
 }
 
-ChannelStats channel_stats(AdapterInterface& adapter, const std::string& channel, const ChannelStatsOptions& options) {
+ChannelStats channel_stats(InspectionAdapter& adapter, const std::string& channel, const ChannelStatsOptions& options) {
     if (options.dead_letter_suffix.empty() || options.parked_suffix.empty())
         throw InvalidArgumentError("channel_stats: the dead-letter and parked suffixes must not be empty");
+    const AdapterCapabilities capabilities = adapter.capabilities();
+    require_capabilities(capabilities, {Capability::depth}, "channel_stats");
     const ChannelDepth depth = adapter.depth(channel);
     ChannelStats s;
     s.channel = channel;
@@ -42,11 +44,13 @@ ChannelStats channel_stats(AdapterInterface& adapter, const std::string& channel
     s.reserved = depth.reserved;
     s.dead = waiting(adapter.depth(channel + options.dead_letter_suffix));
     s.parked = waiting(adapter.depth(channel + options.parked_suffix));
-    s.evicted = adapter.evicted(channel + options.dead_letter_suffix);
+    // An adapter that cannot evict never did: nothing to count.
+    if (capabilities.has(Capability::evict)) s.evicted = adapter.evicted(channel + options.dead_letter_suffix);
     return s;
 }
 
-std::vector<ChannelStats> channel_stats(AdapterInterface& adapter, const ChannelStatsOptions& options) {
+std::vector<ChannelStats> channel_stats(InspectionAdapter& adapter, const ChannelStatsOptions& options) {
+    require_capabilities(adapter.capabilities(), {Capability::channels, Capability::depth}, "channel_stats of every channel");
     std::vector<ChannelStats> stats;
     for (const auto& channel : base_channels(adapter.channels(), options))
         stats.push_back(channel_stats(adapter, channel, options));
@@ -71,9 +75,11 @@ void write_depth_gauges(PrometheusWriter& writer, const std::vector<ChannelStats
                        static_cast<double>(s.evicted));
 }
 
-std::function<void(PrometheusWriter&)> depth_collector(std::shared_ptr<AdapterInterface> adapter,
+std::function<void(PrometheusWriter&)> depth_collector(std::shared_ptr<InspectionAdapter> adapter,
                                                        std::vector<std::string> channels, ChannelStatsOptions options) {
     if (!adapter) throw InvalidArgumentError("depth_collector: null adapter");
+    if (channels.empty()) require_capabilities(adapter->capabilities(), {Capability::channels, Capability::depth}, "depth_collector");
+    else require_capabilities(adapter->capabilities(), {Capability::depth}, "depth_collector");
     return [adapter = std::move(adapter), channels = std::move(channels), options = std::move(options)](PrometheusWriter& w) {
         std::vector<ChannelStats> stats;
         if (channels.empty()) {

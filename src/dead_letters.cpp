@@ -137,7 +137,7 @@ struct PageOutcome {
 /// @p page_size: a browse may cost its offset (Redis reads a stream from its start), so read-only
 /// scans, whose offset grows, read larger pages than scans that move what they read away.
 template <class Visit>
-void scan_pages(AdapterInterface& adapter, const std::string& channel, std::size_t bound, std::size_t page_size,
+void scan_pages(InspectionAdapter& adapter, const std::string& channel, std::size_t bound, std::size_t page_size,
                 Visit&& visit) {
     std::size_t offset = 0;
     std::size_t seen = 0;
@@ -153,7 +153,7 @@ void scan_pages(AdapterInterface& adapter, const std::string& channel, std::size
     }
 }
 
-std::size_t channel_size(AdapterInterface& adapter, const std::string& channel) {
+std::size_t channel_size(InspectionAdapter& adapter, const std::string& channel) {
     const ChannelDepth depth = adapter.depth(channel);
     return depth.ready + depth.delayed;
 }
@@ -195,15 +195,23 @@ private:
 }  // namespace
 }  // namespace detail
 
-DeadLetters::DeadLetters(std::shared_ptr<AdapterInterface> adapter) : DeadLetters(std::move(adapter), Options{}) {}
+DeadLetters::DeadLetters(std::shared_ptr<InspectionAdapter> adapter) : DeadLetters(std::move(adapter), Options{}) {}
 
-DeadLetters::DeadLetters(std::shared_ptr<AdapterInterface> adapter, Options options)
+DeadLetters::DeadLetters(std::shared_ptr<InspectionAdapter> adapter, Options options)
     : adapter_(std::move(adapter)), options_(std::move(options)) {
     if (!adapter_) throw InvalidArgumentError("DeadLetters: the adapter is null");
     if (!options_.clock) options_.clock = std::make_shared<SystemClock>();
     if (options_.parked_suffix.empty()) throw InvalidArgumentError("DeadLetters: the parked suffix is empty");
     if (options_.parked_suffix == options_.dead_letter_suffix)
         throw InvalidArgumentError("DeadLetters: the parked suffix equals the dead-letter suffix");
+}
+
+void DeadLetters::need(std::initializer_list<Capability> capabilities, std::string_view who) const {
+    require_capabilities(adapter_->capabilities(), capabilities, who);
+}
+
+void DeadLetters::require_retention_capabilities(const InspectionAdapter& adapter, std::string_view who) {
+    require_capabilities(adapter.capabilities(), {Capability::depth, Capability::browse, Capability::evict}, who);
 }
 
 std::string DeadLetters::dead_letter_channel(const std::string& channel) const {
@@ -266,6 +274,7 @@ DeadLetterPage DeadLetters::list(const DeadLetterFilter& filter, std::size_t off
     if (limit == 0 || limit > kMaxListLimit)
         throw InvalidArgumentError("list: limit must be between 1 and " + std::to_string(kMaxListLimit) + ", not " +
                                    std::to_string(limit) + " (page with offset)");
+    need({Capability::browse}, "DeadLetters::list");
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     DeadLetterPage result;
@@ -295,6 +304,7 @@ DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) 
     if (id.empty()) throw InvalidArgumentError("show: the id is empty");
     const std::string where = dead_letter_channel(channel);
     if (where.empty()) throw InvalidArgumentError("show: a channel is required");
+    need({Capability::status, Capability::browse}, "DeadLetters::show");
     const MessageStatus status = adapter_->status(id);
     if (status.state == MessageState::not_found)
         throw DeadLetterNotFoundError("no message with id " + id + " (unknown id, or handled and forgotten)");
@@ -317,6 +327,7 @@ DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) 
 }
 
 std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter) const {
+    need({Capability::browse}, "DeadLetters::groups");
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     std::unordered_map<std::string, DeadLetterGroup> by_key;
@@ -349,6 +360,7 @@ std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter)
 }
 
 std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
+    need({Capability::browse}, "DeadLetters::count");
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     std::size_t matched = 0;
@@ -363,6 +375,7 @@ std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
 
 DeadLetterCounts DeadLetters::counts(const std::string& channel) const {
     if (channel.empty()) throw InvalidArgumentError("counts: a channel is required");
+    need({Capability::depth}, "DeadLetters::counts");
     DeadLetterCounts counts;
     counts.dead_letter_channel = dead_letter_channel(channel);
     counts.parked_channel = parked_channel(channel);
@@ -438,6 +451,8 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                           detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
                           options.keep_attempts};
     check_replay_target(options.to, plan.source, options_);
+    if (options.dry_run) need({Capability::depth, Capability::browse}, "DeadLetters::replay (dry run)");
+    else need({Capability::depth, Capability::browse, Capability::move}, "DeadLetters::replay");
     const std::string& source = plan.source;
     const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
     const std::size_t bound = detail::channel_size(*adapter_, source);
@@ -505,6 +520,9 @@ PurgeResult DeadLetters::purge(const DeadLetterFilter& filter, const PurgeOption
 // Purge and retention share the scan: retention evicts (removes and counts) instead of removing.
 PurgeResult DeadLetters::remove_matching(const DeadLetterFilter& filter, const PurgeOptions& options, bool evict) const {
     detail::check_limit(options.limit, "purge");
+    if (evict) need({Capability::depth, Capability::browse, Capability::evict}, "DeadLetters::enforce_retention");
+    else if (options.dry_run) need({Capability::depth, Capability::browse}, "DeadLetters::purge (dry run)");
+    else need({Capability::depth, Capability::browse, Capability::remove}, "DeadLetters::purge");
     DeadLetterFilter narrowed = filter;
     if (options.older_than) {
         if (!std::isfinite(options.older_than->count()) || options.older_than->count() < 0.0)
@@ -578,6 +596,7 @@ void log_evictions(const std::string& channel, const RetentionPolicy& policy, co
 RetentionResult DeadLetters::enforce_retention(const std::string& channel, const RetentionPolicy& policy) const {
     if (policy.max_age && (!std::isfinite(policy.max_age->count()) || policy.max_age->count() < 0.0))
         throw InvalidArgumentError("enforce_retention: max_age must be a duration of 0 or more");
+    require_retention_capabilities(*adapter_, "DeadLetters::enforce_retention");
     RetentionResult result;
     result.channel = dead_letter_channel(channel);
     DeadLetterFilter filter;

@@ -105,7 +105,7 @@ std::string dead_letter_channel(const std::string& channel, const std::string& s
     return channel + suffix;
 }
 
-BrokerHealthFacts probe_now(AdapterInterface& adapter, const HealthOptions& options) {
+BrokerHealthFacts probe_now(InspectionAdapter& adapter, const HealthOptions& options) {
     BrokerHealthFacts facts;
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::string> dead_channels;
@@ -208,8 +208,10 @@ HealthReport HealthReport::from_json(std::string_view json) {
     return report;
 }
 
-BrokerHealthFacts probe_broker(std::shared_ptr<AdapterInterface> adapter, const HealthOptions& options) {
+BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options) {
     if (!adapter) throw InvalidArgumentError("probe_broker: null adapter");
+    if (options.channels.empty()) require_capabilities(adapter->capabilities(), {Capability::channels, Capability::depth}, "probe_broker");
+    else require_capabilities(adapter->capabilities(), {Capability::depth}, "probe_broker");
     if (options.dead_letter_suffix.empty()) throw InvalidArgumentError("probe_broker: empty dead-letter suffix");
     if (!(options.timeout.count() > 0.0)) throw InvalidArgumentError("probe_broker: the timeout must be > 0");
     // The state outlives this call when the broker hangs: the thread finishes on its own later.
@@ -262,7 +264,7 @@ HealthReport evaluate_health(const BrokerHealthFacts* broker, const RuntimeHealt
     return report;
 }
 
-HealthReport check_health(std::shared_ptr<AdapterInterface> adapter, const HealthOptions& options,
+HealthReport check_health(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options,
                           const RuntimeHealthFacts* runtime, const HealthReport* previous) {
     const BrokerHealthFacts broker = probe_broker(std::move(adapter), options);
     return evaluate_health(&broker, runtime, previous);

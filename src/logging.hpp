@@ -1,13 +1,14 @@
-// The library's logger: spdlog logger "failpipe" (register your own under that name to redirect it).
+// The library's logger, inside failpipe: failpipe::logger() (include/failpipe/logging.hpp, the
+// public header adapters use) under the name the core has always called it by.
 #pragma once
-
-#include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "failpipe/logging.hpp"
+
 namespace failpipe::detail {
 
-/// The "failpipe" logger: the one registered under that name, else a stderr logger created once.
-spdlog::logger& logger();
+/// failpipe::logger().
+inline spdlog::logger& logger() { return failpipe::logger(); }
 
 }  // namespace failpipe::detail

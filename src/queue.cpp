@@ -9,7 +9,7 @@
 
 namespace failpipe {
 
-Queue::Queue(std::shared_ptr<AdapterInterface> adapter, std::string channel, std::shared_ptr<const Clock> clock)
+Queue::Queue(std::shared_ptr<BrokerAdapter> adapter, std::string channel, std::shared_ptr<const Clock> clock)
     : adapter_(std::move(adapter)), channel_(std::move(channel)), clock_(std::move(clock)) {
     if (!adapter_) throw InvalidArgumentError("Queue: the adapter must not be null");
     if (channel_.empty()) throw InvalidArgumentError("Queue: the channel name must not be empty");

@@ -76,7 +76,7 @@ void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duratio
 
 }  // namespace
 
-Worker::Worker(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
+Worker::Worker(std::shared_ptr<BrokerAdapter> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
                WorkerOptions options)
     : adapter_(std::move(adapter)),
       dispatcher_(std::move(dispatcher)),
@@ -90,6 +90,17 @@ Worker::Worker(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispa
     }
     if (options_.batch_size == 0) throw InvalidArgumentError("Worker: batch_size must be at least 1");
     if (!(options_.visibility_timeout.count() > 0)) throw InvalidArgumentError("Worker: visibility_timeout must be > 0");
+    if (!adapter_->capabilities().has(Capability::atomic_settle)) {
+        detail::logger().warn("Worker: the adapter does not declare \"atomic-settle\": a worker that dies during a "
+                              "settle may leave a retry or dead letter pushed twice, or pushed without its "
+                              "acknowledgement (docs/adapters.md)");
+    }
+    if (options_.dead_letter_retention.enabled()) {
+        constexpr std::string_view who = "Worker: dead-letter retention (deadLetters.maxCount/maxAge)";
+        inspection_ = std::dynamic_pointer_cast<InspectionAdapter>(adapter_);
+        if (!inspection_) throw UnsupportedCapabilityError(Capability::evict, who);
+        DeadLetters::require_retention_capabilities(*inspection_, who);
+    }
 }
 
 Worker& Worker::on(std::string name, Handler handler) {
@@ -742,7 +753,7 @@ void Worker::enforce_retention(const std::string& channel) noexcept {
         DeadLetters::Options options;
         options.dead_letter_suffix.clear();
         options.clock = dispatcher_.options().clock;
-        const DeadLetters dead_letters(adapter_, std::move(options));
+        const DeadLetters dead_letters(inspection_, std::move(options));
         dead_letters.enforce_retention(channel, options_.dead_letter_retention);
     } catch (const std::exception& e) {
         // Nothing was evicted uncounted (evict counts atomically); the next pass tries again.

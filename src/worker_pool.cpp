@@ -59,7 +59,7 @@ void WorkerPoolOptions::validate() const {
     degradation.validate();
 }
 
-WorkerPool::WorkerPool(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher,
+WorkerPool::WorkerPool(std::shared_ptr<BrokerAdapter> adapter, FailureMiddlewareDispatcher dispatcher,
                        Classifier classifier, WorkerOptions worker, WorkerPoolOptions options,
                        std::shared_ptr<const Clock> clock)
     : adapter_(std::move(adapter)),
@@ -80,7 +80,7 @@ WorkerPool::WorkerPool(std::shared_ptr<AdapterInterface> adapter, FailureMiddlew
     }
 }
 
-WorkerPool::WorkerPool(std::shared_ptr<AdapterInterface> adapter, const Config& config, std::shared_ptr<const Clock> clock)
+WorkerPool::WorkerPool(std::shared_ptr<BrokerAdapter> adapter, const Config& config, std::shared_ptr<const Clock> clock)
     : WorkerPool(std::move(adapter), config.make_dispatcher(), config.classifier, config.worker, config.pool,
                  std::move(clock)) {
     for (const auto& breaker : config.breakers) use(breaker);

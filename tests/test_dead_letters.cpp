@@ -28,6 +28,7 @@ public:
     std::function<void(std::vector<Message>&)> after_browse;
     std::function<void(const MoveResult&, const std::string& to)> after_move;
 
+    AdapterCapabilities capabilities() const override { return inner->capabilities(); }
     std::string push(const std::string& c, Message m, Seconds d) override { return inner->push(c, std::move(m), d); }
     std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner->push_batch(std::move(m)); }
     std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {

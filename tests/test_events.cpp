@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "adapter_conformance.hpp"
+#include <failpipe/testing/adapter_conformance.hpp>
 #include "test_support.hpp"
 
 using namespace failpipe;

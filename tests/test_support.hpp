@@ -48,6 +48,8 @@ class ForwardingAdapter : public AdapterInterface {
 public:
     explicit ForwardingAdapter(std::shared_ptr<AdapterInterface> inner) : inner_(std::move(inner)) {}
 
+    AdapterCapabilities capabilities() const override { return inner_->capabilities(); }
+
     std::string push(const std::string& c, Message m, Seconds d) override { return inner_->push(c, std::move(m), d); }
     std::vector<std::string> push_batch(std::vector<OutgoingMessage> m) override { return inner_->push_batch(std::move(m)); }
     std::vector<Delivery> reserve(const std::vector<std::string>& c, std::size_t n, std::chrono::milliseconds w) override {

@@ -86,6 +86,8 @@ public:
                     std::uint32_t max_deliveries);
     std::uint64_t crashes() const noexcept { return crashes_.load(std::memory_order_relaxed); }
 
+    failpipe::AdapterCapabilities capabilities() const override { return inner_->capabilities(); }
+
     std::string push(const std::string& c, failpipe::Message m, failpipe::Seconds d) override;
     std::vector<std::string> push_batch(std::vector<failpipe::OutgoingMessage> m) override;
     std::vector<failpipe::Delivery> reserve(const std::vector<std::string>& c, std::size_t n,

@@ -36,19 +36,21 @@ struct ChannelStats {
 /// only the suffix is a channel of its own).
 std::vector<std::string> base_channels(const std::vector<std::string>& names, const ChannelStatsOptions& options = {});
 
-/// @brief The stats of @p channel (five depth reads and one counter read on the adapter).
-ChannelStats channel_stats(AdapterInterface& adapter, const std::string& channel, const ChannelStatsOptions& options = {});
+/// @brief The stats of @p channel (five depth reads and one counter read on the adapter). Needs the
+/// `depth` capability (UnsupportedCapabilityError otherwise); `evicted` is 0 on an adapter without `evict`.
+ChannelStats channel_stats(InspectionAdapter& adapter, const std::string& channel, const ChannelStatsOptions& options = {});
 
-/// @brief The stats of every base channel of adapter.channels(), sorted by name.
-std::vector<ChannelStats> channel_stats(AdapterInterface& adapter, const ChannelStatsOptions& options = {});
+/// @brief The stats of every base channel of adapter.channels(), sorted by name. Needs `channels` and `depth`.
+std::vector<ChannelStats> channel_stats(InspectionAdapter& adapter, const ChannelStatsOptions& options = {});
 
 /// @brief `failpipe_channel_messages{channel,state}` gauges (state ready, delayed, reserved, dead,
 /// parked) and `failpipe_dead_letters_evicted_total{channel}` counters.
 void write_depth_gauges(PrometheusWriter& writer, const std::vector<ChannelStats>& stats);
 
 /// @brief A Metrics collector that reads the depths of @p channels (every channel when empty) at
-/// each scrape.
-std::function<void(PrometheusWriter&)> depth_collector(std::shared_ptr<AdapterInterface> adapter,
+/// each scrape. Throws UnsupportedCapabilityError now (not at a scrape) when the adapter lacks `depth`,
+/// or `channels` with no @p channels named.
+std::function<void(PrometheusWriter&)> depth_collector(std::shared_ptr<InspectionAdapter> adapter,
                                                        std::vector<std::string> channels = {},
                                                        ChannelStatsOptions options = {});
 

@@ -15,9 +15,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -164,8 +166,12 @@ public:
     /// @brief The fastest replay rate accepted, in messages per second.
     static constexpr double kMaxRate = 1'000'000.0;
 
-    explicit DeadLetters(std::shared_ptr<AdapterInterface> adapter);
-    DeadLetters(std::shared_ptr<AdapterInterface> adapter, Options options);
+    /// Each operation checks the adapter's capabilities first (UnsupportedCapabilityError naming the
+    /// missing one, nothing done): list, show, groups and count need `browse` (show also `status`),
+    /// counts `depth`, replay `depth`, `browse` and `move`, purge `depth`, `browse` and `remove`,
+    /// retention `depth`, `browse` and `evict` (dry runs need no `move`/`remove`).
+    explicit DeadLetters(std::shared_ptr<InspectionAdapter> adapter);
+    DeadLetters(std::shared_ptr<InspectionAdapter> adapter, Options options);
 
     /// @brief The channel @p channel's dead letters live in (see DeadLetterFilter::channel).
     std::string dead_letter_channel(const std::string& channel) const;
@@ -185,22 +191,28 @@ public:
     DeadLetterCounts counts(const std::string& channel) const;
 
     /// @brief Moves the matching dead letters back (see ReplayOptions). Each message moves atomically
-    /// (AdapterInterface::move); dead letters that arrive during the run are left for the next one.
+    /// (InspectionAdapter::move); dead letters that arrive during the run are left for the next one.
     ReplayResult replay(const DeadLetterFilter& filter, const ReplayOptions& options = {}) const;
-    /// @brief Removes the matching dead letters (AdapterInterface::remove), oldest first.
+    /// @brief Removes the matching dead letters (InspectionAdapter::remove), oldest first.
     PurgeResult purge(const DeadLetterFilter& filter, const PurgeOptions& options = {}) const;
 
     /// @brief Evicts what @p policy does not keep from @p channel's dead letters: first those older
     /// than max_age, then the oldest beyond max_count. Every eviction goes through
-    /// AdapterInterface::evict (removed and counted in one atomic step; the count is what
+    /// InspectionAdapter::evict (removed and counted in one atomic step; the count is what
     /// `failpipe stats` shows as `evicted`) and is logged with its ids (logger "failpipe", warn).
     /// Throws InvalidArgumentError when max_age is negative or not finite.
     RetentionResult enforce_retention(const std::string& channel, const RetentionPolicy& policy) const;
 
+    /// @brief Throws UnsupportedCapabilityError (naming @p who) unless @p adapter offers what
+    /// enforce_retention needs: `depth`, `browse` and `evict`.
+    static void require_retention_capabilities(const InspectionAdapter& adapter, std::string_view who);
+
 private:
     PurgeResult remove_matching(const DeadLetterFilter& filter, const PurgeOptions& options, bool evict) const;
 
-    std::shared_ptr<AdapterInterface> adapter_;
+    void need(std::initializer_list<Capability> capabilities, std::string_view who) const;
+
+    std::shared_ptr<InspectionAdapter> adapter_;
     Options options_;
 };
 

@@ -9,7 +9,7 @@
 
 namespace failpipe {
 
-/// @brief A message handed to a worker by AdapterInterface::reserve.
+/// @brief A message handed to a worker by BrokerAdapter::reserve.
 ///
 /// When the stored bytes did not decode, `decode_error` says why, `raw` holds the bytes and
 /// `message` has only whatever id the adapter knows; the worker dead-letters it without running

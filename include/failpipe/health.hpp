@@ -98,8 +98,10 @@ struct HealthOptions {
 /// @brief Asks the broker for its channels (unless HealthOptions::channels names them) and the depth
 /// of each dead-letter channel, on a thread of its own so that a hung broker costs at most
 /// HealthOptions::timeout (the thread, holding @p adapter, ends when the adapter's own timeout
-/// does). Never throws for a broker failure: that is `reachable = false` with the error's text.
-BrokerHealthFacts probe_broker(std::shared_ptr<AdapterInterface> adapter, const HealthOptions& options = {});
+/// does). Never throws for a broker failure: that is `reachable = false` with the error's text. Throws
+/// UnsupportedCapabilityError, before asking anything, when the adapter lacks `depth`, or `channels`
+/// with HealthOptions::channels empty (a broker that cannot be inspected is not an unreachable one).
+BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options = {});
 
 /// @brief The verdict. Unhealthy: the broker is unreachable, or a runtime has no worker thread alive.
 /// Warning: dead letters waiting or growing since @p previous, fewer threads alive than started, a
@@ -111,7 +113,7 @@ HealthReport evaluate_health(const BrokerHealthFacts* broker, const RuntimeHealt
                              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// @brief probe_broker, then evaluate_health.
-HealthReport check_health(std::shared_ptr<AdapterInterface> adapter, const HealthOptions& options = {},
+HealthReport check_health(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options = {},
                           const RuntimeHealthFacts* runtime = nullptr, const HealthReport* previous = nullptr);
 
 }  // namespace failpipe

@@ -25,7 +25,7 @@ class Queue {
 public:
     /// @brief A producer for @p channel (must not be empty) on @p adapter (must not be null).
     /// @p clock dates the expiry of pushes with a time to live (null = system clock).
-    Queue(std::shared_ptr<AdapterInterface> adapter, std::string channel, std::shared_ptr<const Clock> clock = nullptr);
+    Queue(std::shared_ptr<BrokerAdapter> adapter, std::string channel, std::shared_ptr<const Clock> clock = nullptr);
 
     /// @brief Pushes @p message, due after @p delay (seconds, ≥ 0). Returns its id. A message without
     /// a `correlationId` (metadata, a non-empty string) gets a new one (32 hex digits).
@@ -38,10 +38,10 @@ public:
     /// @brief The channel this queue pushes to.
     const std::string& channel() const noexcept { return channel_; }
     /// @brief The adapter below.
-    const std::shared_ptr<AdapterInterface>& adapter() const noexcept { return adapter_; }
+    const std::shared_ptr<BrokerAdapter>& adapter() const noexcept { return adapter_; }
 
 private:
-    std::shared_ptr<AdapterInterface> adapter_;
+    std::shared_ptr<BrokerAdapter> adapter_;
     std::string channel_;
     std::shared_ptr<const Clock> clock_;
 };

@@ -16,7 +16,7 @@ struct Settlement {
 
 struct Delivery;
 
-/// @brief One settle of AdapterInterface::settle_batch(): a delivery and what it ends in. Both are
+/// @brief One settle of BrokerAdapter::settle_batch(): a delivery and what it ends in. Both are
 /// borrowed; an adapter may give ids in place to pushes without one, so the same items can be sent again.
 struct SettleItem {
     const Delivery* delivery = nullptr;

@@ -57,7 +57,7 @@ struct WorkerOptions {
     std::chrono::milliseconds wait{100};                ///< How long one reserve waits for a message.
     std::uint32_t max_deliveries = 10;                  ///< A message reserved more often (it crashes its worker) is poison; 0 = no limit.
     Seconds visibility_timeout{30.0};                   ///< The adapter's: a batch stops starting handlers past 80% of it.
-    /// Settle a reserved batch in one call (AdapterInterface::settle_batch) after its handlers ran,
+    /// Settle a reserved batch in one call (BrokerAdapter::settle_batch) after its handlers ran,
     /// instead of one call per delivery. Each delivery is still settled atomically on its own; a
     /// handler's follow-ups are published when its batch is settled; a crash mid-batch hands the
     /// batch's deliveries back (at least once). On Redis this is several times faster.
@@ -81,11 +81,14 @@ struct WorkerOptions {
 /// dispatcher decides and the worker settles the delivery with the pipeline's pushes.
 class Worker {
 public:
-    /// @param adapter    the broker (required).
+    /// @param adapter    the broker (required): the broker core is enough. With dead-letter retention
+    ///                   (WorkerOptions::dead_letter_retention) it must also be an InspectionAdapter
+    ///                   offering `depth`, `browse` and `evict` (UnsupportedCapabilityError otherwise).
+    ///                   An adapter without `atomic-settle` is accepted with a warning (logger "failpipe").
     /// @param dispatcher the failure pipelines.
     /// @param classifier how exceptions are classified.
     /// @param options    channels and batching.
-    Worker(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
+    Worker(std::shared_ptr<BrokerAdapter> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
            WorkerOptions options);
 
     /// @brief Registers @p handler for messages whose handler name is @p name (replacing any earlier one).
@@ -185,7 +188,8 @@ private:
     std::size_t process_batch(std::vector<Delivery>& deliveries, const std::stop_token& stop = {});
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
 
-    std::shared_ptr<AdapterInterface> adapter_;
+    std::shared_ptr<BrokerAdapter> adapter_;
+    std::shared_ptr<InspectionAdapter> inspection_;  // for dead-letter retention only (null without it)
     FailureMiddlewareDispatcher dispatcher_;
     Classifier classifier_;
     WorkerOptions options_;

@@ -95,12 +95,12 @@ public:
     /// @param worker     channels, batching, visibility timeout: as for a Worker.
     /// @param options    threads, grace, degradation.
     /// @param clock      degradation's time (null = SystemClock; a ManualClock in tests).
-    WorkerPool(std::shared_ptr<AdapterInterface> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
+    WorkerPool(std::shared_ptr<BrokerAdapter> adapter, FailureMiddlewareDispatcher dispatcher, Classifier classifier,
                WorkerOptions worker, WorkerPoolOptions options = {}, std::shared_ptr<const Clock> clock = nullptr);
     /// @brief From a loaded config: its pipelines, classifier, `worker` and the pool settings; its
     /// `breakers` are use()d (in name order, before any middleware added later) and its
     /// `retryBudget` observe()d.
-    WorkerPool(std::shared_ptr<AdapterInterface> adapter, const Config& config,
+    WorkerPool(std::shared_ptr<BrokerAdapter> adapter, const Config& config,
                std::shared_ptr<const Clock> clock = nullptr);
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
@@ -160,7 +160,7 @@ private:
     void run_round(Slot& slot, const std::stop_token& stop);
     Handler wrap(Slot& slot, const Handler& handler);
 
-    std::shared_ptr<AdapterInterface> adapter_;
+    std::shared_ptr<BrokerAdapter> adapter_;
     FailureMiddlewareDispatcher dispatcher_;
     Classifier classifier_;
     WorkerOptions worker_;

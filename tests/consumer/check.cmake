@@ -14,5 +14,6 @@ endfunction()
 run_step(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
 run_step(${CMAKE_COMMAND} -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -DCMAKE_PREFIX_PATH=${prefix})
 run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/build" -j2)
-run_step("${WORK_DIR}/build/consumer")
+# ARGS: what the consumer program is run with (a ;-list), e.g. doctest's options.
+run_step("${WORK_DIR}/build/consumer" ${ARGS})
 message(STATUS "consumer built and ran against ${prefix}")

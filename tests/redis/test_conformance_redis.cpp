@@ -1,6 +1,6 @@
 // The adapter conformance suite against RedisAdapter on the test server: time passes for real, so
 // delays and visibility timeouts are short.
-#include "../adapter_conformance.hpp"
+#include <failpipe/testing/adapter_conformance.hpp>
 
 #include "redis_test_support.hpp"
 
@@ -24,3 +24,12 @@ struct RedisFixture {
 }  // namespace
 
 FAILPIPE_ADAPTER_CONFORMANCE(RedisFixture, "redis")
+
+TEST_CASE("redis adapter declares every capability, with its maxMessageBytes") {
+    failpipe::RedisAdapter::Options options;
+    options.max_message_bytes = 4096;
+    const failpipe::RedisAdapter adapter(options);  // does not connect
+    failpipe::AdapterCapabilities expected = failpipe::AdapterCapabilities::all();
+    expected.max_message_bytes = 4096;
+    CHECK(adapter.capabilities() == expected);
+}

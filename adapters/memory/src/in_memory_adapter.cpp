@@ -576,6 +576,12 @@ private:
 
 InMemoryAdapter::InMemoryAdapter() : InMemoryAdapter(Options{}) {}
 
+AdapterCapabilities InMemoryAdapter::capabilities() const {
+    AdapterCapabilities capabilities = AdapterCapabilities::all();
+    capabilities.max_message_bytes = state_->max_message_bytes;
+    return capabilities;
+}
+
 InMemoryAdapter::InMemoryAdapter(Options options) : state_(std::make_unique<State>()) {
     const double timeout = options.visibility_timeout.count();
     if (!std::isfinite(timeout) || timeout <= 0.0 || timeout >= detail::in_memory::kMaxDelaySeconds) {

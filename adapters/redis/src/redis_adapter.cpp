@@ -17,8 +17,9 @@
 #include "connection.hpp"
 #include "entry.hpp"
 #include "failpipe/error.hpp"
-#include "logging.hpp"
+#include "failpipe/logging.hpp"
 #include "pool.hpp"
+#include "script_args.hpp"
 #include "scripts.hpp"
 #include "url.hpp"
 #include "write_combiner.hpp"
@@ -41,6 +42,8 @@ constexpr std::size_t kChunkBytes = 1 << 20;
 // One script call of a move reads or moves at most this many messages (and kChunkBytes), so no
 // call holds the server for long.
 constexpr std::size_t kMoveChunk = 256;
+// One script call of settle_batch carries at most this many settles.
+constexpr std::size_t kSettleChunk = 512;
 
 // Timeouts above this many seconds (about 31 years) are refused: they would overflow the
 // millisecond and nanosecond integers they become.
@@ -99,6 +102,10 @@ Receipt parse_receipt(const Delivery& delivery, const char* operation) {
     return Receipt{text.substr(0, first), text.substr(first + 1, second - first - 1), text.substr(second + 1)};
 }
 
+DeliveryArg delivery_arg(const Delivery& delivery, const Receipt& receipt) {
+    return DeliveryArg{delivery.channel, receipt.stream_id, receipt.message_id, receipt.reserved_ms};
+}
+
 const redisReply& element(const redisReply& array, std::size_t index) { return *array.element[index]; }
 
 long long integer_of(const redisReply& reply, const std::string& endpoint, std::string_view command) {
@@ -140,13 +147,11 @@ public:
     explicit AdapterCore(RedisAdapter::Options options)
         : options_(validated(std::move(options))),
           endpoint_(parse_url(options_.url)),
-          prefix_("{" + options_.key_prefix + "}"),
-          visibility_ms_(std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
+          head_("{" + options_.key_prefix + "}", std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
           command_timeout_(std::chrono::milliseconds(std::max(1LL, ceil_ms(options_.command_timeout)))),
-          channels_key_(prefix_ + ":channels"),
           pool_(endpoint_, options_.connect_timeout, options_.command_timeout, options_.pool_size, counters_),
-          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, prefix_, visibility_ms_) {
+          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, head_) {
         options_.url = endpoint_.redacted;
     }
 
@@ -164,37 +169,21 @@ public:
 
     // --- writes (through the combiner) ----------------------------------------------------------
 
-    /// Adds one push (channel, id, bytes, delay) to @p op.
-    static void add_push(WriteOp& op, const std::string& channel, const std::string& id, std::string bytes,
-                         std::string delay) {
-        op.args.add(channel);
-        op.args.add(id);
-        op.args.add_copy(std::move(bytes));
-        if (delay == "0") {
-            op.args.add("0");
-        } else {
-            op.args.add_copy(std::move(delay));
-        }
-    }
-
     std::string push_one(const std::string& channel, std::string id, std::string bytes, std::string delay) {
-        WriteOp op;
-        op.args.reserve(8);
-        op.args.add("P");
-        op.args.add("0");
-        op.args.add("1");
         // The same token on every try of this call: the script stores the push once.
-        op.args.add_copy(generate_message_id());
-        add_push(op, channel, id, std::move(bytes), std::move(delay));
+        const std::string token = generate_message_id();
+        std::vector<PushArg> pushes;
+        pushes.push_back(PushArg{channel, id, std::move(bytes), std::move(delay)});
+        WriteOp op(PushOpArg{false, token, std::move(pushes)});
         writer_.submit(op);
-        finish(op, "push", nullptr);
+        if (auto error = outcome_of(op, "push", nullptr)) std::rethrow_exception(error);
         return id;
     }
 
-    /// Appends the settle operation of @p delivery to @p args. Ids are given to the pushes in place,
-    /// so a settle sent again after a failure carries the same ones. Everything that can throw is
-    /// checked before the first argument is appended (settle_batch relies on it).
-    void add_settle(Args& args, const Delivery& delivery, Settlement& settlement) {
+    /// The settle of @p delivery, encoded. Ids are given to the pushes in place, so a settle sent
+    /// again after a failure carries the same ones. Throws (InvalidArgumentError) before anything
+    /// is sent: settle_batch makes that one item's outcome.
+    SettleArg settle_arg(const Delivery& delivery, Settlement& settlement) {
         const Receipt receipt = parse_receipt(delivery, "settle");
         std::vector<std::string> delays;
         delays.reserve(settlement.pushes.size());
@@ -205,28 +194,13 @@ public:
         for (auto& push : settlement.pushes) {
             if (push.message.id.empty()) push.message.id = generate_message_id();
         }
-        args.add("S");
-        args.add(in_doubt(delivery) ? "1" : "0");
-        args.add(delivery.channel);
-        args.add(receipt.stream_id);
-        args.add(receipt.message_id);
-        args.add(receipt.reserved_ms);
-        if (settlement.pushes.empty()) {
-            args.add("0");
-            return;
-        }
-        args.add_number(static_cast<long long>(settlement.pushes.size()));
+        SettleArg op{in_doubt(delivery), delivery_arg(delivery, receipt), {}};
+        op.pushes.reserve(settlement.pushes.size());
         for (std::size_t i = 0; i < settlement.pushes.size(); ++i) {
             const auto& push = settlement.pushes[i];
-            args.add(push.channel);
-            args.add(push.message.id);
-            args.add_copy(encode_message(push.message));
-            if (delays[i] == "0") {
-                args.add("0");
-            } else {
-                args.add_copy(std::move(delays[i]));
-            }
+            op.pushes.push_back(PushArg{push.channel, push.message.id, encode_message(push.message), std::move(delays[i])});
         }
+        return op;
     }
 
     static StaleDeliveryError stale(const char* operation, const Delivery& delivery) {
@@ -240,15 +214,15 @@ public:
     static std::string doubt_key_of(const Delivery& delivery) { return delivery.channel + '\n' + delivery.receipt; }
 
     void settle(const Delivery& delivery, Settlement& settlement) {
-        WriteOp op;
-        op.args.reserve(7 + 4 * settlement.pushes.size());
-        add_settle(op.args, delivery, settlement);
+        WriteOp op(settle_arg(delivery, settlement));
         writer_.submit(op);
-        finish(op, "settle", &delivery);
-        if (op.status == 0) throw stale("settle", delivery);
+        if (auto error = outcome_of(op, "settle", &delivery)) std::rethrow_exception(error);
     }
 
-    /// Many settles in one script call (pipelined in chunks when there are very many).
+    /// Many settles: the operations settle() sends (same encoder, apply script, reply parsing and
+    /// error mapping), in calls of up to kSettleChunk operations pipelined on a pooled connection.
+    /// Not through the write combiner: a batch fills calls on its own, and several workers' batches
+    /// in flight at once on their own connections keep the server busier than one combined call.
     std::vector<std::exception_ptr> settle_batch(std::vector<RedisAdapter::SettleItem>& items) {
         std::vector<std::exception_ptr> outcomes(items.size());
         if (items.empty()) return outcomes;
@@ -257,104 +231,82 @@ public:
                 throw InvalidArgumentError("RedisAdapter::settle_batch: null delivery or settlement");
             }
         }
-        // One command per chunk of operations; the resend flag of each operation is remembered, so
-        // a try on a new connection can flag all of them as repeats.
-        constexpr std::size_t kChunk = 512;
-        const Script& script = apply_script();
-        struct Chunk {
-            Args command;
-            std::vector<std::size_t> flags;
-            std::vector<std::size_t> items;  // which item each operation settles
-        };
-        std::vector<Chunk> chunks;
+        std::vector<WriteOp> ops;
+        std::vector<std::size_t> settled;  // which item each operation settles
+        ops.reserve(items.size());
+        settled.reserve(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
-            if (chunks.empty() || chunks.back().items.size() == kChunk) {
-                chunks.emplace_back();
-                chunks.back().command.reserve(5 + 7 * kChunk);
-                add_script_head(chunks.back().command, script);
-            }
-            Chunk& chunk = chunks.back();
-            const std::size_t flag = chunk.command.size() + 1;
             try {
-                add_settle(chunk.command, *items[i].delivery, *items[i].settlement);
+                ops.emplace_back(settle_arg(*items[i].delivery, *items[i].settlement));
             } catch (const Error&) {
                 // One item's problem (a receipt that is not ours, a bad delay) is its own result:
-                // add_settle checks before it appends, so the rest of the batch goes ahead.
+                // settle_arg checks before anything is sent, so the rest of the batch goes ahead.
                 outcomes[i] = std::current_exception();
                 continue;
             }
-            chunk.flags.push_back(flag);
-            chunk.items.push_back(i);
+            settled.push_back(i);
         }
-        std::erase_if(chunks, [](const Chunk& chunk) { return chunk.items.empty(); });
-        if (chunks.empty()) return outcomes;
-        bool attempted = false;
+        if (ops.empty()) return outcomes;
+        send_settles(ops);
+        std::exception_ptr whole;  // the call itself failed: thrown, as settle() throws it
+        for (std::size_t k = 0; k < ops.size(); ++k) {
+            const std::size_t i = settled[k];
+            std::exception_ptr error = outcome_of(ops[k], "settle_batch", items[i].delivery);
+            if (ops[k].failure == WriteOp::Failure::none || ops[k].failure == WriteOp::Failure::operation) {
+                outcomes[i] = std::move(error);
+            } else if (!whole) {
+                whole = std::move(error);
+            }
+        }
+        if (whole) {
+            // Any of them may have been applied: the next try of each is flagged as a repeat.
+            for (const auto& item : items) set_doubt(*item.delivery);
+            std::rethrow_exception(whole);
+        }
+        return outcomes;
+    }
+
+    /// Sends @p ops (settles) and sets the outcome of each. Never throws.
+    void send_settles(std::vector<WriteOp>& ops) noexcept {
+        std::vector<WriteOp*> all;
+        all.reserve(ops.size());
+        for (WriteOp& op : ops) all.push_back(&op);
+        std::vector<std::span<WriteOp* const>> chunks;
+        for (std::size_t begin = 0; begin < all.size(); begin += kSettleChunk) {
+            chunks.push_back(std::span<WriteOp* const>(all).subspan(begin, std::min(kSettleChunk, all.size() - begin)));
+        }
         try {
+            std::vector<ApplyCall> calls;
+            calls.reserve(chunks.size());
+            for (const auto& chunk : chunks) calls.push_back(apply_call(head_, apply_script(), chunk));
+            bool attempted = false;
             with_connection([&](Connection& connection) {
                 if (attempted) {
-                    for (auto& chunk : chunks) {
-                        for (std::size_t flag : chunk.flags) chunk.command.set(flag, "1");
-                    }
+                    for (auto& call : calls) call.flag_resend();
                 }
                 attempted = true;
-                for (auto& chunk : chunks) connection.append(chunk.command);
-                const std::string& where = connection.endpoint();
+                for (const auto& call : calls) connection.append(call.call.args);
                 std::vector<std::size_t> unknown_script;
-                auto take = [&](const redisReply& reply, const Chunk& chunk) {
-                    throw_if_error_reply(reply, where, "EVALSHA apply");
-                    expect_array(reply, where, "EVALSHA apply");
-                    if (reply.elements != chunk.items.size()) {
-                        throw_unexpected_reply(reply, where, "EVALSHA apply", "one status per settle");
-                    }
-                    for (std::size_t k = 0; k < chunk.items.size(); ++k) {
-                        const std::size_t i = chunk.items[k];
-                        const redisReply& status = element(reply, k);
-                        if (status.type == REDIS_REPLY_INTEGER && status.integer != 0) {
-                            outcomes[i] = nullptr;
-                        } else if (status.type == REDIS_REPLY_INTEGER) {
-                            outcomes[i] = std::make_exception_ptr(stale("settle_batch", *items[i].delivery));
-                        } else {
-                            std::string_view text = text_of(status);
-                            if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
-                            outcomes[i] = std::make_exception_ptr(
-                                ProtocolError("RedisAdapter::settle_batch: Redis at " + where + ": " + describe_server_error(text)));
-                        }
-                    }
-                };
-                for (std::size_t k = 0; k < chunks.size(); ++k) {
+                for (std::size_t k = 0; k < calls.size(); ++k) {
                     Reply reply = connection.read("EVALSHA apply");
                     if (is_error_reply(*reply, "NOSCRIPT")) {
                         unknown_script.push_back(k);  // not run: sent again once the script is loaded
                         continue;
                     }
-                    take(*reply, chunks[k]);
+                    take_statuses(*reply, chunks[k], connection.endpoint());
                 }
-                for (std::size_t k : unknown_script) take(*run_script(connection, script.source, chunks[k].command), chunks[k]);
+                for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
             });
-        } catch (const ConnectionError&) {
-            // Any of them may have been applied: the next try of each is flagged as a repeat.
-            for (const auto& item : items) set_doubt(*item.delivery);
-            throw;
+        } catch (...) {
+            fail_all(all, std::current_exception());
         }
-        for (const auto& item : items) clear_doubt(*item.delivery);
-        return outcomes;
     }
 
     void release(const Delivery& delivery, Seconds delay) {
         const Receipt receipt = parse_receipt(delivery, "release");
-        std::string delay_text = delay_ms(delay, "release");
-        WriteOp op;
-        op.args.reserve(7);
-        op.args.add("R");
-        op.args.add(in_doubt(delivery) ? "1" : "0");
-        op.args.add(delivery.channel);
-        op.args.add(receipt.stream_id);
-        op.args.add(receipt.message_id);
-        op.args.add(receipt.reserved_ms);
-        op.args.add(delay_text);
+        WriteOp op(ReleaseArg{in_doubt(delivery), delivery_arg(delivery, receipt), delay_ms(delay, "release")});
         writer_.submit(op);
-        finish(op, "release", &delivery);
-        if (op.status == 0) throw stale("release", delivery);
+        if (auto error = outcome_of(op, "release", &delivery)) std::rethrow_exception(error);
     }
 
     // --- push_batch (pipelined on a pooled connection) ------------------------------------------
@@ -396,22 +348,15 @@ public:
             chunks.push_back(Chunk{begin, end, generate_message_id()});
             begin = end;
         }
-        const Script& script = push_script();
         auto command_for = [&](const Chunk& chunk, bool resend) {
-            Args command;
-            command.reserve(8 + 4 * (chunk.end - chunk.begin));
-            add_script_head(command, script);
-            command.add("P");
-            command.add(resend ? "1" : "0");
-            command.add_number(static_cast<long long>(chunk.end - chunk.begin));
-            command.add(chunk.token);
+            std::vector<PushArg> pushes;
+            pushes.reserve(chunk.end - chunk.begin);
             for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
-                command.add(messages[i].channel);
-                command.add(ids[i]);
-                command.add(bodies[i]);
-                command.add(delays[i]);
+                pushes.push_back(PushArg{messages[i].channel, ids[i], std::string_view(bodies[i]), std::string_view(delays[i])});
             }
-            return command;
+            ScriptCall call = head_.call(push_script(), 4 + 4 * pushes.size());
+            encode(call.args, PushOpArg{resend, chunk.token, std::move(pushes)});
+            return call;
         };
 
         bool attempted = false;
@@ -420,11 +365,11 @@ public:
             // tokens: chunks the first try stored are recognised and not stored twice.
             const bool repeat = attempted;
             attempted = true;
-            std::vector<std::pair<std::size_t, Args>> sent;
+            std::vector<std::pair<std::size_t, ScriptCall>> sent;
             for (std::size_t k = 0; k < chunks.size(); ++k) {
                 if (chunks[k].done) continue;
                 sent.emplace_back(k, command_for(chunks[k], repeat));
-                connection.append(sent.back().second);
+                connection.append(sent.back().second.args);
                 connection.flush();
             }
             std::vector<std::size_t> unknown_script;
@@ -450,7 +395,7 @@ public:
                 take(*reply, k);
             }
             for (std::size_t k : unknown_script) {
-                Reply reply = run_script(connection, script.source, command_for(chunks[k], repeat));
+                Reply reply = run_script(connection, command_for(chunks[k], repeat));
                 take(*reply, k);
             }
             if (!first_error.empty()) {
@@ -471,14 +416,7 @@ public:
     ScriptReserve reserve_once(const std::vector<std::string>& channels, std::size_t max) {
         if (channels.size() == 1) return reserve_single(channels.front(), max);
         return with_connection([&](Connection& connection) {
-            const Script& script = reserve_script();
-            Args command;
-            command.reserve(7 + channels.size());
-            add_script_head(command, script);
-            command.add_number(static_cast<long long>(max));
-            command.add(reclaim_every_ms_);
-            for (const auto& channel : channels) command.add(channel);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_script(connection, reserve_call(head_, max, reclaim_every_ms_, channels));
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "EVALSHA reserve");
             expect_array(*reply, where, "EVALSHA reserve");
@@ -536,21 +474,16 @@ public:
     /// One channel: the prepare script and a plain XREADGROUP in one round trip. Cheaper for the
     /// server than reading inside a script (no Lua tables for every entry).
     ScriptReserve reserve_single(const std::string& channel, std::size_t max) {
-        const std::vector<std::string> keys{prefix_ + ":s:" + channel};
+        const std::vector<std::string> keys{head_.prefix() + ":s:" + channel};
         const std::vector<std::string> channels{channel};
         return with_connection([&](Connection& connection) {
-            const Script& script = prepare_script();
-            Args prepare;
-            prepare.reserve(7);
-            add_script_head(prepare, script);
-            prepare.add(channel);
-            prepare.add(reclaim_every_ms_);
+            const ScriptCall prepare = prepare_call(head_, channel, reclaim_every_ms_);
             Args read{"XREADGROUP", "GROUP", kGroup, kGroup, "COUNT"};
             read.add_number(static_cast<long long>(max));
             read.add("STREAMS");
             read.add(keys.front());
             read.add(">");
-            connection.append(prepare);
+            connection.append(prepare.args);
             connection.append(read);
             Reply prepared = connection.read("EVALSHA prepare");
             Reply got = connection.read("XREADGROUP");
@@ -560,7 +493,7 @@ public:
             bool prepare_failed = false;
             if (is_error_reply(*prepared, "NOSCRIPT")) {
                 // The read went ahead without it; load the script for the next time.
-                Reply loaded = connection.command(Args{"SCRIPT", "LOAD", script.source});
+                Reply loaded = connection.command(Args{"SCRIPT", "LOAD", prepare.script->source});
                 throw_if_error_reply(*loaded, where, "SCRIPT LOAD");
             } else if (prepared->type == REDIS_REPLY_ERROR) {
                 prepare_failed = true;
@@ -600,7 +533,7 @@ public:
                                         long long reserved_ms) {
         std::vector<std::string> keys;
         keys.reserve(channels.size());
-        for (const auto& channel : channels) keys.push_back(prefix_ + ":s:" + channel);
+        for (const auto& channel : channels) keys.push_back(head_.prefix() + ":s:" + channel);
         return with_connection([&](Connection& connection) {
             Args command;
             command.reserve(9 + 2 * channels.size());
@@ -679,22 +612,16 @@ public:
 
     std::size_t reclaim() {
         return with_connection([&](Connection& connection) {
-            const Script& script = reclaim_script();
-            Args command;
-            add_script_head(command, script);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_script(connection, reclaim_call(head_));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA reclaim");
             return static_cast<std::size_t>(integer_of(*reply, connection.endpoint(), "EVALSHA reclaim"));
         });
     }
 
-    // A script called with one argument that answers an array of @p elements (status, depth).
-    Reply run_array_script(Connection& connection, const Script& script, const std::string& argument, const char* what,
-                           std::size_t elements, const char* shape) {
-        Args command;
-        add_script_head(command, script);
-        command.add(argument);
-        Reply reply = run_script(connection, script.source, command);
+    // A script call (@p command, of @p script) that answers an array of @p elements (status, depth).
+    static Reply run_array_script(Connection& connection, const ScriptCall& call, const char* what, std::size_t elements,
+                                  const char* shape) {
+        Reply reply = run_script(connection, call);
         const std::string& where = connection.endpoint();
         throw_if_error_reply(*reply, where, what);
         expect_array(*reply, where, what);
@@ -704,7 +631,7 @@ public:
 
     MessageStatus status(const std::string& id) {
         return with_connection([&](Connection& connection) {
-            Reply reply = run_array_script(connection, status_script(), id, "EVALSHA status", 2, "[state, channel]");
+            Reply reply = run_array_script(connection, status_call(head_, id), "EVALSHA status", 2, "[state, channel]");
             const std::string& where = connection.endpoint();
             std::string_view state = string_of(element(*reply, 0), where, "EVALSHA status");
             MessageStatus status;
@@ -720,7 +647,7 @@ public:
     ChannelDepth depth(const std::string& channel) {
         check_channel(channel, "depth");
         return with_connection([&](Connection& connection) {
-            Reply reply = run_array_script(connection, depth_script(), channel, "EVALSHA depth", 3,
+            Reply reply = run_array_script(connection, depth_call(head_, channel), "EVALSHA depth", 3,
                                            "[ready, delayed, reserved]");
             const std::string& where = connection.endpoint();
             auto count = [&](std::size_t i) {
@@ -737,13 +664,7 @@ public:
         offset = std::min(offset, kMaxWindow);
         limit = std::min(limit, kMaxWindow);
         return with_connection([&](Connection& connection) {
-            const Script& script = browse_script();
-            Args command;
-            add_script_head(command, script);
-            command.add(channel);
-            command.add_number(static_cast<long long>(offset));
-            command.add_number(static_cast<long long>(limit));
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_script(connection, browse_call(head_, channel, offset, limit));
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "EVALSHA browse");
             expect_array(*reply, where, "EVALSHA browse");
@@ -771,11 +692,7 @@ public:
     std::uint64_t evicted(const std::string& channel) {
         check_channel(channel, "evicted");
         return with_connection([&](Connection& connection) {
-            const Script& script = evicted_script();
-            Args command;
-            add_script_head(command, script);
-            command.add(channel);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_script(connection, evicted_call(head_, channel));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA evicted");
             return static_cast<std::uint64_t>(std::max(0LL, integer_of(*reply, connection.endpoint(), "EVALSHA evicted")));
         });
@@ -787,26 +704,16 @@ public:
         check_channel(channel, count ? "evict" : "remove");
         if (ids.empty()) return 0;
         return with_connection([&](Connection& connection) {
-            const Script& script = remove_script();
             const std::string& where = connection.endpoint();
-            auto call = [&](std::string_view mode, std::string_view stream_cursor, std::string_view hash_cursor,
-                            const auto& wanted, std::size_t parts) {
-                Args command;
-                command.reserve(10 + wanted.size());
-                add_script_head(command, script);
-                command.add(channel);
-                command.add(mode);
-                command.add(stream_cursor);
-                command.add(hash_cursor);
-                for (const auto& id : wanted) command.add(id);
-                Reply reply = run_script(connection, script.source, command);
+            auto call = [&](const Lookup& lookup, const auto& wanted, std::size_t parts) {
+                Reply reply = run_script(connection, remove_call(head_, channel, lookup, count, wanted));
                 throw_if_error_reply(*reply, where, "EVALSHA remove");
                 expect_array(*reply, where, "EVALSHA remove");
                 if (reply->elements != parts) throw_unexpected_reply(*reply, where, "EVALSHA remove", "a remove step");
                 return reply;
             };
             // Where the index says first: one step for every id that is where it was last pushed.
-            Reply first = call(count ? "I" : "i", "", "", ids, 2);
+            Reply first = call(Lookup{}, ids, 2);
             std::size_t removed = static_cast<std::size_t>(std::max(0LL, integer_of(element(*first, 0), where, "EVALSHA remove")));
             const redisReply& left = element(*first, 1);
             expect_array(left, where, "EVALSHA remove");
@@ -818,7 +725,7 @@ public:
             std::string stream_cursor = "start", hash_cursor = "0";
             constexpr int kMaxSteps = 1'000'000;  // 5e9 entries: no channel is that long
             for (int step = 0; step < kMaxSteps && (stream_cursor != "done" || hash_cursor != "done"); ++step) {
-                Reply reply = call(count ? "S" : "s", stream_cursor, hash_cursor, wanted, 3);
+                Reply reply = call(Lookup{Lookup::Mode::scan, stream_cursor, hash_cursor}, wanted, 3);
                 removed += static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, 0), where, "EVALSHA remove")));
                 stream_cursor = std::string(string_of(element(*reply, 1), where, "EVALSHA remove"));
                 hash_cursor = std::string(string_of(element(*reply, 2), where, "EVALSHA remove"));
@@ -890,16 +797,7 @@ public:
     /// marked; those the index does not place in the channel are appended to @p left.
     std::vector<MoveItem> read_indexed(MoveRun& run, std::span<const std::string> ids, std::vector<std::string>& left) {
         return with_connection([&](Connection& connection) {
-            const Script& script = move_read_script();
-            Args command;
-            command.reserve(10 + ids.size());
-            add_script_head(command, script);
-            command.add(run.from);
-            command.add("i");
-            command.add("");
-            command.add("");
-            for (const auto& id : ids) command.add(id);
-            Reply reply = run_script(connection, script.source, command);
+            Reply reply = run_script(connection, move_read_call(head_, run.from, Lookup{}, ids));
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "EVALSHA move-read");
             expect_array(*reply, where, "EVALSHA move-read");
@@ -914,16 +812,8 @@ public:
     std::vector<MoveItem> read_scan_step(MoveRun& run, const std::vector<std::string>& ids, std::string& stream_cursor,
                                          std::string& hash_cursor) {
         return with_connection([&](Connection& connection) {
-            const Script& script = move_read_script();
-            Args command;
-            command.reserve(10 + ids.size());
-            add_script_head(command, script);
-            command.add(run.from);
-            command.add("s");
-            command.add(stream_cursor);
-            command.add(hash_cursor);
-            for (const auto& id : ids) command.add(id);
-            Reply reply = run_script(connection, script.source, command);
+            const Lookup lookup{Lookup::Mode::scan, stream_cursor, hash_cursor};
+            Reply reply = run_script(connection, move_read_call(head_, run.from, lookup, ids));
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "EVALSHA move-read");
             expect_array(*reply, where, "EVALSHA move-read");
@@ -974,7 +864,6 @@ public:
         for (const auto& item : items) {
             if (auto bytes = rewritten_bytes(run, item)) ready.emplace_back(&item, std::move(*bytes));
         }
-        const Script& script = move_script();
         for (std::size_t begin = 0; begin < ready.size();) {
             std::size_t end = begin, bytes = 0;
             while (end < ready.size() && end - begin < kMoveChunk && bytes < kChunkBytes) {
@@ -983,24 +872,15 @@ public:
             }
             // The same token on every try of this chunk: a repeat after a lost reply moves nothing twice.
             const std::string token = generate_message_id();
-            Args command;
-            command.reserve(10 + 6 * (end - begin));
-            add_script_head(command, script);
-            command.add(run.from);
-            command.add(run.to);
-            command.add(run.delay);
-            command.add(token);
+            std::vector<MoveArg> moves;
+            moves.reserve(end - begin);
             for (std::size_t i = begin; i < end; ++i) {
                 const MoveItem& item = *ready[i].first;
-                command.add(item.kind);
-                command.add(item.ref);
-                command.add(item.value);
-                command.add(item.id);
-                command.add(run.rewrite ? "r" : "k");
-                command.add(ready[i].second);
+                moves.push_back(MoveArg{item.kind, item.ref, item.value, item.id, static_cast<bool>(run.rewrite), ready[i].second});
             }
+            const ScriptCall call = move_call(head_, run.from, run.to, run.delay, token, moves);
             const std::string letters = with_connection([&](Connection& connection) {
-                Reply reply = run_script(connection, script.source, command);
+                Reply reply = run_script(connection, call);
                 const std::string& where = connection.endpoint();
                 throw_if_error_reply(*reply, where, "EVALSHA move");
                 std::string text(string_of(*reply, where, "EVALSHA move"));
@@ -1085,7 +965,7 @@ public:
 
     std::vector<std::string> channels() {
         return with_connection([&](Connection& connection) {
-            Args command{"SMEMBERS", channels_key_};
+            Args command{"SMEMBERS", head_.channels_key()};
             Reply reply = connection.command(command);
             const std::string& where = connection.endpoint();
             throw_if_error_reply(*reply, where, "SMEMBERS");
@@ -1130,17 +1010,6 @@ private:
         }
         if (options.pool_size == 0) throw InvalidArgumentError("failpipe::RedisAdapter: pool_size must be at least 1");
         return options;
-    }
-
-    void add_script_head(Args& command, const Script& script) const {
-        command.add("EVALSHA");
-        command.add(script.sha);
-        // One key of the prefix's hash slot, so a cluster client can route the call; every key a
-        // script touches shares that slot.
-        command.add("1");
-        command.add(channels_key_);
-        command.add(prefix_);
-        command.add(visibility_ms_);
     }
 
     /// Runs @p f on a pooled connection. Any exception that leaves @p f drops the connection: replies
@@ -1208,29 +1077,33 @@ private:
         doubt_count_.store(doubt_.size(), std::memory_order_release);
     }
 
-    /// Turns the outcome of a submitted operation into success or the right exception.
-    void finish(const WriteOp& op, const char* operation, const Delivery* delivery) {
+    /// The one error mapping of every write (settle, settle_batch, release, push): nullptr when
+    /// @p op was applied, else the exception its caller sees. A round trip that failed may have
+    /// been applied: the next try of @p delivery is flagged as a possible repeat.
+    std::exception_ptr outcome_of(const WriteOp& op, const char* operation, const Delivery* delivery) {
+        const std::string what = std::string("RedisAdapter::") + operation + ": ";
         switch (op.failure) {
             case WriteOp::Failure::none: break;
             case WriteOp::Failure::timeout:
                 if (delivery != nullptr) set_doubt(*delivery);
-                throw TimeoutError(std::string("RedisAdapter::") + operation + ": " + op.error);
+                return std::make_exception_ptr(TimeoutError(what + op.error));
             case WriteOp::Failure::connection:
                 if (delivery != nullptr) set_doubt(*delivery);
-                throw ConnectionError(std::string("RedisAdapter::") + operation + ": " + op.error);
-            case WriteOp::Failure::protocol:
-                throw ProtocolError(std::string("RedisAdapter::") + operation + ": " + op.error);
+                return std::make_exception_ptr(ConnectionError(what + op.error));
+            case WriteOp::Failure::refused:
+            case WriteOp::Failure::operation: return std::make_exception_ptr(ProtocolError(what + op.error));
         }
-        if (delivery != nullptr) clear_doubt(*delivery);
+        if (delivery == nullptr) return nullptr;
+        clear_doubt(*delivery);
+        if (op.status == 0) return std::make_exception_ptr(stale(operation, *delivery));
+        return nullptr;
     }
 
     RedisAdapter::Options options_;
     Endpoint endpoint_;
-    std::string prefix_;
-    std::string visibility_ms_;
+    ScriptHead head_;  // before writer_, which keeps a reference
     std::string reclaim_every_ms_;
     std::chrono::milliseconds command_timeout_;
-    std::string channels_key_;
     Counters counters_;
     Pool pool_;
     WriteCombiner writer_;

@@ -14,39 +14,37 @@ struct Script {
     std::string sha;
 };
 
-/// ARGV: prefix, visibility ms, then operations (see scripts.cpp). Returns one status per operation.
+// Each script's arguments and reply are documented at the top of its file, adapters/redis/lua/
+// <name>.lua; script_args.hpp writes the arguments (and only it does).
+
+/// apply.lua: settles, releases and pushes; one status per operation.
 const Script& apply_script();
-/// The apply script without allow-oom: for operations that only push (refused under OOM).
+/// apply.lua without allow-oom: for operations that only push (refused under OOM).
 const Script& push_script();
-/// ARGV: prefix, visibility ms, max, reclaim-throttle ms, channels... Returns now, next-due, then
-/// per entry: channel index (1-based), stream id, the entry's fields.
+/// reserve.lua: deliveries from several channels.
 const Script& reserve_script();
-/// ARGV: prefix, visibility ms, channel, reclaim-throttle ms. Returns {now, next-due}; a plain
-/// XREADGROUP of the channel follows it in the same round trip.
+/// prepare.lua: readies one channel for the plain XREADGROUP sent after it in the same round trip.
 const Script& prepare_script();
-/// ARGV: prefix, visibility ms, id. Returns {state, channel}.
+/// status.lua: where a message is.
 const Script& status_script();
-/// ARGV: prefix, visibility ms, channel. Returns {ready, delayed, reserved}.
+/// depth.lua: ready, delayed and reserved messages of a channel.
 const Script& depth_script();
-/// ARGV: prefix, visibility ms, channel, offset, limit. Returns {stream id, fields, ...} (stream id
-/// empty for delayed messages).
+/// browse.lua: a window of a channel's waiting messages.
 const Script& browse_script();
-/// ARGV: prefix, visibility ms, channel, mode ('i' | 's'), stream cursor, hash cursor, ids...
-/// 'i' returns {removed, ids not found where the index says}; 's' scans a bounded step and returns
-/// {removed, stream cursor, hash cursor} ('done' when finished).
+/// remove.lua: removes (or evicts) waiting messages by id.
 const Script& remove_script();
-/// ARGV: prefix, visibility ms, channel, mode ('i' | 's'), stream cursor, hash cursor, ids... The
-/// waiting messages with these ids: 'i' returns {items, ids not found where the index says, ids
-/// reserved}; 's' scans a bounded step and returns {items, {stream cursor, hash cursor}}. An item is
-/// id, kind ('s' | 'd'), stream id or member, delayed value, fields.
-/// The eviction counter of a channel (ARGV[3]).
+/// evicted.lua: the eviction counter of a channel.
 const Script& evicted_script();
+/// move_read.lua: the first half of a move (read only).
 const Script& move_read_script();
-/// ARGV: prefix, visibility ms, from, to, delay ms, token, then {kind ref value id 'k'|'r' bytes}*.
-/// Returns one letter per message: m moved, g gone, r reserved, c changed.
+/// move.lua: the second half of a move (compare-and-swap).
 const Script& move_script();
-/// ARGV: prefix, visibility ms. Returns how many deliveries were given back.
+/// reclaim.lua: gives idle deliveries back.
 const Script& reclaim_script();
+
+/// lua/prelude.lua on its own (the helpers and argument decoders every script starts with), for
+/// tests that check the decoders against script_args.hpp.
+std::string_view prelude_source();
 
 /// The consumer group (and consumer) name used on every channel stream.
 inline constexpr std::string_view kGroup = "failpipe";

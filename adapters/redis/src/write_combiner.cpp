@@ -5,41 +5,39 @@
 
 namespace failpipe::detail::redis {
 
-Reply run_script(Connection& connection, std::string_view script_source, const Args& command) {
-    Reply reply = connection.command(command);
+Reply run_script(Connection& connection, const ScriptCall& call) {
+    Reply reply = connection.command(call.args);
     if (!is_error_reply(*reply, "NOSCRIPT")) return reply;
     // Not executed: loading and sending again is safe.
-    Args load{"SCRIPT", "LOAD", script_source};
+    Args load{"SCRIPT", "LOAD", call.script->source};
     Reply loaded = connection.command(load);
     throw_if_error_reply(*loaded, connection.endpoint(), "SCRIPT LOAD");
-    return connection.command(command);
+    return connection.command(call.args);
 }
 
 WriteCombiner::WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout,
-                             Counters& counters, std::string prefix, std::string visibility_ms)
-    : connection_(endpoint, connect_timeout, command_timeout, counters),
-      prefix_(std::move(prefix)),
-      channels_key_(prefix_ + ":channels"),
-      visibility_ms_(std::move(visibility_ms)) {}
+                             Counters& counters, const ScriptHead& head)
+    : connection_(endpoint, connect_timeout, command_timeout, counters), head_(head) {}
 
 void WriteCombiner::submit(WriteOp& op) noexcept {
+    Waiter self{&op, {}, {}, 0};
     std::unique_lock lock(mutex_);
     if (busy_) {
-        queue_.push_back(&op);
+        queue_.push_back(&self);
         lock.unlock();
         {
-            std::unique_lock own(op.mutex);
-            op.changed.wait(own, [&] { return op.state != 0; });
-            if (op.state == 1) return;
+            std::unique_lock own(self.mutex);
+            self.changed.wait(own, [&] { return self.state != 0; });
+            if (self.state == 1) return;
         }
         lock.lock();  // state 2: this thread leads the next round trip
     } else {
         busy_ = true;
     }
 
-    std::vector<WriteOp*> batch;
+    std::vector<Waiter*> batch;
     batch.reserve(std::min(queue_.size() + 1, kMaxBatch));
-    batch.push_back(&op);
+    batch.push_back(&self);
     while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(queue_.front());
         queue_.pop_front();
@@ -50,7 +48,7 @@ void WriteCombiner::submit(WriteOp& op) noexcept {
     operations_.fetch_add(batch.size(), std::memory_order_relaxed);
     execute(batch);
 
-    WriteOp* next = nullptr;
+    Waiter* next = nullptr;
     lock.lock();
     if (queue_.empty()) {
         busy_ = false;
@@ -60,78 +58,96 @@ void WriteCombiner::submit(WriteOp& op) noexcept {
     }
     lock.unlock();
     // The next round trip first, so it overlaps with waking this one's callers. Each notify happens
-    // under the operation's own mutex: its thread cannot return (and destroy it) before we let go.
+    // under the waiter's own mutex: its thread cannot return (and destroy it) before we let go.
     if (next != nullptr) {
         std::lock_guard own(next->mutex);
         next->state = 2;
         next->changed.notify_one();
     }
-    for (WriteOp* done : batch) {
-        if (done == &op) continue;
+    for (Waiter* done : batch) {
+        if (done == &self) continue;
         std::lock_guard own(done->mutex);
         done->state = 1;
         done->changed.notify_one();
     }
 }
 
-void WriteCombiner::execute(std::vector<WriteOp*>& batch) noexcept {
+void WriteCombiner::execute(const std::vector<Waiter*>& batch) noexcept {
     // Settles and releases run even when the server is at maxmemory (allow-oom), so consumers can
     // drain it; pushes of new messages are refused then. So they go in separate script calls.
     std::vector<WriteOp*> drains, pushes;
-    for (WriteOp* op : batch) {
-        (op->args.size() > 0 && op->args.at(0) == "P" ? pushes : drains).push_back(op);
-    }
+    for (Waiter* waiter : batch) (waiter->op->pushes_only ? pushes : drains).push_back(waiter->op);
     if (!drains.empty()) execute_with(drains, apply_script());
     if (!pushes.empty()) execute_with(pushes, push_script());
 }
 
-void WriteCombiner::execute_with(std::vector<WriteOp*>& batch, const Script& script) noexcept {
-    auto fail_all = [&](WriteOp::Failure failure, const std::string& what) {
-        for (WriteOp* op : batch) {
-            op->failure = failure;
-            op->error = what;
-        }
-    };
-    try {
-        std::size_t parts = 6;
-        for (const WriteOp* op : batch) parts += op->args.size();
-        Args command;
-        command.reserve(parts);
-        command.add("EVALSHA");
-        command.add(script.sha);
-        command.add("1");  // one key of the prefix's slot, for cluster routing (see AdapterCore)
-        command.add(channels_key_);
-        command.add(prefix_);
-        command.add(visibility_ms_);
-        std::vector<std::size_t> resend_flags;
-        resend_flags.reserve(batch.size());
-        for (const WriteOp* op : batch) {
-            resend_flags.push_back(command.size() + 1);
-            for (std::size_t i = 0; i < op->args.size(); ++i) command.add(op->args.at(i));
-        }
+ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops) {
+    std::size_t parts = 0;
+    for (const WriteOp* op : ops) parts += op->args.size();
+    ApplyCall apply{head.call(script, parts), {}};
+    Args& command = apply.call.args;
+    apply.resend_flags.reserve(ops.size());
+    for (const WriteOp* op : ops) {
+        apply.resend_flags.push_back(command.size() + op->resend_flag);
+        for (std::size_t i = 0; i < op->args.size(); ++i) command.add(op->args.at(i));
+    }
+    return apply;
+}
 
+void ApplyCall::flag_resend() {
+    for (std::size_t position : resend_flags) call.args.set(position, "1");
+}
+
+void take_statuses(const redisReply& reply, std::span<WriteOp* const> ops, const std::string& where) {
+    throw_if_error_reply(reply, where, "EVALSHA apply");
+    if (reply.type != REDIS_REPLY_ARRAY || reply.elements != ops.size()) {
+        throw_unexpected_reply(reply, where, "EVALSHA apply", "one status per operation");
+    }
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        const redisReply& status = *reply.element[i];
+        if (status.type == REDIS_REPLY_INTEGER) {
+            ops[i]->status = status.integer;
+        } else if (status.type == REDIS_REPLY_STRING || status.type == REDIS_REPLY_ERROR) {
+            std::string_view text = text_of(status);
+            if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
+            ops[i]->failure = WriteOp::Failure::operation;
+            ops[i]->error = "Redis at " + where + ": " + describe_server_error(text);
+        } else {
+            ops[i]->failure = WriteOp::Failure::operation;
+            ops[i]->error = "Redis at " + where + ": unexpected status in the apply reply";
+        }
+    }
+}
+
+void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept {
+    WriteOp::Failure failure = WriteOp::Failure::refused;
+    std::string what = "unknown error";
+    try {
+        std::rethrow_exception(std::move(error));
+    } catch (const TimeoutError& e) {
+        failure = WriteOp::Failure::timeout;
+        what = e.what();
+    } catch (const ConnectionError& e) {
+        failure = WriteOp::Failure::connection;
+        what = e.what();
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+    }
+    for (WriteOp* op : ops) {
+        op->failure = failure;
+        op->error = what;
+    }
+}
+
+void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& script) noexcept {
+    try {
+        ApplyCall apply = apply_call(head_, script, batch);
         for (int attempt = 0;; ++attempt) {
             const bool reused = connection_.reused();
             try {
-                Reply reply = run_script(connection_, script.source, command);
-                throw_if_error_reply(*reply, connection_.endpoint(), "EVALSHA apply");
-                if (reply->type != REDIS_REPLY_ARRAY || reply->elements != batch.size()) {
-                    throw_unexpected_reply(*reply, connection_.endpoint(), "EVALSHA apply", "one status per operation");
-                }
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    const redisReply& status = *reply->element[i];
-                    if (status.type == REDIS_REPLY_INTEGER) {
-                        batch[i]->status = status.integer;
-                    } else if (status.type == REDIS_REPLY_STRING || status.type == REDIS_REPLY_ERROR) {
-                        std::string_view text = text_of(status);
-                        if (!text.empty() && text.front() == 'E') text.remove_prefix(1);
-                        batch[i]->failure = WriteOp::Failure::protocol;
-                        batch[i]->error = "Redis at " + connection_.endpoint() + ": " + describe_server_error(text);
-                    } else {
-                        batch[i]->failure = WriteOp::Failure::protocol;
-                        batch[i]->error = "Redis at " + connection_.endpoint() + ": unexpected status in the apply reply";
-                    }
-                }
+                Reply reply = run_script(connection_, apply.call);
+                take_statuses(*reply, batch, connection_.endpoint());
                 return;
             } catch (const TimeoutError&) {
                 connection_.disconnect();
@@ -144,18 +160,14 @@ void WriteCombiner::execute_with(std::vector<WriteOp*>& batch, const Script& scr
                 // A reused connection may just have been dropped by a restarted server. Send once
                 // more on a new one, flagged as a repeat: the script recognises what the first try did.
                 if (attempt > 0 || !reused || !io_failure) throw;
-                for (std::size_t position : resend_flags) command.set(position, "1");
+                apply.flag_resend();
             } catch (...) {
                 connection_.disconnect();
                 throw;
             }
         }
-    } catch (const TimeoutError& e) {
-        fail_all(WriteOp::Failure::timeout, e.what());
-    } catch (const ConnectionError& e) {
-        fail_all(WriteOp::Failure::connection, e.what());
-    } catch (const std::exception& e) {
-        fail_all(WriteOp::Failure::protocol, e.what());
+    } catch (...) {
+        fail_all(batch, std::current_exception());
     }
 }
 

@@ -7,6 +7,9 @@
 // workers share one Redis core. Each operation still succeeds or fails on its own (the script
 // answers one status per operation).
 //
+// settle_batch does not come through here (its batch fills script calls on its own), but it
+// shares what a write is: WriteOp, apply_call, take_statuses and fail_all below.
+//
 // Thread safety: submit() may be called from any number of threads.
 #pragma once
 
@@ -16,35 +19,41 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "connection.hpp"
+#include "script_args.hpp"
 #include "scripts.hpp"
 
 namespace failpipe::detail::redis {
 
-/// One operation of the apply script and, once submitted, its outcome.
+/// One operation of the apply script (encoded by script_args.hpp) and, once submitted, its outcome.
 struct WriteOp {
-    /// How the round trip that carried it failed (none: `status` holds the script's answer).
-    enum class Failure { none, connection, timeout, protocol };
+    /// How it failed. connection and timeout: the round trip that carried it (it may or may not have
+    /// been applied); refused: the whole call was refused or answered nonsense (not applied);
+    /// operation: the script refused this operation alone (not applied).
+    enum class Failure { none, connection, timeout, refused, operation };
 
-    Args args;                   ///< The operation's part of ARGV; args.at(1) is its resend flag.
+    explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
+    explicit WriteOp(ReleaseArg&& op) : resend_flag(encode(args, std::move(op))) {}
+    explicit WriteOp(PushOpArg&& op) : resend_flag(encode(args, std::move(op))), pushes_only(true) {}
+
+    Args args;                   ///< The operation's part of ARGV.
+    std::size_t resend_flag;     ///< Where in args its resend flag is ("1" on a repeat).
+    bool pushes_only = false;    ///< Pushes of new messages: refused when Redis is out of memory.
     long long status = -1;       ///< 1 done, 2 done by an earlier try, 0 stale.
     std::string error;           ///< The operation's own error ('E...' from the script), or the round trip's.
     Failure failure = Failure::none;
-
-    // Hand-over between the leader and this operation's thread.
-    std::mutex mutex;
-    std::condition_variable changed;
-    int state = 0;  // 0 queued, 1 finished, 2 lead the next round trip
 };
 
 class WriteCombiner {
 public:
     WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout, Counters& counters,
-                  std::string prefix, std::string visibility_ms);
+                  const ScriptHead& head);
 
     /// Runs @p op (alone or with others) and returns when its outcome is set. Never throws.
     void submit(WriteOp& op) noexcept;
@@ -55,8 +64,16 @@ public:
     std::uint64_t operations() const noexcept { return operations_.load(std::memory_order_relaxed); }
 
 private:
-    void execute(std::vector<WriteOp*>& batch) noexcept;
-    void execute_with(std::vector<WriteOp*>& batch, const Script& script) noexcept;
+    /// The operation of one submit() call, and the hand-over between the leader and its thread.
+    struct Waiter {
+        WriteOp* op;
+        std::mutex mutex;
+        std::condition_variable changed;
+        int state = 0;  // 0 queued, 1 finished, 2 lead the next round trip
+    };
+
+    void execute(const std::vector<Waiter*>& batch) noexcept;
+    void execute_with(std::span<WriteOp* const> ops, const Script& script) noexcept;
 
     static constexpr std::size_t kMaxBatch = 256;
 
@@ -64,16 +81,33 @@ private:
     std::atomic<std::uint64_t> operations_{0};
 
     std::mutex mutex_;
-    std::deque<WriteOp*> queue_;
+    std::deque<Waiter*> queue_;
     bool busy_ = false;       // a leader is running a round trip
     Connection connection_;   // touched only by the current leader
-    std::string prefix_;
-    std::string channels_key_;
-    std::string visibility_ms_;
+    const ScriptHead& head_;
 };
 
-/// Sends @p command (an EVALSHA of @p script) and returns the reply; when the server does not know
-/// the script (restart, SCRIPT FLUSH) loads it and sends the command again.
-Reply run_script(Connection& connection, std::string_view script_source, const Args& command);
+/// One call of the apply script carrying several operations, and where each one's resend flag is.
+struct ApplyCall {
+    ScriptCall call;
+    std::vector<std::size_t> resend_flags;
+    /// Flags every operation as a repeat (for a try on a new connection after a lost one).
+    void flag_resend();
+};
+
+// The parts of the one write path that a caller sending on a connection of its own (settle_batch,
+// pipelined on a pooled connection) shares with the combiner.
+
+/// The call of @p script (apply_script() or push_script()) that carries @p ops.
+ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops);
+/// Sets each operation's status, or its own error, from the apply script's @p reply. Throws when the
+/// reply as a whole is an error or is not one status per operation (nothing of it applies then).
+void take_statuses(const redisReply& reply, std::span<WriteOp* const> ops, const std::string& where);
+/// Gives every operation of @p ops the failure @p error (the exception a call of them threw) means.
+void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept;
+
+/// Sends @p call and returns the reply; when the server does not know the script (restart, SCRIPT
+/// FLUSH) loads it and sends the call again.
+Reply run_script(Connection& connection, const ScriptCall& call);
 
 }  // namespace failpipe::detail::redis

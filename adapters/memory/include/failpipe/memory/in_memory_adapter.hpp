@@ -33,6 +33,9 @@ public:
     explicit InMemoryAdapter(Options options);
     ~InMemoryAdapter() override;
 
+    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
+    AdapterCapabilities capabilities() const override;
+
     std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> push_batch(std::vector<OutgoingMessage> messages) override;
     std::vector<Delivery> reserve(const std::vector<std::string>& channels, std::size_t max_messages,

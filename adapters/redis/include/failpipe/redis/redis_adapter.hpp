@@ -77,6 +77,9 @@ public:
     RedisAdapter();
     ~RedisAdapter() override;
 
+    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
+    AdapterCapabilities capabilities() const override;
+
     std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
     /// @brief Pushes in script calls of a few hundred messages, pipelined on one connection. Each
     /// call is atomic; the batch as a whole is not (a failure part-way leaves the earlier calls done).

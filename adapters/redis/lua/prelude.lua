@@ -1,0 +1,470 @@
+-- The prelude: prepended (at build time, by cmake/embed_lua.cmake) to every script of this
+-- directory, right after its `#!lua` line. Only helpers live here; a script's own work is in its file.
+--
+-- Keys (P is the hash-tagged prefix, e.g. "{failpipe}", so that all keys of one prefix live in one
+-- cluster slot and one script may touch any of them):
+--   P:channels  SET     every channel that holds or has held a message
+--   P:idx       HASH    message id -> where it is now: 's'<stream id>' '<channel> (ready or
+--                       reserved) or 'd'<len>':'<member><channel> (delayed)
+--   P:seq       STRING  counter that keeps delayed members unique when an id repeats
+--   P:s:<ch>    STREAM  ready and reserved messages, consumer group "failpipe"; fields
+--                       i = message id, b = bytes, n = deliveries before this entry (absent = 0),
+--                       and any others a foreign producer wrote (kept wherever the entry goes);
+--                       o = first stream id of an entry without i, p = packed fields of a wide one
+--   P:d:<ch>    ZSET    delayed messages: member (the id, or id \31 seq when taken) -> due time in
+--                       server milliseconds
+--   P:b:<ch>    HASH    delayed messages: member -> the entry's fields (pack_fields); values of
+--                       earlier versions, n ':' bytes, are still read
+--   P:rc:<ch>   STRING  throttle of the reclaim scan (expires by itself)
+--   P:evicted:<ch> STRING  messages evicted from the channel (remove.lua, modes 'I' and 'S')
+--   P:op:<token>   STRING  what a push or move call with this token did (kept a day): a repeat of
+--                          the call does nothing twice
+-- Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
+-- settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
+--
+-- Every call: KEYS[1] = P:channels (for cluster routing only), ARGV[1] = P, ARGV[2] = the
+-- visibility timeout in ms; each script's own arguments follow, as its file's header says.
+-- Raises an ACL refusal of @cmd, naming the command (inside a script Redis only says "can't run
+-- this command"), so the client can say what to grant.
+local function check_refusal(cmd, r)
+  if string.find(r.err, 'NOPERM', 1, true) or string.find(r.err, 'The user executing the script', 1, true) then
+    error({err = 'NOPERM failpipe: ' .. string.upper(cmd) .. ' refused in a script: ' .. r.err}, 0)
+  end
+end
+-- redis.pcall, except that an ACL refusal is raised: it must never pass for "no such group" or
+-- "not pending".
+local function try(cmd, ...)
+  local r = redis.pcall(cmd, ...)
+  if type(r) == 'table' and r.err then check_refusal(cmd, r) end
+  return r
+end
+-- redis.call, with ACL refusals named.
+local function call(cmd, ...)
+  local r = redis.pcall(cmd, ...)
+  if type(r) == 'table' and r.err then
+    check_refusal(cmd, r)
+    error(r, 0)
+  end
+  return r
+end
+local P = ARGV[1]
+local VT = tonumber(ARGV[2])
+local G = 'failpipe'
+local IDX = P .. ':idx'
+local CHANNELS = P .. ':channels'
+local function skey(ch) return P .. ':s:' .. ch end
+local function dkey(ch) return P .. ':d:' .. ch end
+local function bkey(ch) return P .. ':b:' .. ch end
+local function now_ms()
+  local t = call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+--@section args
+-- The decoders of each script's own arguments (from ARGV[3] on), read in order, never by offset:
+-- the layouts its file's header documents, written by adapters/redis/src/script_args.cpp (one
+-- function there per decoder here; tests/redis/test_redis_script_args.cpp checks they agree).
+local argn = 3
+local function arg()
+  local v = ARGV[argn]
+  argn = argn + 1
+  return v
+end
+local function more_args() return argn <= #ARGV end
+-- The arguments left, as a list.
+local function rest_args()
+  local t = {}
+  while argn <= #ARGV do t[#t + 1] = arg() end
+  return t
+end
+local read = {}
+--@section read_apply
+-- {channel id bytes delay-ms} * @n (delay-ms kept as sent: check_delay judges it).
+function read.pushes(n)
+  local t = {}
+  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg()} end
+  return t
+end
+-- apply: S resend channel stream-id id reserved-ms npush {push}*
+--        R resend channel stream-id id reserved-ms delay-ms
+--        P resend npush token {push}*
+-- An unknown operation is nil (the caller answers it with an error: nothing after it can be read).
+function read.apply_op()
+  local op = arg()
+  if op == 'S' then
+    local o = {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg()}
+    o.pushes = read.pushes(tonumber(arg()))
+    return o
+  elseif op == 'R' then
+    return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(), delay = arg()}
+  elseif op == 'P' then
+    local o = {op = op, resend = arg()}
+    local n = tonumber(arg())
+    o.token = arg()
+    o.pushes = read.pushes(n)
+    return o
+  end
+  return nil, op
+end
+--@section read_reserve
+-- reserve: max reclaim-throttle-ms channel...
+function read.reserve() return {max = tonumber(arg()), every = tonumber(arg()), channels = rest_args()} end
+--@section read_prepare
+-- prepare: channel reclaim-throttle-ms
+function read.prepare() return {channel = arg(), every = tonumber(arg())} end
+--@section read_status
+-- status: id
+function read.status() return {id = arg()} end
+--@section read_channel
+-- depth, evicted: channel
+function read.channel() return {channel = arg()} end
+--@section read_browse
+-- browse: channel offset limit
+function read.browse() return {channel = arg(), offset = tonumber(arg()), limit = tonumber(arg())} end
+--@section read_lookup
+-- remove, move-read: channel mode stream-cursor hash-cursor id...
+function read.lookup()
+  return {channel = arg(), mode = arg(), scursor = arg(), hcursor = arg(), ids = rest_args()}
+end
+--@section read_move
+-- move: from to delay-ms token {kind ref value id how bytes}*
+function read.move()
+  local o = {from = arg(), to = arg(), delay = arg(), token = arg(), items = {}}
+  while more_args() do
+    o.items[#o.items + 1] = {kind = arg(), ref = arg(), value = arg(), id = arg(), how = arg(), bytes = arg()}
+  end
+  return o
+end
+--@section entries
+-- A stream id never holds a space, so 's' locations need no length (no number formatting on the
+-- hot path); a delayed member is any id, so 'd' locations carry its length.
+local function loc(kind, ref, ch)
+  if kind == 's' then return 's' .. ref .. ' ' .. ch end
+  return 'd' .. #ref .. ':' .. ref .. ch
+end
+local function parse_loc(v)
+  local kind = string.sub(v, 1, 1)
+  if kind == 's' then
+    local space = string.find(v, ' ', 2, true)
+    return kind, string.sub(v, 2, space - 1), string.sub(v, space + 1)
+  end
+  local colon = string.find(v, ':', 2, true)
+  local len = tonumber(string.sub(v, 2, colon - 1))
+  return kind, string.sub(v, colon + 1, colon + len), string.sub(v, colon + len + 1)
+end
+-- Members of the delayed set written before values carried their fields ('<n>:<bytes>') were
+-- '<id>' or '<id>\31<seq>'.
+local function id_of_member(member)
+  local sep = string.find(member, '\31', 1, true)
+  if sep then return string.sub(member, 1, sep - 1) end
+  return member
+end
+-- The deliveries carried in 'n': decimal digits only, capped (entry.cpp reads it the same way).
+local function count_of(v)
+  if type(v) ~= 'string' or not string.find(v, '^%d+$') then return 0 end
+  local x = tonumber(v)
+  if x > 4294967295 then return 4294967295 end
+  return x
+end
+-- The id of an entry without 'i' (entry.cpp: derived_id).
+local function derived(sid) return 'stream-' .. sid end
+-- The entry's id (the first non-empty 'i', else derived from its 'o', the stream id it was first
+-- written with; nil when it has neither: then it is derived from its own stream id), the first
+-- 'b' (nil when missing) and the count. Any other field is a foreign producer's and is kept
+-- wherever the entry goes.
+local function fields_of(f)
+  local id, origin, body, nv
+  for k = 1, #f, 2 do
+    local name = f[k]
+    if name == 'i' then
+      if id == nil then id = f[k + 1] end
+    elseif name == 'b' then
+      if body == nil then body = f[k + 1] end
+    elseif name == 'n' then
+      if nv == nil then nv = f[k + 1] end
+    elseif name == 'o' then
+      if origin == nil then origin = f[k + 1] end
+    end
+  end
+  if id == '' then id = nil end
+  if not id and origin then id = derived(origin) end
+  return id, body, count_of(nv)
+end
+-- A delayed message's hash value: 'F' then each field name and value as '<length>:<bytes>', so
+-- any bytes (ids with \31, foreign fields) survive the wait.
+local function pack_fields(f)
+  local parts = {'F'}
+  for k = 1, #f do
+    local v = tostring(f[k])
+    parts[k + 1] = #v .. ':' .. v
+  end
+  return table.concat(parts)
+end
+-- The fields of a new entry for the same message: every field kept but 'n', which becomes @n (left
+-- out when 0), and an 'o' in front when the entry has no id of its own, so that it keeps the id
+-- it was known by. An entry too wide for one XADD from Lua (a few thousand fields) travels as
+-- 'i' (its id) and 'p' (its fields, packed as in pack_fields; entry.cpp unpacks them).
+local WIDE = 7000
+local function carried_fields(f, sid, n)
+  local id = fields_of(f)
+  local out = {}
+  if not id then
+    id = derived(sid)
+    out[1] = 'o'
+    out[2] = sid
+  end
+  for k = 1, #f, 2 do
+    if f[k] ~= 'n' then
+      out[#out + 1] = f[k]
+      out[#out + 1] = f[k + 1]
+    end
+  end
+  if #out > WIDE then
+    local kept = {}
+    for k = 1, #out, 2 do
+      if out[k] ~= 'o' then
+        kept[#kept + 1] = out[k]
+        kept[#kept + 1] = out[k + 1]
+      end
+    end
+    out = {'i', id, 'p', pack_fields(kept)}
+  end
+  if n > 0 then
+    out[#out + 1] = 'n'
+    out[#out + 1] = n
+  end
+  return out, id
+end
+-- The fields of a delayed member's value. A value that is neither format (written by hand) becomes
+-- a message of those bytes under the member's id: handed out as poison, never an error that would
+-- stop the channel's promotions.
+local function delayed_fields(member, v)
+  if string.sub(v, 1, 1) == 'F' then
+    local f = {}
+    local pos, last = 2, #v
+    while pos <= last do
+      local colon = string.find(v, ':', pos, true)
+      local len = colon and tonumber(string.sub(v, pos, colon - 1))
+      if not len or colon + len > last then return {'i', id_of_member(member), 'b', v} end
+      f[#f + 1] = string.sub(v, colon + 1, colon + len)
+      pos = colon + len + 1
+    end
+    if #f % 2 == 1 then return {'i', id_of_member(member), 'b', v} end
+    return f
+  end
+  local colon = string.find(v, ':', 1, true)
+  if not colon then return {'i', id_of_member(member), 'b', v} end
+  local f = {'i', id_of_member(member), 'b', string.sub(v, colon + 1)}
+  local n = count_of(string.sub(v, 1, colon - 1))
+  if n > 0 then
+    f[5] = 'n'
+    f[6] = tostring(n)  -- browse replies it: a string, like every field
+  end
+  return f
+end
+--@section writes
+local function xadd(ch, id, body, n)
+  if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
+  return call('XADD', skey(ch), '*', 'i', id, 'b', body)
+end
+local function add_ready(ch, id, body, n)
+  local sid = xadd(ch, id, body, n)
+  call('HSET', IDX, id, loc('s', sid, ch))
+end
+-- @f carries its id (carried_fields and push make sure of it).
+local function add_delayed_fields(ch, id, f, due)
+  local d = dkey(ch)
+  local member = id
+  -- The id itself when free, else a fresh '<id>\31<seq>' (checked: an id may look like one).
+  while call('ZADD', d, 'NX', due, member) == 0 do
+    member = id .. '\31' .. call('INCR', P .. ':seq')
+  end
+  call('HSET', bkey(ch), member, pack_fields(f))
+  call('HSET', IDX, id, loc('d', member, ch))
+end
+local function add_delayed(ch, id, body, n, due)
+  local f = {'i', id, 'b', body}
+  if n > 0 then
+    f[5] = 'n'
+    f[6] = n
+  end
+  add_delayed_fields(ch, id, f, due)
+end
+-- Points the index at @new for @id when it pointed at @old, or at nothing (an entry the adapter
+-- did not write: from now on status and remove know it).
+local function move_index(id, old, new)
+  local cur = call('HGET', IDX, id)
+  if not cur or cur == old then call('HSET', IDX, id, new) end
+end
+-- Moves due delayed messages of @ch into its stream (at most 1000 per call), @now in server ms.
+local function promote_due(ch, now)
+  local d = dkey(ch)
+  local due = call('ZRANGE', d, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  local b = bkey(ch)
+  local vals = call('HMGET', b, unpack(due))
+  for k = 1, #due do
+    local member, v = due[k], vals[k]
+    if v then
+      local f = delayed_fields(member, v)
+      local id = fields_of(f) or id_of_member(member)
+      local sid = call('XADD', skey(ch), '*', unpack(f))
+      if call('HGET', IDX, id) == loc('d', member, ch) then call('HSET', IDX, id, loc('s', sid, ch)) end
+    end
+  end
+  call('ZREM', d, unpack(due))
+  call('HDEL', b, unpack(due))
+end
+local registered = {}
+local function register(ch)
+  if registered[ch] then return end
+  registered[ch] = true
+  if call('SADD', CHANNELS, ch) == 1 then
+    -- From id 0, so that entries added before the group existed are delivered too.
+    try('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
+  end
+end
+--@section pending
+local function is_pending(s, sid)
+  local p = try('XPENDING', s, G, sid, sid, 1)
+  return type(p) == 'table' and not p.err and #p > 0
+end
+-- Drops @id from the index when it still points at @where (a later push of the same id elsewhere
+-- keeps its own entry).
+local function unindex(id, where)
+  if call('HGET', IDX, id) == where then call('HDEL', IDX, id) end
+end
+local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
+--@section requeue
+-- Gives deliveries idle longer than the visibility timeout back to their channel as new entries,
+-- counting the lost delivery. Idle time is the server's: skewed worker clocks do not matter.
+local function requeue_idle(ch, limit)
+  local s = skey(ch)
+  local idle = try('XPENDING', s, G, 'IDLE', VT, '-', '+', limit)
+  if type(idle) ~= 'table' or idle.err then return 0 end
+  for _, p in ipairs(idle) do
+    local sid = p[1]
+    local e = call('XRANGE', s, sid, sid)
+    if #e > 0 then
+      -- Whatever its shape (a foreign producer's entry too), it goes back whole, counted.
+      local _, _, n = fields_of(e[1][2])
+      local f, id = carried_fields(e[1][2], sid, n + 1)
+      local nsid = call('XADD', s, '*', unpack(f))
+      move_index(id, loc('s', sid, ch), loc('s', nsid, ch))
+    else
+      redis.log(redis.LOG_WARNING, 'failpipe: reclaimed entry ' .. sid .. ' of ' .. ch .. ' was gone (trimmed or deleted outside the adapter)')
+    end
+    call('XACK', s, G, sid)
+  end
+  return #idle
+end
+--@section checks
+-- The type each key of a channel must have ('none': not there yet, fine).
+local function check_type(key, want)
+  local t = call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    error('failpipe: key ' .. key .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was changed', 0)
+  end
+end
+-- Everything that could make a push to @ch fail part-way, checked before the first write.
+-- Checked once per script call: the script's own writes only ever make keys of the right type.
+local checked = {}
+local function check_channel_keys(ch)
+  if checked[ch] then return end
+  check_type(skey(ch), 'stream')
+  check_type(dkey(ch), 'zset')
+  check_type(bkey(ch), 'hash')
+  checked[ch] = true
+end
+local common_checked = false
+local function check_common_keys()
+  if common_checked then return end
+  check_type(IDX, 'hash')
+  check_type(CHANNELS, 'set')
+  check_type(P .. ':seq', 'string')
+  common_checked = true
+end
+local function check_delay(delay)
+  local d = tonumber(delay)
+  if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
+end
+--@section groups
+-- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
+local function sid_less(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+local function group_info(s)
+  local groups = try('XINFO', 'GROUPS', s)
+  if type(groups) ~= 'table' or groups.err then return nil end
+  for _, g in ipairs(groups) do
+    local t = {}
+    for k = 1, #g, 2 do t[g[k]] = g[k + 1] end
+    if t['name'] == G then return t end
+  end
+  return nil
+end
+-- The group's last delivered id ('0-0' when the stream or its group is missing): entries after it
+-- are waiting, the others were handed out.
+local function last_delivered(s)
+  local g = group_info(s)
+  return (g and g['last-delivered-id']) or '0-0'
+end
+--@section lookup
+-- Where the index places @id when that is in channel @ch: kind ('s' | 'd') and stream id or
+-- member; nil when the index places it elsewhere or nowhere.
+local function indexed_in(ch, id)
+  local v = call('HGET', IDX, id)
+  if not v then return nil end
+  local kind, ref, where = parse_loc(v)
+  if where ~= ch then return nil end
+  return kind, ref
+end
+-- One bounded step of a scan of @ch's waiting messages for the ids in @wanted (a set): first the
+-- stream entries after the group's last delivered id (read again on every step: a reserve between
+-- two steps moves it), then the delayed messages. @scursor is where the stream part stopped ('start'
+-- first), @hcursor the HSCAN cursor of the delayed values ('0' first); each is 'done' when finished.
+-- About @budget entries are looked at. Calls on_entry(id, stream id, fields) and
+-- on_member(id, member, value, fields) for each wanted one, and returns the new cursors.
+local function scan_waiting(ch, wanted, scursor, hcursor, budget, on_entry, on_member)
+  local s, b = skey(ch), bkey(ch)
+  if scursor ~= 'done' then
+    if call('EXISTS', s) == 0 then
+      scursor = 'done'
+    else
+      local last = last_delivered(s)
+      local start = '(' .. last
+      if scursor ~= 'start' and sid_less(last, scursor) then start = '(' .. scursor end
+      scursor = 'done'
+      while budget > 0 do
+        local want = math.min(budget, 1000)
+        local chunk = call('XRANGE', s, start, '+', 'COUNT', want)
+        for _, e in ipairs(chunk) do
+          local id = fields_of(e[2]) or derived(e[1])
+          if wanted[id] then on_entry(id, e[1], e[2]) end
+        end
+        budget = budget - #chunk
+        if #chunk < want then break end
+        start = '(' .. chunk[#chunk][1]
+        if budget <= 0 then scursor = chunk[#chunk][1] end
+      end
+    end
+  end
+  while hcursor ~= 'done' and budget > 0 do
+    local r = call('HSCAN', b, hcursor, 'COUNT', 500)
+    hcursor = r[1]
+    if hcursor == '0' then hcursor = 'done' end
+    local kv = r[2]
+    for k = 1, #kv, 2 do
+      local member, value = kv[k], kv[k + 1]
+      local f = delayed_fields(member, value)
+      local id = fields_of(f) or id_of_member(member)
+      if wanted[id] then on_member(id, member, value, f) end
+    end
+    budget = budget - #kv / 2 - 1
+  end
+  return scursor, hcursor
+end

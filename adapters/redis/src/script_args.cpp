@@ -1,0 +1,158 @@
+#include "script_args.hpp"
+
+namespace failpipe::detail::redis {
+namespace {
+
+void add_flag(Args& call, bool value) { call.add(value ? "1" : "0"); }
+
+// {channel id bytes delay-ms} per push (read.pushes).
+void add_pushes(Args& call, std::vector<PushArg>& pushes) {
+    for (auto& push : pushes) {
+        call.add(push.channel);
+        call.add(push.id);
+        std::move(push.bytes).add_to(call);
+        std::move(push.delay_ms).add_to(call);
+    }
+}
+
+// <op> resend channel stream-id id reserved-ms: the head of a settle and of a release.
+std::size_t add_delivery_op(Args& call, std::string_view op, bool resend, const DeliveryArg& delivery) {
+    call.add(op);
+    const std::size_t flag = call.size();
+    add_flag(call, resend);
+    call.add(delivery.channel);
+    call.add(delivery.stream_id);
+    call.add(delivery.id);
+    call.add(delivery.reserved_ms);
+    return flag;
+}
+
+}  // namespace
+
+ScriptCall ScriptHead::call(const Script& script, std::size_t more_parts) const {
+    ScriptCall call{&script, {}};
+    Args& args = call.args;
+    args.reserve(6 + more_parts);
+    args.add("EVALSHA");
+    args.add(script.sha);
+    args.add("1");
+    args.add(channels_key_);
+    args.add(prefix_);
+    args.add(visibility_ms_);
+    return call;
+}
+
+// S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
+std::size_t encode(Args& call, SettleArg&& op) {
+    const std::size_t flag = add_delivery_op(call, "S", op.resend, op.delivery);
+    if (op.pushes.empty()) {
+        call.add("0");
+    } else {
+        call.add_number(static_cast<long long>(op.pushes.size()));
+    }
+    add_pushes(call, op.pushes);
+    return flag;
+}
+
+// R resend channel stream-id id reserved-ms delay-ms
+std::size_t encode(Args& call, ReleaseArg&& op) {
+    const std::size_t flag = add_delivery_op(call, "R", op.resend, op.delivery);
+    std::move(op.delay_ms).add_to(call);
+    return flag;
+}
+
+// P resend npush token {channel id bytes delay-ms}*
+std::size_t encode(Args& call, PushOpArg&& op) {
+    call.add("P");
+    const std::size_t flag = call.size();
+    add_flag(call, op.resend);
+    call.add_number(static_cast<long long>(op.pushes.size()));
+    call.add(op.token);
+    add_pushes(call, op.pushes);
+    return flag;
+}
+
+// max reclaim-throttle-ms channel...
+ScriptCall reserve_call(const ScriptHead& head, std::size_t max, std::string_view reclaim_every_ms,
+                  const std::vector<std::string>& channels) {
+    ScriptCall call = head.call(reserve_script(), 2 + channels.size());
+    call.args.add_number(static_cast<long long>(max));
+    call.args.add(reclaim_every_ms);
+    for (const auto& channel : channels) call.args.add(channel);
+    return call;
+}
+
+// channel reclaim-throttle-ms
+ScriptCall prepare_call(const ScriptHead& head, std::string_view channel, std::string_view reclaim_every_ms) {
+    ScriptCall call = head.call(prepare_script(), 2);
+    call.args.add(channel);
+    call.args.add(reclaim_every_ms);
+    return call;
+}
+
+// id
+ScriptCall status_call(const ScriptHead& head, std::string_view id) {
+    ScriptCall call = head.call(status_script(), 1);
+    call.args.add(id);
+    return call;
+}
+
+// channel
+ScriptCall depth_call(const ScriptHead& head, std::string_view channel) {
+    ScriptCall call = head.call(depth_script(), 1);
+    call.args.add(channel);
+    return call;
+}
+
+// channel offset limit
+ScriptCall browse_call(const ScriptHead& head, std::string_view channel, std::size_t offset, std::size_t limit) {
+    ScriptCall call = head.call(browse_script(), 3);
+    call.args.add(channel);
+    call.args.add_number(static_cast<long long>(offset));
+    call.args.add_number(static_cast<long long>(limit));
+    return call;
+}
+
+// channel
+ScriptCall evicted_call(const ScriptHead& head, std::string_view channel) {
+    ScriptCall call = head.call(evicted_script(), 1);
+    call.args.add(channel);
+    return call;
+}
+
+// (nothing)
+ScriptCall reclaim_call(const ScriptHead& head) { return head.call(reclaim_script()); }
+
+namespace script_args_detail {
+// channel mode stream-cursor hash-cursor id...
+ScriptCall lookup_call(const ScriptHead& head, const Script& script, std::string_view channel, std::string_view mode,
+                 const Lookup& lookup, std::size_t ids) {
+    ScriptCall call = head.call(script, 4 + ids);
+    call.args.add(channel);
+    call.args.add(mode);
+    call.args.add(lookup.stream_cursor);
+    call.args.add(lookup.hash_cursor);
+    return call;
+}
+}  // namespace script_args_detail
+
+// from to delay-ms token {kind ref value id how bytes}*
+ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_view to, std::string_view delay_ms,
+               std::string_view token, std::span<const MoveArg> items) {
+    ScriptCall call = head.call(move_script(), 4 + 6 * items.size());
+    call.args.add(from);
+    call.args.add(to);
+    call.args.add(delay_ms);
+    call.args.add(token);
+    for (const auto& item : items) {
+        call.args.add(item.kind);
+        call.args.add(item.ref);
+        call.args.add(item.value);
+        call.args.add(item.id);
+        call.args.add(item.replace ? "r" : "k");
+        call.args.add(item.bytes);
+    }
+    return call;
+}
+
+}  // namespace failpipe::detail::redis

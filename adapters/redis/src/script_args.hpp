@@ -1,0 +1,180 @@
+// The one encoder of the arguments every script call sends. Each script's file (adapters/redis/lua)
+// documents its layout at the top and reads it through the decoders of lua/prelude.lua (`read.*`);
+// the functions here write the same layout, field by field, and nothing else appends to a script
+// call. tests/redis/test_redis_script_args.cpp sends what each one writes through the prelude's
+// decoder and compares, so the two sides cannot drift apart unnoticed.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connection.hpp"
+#include "scripts.hpp"
+
+namespace failpipe::detail::redis {
+
+/// An argument's bytes: a view the caller keeps alive until the call is sent, or a string the call
+/// keeps (moved in).
+class Text {
+public:
+    Text(std::string_view view) : view_(view) {}  // NOLINT: implicit on purpose
+    Text(const char* view) : view_(view) {}        // NOLINT
+    Text(std::string&& owned) : owned_(std::move(owned)), owns_(true) {}  // NOLINT
+    void add_to(Args& args) && {
+        if (owns_) {
+            args.add_copy(std::move(owned_));
+        } else {
+            args.add(view_);
+        }
+    }
+
+private:
+    std::string_view view_;
+    std::string owned_;
+    bool owns_ = false;
+};
+
+/// One EVALSHA of a script: the script (its source is loaded when the server does not know it) and
+/// the command's parts.
+struct ScriptCall {
+    const Script* script;
+    Args args;
+};
+
+/// What the prelude reads first on every call: KEYS[1] = P:channels (so a cluster client can route
+/// the call; every key a script touches shares its slot), ARGV[1] = P, ARGV[2] = visibility ms.
+class ScriptHead {
+public:
+    ScriptHead(std::string prefix, std::string visibility_ms)
+        : prefix_(std::move(prefix)), channels_key_(prefix_ + ":channels"), visibility_ms_(std::move(visibility_ms)) {}
+
+    /// EVALSHA of @p script with the head; the script's own arguments follow.
+    ScriptCall call(const Script& script, std::size_t more_parts = 0) const;
+
+    const std::string& prefix() const noexcept { return prefix_; }
+    const std::string& channels_key() const noexcept { return channels_key_; }
+
+private:
+    std::string prefix_;
+    std::string channels_key_;
+    std::string visibility_ms_;
+};
+
+// --- apply.lua: operations, one after the other (read.apply_op) ---------------------------------
+
+/// One message a settle or a push operation adds. delay_ms "0" = ready now.
+struct PushArg {
+    std::string_view channel;
+    std::string_view id;
+    Text bytes;
+    Text delay_ms;
+};
+
+/// The delivery a settle or release is about, from its receipt.
+struct DeliveryArg {
+    std::string_view channel;
+    std::string_view stream_id;
+    std::string_view id;
+    std::string_view reserved_ms;  ///< when it was reserved, server ms
+};
+
+/// A settle: acknowledge @p delivery and add @p pushes, atomically.
+struct SettleArg {
+    bool resend = false;  ///< a repeat of a try whose reply was lost
+    DeliveryArg delivery;
+    std::vector<PushArg> pushes;
+};
+
+/// A release: give @p delivery back to its channel after @p delay_ms.
+struct ReleaseArg {
+    bool resend = false;
+    DeliveryArg delivery;
+    Text delay_ms;
+};
+
+/// Pushes of new messages, stored once per @p token (the same on every try of one call).
+struct PushOpArg {
+    bool resend = false;
+    std::string_view token;
+    std::vector<PushArg> pushes;
+};
+
+/// Each appends one operation to @p call (the parts of an apply call: ScriptHead::call of
+/// apply_script() or push_script(), or WriteOp::args) and returns the position of its resend flag,
+/// which a repeat sets to "1".
+std::size_t encode(Args& call, SettleArg&& op);
+std::size_t encode(Args& call, ReleaseArg&& op);
+std::size_t encode(Args& call, PushOpArg&& op);
+/// The number of parts encode() appends for a settle with @p pushes pushes (for Args::reserve).
+constexpr std::size_t settle_parts(std::size_t pushes) { return 7 + 4 * pushes; }
+
+// --- the other scripts: one call each --------------------------------------------------------
+
+/// reserve.lua: up to @p max deliveries from @p channels, in order.
+ScriptCall reserve_call(const ScriptHead& head, std::size_t max, std::string_view reclaim_every_ms,
+                  const std::vector<std::string>& channels);
+/// prepare.lua: ready @p channel for the XREADGROUP that follows.
+ScriptCall prepare_call(const ScriptHead& head, std::string_view channel, std::string_view reclaim_every_ms);
+/// status.lua of message @p id.
+ScriptCall status_call(const ScriptHead& head, std::string_view id);
+/// depth.lua of @p channel.
+ScriptCall depth_call(const ScriptHead& head, std::string_view channel);
+/// browse.lua: @p limit waiting messages of @p channel from @p offset.
+ScriptCall browse_call(const ScriptHead& head, std::string_view channel, std::size_t offset, std::size_t limit);
+/// evicted.lua of @p channel.
+ScriptCall evicted_call(const ScriptHead& head, std::string_view channel);
+/// reclaim.lua.
+ScriptCall reclaim_call(const ScriptHead& head);
+
+/// How remove.lua and move_read.lua look for ids: where the index says, or one step of a scan.
+struct Lookup {
+    enum class Mode { indexed, scan } mode = Mode::indexed;
+    std::string_view stream_cursor;  ///< scan: "start" first, "done" when finished
+    std::string_view hash_cursor;    ///< scan: "0" first, "done" when finished
+};
+
+namespace script_args_detail {
+/// The layout remove.lua and move_read.lua share (read.lookup): channel mode stream-cursor
+/// hash-cursor id...
+ScriptCall lookup_call(const ScriptHead& head, const Script& script, std::string_view channel, std::string_view mode,
+                 const Lookup& lookup, std::size_t ids);
+}  // namespace script_args_detail
+
+/// remove.lua: remove @p ids (strings or views) from @p channel; @p evict also counts them as evicted.
+template <class Ids>
+ScriptCall remove_call(const ScriptHead& head, std::string_view channel, const Lookup& lookup, bool evict, const Ids& ids) {
+    const bool indexed = lookup.mode == Lookup::Mode::indexed;
+    ScriptCall call = script_args_detail::lookup_call(head, remove_script(), channel,
+                                                evict ? (indexed ? "I" : "S") : (indexed ? "i" : "s"), lookup,
+                                                std::size(ids));
+    for (const auto& id : ids) call.args.add(id);
+    return call;
+}
+/// move_read.lua: the waiting messages of @p channel with @p ids (strings or views).
+template <class Ids>
+ScriptCall move_read_call(const ScriptHead& head, std::string_view channel, const Lookup& lookup, const Ids& ids) {
+    ScriptCall call = script_args_detail::lookup_call(head, move_read_script(), channel,
+                                                lookup.mode == Lookup::Mode::indexed ? "i" : "s", lookup, std::size(ids));
+    for (const auto& id : ids) call.args.add(id);
+    return call;
+}
+
+/// One message of move.lua, as move_read.lua read it.
+struct MoveArg {
+    std::string_view kind;   ///< "s" stream entry | "d" delayed member
+    std::string_view ref;    ///< stream id or member
+    std::string_view value;  ///< the delayed value read ("" for "s")
+    std::string_view id;
+    bool replace = false;    ///< true: @p bytes replace the message's bytes; false: moved as it is
+    std::string_view bytes;
+};
+
+/// move.lua: move @p items from @p from to @p to after @p delay_ms, once per @p token.
+ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_view to, std::string_view delay_ms,
+               std::string_view token, std::span<const MoveArg> items);
+
+}  // namespace failpipe::detail::redis

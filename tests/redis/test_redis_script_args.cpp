@@ -1,0 +1,169 @@
+// The encoder of script arguments (script_args.hpp) against the decoders every script reads them
+// with (lua/prelude.lua, `read.*`): each call is sent, with the prelude and a probe instead of its
+// script, to the test server, and what the decoder read must be exactly what was encoded. A field
+// added, dropped or swapped on one side only fails here, not in some later behaviour test.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connection.hpp"
+#include "redis_test_support.hpp"
+#include "script_args.hpp"
+#include "scripts.hpp"
+#include "url.hpp"
+#include "write_combiner.hpp"
+
+namespace rt = failpipe::redis_test;
+using failpipe::Seconds;
+using nlohmann::json;
+using namespace failpipe::detail::redis;
+
+namespace {
+
+const ScriptHead kHead("{fp-args}", "30000");
+
+/// What the probe @p body (run after the prelude, with @p call's keys and arguments) returns.
+std::string probe(const ScriptCall& call, std::string_view body) {
+    const std::string source = "#!lua flags=no-writes\n" + std::string(prelude_source()) + std::string(body);
+    Args eval;
+    eval.add("EVAL");
+    eval.add(source);
+    for (std::size_t i = 2; i < call.args.size(); ++i) eval.add(call.args.at(i));  // numkeys, keys, ARGV
+    const Endpoint endpoint = parse_url(rt::test_redis_url());
+    Counters counters;
+    Connection connection(endpoint, Seconds{2.0}, Seconds{5.0}, counters);
+    Reply reply = connection.command(eval);
+    REQUIRE_MESSAGE(reply->type == REDIS_REPLY_STRING, std::string(text_of(*reply)));
+    return std::string(text_of(*reply));
+}
+
+/// What `read.<decoder>()` made of @p call's arguments, and whether any were left unread.
+json decoded(const ScriptCall& call, std::string_view decoder) {
+    const std::string body = "local v = read." + std::string(decoder) +
+                             "()\nreturn cjson.encode({v = v, left = more_args()})\n";
+    json out = json::parse(probe(call, body));
+    CHECK_FALSE(out["left"].get<bool>());
+    return out["v"];
+}
+
+}  // namespace
+
+TEST_CASE("script args: every call starts with the prelude's key, prefix and visibility timeout") {
+    const ScriptCall call = reclaim_call(kHead);
+    CHECK(call.script == &reclaim_script());
+    CHECK(call.args.at(0) == "EVALSHA");
+    CHECK(call.args.at(1) == reclaim_script().sha);
+    const json head = json::parse(probe(call, "return cjson.encode({KEYS[1], P, VT, more_args()})"));
+    CHECK(head == json::array({"{fp-args}:channels", "{fp-args}", 30000, false}));
+}
+
+TEST_CASE("script args: apply operations read back as encoded, one after the other") {
+    ScriptCall call = kHead.call(apply_script());
+    std::vector<PushArg> pushes;
+    pushes.push_back(PushArg{"next", "p1", std::string("bytes one"), "0"});
+    pushes.push_back(PushArg{"later", "p2", std::string_view("bytes\x1f two"), std::string("1500")});
+    const std::size_t settle_flag =
+        encode(call.args, SettleArg{true, {"in", "5-1", "m1", "1234"}, std::move(pushes)});
+    CHECK(call.args.at(settle_flag) == "1");
+    const std::size_t plain_flag = encode(call.args, SettleArg{false, {"in", "5-2", "m2", "1235"}, {}});
+    CHECK(call.args.at(plain_flag) == "0");
+    encode(call.args, ReleaseArg{false, {"in", "5-3", "m3", "1236"}, std::string("250")});
+    std::vector<PushArg> more;
+    more.push_back(PushArg{"out", "p3", "three", "0"});
+    encode(call.args, PushOpArg{true, "token-1", std::move(more)});
+
+    const json ops = json::parse(probe(call, R"(
+local out = {}
+while more_args() do out[#out + 1] = read.apply_op() end
+return cjson.encode(out)
+)"));
+    REQUIRE(ops.size() == 4);
+    CHECK(ops[0] == json::parse(R"({"op": "S", "resend": "1", "channel": "in", "sid": "5-1", "id": "m1",
+        "reserved": "1234", "pushes": [{"channel": "next", "id": "p1", "bytes": "bytes one", "delay": "0"},
+                                      {"channel": "later", "id": "p2", "bytes": "bytes\u001f two", "delay": "1500"}]})"));
+    // An empty Lua table is encoded as an object by cjson.
+    CHECK(ops[1] == json::parse(R"({"op": "S", "resend": "0", "channel": "in", "sid": "5-2", "id": "m2",
+        "reserved": "1235", "pushes": {}})"));
+    CHECK(ops[2] == json::parse(R"({"op": "R", "resend": "0", "channel": "in", "sid": "5-3", "id": "m3",
+        "reserved": "1236", "delay": "250"})"));
+    CHECK(ops[3] == json::parse(R"({"op": "P", "resend": "1", "token": "token-1",
+        "pushes": [{"channel": "out", "id": "p3", "bytes": "three", "delay": "0"}]})"));
+}
+
+TEST_CASE("script args: a WriteOp knows where its resend flag is, whatever the operation") {
+    WriteOp settle(SettleArg{false, {"in", "5-1", "m1", "1"}, {}});
+    WriteOp release(ReleaseArg{false, {"in", "5-1", "m1", "1"}, "0"});
+    WriteOp push(PushOpArg{false, "t", {}});
+    for (const WriteOp* op : {&settle, &release, &push}) CHECK(op->args.at(op->resend_flag) == "0");
+    CHECK_FALSE(settle.pushes_only);
+    CHECK_FALSE(release.pushes_only);
+    CHECK(push.pushes_only);
+}
+
+TEST_CASE("script args: the calls of the other scripts read back as encoded") {
+    SUBCASE("reserve") {
+        const std::vector<std::string> channels{"a", "b:dlq"};  // the call refers to them
+        const ScriptCall call = reserve_call(kHead, 64, "250", channels);
+        CHECK(call.script == &reserve_script());
+        CHECK(decoded(call, "reserve") == json::parse(R"({"max": 64, "every": 250, "channels": ["a", "b:dlq"]})"));
+    }
+    SUBCASE("prepare") {
+        const ScriptCall call = prepare_call(kHead, "a", "10");
+        CHECK(call.script == &prepare_script());
+        CHECK(decoded(call, "prepare") == json::parse(R"({"channel": "a", "every": 10})"));
+    }
+    SUBCASE("status") {
+        const ScriptCall call = status_call(kHead, "id 1");
+        CHECK(call.script == &status_script());
+        CHECK(decoded(call, "status") == json::parse(R"({"id": "id 1"})"));
+    }
+    SUBCASE("depth and evicted") {
+        const ScriptCall depth = depth_call(kHead, "a");
+        CHECK(depth.script == &depth_script());
+        CHECK(decoded(depth, "channel") == json::parse(R"({"channel": "a"})"));
+        const ScriptCall evicted = evicted_call(kHead, "b");
+        CHECK(evicted.script == &evicted_script());
+        CHECK(decoded(evicted, "channel") == json::parse(R"({"channel": "b"})"));
+    }
+    SUBCASE("browse") {
+        const ScriptCall call = browse_call(kHead, "a", 3, 10);
+        CHECK(call.script == &browse_script());
+        CHECK(decoded(call, "browse") == json::parse(R"({"channel": "a", "offset": 3, "limit": 10})"));
+    }
+    SUBCASE("remove and evict, by the index and by a scan") {
+        const std::vector<std::string> ids{"x", "y"};
+        const ScriptCall indexed = remove_call(kHead, "a", Lookup{}, false, ids);
+        CHECK(indexed.script == &remove_script());
+        CHECK(decoded(indexed, "lookup") ==
+              json::parse(R"({"channel": "a", "mode": "i", "scursor": "", "hcursor": "", "ids": ["x", "y"]})"));
+        const std::vector<std::string_view> views{"y"};
+        const ScriptCall scan = remove_call(kHead, "a", Lookup{Lookup::Mode::scan, "5-1", "17"}, true, views);
+        CHECK(decoded(scan, "lookup") ==
+              json::parse(R"({"channel": "a", "mode": "S", "scursor": "5-1", "hcursor": "17", "ids": ["y"]})"));
+        CHECK(decoded(remove_call(kHead, "a", Lookup{}, true, ids), "lookup")["mode"] == "I");
+        CHECK(decoded(remove_call(kHead, "a", Lookup{Lookup::Mode::scan, "start", "0"}, false, ids), "lookup")["mode"] == "s");
+    }
+    SUBCASE("move-read") {
+        const std::vector<std::string> ids{"x"};
+        const ScriptCall indexed = move_read_call(kHead, "dlq", Lookup{}, ids);
+        CHECK(indexed.script == &move_read_script());
+        CHECK(decoded(indexed, "lookup") ==
+              json::parse(R"({"channel": "dlq", "mode": "i", "scursor": "", "hcursor": "", "ids": ["x"]})"));
+        const ScriptCall scan = move_read_call(kHead, "dlq", Lookup{Lookup::Mode::scan, "start", "0"}, ids);
+        CHECK(decoded(scan, "lookup") ==
+              json::parse(R"({"channel": "dlq", "mode": "s", "scursor": "start", "hcursor": "0", "ids": ["x"]})"));
+    }
+    SUBCASE("move") {
+        const std::vector<MoveArg> items{MoveArg{"s", "5-1", "", "m1", false, ""},
+                                         MoveArg{"d", "m2\x1f" "3", "F1:i2:m2", "m2", true, "new bytes"}};
+        const ScriptCall call = move_call(kHead, "dlq", "in", "1500", "token-2", items);
+        CHECK(call.script == &move_script());
+        CHECK(decoded(call, "move") == json::parse(R"({"from": "dlq", "to": "in", "delay": "1500", "token": "token-2",
+            "items": [{"kind": "s", "ref": "5-1", "value": "", "id": "m1", "how": "k", "bytes": ""},
+                      {"kind": "d", "ref": "m2\u001f3", "value": "F1:i2:m2", "id": "m2", "how": "r", "bytes": "new bytes"}]})"));
+    }
+}
