@@ -15,6 +15,7 @@
   let info = { readOnly: true };
   let generation = 0;       // bumped on every route change: late answers of an old view are dropped
   let timers = [];
+  let keptPanel = null;     // an action's panel carried over when its view reloads after the job
 
   // ---- DOM helpers -----------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@
     const banner = $("error-banner");
     if (error.kind === "broker") {
       banner.dataset.kind = "broker";
-      banner.textContent = "broker unreachable — retrying (" + error.message + ")";
+      banner.textContent = "broker unreachable — retrying (" + error.message.replace(/^broker unreachable: /, "") + ")";
     } else {
       banner.dataset.kind = "error";
       banner.textContent = error.message;
@@ -195,6 +196,13 @@
   }
 
   function title(text) { return el("h1", { testid: "view-title" }, text); }
+  // Where a view's action panel goes: the one of the job that just ended (so its result stays on
+  // screen above the refreshed rows), or a new one.
+  function panelSlot() {
+    const slot = keptPanel || el("div", { testid: "action-panel-slot" });
+    keptPanel = null;
+    return slot;
+  }
   function render(...nodes) {
     const app = $("app");
     clear(app);
@@ -227,8 +235,11 @@
   }
 
   function channelsTable(channels, rates) {
+    // A runtime's dashboard also knows what its workers did: handled and failed per second.
+    const throughput = !!(rates && rates.channels && Object.values(rates.channels).some((c) => c.handledPerSecond));
     const head = el("tr", {}, el("th", {}, "channel"), ["ready", "delayed", "reserved", "dead", "parked", "evicted"].map(
-      (k) => el("th", { class: "num" }, k)), el("th", {}, "last minutes (ready, dead)"), el("th", {}, "dead/min"), el("th", {}, ""));
+      (k) => el("th", { class: "num" }, k)), el("th", {}, "last minutes (ready, dead)"), el("th", {}, "dead/min"),
+      throughput ? el("th", {}, "handled, failed /s") : null, el("th", {}, ""));
     const rows = channels.map((c) => el("tr", { testid: "channel-row", "data-channel": c.channel, class: c.dead > 0 ? "dead-nonzero" : "" },
       el("td", {}, el("a", { href: href("dead", c.channel), testid: "channel-link" }, c.channel)),
       el("td", { class: "num", testid: "count-ready" }, String(c.ready)),
@@ -240,6 +251,7 @@
       el("td", {}, sparkline(c.channel, rates)),
       el("td", { class: "num", testid: "dead-rate" }, rates && rates.deadPerMinute && c.channel in rates.deadPerMinute
         ? rates.deadPerMinute[c.channel].toFixed(1) : "–"),
+      throughput ? el("td", { class: "chart-cell" }, throughputChart(c.channel, rates)) : null,
       el("td", { class: "links" },
         el("a", { href: href("dead", c.channel), testid: "channel-link-dead" }, "dead letters"),
         el("a", { href: href("groups", c.channel), testid: "channel-link-groups" }, "groups"),
@@ -277,6 +289,33 @@
     return chart;
   }
 
+  // Handled (blue) and failed (red) per second between samples, and the last values as text.
+  function throughputChart(channel, rates) {
+    const W = 120, H = 32;
+    const series = rates.channels[channel] || {};
+    const handled = series.handledPerSecond || [];
+    const failed = series.failedPerSecond || [];
+    const chart = svg("svg", { class: "chart", width: W, height: H, viewBox: "0 0 " + W + " " + H,
+      testid: "throughput-chart", "data-channel": channel, "data-points": handled.length });
+    chart.appendChild(svg("line", { class: "axis", x1: 0, y1: H - 1, x2: W, y2: H - 1 }));
+    const max = Math.max(1, ...handled.filter((v) => v !== null), ...failed.filter((v) => v !== null));
+    const draw = (values, cls) => {
+      if (values.length < 2) return;
+      const step = W / (values.length - 1);
+      let d = "", pen = false;
+      values.forEach((v, i) => {
+        if (v === null) { pen = false; return; }
+        d += (pen ? "L" : "M") + (i * step).toFixed(1) + " " + (H - 2 - (v / max) * (H - 4)).toFixed(1) + " ";
+        pen = true;
+      });
+      if (d) chart.appendChild(svg("path", { class: cls, d }));
+    };
+    draw(handled, "ready");
+    draw(failed, "dead");
+    const last = (a) => (a.length && a[a.length - 1] !== null ? a[a.length - 1].toFixed(1) : "–");
+    return el("span", {}, chart, el("span", { class: "muted", testid: "throughput-now" }, " " + last(handled) + " / " + last(failed)));
+  }
+
   function runtimeCards(data) {
     const breakers = data.breakers.length
       ? el("table", { testid: "breakers-table" }, el("thead", {}, el("tr", {}, ["breaker", "state", "openings", "rejected", "failures"].map((h) => el("th", {}, h)))),
@@ -307,7 +346,7 @@
     if (gen !== generation) return;
     const selected = new Set();
     const countLabel = el("span", { testid: "match-count", class: "muted" }, "counting…");
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const rows = page.items.map((d) => {
       const box = el("input", { type: "checkbox", testid: "dead-row-select", "data-id": d.id,
         onchange: (e) => { if (e.target.checked) selected.add(d.id); else selected.delete(d.id); } });
@@ -475,13 +514,13 @@
       progress.dataset.total = state.total;
       progress.dataset.state = state.state;
       line.textContent = " " + state.done + " of " + state.total;
-      if (state.state !== "running") { showResult(panel, kind, state); break; }
+      if (state.state !== "running") { showResult(panel, kind, state, gen); break; }
       await sleep(400);
     }
     if (gen === generation) hideBanner();
   }
 
-  function showResult(panel, kind, state) {
+  function showResult(panel, kind, state, gen) {
     const r = state.result || {};
     const text = state.state === "done"
       ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped
@@ -490,6 +529,13 @@
     panel.appendChild(el("div", { testid: "job-result", "data-state": state.state, "data-replayed": r.replayed,
       "data-parked": r.parked, "data-skipped": r.skipped, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
     panel.appendChild(el("button", { testid: "reload-view", onclick: () => route() }, "reload the view"));
+    // The rows of a list changed: show them, keeping this result in view. (A message view stays as
+    // it is: its message may be gone.)
+    const view = $("app").dataset.view;
+    if (gen === generation && state.state === "done" && (view === "dead" || view === "groups") && panel.parentNode) {
+      keptPanel = panel.parentNode;
+      route();
+    }
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -500,7 +546,7 @@
     const filters = filtersOf(r.params);
     const data = await get("/api/groups", Object.assign({ channel: r.channel }, filters));
     if (gen !== generation) return;
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const rows = data.groups.map((g) => el("tr", { testid: "group-row", "data-fingerprint": g.fingerprint },
       el("td", { class: "mono" }, el("a", { href: href("dead", r.channel, Object.assign({}, filters, { group: g.fingerprint })), testid: "group-link" }, g.fingerprint)),
       el("td", { class: "num", testid: "group-count" }, String(g.count)),
@@ -528,7 +574,7 @@
   async function message(r, gen) {
     const d = await get("/api/message", { channel: r.channel, id: r.id });
     if (gen !== generation) return;
-    const panel = el("div", { testid: "action-panel-slot" });
+    const panel = panelSlot();
     const field = (label, value) => [el("dt", {}, label), el("dd", { "data-field": label }, value === "" || value === undefined || value === null ? "–" : String(value))];
     const record = el("dl", { class: "record", testid: "detail-record" },
       field("id", d.id), field("channel", d.channel), field("original channel", d.originalChannel), field("handler", d.handler),
@@ -657,7 +703,7 @@
     } else {
       $("read-only-marker").setAttribute("data-read-only", "1");
     }
-    window.addEventListener("hashchange", route);
+    window.addEventListener("hashchange", () => { keptPanel = null; route(); });
     route();
     setTimeout(heartbeat, POLL_MS);
   }

@@ -300,7 +300,7 @@ Api::Api(std::shared_ptr<AdapterInterface> adapter, const DashboardOptions& opti
       letters_(adapter, options_letters()),
       dispatcher_(options.pipelines ? FailureMiddlewareDispatcher(*options.pipelines) : FailureMiddlewareDispatcher()),
       sampler_(adapter, ChannelStatsOptions{options.dead_letter_suffix, options.parked_suffix}, options.sample_interval,
-               options.samples),
+               options.samples, options.metrics),
       jobs_(options.max_jobs, 50) {}
 
 Api::~Api() { stop(); }

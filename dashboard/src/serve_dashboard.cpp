@@ -7,7 +7,7 @@
 namespace failpipe::dashboard {
 
 std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_ptr<AdapterInterface> adapter,
-                                                 const Config& config) {
+                                                 const Config& config, std::shared_ptr<const Metrics> metrics) {
     if (!config.dashboard.listen) return nullptr;
     DashboardOptions options;
     options.listen = *config.dashboard.listen;
@@ -20,6 +20,7 @@ std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_p
     options.breakers = config.breakers;
     options.retry_budget = config.retry_budget;
     options.runtime_facts = [&pool] { return pool.health_facts(); };
+    options.metrics = std::move(metrics);
     auto server = std::make_unique<DashboardServer>(std::move(adapter), std::move(options));
     server->start();
     if (config.dashboard.token_file.empty() && !config.dashboard.read_only)

@@ -233,7 +233,8 @@ std::unique_ptr<failpipe::http::EndpointServer> serve_endpoints(const payments::
 // The web dashboard of the run, on --dashboard (else the config's dashboard.listen); none when neither says.
 std::unique_ptr<failpipe::dashboard::DashboardServer> serve_dashboard(const payments::Options& options,
                                                                       failpipe::Config config, failpipe::WorkerPool& pool,
-                                                                      std::shared_ptr<failpipe::AdapterInterface> adapter) {
+                                                                      std::shared_ptr<failpipe::AdapterInterface> adapter,
+                                                                      std::shared_ptr<const failpipe::Metrics> metrics) {
     if (!options.dashboard.empty()) {
         try {
             config.dashboard.listen = failpipe::ListenAddress::parse(options.dashboard);
@@ -244,7 +245,7 @@ std::unique_ptr<failpipe::dashboard::DashboardServer> serve_dashboard(const paym
     }
     if (!config.dashboard.listen) return nullptr;
     try {
-        auto server = failpipe::dashboard::serve_dashboard(pool, std::move(adapter), config);
+        auto server = failpipe::dashboard::serve_dashboard(pool, std::move(adapter), config, std::move(metrics));
         std::cerr << "failpipe_payments: dashboard on " << server->url();
         if (config.dashboard.token_file.empty() && !config.dashboard.read_only)
             std::cerr << "#token=" << server->token();
@@ -480,7 +481,7 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     if (!options.listen.empty() || config.http_listen) fail("--listen: this build has no HTTP server (libcpp-httplib-dev)");
 #endif
 #if FAILPIPE_HAVE_DASHBOARD
-    const auto dashboard = serve_dashboard(options, config, pool, broker.adapter);
+    const auto dashboard = serve_dashboard(options, config, pool, broker.adapter, metrics);
 #else
     if (!options.dashboard.empty() || config.dashboard.listen)
         fail("--dashboard: this build has no dashboard (libcpp-httplib-dev)");

@@ -134,3 +134,38 @@ TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a 
     server.stop();
     CHECK_THROWS_AS(server.start(), dashboard::DashboardError);
 }
+
+TEST_CASE("dashboard memory: with a runtime's Metrics the rates hold handled and failed per second") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders", Message::create("order", {{"n", 1}}));
+    auto metrics = std::make_shared<Metrics>();
+    dashboard::DashboardOptions options;
+    options.metrics = metrics;
+    options.sample_interval = Seconds{0.05};
+    options.samples = 20;
+    dashboard_cases::Running dash(adapter, options);
+    DeliveryEvent handled;
+    handled.channel = "orders";
+    handled.message_type = "order";
+    handled.message_id = "m";
+    handled.outcome = Outcome::succeeded;
+    DeliveryEvent failed = handled;
+    failed.outcome = Outcome::retried;
+    failed.error_class = ErrorClass::transient;
+    failed.error_type = "std::runtime_error";
+    // Deliveries keep coming until the sampler has seen some of them between two of its samples.
+    json series;
+    CHECK(test::eventually([&] {
+        for (int i = 0; i < 10; ++i) metrics->on_delivery(handled);
+        metrics->on_delivery(failed);
+        series = dash.get("/api/rates").body["channels"]["orders"];
+        if (!series.contains("handledPerSecond")) return false;
+        for (const auto& v : series["handledPerSecond"])
+            if (v.is_number() && v.get<double>() > 0) return true;
+        return false;
+    }));
+    bool failures = false;
+    for (const auto& v : series["failedPerSecond"]) failures = failures || (v.is_number() && v.get<double>() > 0);
+    CHECK(failures);
+    CHECK(series["handledPerSecond"][0].is_null());  // the first sample has nothing before it
+}

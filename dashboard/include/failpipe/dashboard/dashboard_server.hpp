@@ -31,6 +31,7 @@
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/health.hpp"
 #include "failpipe/listen_address.hpp"
+#include "failpipe/metrics.hpp"
 #include "failpipe/retry_budget.hpp"
 #include "failpipe/expiry.hpp"
 
@@ -67,6 +68,9 @@ struct DashboardOptions {
     std::vector<std::shared_ptr<CircuitBreakerMiddleware>> breakers;
     /// The retry budget whose use the overview shows (a runtime's), or null.
     std::shared_ptr<RetryBudget> retry_budget;
+    /// A runtime's delivery counters (the Metrics its pool observes): the charts then show messages
+    /// handled and failed per second as well. Null: depths only.
+    std::shared_ptr<const Metrics> metrics;
     /// What a runtime knows about itself (WorkerPool::health_facts), for health; null: broker only.
     std::function<RuntimeHealthFacts()> runtime_facts;
     /// How often the sampler reads every channel's depths for the charts, and how many samples it keeps.
@@ -118,9 +122,10 @@ std::string read_token_file(const std::string& path);
 
 /// @brief The dashboard of a worker runtime, from config `dashboard` (started; null when
 /// `dashboard.listen` is absent): @p pool's health facts, breakers and retry budget, the config's
-/// pipelines for explain. Logs the URL, and the token unless `dashboard.tokenFile` gives it.
+/// pipelines for explain, and @p metrics (when given: the Metrics @p pool observes) for the rates.
+/// Logs the URL, and the token unless `dashboard.tokenFile` gives it.
 /// @p pool and @p adapter must outlive the returned server.
 std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_ptr<AdapterInterface> adapter,
-                                                 const Config& config);
+                                                 const Config& config, std::shared_ptr<const Metrics> metrics = nullptr);
 
 }  // namespace failpipe::dashboard
