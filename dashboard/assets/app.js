@@ -647,15 +647,37 @@
     if (!steps.length) return chart;
     const end = Math.max(1, ...steps.map((s) => s.elapsed + (s.delay || 0)));
     const x = (t) => L + Math.sqrt(Math.max(0, t) / end) * (W - L - R);
+    const labels = new TimelineLabels(L, W - R);
+    const last = steps.length - 1;
+    labels.place(x(steps[last].elapsed), steps[last].action === "dead-letter" ? "dead letter at " + human(steps[last].elapsed) : human(steps[last].elapsed), last > 0 ? "end" : "start");
     steps.forEach((s, i) => {
-      const cx = x(s.elapsed).toFixed(1);
-      chart.appendChild(svg("circle", { class: "step " + s.action, cx, cy: 50, r: 6 },
+      const cx = x(s.elapsed);
+      chart.appendChild(svg("circle", { class: "step " + s.action, cx: cx.toFixed(1), cy: 50, r: 6 },
         svg("title", {}, "failure " + s.failure + ": " + s.middleware + " " + s.action + (s.to ? " → " + s.to : "") + " at " + human(s.elapsed))));
-      if (i < 12 || i === steps.length - 1)
-        chart.appendChild(svg("text", { x: cx, y: i % 2 ? 76 : 34, "text-anchor": i === steps.length - 1 && i > 0 ? "end" : i === 0 ? "start" : "middle" },
-          s.action === "dead-letter" ? "dead letter at " + human(s.elapsed) : human(s.elapsed)));
+      if (i < last) labels.place(cx, human(s.elapsed), i === 0 ? "start" : "middle");
     });
+    labels.drawn.forEach((l) => chart.appendChild(svg("text", { x: l.x.toFixed(1), y: l.y, "text-anchor": l.anchor }, l.text)));
     return chart;
+  }
+
+  // Labels above and below the axis that never cover one another: failures at (nearly) the same
+  // moment share one label, and a label with no free room is left out (the dot's tooltip has it).
+  function TimelineLabels(left, right) {
+    const CHAR = 7, GAP = 6, ROWS = [34, 76];
+    this.drawn = [];
+    const span = (x, text, anchor) => {
+      const w = text.length * CHAR;
+      const from = anchor === "start" ? x : anchor === "end" ? x - w : x - w / 2;
+      return [Math.max(left - GAP, from), Math.min(right + GAP, from + w)];
+    };
+    this.place = (x, text, anchor) => {
+      if (this.drawn.some((l) => l.text === text && Math.abs(l.x - x) < CHAR)) return;
+      const [a, b] = span(x, text, anchor);
+      for (const y of ROWS) {
+        const free = this.drawn.every((l) => l.y !== y || b + GAP <= l.from || l.to + GAP <= a);
+        if (free) { this.drawn.push({ x, y, text, anchor, from: a, to: b }); return; }
+      }
+    };
   }
 
   // Every view learns that the broker went away (and came back) within a few seconds, even one

@@ -409,6 +409,19 @@ TEST_CASE("dashboard: a dead letter's detail and a channel's explain timeline") 
     CHECK(std::atof(delays[2].c_str()) == doctest::Approx(5.0));
     CHECK(std::atof(delays[3].c_str()) == doctest::Approx(15.0));
     CHECK(std::atof(delays[4].c_str()) == doctest::Approx(45.0));
+    // Failures at the same moment (1 to 3 at 0 s) must not draw their labels on top of each other.
+    const auto overlaps = f.session.execute(R"js(
+        const boxes = Array.from(document.querySelectorAll('[data-testid=explain-timeline] text'))
+                           .map(t => [t.textContent, t.getBoundingClientRect()]);
+        const out = [];
+        for (let i = 0; i < boxes.length; ++i)
+          for (let j = i + 1; j < boxes.length; ++j) {
+            const [a, r] = boxes[i], [b, q] = boxes[j];
+            if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+              out.push(a + ' / ' + b);
+          }
+        return out;)js");
+    CHECK_MESSAGE(overlaps.empty(), "labels drawn over each other: " << overlaps.dump());
     f.shot("explain");
 }
 
