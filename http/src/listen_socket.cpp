@@ -38,16 +38,16 @@ BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen) {
 }
 
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes) {
-    if (request.has_header("Content-Length")) {
-        const std::string value = request.get_header_value("Content-Length");
-        std::size_t length = 0;
-        for (const char c : value) {
-            if (c < '0' || c > '9' || length > max_bytes) return true;  // not a length, or already above
-            length = length * 10 + static_cast<std::size_t>(c - '0');
-        }
-        if (length > max_bytes) return true;
+    // httplib bounds these itself, and reads (drains) a refused body so that the client gets its 413.
+    if (body_read_by_httplib(request.method)) return false;
+    if (request.has_header("Transfer-Encoding")) return true;
+    if (!request.has_header("Content-Length")) return false;
+    std::size_t length = 0;
+    for (const char c : request.get_header_value("Content-Length")) {
+        if (c < '0' || c > '9' || length > max_bytes) return true;  // not a length, or already above
+        length = length * 10 + static_cast<std::size_t>(c - '0');
     }
-    return request.has_header("Transfer-Encoding") && !body_read_by_httplib(request.method);
+    return length > max_bytes;
 }
 
 void refuse_body_too_large(httplib::Response& response) {

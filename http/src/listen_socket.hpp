@@ -23,10 +23,10 @@ struct BoundPort {
 /// port too and silently takes part of the connections; without it the second bind fails.
 BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen);
 
-/// True when `request` announces a body above `max_bytes`, or a chunked body httplib would not
-/// read: httplib 0.11 applies set_payload_max_length only to the methods whose body it reads
-/// (POST, PUT, PATCH, DELETE), and leaves a GET's body unread on the connection. Call it from a
-/// pre-routing handler; refuse_body_too_large then answers.
+/// True when `request` is a GET, HEAD, OPTIONS, ... announcing a body above `max_bytes` or a
+/// chunked one: httplib 0.11 applies set_payload_max_length only to the methods whose body it
+/// reads (POST, PUT, PATCH, DELETE; false for those), and leaves a GET's body unread on the
+/// connection. Call it from a pre-routing handler; refuse_body_too_large then answers.
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes);
 
 /// Answers 413 and closes the connection (the unread body must not be parsed as a next request).
