@@ -2,11 +2,10 @@
 
 #include <httplib.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <thread>
 
+#include "listen_socket.hpp"
 #include "logging.hpp"
 
 namespace failpipe::http {
@@ -79,6 +78,19 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     server.set_read_timeout(std::chrono::seconds(2));
     server.set_write_timeout(std::chrono::seconds(5));
     server.set_keep_alive_max_count(100);
+    // httplib bounds only the bodies it reads (POST, PUT, ...): a GET's body is bounded here.
+    const std::size_t max_bytes = impl.options.max_request_bytes;
+    server.set_pre_routing_handler([max_bytes](const httplib::Request& request, httplib::Response& response) {
+        if (!detail::body_too_large(request, max_bytes)) return httplib::Server::HandlerResponse::Unhandled;
+        detail::refuse_body_too_large(response);
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    // httplib's own 413 (a POST's body) gets the same text.
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
+        if (response.status != 413 || !response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        detail::refuse_body_too_large(response);
+        return httplib::Server::HandlerResponse::Handled;
+    }));
     server.Get("/metrics", [&impl](const httplib::Request&, httplib::Response& response) {
         serve(impl.options.metrics, kMetricsType, response);
     });
@@ -91,20 +103,9 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     server.Delete(".*", not_allowed);
     server.Options(".*", not_allowed);
 
-    errno = 0;
-    if (listen.port == 0) {
-        const int bound = server.bind_to_any_port(listen.host);
-        if (bound > 0) impl.port = static_cast<std::uint16_t>(bound);
-    } else if (server.bind_to_port(listen.host, listen.port)) {
-        impl.port = listen.port;
-    }
-    if (impl.port == 0) {
-        const int error = errno;
-        throw EndpointServerError("http: cannot listen on " + listen.to_string() + ": " +
-                                  (error == EADDRINUSE ? std::string("the port is in use by another process")
-                                   : error != 0       ? std::string(std::strerror(error))
-                                                      : std::string("bind failed")));
-    }
+    const detail::BoundPort bound = detail::bind_exclusive(server, listen);
+    if (bound.port == 0) throw EndpointServerError("http: cannot listen on " + listen.to_string() + ": " + bound.error);
+    impl.port = bound.port;
     impl.listener = std::thread([&server] { server.listen_after_bind(); });
     // stop() only ends a server that is running: wait for it to run (bounded), so the destructor never hangs.
     for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -113,6 +114,7 @@ TEST_CASE("endpoint server: unknown paths are 404, other methods 405, a large bo
     auto large = client.Post("/metrics", std::string(64 * 1024, 'x'), "text/plain");
     REQUIRE(large);
     CHECK(large->status == 413);
+    CHECK(large->body == "request body too large\n");
     auto failing = client.Get("/health");
     REQUIRE(failing);
     CHECK(failing->status == 500);
@@ -210,4 +212,77 @@ TEST_CASE("endpoint server: a pool's /health goes healthy, then warning on a dea
     CHECK(unhealthy->status == 503);
     CHECK(status_of(unhealthy) == "unhealthy");
     CHECK(unhealthy->body.find("no worker thread alive") != std::string::npos);
+}
+
+TEST_CASE("endpoint server: a second server on the same port fails with the address - the first keeps every connection") {
+    auto first_options = on_any_port();
+    first_options.metrics = [] { return Reply{200, "first\n"}; };
+    EndpointServer first(std::move(first_options));
+    const std::uint16_t port = first.address().port;
+    auto second_options = on_any_port();
+    second_options.listen.port = port;
+    second_options.metrics = [] { return Reply{200, "second\n"}; };
+    // httplib's default SO_REUSEPORT would let the second bind too and take part of the connections.
+    CHECK_THROWS_WITH_AS(EndpointServer{std::move(second_options)},
+                         ("http: cannot listen on 127.0.0.1:" + std::to_string(port) +
+                          ": the port is in use by another process")
+                             .c_str(),
+                         failpipe::http::EndpointServerError);
+    int answered_by_first = 0;
+    for (int i = 0; i < 20; ++i) {  // a new connection each time: each one could land on either socket
+        auto client = client_of(first);
+        auto reply = client.Get("/metrics");
+        if (reply && reply->status == 200 && reply->body == "first\n") ++answered_by_first;
+    }
+    CHECK(answered_by_first == 20);
+}
+
+// Sends a GET with a 1 MiB Content-Length and the body's first 64 KiB, then reads the reply: the
+// server must answer from the headers. (A client that insists on writing the whole 1 MiB may see
+// the connection reset instead: the server closes without reading a body it refused.)
+static std::string get_with_large_body(std::uint16_t port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" +
+                                "Content-Length: " + std::to_string(1024 * 1024) + "\r\n\r\n" +
+                                std::string(64 * 1024, 'x');
+    CHECK(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::string reply;
+    char buffer[4096];
+    for (int i = 0; i < 100; ++i) {  // until the reply is complete, the server closes, or 5 s pass
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        reply.append(buffer, static_cast<std::size_t>(n));
+        if (reply.find("request body too large\n") != std::string::npos) break;
+    }
+    ::close(fd);
+    return reply;
+}
+
+TEST_CASE("endpoint server: a GET with a body above max_request_bytes is 413 - the server keeps serving") {
+    auto options = on_any_port();
+    options.max_request_bytes = 8192;
+    EndpointServer server(std::move(options));
+    for (const std::string path : {"/metrics", "/health"}) {
+        CAPTURE(path);
+        const std::string reply = get_with_large_body(server.address().port, path);
+        CHECK(reply.rfind("HTTP/1.1 413 ", 0) == 0);
+        CHECK(reply.find("Connection: close\r\n") != std::string::npos);
+        CHECK(reply.find("request body too large\n") != std::string::npos);
+    }
+    auto client = client_of(server);
+    auto metrics = client.Get("/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->status == 200);
+    CHECK(metrics->body.find("failpipe_messages_total 3") != std::string::npos);
+    auto health = client.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 200);
 }
