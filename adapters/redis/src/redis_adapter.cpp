@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "connection.hpp"
+#include "durability.hpp"
 #include "entry.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/logging.hpp"
@@ -145,13 +146,14 @@ public:
     std::size_t max_message_bytes() const noexcept { return options_.max_message_bytes; }
 
     explicit AdapterCore(RedisAdapter::Options options)
-        : options_(validated(std::move(options))),
+        : options_(validated(with_url_durability(std::move(options)))),
           endpoint_(parse_url(options_.url)),
           head_("{" + options_.key_prefix + "}", std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
           command_timeout_(std::chrono::milliseconds(std::max(1LL, ceil_ms(options_.command_timeout)))),
           pool_(endpoint_, options_.connect_timeout, options_.command_timeout, options_.pool_size, counters_),
-          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, head_) {
+          quorum_(replica_quorum(options_)),
+          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, head_, quorum_) {
         options_.url = endpoint_.redacted;
     }
 
@@ -296,6 +298,7 @@ public:
                     take_statuses(*reply, chunks[k], connection.endpoint());
                 }
                 for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
+                if (quorum_.enabled()) confirm_replicas(connection, quorum_, "settle_batch");
             });
         } catch (...) {
             fail_all(all, std::current_exception());
@@ -401,6 +404,7 @@ public:
             if (!first_error.empty()) {
                 throw ProtocolError("Redis at " + connection.endpoint() + ": push_batch failed in part: " + first_error);
             }
+            if (quorum_.enabled()) confirm_replicas(connection, quorum_, "push_batch");
         });
         return ids;
     }
@@ -1090,6 +1094,10 @@ private:
             case WriteOp::Failure::connection:
                 if (delivery != nullptr) set_doubt(*delivery);
                 return std::make_exception_ptr(ConnectionError(what + op.error));
+            case WriteOp::Failure::durability:
+                // Applied: the next try of the delivery is a repeat, recognised as done and confirmed.
+                if (delivery != nullptr) set_doubt(*delivery);
+                return std::make_exception_ptr(DurabilityError(what + op.error));
             case WriteOp::Failure::refused:
             case WriteOp::Failure::operation: return std::make_exception_ptr(ProtocolError(what + op.error));
         }
@@ -1106,6 +1114,7 @@ private:
     std::chrono::milliseconds command_timeout_;
     Counters counters_;
     Pool pool_;
+    ReplicaQuorum quorum_;  // before writer_, which keeps a copy
     WriteCombiner writer_;
 
     std::mutex doubt_mutex_;

@@ -16,8 +16,8 @@ Reply run_script(Connection& connection, const ScriptCall& call) {
 }
 
 WriteCombiner::WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout,
-                             Counters& counters, const ScriptHead& head)
-    : connection_(endpoint, connect_timeout, command_timeout, counters), head_(head) {}
+                             Counters& counters, const ScriptHead& head, ReplicaQuorum quorum)
+    : connection_(endpoint, connect_timeout, command_timeout, counters), head_(head), quorum_(quorum) {}
 
 void WriteCombiner::submit(WriteOp& op) noexcept {
     Waiter self{&op, {}, {}, 0};
@@ -124,6 +124,9 @@ void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept 
     std::string what = "unknown error";
     try {
         std::rethrow_exception(std::move(error));
+    } catch (const DurabilityError& e) {
+        failure = WriteOp::Failure::durability;
+        what = e.what();
     } catch (const TimeoutError& e) {
         failure = WriteOp::Failure::timeout;
         what = e.what();
@@ -148,6 +151,8 @@ void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& 
             try {
                 Reply reply = run_script(connection_, apply.call);
                 take_statuses(*reply, batch, connection_.endpoint());
+                // One WAIT for the whole round trip: its cost is shared by every operation it carried.
+                if (quorum_.enabled()) confirm_replicas(connection_, quorum_, "the write");
                 return;
             } catch (const TimeoutError&) {
                 connection_.disconnect();

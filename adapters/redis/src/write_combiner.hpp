@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "durability.hpp"
 #include "script_args.hpp"
 #include "scripts.hpp"
 
@@ -35,8 +36,9 @@ namespace failpipe::detail::redis {
 struct WriteOp {
     /// How it failed. connection and timeout: the round trip that carried it (it may or may not have
     /// been applied); refused: the whole call was refused or answered nonsense (not applied);
-    /// operation: the script refused this operation alone (not applied).
-    enum class Failure { none, connection, timeout, refused, operation };
+    /// operation: the script refused this operation alone (not applied); durability: applied, but
+    /// WAIT saw fewer replicas than asked (durability.hpp).
+    enum class Failure { none, connection, timeout, refused, operation, durability };
 
     explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
     explicit WriteOp(ReleaseArg&& op) : resend_flag(encode(args, std::move(op))) {}
@@ -53,7 +55,7 @@ struct WriteOp {
 class WriteCombiner {
 public:
     WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout, Counters& counters,
-                  const ScriptHead& head);
+                  const ScriptHead& head, ReplicaQuorum quorum = {});
 
     /// Runs @p op (alone or with others) and returns when its outcome is set. Never throws.
     void submit(WriteOp& op) noexcept;
@@ -85,6 +87,7 @@ private:
     bool busy_ = false;       // a leader is running a round trip
     Connection connection_;   // touched only by the current leader
     const ScriptHead& head_;
+    ReplicaQuorum quorum_;    // durability "replicas": one WAIT after each round trip
 };
 
 /// One call of the apply script carrying several operations, and where each one's resend flag is.

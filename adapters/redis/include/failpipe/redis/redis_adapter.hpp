@@ -10,7 +10,8 @@
 /// Errors: ConnectionError (cannot connect, the connection broke), TimeoutError (no answer within
 /// the command timeout), ProtocolError (an error reply or a reply of an unexpected shape; an ACL
 /// refusal names the denied command, see docs/redis.md "ACL"),
-/// StaleDeliveryError (settle/release of a delivery the adapter already gave back). After a
+/// StaleDeliveryError (settle/release of a delivery the adapter already gave back), DurabilityError
+/// (durability "replicas": applied, but fewer replicas confirmed it than asked). After a
 /// connection error, the next call reconnects on its own. Credentials never appear in errors or logs.
 /// See docs/redis.md for the data model.
 #pragma once
@@ -37,11 +38,29 @@ class AdapterCore;
 /// recovery by visibility timeout, due times from the Redis server's clock.
 class RedisAdapter final : public AdapterInterface {
 public:
+    /// @brief When a settle, release or push counts as done (Options::durability).
+    enum class Durability {
+        master,    ///< when the master has applied it (Redis replicates asynchronously: a master that
+                   ///< fails right after can lose it; docs/redis.md, "Durability")
+        replicas,  ///< when `WAIT` has also confirmed it on durability_replicas replicas
+    };
+
     /// @brief Where Redis is and how the adapter behaves.
     struct Options {
-        /// `redis://[user:password@]host[:port][/db]` (port 6379 and db 0 by default; percent-escapes
-        /// allowed in user and password; IPv6 hosts in brackets).
+        /// `redis://[user:password@]host[:port][/db][?durability=replicas&replicas=N&waitMs=T]` (port
+        /// 6379 and db 0 by default; percent-escapes allowed in user and password; IPv6 hosts in
+        /// brackets). The query sets durability, durability_replicas and durability_timeout (it wins
+        /// over those fields); any other parameter is an InvalidArgumentError.
         std::string url = "redis://127.0.0.1:6379";
+        /// `replicas`: every round trip that carries settles, releases or pushes (and every
+        /// settle_batch and push_batch) ends with one `WAIT durability_replicas durability_timeout`
+        /// on its connection; fewer confirmations make those calls throw DurabilityError (applied on
+        /// the master; sending a settle or release again is safe and confirms it).
+        Durability durability = Durability::master;
+        /// Replicas that must confirm (durability `replicas`): 1 to 1000.
+        std::size_t durability_replicas = 1;
+        /// How long WAIT waits for them (added to the command timeout of that round trip).
+        Seconds durability_timeout{1.0};
         /// Namespace of every key, wrapped in a hash tag: `{failpipe}:s:<channel>` and so on.
         std::string key_prefix = "failpipe";
         /// Bound of one connection attempt.
