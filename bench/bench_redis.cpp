@@ -24,6 +24,17 @@
 //
 // Environment: FAILPIPE_BENCH_REDIS_URL (required), FAILPIPE_BENCH_N, FAILPIPE_BENCH_ITERATIONS
 // (runs per scenario, default 5), FAILPIPE_LPUSH_OPS (redis-benchmark's figure, for the share column).
+//
+// With FAILPIPE_BENCH_CLUSTER_URL (scripts/bench-redis.sh --cluster) it runs instead A and B over
+// shard groups (FAILPIPE_BENCH_GROUPS, default 6; message i in group i mod G; each group one
+// RedisAdapter with key prefix `<prefix>:<group>`, so its keys carry the group's hash tag
+// `{prefix:group}`; 16 workers spread over the groups), first on the one Redis, then on the cluster
+// whose masters and slots FAILPIPE_BENCH_CLUSTER_MASTERS lists (`host:port=0-5460,... ...`). On the
+// cluster the group names are chosen so that the groups go round the masters in turn
+// (FAILPIPE_BENCH_GROUP_SPREAD=natural: g0, g1, ... wherever they hash). Each run diffs INFO
+// commandstats and INFO cpu of every master; the summary gives each master's share of the commands
+// and the masters' CPU per message, and a verdict per scenario: balanced within 20 % across the
+// masters (with 6 or more groups), CPU per message on the cluster no more than on one Redis.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -41,10 +52,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -52,9 +65,11 @@
 #include "failpipe/error.hpp"
 #include "failpipe/exponential_delay_middleware.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/hash_slot.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
 #include "failpipe/send_again_middleware.hpp"
+#include "failpipe/shard_groups.hpp"
 #include "failpipe/worker.hpp"
 
 namespace {
@@ -142,6 +157,8 @@ struct Measure {
     std::uint64_t client_commands = 0;   // commands the adapter sent (a script call counts once)
     std::uint64_t server_commands = 0;   // commands the server ran, those inside scripts included
     std::map<std::string, std::uint64_t> by_command;
+    std::vector<std::uint64_t> master_commands;  // per master of the server under test (shard-group runs)
+    std::vector<double> master_cpu;              // CPU seconds per master over the timed part (shard-group runs)
     std::string problem;  // a failed verification
 };
 
@@ -190,6 +207,81 @@ failpipe::FailureMiddlewareDispatcher dispatcher_for(Kind kind) {
     return failpipe::FailureMiddlewareDispatcher(std::move(options));
 }
 
+/// Dead letters a consume run of @p kind over N = @p n messages must end with (i % 100 == 1).
+std::uint64_t expected_dead(Kind kind, std::size_t n) { return kind == Kind::a ? 0 : (n + 98) / 100; }
+
+/// What is wrong after a consume run ("" when nothing): the Worker's counts, how often each
+/// message's handler ran (@p runs_of, N entries), runs of unknown messages, messages left in the
+/// channel(s) and dead letters.
+std::string verify_consume(Kind kind, std::size_t n, const failpipe::WorkerMetricsSnapshot& s,
+                           const std::atomic<std::uint32_t>* runs_of, std::uint64_t strays, std::size_t left,
+                           std::size_t dead_letters) {
+    const std::uint64_t dead = expected_dead(kind, n);
+    const std::uint64_t once = kind == Kind::a ? 0 : (n + 9) / 10;    // i % 10 == 0
+    std::ostringstream problems;
+    if (s.succeeded != n - dead) problems << " succeeded " << s.succeeded << " != " << n - dead << ";";
+    if (s.dead_lettered != dead) problems << " dead-lettered " << s.dead_lettered << " != " << dead << ";";
+    if (s.retried != once + 2 * dead) problems << " retried " << s.retried << " != " << once + 2 * dead << ";";
+    if (s.settle_errors != 0) problems << " settle errors " << s.settle_errors << ";";
+    std::size_t wrong = 0;
+    std::size_t first_wrong = n;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t expected = 1;
+        if (kind != Kind::a && i % 100 == 1) expected = 3;
+        if (kind != Kind::a && i % 10 == 0) expected = 2;
+        if (runs_of[i].load(std::memory_order_relaxed) != expected) {
+            if (wrong++ == 0) first_wrong = i;
+        }
+    }
+    if (wrong != 0) {
+        problems << " " << wrong << " messages ran a wrong number of times (first: i = " << first_wrong << ", "
+                 << runs_of[first_wrong].load() << " runs);";
+    }
+    if (strays != 0) problems << " " << strays << " runs of unknown messages;";
+    if (left != 0) problems << " channel not empty;";
+    if (dead_letters != dead) problems << " " << dead_letters << " dead letters != " << dead << ";";
+    return problems.str();
+}
+
+/// The handler of every consume scenario: counts the runs of message i in @p runs_of[i] (N
+/// entries; @p strays counts others), and fails as scenario @p kind says.
+failpipe::Handler scenario_handler(Kind kind, std::size_t n, std::atomic<std::uint32_t>* runs_of,
+                                   std::atomic<std::uint64_t>& strays) {
+    return [runs_of, &strays, n, kind](const Message& message, failpipe::HandlerContext&) {
+        const auto i = message.data["i"].get<std::uint64_t>();
+        if (i < n) {
+            runs_of[i].fetch_add(1, std::memory_order_relaxed);
+        } else {
+            strays.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (kind == Kind::a) return;
+        if (i % 100 == 1) throw failpipe::TransientError("always fails");
+        if (i % 10 == 0 && !message.metadata.contains(std::string(failpipe::metadata_keys::failure))) {
+            throw failpipe::TransientError("fails once");
+        }
+    };
+}
+
+/// Waits until the workers have settled every one of @p n messages: the Worker counts a message
+/// as succeeded or dead-lettered once its settle has returned. A settle error or @p give_up ends
+/// the wait with a problem noted in @p m.
+void await_settled(const failpipe::WorkerMetrics& metrics, std::size_t n, std::chrono::steady_clock::time_point give_up,
+                   Measure& m) {
+    for (;;) {
+        auto s = metrics.snapshot();
+        if (s.succeeded + s.dead_lettered >= n) return;
+        if (s.settle_errors != 0) {
+            m.problem = "settle errors";
+            return;
+        }
+        if (std::chrono::steady_clock::now() > give_up) {
+            m.problem = "timed out";
+            return;
+        }
+        std::this_thread::sleep_for(200us);
+    }
+}
+
 Measure run_consume(Kind kind, int concurrency, bool per_batch) {
     const std::size_t n = message_count();
     auto adapter = fresh_adapter();
@@ -214,19 +306,7 @@ Measure run_consume(Kind kind, int concurrency, bool per_batch) {
         options.settle_per_batch = per_batch;
         auto worker = std::make_unique<failpipe::Worker>(adapter, dispatcher_for(kind), failpipe::Classifier{}, options);
         worker->share_metrics(metrics);
-        worker->on("job", [&runs_of, &strays, n, kind](const Message& message, failpipe::HandlerContext&) {
-            const auto i = message.data["i"].get<std::uint64_t>();
-            if (i < n) {
-                runs_of[i].fetch_add(1, std::memory_order_relaxed);
-            } else {
-                strays.fetch_add(1, std::memory_order_relaxed);
-            }
-            if (kind == Kind::a) return;
-            if (i % 100 == 1) throw failpipe::TransientError("always fails");
-            if (i % 10 == 0 && !message.metadata.contains(std::string(failpipe::metadata_keys::failure))) {
-                throw failpipe::TransientError("fails once");
-            }
-        });
+        worker->on("job", scenario_handler(kind, n, runs_of.get(), strays));
         workers.push_back(std::move(worker));
     }
 
@@ -238,52 +318,14 @@ Measure run_consume(Kind kind, int concurrency, bool per_batch) {
     {
         std::vector<std::jthread> threads;
         for (auto& worker : workers) threads.emplace_back([w = worker.get()](std::stop_token stop) { w->run(stop); });
-        // The Worker counts a message as succeeded or dead-lettered once its settle has returned.
-        for (;;) {
-            auto s = metrics->snapshot();
-            if (s.succeeded + s.dead_lettered >= n) break;
-            if (s.settle_errors != 0) {
-                m.problem = "settle errors";
-                break;
-            }
-            if (std::chrono::steady_clock::now() > give_up) {
-                m.problem = "timed out";
-                break;
-            }
-            std::this_thread::sleep_for(200us);
-        }
+        await_settled(*metrics, n, give_up, m);
         m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         probe.stop(m);
     }  // stop and join the workers (not timed)
     probe.finish(m);
 
-    auto s = metrics->snapshot();
-    const std::uint64_t dead = kind == Kind::a ? 0 : (n + 98) / 100;  // i % 100 == 1 for i < n
-    const std::uint64_t once = kind == Kind::a ? 0 : (n + 9) / 10;    // i % 10 == 0
-    std::ostringstream problems;
-    if (s.succeeded != n - dead) problems << " succeeded " << s.succeeded << " != " << n - dead << ";";
-    if (s.dead_lettered != dead) problems << " dead-lettered " << s.dead_lettered << " != " << dead << ";";
-    if (s.retried != once + 2 * dead) problems << " retried " << s.retried << " != " << once + 2 * dead << ";";
-    if (s.settle_errors != 0) problems << " settle errors " << s.settle_errors << ";";
-    std::size_t wrong = 0;
-    std::size_t first_wrong = n;
-    for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t expected = 1;
-        if (kind != Kind::a && i % 100 == 1) expected = 3;
-        if (kind != Kind::a && i % 10 == 0) expected = 2;
-        if (runs_of[i].load(std::memory_order_relaxed) != expected) {
-            if (wrong++ == 0) first_wrong = i;
-        }
-    }
-    if (wrong != 0) {
-        problems << " " << wrong << " messages ran a wrong number of times (first: i = " << first_wrong << ", "
-                 << runs_of[first_wrong].load() << " runs);";
-    }
-    if (strays.load() != 0) problems << " " << strays.load() << " runs of unknown messages;";
-    if (adapter->depth("bench").total() != 0) problems << " channel not empty;";
-    const std::size_t dead_letters = adapter->depth("bench:dlq").total();
-    if (dead_letters != dead) problems << " " << dead_letters << " dead letters != " << dead << ";";
-    if (!problems.str().empty()) m.problem += problems.str();
+    m.problem += verify_consume(kind, n, metrics->snapshot(), runs_of.get(), strays.load(), adapter->depth("bench").total(),
+                                adapter->depth("bench:dlq").total());
     return m;
 }
 
@@ -322,6 +364,282 @@ Measure run_push(PushKind kind, int concurrency) {
     return m;
 }
 
+// ---- Shard groups on one Redis and on a Redis Cluster (scripts/bench-redis.sh --cluster) ----------
+
+/// A master of the server under test and the hash slots it serves (one Redis: all of them).
+struct Master {
+    std::string address;                                     // host:port
+    std::vector<std::pair<unsigned, unsigned>> slot_ranges;  // inclusive
+    bool serves(std::uint16_t slot) const {
+        return std::any_of(slot_ranges.begin(), slot_ranges.end(),
+                           [slot](const auto& range) { return slot >= range.first && slot <= range.second; });
+    }
+};
+
+/// Where a shard-group run goes: one Redis, or a Redis Cluster and its masters.
+struct Target {
+    std::string label;  // "one Redis" or "cluster"
+    std::string url;
+    std::vector<Master> masters;
+    bool cluster = false;
+};
+
+/// `host:port` of a `redis://[user:password@]host:port[/db]` URL.
+std::string address_of(std::string url) {
+    if (url.rfind("redis://", 0) == 0) url.erase(0, 8);
+    if (auto at = url.rfind('@'); at != std::string::npos) url.erase(0, at + 1);
+    if (auto slash = url.find('/'); slash != std::string::npos) url.erase(slash);
+    return url;
+}
+
+/// FAILPIPE_BENCH_CLUSTER_MASTERS as scripts/bench-redis.sh writes it from `CLUSTER NODES`:
+/// `host:port=0-5460 host:port=5461-10922,12000 ...` (a master, `=`, its slots, comma-separated).
+std::vector<Master> parse_masters(const std::string& text) {
+    std::vector<Master> masters;
+    std::istringstream entries(text);
+    std::string entry;
+    while (entries >> entry) {
+        const auto equals = entry.find('=');
+        if (equals == std::string::npos) throw std::invalid_argument("no '=' in master entry '" + entry + "'");
+        Master master{entry.substr(0, equals), {}};
+        std::istringstream ranges(entry.substr(equals + 1));
+        std::string range;
+        while (std::getline(ranges, range, ',')) {
+            if (range.empty()) continue;
+            const auto dash = range.find('-');
+            const unsigned first = static_cast<unsigned>(std::stoul(range.substr(0, dash)));
+            const unsigned last = dash == std::string::npos ? first : static_cast<unsigned>(std::stoul(range.substr(dash + 1)));
+            master.slot_ranges.emplace_back(first, last);
+        }
+        masters.push_back(std::move(master));
+    }
+    return masters;
+}
+
+const Target& one_redis_target() {
+    // FAILPIPE_BENCH_ONE_REDIS_LABEL: "one Redis + replica" when the script gave it one.
+    static const Target target{env("FAILPIPE_BENCH_ONE_REDIS_LABEL", "one Redis"), redis_url(), {Master{address_of(redis_url()), {{0u, failpipe::kClusterSlots - 1u}}}}, false};
+    return target;
+}
+const Target& cluster_target() {
+    static const Target target = [] {
+        Target t{"cluster", env("FAILPIPE_BENCH_CLUSTER_URL"), parse_masters(env("FAILPIPE_BENCH_CLUSTER_MASTERS")), true};
+        // A node that has never met another one lists itself as ":port": it is on the seed's host.
+        const std::string seed = address_of(t.url);
+        for (Master& master : t.masters) {
+            if (master.address.rfind(':', 0) == 0) master.address = seed.substr(0, seed.rfind(':')) + master.address;
+        }
+        return t;
+    }();
+    return target;
+}
+bool cluster_mode() { return !env("FAILPIPE_BENCH_CLUSTER_URL").empty(); }
+
+std::size_t group_count() {
+    static const std::size_t g = std::max<std::size_t>(1, std::stoul(env("FAILPIPE_BENCH_GROUPS", "6")));
+    return g;
+}
+/// FAILPIPE_BENCH_GROUP_SPREAD=natural: groups g0, g1, ... wherever their slots fall; else
+/// (balanced) names chosen so that the groups go round the masters in turn.
+bool natural_spread() { return env("FAILPIPE_BENCH_GROUP_SPREAD") == "natural"; }
+
+/// The key prefix of the shard-group runs; each run uses channels of its own under it.
+const std::string& group_prefix() {
+    static const std::string prefix = "bench:" + std::to_string(::getpid());
+    return prefix;
+}
+
+struct Placement {
+    std::string name;      // the group's name
+    std::uint16_t slot;    // the slot of its hash tag {prefix:name}
+    std::size_t master;    // index in Target::masters (masters.size(): no master serves it)
+};
+
+std::size_t master_of(const Target& target, std::uint16_t slot) {
+    for (std::size_t m = 0; m < target.masters.size(); ++m) {
+        if (target.masters[m].serves(slot)) return m;
+    }
+    return target.masters.size();
+}
+
+/// The groups of every run on @p target. On a cluster (balanced spread) group k goes to master
+/// k mod M: it is named g<k>, or g<k>-<j> for the first j whose hash tag `{prefix:g<k>-<j>}` is in
+/// that master's slots, as a team would name its groups to spread them. Elsewhere g0, g1, ...
+const std::vector<Placement>& placements(const Target& target) {
+    static std::map<std::string, std::vector<Placement>> cache;
+    auto [it, added] = cache.try_emplace(target.label);
+    if (!added) return it->second;
+    for (std::size_t k = 0; k < group_count(); ++k) {
+        const std::size_t wanted = k % target.masters.size();
+        std::string name = "g" + std::to_string(k);
+        for (int j = 1; target.cluster && !natural_spread() && j < 100000; ++j) {
+            if (master_of(target, failpipe::shard_slot(group_prefix(), name)) == wanted) break;
+            name = "g" + std::to_string(k) + "-" + std::to_string(j);
+        }
+        const std::uint16_t slot = failpipe::shard_slot(group_prefix(), name);
+        it->second.push_back(Placement{name, slot, master_of(target, slot)});
+    }
+    return it->second;
+}
+
+/// INFO of every master of a target: the commands each ran and its CPU seconds. Each master is
+/// asked through an adapter of its own, given that master's URL and a key prefix in its slots, so
+/// the INFO reaches that master whether or not the adapter routes by slot.
+class MasterProbe {
+public:
+    struct Sample {
+        std::map<std::string, std::uint64_t> calls;
+        double cpu = 0;
+    };
+
+    explicit MasterProbe(const Target& target) {
+        for (const Master& master : target.masters) {
+            RedisAdapter::Options options;
+            options.url = "redis://" + master.address;
+            options.pool_size = 1;
+            for (int j = 0;; ++j) {
+                options.key_prefix = "bench-probe-" + std::to_string(j);
+                if (master.serves(failpipe::cluster_hash_slot("{" + options.key_prefix + "}"))) break;
+            }
+            adapters_.push_back(std::make_unique<RedisAdapter>(options));
+            check_port(*adapters_.back(), master.address);
+        }
+    }
+    std::vector<Sample> sample() {
+        std::vector<Sample> samples;
+        for (auto& adapter : adapters_) samples.push_back(Sample{command_stats(*adapter), server_cpu(*adapter)});
+        return samples;
+    }
+
+private:
+    /// Each master's figures must come from that master: were every INFO answered by one node, the
+    /// masters would look perfectly balanced.
+    static void check_port(RedisAdapter& adapter, const std::string& address) {
+        const std::string wanted = "tcp_port:" + address.substr(address.rfind(':') + 1);
+        std::istringstream lines(adapter.info("server"));
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.rfind("tcp_port:", 0) != 0) continue;
+            if (line == wanted) return;
+            throw std::runtime_error("the INFO meant for master " + address + " came from a server with " + line);
+        }
+        throw std::runtime_error("INFO server of master " + address + " has no tcp_port");
+    }
+
+    std::vector<std::unique_ptr<RedisAdapter>> adapters_;
+};
+
+/// Why pushing to group @p group failed, with what it means on a cluster.
+std::string push_problem(const Target& target, const Placement& group, const std::exception& e) {
+    std::string problem = " pushing to group " + group.name + " (hash slot " + std::to_string(group.slot) + ") on " +
+                          target.label + " failed: " + e.what();
+    const std::string what = e.what();
+    if (target.cluster && (what.find("MOVED") != std::string::npos || what.find("CROSSSLOT") != std::string::npos)) {
+        problem += " -- this build's RedisAdapter does not follow a Redis Cluster's slot map (MOVED/CROSSSLOT): "
+                   "the cluster runs need the adapter's Redis Cluster support (issue 9, the cluster client on "
+                   "branch wip/cluster)";
+    }
+    return problem;
+}
+
+/// A consume run over the shard groups of @p target: N messages, message i in group i mod G, each
+/// group one RedisAdapter whose key prefix is `<prefix>:<group>` (so its keys carry the group's
+/// hash tag `{prefix:group}`, as failpipe::shard_hash_tag names it), @p concurrency workers spread
+/// over the groups in turn (at least one per group), settling per reserved batch.
+Measure run_groups(Kind kind, const Target& target, int concurrency) {
+    static std::atomic<int> run_counter{0};
+    const std::string channel = "bench" + std::to_string(run_counter++);
+    const std::size_t n = message_count();
+    const auto& groups = placements(target);
+    const std::size_t g = groups.size();
+    const int workers_total = std::max(concurrency, static_cast<int>(g));
+    std::vector<std::shared_ptr<RedisAdapter>> adapters;
+    for (const Placement& group : groups) {
+        RedisAdapter::Options options;
+        options.url = target.url;
+        options.key_prefix = group_prefix() + ":" + group.name;
+        options.pool_size = static_cast<std::size_t>(workers_total) / g + 2;
+        if ("{" + options.key_prefix + "}" != failpipe::shard_hash_tag(group_prefix(), group.name)) {
+            throw std::logic_error("the key prefix of group " + group.name + " is not its shard hash tag");
+        }
+        adapters.push_back(std::make_shared<RedisAdapter>(options));
+    }
+    Measure m;
+    m.messages = n;
+    for (std::size_t k = 0; k < g; ++k) {
+        std::vector<OutgoingMessage> batch;
+        for (std::size_t i = k; i < n; i += g) batch.push_back(OutgoingMessage{channel, Message::create("job", {{"i", i}}), Seconds{0.0}});
+        try {
+            adapters[k]->push_batch(std::move(batch));
+        } catch (const std::exception& e) {
+            m.problem = push_problem(target, groups[k], e);
+            return m;
+        }
+    }
+    auto metrics = std::make_shared<failpipe::WorkerMetrics>();
+    std::unique_ptr<std::atomic<std::uint32_t>[]> runs_of(new std::atomic<std::uint32_t>[n]);
+    for (std::size_t i = 0; i < n; ++i) runs_of[i].store(0, std::memory_order_relaxed);
+    std::atomic<std::uint64_t> strays{0};
+    std::vector<std::unique_ptr<failpipe::Worker>> workers;
+    for (int w = 0; w < workers_total; ++w) {
+        failpipe::WorkerOptions options;
+        options.channels = {channel};
+        options.batch_size = 64;
+        auto worker = std::make_unique<failpipe::Worker>(adapters[static_cast<std::size_t>(w) % g], dispatcher_for(kind),
+                                                         failpipe::Classifier{}, options);
+        worker->share_metrics(metrics);
+        worker->on("job", scenario_handler(kind, n, runs_of.get(), strays));
+        workers.push_back(std::move(worker));
+    }
+
+    MasterProbe probe(target);
+    auto client_stats = [&adapters] {
+        std::uint64_t commands = 0;
+        for (auto& adapter : adapters) commands += adapter->stats().commands;
+        return commands;
+    };
+    const auto before = probe.sample();
+    const std::uint64_t commands_before = client_stats();
+    const ClientUsage usage_before = client_usage();
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<MasterProbe::Sample> after;
+    {
+        std::vector<std::jthread> threads;
+        for (auto& worker : workers) threads.emplace_back([w = worker.get()](std::stop_token stop) { w->run(stop); });
+        await_settled(*metrics, n, started + 120s, m);
+        m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const ClientUsage usage = client_usage();
+        m.client_cpu = usage.cpu - usage_before.cpu;
+        m.switches = usage.switches - usage_before.switches;
+        m.client_commands = client_stats() - commands_before;
+        after = probe.sample();
+    }  // stop and join the workers (not timed)
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        std::uint64_t commands = 0;
+        for (auto& [name, count] : after[i].calls) {
+            if (name == "info") continue;  // the probes' own
+            const auto prior = before[i].calls.find(name);
+            const std::uint64_t delta = count - (prior == before[i].calls.end() ? 0 : prior->second);
+            if (delta == 0) continue;
+            m.by_command[name] += delta;
+            commands += delta;
+        }
+        m.master_commands.push_back(commands);
+        m.master_cpu.push_back(after[i].cpu - before[i].cpu);
+        m.server_commands += commands;
+        m.server_cpu += after[i].cpu - before[i].cpu;
+    }
+
+    std::size_t left = 0, dead_letters = 0;
+    for (auto& adapter : adapters) {
+        left += adapter->depth(channel).total();
+        dead_letters += adapter->depth(channel + ":dlq").total();
+    }
+    m.problem += verify_consume(kind, n, metrics->snapshot(), runs_of.get(), strays.load(), left, dead_letters);
+    return m;
+}
+
 struct Row {
     std::string scenario;  // A, B, B', C ...
     std::string what;      // its description
@@ -331,6 +649,8 @@ struct Row {
     std::vector<Measure> runs;
     bool ran = false;      // selected by --benchmark_filter
     std::string problem;   // a failed verification (the row then shows no figures)
+    std::string on;        // shard-group runs: "one Redis" or "cluster" ("" for the others)
+    std::size_t groups = 0;
 };
 std::vector<Row>& rows() {
     static std::vector<Row> all;
@@ -339,7 +659,10 @@ std::vector<Row>& rows() {
 
 template <class Run>
 void register_scenario(Row row, Run run) {
-    std::string name = row.scenario + "/" + (row.settle == "-" ? row.what : "settle:" + row.settle) +
+    std::string name = row.scenario + "/" +
+                       (!row.on.empty() ? row.on + "/groups:" + std::to_string(row.groups)
+                        : row.settle == "-" ? row.what
+                                            : "settle:" + row.settle) +
                        "/concurrency:" + std::to_string(row.concurrency);
     for (char& c : name) {
         if (c == ' ' || c == '(' || c == ')') c = '_';
@@ -395,6 +718,25 @@ void print_cells(const std::vector<std::string>& cells, const std::vector<int>& 
         } else {
             std::printf(" %-*s |", widths[i], cells[i].c_str());
         }
+    }
+    std::printf("\n");
+}
+
+/// One line of "Server commands per message, by command": the median run of @p row, labelled
+/// `[<label>]`; nothing for a row that failed or did not run.
+void print_by_command(const Row& row, const std::string& label) {
+    if (!row.problem.empty() || row.runs.empty()) return;
+    std::vector<const Measure*> sorted;
+    for (const auto& m : row.runs) sorted.push_back(&m);
+    std::sort(sorted.begin(), sorted.end(), [](const Measure* a, const Measure* b) { return a->seconds > b->seconds; });
+    const Measure& m = *sorted[sorted.size() / 2];
+    std::printf("  %s %s [%s] c%d:", row.scenario.c_str(), row.what.c_str(), label.c_str(), row.concurrency);
+    std::vector<std::pair<std::uint64_t, std::string>> order;
+    for (auto& [name, count] : m.by_command) order.emplace_back(count, name);
+    std::sort(order.rbegin(), order.rend());
+    for (auto& [count, name] : order) {
+        const double per = static_cast<double>(count) / static_cast<double>(m.messages);
+        if (per >= 0.005) std::printf(" %s %.2f", name.c_str(), per);
     }
     std::printf("\n");
 }
@@ -476,23 +818,212 @@ void print_summary() {
         }
     }
     std::printf("\nServer commands per message, by command (median run of each scenario):\n");
+    for (const Row& row : rows()) print_by_command(row, row.settle);
+    std::printf("\nTargets: A >= 100,000 msgs/s, B >= 70,000 msgs/s, C bulk >= 150,000 pushes/s.\n");
+}
+
+
+/// The median of @p values (the upper one of an even count).
+double median_of(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values.empty() ? 0.0 : values[values.size() / 2];
+}
+
+/// Server CPU seconds per message of each run of @p row (every master's, summed), its median.
+double server_cpu_per_message(const Row& row) {
+    std::vector<double> per;
+    for (const Measure& m : row.runs) per.push_back(m.server_cpu / static_cast<double>(m.messages));
+    return median_of(per);
+}
+
+/// Commands per master over every run of @p row, and the largest distance of one from their mean,
+/// as a fraction of the mean.
+std::pair<std::vector<std::uint64_t>, double> master_spread(const Row& row) {
+    std::vector<std::uint64_t> totals;
+    for (const Measure& m : row.runs) {
+        totals.resize(std::max(totals.size(), m.master_commands.size()), 0);
+        for (std::size_t i = 0; i < m.master_commands.size(); ++i) totals[i] += m.master_commands[i];
+    }
+    double mean = 0;
+    for (auto total : totals) mean += static_cast<double>(total);
+    mean /= static_cast<double>(std::max<std::size_t>(1, totals.size()));
+    double worst = 0;
+    for (auto total : totals) worst = std::max(worst, std::abs(static_cast<double>(total) - mean) / std::max(mean, 1.0));
+    return {totals, worst};
+}
+
+void print_groups(const Target& target) {
+    std::printf("%s at %s: %zu master(s);", target.label.c_str(), target.url.c_str(), target.masters.size());
+    if (!target.cluster) {
+        std::printf(" groups ");
+        for (const Placement& p : placements(target)) std::printf("%s%s", p.name.c_str(), &p == &placements(target).back() ? "\n" : ", ");
+        return;
+    }
+    std::printf(" groups (hash tag {%s:<group>}, %s spread):\n", group_prefix().c_str(), natural_spread() ? "natural" : "balanced");
+    for (std::size_t m = 0; m <= target.masters.size(); ++m) {
+        std::string names;
+        for (const Placement& p : placements(target)) {
+            if (p.master == m) names += (names.empty() ? "" : ", ") + p.name + " (slot " + std::to_string(p.slot) + ")";
+        }
+        if (m == target.masters.size() && names.empty()) break;
+        std::printf("  %-21s %s\n", m < target.masters.size() ? target.masters[m].address.c_str() : "(no master)",
+                    names.empty() ? "-" : names.c_str());
+    }
+}
+
+/// The summary of `scripts/bench-redis.sh --cluster`: the table of the shard-group runs on one Redis
+/// and on the cluster, then a verdict per scenario.
+void print_cluster_summary() {
+    std::printf("\nfailpipe with %zu shard groups on one Redis and on a Redis Cluster: N = %zu per run (message i in\n"
+                "group i mod %zu), %d runs each (median run shown, range of msgs/s beside it), settle per reserved batch\n",
+                group_count(), message_count(), group_count(), iterations());
+    print_groups(one_redis_target());
+    print_groups(cluster_target());
+    std::printf("%u cores online; every redis-server (cluster replicas included) and this benchmark share them\n\n",
+                std::thread::hardware_concurrency());
+
+    const std::vector<std::string> head = {"scenario", "on", "groups", "conc", "msgs/s", "range", "srv cmds/msg",
+                                           "sent cmds/msg", "cli us/msg", "srv us/msg", "commands per master", "max off mean"};
+    const std::vector<bool> right = {false, false, true, true, true, true, true, true, true, true, false, true};
+    std::vector<std::vector<std::string>> table;
+    char buffer[64];
+    auto fixed = [&buffer](const char* format, double value) {
+        std::snprintf(buffer, sizeof buffer, format, value);
+        return std::string(buffer);
+    };
     for (const Row& row : rows()) {
-        if (!row.problem.empty() || row.runs.empty()) continue;
+        if (!row.ran || row.on.empty()) continue;
+        std::vector<std::string> cells = {row.scenario + " " + row.what, row.on, std::to_string(row.groups),
+                                          std::to_string(row.concurrency)};
+        if (!row.problem.empty() || row.runs.empty()) {
+            cells.insert(cells.end(), {"FAILED", "", "", "", "", "", "", ""});
+            table.push_back(std::move(cells));
+            continue;
+        }
         std::vector<const Measure*> sorted;
         for (const auto& m : row.runs) sorted.push_back(&m);
         std::sort(sorted.begin(), sorted.end(), [](const Measure* a, const Measure* b) { return a->seconds > b->seconds; });
-        const Measure& m = *sorted[sorted.size() / 2];
-        std::printf("  %s %s [%s] c%d:", row.scenario.c_str(), row.what.c_str(), row.settle.c_str(), row.concurrency);
-        std::vector<std::pair<std::uint64_t, std::string>> order;
-        for (auto& [name, count] : m.by_command) order.emplace_back(count, name);
-        std::sort(order.rbegin(), order.rend());
-        for (auto& [count, name] : order) {
-            const double per = static_cast<double>(count) / static_cast<double>(m.messages);
-            if (per >= 0.005) std::printf(" %s %.2f", name.c_str(), per);
+        const Measure& median = *sorted[sorted.size() / 2];
+        auto rate_of = [](const Measure& m) { return static_cast<double>(m.messages) / m.seconds; };
+        const double per = static_cast<double>(median.messages);
+        cells.push_back(thousands(rate_of(median)));
+        cells.push_back(sorted.size() > 1 ? thousands(rate_of(*sorted.front()) / 1000) + "k-" +
+                                                thousands(rate_of(*sorted.back()) / 1000) + "k"
+                                          : "-");
+        cells.push_back(fixed("%.2f", static_cast<double>(median.server_commands) / per));
+        cells.push_back(fixed("%.3f", static_cast<double>(median.client_commands) / per));
+        cells.push_back(fixed("%.1f", 1e6 * median.client_cpu / per));
+        cells.push_back(fixed("%.1f", 1e6 * server_cpu_per_message(row)));
+        auto [totals, worst] = master_spread(row);
+        std::uint64_t sum = 0;
+        for (auto total : totals) sum += total;
+        std::string shares;
+        for (auto total : totals) {
+            shares += (shares.empty() ? "" : " / ") + fixed("%.1f %%", 100.0 * static_cast<double>(total) / static_cast<double>(std::max<std::uint64_t>(sum, 1)));
         }
-        std::printf("\n");
+        cells.push_back(shares);
+        cells.push_back(totals.size() > 1 ? fixed("%.1f %%", 100.0 * worst) : "-");
+        table.push_back(std::move(cells));
     }
-    std::printf("\nTargets: A >= 100,000 msgs/s, B >= 70,000 msgs/s, C bulk >= 150,000 pushes/s.\n");
+    std::vector<int> widths(head.size(), 0);
+    for (std::size_t i = 0; i < head.size(); ++i) widths[i] = static_cast<int>(head[i].size());
+    for (const auto& cells : table) {
+        for (std::size_t i = 0; i < cells.size(); ++i) widths[i] = std::max(widths[i], static_cast<int>(cells[i].size()));
+    }
+    print_cells(head, widths, right);
+    std::printf("|");
+    for (std::size_t i = 0; i < head.size(); ++i) {
+        std::printf(" %s%s |", std::string(static_cast<std::size_t>(widths[i] - (right[i] ? 1 : 0)), '-').c_str(),
+                    right[i] ? ":" : "");
+    }
+    std::printf("\n");
+    for (const auto& cells : table) print_cells(cells, widths, right);
+
+    std::printf("\nPer message (median run; srv us/msg: the median over the runs): srv cmds = commands the masters ran\n"
+                "(INFO commandstats of every master, diffed over the timed part, scripts' commands included, the probes'\n"
+                "INFO left out); sent cmds = commands the adapters sent; cli us = CPU microseconds of this process;\n"
+                "srv us = used_cpu_sys + used_cpu_user of every master, diffed (replicas not counted; a master's\n"
+                "feed to its replica is). Commands per master: each master's share of every run's commands together;\n"
+                "max off mean: the largest distance of one master's commands from the masters' mean.\n");
+    for (const Row& row : rows()) {
+        if (!row.on.empty() && !row.problem.empty()) {
+            std::printf("\nFAILED %s %s on %s: verification failed:%s\n", row.scenario.c_str(), row.what.c_str(),
+                        row.on.c_str(), row.problem.c_str());
+        }
+    }
+    std::printf("\nServer commands per message, by command (median run of each scenario, every master):\n");
+    for (const Row& row : rows()) {
+        if (!row.on.empty()) print_by_command(row, row.on);
+    }
+    std::printf("\nVerdicts (balanced: every master within 20 %% of the masters' mean, with %zu groups%s;\n"
+                "CPU: the masters' CPU per message on the cluster no more than on %s):\n",
+                group_count(), group_count() < 6 ? ", fewer than the 6 the target asks for" : "",
+                one_redis_target().label.c_str());
+    for (const Row& cluster : rows()) {
+        if (cluster.on != "cluster" || !cluster.ran) continue;
+        const Row* single = nullptr;
+        for (const Row& row : rows()) {
+            if (row.on == one_redis_target().label && row.scenario == cluster.scenario && row.concurrency == cluster.concurrency) single = &row;
+        }
+        std::printf("  %s %s, conc %d: ", cluster.scenario.c_str(), cluster.what.c_str(), cluster.concurrency);
+        if (!cluster.problem.empty() || cluster.runs.empty()) {
+            std::printf("no verdict: the cluster runs FAILED (above)\n");
+            continue;
+        }
+        auto [totals, worst] = master_spread(cluster);
+        std::printf("balance within 20 %% across %zu masters: %s (largest %.1f %% off the mean)", totals.size(),
+                    worst <= 0.20 && group_count() >= 6 ? "yes" : "no", 100.0 * worst);
+        const double on_cluster = server_cpu_per_message(cluster);
+        if (single == nullptr || !single->ran || !single->problem.empty() || single->runs.empty()) {
+            std::printf("; CPU/msg cluster <= %s: no verdict (its runs did not run or FAILED)\n",
+                        one_redis_target().label.c_str());
+            continue;
+        }
+        const double on_one = server_cpu_per_message(*single);
+        std::printf("; CPU/msg cluster <= %s: %s (%.1f us vs %.1f us, %+.0f %%)\n", single->on.c_str(),
+                    on_cluster <= on_one ? "yes" : "no", 1e6 * on_cluster, 1e6 * on_one, 100.0 * (on_cluster / on_one - 1.0));
+    }
+}
+
+/// `scripts/bench-redis.sh --cluster`: A and B over the shard groups, on one Redis and on the
+/// cluster in turn, then print_cluster_summary().
+int run_cluster_comparison(int argc, char** argv) {
+    try {
+        if (cluster_target().masters.empty()) throw std::invalid_argument("it is empty");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_redis: FAILPIPE_BENCH_CLUSTER_MASTERS (the cluster's masters and their slots, "
+                             "`host:port=0-5460 ...`; scripts/bench-redis.sh --cluster sets it) is not usable: %s\n", e.what());
+        return 2;
+    }
+    constexpr int concurrency = 16;
+    struct Consume {
+        const char* scenario;
+        const char* what;
+        Kind kind;
+    };
+    for (const Consume& c : {Consume{"A", "all succeed", Kind::a}, Consume{"B", "10% fail once, 1% dead", Kind::b}}) {
+        for (const Target* target : {&one_redis_target(), &cluster_target()}) {
+            register_scenario(Row{c.scenario, c.what, "batch", concurrency, 0, {}, false, {}, target->label, group_count()},
+                              [kind = c.kind, target] {
+                                  try {
+                                      return run_groups(kind, *target, concurrency);
+                                  } catch (const std::exception& e) {
+                                      Measure m;
+                                      m.problem = std::string(" on ") + target->label + ": " + e.what();
+                                      return m;
+                                  }
+                              });
+        }
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    print_cluster_summary();
+    for (const Row& row : rows()) {
+        if (!row.problem.empty()) return 1;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -511,19 +1042,20 @@ int main(int argc, char** argv) {
         Kind kind;
         double target;
     };
+    if (cluster_mode()) return run_cluster_comparison(argc, argv);
     for (const Consume& c : {Consume{"A", "all succeed", Kind::a, 100000},
                              Consume{"B", "10% fail once, 1% dead", Kind::b, 70000},
                              Consume{"B'", "as B, retry after 1 ms", Kind::b_delay, 70000}}) {
         for (bool per_batch : {true, false}) {
             for (int concurrency : {1, 16}) {
-                register_scenario(Row{c.scenario, c.what, per_batch ? "batch" : "message", concurrency, c.target, {}, false, {}},
+                register_scenario(Row{c.scenario, c.what, per_batch ? "batch" : "message", concurrency, c.target, {}, false, {}, {}, 0},
                                   [kind = c.kind, concurrency, per_batch] { return run_consume(kind, concurrency, per_batch); });
             }
         }
     }
-    register_scenario(Row{"C", "push_batch (bulk)", "-", 1, 150000, {}, false, {}}, [] { return run_push(PushKind::bulk, 1); });
-    register_scenario(Row{"C", "push() one at a time", "-", 1, 0, {}, false, {}}, [] { return run_push(PushKind::single, 1); });
-    register_scenario(Row{"C", "push() one at a time", "-", 16, 0, {}, false, {}},
+    register_scenario(Row{"C", "push_batch (bulk)", "-", 1, 150000, {}, false, {}, {}, 0}, [] { return run_push(PushKind::bulk, 1); });
+    register_scenario(Row{"C", "push() one at a time", "-", 1, 0, {}, false, {}, {}, 0}, [] { return run_push(PushKind::single, 1); });
+    register_scenario(Row{"C", "push() one at a time", "-", 16, 0, {}, false, {}, {}, 0},
                       [] { return run_push(PushKind::single_concurrent, 16); });
 
     benchmark::Initialize(&argc, argv);

@@ -6,12 +6,32 @@
 # scenarios A, B, B' at concurrency 1 and 16, and C (pushes). Prints a Markdown table at the end;
 # exits non-zero when a run's counts do not verify.
 #
+# --cluster: instead, shard groups on one Redis against a Redis Cluster, in one run. It also starts a
+# throw-away cluster (scripts/redis-test-cluster.sh: 3 masters + 3 replicas on loopback, stopped by
+# PID on exit) and runs A and B over FAILPIPE_BENCH_GROUPS shard groups (default 6, spread round the
+# masters; FAILPIPE_BENCH_GROUP_SPREAD=natural keeps the names g0, g1, ... wherever their slots fall)
+# on each, 16 workers: INFO commandstats and INFO cpu of every master diffed over each run. Prints a
+# table and a verdict per scenario (commands balanced within 20 % across the masters; the masters'
+# CPU per message on the cluster no more than on one Redis). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
+# the one Redis a replica too (started and stopped by PID like the others), so that both sides pay for
+# feeding one replica per master.
+#
 # Extra arguments go to the benchmark (Google Benchmark flags, e.g. --benchmark_filter='^A/').
 # FAILPIPE_BUILD_DIR picks another build directory (only the benchmark is built there; configured
 # as Release first if it is not yet). FAILPIPE_BENCH_N (messages per run, default 20000) and
 # FAILPIPE_BENCH_ITERATIONS (runs per scenario, default 5) are passed through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cluster=
+args=()
+for arg in "$@"; do
+  if [ "${arg}" = --cluster ]; then cluster=1; else args+=("${arg}"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
+if [ -n "${cluster}" ] && [ ! -f scripts/redis-test-cluster.sh ]; then
+  echo "bench-redis --cluster: scripts/redis-test-cluster.sh is missing: it comes with the Redis Cluster test support of issue 9 (the cluster helper's branch wip/cluster)" >&2
+  exit 1
+fi
 if [ -n "${FAILPIPE_BUILD_DIR:-}" ]; then
   build_dir=${FAILPIPE_BUILD_DIR}
   [ -f "${build_dir}/CMakeCache.txt" ] || cmake -S . -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -25,6 +45,68 @@ fi
 source scripts/redis-test-server.sh
 port=${FAILPIPE_TEST_REDIS_URL##*:}
 echo "bench-redis: $(redis-server --version | cut -d' ' -f1-3), $(nproc) cores shared by redis-server and the benchmark" >&2
+
+if [ -n "${cluster}" ]; then
+  # Sourced after the one Redis: its EXIT trap then stops both (see the script).
+  source scripts/redis-test-cluster.sh
+  seed=${FAILPIPE_TEST_REDIS_CLUSTER_URL#redis://}
+  # The masters and their slots, "host:port=0-5460 ...", from CLUSTER NODES (fields 9 on: slots,
+  # and [slot->-node] entries of migrations, left out).
+  masters=$(redis-cli -h "${seed%:*}" -p "${seed##*:}" cluster nodes | tr -d '\r' |
+            awk '$3 ~ /master/ && $3 !~ /fail/ {
+                   address = $2; sub(/@.*/, "", address); slots = ""
+                   for (i = 9; i <= NF; i++) if ($i !~ /^\[/) slots = slots (slots == "" ? "" : ",") $i
+                   printf "%s%s=%s", (n++ ? " " : ""), address, slots
+                 }')
+  one_label="one Redis"
+  if [ -n "${FAILPIPE_BENCH_ONE_REDIS_REPLICA:-}" ]; then
+    bench_replica_dir=$(mktemp -d -t failpipe-bench-replica.XXXXXX)
+    bench_replica_pid=
+    bench_stop_replica() {
+      if [ -n "${bench_replica_pid}" ]; then
+        kill "${bench_replica_pid}" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "${bench_replica_pid}" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "${bench_replica_pid}" 2>/dev/null || true
+      fi
+      rm -rf "${bench_replica_dir}"
+    }
+    # The replica first, then the cluster and the one Redis (the two scripts' own stop functions).
+    trap 'bench_stop_replica; failpipe_stop_cluster; failpipe_stop_redis' EXIT
+    for attempt in $(seq 1 20); do
+      replica_port=$(( 20000 + (RANDOM * 7 + attempt * 131) % 30000 ))
+      "${FAILPIPE_REDIS_SERVER}" --bind 127.0.0.1 --port "${replica_port}" --dir "${bench_replica_dir}" \
+          --save '' --appendonly no --protected-mode yes --daemonize no --replicaof 127.0.0.1 "${port}" \
+          --logfile "${bench_replica_dir}/redis.log" &
+      bench_replica_pid=$!
+      linked=
+      for _ in $(seq 1 100); do
+        kill -0 "${bench_replica_pid}" 2>/dev/null || break
+        if redis-cli -h 127.0.0.1 -p "${replica_port}" info replication 2>/dev/null | tr -d '\r' |
+             grep -qx 'master_link_status:up' &&
+           redis-cli -h 127.0.0.1 -p "${replica_port}" info server 2>/dev/null | tr -d '\r' |
+             grep -qx "process_id:${bench_replica_pid}"; then
+          linked=1
+          break
+        fi
+        sleep 0.1
+      done
+      [ -n "${linked}" ] && break
+      kill "${bench_replica_pid}" 2>/dev/null || true
+      bench_replica_pid=
+    done
+    if [ -z "${bench_replica_pid}" ]; then
+      echo "bench-redis: could not start a replica of the one Redis on a free port" >&2
+      exit 1
+    fi
+    one_label="one Redis + replica"
+    echo "bench-redis: the one Redis has a replica on 127.0.0.1:${replica_port} (pid ${bench_replica_pid})" >&2
+  fi
+  echo "bench-redis: ${one_label} at ${FAILPIPE_TEST_REDIS_URL}; Redis Cluster masters (and slots): ${masters}" >&2
+  echo "bench-redis: ${build_dir}/bin/bench_redis $*" >&2
+  FAILPIPE_BENCH_ONE_REDIS_LABEL=${one_label} FAILPIPE_BENCH_REDIS_URL=${FAILPIPE_TEST_REDIS_URL} FAILPIPE_BENCH_CLUSTER_URL=${FAILPIPE_TEST_REDIS_CLUSTER_URL} \
+    FAILPIPE_BENCH_CLUSTER_MASTERS=${masters} "${build_dir}/bin/bench_redis" "$@"
+  exit
+fi
 
 # LPUSH of the same server, measured now, as the yardstick of what this machine's Redis can do.
 lpush=$(redis-benchmark -h 127.0.0.1 -p "${port}" -c 16 -P 16 -t lpush -n 2000000 -q 2>/dev/null |

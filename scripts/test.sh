@@ -7,7 +7,8 @@
 #   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
 #   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, and the
 #             browser tests (headless Chromium, required here: FAILPIPE_REQUIRE_BROWSER=1), with a
-#             redis-server of its own on loopback. Last, so its ctest summary ends the output.
+#             redis-server and a Redis Cluster (6 nodes) of its own on loopback. Last, so its ctest
+#             summary ends the output.
 #
 # Options: --no-sanitize, --no-fuzz (skip those stages), --fuzz-seconds N.
 # One line per stage result at the end; exits non-zero when any stage failed.
@@ -52,6 +53,8 @@ summary_file=$(mktemp -t failpipe-ctest.XXXXXX)
 normal_tests() {
   # shellcheck source=scripts/redis-test-server.sh
   source scripts/redis-test-server.sh
+  # shellcheck source=scripts/redis-test-cluster.sh
+  source scripts/redis-test-cluster.sh
   # A missing browser fails the browser tests here instead of skipping them (tests/browser).
   export FAILPIPE_REQUIRE_BROWSER=1
   ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee "${summary_file}"

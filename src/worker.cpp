@@ -503,7 +503,7 @@ std::optional<Message> Worker::message_to_keep(Pending& pending) {
         return message;
     }
     // A retry or a dead letter carries the message on (with its updated history); the refused
-    // settlement is intact (AdapterInterface::settle's contract).
+    // settlement is intact (BrokerAdapter::settle's contract).
     for (auto& push : pending.settlement.pushes) {
         if (push.message.id == delivery.message.id) return std::move(push.message);
     }

@@ -18,7 +18,7 @@ while IFS= read -r name; do
   esac
 done < <(grep '^|' "$doc" | grep -v -e '^| case' -e '^| ---' |
          awk -F'|' '{ print $(NF-1) }' | grep -o '`[^`]*`' | tr -d '`' |
-         grep -E '^(core|redis|http|cli|payments|example|chaos|tests|browser):')
+         grep -E '^(core|redis|cluster|http|cli|payments|example|chaos|tests|browser):')
 echo "$checked test names checked, $missing missing"
 [ "$checked" -gt 50 ] || { echo "too few names found: is the table format still the same?"; exit 1; }
 [ "$missing" -eq 0 ]

@@ -4,7 +4,7 @@
 /// The CLI (`failpipe dlq ...`) and the dashboard are thin layers over this class. It reads the
 /// failure record every dead letter carries (metadata `failpipe-dead-letter`, see
 /// docs/operating-dead-letters.md) and changes channels only through the adapter's per-message atomic
-/// operations (AdapterInterface::move and ::remove), so a replay or a purge killed half-way loses
+/// operations (InspectionAdapter::move and ::remove), so a replay or a purge killed half-way loses
 /// and duplicates nothing: running it again finishes the job.
 ///
 /// Memory stays bounded whatever the size of the channel: every operation browses the channel in

@@ -2,16 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <hiredis/hiredis.h>
-
 #include "failpipe/error.hpp"
-#include "url.hpp"
+#include "cluster_client.hpp"
 
 namespace failpipe::detail::redis {
 namespace {
@@ -67,7 +64,7 @@ void apply_parameter(RedisAdapter::Options& options, std::string_view key, std::
 RedisAdapter::Options with_url_durability(RedisAdapter::Options options) {
     auto [base, query] = split_query(options.url);
     if (base.size() != options.url.size()) {
-        const std::string shown = parse_url(base).redacted + "?" + query;  // base checked first: errors never show a password
+        const std::string shown = redacted_url(base) + "?" + query;  // never shows a password
         std::vector<std::string> seen;
         bool waits_named = false;
         std::size_t begin = 0;
@@ -98,36 +95,6 @@ RedisAdapter::Options with_url_durability(RedisAdapter::Options options) {
         }
     }
     return options;
-}
-
-ReplicaQuorum replica_quorum(const RedisAdapter::Options& options) {
-    ReplicaQuorum quorum;
-    if (options.durability != RedisAdapter::Durability::replicas) return quorum;
-    quorum.replicas = static_cast<long long>(options.durability_replicas);
-    quorum.timeout_ms = std::max(1LL, static_cast<long long>(std::ceil(options.durability_timeout.count() * 1000.0)));
-    quorum.command_timeout = std::chrono::milliseconds(
-        std::max(1LL, static_cast<long long>(std::ceil(options.command_timeout.count() * 1000.0))));
-    return quorum;
-}
-
-void confirm_replicas(Connection& connection, const ReplicaQuorum& quorum, std::string_view what) {
-    Args command{"WAIT"};
-    command.add_number(quorum.replicas);
-    command.add_number(quorum.timeout_ms);
-    // WAIT blocks up to its timeout: the socket must not give up before the server answers.
-    connection.set_timeout(quorum.command_timeout + std::chrono::milliseconds(quorum.timeout_ms));
-    Reply reply = connection.command(command);
-    connection.restore_timeout();
-    throw_if_error_reply(*reply, connection.endpoint(), "WAIT");
-    if (reply->type != REDIS_REPLY_INTEGER) throw_unexpected_reply(*reply, connection.endpoint(), "WAIT", "an integer");
-    if (reply->integer < quorum.replicas) {
-        throw DurabilityError("Redis at " + connection.endpoint() + ": " + std::string(what) +
-                              " applied on the master, but WAIT confirmed it on " + std::to_string(reply->integer) +
-                              " of " + std::to_string(quorum.replicas) + " replica(s) within " +
-                              std::to_string(quorum.timeout_ms) +
-                              " ms (durability \"replicas\"): a failover now could lose it; sending the same call "
-                              "again is safe for settles and releases (docs/redis.md, \"Durability\")");
-    }
 }
 
 }  // namespace failpipe::detail::redis

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "cluster_client.hpp"
 #include "connection.hpp"
 #include "failpipe/error.hpp"
 
@@ -90,6 +91,9 @@ bool is_error_reply(const redisReply& reply, std::string_view code) noexcept {
 
 void throw_if_error_reply(const redisReply& reply, const std::string& endpoint, std::string_view command) {
     if (reply.type != REDIS_REPLY_ERROR) return;
+    // MOVED/ASK/TRYAGAIN/CLUSTERDOWN as their own types (a ProtocolError / ConnectionError with the
+    // same text as below), so the cluster client can follow or wait them out.
+    throw_if_cluster_reply(reply, endpoint, command);
     const std::string text(reply_text(reply));
     // States the server leaves on its own: loading the dataset after a restart, a long script,
     // a failover. Callers retry these like a lost connection.

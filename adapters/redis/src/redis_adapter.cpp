@@ -14,12 +14,13 @@
 #include <unordered_set>
 #include <utility>
 
+#include "cluster_slots.hpp"
 #include "connection.hpp"
 #include "durability.hpp"
 #include "entry.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/logging.hpp"
-#include "pool.hpp"
+#include "router.hpp"
 #include "script_args.hpp"
 #include "scripts.hpp"
 #include "url.hpp"
@@ -147,18 +148,19 @@ public:
 
     explicit AdapterCore(RedisAdapter::Options options)
         : options_(validated(with_url_durability(std::move(options)))),
-          endpoint_(parse_url(options_.url)),
+          router_(parse_seed_list(options_.url), cluster_mode(options_.cluster),
+                  ClusterSettings{options_.connect_timeout, options_.command_timeout, options_.pool_size, 16}, counters_),
           head_("{" + options_.key_prefix + "}", std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
+          slot_(key_slot(head_.prefix())),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
           command_timeout_(std::chrono::milliseconds(std::max(1LL, ceil_ms(options_.command_timeout)))),
-          pool_(endpoint_, options_.connect_timeout, options_.command_timeout, options_.pool_size, counters_),
-          quorum_(replica_quorum(options_)),
-          writer_(endpoint_, options_.connect_timeout, options_.command_timeout, counters_, head_, quorum_) {
-        options_.url = endpoint_.redacted;
+          durability_(replica_wait(options_)),
+          writer_(router_, slot_, head_, durability_) {
+        options_.url = redacted_url(options_.url);
     }
 
     const RedisAdapter::Options& options() const noexcept { return options_; }
-    const std::string& endpoint() const noexcept { return endpoint_.display; }
+    const std::string& endpoint() const noexcept { return router_.display(); }
 
     RedisAdapter::Stats stats() const noexcept {
         RedisAdapter::Stats stats;
@@ -166,6 +168,11 @@ public:
         stats.connects = counters_.connects.load(std::memory_order_relaxed);
         stats.write_round_trips = writer_.round_trips();
         stats.write_operations = writer_.operations();
+        const ClusterClient::Stats cluster = router_.cluster_stats();
+        stats.cluster_moved = cluster.moved;
+        stats.cluster_asked = cluster.asked;
+        stats.cluster_waits = cluster.busy;
+        stats.cluster_map_loads = cluster.refreshes;
         return stats;
     }
 
@@ -298,7 +305,7 @@ public:
                     take_statuses(*reply, chunks[k], connection.endpoint());
                 }
                 for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
-                if (quorum_.enabled()) confirm_replicas(connection, quorum_, "settle_batch");
+                if (durability_.enabled()) wait_for_replicas(connection, durability_, "settle_batch");
             });
         } catch (...) {
             fail_all(all, std::current_exception());
@@ -404,7 +411,7 @@ public:
             if (!first_error.empty()) {
                 throw ProtocolError("Redis at " + connection.endpoint() + ": push_batch failed in part: " + first_error);
             }
-            if (quorum_.enabled()) confirm_replicas(connection, quorum_, "push_batch");
+            if (durability_.enabled()) wait_for_replicas(connection, durability_, "push_batch");
         });
         return ids;
     }
@@ -1013,45 +1020,38 @@ private:
                                        "in a cluster hash tag itself)");
         }
         if (options.pool_size == 0) throw InvalidArgumentError("failpipe::RedisAdapter: pool_size must be at least 1");
+        if (options.durability == RedisAdapter::Durability::replicas) {
+            if (options.durability_replicas == 0 || options.durability_replicas > 1000) {
+                throw InvalidArgumentError("failpipe::RedisAdapter: durability_replicas must be 1..1000 with durability \"replicas\"");
+            }
+            check_positive(options.durability_timeout, "durability_timeout");
+        }
         return options;
     }
 
-    /// Runs @p f on a pooled connection. Any exception that leaves @p f drops the connection: replies
-    /// of a pipeline may still be unread on it. An I/O failure on a connection that had worked
-    /// before (a server restart drops idle connections) gets one more try on a fresh one; an error
-    /// reply (LOADING, READONLY, OOM, ...) or a timeout never does (the command may still run).
+    static ReplicaWait replica_wait(const RedisAdapter::Options& options) {
+        ReplicaWait wait;
+        if (options.durability != RedisAdapter::Durability::replicas) return wait;
+        wait.replicas = static_cast<long long>(options.durability_replicas);
+        wait.timeout_ms = std::max(1LL, ceil_ms(options.durability_timeout));
+        wait.command_timeout = std::chrono::milliseconds(std::max(1LL, ceil_ms(options.command_timeout)));
+        return wait;
+    }
+
+    static ClusterMode cluster_mode(RedisAdapter::Cluster cluster) {
+        switch (cluster) {
+            case RedisAdapter::Cluster::yes: return ClusterMode::on;
+            case RedisAdapter::Cluster::no: return ClusterMode::off;
+            case RedisAdapter::Cluster::automatic: break;
+        }
+        return ClusterMode::automatic;
+    }
+
+    /// Runs @p f on a connection to the node that holds the prefix's slot (the one server, or that
+    /// slot's master on a cluster): see Router::with_slot for what is retried and when.
     template <class F>
     auto with_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
-        auto lease = pool_.acquire(Clock::now() + command_timeout_);
-        if (!lease) {
-            throw TimeoutError("Redis at " + endpoint_.display + ": no pooled connection became free within " +
-                               std::to_string(command_timeout_.count()) + " ms (pool_size " +
-                               std::to_string(options_.pool_size) + "; each worker blocked in reserve holds one)");
-        }
-        Connection& connection = **lease;
-        const bool reused = connection.reused();
-        try {
-            return f(connection);
-        } catch (const TimeoutError&) {
-            connection.disconnect();
-            throw;
-        } catch (const ConnectionError& e) {
-            // Connection::fail drops the connection on an I/O failure; an error reply leaves it up.
-            const bool io_failure = !connection.connected();
-            connection.disconnect();
-            if (!reused || !io_failure) throw;
-            logger().info("RedisAdapter: connection to {} lost ({}); trying once more on a new one", endpoint_.display,
-                          e.what());
-        } catch (...) {
-            connection.disconnect();
-            throw;
-        }
-        try {
-            return f(connection);
-        } catch (...) {
-            connection.disconnect();
-            throw;
-        }
+        return router_.with_slot(slot_, std::forward<F>(f));
     }
 
     // Settles and releases whose round trip failed: the next try of the same delivery tells the
@@ -1108,13 +1108,13 @@ private:
     }
 
     RedisAdapter::Options options_;
-    Endpoint endpoint_;
-    ScriptHead head_;  // before writer_, which keeps a reference
+    Counters counters_;  // before router_, which keeps a reference
+    Router router_;      // before writer_, which keeps a reference
+    ScriptHead head_;    // before writer_, which keeps a reference
+    std::uint16_t slot_;  // of head_'s prefix: every key of the adapter is in it
     std::string reclaim_every_ms_;
     std::chrono::milliseconds command_timeout_;
-    Counters counters_;
-    Pool pool_;
-    ReplicaQuorum quorum_;  // before writer_, which keeps a copy
+    ReplicaWait durability_;
     WriteCombiner writer_;
 
     std::mutex doubt_mutex_;

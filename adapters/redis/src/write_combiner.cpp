@@ -15,9 +15,8 @@ Reply run_script(Connection& connection, const ScriptCall& call) {
     return connection.command(call.args);
 }
 
-WriteCombiner::WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout,
-                             Counters& counters, const ScriptHead& head, ReplicaQuorum quorum)
-    : connection_(endpoint, connect_timeout, command_timeout, counters), head_(head), quorum_(quorum) {}
+WriteCombiner::WriteCombiner(Router& router, std::uint16_t slot, const ScriptHead& head, ReplicaWait durability)
+    : router_(router), slot_(slot), head_(head), durability_(durability) {}
 
 void WriteCombiner::submit(WriteOp& op) noexcept {
     Waiter self{&op, {}, {}, 0};
@@ -146,33 +145,43 @@ void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept 
 void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& script) noexcept {
     try {
         ApplyCall apply = apply_call(head_, script, batch);
-        for (int attempt = 0;; ++attempt) {
-            const bool reused = connection_.reused();
-            try {
-                Reply reply = run_script(connection_, apply.call);
-                take_statuses(*reply, batch, connection_.endpoint());
+        // The router tries once more on a new connection when one that had worked before breaks (a
+        // restarted server drops idle connections), and again after a cluster redirection: every
+        // try after the first is flagged as a repeat, so the script recognises what an earlier one
+        // did. A timeout is never sent again (the script may still run).
+        bool attempted = false;
+        router_.with_slot(
+            slot_,
+            [&](Connection& connection) {
+                if (attempted) apply.flag_resend();
+                attempted = true;
+                Reply reply = run_script(connection, apply.call);
+                take_statuses(*reply, batch, connection.endpoint());
                 // One WAIT for the whole round trip: its cost is shared by every operation it carried.
-                if (quorum_.enabled()) confirm_replicas(connection_, quorum_, "the write");
-                return;
-            } catch (const TimeoutError&) {
-                connection_.disconnect();
-                throw;  // the script may still run: never send it twice blindly
-            } catch (const ConnectionError&) {
-                // An I/O failure drops the connection (Connection::fail); an error reply (LOADING,
-                // READONLY, OOM, ...) leaves it up. Either way it is not used again.
-                const bool io_failure = !connection_.connected();
-                connection_.disconnect();
-                // A reused connection may just have been dropped by a restarted server. Send once
-                // more on a new one, flagged as a repeat: the script recognises what the first try did.
-                if (attempt > 0 || !reused || !io_failure) throw;
-                apply.flag_resend();
-            } catch (...) {
-                connection_.disconnect();
-                throw;
-            }
-        }
+                if (durability_.enabled()) wait_for_replicas(connection, durability_, "the write");
+            },
+            Lane::writes);
     } catch (...) {
         fail_all(batch, std::current_exception());
+    }
+}
+
+void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what) {
+    Args command{"WAIT"};
+    command.add_number(wait.replicas);
+    command.add_number(wait.timeout_ms);
+    connection.set_timeout(wait.command_timeout + std::chrono::milliseconds(wait.timeout_ms));
+    Reply reply = connection.command(command);
+    connection.restore_timeout();
+    throw_if_error_reply(*reply, connection.endpoint(), "WAIT");
+    if (reply->type != REDIS_REPLY_INTEGER) throw_unexpected_reply(*reply, connection.endpoint(), "WAIT", "an integer");
+    if (reply->integer < wait.replicas) {
+        throw DurabilityError("Redis at " + connection.endpoint() + ": " + std::string(what) +
+                              " applied on the master, but WAIT confirmed it on " + std::to_string(reply->integer) +
+                              " of " + std::to_string(wait.replicas) + " replica(s) within " +
+                              std::to_string(wait.timeout_ms) +
+                              " ms (durability \"replicas\"): a failover now could lose it, so it is reported as "
+                              "failed; sending it again is safe");
     }
 }
 

@@ -5,7 +5,8 @@
 // behind it. With one worker thread this is a plain round trip per operation; with many, a round
 // trip carries as many operations as arrived during the previous one, which is what lets 16
 // workers share one Redis core. Each operation still succeeds or fails on its own (the script
-// answers one status per operation).
+// answers one status per operation). The leader borrows a connection of the router's write lane
+// (never one a blocked reserve holds) to the node that holds the head's slot.
 //
 // settle_batch does not come through here (its batch fills script calls on its own), but it
 // shares what a write is: WriteOp, apply_call, take_statuses and fail_all below.
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <condition_variable>
 #include <cstddef>
@@ -26,18 +28,32 @@
 #include <vector>
 
 #include "connection.hpp"
-#include "durability.hpp"
+#include "router.hpp"
 #include "script_args.hpp"
 #include "scripts.hpp"
 
 namespace failpipe::detail::redis {
 
+/// Durability "replicas": after writes, `WAIT replicas timeout_ms` on the same connection; fewer
+/// confirmations than asked fail the round trip with DurabilityError (the writes are applied on the
+/// master; sending them again is safe: each operation recognises a repeat).
+struct ReplicaWait {
+    long long replicas = 0;  ///< 0: durability "master", no WAIT
+    long long timeout_ms = 0;
+    std::chrono::milliseconds command_timeout{0};
+    bool enabled() const noexcept { return replicas > 0; }
+};
+
+/// Sends WAIT on @p connection (its socket timeout raised by the wait) and throws DurabilityError
+/// when fewer replicas than asked confirm the writes made on it so far. @p what names them.
+void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what);
+
 /// One operation of the apply script (encoded by script_args.hpp) and, once submitted, its outcome.
 struct WriteOp {
     /// How it failed. connection and timeout: the round trip that carried it (it may or may not have
     /// been applied); refused: the whole call was refused or answered nonsense (not applied);
-    /// operation: the script refused this operation alone (not applied); durability: applied, but
-    /// WAIT saw fewer replicas than asked (durability.hpp).
+    /// operation: the script refused this operation alone (not applied).
+    /// durability: applied, but WAIT saw fewer replicas than asked.
     enum class Failure { none, connection, timeout, refused, operation, durability };
 
     explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
@@ -54,8 +70,8 @@ struct WriteOp {
 
 class WriteCombiner {
 public:
-    WriteCombiner(const Endpoint& endpoint, Seconds connect_timeout, Seconds command_timeout, Counters& counters,
-                  const ScriptHead& head, ReplicaQuorum quorum = {});
+    /// Round trips go to the node that holds @p slot (the slot of @p head's prefix).
+    WriteCombiner(Router& router, std::uint16_t slot, const ScriptHead& head, ReplicaWait durability = {});
 
     /// Runs @p op (alone or with others) and returns when its outcome is set. Never throws.
     void submit(WriteOp& op) noexcept;
@@ -85,9 +101,10 @@ private:
     std::mutex mutex_;
     std::deque<Waiter*> queue_;
     bool busy_ = false;       // a leader is running a round trip
-    Connection connection_;   // touched only by the current leader
+    Router& router_;
+    std::uint16_t slot_;
     const ScriptHead& head_;
-    ReplicaQuorum quorum_;    // durability "replicas": one WAIT after each round trip
+    ReplicaWait durability_;
 };
 
 /// One call of the apply script carrying several operations, and where each one's resend flag is.

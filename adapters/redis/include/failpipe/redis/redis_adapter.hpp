@@ -10,8 +10,7 @@
 /// Errors: ConnectionError (cannot connect, the connection broke), TimeoutError (no answer within
 /// the command timeout), ProtocolError (an error reply or a reply of an unexpected shape; an ACL
 /// refusal names the denied command, see docs/redis.md "ACL"),
-/// StaleDeliveryError (settle/release of a delivery the adapter already gave back), DurabilityError
-/// (durability "replicas": applied, but fewer replicas confirmed it than asked). After a
+/// StaleDeliveryError (settle/release of a delivery the adapter already gave back). After a
 /// connection error, the next call reconnects on its own. Credentials never appear in errors or logs.
 /// See docs/redis.md for the data model.
 #pragma once
@@ -38,26 +37,36 @@ class AdapterCore;
 /// recovery by visibility timeout, due times from the Redis server's clock.
 class RedisAdapter final : public AdapterInterface {
 public:
-    /// @brief When a settle, release or push counts as done (Options::durability).
+    /// @brief Whether the server is a Redis Cluster (Options::cluster).
+    enum class Cluster {
+        automatic,  ///< ask the URL's node at the first call (`INFO cluster`)
+        yes,        ///< it must be a cluster (a plain Redis is a ProtocolError)
+        no,         ///< one server; never ask (exactly the behaviour before cluster support)
+    };
+
+    /// @brief When a settle or a push counts as done (Options::durability).
     enum class Durability {
         master,    ///< when the master has applied it (Redis replicates asynchronously: a master that
-                   ///< fails right after can lose it; docs/redis.md, "Durability")
+                   ///< fails right after can lose it; see docs/cluster.md for what that means)
         replicas,  ///< when `WAIT` has also confirmed it on durability_replicas replicas
     };
 
     /// @brief Where Redis is and how the adapter behaves.
     struct Options {
-        /// `redis://[user:password@]host[:port][/db][?durability=replicas&replicas=N&waitMs=T]` (port
-        /// 6379 and db 0 by default; percent-escapes allowed in user and password; IPv6 hosts in
-        /// brackets). The query sets durability, durability_replicas and durability_timeout (it wins
-        /// over those fields); any other parameter is an InvalidArgumentError.
+        /// `redis://[user:password@]host[:port][/db]` (port 6379 and db 0 by default; percent-escapes
+        /// allowed in user and password; IPv6 hosts in brackets). For a Redis Cluster, any node's URL,
+        /// or several seed nodes: `redis://[user:password@]host1:port1,host2:port2` (docs/cluster.md).
+        /// A query `?durability=replicas&replicas=N&waitMs=T` sets the three durability fields (it
+        /// wins over them; docs/redis.md, "Durability"); any other parameter is an InvalidArgumentError.
         std::string url = "redis://127.0.0.1:6379";
-        /// `replicas`: every round trip that carries settles, releases or pushes (and every
-        /// settle_batch and push_batch) ends with one `WAIT durability_replicas durability_timeout`
-        /// on its connection; fewer confirmations make those calls throw DurabilityError (applied on
-        /// the master; sending a settle or release again is safe and confirms it).
+        /// One server or a Redis Cluster: found out from the URL's node by default.
+        Cluster cluster = Cluster::automatic;
+        /// `replicas`: every round trip that carries settles, releases or pushes ends with one `WAIT
+        /// durability_replicas durability_timeout`; fewer confirmations make those calls fail with
+        /// DurabilityError, a ConnectionError (they were applied on the master; sending a settle or
+        /// release again is safe and confirms it).
         Durability durability = Durability::master;
-        /// Replicas that must confirm (durability `replicas`): 1 to 1000.
+        /// Replicas that must confirm (durability `replicas`); at least 1.
         std::size_t durability_replicas = 1;
         /// How long WAIT waits for them (added to the command timeout of that round trip).
         Seconds durability_timeout{1.0};
@@ -87,6 +96,10 @@ public:
         std::uint64_t connects = 0;           ///< Connections opened (first ones and reconnects).
         std::uint64_t write_round_trips = 0;  ///< Script calls that carried settles, releases and single pushes.
         std::uint64_t write_operations = 0;   ///< Settles, releases and single pushes they carried.
+        std::uint64_t cluster_moved = 0;      ///< Redis Cluster: MOVED replies followed (0 on one server).
+        std::uint64_t cluster_asked = 0;      ///< Redis Cluster: ASK replies met (waited out).
+        std::uint64_t cluster_waits = 0;      ///< Redis Cluster: waits for TRYAGAIN, CLUSTERDOWN, a migration or a failover.
+        std::uint64_t cluster_map_loads = 0;  ///< Redis Cluster: slot maps loaded.
     };
 
     /// @brief Checks @p options (InvalidArgumentError for a bad URL, a non-positive timeout, an empty
@@ -95,9 +108,6 @@ public:
     /// @brief An adapter with default options (Redis on 127.0.0.1:6379).
     RedisAdapter();
     ~RedisAdapter() override;
-
-    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
-    AdapterCapabilities capabilities() const override;
 
     std::string push(const std::string& channel, Message message, Seconds delay = Seconds{0.0}) override;
     /// @brief Pushes in script calls of a few hundred messages, pipelined on one connection. Each
@@ -140,6 +150,9 @@ public:
     MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                     const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
+
+    /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
+    AdapterCapabilities capabilities() const override;
 
     /// @brief Stores @p bytes as they are in @p channel, ready now: how tests and tools put
     /// undecodable (poison) data in. Returns the id it is known by: the `id` of the bytes when they
