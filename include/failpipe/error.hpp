@@ -58,6 +58,17 @@ public:
     using ConnectionError::ConnectionError;
 };
 
+/// @brief A write (settle, release, push) was applied by the broker but not confirmed durable as
+/// asked (Redis durability "replicas": `WAIT` saw fewer replicas than required in time). A failover
+/// now could lose it. A ConnectionError because sending the same call again is safe and is how it
+/// gets confirmed: a repeated settle is recognised as done by the earlier try (nothing is applied
+/// twice) and is confirmed by the next round trip's WAIT. A repeated push stores the message again
+/// (same id): retry a push only when a duplicate is acceptable. See docs/redis.md, "Durability".
+class DurabilityError : public ConnectionError {
+public:
+    using ConnectionError::ConnectionError;
+};
+
 /// @brief The broker answered something the adapter did not expect (wrong type, error reply, bad data).
 class ProtocolError : public AdapterError {
 public:

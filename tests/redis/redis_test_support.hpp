@@ -139,7 +139,8 @@ inline std::string raw_command(int port, const std::vector<std::string>& args) {
 /// temporary directory. Stopped by its PID when the guard ends, whatever happened.
 class RedisServer {
 public:
-    RedisServer() : dir_(make_temp_dir()) {
+    /// @p extra_args go after the usual ones (e.g. `--replicaof 127.0.0.1 <port>` for a replica).
+    explicit RedisServer(std::vector<std::string> extra_args = {}) : dir_(make_temp_dir()), extra_args_(std::move(extra_args)) {
         for (int attempt = 0; attempt < 5; ++attempt) {
             port_ = free_port();
             if (start_process()) return;
@@ -208,6 +209,7 @@ private:
                                          "--dir",       dir,            "--save",     "",          "--appendonly",
                                          "yes",         "--appendfsync", "always",    "--daemonize", "no",
                                          "--logfile",   log,            "--protected-mode", "yes"};
+        args.insert(args.end(), extra_args_.begin(), extra_args_.end());
         pid_ = ::fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
@@ -243,6 +245,7 @@ private:
     }
 
     std::filesystem::path dir_;
+    std::vector<std::string> extra_args_;
     int port_ = 0;
     pid_t pid_ = -1;
 };

@@ -16,6 +16,7 @@
 
 #include "cluster_slots.hpp"
 #include "connection.hpp"
+#include "durability.hpp"
 #include "entry.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/logging.hpp"
@@ -146,7 +147,7 @@ public:
     std::size_t max_message_bytes() const noexcept { return options_.max_message_bytes; }
 
     explicit AdapterCore(RedisAdapter::Options options)
-        : options_(validated(std::move(options))),
+        : options_(validated(with_url_durability(std::move(options)))),
           router_(parse_seed_list(options_.url), cluster_mode(options_.cluster),
                   ClusterSettings{options_.connect_timeout, options_.command_timeout, options_.pool_size, 16}, counters_),
           head_("{" + options_.key_prefix + "}", std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
@@ -1093,6 +1094,10 @@ private:
             case WriteOp::Failure::connection:
                 if (delivery != nullptr) set_doubt(*delivery);
                 return std::make_exception_ptr(ConnectionError(what + op.error));
+            case WriteOp::Failure::durability:
+                // Applied: the next try of the delivery is a repeat, recognised as done and confirmed.
+                if (delivery != nullptr) set_doubt(*delivery);
+                return std::make_exception_ptr(DurabilityError(what + op.error));
             case WriteOp::Failure::refused:
             case WriteOp::Failure::operation: return std::make_exception_ptr(ProtocolError(what + op.error));
         }

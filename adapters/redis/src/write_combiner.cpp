@@ -123,6 +123,9 @@ void fail_all(std::span<WriteOp* const> ops, std::exception_ptr error) noexcept 
     std::string what = "unknown error";
     try {
         std::rethrow_exception(std::move(error));
+    } catch (const DurabilityError& e) {
+        failure = WriteOp::Failure::durability;
+        what = e.what();
     } catch (const TimeoutError& e) {
         failure = WriteOp::Failure::timeout;
         what = e.what();
@@ -173,7 +176,7 @@ void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::str
     throw_if_error_reply(*reply, connection.endpoint(), "WAIT");
     if (reply->type != REDIS_REPLY_INTEGER) throw_unexpected_reply(*reply, connection.endpoint(), "WAIT", "an integer");
     if (reply->integer < wait.replicas) {
-        throw ConnectionError("Redis at " + connection.endpoint() + ": " + std::string(what) +
+        throw DurabilityError("Redis at " + connection.endpoint() + ": " + std::string(what) +
                               " applied on the master, but WAIT confirmed it on " + std::to_string(reply->integer) +
                               " of " + std::to_string(wait.replicas) + " replica(s) within " +
                               std::to_string(wait.timeout_ms) +

@@ -35,7 +35,7 @@
 namespace failpipe::detail::redis {
 
 /// Durability "replicas": after writes, `WAIT replicas timeout_ms` on the same connection; fewer
-/// confirmations than asked fail the round trip with ConnectionError (the writes are applied on the
+/// confirmations than asked fail the round trip with DurabilityError (the writes are applied on the
 /// master; sending them again is safe: each operation recognises a repeat).
 struct ReplicaWait {
     long long replicas = 0;  ///< 0: durability "master", no WAIT
@@ -44,7 +44,7 @@ struct ReplicaWait {
     bool enabled() const noexcept { return replicas > 0; }
 };
 
-/// Sends WAIT on @p connection (its socket timeout raised by the wait) and throws ConnectionError
+/// Sends WAIT on @p connection (its socket timeout raised by the wait) and throws DurabilityError
 /// when fewer replicas than asked confirm the writes made on it so far. @p what names them.
 void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what);
 
@@ -53,7 +53,8 @@ struct WriteOp {
     /// How it failed. connection and timeout: the round trip that carried it (it may or may not have
     /// been applied); refused: the whole call was refused or answered nonsense (not applied);
     /// operation: the script refused this operation alone (not applied).
-    enum class Failure { none, connection, timeout, refused, operation };
+    /// durability: applied, but WAIT saw fewer replicas than asked.
+    enum class Failure { none, connection, timeout, refused, operation, durability };
 
     explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
     explicit WriteOp(ReleaseArg&& op) : resend_flag(encode(args, std::move(op))) {}

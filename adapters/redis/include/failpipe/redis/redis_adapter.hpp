@@ -56,12 +56,15 @@ public:
         /// `redis://[user:password@]host[:port][/db]` (port 6379 and db 0 by default; percent-escapes
         /// allowed in user and password; IPv6 hosts in brackets). For a Redis Cluster, any node's URL,
         /// or several seed nodes: `redis://[user:password@]host1:port1,host2:port2` (docs/cluster.md).
+        /// A query `?durability=replicas&replicas=N&waitMs=T` sets the three durability fields (it
+        /// wins over them; docs/redis.md, "Durability"); any other parameter is an InvalidArgumentError.
         std::string url = "redis://127.0.0.1:6379";
         /// One server or a Redis Cluster: found out from the URL's node by default.
         Cluster cluster = Cluster::automatic;
         /// `replicas`: every round trip that carries settles, releases or pushes ends with one `WAIT
         /// durability_replicas durability_timeout`; fewer confirmations make those calls fail with
-        /// ConnectionError (they were applied on the master; sending them again is safe).
+        /// DurabilityError, a ConnectionError (they were applied on the master; sending a settle or
+        /// release again is safe and confirms it).
         Durability durability = Durability::master;
         /// Replicas that must confirm (durability `replicas`); at least 1.
         std::size_t durability_replicas = 1;
