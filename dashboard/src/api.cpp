@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "failpipe/adapter_capabilities.hpp"
 #include "failpipe/channel_stats.hpp"
 #include "failpipe/explain.hpp"
 #include "failpipe/health.hpp"
@@ -284,6 +285,8 @@ ApiReply reply_for_current_exception() {
         return error_reply(429, e.what());
     } catch (const JobCancelled& e) {
         return error_reply(503, e.what());
+    } catch (const UnsupportedCapabilityError& e) {
+        return error_reply(501, e.what(), "unsupported");  // this adapter cannot do it: retrying will not help
     } catch (const ConnectionError& e) {
         return error_reply(503, std::string("broker unreachable: ") + e.what(), "broker");
     } catch (const AdapterError& e) {
