@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <optional>
 #include <string_view>
 
@@ -34,7 +35,8 @@ bool stream_id(std::string_view text) {
 bool score(std::string_view text) {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return !text.empty() && text.size() <= 32 && ec == std::errc{} && end == text.data() + text.size();
+    return !text.empty() && text.size() <= 32 && ec == std::errc{} && end == text.data() + text.size() &&
+           std::isfinite(value);
 }
 
 int nibble(char c) {
