@@ -2,6 +2,8 @@
 
 #include "failpipe/error.hpp"
 
+#include <charconv>
+
 namespace failpipe {
 
 std::vector<std::exception_ptr> BrokerAdapter::settle_batch(std::vector<SettleItem> items) {
@@ -39,6 +41,26 @@ ChannelDepth InspectionAdapter::depth(const std::string&) {
 
 std::vector<Message> InspectionAdapter::browse(const std::string&, std::size_t, std::size_t) {
     throw UnsupportedCapabilityError(Capability::browse, "InspectionAdapter::browse");
+}
+
+BrowsePage InspectionAdapter::browse_after(const std::string& channel, const BrowseCursor& after, std::size_t limit) {
+    if (limit == 0) throw InvalidArgumentError("browse_after: limit must be at least 1");
+    // The offset cursor: "o:<messages before>".
+    std::size_t offset = 0;
+    if (!after.empty()) {
+        const bool prefixed = after.size() > 2 && after.compare(0, 2, "o:") == 0;
+        const char* last = after.data() + after.size();
+        const auto [end, ec] = prefixed ? std::from_chars(after.data() + 2, last, offset)
+                                        : std::from_chars_result{after.data(), std::errc::invalid_argument};
+        if (ec != std::errc{} || end != last)
+            throw InvalidArgumentError("browse_after: not a cursor of this adapter: " + after.substr(0, 64));
+    }
+    BrowsePage page;
+    page.messages = browse(channel, offset, limit + 1);
+    page.end = page.messages.size() <= limit;
+    if (!page.end) page.messages.pop_back();
+    page.next = page.messages.empty() ? after : "o:" + std::to_string(offset + page.messages.size());
+    return page;
 }
 
 std::size_t InspectionAdapter::remove(const std::string&, const std::vector<std::string>&) {

@@ -1,6 +1,7 @@
 #include "failpipe/dead_letters.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -132,15 +133,40 @@ struct PageOutcome {
     bool stop = false;
 };
 
+/// An adapter that forwards capabilities() but not browse_after pages by the default's offset
+/// cursor `o:<n>` (InspectionAdapter::browse_after): what the visitor removed shifts it back.
+BrowseCursor after_removal(BrowseCursor cursor, std::size_t gone) {
+    std::size_t offset = 0;
+    if (!cursor.starts_with("o:")) return cursor;
+    const auto [end, ec] = std::from_chars(cursor.data() + 2, cursor.data() + cursor.size(), offset);
+    if (ec != std::errc{}) return cursor;
+    return "o:" + std::to_string(offset - std::min(offset, gone));
+}
+
 /// Browses @p channel page by page, at most @p bound messages in all (the channel's size when the
 /// scan began, so what arrives meanwhile — a replayed message failing again — is left for later).
-/// @p page_size: a browse may cost its offset (Redis reads a stream from its start), so read-only
-/// scans, whose offset grows, read larger pages than scans that move what they read away.
+/// With Capability::browse_cursor it pages by cursor: one linear pass, each page O(page), and what
+/// the visitor removes shifts nothing. Otherwise by offset: a browse may cost its offset, so
+/// read-only scans, whose offset grows, read larger pages (@p page_size) than scans that move what
+/// they read away, and the next page starts earlier by what the visitor removed.
 template <class Visit>
 void scan_pages(InspectionAdapter& adapter, const std::string& channel, std::size_t bound, std::size_t page_size,
                 Visit&& visit) {
-    std::size_t offset = 0;
     std::size_t seen = 0;
+    if (adapter.capabilities().has(Capability::browse_cursor)) {
+        BrowseCursor cursor;
+        while (seen < bound) {
+            BrowsePage page = adapter.browse_after(channel, cursor, std::min(page_size, bound - seen));
+            if (page.messages.empty()) return;
+            seen += page.messages.size();
+            cursor = std::move(page.next);
+            const PageOutcome outcome = visit(std::move(page.messages));
+            if (outcome.stop || page.end) return;
+            if (outcome.gone > 0) cursor = after_removal(std::move(cursor), outcome.gone);
+        }
+        return;
+    }
+    std::size_t offset = 0;
     while (seen < bound) {
         const std::size_t want = std::min(page_size, bound - seen);
         std::vector<Message> page = adapter.browse(channel, offset, want);
@@ -300,6 +326,43 @@ DeadLetterPage DeadLetters::list(const DeadLetterFilter& filter, std::size_t off
     return result;
 }
 
+DeadLetterPage DeadLetters::list_after(const DeadLetterFilter& filter, const BrowseCursor& after, std::size_t limit) const {
+    if (limit == 0 || limit > kMaxListLimit)
+        throw InvalidArgumentError("list: limit must be between 1 and " + std::to_string(kMaxListLimit) + ", not " +
+                                   std::to_string(limit));
+    need({Capability::browse}, "DeadLetters::list");
+    const detail::Selector selector(filter);
+    const std::string channel = dead_letter_channel(filter.channel);
+    DeadLetterPage result;
+    result.next = after;
+    BrowseCursor cursor = after;
+    // Unfiltered, a page asks for exactly what is still wanted, so the page that fills the list ends
+    // at its last item and its cursor is the list's. Filtered, pages are large, and when one fills
+    // the list before its end, the cursor after the last item is asked for (that prefix again).
+    // Once full, one more match is looked for, to tell `more`.
+    const bool every = selector.selects_all();
+    for (;;) {
+        const bool full = result.items.size() == limit;
+        const std::size_t want = full || !every ? kScanPageSize : limit - result.items.size();
+        BrowsePage page = adapter_->browse_after(channel, cursor, want);
+        for (std::size_t i = 0; i < page.messages.size(); ++i) {
+            DeadLetter letter =
+                read_dead_letter(std::move(page.messages[i]), channel, options_.dead_letter_suffix, options_.parked_suffix);
+            if (!selector.matches(letter)) continue;
+            if (result.items.size() == limit) {
+                result.more = true;
+                return result;
+            }
+            result.items.push_back(std::move(letter));
+            if (result.items.size() == limit)
+                result.next = i + 1 < page.messages.size() ? adapter_->browse_after(channel, cursor, i + 1).next : page.next;
+        }
+        if (result.items.size() < limit) result.next = page.next;
+        cursor = std::move(page.next);
+        if (page.end || page.messages.empty()) return result;
+    }
+}
+
 DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) const {
     if (id.empty()) throw InvalidArgumentError("show: the id is empty");
     const std::string where = dead_letter_channel(channel);
@@ -363,6 +426,7 @@ std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
     need({Capability::browse}, "DeadLetters::count");
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
+    if (selector.selects_all() && adapter_->capabilities().has(Capability::depth)) return detail::channel_size(*adapter_, channel);
     std::size_t matched = 0;
     detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page)

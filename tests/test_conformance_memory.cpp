@@ -106,7 +106,7 @@ TEST_CASE("memory conformance: a declared max_message_bytes is refused by push a
 TEST_CASE("adapter capabilities: names, sets, and the error that names a missing one") {
     using failpipe::AdapterCapabilities;
     CHECK(AdapterCapabilities::all().to_string() ==
-          "atomic-settle, delayed-delivery, uncounted-release, status, depth, browse, remove, evict, move, channels");
+          "atomic-settle, delayed-delivery, uncounted-release, status, depth, browse, remove, evict, move, channels, browse-cursor");
     CHECK(AdapterCapabilities::none().to_string().empty());
     const auto some = AdapterCapabilities::none().with(Capability::move).with(Capability::depth);
     CHECK(some.has(Capability::move));

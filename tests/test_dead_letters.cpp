@@ -44,6 +44,11 @@ public:
         if (after_browse) after_browse(page);
         return page;
     }
+    BrowsePage browse_after(const std::string& c, const BrowseCursor& a, std::size_t l) override {
+        auto page = inner->browse_after(c, a, l);
+        if (after_browse) after_browse(page.messages);
+        return page;
+    }
     std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner->remove(c, ids); }
     std::size_t evict(const std::string& c, const std::vector<std::string>& ids) override { return inner->evict(c, ids); }
     std::uint64_t evicted(const std::string& c) override { return inner->evicted(c); }
@@ -96,4 +101,62 @@ TEST_CASE("memory dead letters: a message whose replay count changed after the r
     CHECK(result.skipped[0].detail.find("changed while the replay read it") != std::string::npos);
     CHECK(adapter->inner->depth("orders:dlq").total() == 1);
     CHECK(adapter->inner->depth("orders").total() == 0);
+}
+
+TEST_CASE("memory dead letters: list_after pages stay put when the dead letters of earlier pages go") {
+    auto adapter = std::make_shared<HookedAdapter>();
+    std::vector<dead_letter_cases::Seed> seeds;
+    for (int i = 0; i < 120; ++i) seeds.push_back({"m-" + std::to_string(i)});
+    dead_letter_cases::seed(*adapter, seeds);
+    const DeadLetters letters(adapter);
+    const DeadLetterPage first = letters.list_after({.channel = "orders"}, {}, 50);
+    REQUIRE(first.items.size() == 50);
+    CHECK(first.more);
+    std::vector<std::string> gone;
+    for (const auto& letter : first.items) gone.push_back(letter.id);
+    REQUIRE(adapter->remove("orders:dlq", gone) == 50);  // an operator purged page one meanwhile
+    const DeadLetterPage second = letters.list_after({.channel = "orders"}, first.next, 50);
+    REQUIRE(second.items.size() == 50);
+    CHECK(second.items.front().id == "m-50");  // nothing skipped
+    CHECK(second.items.back().id == "m-99");
+    const DeadLetterPage third = letters.list_after({.channel = "orders"}, second.next, 50);
+    CHECK(third.items.size() == 20);
+    CHECK_FALSE(third.more);
+    CHECK(letters.list_after({.channel = "orders"}, first.next, 50).items.front().id == "m-50");  // a pasted cursor: the same page
+    CHECK_THROWS_AS(letters.list_after({.channel = "orders"}, "m:r:x", 50), InvalidArgumentError);
+}
+
+TEST_CASE("memory dead letters: a filtered list_after page ends at its last row, and the next one starts right after it") {
+    auto adapter = std::make_shared<HookedAdapter>();
+    std::vector<dead_letter_cases::Seed> seeds;
+    for (int i = 0; i < 300; ++i) {
+        dead_letter_cases::Seed s{"m-" + std::to_string(i)};
+        s.error_class = i % 3 == 0 ? "permanent" : "transient";
+        seeds.push_back(s);
+    }
+    dead_letter_cases::seed(*adapter, seeds);
+    const DeadLetters letters(adapter);
+    std::vector<std::string> listed;
+    BrowseCursor cursor;
+    for (int pages = 0; pages < 20; ++pages) {
+        const DeadLetterPage page = letters.list_after({.channel = "orders", .error_class = "permanent"}, cursor, 7);
+        for (const auto& letter : page.items) listed.push_back(letter.id);
+        cursor = page.next;
+        if (!page.more) break;
+    }
+    REQUIRE(listed.size() == 100);
+    for (std::size_t i = 0; i < listed.size(); ++i) CHECK(listed[i] == "m-" + std::to_string(3 * i));
+}
+
+TEST_CASE("memory dead letters: count without a filter is the channel's depth, read without browsing") {
+    auto adapter = std::make_shared<HookedAdapter>();
+    std::vector<dead_letter_cases::Seed> seeds;
+    for (int i = 0; i < 3000; ++i) seeds.push_back({"m-" + std::to_string(i)});
+    dead_letter_cases::seed(*adapter, seeds);
+    std::size_t browsed = 0;
+    adapter->after_browse = [&](std::vector<Message>& page) { browsed += page.size(); };
+    CHECK(DeadLetters(adapter).count({.channel = "orders"}) == 3000);
+    CHECK(browsed == 0);
+    CHECK(DeadLetters(adapter).count({.channel = "orders", .error_class = "transient"}) == 3000);
+    CHECK(browsed == 3000);  // a filter reads the channel once
 }

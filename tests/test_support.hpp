@@ -61,6 +61,9 @@ public:
     MessageStatus status(const std::string& id) override { return inner_->status(id); }
     ChannelDepth depth(const std::string& c) override { return inner_->depth(c); }
     std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override { return inner_->browse(c, o, l); }
+    BrowsePage browse_after(const std::string& c, const BrowseCursor& a, std::size_t l) override {
+        return inner_->browse_after(c, a, l);
+    }
     std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override { return inner_->remove(c, ids); }
     std::size_t evict(const std::string& c, const std::vector<std::string>& ids) override { return inner_->evict(c, ids); }
     std::uint64_t evicted(const std::string& c) override { return inner_->evicted(c); }

@@ -342,7 +342,12 @@
   async function dead(r, gen) {
     const filters = filtersOf(r.params);
     const offset = Math.max(0, parseInt(r.params.offset || "0", 10) || 0);
-    const page = await get("/api/dead", Object.assign({ channel: r.channel, offset, limit: PAGE }, filters));
+    // Paging by cursor: `cursor=` is where this page starts (the API's `next` of the page before),
+    // `trail=` the cursors of the pages before it ("c" + cursor each, comma-separated), for
+    // "previous"; `offset=` numbers the rows. A pasted `offset=` without a cursor pages by offset.
+    const cursor = r.params.cursor;
+    const trail = r.params.trail ? r.params.trail.split(",") : [];
+    const page = await get("/api/dead", Object.assign({ channel: r.channel, offset, limit: PAGE, cursor }, filters));
     if (gen !== generation) return;
     const selected = new Set();
     const countLabel = el("span", { testid: "match-count", class: "muted" }, "counting…");
@@ -369,11 +374,20 @@
     const head = el("tr", {}, info.readOnly ? null : el("th", {}, selectAll),
       ["id", "time", "reason", "class", "error type", "message"].map((h) => el("th", {}, h)));
     const table = el("table", { testid: "dead-table" }, el("thead", {}, head), el("tbody", {}, rows));
-    const go = (o) => { location.hash = href("dead", r.channel, Object.assign({}, filters, o ? { offset: o } : {})); };
+    const go = (o, at) => { location.hash = href("dead", r.channel, Object.assign({}, filters, o ? { offset: o } : {}, at || {})); };
+    const previous = () => {
+      if (!trail.length) { go(Math.max(0, offset - PAGE)); return; }
+      const before = trail.slice(0, -1);
+      go(Math.max(0, offset - PAGE), { cursor: trail[trail.length - 1].slice(1), trail: before.join(",") });
+    };
+    const next = () => {
+      if (page.next === undefined) { go(offset + PAGE); return; }
+      go(offset + PAGE, { cursor: page.next, trail: trail.concat(["c" + (cursor || "")]).join(",") });
+    };
     const pager = el("div", { class: "pager" },
-      el("button", { testid: "page-prev", disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE)) }, "‹ previous"),
+      el("button", { testid: "page-prev", disabled: offset === 0 && !trail.length, onclick: previous }, "‹ previous"),
       el("span", { testid: "page-info" }, page.items.length ? "rows " + (offset + 1) + "–" + (offset + page.items.length) : "no rows"),
-      el("button", { testid: "page-next", disabled: !page.more, onclick: () => go(offset + PAGE) }, "next ›"),
+      el("button", { testid: "page-next", disabled: !page.more, onclick: next }, "next ›"),
       countLabel,
       el("span", { class: "muted" }, " (page read in " + page.elapsedMs + " ms)"));
     const actions = info.readOnly ? null : el("div", { class: "actions", testid: "actions" },

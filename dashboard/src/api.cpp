@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "failpipe/adapter_capabilities.hpp"
 #include "failpipe/channel_stats.hpp"
 #include "failpipe/explain.hpp"
 #include "failpipe/health.hpp"
@@ -284,6 +285,8 @@ ApiReply reply_for_current_exception() {
         return error_reply(429, e.what());
     } catch (const JobCancelled& e) {
         return error_reply(503, e.what());
+    } catch (const UnsupportedCapabilityError& e) {
+        return error_reply(501, e.what(), "unsupported");  // this adapter cannot do it: retrying will not help
     } catch (const ConnectionError& e) {
         return error_reply(503, std::string("broker unreachable: ") + e.what(), "broker");
     } catch (const AdapterError& e) {
@@ -426,9 +429,15 @@ ApiReply Api::dead_letters(const Params& params) const {
     const std::size_t limit = number_param(params, "limit", 50, kMaxPage);
     if (limit == 0) throw HttpError(400, "`limit` must be at least 1");
     const auto started = std::chrono::steady_clock::now();
-    const DeadLetterPage page = letters_.list(filter, offset, limit);
+    // By cursor (`cursor=`, or the first page): a page costs its own size at any depth, and `next`
+    // continues it. A pasted `offset=` without a cursor pages by offset (no `next`).
+    const std::optional<std::string> cursor = param(params, "cursor");
+    const bool by_cursor = cursor.has_value() || offset == 0;
+    const DeadLetterPage page =
+        by_cursor ? letters_.list_after(filter, cursor.value_or(""), limit) : letters_.list(filter, offset, limit);
     json doc;
     doc["channel"] = letters_.dead_letter_channel(filter.channel);
+    if (by_cursor) doc["next"] = page.next;
     doc["offset"] = offset;
     doc["limit"] = limit;
     doc["items"] = json::array();

@@ -120,6 +120,9 @@ failpipe::ChannelDepth CrashingThreads::depth(const std::string& c) { return inn
 std::vector<failpipe::Message> CrashingThreads::browse(const std::string& c, std::size_t o, std::size_t l) {
     return inner_->browse(c, o, l);
 }
+failpipe::BrowsePage CrashingThreads::browse_after(const std::string& c, const failpipe::BrowseCursor& a, std::size_t l) {
+    return inner_->browse_after(c, a, l);
+}
 std::size_t CrashingThreads::remove(const std::string& c, const std::vector<std::string>& ids) {
     return inner_->remove(c, ids);
 }

@@ -99,6 +99,7 @@ public:
     failpipe::MessageStatus status(const std::string& id) override;
     failpipe::ChannelDepth depth(const std::string& c) override;
     std::vector<failpipe::Message> browse(const std::string& c, std::size_t o, std::size_t l) override;
+    failpipe::BrowsePage browse_after(const std::string& c, const failpipe::BrowseCursor& a, std::size_t l) override;
     std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override;
     std::size_t evict(const std::string& c, const std::vector<std::string>& ids) override;
     std::uint64_t evicted(const std::string& c) override;

@@ -36,13 +36,17 @@ enum class Capability : std::uint8_t {
     evict,     ///< InspectionAdapter::evict and ::evicted: remove and count, in a counter the broker keeps.
     move,      ///< InspectionAdapter::move: move waiting messages between channels, each one atomically.
     channels,  ///< InspectionAdapter::channels: every channel that holds or held a message.
+    /// InspectionAdapter::browse_after is the adapter's own: O(limit) per page at any depth, and a
+    /// cursor stays valid when messages are pushed or removed. Without it browse_after pages by
+    /// offset over browse() (a deep page costs its depth, and removals shift what follows).
+    browse_cursor,
 };
 
 /// @brief How many Capability values there are.
-inline constexpr std::size_t kCapabilityCount = static_cast<std::size_t>(Capability::channels) + 1;
+inline constexpr std::size_t kCapabilityCount = static_cast<std::size_t>(Capability::browse_cursor) + 1;
 
 /// @brief The name of a capability: `atomic-settle`, `delayed-delivery`, `uncounted-release`,
-/// `status`, `depth`, `browse`, `remove`, `evict`, `move`, `channels`.
+/// `status`, `depth`, `browse`, `remove`, `evict`, `move`, `channels`, `browse-cursor`.
 constexpr std::string_view to_string(Capability capability) noexcept {
     switch (capability) {
         case Capability::atomic_settle: return "atomic-settle";
@@ -55,6 +59,7 @@ constexpr std::string_view to_string(Capability capability) noexcept {
         case Capability::evict: return "evict";
         case Capability::move: return "move";
         case Capability::channels: return "channels";
+        case Capability::browse_cursor: return "browse-cursor";
     }
     return "unknown";
 }

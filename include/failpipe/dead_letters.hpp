@@ -71,7 +71,10 @@ struct DeadLetterGroup {
 /// @brief A page of DeadLetters::list.
 struct DeadLetterPage {
     std::vector<DeadLetter> items;
-    bool more = false;  ///< More matching dead letters follow (ask again with offset + items.size()).
+    bool more = false;  ///< More matching dead letters follow (ask again with offset + items.size(), or with `next`).
+    /// list_after: the cursor after the last item (pass it to list_after for the next page); the
+    /// given cursor when the page is empty.
+    BrowseCursor next;
 };
 
 /// @brief How many messages wait in a channel's dead-letter and parked channels.
@@ -180,6 +183,11 @@ public:
 
     /// @brief Up to @p limit (1..kMaxListLimit) matching dead letters after skipping @p offset matching ones.
     DeadLetterPage list(const DeadLetterFilter& filter, std::size_t offset = 0, std::size_t limit = 100) const;
+    /// @brief Up to @p limit (1..kMaxListLimit) matching dead letters after the cursor @p after (empty =
+    /// from the start; else a `next` of an earlier page). With an adapter that declares
+    /// `browse-cursor` a page costs what it reads from the cursor on, however deep, and stays put
+    /// when dead letters before it go. InvalidArgumentError for a cursor the adapter did not make.
+    DeadLetterPage list_after(const DeadLetterFilter& filter, const BrowseCursor& after, std::size_t limit = 100) const;
     /// @brief The dead letter @p id of @p channel's dead letters. DeadLetterNotFoundError when it is not
     /// there (the text says where it is, when it is elsewhere).
     DeadLetter show(const std::string& channel, const std::string& id) const;

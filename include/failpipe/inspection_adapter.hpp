@@ -93,6 +93,17 @@ struct MoveResult {
     std::vector<MoveSkip> skipped;   ///< The rest, in the order of the requested ids.
 };
 
+/// @brief Where InspectionAdapter::browse_after continues: an opaque string the adapter made (empty =
+/// from the start). A cursor the adapter did not make is refused with InvalidArgumentError.
+using BrowseCursor = std::string;
+
+/// @brief One page of InspectionAdapter::browse_after.
+struct BrowsePage {
+    std::vector<Message> messages;  ///< In browse order.
+    BrowseCursor next;              ///< Continues after the last message (the given cursor when none).
+    bool end = false;               ///< Nothing followed the page when it was read.
+};
+
 /// @brief The inspection side of a broker. Every operation's default throws UnsupportedCapabilityError.
 class InspectionAdapter {
 public:
@@ -119,6 +130,19 @@ public:
     /// skipping the first @p offset. Used to inspect dead letters. Reserved messages are not listed
     /// (Capability::browse).
     virtual std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit);
+
+    /// @brief Up to @p limit waiting messages of @p channel that come after @p after, in browse order
+    /// (ready in arrival order, then delayed by due time), and the cursor of the next page. With
+    /// Capability::browse_cursor a page costs O(limit) whatever its depth (on Redis, delayed
+    /// messages sharing one due time cost their number when the cursor's own message was removed),
+    /// and the cursor still continues when messages are pushed or removed meanwhile — also the
+    /// cursor's own message: a message waiting from the first page to the last is listed exactly
+    /// once. A delayed message that becomes due after the pages passed the ready ones is not listed
+    /// (it joins the ready ones at their end). Without the capability this default pages by offset
+    /// over browse(). Throws InvalidArgumentError for a cursor this adapter did not make, or
+    /// @p limit 0. An adapter that declares browse_cursor overrides this; so does a wrapper that
+    /// forwards capabilities().
+    virtual BrowsePage browse_after(const std::string& channel, const BrowseCursor& after, std::size_t limit);
 
     /// @brief Removes the waiting messages of @p channel whose ids are in @p ids. Returns how many
     /// went (Capability::remove).

@@ -134,6 +134,12 @@ TEST_CASE("script args: the calls of the other scripts read back as encoded") {
         CHECK(call.script == &browse_script());
         CHECK(decoded(call, "browse") == json::parse(R"({"channel": "a", "offset": 3, "limit": 10})"));
     }
+    SUBCASE("browse_after") {
+        const ScriptCall call = browse_after_call(kHead, "a", 10, "d", "m\x1f" "1", "1700000000000");
+        CHECK(call.script == &browse_after_script());
+        CHECK(decoded(call, "browse_after") ==
+              json::parse(R"({"channel": "a", "limit": 10, "kind": "d", "ref": "m\u001f1", "score": "1700000000000"})"));
+    }
     SUBCASE("remove and evict, by the index and by a scan") {
         const std::vector<std::string> ids{"x", "y"};
         const ScriptCall indexed = remove_call(kHead, "a", Lookup{}, false, ids);

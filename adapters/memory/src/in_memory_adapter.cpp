@@ -125,6 +125,7 @@ struct Entry {
     std::string raw;
     bool is_raw = false;
     std::uint32_t deliveries = 0;
+    std::uint64_t arrival = 0;  // set on joining the ready ring, so the ring is sorted by it (browse_after)
 };
 
 struct DelayedKey {
@@ -146,6 +147,12 @@ struct Channel {
     Ring<Entry> ready;
     std::vector<DelayedKey> delayed;  // a binary heap ordered by DueLater
     std::size_t reserved = 0;
+    std::uint64_t next_arrival = 1;
+
+    void append_ready(Entry&& entry) noexcept {
+        entry.arrival = next_arrival++;
+        ready.push_back(std::move(entry));
+    }
 };
 
 /// Where a reserved message waits for its settlement. A slot is reused once free; the generation
@@ -359,7 +366,7 @@ struct InMemoryAdapter::State {
             std::pop_heap(ch.delayed.begin(), ch.delayed.end(), DueLater{});
             const std::uint32_t index = ch.delayed.back().parked;
             ch.delayed.pop_back();
-            ch.ready.push_back(unpark(index));
+            ch.append_ready(unpark(index));
         }
     }
 
@@ -374,7 +381,7 @@ struct InMemoryAdapter::State {
     /// clock into @p now, so nothing here throws and a settlement cannot stop half-applied.
     void enqueue(Channel& ch, Entry&& entry, Seconds delay, TimePoint now) noexcept {
         if (delay.count() <= 0.0) {
-            ch.ready.push_back(std::move(entry));
+            ch.append_ready(std::move(entry));
         } else {
             std::uint32_t index = 0;
             if (free_parked.empty()) {
@@ -461,7 +468,7 @@ struct InMemoryAdapter::State {
                 promote(ch, now);
                 ch.ready.reserve(ch.ready.size() + 1);
                 // The delivery count stays: a message that keeps killing its workers must show it.
-                ch.ready.push_back(take_slot(slot));
+                ch.append_ready(take_slot(slot));
                 ++count;
             }
             deadlines.pop_front();
@@ -764,6 +771,55 @@ ChannelDepth InMemoryAdapter::depth(const std::string& channel) {
     return {ch->ready.size(), ch->delayed.size(), ch->reserved};
 }
 
+namespace detail::in_memory {
+namespace {
+
+/// A waiting message as browse shows it: undecodable bytes are listed too (so that offsets agree
+/// with depth()), the bytes as JSON binary, which serialises whatever they contain.
+Message browsed(const Entry& entry) {
+    auto decoded = decode_entry(entry);
+    if (!decoded.error.empty()) {
+        decoded.message.data = nlohmann::json::binary(std::vector<std::uint8_t>(entry.raw.begin(), entry.raw.end()));
+        decoded.message.metadata["failpipe-decode-error"] = decoded.error;
+    }
+    return std::move(decoded.message);
+}
+
+/// Where browse_after continues: after the ready entry `arrival`, or after the delayed key
+/// (due, sequence); nothing = from the start.
+struct MemoryCursor {
+    bool delayed = false;
+    std::uint64_t arrival = 0;
+    std::int64_t due = 0;
+    std::uint64_t sequence = 0;
+};
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return !text.empty() && ec == std::errc{} && end == text.data() + text.size();
+}
+
+std::optional<MemoryCursor> parse_cursor(std::string_view text) {
+    MemoryCursor cursor;
+    if (text.starts_with("m:r:")) return parse_int(text.substr(4), cursor.arrival) ? std::optional(cursor) : std::nullopt;
+    if (!text.starts_with("m:d:")) return std::nullopt;
+    text.remove_prefix(4);
+    const auto colon = text.find(':');
+    cursor.delayed = true;
+    if (colon == std::string_view::npos || !parse_int(text.substr(0, colon), cursor.due) ||
+        !parse_int(text.substr(colon + 1), cursor.sequence))
+        return std::nullopt;
+    return cursor;
+}
+
+std::string delayed_cursor(const DelayedKey& key) {
+    return "m:d:" + std::to_string(key.due.time_since_epoch().count()) + ":" + std::to_string(key.sequence);
+}
+
+}  // namespace
+}  // namespace detail::in_memory
+
 std::vector<Message> InMemoryAdapter::browse(const std::string& channel, std::size_t offset, std::size_t limit) {
     detail::in_memory::check_channel("browse", channel);
     std::vector<Message> out;
@@ -774,26 +830,73 @@ std::vector<Message> InMemoryAdapter::browse(const std::string& channel, std::si
     if (ch == nullptr) return out;
     if (!ch->delayed.empty()) s.promote(*ch, s.clock->now());
 
-    auto add = [&out](const Entry& entry) {
-        auto decoded = detail::in_memory::decode_entry(entry);
-        if (!decoded.error.empty()) {
-            // Undecodable bytes are listed too, so that offsets agree with depth(); the bytes travel
-            // as JSON binary, which serialises whatever they contain.
-            decoded.message.data = nlohmann::json::binary(std::vector<std::uint8_t>(entry.raw.begin(), entry.raw.end()));
-            decoded.message.metadata["failpipe-decode-error"] = decoded.error;
-        }
-        out.push_back(std::move(decoded.message));
-    };
-
     std::size_t index = offset;
-    for (; index < ch->ready.size() && out.size() < limit; ++index) add(ch->ready[index]);
+    for (; index < ch->ready.size() && out.size() < limit; ++index) out.push_back(detail::in_memory::browsed(ch->ready[index]));
     if (out.size() == limit) return out;
 
     std::vector<DelayedKey> delayed = ch->delayed;
     std::sort(delayed.begin(), delayed.end(), [](const DelayedKey& a, const DelayedKey& b) { return DueLater{}(b, a); });
     const std::size_t skip = offset > ch->ready.size() ? offset - ch->ready.size() : 0;
-    for (std::size_t i = skip; i < delayed.size() && out.size() < limit; ++i) add(*s.parked[delayed[i].parked]);
+    for (std::size_t i = skip; i < delayed.size() && out.size() < limit; ++i)
+        out.push_back(detail::in_memory::browsed(*s.parked[delayed[i].parked]));
     return out;
+}
+
+BrowsePage InMemoryAdapter::browse_after(const std::string& channel, const BrowseCursor& after, std::size_t limit) {
+    detail::in_memory::check_channel("browse_after", channel);
+    if (limit == 0) throw InvalidArgumentError("InMemoryAdapter::browse_after: limit must be at least 1");
+    detail::in_memory::MemoryCursor cursor;
+    if (!after.empty()) {
+        auto parsed = detail::in_memory::parse_cursor(after);
+        if (!parsed) throw InvalidArgumentError("InMemoryAdapter::browse_after: not a cursor of this adapter: " + after.substr(0, 64));
+        cursor = *parsed;
+    }
+    BrowsePage page;
+    page.next = after;
+    page.end = true;
+    State& s = *state_;
+    std::lock_guard lock(s.mutex);
+    Channel* ch = s.find_channel(channel);
+    if (ch == nullptr) return page;
+    if (!ch->delayed.empty()) s.promote(*ch, s.clock->now());
+
+    if (!cursor.delayed) {
+        // The ring is sorted by arrival: binary search for the first entry after the cursor.
+        std::size_t lo = 0, hi = ch->ready.size();
+        while (lo < hi) {
+            const std::size_t mid = lo + (hi - lo) / 2;
+            if (ch->ready[mid].arrival <= cursor.arrival) lo = mid + 1;
+            else hi = mid;
+        }
+        for (std::size_t i = lo; i < ch->ready.size(); ++i) {
+            if (page.messages.size() == limit) {
+                page.end = false;
+                return page;
+            }
+            page.messages.push_back(detail::in_memory::browsed(ch->ready[i]));
+            page.next = "m:r:" + std::to_string(ch->ready[i].arrival);
+        }
+    }
+    // Delayed keys after the cursor, the first limit + 1 of them in due order.
+    const auto later = [](const DelayedKey& a, const DelayedKey& b) { return DueLater{}(b, a); };
+    std::vector<DelayedKey> keys;
+    for (const DelayedKey& key : ch->delayed) {
+        const auto due = key.due.time_since_epoch().count();
+        if (cursor.delayed && (due < cursor.due || (due == cursor.due && key.sequence <= cursor.sequence))) continue;
+        keys.push_back(key);
+    }
+    const std::size_t room = limit - page.messages.size() + 1;
+    const auto stop = keys.begin() + static_cast<std::ptrdiff_t>(std::min(room, keys.size()));
+    std::partial_sort(keys.begin(), stop, keys.end(), later);
+    for (auto it = keys.begin(); it != stop; ++it) {
+        if (page.messages.size() == limit) {
+            page.end = false;
+            return page;
+        }
+        page.messages.push_back(detail::in_memory::browsed(*s.parked[it->parked]));
+        page.next = detail::in_memory::delayed_cursor(*it);
+    }
+    return page;
 }
 
 std::size_t InMemoryAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {

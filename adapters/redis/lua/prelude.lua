@@ -120,6 +120,10 @@ function read.channel() return {channel = arg()} end
 --@section read_browse
 -- browse: channel offset limit
 function read.browse() return {channel = arg(), offset = tonumber(arg()), limit = tonumber(arg())} end
+--@section read_browse_after
+function read.browse_after()
+  return {channel = arg(), limit = tonumber(arg()), kind = arg(), ref = arg(), score = arg()}
+end
 --@section read_lookup
 -- remove, move-read: channel mode stream-cursor hash-cursor id...
 function read.lookup()

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "browse_cursor.hpp"
 #include "cluster_slots.hpp"
 #include "connection.hpp"
 #include "durability.hpp"
@@ -145,6 +146,7 @@ std::vector<EntryField> entry_fields(const redisReply& fields, const std::string
 class AdapterCore {
 public:
     std::size_t max_message_bytes() const noexcept { return options_.max_message_bytes; }
+    const ScriptHead& script_head() const noexcept { return head_; }
 
     explicit AdapterCore(RedisAdapter::Options options)
         : options_(validated(with_url_durability(std::move(options)))),
@@ -674,16 +676,26 @@ public:
         constexpr std::size_t kMaxWindow = std::size_t{1} << 40;
         offset = std::min(offset, kMaxWindow);
         limit = std::min(limit, kMaxWindow);
+        std::vector<std::string> no_header;
+        return run_browse(channel, browse_call(head_, channel, offset, limit), no_header, "EVALSHA browse");
+    }
+
+    /// Runs a browse-like script (browse, browse_after): header.size() strings into @p header, then
+    /// (stream id, fields) pairs, the messages.
+    std::vector<Message> run_browse(const std::string& channel, const ScriptCall& call, std::vector<std::string>& header,
+                                    const char* what) {
         return with_connection([&](Connection& connection) {
-            Reply reply = run_script(connection, browse_call(head_, channel, offset, limit));
+            Reply reply = run_script(connection, call);
             const std::string& where = connection.endpoint();
-            throw_if_error_reply(*reply, where, "EVALSHA browse");
-            expect_array(*reply, where, "EVALSHA browse");
+            throw_if_error_reply(*reply, where, what);
+            expect_array(*reply, where, what);
+            if (reply->elements < header.size()) throw_unexpected_reply(*reply, where, what, "a page header");
+            for (std::size_t i = 0; i < header.size(); ++i) header[i] = std::string(string_of(element(*reply, i), where, what));
             std::vector<Message> messages;
             messages.reserve(reply->elements / 2);
-            for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
-                std::string_view stream_id = string_of(element(*reply, i), where, "EVALSHA browse");
-                const auto fields = entry_fields(element(*reply, i + 1), where, "EVALSHA browse");
+            for (std::size_t i = header.size(); i + 1 < reply->elements; i += 2) {
+                std::string_view stream_id = string_of(element(*reply, i), where, what);
+                const auto fields = entry_fields(element(*reply, i + 1), where, what);
                 Delivery delivery = delivery_from_entry(channel, stream_id, fields, 0);
                 if (!delivery.poisoned()) {
                     messages.push_back(std::move(delivery.message));
@@ -1121,6 +1133,12 @@ private:
     std::unordered_map<std::string, Clock::time_point> doubt_;
     std::atomic<std::size_t> doubt_count_{0};
 };
+
+std::vector<Message> run_browse_script(AdapterCore& core, const std::string& channel,
+                                       const std::function<ScriptCall(const ScriptHead&)>& make,
+                                       std::vector<std::string>& header, const char* what) {
+    return core.run_browse(channel, make(core.script_head()), header, what);
+}
 
 }  // namespace detail::redis
 

@@ -113,6 +113,18 @@ ScriptCall browse_call(const ScriptHead& head, std::string_view channel, std::si
     return call;
 }
 
+// channel limit kind ref score
+ScriptCall browse_after_call(const ScriptHead& head, std::string_view channel, std::size_t limit, std::string_view kind,
+                             std::string_view ref, std::string_view score) {
+    ScriptCall call = head.call(browse_after_script(), 5);
+    call.args.add(channel);
+    call.args.add_number(static_cast<long long>(limit));
+    call.args.add(kind);
+    call.args.add(ref);
+    call.args.add(score);
+    return call;
+}
+
 // channel
 ScriptCall evicted_call(const ScriptHead& head, std::string_view channel) {
     ScriptCall call = head.call(evicted_script(), 1);

@@ -125,6 +125,10 @@ ScriptCall status_call(const ScriptHead& head, std::string_view id);
 ScriptCall depth_call(const ScriptHead& head, std::string_view channel);
 /// browse.lua: @p limit waiting messages of @p channel from @p offset.
 ScriptCall browse_call(const ScriptHead& head, std::string_view channel, std::size_t offset, std::size_t limit);
+/// browse_after.lua: @p limit waiting messages of @p channel after the position @p kind ('', 'r',
+/// 'd') @p ref (stream id or member) @p score (the member's due score).
+ScriptCall browse_after_call(const ScriptHead& head, std::string_view channel, std::size_t limit, std::string_view kind,
+                             std::string_view ref, std::string_view score);
 /// evicted.lua of @p channel.
 ScriptCall evicted_call(const ScriptHead& head, std::string_view channel);
 /// reclaim.lua.

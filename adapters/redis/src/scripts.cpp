@@ -62,6 +62,10 @@ const Script& browse_script() {
     static const Script script = make("browse", lua::browse);
     return script;
 }
+const Script& browse_after_script() {
+    static const Script script = make("browse-after", lua::browse_after);
+    return script;
+}
 const Script& remove_script() {
     static const Script script = make("remove", lua::remove);
     return script;

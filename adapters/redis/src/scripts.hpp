@@ -31,6 +31,8 @@ const Script& status_script();
 const Script& depth_script();
 /// browse.lua: a window of a channel's waiting messages.
 const Script& browse_script();
+/// browse_after.lua: a page of a channel's waiting messages after a cursor.
+const Script& browse_after_script();
 /// remove.lua: removes (or evicts) waiting messages by id.
 const Script& remove_script();
 /// evicted.lua: the eviction counter of a channel.

@@ -476,6 +476,102 @@ void browse_ready_then_delayed(F& f) {
     adapter->settle(held[0], Settlement{});
 }
 
+/// Every page of browse_after from @p after on, @p limit at a time; each page's size is checked
+/// against the limit, and the end must come within @p max_pages.
+inline std::vector<std::string> browse_all_after(AdapterInterface& adapter, const std::string& channel, std::size_t limit,
+                                                 std::size_t max_pages = 1000) {
+    std::vector<std::string> ids;
+    BrowseCursor cursor;
+    for (std::size_t pages = 0; pages < max_pages; ++pages) {
+        BrowsePage page = adapter.browse_after(channel, cursor, limit);
+        CHECK(page.messages.size() <= limit);
+        if (!page.end) CHECK(page.messages.size() == limit);
+        for (const auto& message : page.messages) ids.push_back(message.id);
+        if (page.end) return ids;
+        cursor = page.next;
+    }
+    FAIL_CHECK("browse_after did not reach the end in " << max_pages << " pages");
+    return ids;
+}
+
+template <class F>
+void browse_after_in_browse_order(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> ready;
+    for (int i = 0; i < 7; ++i) ready.push_back(adapter->push("dlq", make_message("h", i)));
+    const std::string late = adapter->push("dlq", make_message("h", "late"), f.delay() * 2.0);
+    const std::string soon = adapter->push("dlq", make_message("h", "soon"), f.delay());
+    auto held = adapter->reserve({"dlq"}, 1, 0ms);  // reserved messages are not listed
+    REQUIRE(held.size() == 1);
+    const std::vector<std::string> expected = ids_of(adapter->browse("dlq", 0, 100));
+    REQUIRE(expected.size() == 8);
+    CHECK(expected.back() == late);
+    for (const std::size_t limit : {1, 2, 3, 8, 9, 100}) {
+        INFO("limit " << limit);
+        CHECK(browse_all_after(*adapter, "dlq", limit) == expected);
+    }
+    const BrowsePage first = adapter->browse_after("dlq", {}, 2);
+    CHECK(ids_of(first.messages) == std::vector<std::string>{ready[1], ready[2]});
+    CHECK_FALSE(first.end);
+    CHECK(adapter->browse_after("dlq", {}, 8).end);  // exactly all of them: the end is reported
+    CHECK(adapter->browse_after("dlq", first.next, 100).messages.front().data == 3);
+    const BrowsePage none = adapter->browse_after("never-used", {}, 10);
+    CHECK(none.messages.empty());
+    CHECK(none.end);
+    CHECK_THROWS_AS(adapter->browse_after("dlq", {}, 0), InvalidArgumentError);
+    adapter->settle(held[0], Settlement{});
+}
+
+template <class F>
+void browse_after_refuses_a_forged_cursor(F& f) {
+    auto adapter = f.make();
+    adapter->push("dlq", make_message("h", 1));
+    const BrowsePage page = adapter->browse_after("dlq", {}, 1);
+    for (const std::string& forged : {std::string("garbage"), std::string("r:abc"), std::string("o:12x"), std::string("m:r:"),
+                                     std::string("d:1:zz"), std::string("r:1-2-3"), page.next + "x", std::string(":"),
+                                     std::string("d:nan:41"), std::string(200, 'z')}) {
+        INFO("cursor " << forged);
+        CHECK_THROWS_AS(adapter->browse_after("dlq", forged, 10), InvalidArgumentError);
+    }
+    CHECK(adapter->browse_after("dlq", page.next, 10).messages.empty());  // the real one still works
+}
+
+/// Pages while messages are pushed and removed between the pages: every message waiting from the
+/// first page to the last is listed exactly once, also after its page's cursor message went.
+template <class F>
+void browse_after_survives_pushes_and_removes(F& f) {
+    auto adapter = f.make();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 30; ++i) ids.push_back(adapter->push("dlq", make_message("h", i)));
+    std::vector<std::string> delayed;
+    for (int i = 0; i < 6; ++i) delayed.push_back(adapter->push("dlq", make_message("h", "d" + std::to_string(i)), f.delay()));
+    std::set<std::string> removed;
+    std::vector<std::string> pushed;
+    std::vector<std::string> seen;
+    BrowseCursor cursor;
+    for (int pages = 0; pages < 100; ++pages) {
+        BrowsePage page = adapter->browse_after("dlq", cursor, 4);
+        for (const auto& message : page.messages) seen.push_back(message.id);
+        if (page.end) break;
+        cursor = page.next;
+        // The cursor's own message goes, and one not read yet; a new one arrives.
+        const std::string last = page.messages.back().id;
+        std::vector<std::string> gone{last};
+        const auto later = std::find(ids.begin(), ids.end(), last);
+        if (later != ids.end() && later + 2 < ids.end()) gone.push_back(*(later + 2));
+        CHECK(adapter->remove("dlq", gone) == gone.size());
+        removed.insert(gone.begin(), gone.end());
+        if (pushed.size() < 5) pushed.push_back(adapter->push("dlq", make_message("h", "new")));
+    }
+    const std::multiset<std::string> listed(seen.begin(), seen.end());
+    for (const auto& id : ids)
+        if (!removed.contains(id)) CHECK_MESSAGE(listed.count(id) == 1, "ready " << id);
+    for (const auto& id : delayed)
+        if (!removed.contains(id)) CHECK_MESSAGE(listed.count(id) == 1, "delayed " << id);
+    for (const auto& id : pushed) CHECK_MESSAGE(listed.count(id) <= 1, "pushed meanwhile " << id);
+    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == seen.size());  // nothing twice
+}
+
 template <class F>
 void remove_waiting_only(F& f) {
     auto adapter = f.make();
@@ -1211,6 +1307,9 @@ void max_message_bytes_enforced(F& f) {
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "depth by state", depth_by_state, C::depth, C::delayed_delivery)                                                                                                           \
     FAILPIPE_CONFORMANCE_CORE_CASE(Fixture, label, "settle_batch settles each delivery on its own", settle_batch_each_on_its_own)                                                                                        \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "browse lists ready, then delayed by due time", browse_ready_then_delayed, C::browse, C::delayed_delivery)                                                                 \
+    FAILPIPE_CONFORMANCE_CASE(Fixture, label, "browse_after pages in browse order, the end reported", browse_after_in_browse_order, C::browse, C::delayed_delivery)                                                       \
+    FAILPIPE_CONFORMANCE_CASE(Fixture, label, "browse_after refuses a forged cursor", browse_after_refuses_a_forged_cursor, C::browse)                                                                                   \
+    FAILPIPE_CONFORMANCE_CASE(Fixture, label, "browse_after lists each message once while others come and go", browse_after_survives_pushes_and_removes, C::browse_cursor, C::browse, C::remove, C::delayed_delivery)    \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "remove takes waiting messages only", remove_waiting_only, C::remove, C::status, C::depth, C::delayed_delivery)                                                            \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "remove finds the message in its channel after a requeue", remove_finds_the_message_in_its_channel, C::remove, C::browse, C::status, C::depth, C::delayed_delivery)        \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "evict removes waiting messages and counts them", evict_removes_and_counts, C::evict, C::remove, C::status, C::depth, C::delayed_delivery)                                 \

@@ -46,6 +46,9 @@ public:
     MessageStatus status(const std::string& id) override;
     ChannelDepth depth(const std::string& channel) override;
     std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
+    /// Cursors `m:r:<arrival>` and `m:d:<due>:<push order>`: O(log n + limit) over the ready ones,
+    /// O(delayed) over the delayed ones.
+    BrowsePage browse_after(const std::string& channel, const BrowseCursor& after, std::size_t limit) override;
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
     std::size_t evict(const std::string& channel, const std::vector<std::string>& ids) override;
     std::uint64_t evicted(const std::string& channel) override;

@@ -136,6 +136,8 @@ public:
     /// with their id, an empty handler, what a worker would keep (docs/redis.md) as JSON binary in
     /// `data` and the reason under metadata `failpipe-decode-error`.
     std::vector<Message> browse(const std::string& channel, std::size_t offset, std::size_t limit) override;
+    /// Cursors `r:<stream id>` and `d:<due score>:<member in hex>` (browse_cursor.cpp).
+    BrowsePage browse_after(const std::string& channel, const BrowseCursor& after, std::size_t limit) override;
     /// @brief Removes the waiting messages of @p channel with these ids, also when a later message
     /// with the same id went to another channel (found by a scan of @p channel in bounded steps).
     std::size_t remove(const std::string& channel, const std::vector<std::string>& ids) override;
