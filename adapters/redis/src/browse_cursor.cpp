@@ -82,7 +82,7 @@ BrowsePage RedisAdapter::browse_after(const std::string& channel, const BrowseCu
     std::vector<std::string> header(2);  // end, next cursor
     BrowsePage page;
     page.messages = run_browse_script(
-        *core_, channel,
+        core_of(channel), channel,
         [&](const ScriptHead& head) { return browse_after_call(head, channel, limit, cursor->kind, cursor->ref, cursor->score); },
         header, "EVALSHA browse_after");
     page.end = header[0] == "1";

@@ -5,7 +5,9 @@
 #include <charconv>
 #include <cstdint>
 #include <exception>
+#include <iterator>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -148,11 +150,12 @@ public:
     std::size_t max_message_bytes() const noexcept { return options_.max_message_bytes; }
     const ScriptHead& script_head() const noexcept { return head_; }
 
-    explicit AdapterCore(RedisAdapter::Options options)
+    /// @p tag: the hash tag of every key (`{prefix}`, or a shard group's `{prefix:group}`).
+    AdapterCore(RedisAdapter::Options options, const std::string& tag)
         : options_(validated(with_url_durability(std::move(options)))),
           router_(parse_seed_list(options_.url), cluster_mode(options_.cluster),
                   ClusterSettings{options_.connect_timeout, options_.command_timeout, options_.pool_size, 16}, counters_),
-          head_("{" + options_.key_prefix + "}", std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
+          head_(tag.empty() ? "{" + options_.key_prefix + "}" : tag, std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
           slot_(key_slot(head_.prefix())),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
           command_timeout_(std::chrono::milliseconds(std::max(1LL, ceil_ms(options_.command_timeout)))),
@@ -1140,11 +1143,101 @@ std::vector<Message> run_browse_script(AdapterCore& core, const std::string& cha
     return core.run_browse(channel, make(core.script_head()), header, what);
 }
 
+/// One AdapterCore per shard group, each under its group's hash tag, made when first needed (a
+/// channel the config does not know can be a group of its own). Cores are never removed, so a
+/// reference stays valid for the adapter's life.
+class ShardedCores {
+public:
+    explicit ShardedCores(const RedisAdapter::Options& options) : options_(options), groups_(*options.shard_groups) {
+        options_.shard_groups.reset();
+        for (const auto& group : groups_.groups()) core_named(group.name);
+    }
+
+    std::string group_of(const std::string& channel) const { return groups_.group_of(channel); }
+
+    AdapterCore& core_named(const std::string& group) {
+        std::lock_guard lock(mutex_);
+        auto found = cores_.find(group);
+        if (found == cores_.end()) {
+            auto core = std::make_unique<AdapterCore>(options_, shard_hash_tag(options_.key_prefix, group));
+            found = cores_.emplace(group, std::move(core)).first;
+        }
+        return *found->second;
+    }
+
+    AdapterCore& core_of(const std::string& channel) { return core_named(group_of(channel)); }
+
+    /// Every core made so far (the config's groups, then groups met since), by group name.
+    std::vector<AdapterCore*> all() const {
+        std::lock_guard lock(mutex_);
+        std::vector<AdapterCore*> cores;
+        cores.reserve(cores_.size());
+        for (auto& [name, core] : cores_) cores.push_back(core.get());
+        return cores;
+    }
+
+    /// Refuses a settlement that pushes outside @p delivery's group: one script cannot touch two
+    /// groups' slots, and splitting it would not be atomic (the outbox's job, docs/cluster.md).
+    void check_same_group(const Delivery& delivery, const Settlement& settlement, const char* operation) const {
+        const std::string source = group_of(delivery.channel);
+        for (const auto& push : settlement.pushes) {
+            check_channel(push.channel, operation);
+            const std::string target = group_of(push.channel);
+            if (target == source) continue;
+            throw InvalidArgumentError(std::string("RedisAdapter::") + operation + ": a push from \"" + delivery.channel +
+                                       "\" (shard group \"" + source + "\") to \"" + push.channel + "\" (shard group \"" +
+                                       target + "\") crosses shard groups, which one atomic settle cannot do yet (it "
+                                       "needs the outbox, docs/cluster.md); nothing was changed and the delivery of "
+                                       "message " + delivery.message.id + " is still held");
+        }
+    }
+
+private:
+    RedisAdapter::Options options_;
+    ShardGroups groups_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::unique_ptr<AdapterCore>, std::less<>> cores_;
+};
+
+namespace {
+
+/// Channels split by group, groups in the order of their first channel (so earlier channels' groups are polled first).
+std::vector<std::pair<AdapterCore*, std::vector<std::string>>> by_group(ShardedCores& sharded,
+                                                                        const std::vector<std::string>& channels) {
+    std::vector<std::pair<AdapterCore*, std::vector<std::string>>> groups;
+    for (const auto& channel : channels) {
+        check_channel(channel, "reserve");
+        AdapterCore* core = &sharded.core_of(channel);
+        auto found = std::find_if(groups.begin(), groups.end(), [&](const auto& group) { return group.first == core; });
+        if (found == groups.end()) {
+            groups.emplace_back(core, std::vector<std::string>{});
+            found = std::prev(groups.end());
+        }
+        found->second.push_back(channel);
+    }
+    return groups;
+}
+
+// While a reserve over several groups waits, it blocks on its first group for this long at a time,
+// then polls the others: a message of a later group waits at most this long when all are idle.
+constexpr std::chrono::milliseconds kGroupPollSlice{50};
+
+}  // namespace
+
 }  // namespace detail::redis
 
-RedisAdapter::RedisAdapter(Options options) : core_(std::make_unique<detail::redis::AdapterCore>(std::move(options))) {}
+RedisAdapter::RedisAdapter(Options options) {
+    core_ = std::make_unique<detail::redis::AdapterCore>(options, std::string());
+    if (options.shard_groups) sharded_ = std::make_unique<detail::redis::ShardedCores>(options);
+}
 RedisAdapter::RedisAdapter() : RedisAdapter(Options{}) {}
 RedisAdapter::~RedisAdapter() = default;
+
+detail::redis::AdapterCore& RedisAdapter::core_of(const std::string& channel) {
+    if (!sharded_) return *core_;
+    detail::redis::check_channel(channel, "push");
+    return sharded_->core_of(channel);
+}
 
 std::string RedisAdapter::push(const std::string& channel, Message message, Seconds delay) {
     detail::redis::check_channel(channel, "push");
@@ -1152,53 +1245,148 @@ std::string RedisAdapter::push(const std::string& channel, Message message, Seco
     if (message.id.empty()) message.id = generate_message_id();
     std::string bytes = encode_message(message);
     check_message_size(message, bytes.size(), core_->max_message_bytes(), "RedisAdapter::push");
-    return core_->push_one(channel, std::move(message.id), std::move(bytes), std::move(delay_text));
+    return core_of(channel).push_one(channel, std::move(message.id), std::move(bytes), std::move(delay_text));
 }
 
 std::vector<std::string> RedisAdapter::push_batch(std::vector<OutgoingMessage> messages) {
     if (messages.empty()) return {};
-    return core_->push_batch(messages);
+    if (!sharded_) return core_->push_batch(messages);
+    for (const auto& outgoing : messages) detail::redis::check_channel(outgoing.channel, "push_batch");
+    // One batch per group, each in the order given; ids put back in the caller's order.
+    std::map<detail::redis::AdapterCore*, std::vector<std::size_t>> positions;
+    for (std::size_t i = 0; i < messages.size(); ++i) positions[&sharded_->core_of(messages[i].channel)].push_back(i);
+    std::vector<std::string> ids(messages.size());
+    for (auto& [core, where] : positions) {
+        std::vector<OutgoingMessage> part;
+        part.reserve(where.size());
+        for (std::size_t i : where) part.push_back(std::move(messages[i]));
+        std::vector<std::string> part_ids = core->push_batch(part);
+        for (std::size_t k = 0; k < where.size(); ++k) ids[where[k]] = std::move(part_ids[k]);
+    }
+    return ids;
 }
 
 std::vector<Delivery> RedisAdapter::reserve(const std::vector<std::string>& channels, std::size_t max_messages,
                                             std::chrono::milliseconds wait) {
-    return core_->reserve(channels, max_messages, wait);
+    if (!sharded_ || channels.empty()) return core_->reserve(channels, max_messages, wait);
+    auto groups = detail::redis::by_group(*sharded_, channels);
+    if (groups.size() == 1) return groups.front().first->reserve(groups.front().second, max_messages, wait);
+    if (wait.count() < 0) throw InvalidArgumentError("RedisAdapter::reserve: the wait must not be negative");
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    std::vector<Delivery> out;
+    while (true) {
+        // Groups in the order of their first channel; within a group the script's own order.
+        for (auto& [core, names] : groups) {
+            if (out.size() >= max_messages) break;
+            auto got = core->reserve(names, max_messages - out.size(), std::chrono::milliseconds(0));
+            std::move(got.begin(), got.end(), std::back_inserter(out));
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (!out.empty() || now >= deadline) return out;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+        out = groups.front().first->reserve(groups.front().second, max_messages, std::min(left, detail::redis::kGroupPollSlice));
+        if (!out.empty()) return out;
+    }
 }
 
-void RedisAdapter::settle(const Delivery& delivery, Settlement&& settlement) { core_->settle(delivery, settlement); }
+void RedisAdapter::settle(const Delivery& delivery, Settlement&& settlement) {
+    if (!sharded_) return core_->settle(delivery, settlement);
+    sharded_->check_same_group(delivery, settlement, "settle");
+    core_of(delivery.channel).settle(delivery, settlement);
+}
 
 std::vector<std::exception_ptr> RedisAdapter::settle_batch(std::vector<SettleItem> items) {
-    return core_->settle_batch(items);
+    if (!sharded_) return core_->settle_batch(items);
+    std::vector<std::exception_ptr> outcomes(items.size());
+    std::map<detail::redis::AdapterCore*, std::vector<std::size_t>> positions;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].delivery == nullptr || items[i].settlement == nullptr) {
+            throw InvalidArgumentError("RedisAdapter::settle_batch: null delivery or settlement");
+        }
+        try {
+            sharded_->check_same_group(*items[i].delivery, *items[i].settlement, "settle_batch");
+            positions[&sharded_->core_of(items[i].delivery->channel)].push_back(i);
+        } catch (const Error&) {
+            outcomes[i] = std::current_exception();  // that item's own result: the others go ahead
+        }
+    }
+    std::exception_ptr whole;  // a group's round trip failed: thrown after every group was tried
+    for (auto& [core, where] : positions) {
+        std::vector<SettleItem> part;
+        part.reserve(where.size());
+        for (std::size_t i : where) part.push_back(items[i]);
+        try {
+            auto part_outcomes = core->settle_batch(part);
+            for (std::size_t k = 0; k < where.size(); ++k) outcomes[where[k]] = std::move(part_outcomes[k]);
+        } catch (const Error&) {
+            if (!whole) whole = std::current_exception();
+        }
+    }
+    if (whole) std::rethrow_exception(whole);
+    return outcomes;
 }
 
-void RedisAdapter::release(const Delivery& delivery, Seconds delay) { core_->release(delivery, delay); }
+void RedisAdapter::release(const Delivery& delivery, Seconds delay) { core_of(delivery.channel).release(delivery, delay); }
 
-std::size_t RedisAdapter::reclaim() { return core_->reclaim(); }
+std::size_t RedisAdapter::reclaim() {
+    if (!sharded_) return core_->reclaim();
+    std::size_t reclaimed = 0;
+    for (auto* core : sharded_->all()) reclaimed += core->reclaim();
+    return reclaimed;
+}
 
-MessageStatus RedisAdapter::status(const std::string& id) { return core_->status(id); }
+MessageStatus RedisAdapter::status(const std::string& id) {
+    if (!sharded_) return core_->status(id);
+    MessageStatus found;
+    for (auto* core : sharded_->all()) {
+        found = core->status(id);
+        if (found.state != MessageState::not_found) return found;
+    }
+    return found;
+}
 
-ChannelDepth RedisAdapter::depth(const std::string& channel) { return core_->depth(channel); }
+ChannelDepth RedisAdapter::depth(const std::string& channel) { return core_of(channel).depth(channel); }
 
 std::vector<Message> RedisAdapter::browse(const std::string& channel, std::size_t offset, std::size_t limit) {
-    return core_->browse(channel, offset, limit);
+    return core_of(channel).browse(channel, offset, limit);
 }
 
 std::size_t RedisAdapter::remove(const std::string& channel, const std::vector<std::string>& ids) {
-    return core_->remove(channel, ids);
+    return core_of(channel).remove(channel, ids);
 }
 
 std::size_t RedisAdapter::evict(const std::string& channel, const std::vector<std::string>& ids) {
-    return core_->remove(channel, ids, true);
+    return core_of(channel).remove(channel, ids, true);
 }
 
-std::uint64_t RedisAdapter::evicted(const std::string& channel) { return core_->evicted(channel); }
+std::uint64_t RedisAdapter::evicted(const std::string& channel) { return core_of(channel).evicted(channel); }
 
 MoveResult RedisAdapter::move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                               const MessageRewrite& rewrite, Seconds delay) {
-    return core_->move(from, to, ids, rewrite, delay);
+    if (sharded_) {
+        detail::redis::check_channel(from, "move");
+        detail::redis::check_channel(to, "move");
+        const std::string source = sharded_->group_of(from), target = sharded_->group_of(to);
+        if (source != target) {
+            throw InvalidArgumentError("RedisAdapter::move: \"" + from + "\" (shard group \"" + source + "\") and \"" + to +
+                                       "\" (shard group \"" + target + "\") are in different shard groups, which one "
+                                       "atomic move cannot span; nothing was moved");
+        }
+    }
+    return core_of(from).move(from, to, ids, rewrite, delay);
 }
 
-std::vector<std::string> RedisAdapter::channels() { return core_->channels(); }
+std::vector<std::string> RedisAdapter::channels() {
+    if (!sharded_) return core_->channels();
+    std::vector<std::string> names;
+    for (auto* core : sharded_->all()) {
+        auto part = core->channels();
+        names.insert(names.end(), part.begin(), part.end());
+    }
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+}
 
 std::string RedisAdapter::push_raw(const std::string& channel, std::string bytes) {
     detail::redis::check_channel(channel, "push_raw");
@@ -1210,7 +1398,7 @@ std::string RedisAdapter::push_raw(const std::string& channel, std::string bytes
         if (found != json.end() && found->is_string()) id = found->get<std::string>();
     }
     if (id.empty()) id = generate_message_id();
-    return core_->push_one(channel, std::move(id), std::move(bytes), "0");
+    return core_of(channel).push_one(channel, std::move(id), std::move(bytes), "0");
 }
 
 void RedisAdapter::ping() { core_->ping(); }
@@ -1221,6 +1409,21 @@ const RedisAdapter::Options& RedisAdapter::options() const noexcept { return cor
 
 const std::string& RedisAdapter::endpoint() const noexcept { return core_->endpoint(); }
 
-RedisAdapter::Stats RedisAdapter::stats() const noexcept { return core_->stats(); }
+RedisAdapter::Stats RedisAdapter::stats() const noexcept {
+    Stats total = core_->stats();
+    if (!sharded_) return total;
+    for (const auto* core : sharded_->all()) {
+        const Stats part = core->stats();
+        total.commands += part.commands;
+        total.connects += part.connects;
+        total.write_round_trips += part.write_round_trips;
+        total.write_operations += part.write_operations;
+        total.cluster_moved += part.cluster_moved;
+        total.cluster_asked += part.cluster_asked;
+        total.cluster_waits += part.cluster_waits;
+        total.cluster_map_loads += part.cluster_map_loads;
+    }
+    return total;
+}
 
 }  // namespace failpipe

@@ -20,17 +20,20 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "failpipe/adapter.hpp"
 #include "failpipe/clock.hpp"
+#include "failpipe/shard_groups.hpp"
 
 namespace failpipe {
 
 namespace detail::redis {
 class AdapterCore;
+class ShardedCores;
 }  // namespace detail::redis
 
 /// @brief A failpipe broker on Redis: at-least-once delivery, atomic idempotent settles, crash
@@ -88,6 +91,11 @@ public:
         /// under a higher limit) is handed out by reserve as poison, with its bytes. Settle pushes
         /// (retries, dead letters, follow-ups) are not refused: see docs/limits.md.
         std::size_t max_message_bytes = 0;
+        /// Shard groups (failpipe::Config::shard_groups, ShardGroups::derive). Unset: every key under
+        /// `{key_prefix}`, as always. Set: each channel's keys under its group's tag
+        /// `{key_prefix:group}` (shard_hash_tag), so groups spread over a cluster's masters; a
+        /// settle that pushes to another group is refused (docs/cluster.md, "Several shard groups").
+        std::optional<ShardGroups> shard_groups;
     };
 
     /// @brief Counters of what the adapter sent (since it was made).
@@ -178,7 +186,10 @@ public:
     Stats stats() const noexcept;
 
 private:
-    std::unique_ptr<detail::redis::AdapterCore> core_;
+    detail::redis::AdapterCore& core_of(const std::string& channel);
+
+    std::unique_ptr<detail::redis::AdapterCore> core_;       // `{key_prefix}`: the only one without shard groups
+    std::unique_ptr<detail::redis::ShardedCores> sharded_;  // one core per group; null without shard groups
 };
 
 }  // namespace failpipe
