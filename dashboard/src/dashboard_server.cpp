@@ -88,6 +88,14 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
                                       "\": open the dashboard through the address it printed", "forbidden");
         return true;
     }
+    // Fetch Metadata on reads too: a page of another site could fire costly scans (an <img> with a
+    // slow grep) at the operator's dashboard; the dashboard's own page only fetches same-origin.
+    const std::string site = request.get_header_value("Sec-Fetch-Site");
+    const bool foreign = site == "cross-site" || site == "same-site";
+    if (foreign && request.path.rfind("/api/", 0) == 0) {
+        send_error(response, 403, "cross-site request refused (Sec-Fetch-Site: " + site + ")", "forbidden");
+        return true;
+    }
     if (request.method != "POST" || !is_action(request.path)) return false;
     // A form or script of another site: its Origin is not ours (browsers always send Origin on a
     // cross-origin POST), or Fetch Metadata says cross-site.
@@ -99,11 +107,6 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
                        "forbidden");
             return true;
         }
-    }
-    const std::string site = request.get_header_value("Sec-Fetch-Site");
-    if (site == "cross-site" || site == "same-site") {
-        send_error(response, 403, "cross-site request refused (Sec-Fetch-Site: " + site + ")", "forbidden");
-        return true;
     }
     if (options.read_only) {
         send_error(response, 403, "the dashboard is read-only (started with --read-only): replays and purges are refused",

@@ -344,6 +344,15 @@ void refused_requests_move_nothing() {
                     {{"X-Failpipe-Token", kToken}, {"Origin", "http://evil.example"}}).status == 403);
     CHECK(dash.post("/api/replay", replay_all,
                     {{"X-Failpipe-Token", kToken}, {"Sec-Fetch-Site", "cross-site"}}).status == 403);
+    // Reads too: an <img> of another site firing a slow scan is refused before it runs.
+    for (const char* site : {"cross-site", "same-site"}) {
+        const auto scan = dash.answer_of(dash.client->Get("/api/count?channel=orders&grep=x",
+                                                          httplib::Headers{{"Sec-Fetch-Site", site}}));
+        CHECK(scan.status == 403);
+        CHECK(scan.body["error"].get<std::string>().find("cross-site") != std::string::npos);
+    }
+    CHECK(dash.answer_of(dash.client->Get("/api/count?channel=orders&grep=x",
+                                          httplib::Headers{{"Sec-Fetch-Site", "same-origin"}})).status == 200);
     // Same origin but a form body: 415.
     CHECK(dash.post("/api/replay", replay_all, {{"X-Failpipe-Token", kToken}, {"Origin", "http://" + dash.host()}},
                     "text/plain").status == 415);
