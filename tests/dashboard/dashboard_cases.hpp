@@ -551,6 +551,47 @@ void paging_100k_dead_letters(const char* label) {
     CHECK(timed("overview", {}, "/api/overview").body["channels"][0]["dead"] == kCount);
 }
 
+/// A slow grep holds a scan slot: beyond max_scans another scan is 429 at once, reads that do not
+/// scan still answer, and the slow one still finishes with its count.
+template <class F>
+void scans_beyond_the_bound_are_refused() {
+    F fixture;
+    auto adapter = fixture.make();
+    std::vector<dead_letter_cases::Seed> seeds(600);
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+        seeds[i].id = "slow" + std::to_string(i);
+        seeds[i].text = std::string(600, 'a');  // with the grep below: backtracking, about a second in all
+    }
+    seed(*adapter, seeds);
+    dashboard::DashboardOptions options;
+    options.max_scans = 1;
+    Running dash(adapter, options);
+    Running::Answer slow_answer;
+    std::thread scan([&] {  // its own connection: a client is not shared between threads
+        httplib::Client own("127.0.0.1", dash.port);
+        own.set_read_timeout(std::chrono::seconds(60));
+        const auto result = own.Get("/api/count", {{"channel", "orders"}, {"grep", "((a|a|a|a|a|a|a|a|a|a)*){8}c"}}, httplib::Headers{});
+        slow_answer.status = result ? result->status : 0;
+    });
+    bool busy = false;
+    std::string busy_error;
+    for (int attempt = 0; attempt < 400 && !busy; ++attempt) {
+        const auto other = dash.get("/api/count", {{"channel", "orders"}});
+        if (other.status == 429) {
+            busy = true;
+            busy_error = other.body["error"].get<std::string>();
+            CHECK(dash.get("/api/overview", {}).status == 200);
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    scan.join();
+    CHECK(busy);
+    CHECK(busy_error == "too many scans running, try again");
+    CHECK(slow_answer.status == 200);
+    CHECK(dash.get("/api/count", {{"channel", "orders"}, {"grep", "a"}}).body["count"] == 600);
+}
+
 }  // namespace failpipe::dashboard_cases
 
 #define FAILPIPE_DASHBOARD_CASE(F, label, name, what)                                   \
@@ -564,6 +605,7 @@ void paging_100k_dead_letters(const char* label) {
     FAILPIPE_DASHBOARD_CASE(F, label, purge_needs_the_typed_channel_name, "purge needs the typed channel name") \
     FAILPIPE_DASHBOARD_CASE(F, label, hostile_text_comes_back_as_escaped_json, "XSS payloads come back escaped, the page has no markup sink") \
     FAILPIPE_DASHBOARD_CASE(F, label, refused_requests_move_nothing, "wrong token 401, cross-site 403, GET on an action 405 - nothing moved") \
+    FAILPIPE_DASHBOARD_CASE(F, label, scans_beyond_the_bound_are_refused, "a scan beyond max_scans is 429 while a slow grep runs") \
     FAILPIPE_DASHBOARD_CASE(F, label, read_only_refuses_every_action, "read-only refuses every action with 403") \
     FAILPIPE_DASHBOARD_CASE(F, label, bad_input_gets_a_clear_answer, "bad regex 400, unknown id 404, bad parameters 400") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \
