@@ -90,6 +90,21 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
                                       "\": open the dashboard through the address it printed", "forbidden");
         return true;
     }
+    // httplib 0.11 bounds only a Content-Length body by set_payload_max_length: a chunked one would be
+    // read whole, and a GET's body is read unbounded. The page never sends either. Closing the
+    // connection keeps an unread body from being parsed as a next request.
+    if (request.has_header("Transfer-Encoding")) {
+        send_error(response, 411, "a chunked request body is refused: send Content-Length (at most " +
+                                      std::to_string(options.max_request_bytes) + " bytes)");
+        response.set_header("Connection", "close");
+        return true;
+    }
+    if (request.method != "POST" && request.has_header("Content-Length") &&
+        request.get_header_value("Content-Length") != "0") {
+        send_error(response, 413, "request body too large: only POST /api/replay and /api/purge take a body");
+        response.set_header("Connection", "close");
+        return true;
+    }
     // Fetch Metadata on reads too: a page of another site could fire costly scans (an <img> with a
     // slow grep) at the operator's dashboard; the dashboard's own page only fetches same-origin.
     const std::string site = request.get_header_value("Sec-Fetch-Site");

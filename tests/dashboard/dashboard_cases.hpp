@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -353,6 +354,14 @@ void refused_requests_move_nothing() {
     }
     CHECK(dash.answer_of(dash.client->Get("/api/count?channel=orders&grep=x",
                                           httplib::Headers{{"Sec-Fetch-Site", "same-origin"}})).status == 200);
+    // A chunked body (httplib would read it past the limit) and a GET with a body: refused unread.
+    const auto chunked = dash.answer_of(dash.client->Post(
+        "/api/purge", httplib::Headers{{"X-Failpipe-Token", kToken}, {"Transfer-Encoding", "chunked"}},
+        std::string("4\r\n{}  \r\n0\r\n\r\n"), "application/json"));
+    CHECK(chunked.status == 411);
+    CHECK(chunked.body["error"].get<std::string>().find("chunked") != std::string::npos);
+    const auto get_body = dash.answer_of(dash.client->Get("/api/overview", httplib::Headers{{"Content-Length", "5"}}));
+    CHECK(get_body.status == 413);
     // Same origin but a form body: 415.
     CHECK(dash.post("/api/replay", replay_all, {{"X-Failpipe-Token", kToken}, {"Origin", "http://" + dash.host()}},
                     "text/plain").status == 415);
@@ -567,22 +576,25 @@ void scans_beyond_the_bound_are_refused() {
     options.max_scans = 1;
     Running dash(adapter, options);
     Running::Answer slow_answer;
+    std::atomic<bool> scan_done{false};
     std::thread scan([&] {  // its own connection: a client is not shared between threads
         httplib::Client own("127.0.0.1", dash.port);
         own.set_read_timeout(std::chrono::seconds(60));
         const auto result = own.Get("/api/count", {{"channel", "orders"}, {"grep", "((a|a|a|a|a|a|a|a|a|a)*){8}c"}}, httplib::Headers{});
         slow_answer.status = result ? result->status : 0;
+        scan_done = true;
     });
     bool busy = false;
     std::string busy_error;
-    for (int attempt = 0; attempt < 400 && !busy; ++attempt) {
+    // Until the slow scan ends (bounded: at most 6,000 tries).
+    for (int attempt = 0; attempt < 6000 && !busy && !scan_done; ++attempt) {
         const auto other = dash.get("/api/count", {{"channel", "orders"}});
         if (other.status == 429) {
             busy = true;
             busy_error = other.body["error"].get<std::string>();
             CHECK(dash.get("/api/overview", {}).status == 200);
         } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
     }
     scan.join();
