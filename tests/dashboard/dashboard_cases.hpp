@@ -580,8 +580,12 @@ void scans_beyond_the_bound_are_refused() {
     std::thread scan([&] {  // its own connection: a client is not shared between threads
         httplib::Client own("127.0.0.1", dash.port);
         own.set_read_timeout(std::chrono::seconds(60));
-        const auto result = own.Get("/api/count", {{"channel", "orders"}, {"grep", "((a|a|a|a|a|a|a|a|a|a)*){8}c"}}, httplib::Headers{});
-        slow_answer.status = result ? result->status : 0;
+        // A quick count of the loop below may hold the one slot for a moment: then try again.
+        for (int attempt = 0; attempt < 1000 && (attempt == 0 || slow_answer.status == 429); ++attempt) {
+            const auto result = own.Get("/api/count", {{"channel", "orders"}, {"grep", "((a|a|a|a|a|a|a|a|a|a)*){8}c"}},
+                                        httplib::Headers{});
+            slow_answer.status = result ? result->status : 0;
+        }
         scan_done = true;
     });
     bool busy = false;
