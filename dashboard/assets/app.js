@@ -106,7 +106,20 @@
 
   // ---- routing ---------------------------------------------------------------------------------
 
+  // A bad % escape in a hand-edited or truncated link makes decodeURIComponent throw: the page
+  // then shows "malformed link" instead of staying on "loading…".
   function parseRoute() {
+    try {
+      return parseHash();
+    } catch (e) {
+      if (e instanceof URIError) return { name: "malformed", params: {} };
+      throw e;
+    }
+  }
+  async function malformed() {
+    throw new Error("malformed link (a bad % escape in the address): open the overview at #/");
+  }
+  function parseHash() {
     let hash = location.hash.replace(/^#/, "");
     if (hash.startsWith("token=")) return { name: "token", token: decodeURIComponent(hash.slice(6)) };
     if (!hash.startsWith("/")) hash = "/";
@@ -153,7 +166,7 @@
     app.dataset.view = r.name;
     app.dataset.ready = "0";
     crumbs(r);
-    const views = { overview, dead, groups, message, explain };
+    const views = { overview, dead, groups, message, explain, malformed };
     load(views[r.name], r, generation);
   }
 

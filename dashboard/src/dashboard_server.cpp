@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -66,6 +67,7 @@ struct DashboardServer::Impl {
     std::thread listener;
     std::uint16_t port = 0;
     std::set<std::string> allowed_hosts;  // Host header values accepted (DNS rebinding guard)
+    std::atomic<std::size_t> scans{0};    // scans running now, bounded by options.max_scans
     bool started = false;
     bool stopped = false;  // httplib's server and the jobs do not start again once stopped
 
@@ -88,6 +90,29 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
                                       "\": open the dashboard through the address it printed", "forbidden");
         return true;
     }
+    // httplib 0.11 bounds only a Content-Length body by set_payload_max_length: a chunked one would be
+    // read whole, and a GET's body is read unbounded. The page never sends either. Closing the
+    // connection keeps an unread body from being parsed as a next request.
+    if (request.has_header("Transfer-Encoding")) {
+        send_error(response, 411, "a chunked request body is refused: send Content-Length (at most " +
+                                      std::to_string(options.max_request_bytes) + " bytes)");
+        response.set_header("Connection", "close");
+        return true;
+    }
+    if (request.method != "POST" && request.has_header("Content-Length") &&
+        request.get_header_value("Content-Length") != "0") {
+        send_error(response, 413, "request body too large: only POST /api/replay and /api/purge take a body");
+        response.set_header("Connection", "close");
+        return true;
+    }
+    // Fetch Metadata on reads too: a page of another site could fire costly scans (an <img> with a
+    // slow grep) at the operator's dashboard; the dashboard's own page only fetches same-origin.
+    const std::string site = request.get_header_value("Sec-Fetch-Site");
+    const bool foreign = site == "cross-site" || site == "same-site";
+    if (foreign && request.path.rfind("/api/", 0) == 0) {
+        send_error(response, 403, "cross-site request refused (Sec-Fetch-Site: " + site + ")", "forbidden");
+        return true;
+    }
     if (request.method != "POST" || !is_action(request.path)) return false;
     // A form or script of another site: its Origin is not ours (browsers always send Origin on a
     // cross-origin POST), or Fetch Metadata says cross-site.
@@ -99,11 +124,6 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
                        "forbidden");
             return true;
         }
-    }
-    const std::string site = request.get_header_value("Sec-Fetch-Site");
-    if (site == "cross-site" || site == "same-site") {
-        send_error(response, 403, "cross-site request refused (Sec-Fetch-Site: " + site + ")", "forbidden");
-        return true;
     }
     if (options.read_only) {
         send_error(response, 403, "the dashboard is read-only (started with --read-only): replays and purges are refused",
@@ -134,21 +154,40 @@ void DashboardServer::Impl::install_routes() {
             send(response, Api::guarded([&] { return handler(request.params); }));
         });
     };
+    // A scan reads a whole channel (a slow grep can take minutes): a few at once, so that they
+    // cannot take every serving thread and freeze the overview.
+    auto scanning = [this](std::function<ApiReply()> work) {
+        if (scans.fetch_add(1) >= options.max_scans) {
+            scans.fetch_sub(1);
+            return detail::error_reply(429, "too many scans running, try again");
+        }
+        struct Release {
+            std::atomic<std::size_t>& n;
+            ~Release() { n.fetch_sub(1); }
+        } release{scans};
+        return work();
+    };
+    auto get_scan = [this, scanning](const char* path, std::function<ApiReply(const Params&)> handler) {
+        server.Get(path, [scanning, handler = std::move(handler)](const httplib::Request& request,
+                                                                   httplib::Response& response) {
+            send(response, Api::guarded([&] { return scanning([&] { return handler(request.params); }); }));
+        });
+    };
     get("/api/info", [&a](const Params&) { return a.info(); });
     get("/api/overview", [&a](const Params&) { return a.overview(); });
     get("/api/rates", [&a](const Params&) { return a.rates(); });
     get("/api/broker", [&a](const Params&) { return a.broker(); });
-    get("/api/dead", [&a](const Params& p) { return a.dead_letters(p); });
-    get("/api/count", [&a](const Params& p) { return a.count(p); });
-    get("/api/groups", [&a](const Params& p) { return a.groups(p); });
+    get_scan("/api/dead", [&a](const Params& p) { return a.dead_letters(p); });
+    get_scan("/api/count", [&a](const Params& p) { return a.count(p); });
+    get_scan("/api/groups", [&a](const Params& p) { return a.groups(p); });
     get("/api/message", [&a](const Params& p) { return a.message(p); });
     get("/api/explain", [&a](const Params& p) { return a.explain(p); });
     get("/api/job", [&a](const Params& p) { return a.job(p); });
-    server.Post("/api/replay", [&a](const httplib::Request& request, httplib::Response& response) {
-        send(response, Api::guarded([&] { return a.replay(request.body); }));
+    server.Post("/api/replay", [&a, scanning](const httplib::Request& request, httplib::Response& response) {
+        send(response, Api::guarded([&] { return scanning([&] { return a.replay(request.body); }); }));
     });
-    server.Post("/api/purge", [&a](const httplib::Request& request, httplib::Response& response) {
-        send(response, Api::guarded([&] { return a.purge(request.body); }));
+    server.Post("/api/purge", [&a, scanning](const httplib::Request& request, httplib::Response& response) {
+        send(response, Api::guarded([&] { return scanning([&] { return a.purge(request.body); }); }));
     });
     for (const char* action : {"/api/replay", "/api/purge"}) {
         server.Get(action, [](const httplib::Request&, httplib::Response& response) {
@@ -197,6 +236,7 @@ DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, Dash
                                    " characters");
     if (!(o.sample_interval.count() > 0.0)) throw InvalidArgumentError("dashboard: sample_interval must be above 0");
     if (o.threads < 1) throw InvalidArgumentError("dashboard: threads must be at least 1");
+    if (o.max_scans < 1) throw InvalidArgumentError("dashboard: max_scans must be at least 1");
     impl.api = std::make_unique<Api>(impl.adapter, impl.options);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -344,6 +345,23 @@ void refused_requests_move_nothing() {
                     {{"X-Failpipe-Token", kToken}, {"Origin", "http://evil.example"}}).status == 403);
     CHECK(dash.post("/api/replay", replay_all,
                     {{"X-Failpipe-Token", kToken}, {"Sec-Fetch-Site", "cross-site"}}).status == 403);
+    // Reads too: an <img> of another site firing a slow scan is refused before it runs.
+    for (const char* site : {"cross-site", "same-site"}) {
+        const auto scan = dash.answer_of(dash.client->Get("/api/count?channel=orders&grep=x",
+                                                          httplib::Headers{{"Sec-Fetch-Site", site}}));
+        CHECK(scan.status == 403);
+        CHECK(scan.body["error"].get<std::string>().find("cross-site") != std::string::npos);
+    }
+    CHECK(dash.answer_of(dash.client->Get("/api/count?channel=orders&grep=x",
+                                          httplib::Headers{{"Sec-Fetch-Site", "same-origin"}})).status == 200);
+    // A chunked body (httplib would read it past the limit) and a GET with a body: refused unread.
+    const auto chunked = dash.answer_of(dash.client->Post(
+        "/api/purge", httplib::Headers{{"X-Failpipe-Token", kToken}, {"Transfer-Encoding", "chunked"}},
+        std::string("4\r\n{}  \r\n0\r\n\r\n"), "application/json"));
+    CHECK(chunked.status == 411);
+    CHECK(chunked.body["error"].get<std::string>().find("chunked") != std::string::npos);
+    const auto get_body = dash.answer_of(dash.client->Get("/api/overview", httplib::Headers{{"Content-Length", "5"}}));
+    CHECK(get_body.status == 413);
     // Same origin but a form body: 415.
     CHECK(dash.post("/api/replay", replay_all, {{"X-Failpipe-Token", kToken}, {"Origin", "http://" + dash.host()}},
                     "text/plain").status == 415);
@@ -542,6 +560,54 @@ void paging_100k_dead_letters(const char* label) {
     CHECK(timed("overview", {}, "/api/overview").body["channels"][0]["dead"] == kCount);
 }
 
+/// A slow grep holds a scan slot: beyond max_scans another scan is 429 at once, reads that do not
+/// scan still answer, and the slow one still finishes with its count.
+template <class F>
+void scans_beyond_the_bound_are_refused() {
+    F fixture;
+    auto adapter = fixture.make();
+    std::vector<dead_letter_cases::Seed> seeds(600);
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+        seeds[i].id = "slow" + std::to_string(i);
+        seeds[i].text = std::string(600, 'a');  // with the grep below: backtracking, about a second in all
+    }
+    seed(*adapter, seeds);
+    dashboard::DashboardOptions options;
+    options.max_scans = 1;
+    Running dash(adapter, options);
+    Running::Answer slow_answer;
+    std::atomic<bool> scan_done{false};
+    std::thread scan([&] {  // its own connection: a client is not shared between threads
+        httplib::Client own("127.0.0.1", dash.port);
+        own.set_read_timeout(std::chrono::seconds(60));
+        // A quick count of the loop below may hold the one slot for a moment: then try again.
+        for (int attempt = 0; attempt < 1000 && (attempt == 0 || slow_answer.status == 429); ++attempt) {
+            const auto result = own.Get("/api/count", {{"channel", "orders"}, {"grep", "((a|a|a|a|a|a|a|a|a|a)*){8}c"}},
+                                        httplib::Headers{});
+            slow_answer.status = result ? result->status : 0;
+        }
+        scan_done = true;
+    });
+    bool busy = false;
+    std::string busy_error;
+    // Until the slow scan ends (bounded: at most 6,000 tries).
+    for (int attempt = 0; attempt < 6000 && !busy && !scan_done; ++attempt) {
+        const auto other = dash.get("/api/count", {{"channel", "orders"}});
+        if (other.status == 429) {
+            busy = true;
+            busy_error = other.body["error"].get<std::string>();
+            CHECK(dash.get("/api/overview", {}).status == 200);
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+    scan.join();
+    CHECK(busy);
+    CHECK(busy_error == "too many scans running, try again");
+    CHECK(slow_answer.status == 200);
+    CHECK(dash.get("/api/count", {{"channel", "orders"}, {"grep", "a"}}).body["count"] == 600);
+}
+
 }  // namespace failpipe::dashboard_cases
 
 #define FAILPIPE_DASHBOARD_CASE(F, label, name, what)                                   \
@@ -555,6 +621,7 @@ void paging_100k_dead_letters(const char* label) {
     FAILPIPE_DASHBOARD_CASE(F, label, purge_needs_the_typed_channel_name, "purge needs the typed channel name") \
     FAILPIPE_DASHBOARD_CASE(F, label, hostile_text_comes_back_as_escaped_json, "XSS payloads come back escaped, the page has no markup sink") \
     FAILPIPE_DASHBOARD_CASE(F, label, refused_requests_move_nothing, "wrong token 401, cross-site 403, GET on an action 405 - nothing moved") \
+    FAILPIPE_DASHBOARD_CASE(F, label, scans_beyond_the_bound_are_refused, "a scan beyond max_scans is 429 while a slow grep runs") \
     FAILPIPE_DASHBOARD_CASE(F, label, read_only_refuses_every_action, "read-only refuses every action with 403") \
     FAILPIPE_DASHBOARD_CASE(F, label, bad_input_gets_a_clear_answer, "bad regex 400, unknown id 404, bad parameters 400") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \

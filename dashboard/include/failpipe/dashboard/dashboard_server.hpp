@@ -81,6 +81,7 @@ struct DashboardOptions {
     std::size_t max_ids = 10'000;              ///< Ids one replay or purge may name.
     std::size_t max_jobs = 4;                  ///< Replays and purges running at once (429 beyond).
     std::size_t threads = 8;                   ///< Threads serving requests.
+    std::size_t max_scans = 2;                 ///< Lists, counts, groups and replays/purges scanning at once (429 beyond).
 };
 
 /// @brief The dashboard's HTTP server. RAII: the destructor stops it and every job (a replay or
