@@ -537,8 +537,7 @@ std::string push_problem(const Target& target, const Placement& group, const std
     const std::string what = e.what();
     if (target.cluster && (what.find("MOVED") != std::string::npos || what.find("CROSSSLOT") != std::string::npos)) {
         problem += " -- this build's RedisAdapter does not follow a Redis Cluster's slot map (MOVED/CROSSSLOT): "
-                   "the cluster runs need the adapter's Redis Cluster support (issue 9, the cluster client on "
-                   "branch wip/cluster)";
+                   "the cluster runs need an adapter that routes by hash slot (docs/cluster.md)";
     }
     return problem;
 }

@@ -57,9 +57,9 @@ public:
         record_undeclared(parts.undeclared);
         link_default_targets();
         seed_working_channels();
-        while (!todo_.empty()) {
-            const std::string channel = std::move(todo_.front());
-            todo_.pop_front();
+        while (!pending_.empty()) {
+            const std::string channel = std::move(pending_.front());
+            pending_.pop_front();
             expand(channel);
         }
         parts.groups = name_groups();
@@ -232,7 +232,7 @@ private:
 
     void add_working(const std::string& channel) {
         if (channel.empty()) return;
-        if (working_.insert(channel).second) todo_.push_back(channel);
+        if (working_.insert(channel).second) pending_.push_back(channel);
     }
 
     void seed_working_channels() {
@@ -329,7 +329,7 @@ private:
     std::vector<std::optional<Listing>> listed_;
     std::set<std::pair<std::size_t, std::size_t>> reported_;
     std::set<std::string, std::less<>> working_;
-    std::deque<std::string> todo_;
+    std::deque<std::string> pending_;
     std::optional<std::string> default_target_;
 };
 
