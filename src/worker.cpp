@@ -765,8 +765,19 @@ void Worker::enforce_retention(const std::string& channel) noexcept {
     }
 }
 
+std::vector<std::string> Worker::in_turn(const std::vector<std::string>& channels) {
+    // Adapters take from the channels in the order given; starting each reserve one channel further
+    // keeps a channel that always has a full batch waiting from starving the ones after it.
+    if (channels.size() < 2) return channels;
+    const std::size_t first = next_first_++ % channels.size();
+    std::vector<std::string> order;
+    order.reserve(channels.size());
+    for (std::size_t i = 0; i < channels.size(); ++i) order.push_back(channels[(first + i) % channels.size()]);
+    return order;
+}
+
 std::size_t Worker::run_once() {
-    auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(options_.channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
     return process_batch(deliveries);
 }
@@ -774,7 +785,7 @@ std::size_t Worker::run_once() {
 std::size_t Worker::run_once(const std::vector<std::string>& channels, std::stop_token stop) {
     if (channels.empty()) return 0;
     stop_ = stop;  // so a settle retried while the broker is unreachable gives up at shutdown
-    auto deliveries = adapter_->reserve(channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
     return process_batch(deliveries, stop);
 }
@@ -787,7 +798,7 @@ std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
             if (processed >= max_deliveries) break;
             want = std::min(want, max_deliveries - processed);
         }
-        auto deliveries = adapter_->reserve(options_.channels, want, std::chrono::milliseconds(0));
+        auto deliveries = adapter_->reserve(in_turn(options_.channels), want, std::chrono::milliseconds(0));
         if (deliveries.empty()) {
             enforce_pending_retention();
             break;

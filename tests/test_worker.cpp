@@ -5,6 +5,7 @@
 #include <failpipe/failpipe.hpp>
 #include <failpipe/memory/in_memory_adapter.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -465,4 +466,22 @@ TEST_CASE("worker: a message that grows past maxMessageBytes through its retries
     CHECK(kept.id == "grows");
     CHECK(kept.data == order.data);
     CHECK(adapter->depth("orders").total() == 0);
+}
+
+TEST_CASE("worker: a busy first channel does not starve the others - each reserve starts at the next channel in turn") {
+    Rig rig;
+    WorkerOptions worker_options;
+    worker_options.batch_size = 2;
+    auto worker = rig.worker(rig.dispatcher_options(), {"busy", "quiet", "rare"}, worker_options);
+    std::vector<std::string> seen;
+    worker.on("job", [&](const Message&, HandlerContext& context) { seen.push_back(context.channel()); });
+    for (int i = 0; i < 50; ++i) Queue(rig.adapter, "busy").push(job("job"));
+    Queue(rig.adapter, "quiet").push(job("job"));
+    Queue(rig.adapter, "rare").push(job("job"));
+    // Three rounds of two: with "earlier channels first" every round would drain "busy" only.
+    for (int round = 0; round < 3; ++round) worker.run_once();
+    CHECK(seen.size() == 6);
+    CHECK(std::count(seen.begin(), seen.end(), "quiet") == 1);
+    CHECK(std::count(seen.begin(), seen.end(), "rare") == 1);
+    CHECK(rig.adapter->depth("busy").ready == 46);
 }
