@@ -190,6 +190,7 @@ private:
     std::size_t process_batch(std::vector<Delivery>& deliveries, const std::stop_token& stop = {});
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
     std::vector<std::string> in_turn(const std::vector<std::string>& channels);
+    void pace(std::size_t reserved, std::uint64_t progress_before, const std::stop_token& stop);
 
     std::shared_ptr<BrokerAdapter> adapter_;
     std::shared_ptr<InspectionAdapter> inspection_;  // for dead-letter retention only (null without it)
@@ -204,6 +205,8 @@ private:
     std::unordered_map<std::string, RetentionState> retention_;
     std::uint64_t observer_errors_ = 0;  // exceptions observers threw (logged sparingly)
     std::size_t next_first_ = 0;         // the channel the next reserve starts at (round-robin)
+    std::uint64_t progress_ = 0;         // deliveries settled other than by a quick release
+    std::chrono::milliseconds pause_{0};  // the pause after the last round that made no progress
 };
 
 }  // namespace failpipe
