@@ -485,3 +485,25 @@ TEST_CASE("worker: a busy first channel does not starve the others - each reserv
     CHECK(std::count(seen.begin(), seen.end(), "rare") == 1);
     CHECK(rig.adapter->depth("busy").ready == 46);
 }
+
+TEST_CASE("worker: a dead-letter middleware whose queue is the channel the message failed on does not loop it - it goes to the channel's dead letters") {
+    Rig rig;
+    auto options = rig.dispatcher_options();
+    // As a default pipeline it cannot be refused at load: "orders" may be another channel's queue.
+    options.default_pipeline = {make<DeadLetterMiddleware>("park", "orders")};
+    auto worker = rig.worker(std::move(options), {"orders"});
+    int runs = 0;
+    worker.on("order", [&](const Message&, HandlerContext&) {
+        ++runs;
+        throw std::runtime_error("declined");
+    });
+    const std::string id = Queue(rig.adapter, "orders").push(job("order"));
+    worker.run_until_idle(50);
+    CHECK(runs == 1);  // handled once, not again and again
+    CHECK(rig.adapter->depth("orders").total() == 0);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == id);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("middleware") == "park");
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("reason") == "failure");
+}
