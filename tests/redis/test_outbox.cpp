@@ -3,12 +3,17 @@
 // The checks themselves are in outbox_test_support.hpp (run on the test cluster as well).
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "outbox_test_support.hpp"
 #include "redis_test_support.hpp"
 
 namespace {
 
 using namespace failpipe;
+using namespace std::chrono_literals;
+using redis_test::eventually;
 namespace ot = failpipe::outbox_test;
 namespace rt = failpipe::redis_test;
 
@@ -53,4 +58,48 @@ TEST_CASE("outbox - options - a non-positive poll interval is refused") {
     RedisAdapter::Options options;
     options.outbox_poll = Seconds{0.0};
     CHECK_THROWS_WITH_AS(RedisAdapter{options}, doctest::Contains("outbox_poll"), InvalidArgumentError);
+}
+
+TEST_CASE("outbox - the relay does not wait for a connection that a worker's blocking reserve holds") {
+    const ot::Place where = place("outbox-pool");
+    RedisAdapter::Options options;
+    options.url = where.url;
+    options.key_prefix = where.prefix;
+    options.shard_groups = ot::two_groups();
+    options.outbox_poll = Seconds{0.05};
+    options.pool_size = 1;  // the blocking reserve below holds the only shared connection of "orders"
+    auto adapter = std::make_shared<RedisAdapter>(options);
+    adapter->push("orders", Message::create("job", {{"i", 1}}));
+    auto deliveries = adapter->reserve({"orders"}, 1, 2000ms);
+    REQUIRE(deliveries.size() == 1);
+    std::atomic<bool> blocked_returned{false};
+    std::jthread blocker([&] {
+        adapter->reserve({"orders"}, 1, 6000ms);  // nothing comes: it holds its connection 6 s
+        blocked_returned = true;
+    });
+    std::this_thread::sleep_for(200ms);  // let it block
+    Settlement settlement;
+    settlement.pushes.push_back(ot::follow_up(1));
+    adapter->settle(deliveries[0], std::move(settlement));
+    CHECK(eventually([&] { return adapter->depth("payments").ready == 1; }, 5s));
+    CHECK_FALSE(blocked_returned.load());  // relayed while every shared connection of "orders" was held
+}
+
+TEST_CASE("outbox - an entry written into the outbox by hand is left alone, named and counted, never published") {
+    const ot::Place where = place("outbox-hand");
+    auto adapter = ot::make_adapter(where, /*relay=*/false, Seconds{0.2});
+    const std::string outbox = shard_hash_tag(where.prefix, "orders") + ":outbox";
+    REQUIRE(rt::raw_command(rt::port_of(where.url), {"XADD", outbox, "*", "t", "payments", "note", "by hand"}).front() == '$');
+    CHECK(adapter->relay_outbox() == 0);
+    const RedisAdapter::OutboxLag lag = ot::lag_of(*adapter, "orders");
+    CHECK(lag.entries == 1);  // still there
+    CHECK(lag.failed == 1);
+    CHECK(lag.last_error.find("lacks a field") != std::string::npos);
+    CHECK(adapter->depth("payments").total() == 0);
+    // A real follow-up behind it still goes through.
+    adapter->push("orders", Message::create("job", {{"i", 1}}));
+    ot::settle_one_with(*adapter, {ot::follow_up(1)});
+    CHECK(adapter->relay_outbox() == 1);
+    CHECK(ot::drain(*adapter, "payments") == std::map<int, int>{{1, 1}});
+    CHECK(ot::lag_of(*adapter, "orders").entries == 1);
 }

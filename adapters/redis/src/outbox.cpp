@@ -147,6 +147,10 @@ void RelayThread::run(std::stop_token stop) {
                 logger().debug("RedisAdapter: the outbox relay failed again: {}", e.what());
             }
             backoff = std::clamp(backoff * 2, kErrorBackoffMin, kErrorBackoffMax);
+        } catch (...) {
+            failed = true;
+            if (backoff.count() == 0) logger().warn("RedisAdapter: the outbox relay failed with a non-standard exception");
+            backoff = std::clamp(backoff * 2, kErrorBackoffMin, kErrorBackoffMax);
         }
         if (relayed > 0 && !failed) continue;  // there may be more: no wait
         std::unique_lock lock(mutex_);

@@ -291,9 +291,9 @@ public:
         return outcomes;
     }
 
-    /// Sends @p ops (settles of settle_batch, or the relay's pushes) in apply calls pipelined on a
-    /// pooled connection, and sets the outcome of each. Never throws.
-    void send_ops(std::vector<WriteOp>& ops) noexcept {
+    /// Sends @p ops (settles of settle_batch, or the relay's pushes: @p lane writes) in apply calls
+    /// pipelined on a pooled connection, and sets the outcome of each. Never throws.
+    void send_ops(std::vector<WriteOp>& ops, Lane lane = Lane::shared) noexcept {
         std::vector<WriteOp*> all;
         all.reserve(ops.size());
         for (WriteOp& op : ops) all.push_back(&op);
@@ -306,7 +306,7 @@ public:
             calls.reserve(chunks.size());
             for (const auto& chunk : chunks) calls.push_back(apply_call(head_, apply_script(), chunk));
             bool attempted = false;
-            with_connection([&](Connection& connection) {
+            router_.with_slot(slot_, [&](Connection& connection) {
                 if (attempted) {
                     for (auto& call : calls) call.flag_resend();
                 }
@@ -323,7 +323,7 @@ public:
                 }
                 for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
                 if (durability_.enabled()) wait_for_replicas(connection, durability_, "settle_batch");
-            });
+            }, lane);
         } catch (...) {
             fail_all(all, std::current_exception());
         }
@@ -640,7 +640,7 @@ public:
 
     /// Up to @p max entries of this group's outbox for the relay.
     OutboxTake outbox_take(std::size_t max) {
-        return with_connection([&](Connection& connection) {
+        return with_write_connection([&](Connection& connection) {
             Reply reply = run_script(connection, outbox_take_call(head_, max));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA outbox-take");
             return parse_outbox_take(*reply, connection.endpoint());
@@ -650,7 +650,7 @@ public:
     /// The relay published these entries: acknowledged and deleted.
     void outbox_ack(const std::vector<std::string>& stream_ids) {
         if (stream_ids.empty()) return;
-        with_connection([&](Connection& connection) {
+        with_write_connection([&](Connection& connection) {
             Reply reply = run_script(connection, outbox_ack_call(head_, stream_ids));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA outbox-ack");
             integer_of(*reply, connection.endpoint(), "EVALSHA outbox-ack");
@@ -664,7 +664,7 @@ public:
 
     /// Entries not yet relayed, and the age of the oldest by this group's server clock.
     OutboxState outbox_state() {
-        return with_connection([&](Connection& connection) {
+        return with_write_connection([&](Connection& connection) {
             Reply reply = run_array_script(connection, outbox_lag_call(head_), "EVALSHA outbox-lag", 3,
                                            "[now, entries, oldest id]");
             const std::string& where = connection.endpoint();
@@ -1124,6 +1124,13 @@ private:
         return router_.with_slot(slot_, std::forward<F>(f));
     }
 
+    /// As with_connection, on the write lane (never a connection a blocked reserve holds): for the
+    /// outbox relay, which runs beside workers that may hold every pooled connection in reserves.
+    template <class F>
+    auto with_write_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
+        return router_.with_slot(slot_, std::forward<F>(f), Lane::writes);
+    }
+
     // Settles and releases whose round trip failed: the next try of the same delivery tells the
     // script it may be a repeat. Entries older than the visibility timeout are useless and pruned.
     bool in_doubt(const Delivery& delivery) {
@@ -1535,7 +1542,7 @@ std::size_t relay_group(ShardedCores& sharded, const std::string& group, Adapter
             push.push_back(PushArg{entry.target, entry.id, std::string_view(entry.bytes), remaining_delay_ms(entry, take.now_ms)});
             ops.emplace_back(PushOpArg{false, entry.token, std::move(push)});
         }
-        target->send_ops(ops);
+        target->send_ops(ops, Lane::writes);
         for (std::size_t k = 0; k < ops.size(); ++k) {
             const OutboxEntry& entry = take.entries[positions[k]];
             if (ops[k].failure == WriteOp::Failure::none && ops[k].status >= 1) {
