@@ -1531,7 +1531,7 @@ std::size_t relay_group(ShardedCores& sharded, const std::string& group, Adapter
     std::map<AdapterCore*, std::vector<std::size_t>> by_target;
     for (std::size_t i = 0; i < take.entries.size(); ++i) by_target[&sharded.core_of(take.entries[i].target)].push_back(i);
     std::vector<std::string> done;
-    std::vector<std::string> failures;
+    std::vector<std::pair<std::size_t, std::string>> failures;  // per target group: how many, the first error
     done.reserve(take.entries.size());
     for (auto& [target, positions] : by_target) {
         std::vector<WriteOp> ops;
@@ -1543,22 +1543,31 @@ std::size_t relay_group(ShardedCores& sharded, const std::string& group, Adapter
             ops.emplace_back(PushOpArg{false, entry.token, std::move(push)});
         }
         target->send_ops(ops, Lane::writes);
+        std::size_t failed = 0;
+        std::string first_error;
         for (std::size_t k = 0; k < ops.size(); ++k) {
             const OutboxEntry& entry = take.entries[positions[k]];
             if (ops[k].failure == WriteOp::Failure::none && ops[k].status >= 1) {
                 done.push_back(entry.stream_id);  // 1 published now, 2 by an earlier relay
                 continue;
             }
-            failures.push_back("could not publish follow-up " + entry.id + " from shard group \"" + group + "\" to \"" +
-                               entry.target + "\" (it stays in the outbox and is tried again after the visibility "
-                               "timeout): " + ops[k].error);
-            logger().warn("RedisAdapter: {}", failures.back());
+            if (failed++ == 0) {
+                first_error = "could not publish follow-up " + entry.id + " from shard group \"" + group + "\" to \"" +
+                              entry.target + "\" (it stays in the outbox and is tried again after the visibility "
+                              "timeout): " + ops[k].error;
+            }
+        }
+        if (failed > 0) {
+            // One line per target group and pass (a round trip that failed fails all its entries).
+            logger().warn("RedisAdapter: {}{}", first_error,
+                          failed > 1 ? " (and " + std::to_string(failed - 1) + " more follow-up(s) of this pass)" : "");
+            failures.emplace_back(failed, std::move(first_error));
         }
     }
     outbox_fault_point("pushed");
     source.outbox_ack(done);
     figures.relayed(group, done.size());
-    for (auto& failure : failures) figures.failed(group, 1, std::move(failure));  // last: the error stays shown
+    for (auto& [count, error] : failures) figures.failed(group, count, std::move(error));  // last: the error stays shown
     return done.size();
 }
 
