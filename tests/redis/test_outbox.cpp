@@ -103,3 +103,38 @@ TEST_CASE("outbox - an entry written into the outbox by hand is left alone, name
     CHECK(ot::drain(*adapter, "payments") == std::map<int, int>{{1, 1}});
     CHECK(ot::lag_of(*adapter, "orders").entries == 1);
 }
+
+TEST_CASE("outbox - lost replies - a settle sent again writes its follow-up once, a relay push sent again publishes it once") {
+    rt::LosingProxy proxy(rt::port_of(rt::test_redis_url()));
+    const ot::Place where{proxy.url(), rt::unique_prefix("outbox-lost")};
+    auto adapter = ot::make_adapter(where, /*relay=*/false, Seconds{0.5});
+    adapter->push("orders", Message::create("job", {{"i", 1}}));
+    auto held = adapter->reserve({"orders"}, 1, 2000ms);
+    REQUIRE(held.size() == 1);
+    Settlement settlement;
+    Message next = Message::create("follow-up", {{"i", 1}, {"marker", "marker-settle-lost"}});
+    settlement.pushes.push_back(OutgoingMessage{"payments", std::move(next), Seconds{0.0}});
+    proxy.lose_reply_to("marker-settle-lost");
+    try {
+        adapter->settle(held[0], Settlement(settlement));  // the first try is applied, its reply lost
+    } catch (const ConnectionError&) {
+        adapter->settle(held[0], Settlement(settlement));  // as the Worker does: the same settle again
+    }
+    CHECK(proxy.lost());
+    CHECK(adapter->status(held[0].message.id).state == MessageState::not_found);
+    CHECK(ot::lag_of(*adapter, "orders").entries == 1);  // written once
+
+    proxy.lose_reply_to("marker-settle-lost");  // the relay's push carries the same bytes
+    std::size_t relayed = 0;
+    REQUIRE(eventually([&] {
+        try {
+            relayed += adapter->relay_outbox();
+        } catch (const ConnectionError&) {
+            // the round trip whose reply was lost: the entry stays, taken over after the visibility timeout
+        }
+        return relayed == 1;
+    }, 20s));
+    CHECK(proxy.lost());
+    CHECK(ot::lag_of(*adapter, "orders").entries == 0);
+    CHECK(ot::drain(*adapter, "payments") == std::map<int, int>{{1, 1}});
+}
