@@ -36,6 +36,7 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
     if (!adapter) throw InvalidArgumentError("serve_runtime: the adapter must not be null");
     metrics->add_collector([&pool](PrometheusWriter& writer) { pool.write_gauges(writer); });
     metrics->add_collector(depth_collector(adapter, options.channels));
+    metrics->add_collector([adapter](PrometheusWriter& writer) { adapter->write_metrics(writer); });
 
     HealthOptions health;
     health.channels = options.channels;
