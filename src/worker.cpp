@@ -283,7 +283,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     try {
         result.emplace(dispatcher_.dispatch(FailureHandlingRequest(std::move(message), delivery.channel), failure));
     } catch (const std::exception& e) {
-        pipeline_error = e.what();
+        pipeline_error = e.what() != nullptr ? e.what() : "";
     } catch (...) {
         pipeline_error = "a failure middleware threw something that is not a std::exception";
     }
@@ -441,7 +441,7 @@ std::string text_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
     } catch (const std::exception& e) {
-        return e.what();
+        return e.what() != nullptr ? e.what() : "";
     } catch (...) {
         return "an exception that is not a std::exception";
     }
