@@ -66,3 +66,32 @@ TEST_CASE("runtime endpoints: /metrics parses back with the pool's counts, depth
     REQUIRE(unhealthy);
     CHECK(unhealthy->status == 503);
 }
+
+TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, /metrics has each gauge once - the old server's collectors are gone") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              failpipe::WorkerPoolOptions{});
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    failpipe::http::serve_runtime(pool, metrics, adapter, options).reset();  // served, then stopped
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    const std::string sample = "failpipe_worker_threads{state=\"total\"} 1\n";
+    std::size_t count = 0;
+    for (auto at = page->body.find(sample); at != std::string::npos; at = page->body.find(sample, at + 1)) ++count;
+    CHECK(count == 1);
+    const std::string depth = "failpipe_channel_messages{channel=\"orders\",state=\"ready\"} 0\n";
+    count = 0;
+    for (auto at = page->body.find(depth); at != std::string::npos; at = page->body.find(depth, at + 1)) ++count;
+    CHECK(count == 1);
+    // Once the server is gone the Metrics no longer reaches into the pool.
+    server.reset();
+    CHECK(metrics->to_prometheus().find("failpipe_worker_threads") == std::string::npos);
+}
