@@ -18,10 +18,17 @@ Endpoint health_endpoint(WorkerPool& pool, std::shared_ptr<AdapterInterface> ada
     auto history = std::make_shared<HealthHistory>();
     return [&pool, adapter = std::move(adapter), options = std::move(options), history] {
         const RuntimeHealthFacts facts = pool.health_facts();
-        std::lock_guard lock(history->mutex);
-        HealthReport report =
-            check_health(adapter, options, &facts, history->previous ? &*history->previous : nullptr);
+        // The broker is probed outside the lock: a probe may wait up to the timeout for a slow
+        // broker, and the next /health (a liveness probe with a short timeout) must not queue
+        // behind it.
+        std::optional<HealthReport> previous;
+        {
+            std::lock_guard lock(history->mutex);
+            previous = history->previous;
+        }
+        HealthReport report = check_health(adapter, options, &facts, previous ? &*previous : nullptr);
         Reply reply{report.status == HealthStatus::unhealthy ? 503 : 200, report.to_json()};
+        std::lock_guard lock(history->mutex);
         history->previous = std::move(report);
         return reply;
     };
