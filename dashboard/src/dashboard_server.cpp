@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
-#include <cstdio>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -78,8 +78,6 @@ std::string trimmed(const std::string& text) {
     if (first == std::string::npos) return {};
     return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
 }
-
-
 
 // `application/json`, alone or with `charset=utf-8` (any case, quoted or not); nothing else.
 bool json_content_type(const std::string& header) {
