@@ -58,4 +58,13 @@ check since=1e12
 check "grep=order (["
 check since=1h until=2h
 [ "${checked}" -eq 10 ] || fail "only ${checked} cases checked"
+
+# A good UTC time passes both: the CLI goes on to the broker (none answers: exit 1, not 2), and the
+# API to the adapter (503 from the broker, not 400).
+status=0
+"${exe}" dlq list --channel orders --since 2026-03-01T10:00:00Z --until 1h --redis redis://127.0.0.1:1 >/dev/null 2>"${work}/cli.err" || status=$?
+[ "${status}" -eq 1 ] || fail "dlq list --since <UTC time>: exit ${status}, expected 1 ($(cat "${work}/cli.err"))"
+code=$(curl -s -o "${work}/api" -w '%{http_code}' --get --data-urlencode channel=orders \
+  --data-urlencode since=2026-03-01T10:00:00Z --data-urlencode until=1h "${url}api/dead")
+[ "${code}" = 503 ] || fail "GET /api/dead?since=<UTC time>: ${code}, expected 503 ($(cat "${work}/api"))"
 echo "ok: ${checked} bad filters, the same message from the CLI and the API"
