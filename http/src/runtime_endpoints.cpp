@@ -52,6 +52,9 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
     metrics->add_collector([token, depths = depth_collector(adapter, options.channels)](PrometheusWriter& writer) {
         if (auto held = token.lock()) depths(writer);
     });
+    metrics->add_collector([token, adapter](PrometheusWriter& writer) {
+        if (auto held = token.lock()) adapter->write_metrics(writer);
+    });
 
     HealthOptions health;
     health.channels = options.channels;

@@ -164,3 +164,37 @@ TEST_CASE("runtime endpoints: a /health waiting on a slow broker does not hold u
     adapter->open();
     for (auto& reply : replies) CHECK(reply.get() == 503);  // answered (unhealthy: the pool was never started)
 }
+
+namespace {
+
+// An adapter with figures of its own, as the Redis adapter has its outbox relay's.
+class AdapterWithFigures final : public failpipe::test::ForwardingAdapter {
+public:
+    AdapterWithFigures() : ForwardingAdapter(std::make_shared<failpipe::InMemoryAdapter>()) {}
+    void write_metrics(failpipe::PrometheusWriter& writer) override {
+        writer.gauge("failpipe_outbox_relay_lag_seconds", "test figure", {{"group", "orders"}}, 2.5);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("runtime endpoints: /metrics carries the adapter's own figures (BrokerAdapter::write_metrics)") {
+    auto adapter = std::make_shared<AdapterWithFigures>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              failpipe::WorkerPoolOptions{});
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    const auto exposition = failpipe::test::PromExposition::parse(page->body);
+    CHECK(exposition.problems.empty());
+    CHECK(exposition.value("failpipe_outbox_relay_lag_seconds", {{"group", "orders"}}) == 2.5);
+}
