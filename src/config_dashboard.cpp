@@ -1,22 +1,8 @@
 #include "config_dashboard.hpp"
 
-#include <optional>
-
-#include "config_json.hpp"
-#include "failpipe/error.hpp"
+#include "config_listen.hpp"
 
 namespace failpipe::detail {
-namespace {
-
-std::optional<bool> optional_flag(ConfigObjectReader& reader, std::string_view key) {
-    const nlohmann::json* value = find_value(reader.json(), key);
-    if (value == nullptr || value->is_null()) return std::nullopt;
-    if (value->is_boolean()) return value->get<bool>();
-    reader.fail(key, "expected true or false, found " + describe(*value));
-    return std::nullopt;
-}
-
-}  // namespace
 
 const std::vector<std::string>& dashboard_keys() {
     static const std::vector<std::string> keys{"listen", "readOnly", "tokenFile", "allowNonLoopback"};
@@ -33,25 +19,7 @@ void load_dashboard(ConfigObjectReader& section, Config& config) {
         else
             dashboard.token_file = *file;
     }
-    auto listen = section.optional_string("listen");
-    if (!listen) return;
-    ListenAddress address;
-    try {
-        address = ListenAddress::parse(*listen);
-    } catch (const InvalidArgumentError& e) {
-        section.fail("listen", e.what());
-        return;
-    }
-    if (address.port == 0) {
-        section.fail("listen", "expected a port from 1 to 65535, found " + quote_json(*listen));
-        return;
-    }
-    if (!address.loopback() && !dashboard.allow_non_loopback) {
-        section.fail("listen", quote_json(*listen) + " is not a loopback address: set \"allowNonLoopback\": true to "
-                                                     "serve the dashboard beyond this machine");
-        return;
-    }
-    dashboard.listen = address;
+    if (auto address = read_listen(section, dashboard.allow_non_loopback, "the dashboard")) dashboard.listen = address;
 }
 
 }  // namespace failpipe::detail

@@ -4,24 +4,15 @@
 #include <optional>
 
 #include "config_json.hpp"
+#include "config_listen.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/error.hpp"
 
 namespace failpipe::detail {
 namespace {
 
-using nlohmann::json;
-
 // `minimumSamples`: a billion deliveries in one window is a typo, not a setting.
 constexpr long long kMaxSamples = 1'000'000'000;
-
-std::optional<bool> optional_bool(ConfigObjectReader& reader, std::string_view key) {
-    const json* value = find_value(reader.json(), key);
-    if (value == nullptr) return std::nullopt;
-    if (value->is_boolean()) return value->get<bool>();
-    reader.fail(key, "expected true or false, found " + describe(*value));
-    return std::nullopt;
-}
 
 // A number strictly between 0 and 1.
 std::optional<double> optional_fraction(ConfigObjectReader& reader, std::string_view key) {
@@ -66,7 +57,7 @@ void load_worker_runtime(ConfigObjectReader& worker, Config& config) {
 void load_degradation(ConfigObjectReader& section, Config& config) {
     DegradationOptions& options = config.pool.degradation;
     const auto max_threads = static_cast<long long>(WorkerPoolOptions::kMaxThreads);
-    if (auto enabled = optional_bool(section, "enabled")) options.enabled = *enabled;
+    if (auto enabled = optional_flag(section, "enabled")) options.enabled = *enabled;
     if (auto ratio = optional_fraction(section, "failureRatio")) options.failure_ratio = *ratio;
     if (auto window = section.optional_seconds("window")) options.window = Seconds{*window};
     if (auto samples = section.optional_integer_in("minimumSamples", 1, kMaxSamples))
@@ -80,27 +71,9 @@ void load_degradation(ConfigObjectReader& section, Config& config) {
 }
 
 void load_http(ConfigObjectReader& section, Config& config) {
-    const bool allow = optional_bool(section, "allowNonLoopback").value_or(false);
+    const bool allow = optional_flag(section, "allowNonLoopback").value_or(false);
     config.http_allow_non_loopback = allow;
-    auto listen = section.optional_string("listen");
-    if (!listen) return;
-    ListenAddress address;
-    try {
-        address = ListenAddress::parse(*listen);
-    } catch (const InvalidArgumentError& e) {
-        section.fail("listen", e.what());
-        return;
-    }
-    if (address.port == 0) {
-        section.fail("listen", "expected a port from 1 to 65535, found " + quote_json(*listen));
-        return;
-    }
-    if (!address.loopback() && !allow) {
-        section.fail("listen", quote_json(*listen) + " is not a loopback address: set \"allowNonLoopback\": true to "
-                                                     "serve /metrics and /health beyond this machine");
-        return;
-    }
-    config.http_listen = address;
+    if (auto address = read_listen(section, allow, "/metrics and /health")) config.http_listen = address;
 }
 
 }  // namespace failpipe::detail

@@ -47,6 +47,12 @@ private:
 
 void bump(std::atomic<std::uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
+// A release shorter than this brings the message straight back; a round of nothing else is paced,
+// from the first pause doubling up to the longest (Worker::pace).
+constexpr Seconds kQuickRelease{0.1};
+constexpr std::chrono::milliseconds kFirstPause{10};
+constexpr std::chrono::milliseconds kLongestPause{1000};
+
 const std::string kFailuresKey(metadata_keys::failures);
 const std::string kDueAtKey(metadata_keys::due_at);
 
@@ -596,6 +602,7 @@ void Worker::settle_together(const std::vector<Pending*>& batch) {
 }
 
 Outcome Worker::finish(Pending& pending) {
+    if (pending.outcome != Outcome::released) ++progress_;
     switch (pending.outcome) {
         case Outcome::succeeded: bump(metrics_->succeeded); break;
         case Outcome::retried:
@@ -616,6 +623,7 @@ Outcome Worker::finish(Pending& pending) {
             break;
         case Outcome::released:
             bump(metrics_->released);
+            if (pending.release->delay >= kQuickRelease) ++progress_;  // out of the way for a while
             if (detail::logger().should_log(spdlog::level::info)) {
                 detail::logger().info("{} released by {}, due again after {} s (not counted as an attempt)",
                                       about(pending), pending.release->by, pending.release->delay.count());
@@ -765,18 +773,46 @@ void Worker::enforce_retention(const std::string& channel) noexcept {
     }
 }
 
+std::vector<std::string> Worker::in_turn(const std::vector<std::string>& channels) {
+    // Adapters take from the channels in the order given; starting each reserve one channel further
+    // keeps a channel that always has a full batch waiting from starving the ones after it.
+    if (channels.size() < 2) return channels;
+    const std::size_t first = next_first_++ % channels.size();
+    std::vector<std::string> order;
+    order.reserve(channels.size());
+    for (std::size_t i = 0; i < channels.size(); ++i) order.push_back(channels[(first + i) % channels.size()]);
+    return order;
+}
+
+void Worker::pace(std::size_t reserved, std::uint64_t progress_before, const std::stop_token& stop) {
+    // A round whose every delivery was released at once ("not now", delay 0) made no progress: the
+    // next reserve would hand the same messages straight back, a loop as fast as the broker answers.
+    if (reserved == 0 || progress_ != progress_before) {
+        pause_ = std::chrono::milliseconds(0);
+        return;
+    }
+    pause_ = std::clamp(pause_ * 2, kFirstPause, kLongestPause);
+    interruptible_sleep(stop, pause_);
+}
+
 std::size_t Worker::run_once() {
-    auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(options_.channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
-    return process_batch(deliveries);
+    const std::uint64_t before = progress_;
+    const std::size_t processed = process_batch(deliveries, stop_);
+    pace(processed, before, stop_);
+    return processed;
 }
 
 std::size_t Worker::run_once(const std::vector<std::string>& channels, std::stop_token stop) {
     if (channels.empty()) return 0;
     stop_ = stop;  // so a settle retried while the broker is unreachable gives up at shutdown
-    auto deliveries = adapter_->reserve(channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
-    return process_batch(deliveries, stop);
+    const std::uint64_t before = progress_;
+    const std::size_t processed = process_batch(deliveries, stop);
+    pace(processed, before, stop);
+    return processed;
 }
 
 std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
@@ -787,7 +823,7 @@ std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
             if (processed >= max_deliveries) break;
             want = std::min(want, max_deliveries - processed);
         }
-        auto deliveries = adapter_->reserve(options_.channels, want, std::chrono::milliseconds(0));
+        auto deliveries = adapter_->reserve(in_turn(options_.channels), want, std::chrono::milliseconds(0));
         if (deliveries.empty()) {
             enforce_pending_retention();
             break;

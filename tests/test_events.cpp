@@ -2,6 +2,7 @@
 // DeliveryEvents it reports — over the in-memory adapter with a manual clock.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -171,6 +172,34 @@ TEST_CASE("release: a consume middleware that releases keeps the handler from ru
     CHECK(worker.metrics().snapshot().released == 1);
     CHECK(log.text().find("message " + id + " [channel=orders correlation=corr-7] released by gateway-breaker, due again after 5 s") !=
           std::string::npos);
+}
+
+TEST_CASE("release: a handler that always releases with no delay is paced, not looped as fast as the broker answers") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 3)});
+    std::atomic<int> runs{0};
+    std::atomic<int> handled{0};
+    worker.on("order", [&](const Message& message, HandlerContext& context) {
+        if (message.data == 2) {
+            ++handled;
+            return;
+        }
+        ++runs;
+        context.release(Seconds{0.0}, "not-now");
+    });
+    const std::string id = rig.push(1);
+    {
+        std::jthread running([&](std::stop_token stop) { worker.run(stop); });
+        std::this_thread::sleep_for(300ms);
+        rig.push(2);  // another message still flows (after at most one pause)
+        for (int i = 0; i < 300 && handled == 0; ++i) std::this_thread::sleep_for(10ms);
+    }
+    // Unpaced, one thread releases the same message tens of thousands of times in 300 ms.
+    CHECK(runs.load() > 0);
+    CHECK(runs.load() < 100);
+    CHECK(handled.load() == 1);
+    CHECK(rig.adapter->status(id).state == MessageState::ready);  // nothing lost
+    CHECK(worker.metrics().snapshot().failed == 0);
 }
 
 TEST_CASE("release: a handler that throws after releasing is released, the exception logged and not counted as a failure") {

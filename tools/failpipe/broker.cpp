@@ -49,6 +49,8 @@ RedisAdapter::Options redis_options(const ParsedArgs& args, const Config* config
     }
     // A single answer is enough for a tool; a dead server should fail fast, not after 16 connections.
     options.pool_size = 2;
+    // With the layout "groups": the workers relay follow-ups between groups, not a short-lived command.
+    options.outbox_relay = false;
     try {
         if (config == nullptr && RedisAdapter::url_key_layout(options.url) == KeyLayout::groups) {
             throw UsageError(source + " asks for keyLayout=groups (each shard group's keys under {" + options.key_prefix +
