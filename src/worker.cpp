@@ -8,6 +8,7 @@
 
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/error.hpp"
+#include "failpipe/failure_record.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "bytes.hpp"
 #include "correlation.hpp"
@@ -70,6 +71,13 @@ void stamp_due_time(std::vector<OutgoingMessage>& pushes, const std::string& id,
             message.metadata.erase(it);
         }
     }
+}
+
+// An error message as a log line shows it: a handler's exception text may be megabytes (a
+// response body), and every failure is logged. The dead-letter record keeps it whole.
+std::string shown(const std::string& text) {
+    if (text.size() <= kHistoryMessageBytes) return text;
+    return detail::cut_utf8(text, kHistoryMessageBytes) + "… (" + std::to_string(text.size()) + " bytes)";
 }
 
 // Sleeps up to @p duration, waking early when @p stop is requested.
@@ -237,7 +245,7 @@ void Worker::prepare_release(Pending& pending, HandlerContext::Release release, 
     pending.release = std::move(release);
     if (failure && detail::logger().should_log(spdlog::level::warn)) {
         detail::logger().warn("{} threw after it was released by {} ({}: {}); the release wins, not counted as a failure",
-                              about(pending), pending.release->by, failure->type, failure->what);
+                              about(pending), pending.release->by, failure->type, shown(failure->what));
     }
 }
 
@@ -275,13 +283,13 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     try {
         result.emplace(dispatcher_.dispatch(FailureHandlingRequest(std::move(message), delivery.channel), failure));
     } catch (const std::exception& e) {
-        pipeline_error = e.what();
+        pipeline_error = e.what() != nullptr ? e.what() : "";
     } catch (...) {
         pipeline_error = "a failure middleware threw something that is not a std::exception";
     }
     if (!result) {
         bump(metrics_->pipeline_errors);
-        detail::logger().error("{}: the failure pipeline threw: {}", about(pending), pipeline_error);
+        detail::logger().error("{}: the failure pipeline threw: {}", about(pending), shown(pipeline_error));
         if (!kept) {
             pending.outcome = Outcome::left_with_broker;  // the broker still holds it: it comes back
             report(pending, Outcome::left_with_broker);
@@ -304,7 +312,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
             detail::logger().error("{} failed and no middleware handled it ({}: {}); rethrown, it stays with the broker",
-                                   about(pending), failure.type, failure.what);
+                                   about(pending), failure.type, shown(failure.what));
             report(pending, Outcome::left_with_broker);
             throw MessageFailureError(delivery.message.id, delivery.channel, failure.exception, failure.what);
         case FailureAction::send_again:
@@ -312,7 +320,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             pending.outcome = Outcome::retried;
             if (detail::logger().should_log(spdlog::level::info)) {
                 pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s{}", about(pending),
-                                           failure.type, failure.what, to_string(decision.action),
+                                           failure.type, shown(failure.what), to_string(decision.action),
                                            decision.middleware, decision.to, decision.delay.count(),
                                            decision.budget_exhausted ? " (retry budget exhausted: its maximum delay)" : "");
             }
@@ -321,14 +329,14 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             pending.outcome = Outcome::dead_lettered;
             if (detail::logger().should_log(spdlog::level::warn)) {
                 pending.note = fmt::format("{} failed ({}: {}); dead-letter by {} to \"{}\"", about(pending),
-                                           failure.type, failure.what, decision.middleware, decision.to);
+                                           failure.type, shown(failure.what), decision.middleware, decision.to);
             }
             break;
         case FailureAction::drop:
             pending.outcome = Outcome::dropped;
             if (detail::logger().should_log(spdlog::level::warn)) {
                 pending.note = fmt::format("{} failed ({}: {}); drop by {}", about(pending), failure.type,
-                                           failure.what, decision.middleware);
+                                           shown(failure.what), decision.middleware);
             }
             break;
     }
@@ -352,7 +360,7 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     note_decision(pending, FailureAction::dead_letter, "worker", reason, Seconds{0.0});
     pending.target = target;
     if (detail::logger().should_log(spdlog::level::warn)) {
-        pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, failure.what,
+        pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, shown(failure.what),
                                    target);
     }
     pending.settlement.pushes = std::move(pushes);
@@ -433,7 +441,7 @@ std::string text_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
     } catch (const std::exception& e) {
-        return e.what();
+        return e.what() != nullptr ? e.what() : "";
     } catch (...) {
         return "an exception that is not a std::exception";
     }

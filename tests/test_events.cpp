@@ -539,3 +539,52 @@ TEST_CASE("events: a settle refused as stale and a release refused as stale are 
     CHECK(worker.metrics().snapshot().settle_errors == 2);
     CHECK(worker.metrics().snapshot().released == 0);
 }
+
+TEST_CASE("logs: a handler's megabyte error message is cut in every log line - the dead letter keeps it whole") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 1)});
+    const std::string huge = "upstream said: " + std::string(1 << 20, 'x');
+    worker.on("order", [&](const Message&, HandlerContext&) { throw std::runtime_error(huge); });
+    const std::string id = rig.push();
+    InfoLog log;
+    CHECK(worker.run_until_idle() == 2);  // retried once, then dead-lettered
+    const std::string text = log.text();
+    CHECK(text.find("upstream said: xxx") != std::string::npos);
+    CHECK(text.find("(1048591 bytes)") != std::string::npos);
+    std::size_t longest = 0;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        longest = std::max(longest, end - start);
+        start = end + 1;
+    }
+    CHECK(longest < 2000);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorMessage") == huge);
+}
+
+TEST_CASE("logs: a producer's id and correlation id cannot forge or flood log lines - control bytes escaped, long values cut") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 1)});
+    worker.on("order", [&](const Message&, HandlerContext&) { throw std::runtime_error("no"); });
+    Message message = Rig::job();
+    message.id = "evil\n[failpipe] [error] forged line";
+    message.metadata[kCorrelation] = std::string(100000, 'c');
+    rig.adapter->push("orders", message);
+    InfoLog log;
+    CHECK(worker.run_until_idle() == 2);
+    const std::string text = log.text();
+    CHECK(text.find("evil\\n[failpipe] [error] forged line") != std::string::npos);
+    CHECK(text.find("\n[failpipe] [error] forged line") == std::string::npos);
+    std::size_t longest = 0;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        longest = std::max(longest, end - start);
+        start = end + 1;
+    }
+    CHECK(longest < 2000);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == message.id);  // the message itself keeps both as they were
+    CHECK(correlation_of(dead[0]) == std::string(100000, 'c'));
+}

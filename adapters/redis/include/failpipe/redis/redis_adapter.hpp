@@ -242,12 +242,12 @@ public:
     /// adapter's relay did. Empty without shard_groups.
     std::vector<OutboxLag> outbox_lag();
 
-    /// @brief The adapter's figures for Prometheus, for Metrics::add_collector:
-    /// `metrics->add_collector([adapter](PrometheusWriter& w) { adapter->write_metrics(w); })`.
+    /// @brief The adapter's figures for Prometheus (BrokerAdapter::write_metrics; serve_runtime()
+    /// collects them, or `metrics->add_collector([adapter](PrometheusWriter& w) { adapter->write_metrics(w); })`).
     /// With shard_groups, per group (label `group`): `failpipe_outbox_relay_lag_seconds` and
     /// `failpipe_outbox_entries` (gauges, from outbox_lag()), `failpipe_outbox_relayed_total` and
     /// `failpipe_outbox_relay_failures_total` (counters of this process). Without, nothing.
-    void write_metrics(PrometheusWriter& writer);
+    void write_metrics(PrometheusWriter& writer) override;
 
 private:
     detail::redis::AdapterCore& core_of(const std::string& channel);
