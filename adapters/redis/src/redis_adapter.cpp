@@ -8,6 +8,7 @@
 #include <iterator>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -153,10 +154,17 @@ public:
     const ScriptHead& script_head() const noexcept { return head_; }
 
     /// @p tag: the hash tag of every key (`{prefix}`, or a shard group's `{prefix:group}`).
-    AdapterCore(RedisAdapter::Options options, const std::string& tag)
+    /// @p router: the connections of another core of the same adapter (its shard groups share one
+    /// pool per node), or null for a router of this core's own.
+    AdapterCore(RedisAdapter::Options options, const std::string& tag, std::shared_ptr<Router> router = nullptr)
         : options_(validated(with_url_durability(std::move(options)))),
-          router_(parse_seed_list(options_.url), cluster_mode(options_.cluster),
-                  ClusterSettings{options_.connect_timeout, options_.command_timeout, options_.pool_size, 16}, counters_),
+          owns_router_(router == nullptr),
+          router_owner_(router ? std::move(router)
+                               : std::make_shared<Router>(parse_seed_list(options_.url), cluster_mode(options_.cluster),
+                                                          ClusterSettings{options_.connect_timeout, options_.command_timeout,
+                                                                          options_.pool_size, 16},
+                                                          counters_)),
+          router_(*router_owner_),
           head_(tag.empty() ? "{" + options_.key_prefix + "}" : tag, std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
           slot_(key_slot(head_.prefix())),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
@@ -168,6 +176,8 @@ public:
 
     const RedisAdapter::Options& options() const noexcept { return options_; }
     const std::string& endpoint() const noexcept { return router_.display(); }
+    /// The connections (pools per node) of this core, for the other cores of its adapter.
+    const std::shared_ptr<Router>& router() const noexcept { return router_owner_; }
 
     RedisAdapter::Stats stats() const noexcept {
         RedisAdapter::Stats stats;
@@ -175,6 +185,7 @@ public:
         stats.connects = counters_.connects.load(std::memory_order_relaxed);
         stats.write_round_trips = writer_.round_trips();
         stats.write_operations = writer_.operations();
+        if (!owns_router_) return stats;  // the router's owner counts its commands and redirections
         const ClusterClient::Stats cluster = router_.cluster_stats();
         stats.cluster_moved = cluster.moved;
         stats.cluster_asked = cluster.asked;
@@ -1186,7 +1197,9 @@ private:
 
     RedisAdapter::Options options_;
     Counters counters_;  // before router_, which keeps a reference
-    Router router_;      // before writer_, which keeps a reference
+    bool owns_router_;   // false: another core's router (it counts commands and connects there)
+    std::shared_ptr<Router> router_owner_;
+    Router& router_;     // before writer_, which keeps a reference
     ScriptHead head_;    // before writer_, which keeps a reference
     std::uint16_t slot_;  // of head_'s prefix: every key of the adapter is in it
     std::string reclaim_every_ms_;
@@ -1207,10 +1220,13 @@ std::vector<Message> run_browse_script(AdapterCore& core, const std::string& cha
 
 /// One AdapterCore per shard group, each under its group's hash tag, made when first needed (a
 /// channel the config does not know can be a group of its own). Cores are never removed, so a
-/// reference stays valid for the adapter's life.
+/// reference stays valid for the adapter's life. Every core uses @p router, the adapter's one set of
+/// connections (one pool per master, or one pool on one Redis), not pools of its own: with many
+/// groups the server sees pool_size connections per master, not groups × pool_size.
 class ShardedCores {
 public:
-    explicit ShardedCores(const RedisAdapter::Options& options) : options_(options), groups_(*options.shard_groups) {
+    ShardedCores(const RedisAdapter::Options& options, std::shared_ptr<Router> router)
+        : options_(options), groups_(*options.shard_groups), router_(std::move(router)) {
         options_.shard_groups.reset();
         for (const auto& group : groups_.groups()) core_named(group.name);
     }
@@ -1221,7 +1237,7 @@ public:
         std::lock_guard lock(mutex_);
         auto found = cores_.find(group);
         if (found == cores_.end()) {
-            auto core = std::make_unique<AdapterCore>(options_, shard_hash_tag(options_.key_prefix, group));
+            auto core = std::make_unique<AdapterCore>(options_, shard_hash_tag(options_.key_prefix, group), router_);
             found = cores_.emplace(group, std::move(core)).first;
         }
         return *found->second;
@@ -1266,6 +1282,7 @@ public:
 private:
     RedisAdapter::Options options_;
     ShardGroups groups_;
+    std::shared_ptr<Router> router_;
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<AdapterCore>, std::less<>> cores_;
 };
@@ -1297,13 +1314,77 @@ constexpr std::chrono::milliseconds kGroupPollSlice{50};
 
 }  // namespace detail::redis
 
+namespace detail::redis {
+namespace {
+
+// The layout the options and their URL ask for, checked: never one the caller did not choose.
+RedisAdapter::Options with_checked_layout(RedisAdapter::Options options) {
+    if (const auto from_url = take_key_layout(options.url)) {
+        if (options.key_layout && *options.key_layout != *from_url) {
+            throw InvalidArgumentError("failpipe::RedisAdapter: the Redis URL says keyLayout=" + std::string(to_string(*from_url)) +
+                                       " but Options::key_layout is \"" + std::string(to_string(*options.key_layout)) +
+                                       "\": say it in one place, or make them agree");
+        }
+        options.key_layout = from_url;
+    }
+    const KeyLayout layout = options.key_layout.value_or(options.shard_groups ? KeyLayout::groups : KeyLayout::prefix);
+    const std::string& prefix = options.key_prefix;
+    if (layout == KeyLayout::groups && !options.shard_groups) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: key layout \"groups\" (each shard group's keys under {" + prefix +
+                                   ":<group>}) needs the shard groups, and none were given: set Options::shard_groups "
+                                   "(Config::shard_groups: RedisAdapter::with_key_layout does it; on the command line, "
+                                   "--config FILE); nothing was read or written");
+    }
+    if (layout == KeyLayout::prefix && options.shard_groups) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: key layout \"prefix\" (every key under {" + prefix +
+                                   "}) was asked, but shard groups were given too (Options::shard_groups), which put keys "
+                                   "under {" + prefix + ":<group>}: drop one of them");
+    }
+    options.key_layout = layout;
+    return options;
+}
+
+}  // namespace
+}  // namespace detail::redis
+
 RedisAdapter::RedisAdapter(Options options) {
+    options = detail::redis::with_checked_layout(std::move(options));
     core_ = std::make_unique<detail::redis::AdapterCore>(options, std::string());
     if (options.shard_groups) {
-        sharded_ = std::make_unique<detail::redis::ShardedCores>(options);
+        sharded_ = std::make_unique<detail::redis::ShardedCores>(options, core_->router());
         outbox_figures_ = std::make_unique<detail::redis::OutboxFigures>();
     }
 }
+
+std::optional<KeyLayout> RedisAdapter::url_key_layout(std::string_view url) {
+    std::string copy(url);
+    return detail::redis::take_key_layout(copy);
+}
+
+RedisAdapter::Options RedisAdapter::with_key_layout(Options options, std::optional<KeyLayout> config_layout,
+                                                    const ShardGroups* groups) {
+    const auto from_url = url_key_layout(options.url);  // the URL keeps it: the constructor reads it again
+    if (from_url && config_layout && *from_url != *config_layout) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: the Redis URL says keyLayout=" + std::string(to_string(*from_url)) +
+                                   " but the config says \"keyLayout\": \"" + std::string(to_string(*config_layout)) +
+                                   "\": make them agree, or say it in one place");
+    }
+    const KeyLayout layout = from_url.value_or(config_layout.value_or(KeyLayout::prefix));
+    if (layout == KeyLayout::groups) {
+        if (groups == nullptr) {
+            throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") +
+                                       (from_url ? "the Redis URL asks for keyLayout=groups" : "key layout \"groups\" was asked") +
+                                       ", but there is no config to derive the shard groups from: give the workers' "
+                                       "config (on the command line: --config FILE); nothing was read or written");
+        }
+        options.shard_groups = *groups;
+    } else {
+        options.shard_groups.reset();
+    }
+    options.key_layout = layout;
+    return options;
+}
+
 RedisAdapter::RedisAdapter() : RedisAdapter(Options{}) {}
 RedisAdapter::~RedisAdapter() {
     relay_.reset();  // stopped and joined before the cores it uses go

@@ -65,7 +65,8 @@ public:
         /// allowed in user and password; IPv6 hosts in brackets). For a Redis Cluster, any node's URL,
         /// or several seed nodes: `redis://[user:password@]host1:port1,host2:port2` (docs/cluster.md).
         /// A query `?durability=replicas&replicas=N&waitMs=T` sets the three durability fields (it
-        /// wins over them; docs/redis.md, "Durability"); any other parameter is an InvalidArgumentError.
+        /// wins over them; docs/redis.md, "Durability"); `?keyLayout=prefix|groups` sets key_layout;
+        /// any other parameter is an InvalidArgumentError.
         std::string url = "redis://127.0.0.1:6379";
         /// One server or a Redis Cluster: found out from the URL's node by default.
         Cluster cluster = Cluster::automatic;
@@ -102,6 +103,11 @@ public:
         /// settle's push to another group's channel goes to the settling group's outbox in the same
         /// atomic step and is published by the outbox relay (docs/cluster.md, "Several shard groups").
         std::optional<ShardGroups> shard_groups;
+        /// Where keys live (the URL's `?keyLayout=` sets it too; the two must agree). Unset: `groups`
+        /// when shard_groups is set, else `prefix`. `groups` without shard_groups, and `prefix` with
+        /// them, are InvalidArgumentErrors: a layout is never changed behind the caller's back.
+        /// After construction, options() says which one is in effect.
+        std::optional<KeyLayout> key_layout;
         /// With shard_groups: run the outbox relay on a background thread of this adapter, started by
         /// its first reserve, settle or settle_batch (so a worker process relays; an adapter only
         /// used to push or inspect never starts it) and stopped by the destructor. Turn it off for
@@ -123,6 +129,17 @@ public:
         std::uint64_t failed = 0;     ///< This adapter's attempts to relay one that failed (it stayed in the outbox).
         std::string last_error;       ///< Why the last attempt failed; empty once one succeeded since.
     };
+
+    /// @brief The key layout @p url's query names (`?keyLayout=groups`), or std::nullopt. Throws
+    /// InvalidArgumentError (URL redacted) for another value.
+    static std::optional<KeyLayout> url_key_layout(std::string_view url);
+
+    /// @brief @p options set up for the key layout a deployment asks for, in its config
+    /// (@p config_layout: Config::key_layout) or in options.url (`?keyLayout=`): with `groups`,
+    /// shard_groups = *@p groups (Config::shard_groups) and key_layout = groups; else key_layout =
+    /// prefix. Throws InvalidArgumentError when the config and the URL name different layouts, or
+    /// when `groups` is asked and @p groups is null (no config to derive them from).
+    static Options with_key_layout(Options options, std::optional<KeyLayout> config_layout, const ShardGroups* groups);
 
     /// @brief Counters of what the adapter sent (since it was made).
     struct Stats {
