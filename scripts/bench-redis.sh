@@ -29,7 +29,7 @@ for arg in "$@"; do
 done
 set -- "${args[@]+"${args[@]}"}"
 if [ -n "${cluster}" ] && [ ! -f scripts/redis-test-cluster.sh ]; then
-  echo "bench-redis --cluster: scripts/redis-test-cluster.sh is missing: it comes with the Redis Cluster test support of issue 9 (the cluster helper's branch wip/cluster)" >&2
+  echo "bench-redis --cluster: scripts/redis-test-cluster.sh is missing (run it from a failpipe checkout)" >&2
   exit 1
 fi
 if [ -n "${FAILPIPE_BUILD_DIR:-}" ]; then

@@ -134,3 +134,18 @@ TEST_CASE("listen address: parsed, printed, and loopback told apart") {
     CHECK_THROWS_AS(failpipe::ListenAddress::parse("1.2.3.4:"), failpipe::InvalidArgumentError);
     CHECK_THROWS_AS(failpipe::ListenAddress::parse("1.2.3.4:-1"), failpipe::InvalidArgumentError);
 }
+
+TEST_CASE("runtime config: dashboard.allowedHosts is a list of Host names - a URL, a wildcard or a non-string is refused naming the item") {
+    const auto config = failpipe::load_config(json::parse(
+        R"({"dashboard": {"listen": "127.0.0.1:8080", "allowedHosts": ["dash.example.com", "dash.example.com:443"]}})"));
+    CHECK(config.dashboard.allowed_hosts == std::vector<std::string>{"dash.example.com", "dash.example.com:443"});
+    CHECK(failpipe::load_config(json::parse(R"({"dashboard": {"listen": "127.0.0.1:8080"}})")).dashboard.allowed_hosts.empty());
+    for (const char* bad : {R"(["http://evil.example/"])", R"(["*.example.com"])", R"([""])", R"([42])", R"(["a b"])",
+                            R"("dash.example.com")"}) {
+        CAPTURE(bad);
+        const auto issue = only_issue(json::parse(std::string(R"({"dashboard": {"listen": "127.0.0.1:8080", "allowedHosts": )") +
+                                                  bad + "}}"));
+        CHECK(issue.path == "/dashboard/allowedHosts");
+    }
+    CHECK(only_issue(json::parse(R"({"dashboard": {"allowedHosts": ["ok", "x/y"]}})")).message.find("item 1") != std::string::npos);
+}

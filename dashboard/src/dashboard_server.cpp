@@ -387,6 +387,8 @@ std::string random_token() {
     return token;
 }
 
+void check_allowed_hosts(const std::vector<std::string>& hosts) { detail::HostGuard::check(hosts); }
+
 std::string read_token_file(const std::string& path) {
     auto fail = [&](const std::string& why) { return DashboardError("dashboard: the token file " + path + " " + why); };
     // Non-blocking, so a FIFO named by mistake is refused below instead of waiting for a writer.

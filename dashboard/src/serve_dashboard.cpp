@@ -12,6 +12,7 @@ std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_p
     DashboardOptions options;
     options.listen = *config.dashboard.listen;
     options.allow_non_loopback = config.dashboard.allow_non_loopback;
+    options.allowed_hosts = config.dashboard.allowed_hosts;
     options.read_only = config.dashboard.read_only;
     if (!config.dashboard.token_file.empty()) options.token = read_token_file(config.dashboard.token_file);
     options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;

@@ -37,6 +37,9 @@ struct DashboardConfig {
     bool read_only = false;               ///< `dashboard.readOnly`: refuse replays and purges.
     std::string token_file;               ///< `dashboard.tokenFile` (empty: a random token, logged at start).
     bool allow_non_loopback = false;      ///< `dashboard.allowNonLoopback`.
+    /// `dashboard.allowedHosts`: Host names the dashboard answers besides its listen address and
+    /// loopback (DashboardOptions::allowed_hosts; needed behind a name or on `0.0.0.0`).
+    std::vector<std::string> allowed_hosts;
 };
 
 /// @brief A loaded, checked configuration.

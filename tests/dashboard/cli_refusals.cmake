@@ -27,3 +27,8 @@ file(CHMOD "${open_token}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_R
 expect_refusal("the token file .*failpipe-open-token-${_suffix} is open to other users \\(mode 0644\\): make it readable by its owner only, with chmod 600 "
                --token-file "${open_token}")
 file(REMOVE "${open_token}")
+
+# --allow-host names Host values, nothing else: a URL, a wildcard or an empty name is refused.
+expect_refusal("--allow-host \"http://evil.example/\": .*not a host name" --allow-host "http://evil.example/")
+expect_refusal("--allow-host \"\\*.example.com\": .*not a host name" --allow-host "*.example.com")
+expect_refusal("--allow-host \"dash.example.com,\": .*not a host name" --allow-host "dash.example.com,")

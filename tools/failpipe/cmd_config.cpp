@@ -85,9 +85,13 @@ std::string channel_list(const std::vector<std::string>& channels) {
 }
 
 // `shard groups (...)`, one line per group, then what falls outside them and any warnings.
-void print_groups(std::ostream& out, const ShardGroups& groups, const std::string& prefix) {
-    out << "shard groups: " << groups.groups().size() << " (hash tag {" << prefix
-        << ":<group>} on a Redis Cluster, {" << prefix << "} on one Redis)\n";
+void print_groups(std::ostream& out, const ShardGroups& groups, const std::string& prefix, bool grouped_layout) {
+    out << "shard groups: " << groups.groups().size();
+    if (grouped_layout)
+        out << " (keyLayout groups: each group's keys under {" << prefix << ":<group>})\n";
+    else
+        out << " (keyLayout prefix: every key under {" << prefix << "}; with \"keyLayout\": \"groups\" under {" << prefix
+            << ":<group>})\n";
     std::map<std::uint16_t, std::vector<std::string>> by_slot;
     for (const auto& group : groups.groups()) {
         const std::uint16_t slot = shard_slot(prefix, group.name);
@@ -122,7 +126,7 @@ int run_check(const Invocation& inv) {
         const Config config = load_config_file(file);
         inv.out << summary(config) << '\n';
         print_runtime(inv.out, config);
-        print_groups(inv.out, config.shard_groups, prefix);
+        print_groups(inv.out, config.shard_groups, prefix, config.key_layout == KeyLayout::groups);
         return kExitOk;
     } catch (const ConfigError& e) {
         print_config_issues(inv.err, file, e);

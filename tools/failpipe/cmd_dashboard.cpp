@@ -30,11 +30,31 @@ ListenAddress listen_of(const ParsedArgs& args) {
     return address;
 }
 
+// `--allow-host a,b:443`: the Host names the dashboard answers besides its address and loopback.
+std::vector<std::string> allowed_hosts_of(const ParsedArgs& args) {
+    std::vector<std::string> hosts;
+    const auto text = args.value("allow-host");
+    if (!text) return hosts;
+    std::size_t begin = 0;
+    while (begin <= text->size()) {
+        const std::size_t comma = std::min(text->find(',', begin), text->size());
+        hosts.push_back(text->substr(begin, comma - begin));
+        begin = comma + 1;
+    }
+    try {
+        dashboard::check_allowed_hosts(hosts);
+    } catch (const InvalidArgumentError& e) {
+        throw UsageError("--allow-host " + quote(*text) + ": " + e.what());
+    }
+    return hosts;
+}
+
 int run_dashboard(const Invocation& inv) {
     const ParsedArgs& args = inv.args;
     dashboard::DashboardOptions options;
     options.listen = listen_of(args);
     options.allow_non_loopback = args.has("allow-non-loopback");
+    options.allowed_hosts = allowed_hosts_of(args);
     options.read_only = args.has("read-only");
     if (auto file = args.value("token-file")) {
         require_file(*file);
@@ -106,7 +126,9 @@ Command dashboard_command() {
     c.options = {{"listen", "HOST:PORT", "where to listen (default 127.0.0.1:8080)"},
                  {"read-only", "", "refuse every replay and purge (and hide them in the page)"},
                  {"token-file", "FILE", "read the token from the first line of FILE instead of making one"},
-                 {"allow-non-loopback", "", "allow --listen to name an address other machines can reach"}};
+                 {"allow-non-loopback", "", "allow --listen to name an address other machines can reach"},
+                 {"allow-host", "NAME[,NAME]", "Host names to answer besides --listen and loopback (name or "
+                                               "name:port; needed behind a DNS name or on 0.0.0.0)"}};
     for (auto& o : broker_options()) {
         if (o.name == "config")
             o.help = "the deployment's config: pipelines for explain, dead-letter suffix, and its key layout "

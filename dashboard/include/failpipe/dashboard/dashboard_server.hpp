@@ -136,6 +136,10 @@ std::string random_token();
 /// line is not 16 to 512 printable ASCII characters without spaces.
 std::string read_token_file(const std::string& path);
 
+/// @brief Throws InvalidArgumentError unless each of @p hosts is a Host name DashboardOptions::allowed_hosts
+/// accepts (a name or name:port; no spaces, commas, slashes, userinfo or wildcards).
+void check_allowed_hosts(const std::vector<std::string>& hosts);
+
 /// @brief The dashboard of a worker runtime, from config `dashboard` (started; null when
 /// `dashboard.listen` is absent): @p pool's health facts, breakers and retry budget, the config's
 /// pipelines for explain, and @p metrics (when given: the Metrics @p pool observes) for the rates.
