@@ -23,6 +23,8 @@ std::vector<std::exception_ptr> BrokerAdapter::settle_batch(std::vector<SettleIt
     return results;
 }
 
+void BrokerAdapter::write_metrics(PrometheusWriter&) {}
+
 ChannelDepth InspectionAdapter::depth_with_dead_letters(const std::string& channel, const std::string& dead_letter_suffix) {
     if (dead_letter_suffix.empty()) throw InvalidArgumentError("depth_with_dead_letters: the dead-letter suffix is empty");
     ChannelDepth result = depth(channel);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "failpipe/config_limits.hpp"
 #include "failpipe/error.hpp"
 #include "logging.hpp"
 #include "sliding_window.hpp"
@@ -237,7 +238,9 @@ Seconds CircuitBreaker::release_delay() const {
     const TimePoint at = now();
     if (state_locked(at) == BreakerState::open) {
         const Seconds rest = std::chrono::duration_cast<Seconds>(opened_at_ + to_clock_duration(options_.open_for) - at);
-        return std::max(rest, Seconds{0.0}) + base * spread;
+        // The rest of the period plus the spread may pass the longest release a delivery takes
+        // (HandlerContext::release refuses it: the delivery would fail instead of waiting).
+        return std::min(std::max(rest, Seconds{0.0}) + base * spread, Seconds{ConfigLimits::kMaxSeconds});
     }
     return base * (0.5 + 0.5 * spread);
 }

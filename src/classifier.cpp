@@ -228,7 +228,9 @@ Failure Classifier::classify(const std::exception& e) const {
     Failure failure;
     failure.exception = std::current_exception();
     failure.type = type_name_of(typeid(e));
-    failure.what = e.what();
+    // A foreign exception type may break the contract and return null: read as no text, not a crash.
+    const char* text = e.what();
+    failure.what = text != nullptr ? text : "";
     failure.error_class = class_of(&e, failure.type, failure.what);
     if (const auto* hint = dynamic_cast<const RetryAfterHint*>(&e)) failure.retry_after = hint->retry_after();
     return failure;

@@ -49,6 +49,10 @@ void load_groups(const json& value, const SectionContext& context, std::vector<N
     }
 }
 
+void load_key_layout(ConfigObjectReader& top, Config& config) {
+    if (auto name = top.optional_choice("keyLayout", {"prefix", "groups"})) config.key_layout = key_layout_named(*name);
+}
+
 void derive_groups(const std::vector<NamedShardGroup>& named, const SectionContext& context, bool check_links,
                    Config& config) {
     ShardGroupsOptions options;

@@ -1,4 +1,4 @@
-// The top-level key `groups` (shard groups named by the user) and the derivation of
+// The top-level keys `groups` (shard groups named by the user) and `keyLayout`, and the derivation of
 // Config::shard_groups once every section is read. The rules are in shard_groups.cpp.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config_resilience.hpp"
+#include "failpipe/config_reader.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/shard_groups.hpp"
 
@@ -24,6 +25,9 @@ struct ShardGroupsAccess {
 /// Reads `groups` (its shape and limits) into @p named; names and channels are checked when the
 /// groups are derived.
 void load_groups(const nlohmann::json& value, const SectionContext& context, std::vector<NamedShardGroup>& named);
+
+/// Reads the top-level `keyLayout` ("prefix" or "groups") into config.key_layout.
+void load_key_layout(ConfigObjectReader& top, Config& config);
 
 /// Sets config.shard_groups from its pipelines, worker channels and @p named.
 void derive_groups(const std::vector<NamedShardGroup>& named, const SectionContext& context, bool check_links,

@@ -438,6 +438,9 @@ private:
     void load_groups_section(ConfigObjectReader& /*top*/, const json& value, Config& /*config*/) {
         detail::load_groups(value, context(), named_groups_);
     }
+    void load_key_layout_setting(ConfigObjectReader& top, const json& /*value*/, Config& config) {
+        detail::load_key_layout(top, config);
+    }
 
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
@@ -468,6 +471,7 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"breakers", Phase::sections, &Loader::load_breakers},  // after classification: breakers classify with it
         {"retryBudget", Phase::sections, &Loader::load_retry_budget},
         {"groups", Phase::sections, &Loader::load_groups_section},
+        {"keyLayout", Phase::settings, &Loader::load_key_layout_setting},
     };
     return table;
 }

@@ -1,6 +1,8 @@
 #include "correlation.hpp"
 
+#include <algorithm>
 #include <random>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -35,8 +37,48 @@ void give_correlation_id(Message& message, std::string_view id) {
     message.metadata[std::string(metadata_keys::correlation_id)] = std::string(id);
 }
 
+namespace {
+
+// The longest id, channel or correlation id a log line shows (then `…`).
+constexpr std::size_t kLoggedBytes = 200;
+
+// @p text as a log line may show it: ids and correlation ids come from any producer, so a control
+// byte (a newline that would start a forged line, an escape sequence) is written as \n or \xNN,
+// and a long value is cut.
+std::string loggable(std::string_view text) {
+    std::string out;
+    out.reserve(std::min(text.size(), kLoggedBytes) + 8);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (out.size() >= kLoggedBytes) {
+            // Cutting inside a UTF-8 character: drop its first bytes too, so none is split.
+            if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) {
+                while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+                if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
+            }
+            out += "…(" + std::to_string(text.size()) + " bytes)";
+            return out;
+        }
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string about_message(std::string_view id, std::string_view channel, std::string_view correlation) {
-    return fmt::format("message {} [channel={} correlation={}]", id, channel, correlation.empty() ? id : correlation);
+    return fmt::format("message {} [channel={} correlation={}]", loggable(id), loggable(channel),
+                       loggable(correlation.empty() ? id : correlation));
 }
 
 }  // namespace failpipe::detail

@@ -21,7 +21,8 @@ std::string new_correlation_id();
 /// Sets `correlationId` on @p message (whose metadata must be an object) to @p id when it has none.
 void give_correlation_id(Message& message, std::string_view id);
 
-/// How every worker log line names a message: `message <id> [channel=<channel> correlation=<id>]`.
+/// How every worker log line names a message: `message <id> [channel=<channel> correlation=<id>]`,
+/// each value with control bytes escaped (`\n`, `\xNN`) and cut after 200 bytes: they come from producers.
 std::string about_message(std::string_view id, std::string_view channel, std::string_view correlation);
 
 }  // namespace failpipe::detail

@@ -16,13 +16,16 @@ DeadLetterMiddleware::DeadLetterMiddleware(std::string id, std::string queue, Er
       clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {}
 
 std::string DeadLetterMiddleware::target_for(const std::string& channel, const std::string& dispatcher_suffix) const {
-    if (!queue_.empty()) return queue_;
+    // A queue naming the channel the message failed on would hand it back to its consumers, to fail
+    // and be "dead-lettered" there again without end: it goes to the channel's dead letters instead.
+    if (!queue_.empty() && queue_ != channel) return queue_;
     return channel + (suffix_.empty() ? dispatcher_suffix : suffix_);
 }
 
 std::optional<std::vector<MiddlewareTarget>> DeadLetterMiddleware::targets(const std::string& dead_letter_suffix) const {
+    const std::string& suffix = suffix_.empty() ? dead_letter_suffix : suffix_;
     if (!queue_.empty()) return std::vector<MiddlewareTarget>{{queue_, "", true}};
-    return std::vector<MiddlewareTarget>{{"", suffix_.empty() ? dead_letter_suffix : suffix_, true}};
+    return std::vector<MiddlewareTarget>{{"", suffix, true}};
 }
 
 FailureHandlingRequest DeadLetterMiddleware::handle(FailureHandlingRequest request, const Failure& failure,

@@ -14,6 +14,7 @@
 
 #include "failpipe/classifier.hpp"
 #include "failpipe/fingerprint.hpp"
+#include "dead_letter_time.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "logging.hpp"
 #include "metadata.hpp"
@@ -31,30 +32,6 @@ std::string text_of(const nlohmann::json& object, const char* key) {
     if (!object.is_object()) return {};
     const auto it = object.find(key);
     return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, as iso8601_utc() writes it; anything else is no time.
-std::optional<TimePoint> parse_iso8601_utc(const std::string& text) {
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
-                    &consumed) != 6 ||
-        consumed != 19)
-        return std::nullopt;
-    std::size_t i = 19;
-    long long millis = 0;
-    if (i < text.size() && text[i] == '.') {
-        int digits = 0;
-        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits)
-            if (digits < 3) millis = millis * 10 + (text[i] - '0');
-        if (digits == 0) return std::nullopt;
-        for (; digits < 3; ++digits) millis *= 10;
-    }
-    if (i + 1 != text.size() || text[i] != 'Z') return std::nullopt;
-    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
-                                           std::chrono::day{static_cast<unsigned>(day)}};
-    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-    return TimePoint{std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{hour} +
-                     std::chrono::minutes{minute} + std::chrono::seconds{second} + std::chrono::milliseconds{millis}};
 }
 
 long long replays_of(const Message& message) {
@@ -93,6 +70,40 @@ public:
 
 private:
     std::shared_ptr<std::regex> regex_;
+};
+
+/// Stops an operation between two messages: at its deadline (Options::scan_timeout, for an
+/// operation that only reads) or once Options::stop says so.
+class ScanWatch {
+public:
+    ScanWatch(const DeadLetters::Options& options, std::string channel, bool bounded)
+        : stop_(options.stop), channel_(std::move(channel)) {
+        if (bounded && options.scan_timeout) {
+            timeout_ = *options.scan_timeout;
+            deadline_ = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            Seconds{std::clamp(timeout_.count(), 0.0, 1e9)});
+        }
+    }
+    /// Before reading one more message.
+    void operator()() {
+        if (stop_ && stop_())
+            throw DeadLetterScanStopped(DeadLetterScanStopped::Why::stopped, read_,
+                                        "the scan of " + channel_ + " was stopped after reading " + std::to_string(read_) +
+                                            " messages");
+        if (deadline_ && std::chrono::steady_clock::now() >= *deadline_)
+            throw DeadLetterScanStopped(DeadLetterScanStopped::Why::deadline, read_,
+                                        fmt::format("the scan of {} stopped at its deadline ({:g} s) after reading {} messages",
+                                                    channel_, timeout_.count(), read_));
+        ++read_;
+    }
+
+private:
+    const std::function<bool()>& stop_;
+    std::string channel_;
+    Seconds timeout_{0.0};
+    std::optional<std::chrono::steady_clock::time_point> deadline_;
+    std::size_t read_ = 0;
 };
 
 /// A filter checked once and ready to apply.
@@ -219,6 +230,9 @@ private:
 };
 
 }  // namespace
+
+void check_filter_grep(const std::string& pattern) { MessageMatcher check(pattern); }
+
 }  // namespace detail
 
 DeadLetters::DeadLetters(std::shared_ptr<InspectionAdapter> adapter) : DeadLetters(std::move(adapter), Options{}) {}
@@ -307,8 +321,10 @@ DeadLetterPage DeadLetters::list(const DeadLetterFilter& filter, std::size_t off
     std::size_t to_skip = offset;
     // One page when nothing is filtered out; never more than kScanPageSize messages in memory.
     const std::size_t page_size = std::clamp<std::size_t>(offset + limit + 1, 100, kScanPageSize);
+    detail::ScanWatch watch(options_, channel, true);
     detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), page_size, [&](std::vector<Message> page) {
         for (auto& message : page) {
+            watch();
             DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (!selector.matches(letter)) continue;
             if (to_skip > 0) {
@@ -341,11 +357,13 @@ DeadLetterPage DeadLetters::list_after(const DeadLetterFilter& filter, const Bro
     // the list before its end, the cursor after the last item is asked for (that prefix again).
     // Once full, one more match is looked for, to tell `more`.
     const bool every = selector.selects_all();
+    detail::ScanWatch watch(options_, channel, true);
     for (;;) {
         const bool full = result.items.size() == limit;
         const std::size_t want = full || !every ? kScanPageSize : limit - result.items.size();
         BrowsePage page = adapter_->browse_after(channel, cursor, want);
         for (std::size_t i = 0; i < page.messages.size(); ++i) {
+            watch();
             DeadLetter letter =
                 read_dead_letter(std::move(page.messages[i]), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (!selector.matches(letter)) continue;
@@ -377,8 +395,10 @@ DeadLetter DeadLetters::show(const std::string& channel, const std::string& id) 
     if (status.state == MessageState::reserved)
         throw DeadLetterNotFoundError("dead letter " + id + " is held by a worker right now; try again");
     std::optional<DeadLetter> found;
+    detail::ScanWatch watch(options_, where, true);
     detail::scan_pages(*adapter_, where, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page) {
+            watch();
             if (message.id != id) continue;
             found = read_dead_letter(std::move(message), where, options_.dead_letter_suffix, options_.parked_suffix);
             return detail::PageOutcome{0, true};
@@ -394,8 +414,11 @@ std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter)
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     std::unordered_map<std::string, DeadLetterGroup> by_key;
+    std::unordered_map<std::string, std::pair<TimePoint, TimePoint>> seen;  // first and last, by fingerprint
+    detail::ScanWatch watch(options_, channel, true);
     detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
         for (auto& message : page) {
+            watch();
             const DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (!selector.matches(letter)) continue;
             DeadLetterGroup& group = by_key[letter.fingerprint];
@@ -405,10 +428,13 @@ std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter)
                 group.error_type = letter.error_type;
                 group.sample_message = letter.error_message.substr(0, 1024);
             }
-            // ISO 8601 UTC of one format orders as text.
+            // Compared as times: `10:00:00.5Z` is later than `10:00:00Z` though it sorts before it as text.
             if (letter.time_point) {
-                if (group.first_seen.empty() || letter.time < group.first_seen) group.first_seen = letter.time;
-                if (group.last_seen.empty() || letter.time > group.last_seen) group.last_seen = letter.time;
+                const TimePoint at = *letter.time_point;
+                const bool first = group.first_seen.empty();
+                auto& [earliest, latest] = seen[letter.fingerprint];
+                if (first || at < earliest) earliest = at, group.first_seen = letter.time;
+                if (first || at > latest) latest = at, group.last_seen = letter.time;
             }
         }
         return detail::PageOutcome{};
@@ -422,16 +448,21 @@ std::vector<DeadLetterGroup> DeadLetters::groups(const DeadLetterFilter& filter)
     return out;
 }
 
-std::size_t DeadLetters::count(const DeadLetterFilter& filter) const {
+std::size_t DeadLetters::count(const DeadLetterFilter& filter) const { return count_matching(filter, true); }
+
+std::size_t DeadLetters::count_matching(const DeadLetterFilter& filter, bool bounded) const {
     need({Capability::browse}, "DeadLetters::count");
     const detail::Selector selector(filter);
     const std::string channel = dead_letter_channel(filter.channel);
     if (selector.selects_all() && adapter_->capabilities().has(Capability::depth)) return detail::channel_size(*adapter_, channel);
     std::size_t matched = 0;
+    detail::ScanWatch watch(options_, channel, bounded);
     detail::scan_pages(*adapter_, channel, static_cast<std::size_t>(-1), DeadLetters::kScanPageSize, [&](std::vector<Message> page) {
-        for (auto& message : page)
+        for (auto& message : page) {
+            watch();
             if (selector.matches(read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix)))
                 ++matched;
+        }
         return detail::PageOutcome{};
     });
     return matched;
@@ -523,7 +554,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
 
     std::size_t total = 0;
     if (options.progress) {
-        total = std::min(limit, selector.selects_all() ? bound : count(filter));
+        total = std::min(limit, selector.selects_all() ? bound : count_matching(filter, options.dry_run));
         options.progress(0, total);
     }
 
@@ -532,6 +563,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
     const detail::Pacer pacer(options.dry_run ? std::nullopt : options.rate);
     std::size_t done = 0;
     const std::size_t chunk = pacer.chunk_size();
+    detail::ScanWatch watch(options_, source, options.dry_run);
     detail::scan_pages(*adapter_, source, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
         detail::PageOutcome outcome;
         std::map<Route, std::vector<std::string>> routes;
@@ -540,6 +572,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                 outcome.stop = true;
                 break;
             }
+            watch();
             const DeadLetter letter = plan.read(std::move(message));
             if (!selector.matches(letter)) continue;
             ++result.matched;
@@ -600,9 +633,10 @@ PurgeResult DeadLetters::remove_matching(const DeadLetterFilter& filter, const P
     PurgeResult result;
     result.dry_run = options.dry_run;
     const std::size_t bound = detail::channel_size(*adapter_, channel);
+    detail::ScanWatch watch(options_, channel, options.dry_run);
     std::size_t total = 0;
     if (options.progress) {
-        total = std::min(limit, selector.selects_all() ? bound : count(narrowed));
+        total = std::min(limit, selector.selects_all() ? bound : count_matching(narrowed, options.dry_run));
         options.progress(0, total);
     }
     detail::scan_pages(*adapter_, channel, bound, options.dry_run ? kScanPageSize : kPageSize, [&](std::vector<Message> page) {
@@ -613,6 +647,7 @@ PurgeResult DeadLetters::remove_matching(const DeadLetterFilter& filter, const P
                 outcome.stop = true;
                 break;
             }
+            watch();
             DeadLetter letter = read_dead_letter(std::move(message), channel, options_.dead_letter_suffix, options_.parked_suffix);
             if (selector.matches(letter)) ids.push_back(std::move(letter.id));
         }

@@ -75,6 +75,12 @@ RetryBudget::Channel* RetryBudget::channel_locked(std::string_view name) {
     if (it != state_.end()) return it->second.get();
     const RetryBudgetOptions* options = options_for(name);
     if (!options) return nullptr;
+    if (channels_.find(name) == channels_.end() && state_.size() >= kMaxTrackedChannels + channels_.size()) {
+        // Beyond the cap, every further channel under the defaults shares one budget.
+        auto other = state_.find(std::string_view(kOtherChannels));
+        if (other != state_.end()) return other->second.get();
+        name = kOtherChannels;
+    }
     return state_.emplace(std::string(name), std::make_unique<Channel>(*options)).first->second.get();
 }
 

@@ -8,6 +8,7 @@
 
 #include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/error.hpp"
+#include "failpipe/failure_record.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "bytes.hpp"
 #include "correlation.hpp"
@@ -47,6 +48,12 @@ private:
 
 void bump(std::atomic<std::uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
+// A release shorter than this brings the message straight back; a round of nothing else is paced,
+// from the first pause doubling up to the longest (Worker::pace).
+constexpr Seconds kQuickRelease{0.1};
+constexpr std::chrono::milliseconds kFirstPause{10};
+constexpr std::chrono::milliseconds kLongestPause{1000};
+
 const std::string kFailuresKey(metadata_keys::failures);
 const std::string kDueAtKey(metadata_keys::due_at);
 
@@ -64,6 +71,13 @@ void stamp_due_time(std::vector<OutgoingMessage>& pushes, const std::string& id,
             message.metadata.erase(it);
         }
     }
+}
+
+// An error message as a log line shows it: a handler's exception text may be megabytes (a
+// response body), and every failure is logged. The dead-letter record keeps it whole.
+std::string shown(const std::string& text) {
+    if (text.size() <= kHistoryMessageBytes) return text;
+    return detail::cut_utf8(text, kHistoryMessageBytes) + "… (" + std::to_string(text.size()) + " bytes)";
 }
 
 // Sleeps up to @p duration, waking early when @p stop is requested.
@@ -231,7 +245,7 @@ void Worker::prepare_release(Pending& pending, HandlerContext::Release release, 
     pending.release = std::move(release);
     if (failure && detail::logger().should_log(spdlog::level::warn)) {
         detail::logger().warn("{} threw after it was released by {} ({}: {}); the release wins, not counted as a failure",
-                              about(pending), pending.release->by, failure->type, failure->what);
+                              about(pending), pending.release->by, failure->type, shown(failure->what));
     }
 }
 
@@ -269,13 +283,13 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
     try {
         result.emplace(dispatcher_.dispatch(FailureHandlingRequest(std::move(message), delivery.channel), failure));
     } catch (const std::exception& e) {
-        pipeline_error = e.what();
+        pipeline_error = e.what() != nullptr ? e.what() : "";
     } catch (...) {
         pipeline_error = "a failure middleware threw something that is not a std::exception";
     }
     if (!result) {
         bump(metrics_->pipeline_errors);
-        detail::logger().error("{}: the failure pipeline threw: {}", about(pending), pipeline_error);
+        detail::logger().error("{}: the failure pipeline threw: {}", about(pending), shown(pipeline_error));
         if (!kept) {
             pending.outcome = Outcome::left_with_broker;  // the broker still holds it: it comes back
             report(pending, Outcome::left_with_broker);
@@ -298,7 +312,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
         case FailureAction::rethrow:
             bump(metrics_->rethrown);
             detail::logger().error("{} failed and no middleware handled it ({}: {}); rethrown, it stays with the broker",
-                                   about(pending), failure.type, failure.what);
+                                   about(pending), failure.type, shown(failure.what));
             report(pending, Outcome::left_with_broker);
             throw MessageFailureError(delivery.message.id, delivery.channel, failure.exception, failure.what);
         case FailureAction::send_again:
@@ -306,7 +320,7 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             pending.outcome = Outcome::retried;
             if (detail::logger().should_log(spdlog::level::info)) {
                 pending.note = fmt::format("{} failed ({}: {}); {} by {} to \"{}\" after {} s{}", about(pending),
-                                           failure.type, failure.what, to_string(decision.action),
+                                           failure.type, shown(failure.what), to_string(decision.action),
                                            decision.middleware, decision.to, decision.delay.count(),
                                            decision.budget_exhausted ? " (retry budget exhausted: its maximum delay)" : "");
             }
@@ -315,14 +329,14 @@ void Worker::prepare_failure(Pending& pending, Failure failure) {
             pending.outcome = Outcome::dead_lettered;
             if (detail::logger().should_log(spdlog::level::warn)) {
                 pending.note = fmt::format("{} failed ({}: {}); dead-letter by {} to \"{}\"", about(pending),
-                                           failure.type, failure.what, decision.middleware, decision.to);
+                                           failure.type, shown(failure.what), decision.middleware, decision.to);
             }
             break;
         case FailureAction::drop:
             pending.outcome = Outcome::dropped;
             if (detail::logger().should_log(spdlog::level::warn)) {
                 pending.note = fmt::format("{} failed ({}: {}); drop by {}", about(pending), failure.type,
-                                           failure.what, decision.middleware);
+                                           shown(failure.what), decision.middleware);
             }
             break;
     }
@@ -346,7 +360,7 @@ void Worker::prepare_dead_letter(Pending& pending, Message message, const Failur
     note_decision(pending, FailureAction::dead_letter, "worker", reason, Seconds{0.0});
     pending.target = target;
     if (detail::logger().should_log(spdlog::level::warn)) {
-        pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, failure.what,
+        pending.note = fmt::format("{} {} ({}); dead-letter by worker to \"{}\"", about(pending), reason, shown(failure.what),
                                    target);
     }
     pending.settlement.pushes = std::move(pushes);
@@ -427,7 +441,7 @@ std::string text_of(const std::exception_ptr& error) {
     try {
         std::rethrow_exception(error);
     } catch (const std::exception& e) {
-        return e.what();
+        return e.what() != nullptr ? e.what() : "";
     } catch (...) {
         return "an exception that is not a std::exception";
     }
@@ -596,6 +610,7 @@ void Worker::settle_together(const std::vector<Pending*>& batch) {
 }
 
 Outcome Worker::finish(Pending& pending) {
+    if (pending.outcome != Outcome::released) ++progress_;
     switch (pending.outcome) {
         case Outcome::succeeded: bump(metrics_->succeeded); break;
         case Outcome::retried:
@@ -616,6 +631,7 @@ Outcome Worker::finish(Pending& pending) {
             break;
         case Outcome::released:
             bump(metrics_->released);
+            if (pending.release->delay >= kQuickRelease) ++progress_;  // out of the way for a while
             if (detail::logger().should_log(spdlog::level::info)) {
                 detail::logger().info("{} released by {}, due again after {} s (not counted as an attempt)",
                                       about(pending), pending.release->by, pending.release->delay.count());
@@ -765,18 +781,46 @@ void Worker::enforce_retention(const std::string& channel) noexcept {
     }
 }
 
+std::vector<std::string> Worker::in_turn(const std::vector<std::string>& channels) {
+    // Adapters take from the channels in the order given; starting each reserve one channel further
+    // keeps a channel that always has a full batch waiting from starving the ones after it.
+    if (channels.size() < 2) return channels;
+    const std::size_t first = next_first_++ % channels.size();
+    std::vector<std::string> order;
+    order.reserve(channels.size());
+    for (std::size_t i = 0; i < channels.size(); ++i) order.push_back(channels[(first + i) % channels.size()]);
+    return order;
+}
+
+void Worker::pace(std::size_t reserved, std::uint64_t progress_before, const std::stop_token& stop) {
+    // A round whose every delivery was released at once ("not now", delay 0) made no progress: the
+    // next reserve would hand the same messages straight back, a loop as fast as the broker answers.
+    if (reserved == 0 || progress_ != progress_before) {
+        pause_ = std::chrono::milliseconds(0);
+        return;
+    }
+    pause_ = std::clamp(pause_ * 2, kFirstPause, kLongestPause);
+    interruptible_sleep(stop, pause_);
+}
+
 std::size_t Worker::run_once() {
-    auto deliveries = adapter_->reserve(options_.channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(options_.channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
-    return process_batch(deliveries);
+    const std::uint64_t before = progress_;
+    const std::size_t processed = process_batch(deliveries, stop_);
+    pace(processed, before, stop_);
+    return processed;
 }
 
 std::size_t Worker::run_once(const std::vector<std::string>& channels, std::stop_token stop) {
     if (channels.empty()) return 0;
     stop_ = stop;  // so a settle retried while the broker is unreachable gives up at shutdown
-    auto deliveries = adapter_->reserve(channels, options_.batch_size, options_.wait);
+    auto deliveries = adapter_->reserve(in_turn(channels), options_.batch_size, options_.wait);
     if (deliveries.empty()) enforce_pending_retention();
-    return process_batch(deliveries, stop);
+    const std::uint64_t before = progress_;
+    const std::size_t processed = process_batch(deliveries, stop);
+    pace(processed, before, stop);
+    return processed;
 }
 
 std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
@@ -787,7 +831,7 @@ std::size_t Worker::run_until_idle(std::size_t max_deliveries) {
             if (processed >= max_deliveries) break;
             want = std::min(want, max_deliveries - processed);
         }
-        auto deliveries = adapter_->reserve(options_.channels, want, std::chrono::milliseconds(0));
+        auto deliveries = adapter_->reserve(in_turn(options_.channels), want, std::chrono::milliseconds(0));
         if (deliveries.empty()) {
             enforce_pending_retention();
             break;

@@ -155,7 +155,11 @@ void WorkerPool::loop(Slot& slot, std::stop_token stop) noexcept {
             continue;
         } catch (const MessageFailureError& e) {
             // `rethrow`: the message stays with the broker and comes back; maxDeliveries ends that.
+            // Nothing is wrong with the broker or the thread, so no backoff: it holds the failed
+            // delivery until its visibility timeout, and the rest of its batch went back already.
             detail::logger().error("worker pool thread {}: {}", slot.index, e.what());
+            backoff = std::chrono::milliseconds(50);
+            continue;
         } catch (const AdapterError& e) {
             detail::logger().warn("worker pool thread {}: broker error, retrying in {} ms: {}", slot.index,
                                   backoff.count(), e.what());

@@ -281,6 +281,27 @@ TEST_CASE("breaker middleware: while open a delivery is released until the open 
     CHECK(later.context.released()->delay.count() <= 17.5);
 }
 
+TEST_CASE("breaker middleware: the longest openFor and releaseDelay the config allows still release - never a failure") {
+    Fixture f;
+    CircuitBreakerOptions options;
+    options.failure_threshold = 1;
+    options.open_for = Seconds{1e9};       // each at the config's limit, so their sum is beyond it
+    options.release_delay = Seconds{1e9};
+    CircuitBreakerMiddleware middleware(f.breaker(options), std::set<std::string>{"payment"});
+    CountingHandler handler;
+    handler.behaviour = [] { throw TransientError("gateway timeout"); };
+    TestDelivery first;
+    CHECK_THROWS_AS(middleware.handle(payment(), first.context, handler), TransientError);
+    REQUIRE(middleware.breaker()->state() == BreakerState::open);
+    for (int i = 0; i < 20; ++i) {
+        TestDelivery d;
+        CHECK_NOTHROW(middleware.handle(payment(), d.context, handler));
+        REQUIRE(d.context.released());
+        CHECK(d.context.released()->delay.count() <= 1e9);
+    }
+    CHECK(handler.calls == 1);
+}
+
 TEST_CASE("breaker: release delays are spread, so released deliveries do not come back together") {
     Fixture f;
     CircuitBreakerOptions options;

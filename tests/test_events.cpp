@@ -2,6 +2,7 @@
 // DeliveryEvents it reports — over the in-memory adapter with a manual clock.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -171,6 +172,34 @@ TEST_CASE("release: a consume middleware that releases keeps the handler from ru
     CHECK(worker.metrics().snapshot().released == 1);
     CHECK(log.text().find("message " + id + " [channel=orders correlation=corr-7] released by gateway-breaker, due again after 5 s") !=
           std::string::npos);
+}
+
+TEST_CASE("release: a handler that always releases with no delay is paced, not looped as fast as the broker answers") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 3)});
+    std::atomic<int> runs{0};
+    std::atomic<int> handled{0};
+    worker.on("order", [&](const Message& message, HandlerContext& context) {
+        if (message.data == 2) {
+            ++handled;
+            return;
+        }
+        ++runs;
+        context.release(Seconds{0.0}, "not-now");
+    });
+    const std::string id = rig.push(1);
+    {
+        std::jthread running([&](std::stop_token stop) { worker.run(stop); });
+        std::this_thread::sleep_for(300ms);
+        rig.push(2);  // another message still flows (after at most one pause)
+        for (int i = 0; i < 300 && handled == 0; ++i) std::this_thread::sleep_for(10ms);
+    }
+    // Unpaced, one thread releases the same message tens of thousands of times in 300 ms.
+    CHECK(runs.load() > 0);
+    CHECK(runs.load() < 100);
+    CHECK(handled.load() == 1);
+    CHECK(rig.adapter->status(id).state == MessageState::ready);  // nothing lost
+    CHECK(worker.metrics().snapshot().failed == 0);
 }
 
 TEST_CASE("release: a handler that throws after releasing is released, the exception logged and not counted as a failure") {
@@ -509,4 +538,53 @@ TEST_CASE("events: a settle refused as stale and a release refused as stale are 
     CHECK(outcomes[released] == std::vector<Outcome>{Outcome::settle_failed, Outcome::succeeded});
     CHECK(worker.metrics().snapshot().settle_errors == 2);
     CHECK(worker.metrics().snapshot().released == 0);
+}
+
+TEST_CASE("logs: a handler's megabyte error message is cut in every log line - the dead letter keeps it whole") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 1)});
+    const std::string huge = "upstream said: " + std::string(1 << 20, 'x');
+    worker.on("order", [&](const Message&, HandlerContext&) { throw std::runtime_error(huge); });
+    const std::string id = rig.push();
+    InfoLog log;
+    CHECK(worker.run_until_idle() == 2);  // retried once, then dead-lettered
+    const std::string text = log.text();
+    CHECK(text.find("upstream said: xxx") != std::string::npos);
+    CHECK(text.find("(1048591 bytes)") != std::string::npos);
+    std::size_t longest = 0;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        longest = std::max(longest, end - start);
+        start = end + 1;
+    }
+    CHECK(longest < 2000);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorMessage") == huge);
+}
+
+TEST_CASE("logs: a producer's id and correlation id cannot forge or flood log lines - control bytes escaped, long values cut") {
+    Rig rig;
+    auto worker = rig.worker({make<SendAgainMiddleware>("again", 1)});
+    worker.on("order", [&](const Message&, HandlerContext&) { throw std::runtime_error("no"); });
+    Message message = Rig::job();
+    message.id = "evil\n[failpipe] [error] forged line";
+    message.metadata[kCorrelation] = std::string(100000, 'c');
+    rig.adapter->push("orders", message);
+    InfoLog log;
+    CHECK(worker.run_until_idle() == 2);
+    const std::string text = log.text();
+    CHECK(text.find("evil\\n[failpipe] [error] forged line") != std::string::npos);
+    CHECK(text.find("\n[failpipe] [error] forged line") == std::string::npos);
+    std::size_t longest = 0;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        longest = std::max(longest, end - start);
+        start = end + 1;
+    }
+    CHECK(longest < 2000);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == message.id);  // the message itself keeps both as they were
+    CHECK(correlation_of(dead[0]) == std::string(100000, 'c'));
 }

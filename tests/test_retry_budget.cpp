@@ -248,3 +248,19 @@ TEST_CASE("retry budget: explain shows the schedule without spending the budget"
     CHECK_FALSE(steps[1].decision.budget_exhausted);
     CHECK(p.budget->snapshot().empty());
 }
+
+TEST_CASE("retry budget: made-up origin channels share one budget past kMaxTrackedChannels - memory bounded, no fresh allowance each") {
+    auto clock = std::make_shared<ManualClock>();
+    RetryBudget budget(budget_options(20, 2), {{"orders", budget_options(20, 5)}}, clock);
+    budget.record_first_attempt("orders");
+    // A producer writes a new failpipe-origin channel into every message it sends.
+    for (std::size_t i = 0; i < RetryBudget::kMaxTrackedChannels; ++i) budget.record_first_attempt("made-up-" + std::to_string(i));
+    int allowed = 0;
+    for (int i = 0; i < 5000; ++i) allowed += budget.try_retry("more-" + std::to_string(i)) ? 1 : 0;
+    CHECK(allowed == 2);  // the shared budget's floor, not 2 for each of 5000 channels
+    CHECK(budget.snapshot().size() <= RetryBudget::kMaxTrackedChannels + 2);
+    CHECK(budget.snapshot(RetryBudget::kOtherChannels).denied_total == 4998);
+    // A channel with options of its own keeps its own budget.
+    for (int i = 0; i < 5; ++i) CHECK(budget.try_retry("orders"));
+    CHECK_FALSE(budget.try_retry("orders"));
+}

@@ -5,6 +5,7 @@
 #include <failpipe/failpipe.hpp>
 #include <failpipe/memory/in_memory_adapter.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -465,4 +466,44 @@ TEST_CASE("worker: a message that grows past maxMessageBytes through its retries
     CHECK(kept.id == "grows");
     CHECK(kept.data == order.data);
     CHECK(adapter->depth("orders").total() == 0);
+}
+
+TEST_CASE("worker: a busy first channel does not starve the others - each reserve starts at the next channel in turn") {
+    Rig rig;
+    WorkerOptions worker_options;
+    worker_options.batch_size = 2;
+    auto worker = rig.worker(rig.dispatcher_options(), {"busy", "quiet", "rare"}, worker_options);
+    std::vector<std::string> seen;
+    worker.on("job", [&](const Message&, HandlerContext& context) { seen.push_back(context.channel()); });
+    for (int i = 0; i < 50; ++i) Queue(rig.adapter, "busy").push(job("job"));
+    Queue(rig.adapter, "quiet").push(job("job"));
+    Queue(rig.adapter, "rare").push(job("job"));
+    // Three rounds of two: with "earlier channels first" every round would drain "busy" only.
+    for (int round = 0; round < 3; ++round) worker.run_once();
+    CHECK(seen.size() == 6);
+    CHECK(std::count(seen.begin(), seen.end(), "quiet") == 1);
+    CHECK(std::count(seen.begin(), seen.end(), "rare") == 1);
+    CHECK(rig.adapter->depth("busy").ready == 46);
+}
+
+TEST_CASE("worker: a dead-letter middleware whose queue is the channel the message failed on does not loop it - it goes to the channel's dead letters") {
+    Rig rig;
+    auto options = rig.dispatcher_options();
+    // As a default pipeline it cannot be refused at load: "orders" may be another channel's queue.
+    options.default_pipeline = {make<DeadLetterMiddleware>("park", "orders")};
+    auto worker = rig.worker(std::move(options), {"orders"});
+    int runs = 0;
+    worker.on("order", [&](const Message&, HandlerContext&) {
+        ++runs;
+        throw std::runtime_error("declined");
+    });
+    const std::string id = Queue(rig.adapter, "orders").push(job("order"));
+    worker.run_until_idle(50);
+    CHECK(runs == 1);  // handled once, not again and again
+    CHECK(rig.adapter->depth("orders").total() == 0);
+    auto dead = rig.adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == id);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("middleware") == "park");
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("reason") == "failure");
 }

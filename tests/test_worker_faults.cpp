@@ -302,3 +302,31 @@ TEST_CASE("queue and outbox refuse metadata that is not an object, so nothing is
     CHECK_THROWS_AS(context.push("emails", message), InvalidArgumentError);
     CHECK(memory->depth("orders").total() == 0);
 }
+
+namespace {
+// A foreign exception type whose what() breaks the contract and returns a null pointer.
+struct NullWhat final : std::exception {
+    const char* what() const noexcept override { return nullptr; }
+};
+}  // namespace
+
+TEST_CASE("worker: an exception whose what() is a null pointer is a failure like any other - retried, then dead-lettered") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    FailureMiddlewareDispatcher::Options options;
+    options.default_pipeline = {make<SendAgainMiddleware>("again", 1)};
+    Worker worker(adapter, FailureMiddlewareDispatcher(std::move(options)), Classifier{},
+                  {.channels = {"orders"}, .wait = std::chrono::milliseconds(0)});
+    int runs = 0;
+    worker.on("order", [&](const Message&, HandlerContext&) {
+        ++runs;
+        throw NullWhat{};
+    });
+    const std::string id = adapter->push("orders", job("order"));
+    CHECK_NOTHROW(worker.run_until_idle());
+    CHECK(runs == 2);
+    auto dead = adapter->browse("orders:dlq", 0, 10);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].id == id);
+    CHECK(dead[0].metadata.at("failpipe-dead-letter").at("errorMessage") == "");
+    CHECK(adapter->depth("orders").total() == 0);
+}

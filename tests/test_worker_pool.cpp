@@ -386,3 +386,24 @@ TEST_CASE("worker pool: from a config it uses the breakers and the retry budget,
     CHECK(adapter->depth("pay").total() == 2);
     CHECK(adapter->depth("pay:dlq").total() == 0);
 }
+
+TEST_CASE("worker pool: under rethrow each failing message is left with the broker and the thread goes straight on - no backoff per failure") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    failpipe::FailureMiddlewareDispatcher::Options options;
+    options.final_behavior = failpipe::FinalBehavior::rethrow;
+    WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher(options), failpipe::Classifier{}, worker_on({"jobs"}, 1),
+                    threads(1));
+    std::atomic<int> runs{0};
+    pool.on("job", [&](const Message&, failpipe::HandlerContext&) {
+        ++runs;
+        throw std::runtime_error("no");
+    });
+    push_jobs(*adapter, 20);
+    pool.start();
+    // Each rethrow left the thread asleep for a growing backoff (50 ms doubling to 5 s): twenty
+    // failing messages took over a minute, one every 5 s in the end.
+    CHECK(eventually([&] { return runs.load() >= 20; }, 5s));
+    pool.request_stop();
+    CHECK(pool.join_for(Seconds{10.0}));
+    CHECK(adapter->depth("jobs").reserved == 20);  // each stays with the broker until its visibility timeout
+}

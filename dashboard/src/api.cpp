@@ -7,6 +7,7 @@
 
 #include "failpipe/adapter_capabilities.hpp"
 #include "failpipe/channel_stats.hpp"
+#include "failpipe/dead_letter_filter_params.hpp"
 #include "failpipe/explain.hpp"
 #include "failpipe/health.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
@@ -55,71 +56,14 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
     return static_cast<std::size_t>(n);
 }
 
-// `90s`, `15m`, `2h`, `7d`, `500ms` or a plain number of seconds; nothing else.
-std::optional<double> parse_duration(const std::string& text) {
-    double value = 0.0;
-    int consumed = 0;
-    if (std::sscanf(text.c_str(), "%lf%n", &value, &consumed) != 1 || consumed == 0) return std::nullopt;
-    const std::string unit = text.substr(static_cast<std::size_t>(consumed));
-    double scale = 0.0;
-    if (unit.empty() || unit == "s") scale = 1.0;
-    else if (unit == "ms") scale = 0.001;
-    else if (unit == "m") scale = 60.0;
-    else if (unit == "h") scale = 3600.0;
-    else if (unit == "d") scale = 86400.0;
-    else return std::nullopt;
-    if (!std::isfinite(value) || value < 0.0 || value * scale > 1e10) return std::nullopt;
-    return value * scale;
-}
-
-// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (as dead-letter records write it) or without the `Z`, read as UTC.
-std::optional<TimePoint> parse_iso8601(const std::string& text) {
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
-                    &consumed) != 6 ||
-        consumed != 19)
-        return std::nullopt;
-    std::size_t i = 19;
-    long long millis = 0;
-    if (i < text.size() && text[i] == '.') {
-        int digits = 0;
-        for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits)
-            if (digits < 3) millis = millis * 10 + (text[i] - '0');
-        if (digits == 0) return std::nullopt;
-        for (; digits < 3; ++digits) millis *= 10;
-    }
-    if (i < text.size() && text[i] == 'Z') ++i;
-    if (i != text.size()) return std::nullopt;
-    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
-                                           std::chrono::day{static_cast<unsigned>(day)}};
-    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-    return TimePoint{std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{hour} +
-                     std::chrono::minutes{minute} + std::chrono::seconds{second} + std::chrono::milliseconds{millis}};
-}
-
-// `since` / `until`: a duration ago (as the CLI's --since 2h), or an ISO 8601 UTC time.
-TimePoint time_of(const std::string& name, const std::string& text) {
-    if (auto seconds = parse_duration(text))
-        return std::chrono::system_clock::now() -
-               std::chrono::duration_cast<std::chrono::system_clock::duration>(Seconds{*seconds});
-    if (auto point = parse_iso8601(text)) return *point;
-    throw HttpError(400, "`" + name + "` expects a duration (90s, 15m, 2h, 7d) or an ISO 8601 UTC time "
-                         "(2026-03-01T10:00:00Z), found \"" + failpipe::detail::cut_utf8(text, 60) + "\"");
-}
-
-template <class Get>
-DeadLetterFilter make_filter(Get&& get) {
-    DeadLetterFilter filter;
-    filter.channel = get("channel").value_or("");
-    if (filter.channel.empty()) throw HttpError(400, "the parameter `channel` is required");
-    filter.error_type = get("errorType").value_or("");
-    filter.reason = get("reason").value_or("");
-    filter.error_class = get("class").value_or("");
-    filter.fingerprint = get("group").value_or("");
-    filter.grep = get("grep").value_or("");
-    if (auto since = get("since"); since && !since->empty()) filter.since = time_of("since", *since);
-    if (auto until = get("until"); until && !until->empty()) filter.until = time_of("until", *until);
-    return filter;
+// The query parameters of @p params that are the filter's (not @p own, the endpoint's own ones),
+// read by the library's parser as the CLI reads its options: an unknown or repeated one is a 400.
+DeadLetterFilter filter_of_query(const Params& params, std::initializer_list<const char*> own) {
+    FilterParams filter_params;
+    for (const auto& [name, value] : params)
+        if (std::none_of(own.begin(), own.end(), [&](const char* o) { return name == o; }))
+            filter_params.emplace_back(name, value);
+    return parse_dead_letter_filter(filter_params, FilterParamStyle::query);
 }
 
 json letter_json(const DeadLetter& d) {
@@ -209,6 +153,17 @@ json parse_body(const std::string& body) {
     }
 }
 
+// A misspelt field (`fitler`) would otherwise widen a replay or purge to every dead letter.
+void require_known_fields(const nlohmann::json& doc, std::initializer_list<const char*> known) {
+    for (const auto& [key, value] : doc.items()) {
+        if (std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) continue;
+        std::string expected;
+        for (const char* k : known) expected += (expected.empty() ? "" : ", ") + std::string(k);
+        throw HttpError(400, "unknown field `" + failpipe::detail::cut_utf8(key, 60) + "` in the request body (expected " +
+                                 expected + "); nothing was done");
+    }
+}
+
 std::optional<std::string> body_string(const nlohmann::json& doc, const char* key) {
     const auto it = doc.find(key);
     if (it == doc.end() || it->is_null()) return std::nullopt;
@@ -281,6 +236,11 @@ ApiReply reply_for_current_exception() {
         return error_reply(404, e.what(), "not-found");
     } catch (const InvalidArgumentError& e) {
         return error_reply(400, e.what());
+    } catch (const DeadLetterScanStopped& e) {
+        if (e.why() == DeadLetterScanStopped::Why::stopped)
+            return error_reply(503, std::string(e.what()) + ": the dashboard is stopping", "stopping");
+        return error_reply(504, std::string(e.what()) + ": narrow the filter (since, until, reason, class, group) or use "
+                                "`failpipe dlq`, which has no deadline", "timeout");
     } catch (const TooManyJobs& e) {
         return error_reply(429, e.what());
     } catch (const JobCancelled& e) {
@@ -300,7 +260,8 @@ ApiReply reply_for_current_exception() {
 Api::Api(std::shared_ptr<AdapterInterface> adapter, const DashboardOptions& options)
     : adapter_(adapter),
       options_(options),
-      letters_(adapter, options_letters()),
+      letters_(adapter, options_letters(true)),
+      job_letters_(adapter, options_letters(false)),
       dispatcher_(options.pipelines ? FailureMiddlewareDispatcher(*options.pipelines) : FailureMiddlewareDispatcher()),
       sampler_(adapter, ChannelStatsOptions{options.dead_letter_suffix, options.parked_suffix}, options.sample_interval,
                options.samples, options.metrics),
@@ -308,30 +269,51 @@ Api::Api(std::shared_ptr<AdapterInterface> adapter, const DashboardOptions& opti
 
 Api::~Api() { stop(); }
 
-DeadLetters::Options Api::options_letters() const {
-    return DeadLetters::Options{options_.dead_letter_suffix, options_.parked_suffix, nullptr};
+// Requests read with a deadline (a scan holds a serving thread and a scan slot); jobs run without
+// one. Both stop at the next message once the dashboard stops.
+DeadLetters::Options Api::options_letters(bool bounded) const {
+    DeadLetters::Options options;
+    options.dead_letter_suffix = options_.dead_letter_suffix;
+    options.parked_suffix = options_.parked_suffix;
+    if (bounded) options.scan_timeout = options_.scan_timeout;
+    options.stop = [this] { return stopping_.load(); };
+    return options;
 }
 
 void Api::start() { sampler_.start(); }
 
+void Api::cancel() { stopping_ = true; }
+
 void Api::stop() {
+    cancel();
     jobs_.stop();
     sampler_.stop();
 }
 
-DeadLetterFilter Api::filter_of(const Params& params) const {
-    return make_filter([&](const char* name) { return param(params, name); });
+// A replay or purge the broker cannot take would otherwise start as a job that fails at once: 503
+// now, with nothing done.
+void Api::require_broker(const std::string& channel, const char* nothing_done) const {
+    try {
+        adapter_->depth(letters_.dead_letter_channel(channel));
+    } catch (const AdapterError& e) {
+        throw HttpError(503, "broker", std::string("broker unreachable: ") + e.what() + "; nothing was " + nothing_done);
+    }
 }
 
 DeadLetterFilter Api::filter_of(const nlohmann::json& body) const {
+    FilterParams params;
+    if (const auto channel = body_string(body, "channel")) params.emplace_back("channel", *channel);
     const auto it = body.find("filter");
-    const nlohmann::json empty = nlohmann::json::object();
-    const nlohmann::json& filter = (it == body.end() || it->is_null()) ? empty : *it;
-    if (!filter.is_object()) throw HttpError(400, "`filter` must be an object");
-    return make_filter([&](const char* name) -> std::optional<std::string> {
-        if (std::string(name) == "channel") return body_string(body, "channel");
-        return body_string(filter, name);
-    });
+    if (it != body.end() && !it->is_null()) {
+        if (!it->is_object()) throw HttpError(400, "`filter` must be an object");
+        for (const auto& [name, value] : it->items()) {
+            if (value.is_null()) continue;
+            if (!value.is_string())
+                throw HttpError(400, "`filter." + failpipe::detail::cut_utf8(name, 60) + "` must be a string");
+            params.emplace_back(name, value.get<std::string>());
+        }
+    }
+    return parse_dead_letter_filter(params, FilterParamStyle::query);
 }
 
 ApiReply Api::info() const {
@@ -424,7 +406,7 @@ ApiReply Api::broker() const {
 }
 
 ApiReply Api::dead_letters(const Params& params) const {
-    const DeadLetterFilter filter = filter_of(params);
+    const DeadLetterFilter filter = filter_of_query(params, {"offset", "limit", "cursor"});
     const std::size_t offset = number_param(params, "offset", 0, 1'000'000'000);
     const std::size_t limit = number_param(params, "limit", 50, kMaxPage);
     if (limit == 0) throw HttpError(400, "`limit` must be at least 1");
@@ -449,7 +431,7 @@ ApiReply Api::dead_letters(const Params& params) const {
 }
 
 ApiReply Api::count(const Params& params) const {
-    const DeadLetterFilter filter = filter_of(params);
+    const DeadLetterFilter filter = filter_of_query(params, {});
     json doc;
     doc["channel"] = letters_.dead_letter_channel(filter.channel);
     doc["count"] = letters_.count(filter);
@@ -457,7 +439,7 @@ ApiReply Api::count(const Params& params) const {
 }
 
 ApiReply Api::groups(const Params& params) const {
-    const DeadLetterFilter filter = filter_of(params);
+    const DeadLetterFilter filter = filter_of_query(params, {});
     json doc;
     doc["channel"] = letters_.dead_letter_channel(filter.channel);
     doc["groups"] = json::array();
@@ -549,6 +531,7 @@ ApiReply Api::job(const Params& params) const {
 
 ApiReply Api::replay(const std::string& body_text) {
     const nlohmann::json body = parse_body(body_text);
+    require_known_fields(body, {"channel", "filter", "ids", "rate", "limit", "dryRun"});
     DeadLetterFilter filter = filter_of(body);
     filter.ids = body_ids(body, options_.max_ids);
     ReplayOptions options;
@@ -564,14 +547,15 @@ ApiReply Api::replay(const std::string& body_text) {
         options.limit = limit->get<std::size_t>();
     }
     options.dry_run = body_bool(body, "dryRun");
+    // A bad argument (rate, limit) is a 400 now, not a failed job: the same call on an empty adapter checks them all.
+    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters(false)).replay(filter, options);
+    require_broker(filter.channel, "replayed");
     require_ids(letters_, filter.channel, filter.ids);
     if (options.dry_run) return ApiReply{200, replay_result_json(letters_.replay(filter, options))};
-    // A bad argument (regex, rate) is a 400 now, not a failed job: the same call on an empty adapter checks them all.
-    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters()).replay(filter, options);
     const std::string channel = filter.channel;
     const std::string id = jobs_.start("replay", channel, [this, filter, options](JobProgress& progress) mutable {
         options.progress = [&progress](std::size_t done, std::size_t total) { progress(done, total); };
-        return replay_result_json(letters_.replay(filter, options));
+        return replay_result_json(job_letters_.replay(filter, options));
     });
     json doc;
     doc["job"] = id;
@@ -580,6 +564,7 @@ ApiReply Api::replay(const std::string& body_text) {
 
 ApiReply Api::purge(const std::string& body_text) {
     const nlohmann::json body = parse_body(body_text);
+    require_known_fields(body, {"channel", "filter", "ids", "dryRun", "confirm"});
     DeadLetterFilter filter = filter_of(body);
     filter.ids = body_ids(body, options_.max_ids);
     PurgeOptions options;
@@ -591,8 +576,9 @@ ApiReply Api::purge(const std::string& body_text) {
             throw HttpError(400, "confirmation", "purge not confirmed: type the channel name \"" + filter.channel +
                                      "\" to confirm (nothing was deleted)");
     }
+    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters(false)).purge(filter, options);
+    require_broker(filter.channel, "deleted");
     require_ids(letters_, filter.channel, filter.ids);
-    DeadLetters(std::make_shared<InMemoryAdapter>(), options_letters()).purge(filter, options);
     auto result_json = [](const PurgeResult& r) {
         json doc;
         doc["dryRun"] = r.dry_run;
@@ -605,7 +591,7 @@ ApiReply Api::purge(const std::string& body_text) {
     if (options.dry_run) return ApiReply{200, result_json(letters_.purge(filter, options))};
     const std::string id = jobs_.start("purge", filter.channel, [this, filter, options, result_json](JobProgress& progress) mutable {
         options.progress = [&progress](std::size_t done, std::size_t total) { progress(done, total); };
-        return result_json(letters_.purge(filter, options));
+        return result_json(job_letters_.purge(filter, options));
     });
     json doc;
     doc["job"] = id;

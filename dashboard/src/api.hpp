@@ -2,6 +2,7 @@
 // check_health, explain), independent of the HTTP server that routes to it.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,16 +72,21 @@ public:
     static ApiReply guarded(Call&& call);
 
     void start();
+    /// Makes every running scan and job stop at its next message (answers 503 / job cancelled).
+    void cancel();
+    /// cancel(), then joins the jobs and the sampler.
     void stop();
 
 private:
-    DeadLetters::Options options_letters() const;
-    DeadLetterFilter filter_of(const Params& params) const;
+    DeadLetters::Options options_letters(bool bounded) const;
+    void require_broker(const std::string& channel, const char* nothing_done) const;
     DeadLetterFilter filter_of(const nlohmann::json& body) const;
 
     std::shared_ptr<AdapterInterface> adapter_;
     const DashboardOptions& options_;
-    DeadLetters letters_;
+    std::atomic<bool> stopping_{false};
+    DeadLetters letters_;      // requests: with the scan deadline
+    DeadLetters job_letters_;  // replay and purge jobs: no deadline
     FailureMiddlewareDispatcher dispatcher_;
     std::mutex explain_mutex_;
     std::mutex health_mutex_;

@@ -1,11 +1,17 @@
 #include "failpipe/dashboard/dashboard_server.hpp"
 
+#include <fcntl.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -13,6 +19,7 @@
 
 #include "api.hpp"
 #include "assets.hpp"
+#include "host_guard.hpp"
 #include "logging.hpp"
 
 namespace failpipe::dashboard {
@@ -24,6 +31,9 @@ using detail::Params;
 
 constexpr const char* kTokenHeader = "X-Failpipe-Token";
 constexpr std::size_t kMinTokenLength = 16;
+constexpr std::size_t kMaxTokenLength = 512;
+// A token file is one short line; anything larger is not one.
+constexpr std::size_t kMaxTokenFileBytes = 4096;
 
 // No script but our own file, no inline script or style, no framing, no form posting elsewhere.
 constexpr const char* kContentSecurityPolicy =
@@ -51,6 +61,38 @@ bool same_token(const std::string& given, const std::string& token) {
 
 bool is_action(const std::string& path) { return path == "/api/replay" || path == "/api/purge"; }
 
+// What a token may hold: it travels in a header and is pasted by hand.
+bool sane_token(const std::string& token) {
+    return token.size() >= kMinTokenLength && token.size() <= kMaxTokenLength &&
+           std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+std::string trimmed(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) return {};
+    return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+}
+
+// `application/json`, alone or with `charset=utf-8` (any case, quoted or not); nothing else.
+bool json_content_type(const std::string& header) {
+    const std::string value = lower(header);
+    const auto semicolon = value.find(';');
+    if (trimmed(value.substr(0, semicolon)) != "application/json") return false;
+    if (semicolon == std::string::npos) return true;
+    std::string parameter = trimmed(value.substr(semicolon + 1));
+    if (parameter.find(';') != std::string::npos) return false;
+    const auto equals = parameter.find('=');
+    if (equals == std::string::npos || trimmed(parameter.substr(0, equals)) != "charset") return false;
+    const std::string charset = trimmed(parameter.substr(equals + 1));
+    return charset == "utf-8" || charset == "\"utf-8\"";
+}
+
 bool is_get_endpoint(const std::string& path) {
     static const std::set<std::string> paths{"/api/info", "/api/broker", "/api/overview", "/api/rates",   "/api/dead", "/api/count",
                                              "/api/groups",  "/api/message",  "/api/explain", "/api/job"};
@@ -66,7 +108,7 @@ struct DashboardServer::Impl {
     httplib::Server server;
     std::thread listener;
     std::uint16_t port = 0;
-    std::set<std::string> allowed_hosts;  // Host header values accepted (DNS rebinding guard)
+    detail::HostGuard hosts;              // Host header values accepted (DNS rebinding guard)
     std::atomic<std::size_t> scans{0};    // scans running now, bounded by options.max_scans
     bool started = false;
     bool stopped = false;  // httplib's server and the jobs do not start again once stopped
@@ -76,18 +118,40 @@ struct DashboardServer::Impl {
     // read-only, the token and the body's type. True when the request was answered (refused).
     bool refused(const httplib::Request& request, httplib::Response& response) const;
     bool host_allowed(const httplib::Request& request) const;
+    // An unknown path (404) or a method the path does not take (405 with Allow), answered before
+    // any body is read.
+    static bool wrong_route(const httplib::Request& request, httplib::Response& response);
 };
 
+bool DashboardServer::Impl::wrong_route(const httplib::Request& request, httplib::Response& response) {
+    const bool action = is_action(request.path);
+    const bool get = request.method == "GET" || request.method == "HEAD";
+    if (!action && !is_get_endpoint(request.path)) {
+        send_error(response, 404, "not found: " + request.path.substr(0, 200), "not-found");
+    } else if (action ? request.method != "POST" : !get) {
+        response.set_header("Allow", action ? "POST" : "GET, HEAD");
+        send_error(response, 405, action ? "method not allowed: actions are POST only" : "method not allowed");
+    } else {
+        return false;
+    }
+    // A body sent along is never read: the connection cannot serve another request after it.
+    if (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0")
+        response.set_header("Connection", "close");
+    return true;
+}
+
 bool DashboardServer::Impl::host_allowed(const httplib::Request& request) const {
-    // A page of another site reached through a rebound DNS name sends that name as Host.
-    if (!options.listen.loopback()) return true;
-    return allowed_hosts.count(request.get_header_value("Host")) > 0;
+    // A page of another site reached through a rebound DNS name sends that name as Host; so does a
+    // request to a non-loopback address whose name the operator did not list.
+    return hosts.allows(request.get_header_value("Host"));
 }
 
 bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Response& response) const {
     if (!host_allowed(request)) {
         send_error(response, 403, "unexpected Host header \"" + request.get_header_value("Host").substr(0, 100) +
-                                      "\": open the dashboard through the address it printed", "forbidden");
+                                      "\": open the dashboard through the address it printed" +
+                                      (options.listen.loopback() ? "" : " or a name allowed by allowed_hosts"),
+                   "forbidden");
         return true;
     }
     // httplib 0.11 bounds only a Content-Length body by set_payload_max_length: a chunked one would be
@@ -99,6 +163,7 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
         response.set_header("Connection", "close");
         return true;
     }
+    if (wrong_route(request, response)) return true;
     if (request.method != "POST" && request.has_header("Content-Length") &&
         request.get_header_value("Content-Length") != "0") {
         send_error(response, 413, "request body too large: only POST /api/replay and /api/purge take a body");
@@ -140,8 +205,9 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
         return true;
     }
     const std::string type = request.get_header_value("Content-Type");
-    if (type.rfind("application/json", 0) != 0) {
-        send_error(response, 415, "expected Content-Type: application/json", "request");
+    if (!json_content_type(type)) {
+        send_error(response, 415, "expected Content-Type: application/json (optionally with ; charset=utf-8), found \"" +
+                                      type.substr(0, 100) + "\"", "request");
         return true;
     }
     return false;
@@ -189,12 +255,6 @@ void DashboardServer::Impl::install_routes() {
     server.Post("/api/purge", [&a, scanning](const httplib::Request& request, httplib::Response& response) {
         send(response, Api::guarded([&] { return scanning([&] { return a.purge(request.body); }); }));
     });
-    for (const char* action : {"/api/replay", "/api/purge"}) {
-        server.Get(action, [](const httplib::Request&, httplib::Response& response) {
-            response.set_header("Allow", "POST");
-            send_error(response, 405, "method not allowed: actions are POST only");
-        });
-    }
     server.Get(".*", [](const httplib::Request& request, httplib::Response& response) {
         const detail::Asset* asset = detail::find_asset(request.path);
         if (asset == nullptr) {
@@ -204,19 +264,6 @@ void DashboardServer::Impl::install_routes() {
         response.set_header("Cache-Control", "no-cache");
         response.set_content(std::string(asset->bytes), std::string(asset->content_type));
     });
-    auto other = [](const httplib::Request& request, httplib::Response& response) {
-        if (!is_get_endpoint(request.path) && !is_action(request.path)) {
-            send_error(response, 404, "not found: " + request.path.substr(0, 200), "not-found");
-            return;
-        }
-        response.set_header("Allow", is_action(request.path) ? "POST" : "GET, HEAD");
-        send_error(response, 405, "method not allowed");
-    };
-    server.Post(".*", other);
-    server.Put(".*", other);
-    server.Patch(".*", other);
-    server.Delete(".*", other);
-    server.Options(".*", other);
 }
 
 DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, DashboardOptions options)
@@ -231,9 +278,11 @@ DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, Dash
                                    " is not a loopback address: other machines could reach it; allow it explicitly "
                                    "(--allow-non-loopback, config dashboard.allowNonLoopback)");
     if (o.token.empty()) o.token = random_token();
-    if (o.token.size() < kMinTokenLength)
-        throw InvalidArgumentError("dashboard: the token must have at least " + std::to_string(kMinTokenLength) +
-                                   " characters");
+    if (!sane_token(o.token))
+        throw InvalidArgumentError("dashboard: the token must be " + std::to_string(kMinTokenLength) + " to " +
+                                   std::to_string(kMaxTokenLength) + " printable ASCII characters without spaces");
+    detail::HostGuard::check(o.allowed_hosts);
+    if (!(o.scan_timeout.count() > 0.0)) throw InvalidArgumentError("dashboard: scan_timeout must be above 0");
     if (!(o.sample_interval.count() > 0.0)) throw InvalidArgumentError("dashboard: sample_interval must be above 0");
     if (o.threads < 1) throw InvalidArgumentError("dashboard: threads must be at least 1");
     if (o.max_scans < 1) throw InvalidArgumentError("dashboard: max_scans must be at least 1");
@@ -291,8 +340,7 @@ std::uint16_t DashboardServer::start() {
                               : error != 0       ? std::string(std::strerror(error))
                                                  : std::string("bind failed")));
     }
-    const std::string port = std::to_string(impl.port);
-    impl.allowed_hosts = {"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port, address().to_string()};
+    impl.hosts = detail::HostGuard(listen, impl.port, impl.options.allowed_hosts);
     if (!listen.loopback())
         failpipe::detail::logger().warn("dashboard: serving on {}, reachable from other machines", address().to_string());
     impl.api->start();
@@ -304,6 +352,8 @@ std::uint16_t DashboardServer::start() {
 
 void DashboardServer::stop() {
     Impl& impl = *impl_;
+    // First: scans and jobs stop at their next message, so the joins below do not wait for them.
+    impl.api->cancel();
     if (impl.started) {
         impl.server.stop();
         if (impl.listener.joinable()) impl.listener.join();
@@ -338,16 +388,39 @@ std::string random_token() {
 }
 
 std::string read_token_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw DashboardError("dashboard: cannot read the token file " + path + ": " + std::strerror(errno));
-    std::string line;
-    std::getline(in, line);
-    const auto first = line.find_first_not_of(" \t\r\n");
-    const auto last = line.find_last_not_of(" \t\r\n");
-    const std::string token = first == std::string::npos ? std::string() : line.substr(first, last - first + 1);
-    if (token.size() < kMinTokenLength)
-        throw DashboardError("dashboard: the token file " + path + " must hold a token of at least " +
-                             std::to_string(kMinTokenLength) + " characters on its first line");
+    auto fail = [&](const std::string& why) { return DashboardError("dashboard: the token file " + path + " " + why); };
+    // Non-blocking, so a FIFO named by mistake is refused below instead of waiting for a writer.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw DashboardError("dashboard: cannot read the token file " + path + ": " + std::strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) throw fail(std::string("cannot be read: ") + std::strerror(errno));
+    if (!S_ISREG(info.st_mode)) throw fail("is not a regular file");
+    if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+        throw fail(std::string("is open to other users (mode ") + mode +
+                   "): make it readable by its owner only, with chmod 600 " + path);
+    }
+    if (static_cast<std::uintmax_t>(info.st_size) > kMaxTokenFileBytes)
+        throw fail("is larger than " + std::to_string(kMaxTokenFileBytes) + " bytes: it should hold one token");
+    std::string content(kMaxTokenFileBytes, '\0');
+    std::size_t got = 0;
+    while (got < content.size()) {
+        const ssize_t n = ::read(fd, content.data() + got, content.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw fail(std::string("cannot be read: ") + std::strerror(errno));
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    content.resize(got);
+    const std::string token = trimmed(content.substr(0, content.find('\n')));
+    if (!sane_token(token))
+        throw fail("must hold one token of " + std::to_string(kMinTokenLength) + " to " + std::to_string(kMaxTokenLength) +
+                   " printable ASCII characters (no spaces) on its first line");
     return token;
 }
 

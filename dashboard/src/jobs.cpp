@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "failpipe/dashboard/dashboard_server.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "logging.hpp"
 
 namespace failpipe::dashboard::detail {
@@ -72,6 +73,9 @@ std::string Jobs::start(std::string kind, std::string channel, Work work) {
             result = work(*job);
         } catch (const JobCancelled& e) {
             state = "cancelled";
+            error = std::string(e.what()) + "; what moved so far moved atomically: run it again to finish";
+        } catch (const DeadLetterScanStopped& e) {
+            state = e.why() == DeadLetterScanStopped::Why::stopped ? "cancelled" : "failed";
             error = std::string(e.what()) + "; what moved so far moved atomically: run it again to finish";
         } catch (const std::exception& e) {
             state = "failed";

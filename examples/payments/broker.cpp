@@ -50,6 +50,8 @@ Broker open_redis(const Options& options, const failpipe::Config& config, const 
     redis.pool_size = threads + 4;
     std::shared_ptr<failpipe::RedisAdapter> adapter;
     try {
+        // The config's "keyLayout" (or the URL's ?keyLayout=): with "groups", each shard group's keys under {prefix:group}.
+        redis = failpipe::RedisAdapter::with_key_layout(std::move(redis), config.key_layout, &config.shard_groups);
         adapter = std::make_shared<failpipe::RedisAdapter>(redis);
     } catch (const failpipe::InvalidArgumentError& e) {
         throw BadRedisUrl(std::string("--redis: ") + e.what());  // the URL is parsed here, before any connection
@@ -66,6 +68,7 @@ Broker open_redis(const Options& options, const failpipe::Config& config, const 
                                                  std::to_string(broker.server->pid()) + ")"
                                            : "Redis at " + redacted(redis.url);
     broker.info["redisPrefix"] = redis.key_prefix;
+    broker.info["keyLayout"] = std::string(failpipe::to_string(adapter->options().key_layout.value_or(failpipe::KeyLayout::prefix)));
     broker.info["privateRedis"] = broker.server != nullptr;
     return broker;
 }

@@ -202,7 +202,7 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
     if (run.contains("redisPrefix") && !run.value("privateRedis", false)) {
         out << "  Redis key prefix " << run["redisPrefix"].get<std::string>()
             << " (kept: failpipe dlq groups --channel payments --prefix " << run["redisPrefix"].get<std::string>()
-            << ")\n";
+            << (run.value("keyLayout", "prefix") == "groups" ? " --config <the config>" : "") << ")\n";
     }
     for (const auto& problem : r["problems"]) out << "  PROBLEM: " << problem.get<std::string>() << "\n";
     if (r.contains("interruption")) out << "  " << r["interruption"].get<std::string>() << "\n";

@@ -96,6 +96,7 @@ public:
     std::vector<std::exception_ptr> settle_batch(std::vector<failpipe::SettleItem> items) override;
     void release(const failpipe::Delivery& d, failpipe::Seconds delay) override;
     std::size_t reclaim() override;
+    void write_metrics(failpipe::PrometheusWriter& w) override { inner_->write_metrics(w); }
     failpipe::MessageStatus status(const std::string& id) override;
     failpipe::ChannelDepth depth(const std::string& c) override;
     std::vector<failpipe::Message> browse(const std::string& c, std::size_t o, std::size_t l) override;

@@ -18,10 +18,17 @@ Endpoint health_endpoint(WorkerPool& pool, std::shared_ptr<AdapterInterface> ada
     auto history = std::make_shared<HealthHistory>();
     return [&pool, adapter = std::move(adapter), options = std::move(options), history] {
         const RuntimeHealthFacts facts = pool.health_facts();
-        std::lock_guard lock(history->mutex);
-        HealthReport report =
-            check_health(adapter, options, &facts, history->previous ? &*history->previous : nullptr);
+        // The broker is probed outside the lock: a probe may wait up to the timeout for a slow
+        // broker, and the next /health (a liveness probe with a short timeout) must not queue
+        // behind it.
+        std::optional<HealthReport> previous;
+        {
+            std::lock_guard lock(history->mutex);
+            previous = history->previous;
+        }
+        HealthReport report = check_health(adapter, options, &facts, previous ? &*previous : nullptr);
         Reply reply{report.status == HealthStatus::unhealthy ? 503 : 200, report.to_json()};
+        std::lock_guard lock(history->mutex);
         history->previous = std::move(report);
         return reply;
     };
@@ -34,8 +41,20 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
                                               RuntimeEndpointsOptions options) {
     if (!metrics) throw InvalidArgumentError("serve_runtime: metrics must not be null");
     if (!adapter) throw InvalidArgumentError("serve_runtime: the adapter must not be null");
-    metrics->add_collector([&pool](PrometheusWriter& writer) { pool.write_gauges(writer); });
-    metrics->add_collector(depth_collector(adapter, options.channels));
+    // The collectors stay in @p metrics; they act only while this server lives (the token dies with
+    // it), so a Metrics that outlives the server never reaches into a pool that may be gone, and a
+    // server started again on the same Metrics does not write every gauge twice.
+    auto alive = std::make_shared<const bool>(true);
+    std::weak_ptr<const bool> token = alive;
+    metrics->add_collector([&pool, token](PrometheusWriter& writer) {
+        if (auto held = token.lock()) pool.write_gauges(writer);
+    });
+    metrics->add_collector([token, depths = depth_collector(adapter, options.channels)](PrometheusWriter& writer) {
+        if (auto held = token.lock()) depths(writer);
+    });
+    metrics->add_collector([token, adapter](PrometheusWriter& writer) {
+        if (auto held = token.lock()) adapter->write_metrics(writer);
+    });
 
     HealthOptions health;
     health.channels = options.channels;
@@ -45,7 +64,7 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
     EndpointServerOptions server;
     server.listen = options.listen;
     server.allow_non_loopback = options.allow_non_loopback;
-    server.metrics = [metrics] { return Reply{200, metrics->to_prometheus()}; };
+    server.metrics = [metrics, alive] { return Reply{200, metrics->to_prometheus()}; };
     server.health = health_endpoint(pool, std::move(adapter), std::move(health));
     return std::make_unique<EndpointServer>(std::move(server));
 }

@@ -21,6 +21,8 @@
 
 namespace failpipe {
 
+class PrometheusWriter;
+
 /// @brief The broker core: what a Worker (and Queue) use. Nothing above it knows which broker is below.
 class BrokerAdapter {
 public:
@@ -70,6 +72,10 @@ public:
     /// @brief Gives back every delivery held longer than the visibility timeout (its worker vanished).
     /// Returns how many. Adapters also do this on their own while reserving.
     virtual std::size_t reclaim() = 0;
+
+    /// @brief Writes the adapter's own figures for /metrics (serve_runtime() collects them; the Redis
+    /// adapter's outbox relay lag, for instance). The default writes nothing.
+    virtual void write_metrics(PrometheusWriter& writer);
 };
 
 }  // namespace failpipe

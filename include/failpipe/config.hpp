@@ -61,6 +61,10 @@ struct Config {
     /// The shard groups of the pipelines, `worker.channels` and `groups`: which channels share one
     /// hash tag on a Redis Cluster. See docs/shard-groups.md.
     ShardGroups shard_groups;
+    /// From `keyLayout` (absent: unset, which means `prefix` unless the Redis URL says
+    /// `?keyLayout=groups`). `groups` puts each group's keys under `{prefix:group}`: give the adapter
+    /// shard_groups (RedisAdapter::with_key_layout does). See docs/shard-groups.md, "Key layout".
+    std::optional<KeyLayout> key_layout;
 
     /// @brief The breaker named @p name, or null.
     std::shared_ptr<CircuitBreaker> breaker(std::string_view name) const {

@@ -22,7 +22,8 @@ public:
     static constexpr const char* kDefaultSuffix = ":dlq";
 
     /// @param id      its id (recorded as `middleware`).
-    /// @param queue   the dead-letter channel; empty = the failing channel + @p suffix.
+    /// @param queue   the dead-letter channel; empty = the failing channel + @p suffix. A message that
+    ///                fails on @p queue itself goes to @p queue + suffix (never back where it failed).
     /// @param on      error classes it applies to (empty = all).
     /// @param suffix  appended to the failing channel when @p queue is empty; empty = the suffix of the
     ///                dispatcher running it (FailureMiddlewareDispatcher::Options::dead_letter_suffix).

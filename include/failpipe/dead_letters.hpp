@@ -38,6 +38,22 @@ public:
     using Error::Error;
 };
 
+/// @brief An operation of DeadLetters stopped before the end of the channel it read: at its deadline
+/// (DeadLetters::Options::scan_timeout) or because DeadLetters::Options::stop asked it to. What a
+/// replay or purge moved before moved atomically, message by message: running it again finishes it.
+class DeadLetterScanStopped : public Error {
+public:
+    enum class Why { deadline, stopped };
+    DeadLetterScanStopped(Why why, std::size_t read, const std::string& message) : Error(message), why_(why), read_(read) {}
+    Why why() const noexcept { return why_; }
+    /// @brief How many messages it had read when it stopped.
+    std::size_t read() const noexcept { return read_; }
+
+private:
+    Why why_;
+    std::size_t read_;
+};
+
 /// @brief One dead letter: the message as it waits, and its failure record read defensively
 /// (missing or mistyped fields read as empty / zero).
 struct DeadLetter {
@@ -158,6 +174,15 @@ public:
         std::string dead_letter_suffix = ":dlq";  ///< As the dispatcher's (FailureMiddlewareDispatcher::Options).
         std::string parked_suffix = ":parked";
         std::shared_ptr<const Clock> clock;       ///< For `older_than` (null = system clock).
+        /// Bounds each operation that only reads — list, list_after, show, groups, count, and replay
+        /// and purge in a dry run — to this long (measured from its start, checked before every
+        /// message): past it the operation throws DeadLetterScanStopped (Why::deadline). Unset: no
+        /// bound (the CLI). A replay or purge that changes things is bounded by `stop` only.
+        std::optional<Seconds> scan_timeout;
+        /// Asked before every message any operation reads: once it returns true the operation throws
+        /// DeadLetterScanStopped (Why::stopped). Null: never. Called from the threads that run the
+        /// operations, so it must be thread-safe (an atomic flag).
+        std::function<bool()> stop;
     };
     /// @brief How many messages one browse call reads when replaying or purging.
     static constexpr std::size_t kPageSize = 500;
@@ -217,6 +242,8 @@ public:
 
 private:
     PurgeResult remove_matching(const DeadLetterFilter& filter, const PurgeOptions& options, bool evict) const;
+    /// count(), with the scan deadline only when @p bounded (a replay's or purge's progress count is not).
+    std::size_t count_matching(const DeadLetterFilter& filter, bool bounded) const;
 
     void need(std::initializer_list<Capability> capabilities, std::string_view who) const;
 

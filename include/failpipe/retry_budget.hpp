@@ -73,6 +73,13 @@ public:
     const std::optional<RetryBudgetOptions>& default_options() const noexcept { return defaults_; }
     const std::map<std::string, RetryBudgetOptions, std::less<>>& channel_options() const noexcept { return channels_; }
 
+    /// @brief Channels under the default options counted on their own. A retry is charged to the
+    /// channel its message first failed on, as its metadata says — which any producer can write —
+    /// so past this many, further channels share one budget named kOtherChannels: memory stays
+    /// bounded, and a made-up origin per message cannot buy a fresh allowance each time.
+    static constexpr std::size_t kMaxTrackedChannels = 1000;
+    static constexpr const char* kOtherChannels = "(other channels)";
+
     /// @brief Every channel seen so far, by name.
     std::vector<RetryBudgetChannelSnapshot> snapshot() const;
     /// @brief One channel (zeros when it has not been seen).

@@ -126,4 +126,23 @@ std::string shard_hash_tag(std::string_view prefix, std::string_view group);
 /// @brief The Redis Cluster slot of shard_hash_tag(@p prefix, @p group).
 std::uint16_t shard_slot(std::string_view prefix, std::string_view group);
 
+/// @brief Where a deployment's keys live: config `keyLayout`, Redis URL `?keyLayout=`. Switching
+/// moves where keys are written, so it is never implied: see docs/shard-groups.md, "Key layout".
+enum class KeyLayout {
+    prefix,  ///< every key under `{prefix}` (the default): one slot, one master
+    groups,  ///< each shard group's keys under `{prefix:group}`: groups spread over a cluster's masters
+};
+
+/// @brief `prefix` or `groups`.
+constexpr std::string_view to_string(KeyLayout layout) noexcept {
+    return layout == KeyLayout::groups ? "groups" : "prefix";
+}
+
+/// @brief The layout named @p name (`prefix` or `groups`), or std::nullopt.
+constexpr std::optional<KeyLayout> key_layout_named(std::string_view name) noexcept {
+    if (name == "prefix") return KeyLayout::prefix;
+    if (name == "groups") return KeyLayout::groups;
+    return std::nullopt;
+}
+
 }  // namespace failpipe

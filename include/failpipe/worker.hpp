@@ -52,7 +52,9 @@ struct WorkerEventFacts {
 
 /// @brief Worker settings (JSON config: `worker`).
 struct WorkerOptions {
-    std::vector<std::string> channels;                  ///< Channels to consume, earlier ones first.
+    /// Channels to consume. Each reserve starts at the next channel in turn (round-robin) and takes
+    /// from the following ones while its batch has room, so a busy channel never starves the others.
+    std::vector<std::string> channels;
     std::size_t batch_size = 64;                        ///< Deliveries reserved per round trip.
     std::chrono::milliseconds wait{100};                ///< How long one reserve waits for a message.
     std::uint32_t max_deliveries = 10;                  ///< A message reserved more often (it crashes its worker) is poison; 0 = no limit.
@@ -187,6 +189,8 @@ private:
     void enforce_retention(const std::string& channel) noexcept;
     std::size_t process_batch(std::vector<Delivery>& deliveries, const std::stop_token& stop = {});
     void release_rest(std::vector<Delivery>& deliveries, std::size_t from) noexcept;
+    std::vector<std::string> in_turn(const std::vector<std::string>& channels);
+    void pace(std::size_t reserved, std::uint64_t progress_before, const std::stop_token& stop);
 
     std::shared_ptr<BrokerAdapter> adapter_;
     std::shared_ptr<InspectionAdapter> inspection_;  // for dead-letter retention only (null without it)
@@ -200,6 +204,9 @@ private:
     std::stop_token stop_;  // run()'s, so waits inside a settle end at shutdown
     std::unordered_map<std::string, RetentionState> retention_;
     std::uint64_t observer_errors_ = 0;  // exceptions observers threw (logged sparingly)
+    std::size_t next_first_ = 0;         // the channel the next reserve starts at (round-robin)
+    std::uint64_t progress_ = 0;         // deliveries settled other than by a quick release
+    std::chrono::milliseconds pause_{0};  // the pause after the last round that made no progress
 };
 
 }  // namespace failpipe

@@ -329,7 +329,7 @@ TEST_CASE("dashboard: purge needs the channel name typed - without it nothing is
     f.shot("purge-unconfirmed");
     CHECK(f.dead_ids() == f.all_orders_dead());
     // The server checks the name too, whatever a page does.
-    const auto forged = api_post(f.dashboard.port(), "/api/purge", {{"channel", "orders"}, {"reason", "max-deliveries"}});
+    const auto forged = api_post(f.dashboard.port(), "/api/purge", {{"channel", "orders"}, {"filter", {{"reason", "max-deliveries"}}}});
     REQUIRE(forged);
     CHECK(forged->status == 400);
     CHECK(forged->body.find("not confirmed") != std::string::npos);
@@ -430,6 +430,8 @@ TEST_CASE("dashboard: --read-only shows no actions and refuses a POST") {
     const auto set = fill_known_set(redis_test::test_redis_url(), redis_test::unique_prefix("browser"));
     const auto token_file = std::filesystem::temp_directory_path() / ("failpipe-browser-token-" + std::to_string(::getpid()));
     std::ofstream(token_file) << kToken << "\n";
+    // Readable by its owner only, as the dashboard requires of a token file.
+    std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     struct Remove {
         std::filesystem::path path;
         ~Remove() { std::filesystem::remove(path); }
@@ -583,4 +585,30 @@ TEST_CASE("dashboard: the broker going away while the page is open shows a banne
     server.restart();  // same port, same data (AOF)
     session.wait_until([&] { return !session.find(testid("error-banner")).displayed(); }, "the banner to go", 30s);
     session.wait_until([&] { return overview_counts(session)["orders"]["dead"] == "7"; }, "the overview's counts again", 15s);
+}
+
+TEST_CASE("dashboard: a replay confirmed while the broker is down shows broker unreachable and starts nothing") {
+    FAILPIPE_BROWSER_OR_SKIP();
+    redis_test::RedisServer server;  // a private one: this test stops and restarts it by its PID
+    const auto set = fill_known_set(server.url(), redis_test::unique_prefix("browser"));
+    RunningDashboard dashboard(set.adapter);
+    ChromeDriver driver(*browser);
+    Session session(driver);
+    session.navigate(dashboard.with_token());
+    wait_view(session, "overview");
+    session.navigate(dashboard.at("/channel/orders/groups"));
+    const auto row = session.wait_for(with("group-row", "data-fingerprint", KnownSet::timeout_fingerprint()));
+    row.find(testid("group-replay")).click();
+    wait_attribute(session, testid("dry-run-count"), "data-replay", "3");
+
+    server.stop(SIGKILL);
+    session.find(testid("replay-confirm")).click();
+    const std::string shown = wait_error(session, "nothing was replayed", 20s);
+    CHECK(shown.find("broker unreachable") != std::string::npos);
+    CHECK_FALSE(any_shown(session, testid("job-progress")));  // no job was started to fail later
+    session.screenshot(screenshots() / "replay-broker-down.png");
+
+    server.restart();  // same port, same data (AOF)
+    CHECK(cli_dead_letter_ids(set, "orders").size() == KnownSet::kOrdersDead);
+    CHECK(set.adapter->depth("orders").ready == KnownSet::kOrdersReady);
 }

@@ -18,3 +18,12 @@ expect_refusal("failpipe dashboard: --listen \"0.0.0.0:8080\" is not a loopback 
 expect_refusal("--listen \"\\[::\\]:8080\" is not a loopback address" --listen [::]:8080)
 expect_refusal("--listen \"example.com:80\"" --listen example.com:80)
 expect_refusal("no such file|does not exist|not found" --token-file /nonexistent/token)
+
+# A token file other users can read (or change) is refused, naming the file and the fix.
+string(RANDOM LENGTH 8 _suffix)
+set(open_token "${CMAKE_CURRENT_BINARY_DIR}/failpipe-open-token-${_suffix}")
+file(WRITE "${open_token}" "token-0123456789abcdef\n")
+file(CHMOD "${open_token}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+expect_refusal("the token file .*failpipe-open-token-${_suffix} is open to other users \\(mode 0644\\): make it readable by its owner only, with chmod 600 "
+               --token-file "${open_token}")
+file(REMOVE "${open_token}")

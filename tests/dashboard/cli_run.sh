@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; echo "--- stdout"; cat "${work}/out"; echo "--- stderr
 
 "${exe}" dashboard --redis redis://127.0.0.1:1 --listen 127.0.0.1:0 >"${work}/out" 2>"${work}/err" &
 pid=$!
-for _ in $(seq 1 100); do grep -q '^open: ' "${work}/out" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -qs '^open: ' "${work}/out" && break; sleep 0.1; done
 url=$(grep -o 'http://127.0.0.1:[0-9]*/' "${work}/out" | head -1)
 token=$(sed -n 's/^token: //p' "${work}/out")
 [ -n "${url}" ] || fail "no URL printed"

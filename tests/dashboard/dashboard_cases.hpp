@@ -608,6 +608,92 @@ void scans_beyond_the_bound_are_refused() {
     CHECK(dash.get("/api/count", {{"channel", "orders"}, {"grep", "a"}}).body["count"] == 600);
 }
 
+/// An action's body must be exactly JSON: `application/json`, optionally `; charset=utf-8`.
+template <class F>
+void post_bodies_must_be_exactly_json() {
+    F fixture;
+    auto adapter = fixture.make();
+    seed(*adapter, mixed_seeds());
+    Running dash(adapter);
+    const json dry = {{"channel", "orders"}, {"dryRun", true}};
+    for (const char* type : {"application/json-seq", "application/jsonx", "application/json; charset=latin1",
+                             "application/json; boundary=x", "application/json; charset=utf-8; x=y", "text/plain",
+                             "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "json",
+                             "application/javascript"}) {
+        const auto a = dash.post("/api/replay", dry, {{"X-Failpipe-Token", kToken}}, type);
+        CHECK_MESSAGE(a.status == 415, type);
+        CHECK(a.body["error"].get<std::string>().find("expected Content-Type: application/json") == 0);
+    }
+    for (const char* type : {"application/json", "application/json; charset=utf-8", "Application/JSON; Charset=UTF-8",
+                             "application/json;charset=\"utf-8\""})
+        CHECK_MESSAGE(dash.post("/api/replay", dry, {{"X-Failpipe-Token", kToken}}, type).status == 200, type);
+    CHECK(census(*adapter, "orders:dlq").size() == 6);
+}
+
+/// Every path the API does not have is a JSON 404; every method a path does not take a 405 with Allow.
+template <class F>
+void unknown_paths_and_methods_get_json_answers() {
+    F fixture;
+    auto adapter = fixture.make();
+    seed(*adapter, mixed_seeds());
+    Running dash(adapter);
+    auto expect = [&](const httplib::Result& result, int status, const std::string& allow, const std::string& what) {
+        REQUIRE_MESSAGE(result, what);
+        CHECK_MESSAGE(result->status == status, what);
+        CHECK_MESSAGE(result->get_header_value("Content-Type").find("application/json") == 0, what);
+        const json body = json::parse(result->body, nullptr, false);
+        CHECK_MESSAGE(body.value("status", 0) == status, what);
+        CHECK_MESSAGE(result->get_header_value("Allow") == allow, what);
+    };
+    expect(dash.client->Get("/api/nothing"), 404, "", "GET /api/nothing");
+    expect(dash.client->Get("/api/dead/extra?channel=orders"), 404, "", "GET /api/dead/extra");
+    expect(dash.client->Post("/api/nothing", "{}", "application/json"), 404, "", "POST /api/nothing");
+    expect(dash.client->Delete("/api/nothing"), 404, "", "DELETE /api/nothing");
+    expect(dash.client->Get("/nothing.js"), 404, "", "GET /nothing.js");
+    expect(dash.client->Get("/api/replay"), 405, "POST", "GET /api/replay");
+    expect(dash.client->Put("/api/purge", "{}", "application/json"), 405, "POST", "PUT /api/purge");
+    expect(dash.client->Delete("/api/purge"), 405, "POST", "DELETE /api/purge");
+    expect(dash.client->Post("/api/dead", "{}", "application/json"), 405, "GET, HEAD", "POST /api/dead");
+    expect(dash.client->Delete("/api/overview"), 405, "GET, HEAD", "DELETE /api/overview");
+    expect(dash.client->Patch("/api/count", "{}", "application/json"), 405, "GET, HEAD", "PATCH /api/count");
+    expect(dash.client->Options("/api/replay"), 405, "POST", "OPTIONS /api/replay");
+    CHECK(census(*adapter, "orders:dlq").size() == 6);
+}
+
+/// A filter is read by the library's parser: unknown, repeated or zone-less parameters are a 400
+/// naming them, in a query and in an action's body, and nothing moves.
+template <class F>
+void bad_filters_name_the_parameter_and_move_nothing() {
+    F fixture;
+    auto adapter = fixture.make();
+    seed(*adapter, mixed_seeds());
+    Running dash(adapter);
+    auto error_of = [](const Running::Answer& a) { return a.body.value("error", std::string("(status ") + std::to_string(a.status) + ")"); };
+    const auto unknown = dash.get("/api/dead", {{"channel", "orders"}, {"erorType", "x"}});
+    CHECK(unknown.status == 400);
+    CHECK(error_of(unknown).find("unknown filter parameter \"erorType\"") == 0);
+    const auto twice = dash.answer_of(dash.client->Get("/api/count?channel=orders&reason=poison&reason=failure"));
+    CHECK(twice.status == 400);
+    CHECK(error_of(twice) == "reason is given twice (\"poison\" and \"failure\")");
+    const auto zoneless = dash.get("/api/groups", {{"channel", "orders"}, {"since", "2026-03-01T10:00:00"}});
+    CHECK(zoneless.status == 400);
+    CHECK(error_of(zoneless).find("has no time zone: add Z for UTC") != std::string::npos);
+    CHECK(dash.get("/api/dead", {{"channel", "orders"}, {"since", "2026-03-02T00:00:00.000Z"}}).body["items"].size() == 5);
+    // In an action: a misspelt filter or field would otherwise widen it to every dead letter.
+    const auto misspelt = dash.post("/api/purge", {{"channel", "orders"}, {"filter", {{"erorType", "x"}}}, {"confirm", "orders"}});
+    CHECK(misspelt.status == 400);
+    CHECK(error_of(misspelt).find("unknown filter parameter \"erorType\"") == 0);
+    const auto field = dash.post("/api/purge", {{"channel", "orders"}, {"fitler", {{"reason", "poison"}}}, {"confirm", "orders"}});
+    CHECK(field.status == 400);
+    CHECK(error_of(field).find("unknown field `fitler` in the request body") == 0);
+    const auto typed = dash.post("/api/replay", {{"channel", "orders"}, {"filter", {{"reason", 5}}}});
+    CHECK(typed.status == 400);
+    CHECK(error_of(typed) == "`filter.reason` must be a string");
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"filter", {{"until", "1h"}, {"since", "2h"}}}, {"dryRun", true}}).status == 200);
+    CHECK(census(*adapter, "orders:dlq").size() == 6);
+    CHECK(census(*adapter, "orders").empty());
+}
+
 }  // namespace failpipe::dashboard_cases
 
 #define FAILPIPE_DASHBOARD_CASE(F, label, name, what)                                   \
@@ -624,6 +710,9 @@ void scans_beyond_the_bound_are_refused() {
     FAILPIPE_DASHBOARD_CASE(F, label, scans_beyond_the_bound_are_refused, "a scan beyond max_scans is 429 while a slow grep runs") \
     FAILPIPE_DASHBOARD_CASE(F, label, read_only_refuses_every_action, "read-only refuses every action with 403") \
     FAILPIPE_DASHBOARD_CASE(F, label, bad_input_gets_a_clear_answer, "bad regex 400, unknown id 404, bad parameters 400") \
+    FAILPIPE_DASHBOARD_CASE(F, label, post_bodies_must_be_exactly_json, "a POST body that is not exactly application/json is 415 - nothing moved") \
+    FAILPIPE_DASHBOARD_CASE(F, label, unknown_paths_and_methods_get_json_answers, "unknown paths 404 and wrong methods 405 with Allow, in JSON") \
+    FAILPIPE_DASHBOARD_CASE(F, label, bad_filters_name_the_parameter_and_move_nothing, "unknown, repeated or zone-less filter parameters 400 naming them - nothing moved") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \
     FAILPIPE_DASHBOARD_CASE(F, label, rates_are_sampled_server_side, "rates are sampled server-side in a ring buffer") \
     FAILPIPE_DASHBOARD_CASE(F, label, stopping_during_a_replay_loses_nothing, "stopping during a replay loses and duplicates nothing") \

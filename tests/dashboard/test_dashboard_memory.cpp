@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +16,8 @@
 #include "dashboard_cases.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/worker_pool.hpp"
+#include "host_guard.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -27,6 +30,104 @@ struct MemoryFixture {
         dynamic_cast<InMemoryAdapter&>(adapter).push_raw(channel, std::move(bytes));
     }
 };
+
+// Each browse takes a while, as a large channel on a remote broker does: a scan of many pages lasts
+// long enough to be stopped, or to pass its deadline, half-way.
+class SlowBrowseAdapter final : public test::ForwardingAdapter {
+public:
+    explicit SlowBrowseAdapter(std::shared_ptr<AdapterInterface> inner, std::chrono::milliseconds pause)
+        : ForwardingAdapter(std::move(inner)), pause_(pause) {}
+    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override {
+        ++browses;
+        std::this_thread::sleep_for(pause_);
+        return inner_->browse(c, o, l);
+    }
+    BrowsePage browse_after(const std::string& c, const BrowseCursor& a, std::size_t l) override {
+        ++browses;
+        std::this_thread::sleep_for(pause_);
+        return inner_->browse_after(c, a, l);
+    }
+    std::atomic<int> browses{0};  ///< pages asked for so far
+
+private:
+    std::chrono::milliseconds pause_;
+};
+
+// A broker that stops answering (and comes back) on demand: every inspection call fails with a
+// ConnectionError while `down` is set.
+class SwitchableAdapter final : public test::ForwardingAdapter {
+public:
+    using ForwardingAdapter::ForwardingAdapter;
+    std::atomic<bool> down{false};
+
+    MessageStatus status(const std::string& id) override {
+        check();
+        return inner_->status(id);
+    }
+    ChannelDepth depth(const std::string& c) override {
+        check();
+        return inner_->depth(c);
+    }
+    std::vector<Message> browse(const std::string& c, std::size_t o, std::size_t l) override {
+        check();
+        return inner_->browse(c, o, l);
+    }
+    BrowsePage browse_after(const std::string& c, const BrowseCursor& a, std::size_t l) override {
+        check();
+        return inner_->browse_after(c, a, l);
+    }
+    std::size_t remove(const std::string& c, const std::vector<std::string>& ids) override {
+        check();
+        return inner_->remove(c, ids);
+    }
+    MoveResult move(const std::string& f, const std::string& t, const std::vector<std::string>& ids, const MessageRewrite& r,
+                    Seconds d) override {
+        check();
+        return inner_->move(f, t, ids, r, d);
+    }
+    std::vector<std::string> channels() override {
+        check();
+        return inner_->channels();
+    }
+
+private:
+    void check() const {
+        if (down) throw ConnectionError("connection refused (test)");
+    }
+};
+
+// @p count dead letters of orders, all transient (so a `class` filter matches them all, but scans).
+void seed_many(AdapterInterface& adapter, int count) {
+    std::vector<OutgoingMessage> batch;
+    for (int i = 0; i < count; ++i) {
+        dead_letter_cases::Seed s;
+        s.id = "m" + std::to_string(i);
+        batch.push_back(OutgoingMessage{"orders:dlq", dead_letter_cases::dead_letter_message(s), Seconds{0.0}});
+    }
+    adapter.push_batch(std::move(batch));
+}
+
+// A token file of @p content and @p mode, removed whatever happens.
+struct TempTokenFile {
+    std::string path;
+    TempTokenFile(const std::string& content, std::filesystem::perms mode) {
+        static int n = 0;
+        path = (std::filesystem::temp_directory_path() /
+                ("failpipe-dash-token-" + std::to_string(::getpid()) + "-" + std::to_string(++n))).string();
+        std::ofstream(path) << content;
+        std::filesystem::permissions(path, mode);
+    }
+    ~TempTokenFile() { std::remove(path.c_str()); }
+};
+
+std::string token_file_refusal(const std::string& path) {
+    try {
+        dashboard::read_token_file(path);
+    } catch (const dashboard::DashboardError& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
 
 int free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -85,7 +186,10 @@ TEST_CASE("dashboard memory: serve_dashboard serves a worker pool's breakers and
     // Removed whatever happens, so a failing run leaves nothing behind.
     struct TokenFile {
         std::string path = (std::filesystem::temp_directory_path() / ("failpipe-dashboard-token-" + std::to_string(::getpid()))).string();
-        TokenFile() { std::ofstream(path) << "  file-token-0123456789abcdef  \n"; }
+        TokenFile() {
+            std::ofstream(path) << "  file-token-0123456789abcdef  \n";
+            std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        }
         ~TokenFile() { std::remove(path.c_str()); }
     } file;
     const std::string& token_file = file.path;
@@ -168,4 +272,165 @@ TEST_CASE("dashboard memory: with a runtime's Metrics the rates hold handled and
     for (const auto& v : series["failedPerSecond"]) failures = failures || (v.is_number() && v.get<double>() > 0);
     CHECK(failures);
     CHECK(series["handledPerSecond"][0].is_null());  // the first sample has nothing before it
+}
+
+TEST_CASE("dashboard memory: a token file open to other users, not a file, or without a sane token is refused") {
+    using std::filesystem::perms;
+    const perms owner = perms::owner_read | perms::owner_write;
+    const TempTokenFile good("  file-token-0123456789abcdef  \r\n", owner);
+    CHECK(dashboard::read_token_file(good.path) == "file-token-0123456789abcdef");
+    for (const perms extra : {perms::group_read, perms::others_read, perms::group_write, perms::others_write}) {
+        const TempTokenFile open(" file-token-0123456789abcdef\n", owner | extra);
+        const std::string why = token_file_refusal(open.path);
+        CHECK_MESSAGE(why.find("the token file " + open.path + " is open to other users (mode 06") != std::string::npos, why);
+        CHECK_MESSAGE(why.find("chmod 600 " + open.path) != std::string::npos, why);
+    }
+    for (const char* bad : {"short\n", "\n", "token with spaces 0123456789\n", "token-\x01-control-0123456789\n",
+                            "tok\xc3\xa9n-not-ascii-0123456789\n"}) {
+        const TempTokenFile file(bad, owner);
+        CHECK_MESSAGE(token_file_refusal(file.path).find("must hold one token of 16 to 512 printable ASCII characters") !=
+                          std::string::npos,
+                      bad);
+    }
+    const TempTokenFile huge(std::string(5000, 'x'), owner);
+    CHECK(token_file_refusal(huge.path).find("is larger than 4096 bytes") != std::string::npos);
+    const TempTokenFile long_line(std::string(600, 'x') + "\n", owner);
+    CHECK(token_file_refusal(long_line.path).find("16 to 512") != std::string::npos);
+    // A directory, and a FIFO (refused at once, not waited on for a writer).
+    CHECK(token_file_refusal(std::filesystem::temp_directory_path().string()).find("is not a regular file") != std::string::npos);
+    const std::string fifo = good.path + ".fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(token_file_refusal(fifo).find("is not a regular file") != std::string::npos);
+    std::remove(fifo.c_str());
+    CHECK(token_file_refusal(good.path + ".absent").find("No such file") != std::string::npos);
+    // The same rule for a token given in the options.
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dashboard::DashboardOptions options;
+    options.listen.port = 0;
+    options.token = "token with spaces 0123456789";
+    CHECK_THROWS_WITH_AS(dashboard::DashboardServer(adapter, options), doctest::Contains("printable ASCII"), InvalidArgumentError);
+}
+
+TEST_CASE("dashboard memory: Host guard - a non-loopback address answers only its own and the allowed names") {
+    using dashboard::detail::HostGuard;
+    const HostGuard lan(ListenAddress{"192.168.1.20", 8080}, 8080, {"dash.example.com", "proxy.example.com:443"});
+    CHECK(lan.allows("192.168.1.20:8080"));
+    CHECK(lan.allows("Dash.Example.com:8080"));
+    CHECK(lan.allows("proxy.example.com:443"));
+    CHECK(lan.allows("127.0.0.1:8080"));  // an operator on the machine itself
+    CHECK_FALSE(lan.allows("evil.example:8080"));  // a rebound name
+    CHECK_FALSE(lan.allows("dash.example.com:9999"));
+    CHECK_FALSE(lan.allows("proxy.example.com:8080"));
+    CHECK_FALSE(lan.allows("192.168.1.20"));
+    CHECK_FALSE(lan.allows(""));
+    const HostGuard any(ListenAddress{"0.0.0.0", 8080}, 8080, {});
+    CHECK(any.allows("0.0.0.0:8080"));               // the listen address itself (no browser sends it)
+    CHECK_FALSE(any.allows("192.168.1.20:8080"));       // a wildcard address needs its names listed
+    const HostGuard web(ListenAddress{"10.0.0.5", 80}, 80, {"dash.example.com"});
+    CHECK(web.allows("dash.example.com"));  // port 80: browsers send no port
+    CHECK(web.allows("10.0.0.5"));
+    CHECK_THROWS_AS(HostGuard::check({"*.example.com"}), InvalidArgumentError);
+    CHECK_THROWS_AS(HostGuard::check({""}), InvalidArgumentError);
+    CHECK_THROWS_AS(HostGuard::check({"a.example.com/x"}), InvalidArgumentError);
+}
+
+TEST_CASE("dashboard memory: allowed_hosts lets a named Host in, and only that one") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*adapter, dead_letter_cases::mixed_seeds());
+    dashboard::DashboardOptions options;
+    options.allowed_hosts = {"dash.internal"};
+    dashboard_cases::Running dash(adapter, options);
+    auto with_host = [&](const std::string& host) {
+        return dash.answer_of(dash.client->Get("/api/overview", httplib::Headers{{"Host", host}}));
+    };
+    CHECK(with_host("dash.internal:" + std::to_string(dash.port)).status == 200);
+    const auto rebound = with_host("evil.example:" + std::to_string(dash.port));
+    CHECK(rebound.status == 403);
+    CHECK(rebound.body["error"].get<std::string>().find("unexpected Host header \"evil.example:") == 0);
+    CHECK(with_host("dash.internal:1").status == 403);
+}
+
+TEST_CASE("dashboard memory: a scan past its deadline answers 504 and frees its slot") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    seed_many(*inner, 10'000);  // 5 pages of 2,000: 5 slow browses
+    auto adapter = std::make_shared<SlowBrowseAdapter>(inner, std::chrono::milliseconds(300));
+    dashboard::DashboardOptions options;
+    options.scan_timeout = Seconds{1.0};
+    options.max_scans = 1;
+    dashboard_cases::Running dash(adapter, options);
+    for (const char* path : {"/api/count", "/api/groups", "/api/dead"}) {
+        const auto a = dash.get(path, {{"channel", "orders"}, {"class", "permanent"}});  // matches none: reads everything
+        CHECK_MESSAGE(a.status == 504, path);
+        CHECK(a.body["kind"] == "timeout");
+        const std::string error = a.body["error"].get<std::string>();
+        CHECK_MESSAGE(error.find("the scan of orders:dlq stopped at its deadline (1 s) after reading") == 0, error);
+        CHECK(error.find("narrow the filter") != std::string::npos);
+    }
+    const auto dry = dash.post("/api/purge", {{"channel", "orders"}, {"filter", {{"class", "permanent"}}}, {"dryRun", true}});
+    CHECK(dry.status == 504);
+    // The slot is free again: a scan that fits its deadline (two browses) answers.
+    CHECK(dash.get("/api/dead", {{"channel", "orders"}, {"limit", "5"}}).status == 200);
+    CHECK(inner->depth("orders:dlq").ready == 10'000);
+}
+
+TEST_CASE("dashboard memory: stop() ends a running scan with 503 instead of waiting for it") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    seed_many(*inner, 10'000);
+    auto adapter = std::make_shared<SlowBrowseAdapter>(inner, std::chrono::milliseconds(300));
+    auto dash = std::make_unique<dashboard_cases::Running>(adapter);
+    std::atomic<bool> asked{false};
+    dashboard_cases::Running::Answer answer;
+    std::thread scan([&] {
+        httplib::Client own("127.0.0.1", dash->port);
+        own.set_read_timeout(std::chrono::seconds(60));
+        asked = true;
+        const auto result = own.Get("/api/count", {{"channel", "orders"}, {"class", "permanent"}}, httplib::Headers{});
+        if (result) answer = dashboard_cases::Running::answer_of(result);
+    });
+    CHECK(test::eventually([&] { return asked.load(); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the scan is in its first browse
+    dash->server->stop();
+    scan.join();
+    // Without the stop it would have read all 10,000 and answered 200 with a count of 0.
+    CHECK(answer.status == 503);
+    CHECK(answer.body["kind"] == "stopping");
+    CHECK(answer.body["error"].get<std::string>().find("the dashboard is stopping") != std::string::npos);
+}
+
+TEST_CASE("dashboard memory: stop() during a replay's first scan cancels it at once - nothing moved") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    seed_many(*inner, 10'000);
+    auto adapter = std::make_shared<SlowBrowseAdapter>(inner, std::chrono::milliseconds(300));
+    auto dash = std::make_unique<dashboard_cases::Running>(adapter);
+    // A filter: the job first counts its matches (5 slow pages), then moves them chunk by chunk.
+    const auto started = dash->post("/api/replay", {{"channel", "orders"}, {"filter", {{"class", "transient"}}}});
+    REQUIRE(started.status == 202);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    dash->server->stop();
+    // The job stopped after the page it was reading: stop() did not wait for it to read all 5.
+    CHECK(adapter->browses < 5);
+    CHECK(inner->depth("orders:dlq").ready == 10'000);
+    CHECK(inner->depth("orders").ready == 0);
+}
+
+TEST_CASE("dashboard memory: a replay or purge while the broker is down is 503 and changes nothing") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*inner, dead_letter_cases::mixed_seeds());
+    auto adapter = std::make_shared<SwitchableAdapter>(inner);
+    dashboard_cases::Running dash(adapter);
+    adapter->down = true;
+    const auto replay = dash.post("/api/replay", {{"channel", "orders"}});
+    CHECK(replay.status == 503);
+    CHECK(replay.body["kind"] == "broker");
+    CHECK(replay.body["error"] == "broker unreachable: connection refused (test); nothing was replayed");
+    const auto purge = dash.post("/api/purge", {{"channel", "orders"}, {"confirm", "orders"}});
+    CHECK(purge.status == 503);
+    CHECK(purge.body["error"] == "broker unreachable: connection refused (test); nothing was deleted");
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}}).status == 503);
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"ids", {"t1"}}}).status == 503);
+    adapter->down = false;
+    CHECK(dashboard_cases::census(*inner, "orders:dlq").size() == 6);
+    CHECK(dashboard_cases::census(*inner, "orders").empty());
+    // Once it is back the same request starts a job.
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}}).status == 200);
 }

@@ -54,6 +54,14 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
     }
     const auto action = dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}});
     CHECK(action.status == 503);
+    // Not a job that fails later: 503 at once, saying nothing was done.
+    const auto replay = dash.post("/api/replay", {{"channel", "orders"}});
+    CHECK(replay.status == 503);
+    CHECK(replay.body["kind"] == "broker");
+    CHECK(replay.body["error"].get<std::string>().find("; nothing was replayed") != std::string::npos);
+    const auto purge = dash.post("/api/purge", {{"channel", "orders"}, {"confirm", "orders"}});
+    CHECK(purge.status == 503);
+    CHECK(purge.body["error"].get<std::string>().find("; nothing was deleted") != std::string::npos);
     CHECK(dash.get("/api/info").status == 200);  // the page itself still loads and says so
     CHECK(dash.get("/api/broker").status == 503);
 

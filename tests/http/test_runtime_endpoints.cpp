@@ -3,7 +3,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
+#include <vector>
 #include <httplib.h>
 
 #include "failpipe/failpipe.hpp"
@@ -11,6 +15,7 @@
 #include "failpipe/http/runtime_endpoints.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "../prometheus_parser.hpp"
+#include "../test_support.hpp"
 
 namespace {
 
@@ -65,4 +70,131 @@ TEST_CASE("runtime endpoints: /metrics parses back with the pool's counts, depth
     auto unhealthy = client.Get("/health");
     REQUIRE(unhealthy);
     CHECK(unhealthy->status == 503);
+}
+
+TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, /metrics has each gauge once - the old server's collectors are gone") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              failpipe::WorkerPoolOptions{});
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    failpipe::http::serve_runtime(pool, metrics, adapter, options).reset();  // served, then stopped
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    const std::string sample = "failpipe_worker_threads{state=\"total\"} 1\n";
+    std::size_t count = 0;
+    for (auto at = page->body.find(sample); at != std::string::npos; at = page->body.find(sample, at + 1)) ++count;
+    CHECK(count == 1);
+    const std::string depth = "failpipe_channel_messages{channel=\"orders\",state=\"ready\"} 0\n";
+    count = 0;
+    for (auto at = page->body.find(depth); at != std::string::npos; at = page->body.find(depth, at + 1)) ++count;
+    CHECK(count == 1);
+    // Once the server is gone the Metrics no longer reaches into the pool.
+    server.reset();
+    CHECK(metrics->to_prometheus().find("failpipe_worker_threads") == std::string::npos);
+}
+
+namespace {
+
+// An adapter whose depth() waits at a gate the test opens, counting the calls waiting at once.
+class GatedDepth final : public failpipe::test::ForwardingAdapter {
+public:
+    using ForwardingAdapter::ForwardingAdapter;
+    failpipe::ChannelDepth depth(const std::string& channel) override {
+        std::unique_lock lock(mutex_);
+        if (++waiting_ > most_) most_ = waiting_;
+        changed_.notify_all();
+        changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
+        --waiting_;
+        lock.unlock();
+        return inner_->depth(channel);
+    }
+    int most() {
+        std::lock_guard lock(mutex_);
+        return most_;
+    }
+    void open() {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        changed_.notify_all();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    int waiting_ = 0;
+    int most_ = 0;
+    bool open_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("runtime endpoints: a /health waiting on a slow broker does not hold up the next /health - each probes on its own") {
+    auto memory = std::make_shared<failpipe::InMemoryAdapter>();
+    auto adapter = std::make_shared<GatedDepth>(memory);
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    failpipe::WorkerPool pool(memory, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              failpipe::WorkerPoolOptions{});
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    options.health_timeout = failpipe::Seconds{30.0};
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    const auto port = server->address().port;
+    auto probe = [port] {
+        httplib::Client client("127.0.0.1", port);
+        client.set_read_timeout(40);
+        auto reply = client.Get("/health");
+        return reply ? reply->status : 0;
+    };
+    std::vector<std::future<int>> replies;
+    for (int i = 0; i < 2; ++i) replies.push_back(std::async(std::launch::async, probe));
+    // Both probes reach the broker while the first still waits (one at a time, the second would
+    // queue behind the first for as long as the broker takes: up to the timeout each).
+    CHECK(failpipe::test::eventually([&] { return adapter->most() == 2; }, std::chrono::seconds(5)));
+    adapter->open();
+    for (auto& reply : replies) CHECK(reply.get() == 503);  // answered (unhealthy: the pool was never started)
+}
+
+namespace {
+
+// An adapter with figures of its own, as the Redis adapter has its outbox relay's.
+class AdapterWithFigures final : public failpipe::test::ForwardingAdapter {
+public:
+    AdapterWithFigures() : ForwardingAdapter(std::make_shared<failpipe::InMemoryAdapter>()) {}
+    void write_metrics(failpipe::PrometheusWriter& writer) override {
+        writer.gauge("failpipe_outbox_relay_lag_seconds", "test figure", {{"group", "orders"}}, 2.5);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("runtime endpoints: /metrics carries the adapter's own figures (BrokerAdapter::write_metrics)") {
+    auto adapter = std::make_shared<AdapterWithFigures>();
+    failpipe::WorkerOptions worker;
+    worker.channels = {"orders"};
+    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
+                              failpipe::WorkerPoolOptions{});
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    failpipe::http::RuntimeEndpointsOptions options;
+    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
+    options.channels = {"orders"};
+    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    const auto exposition = failpipe::test::PromExposition::parse(page->body);
+    CHECK(exposition.problems.empty());
+    CHECK(exposition.value("failpipe_outbox_relay_lag_seconds", {{"group", "orders"}}) == 2.5);
 }

@@ -26,7 +26,7 @@ const std::vector<std::string> kDocumentedCommands = {
     // run inside the adapter's scripts
     "+time", "+exists", "+type", "+del", "+set", "+incr", "+sadd", "+hget", "+hset", "+hdel", "+hmget", "+hscan",
     "+zadd", "+zrange", "+zrem", "+zscore", "+zcount", "+zcard", "+xadd", "+xrange", "+xack", "+xdel", "+xtrim",
-    "+xlen", "+xpending", "+xgroup|create", "+xinfo|groups", "+xinfo|stream"};
+    "+xlen", "+xpending", "+xgroup|create", "+xinfo|groups", "+xinfo|stream", "+xautoclaim"};
 
 const std::string kPassword = "Pw-s3cr3t:@/%-never-shown";
 const std::string kPasswordInUrl = "Pw-s3cr3t%3A%40%2F%25-never-shown";
@@ -228,4 +228,43 @@ TEST_CASE("acl: keys outside the user's patterns, a wrong password, an unknown u
         check_clean(error);
         check_clean(protocol_error_of([&] { adapter.push("a", Message::create("job", 1)); }));
     }
+}
+
+TEST_CASE("acl: with shard groups, the documented commands settle and relay a follow-up across groups") {
+    const std::string prefix = rt::unique_prefix("acl-groups");
+    auto rules = [&](const std::vector<std::string>& commands) {
+        std::vector<std::string> all{"resetkeys", "~{" + prefix + "}:*", "~{" + prefix + ":*}:*", "-@all"};
+        all.insert(all.end(), commands.begin(), commands.end());
+        return all;
+    };
+    auto options = [&](const AclUser& user) {
+        RedisAdapter::Options o = options_for(user.url(), prefix);
+        failpipe::ShardGroupsOptions groups;
+        groups.channels = {"orders", "payments"};
+        o.shard_groups = failpipe::ShardGroups::derive({}, groups);
+        o.outbox_relay = false;
+        return o;
+    };
+    AclUser full(rules(kDocumentedCommands));
+    RedisAdapter adapter(options(full));
+    adapter.push("orders", Message::create("job", 1));
+    auto held = adapter.reserve({"orders"}, 1, 1000ms);
+    REQUIRE(held.size() == 1);
+    Settlement settlement;
+    settlement.pushes.push_back(OutgoingMessage{"payments", Message::create("follow-up", 2), Seconds{0.0}});
+    adapter.settle(held[0], std::move(settlement));
+    {
+        AclUser user(rules(without("+xautoclaim")));
+        RedisAdapter relay(options(user));
+        const std::string error = protocol_error_of([&] { relay.relay_outbox(); });
+        CAPTURE(error);
+        CHECK(error.find("XAUTOCLAIM") != std::string::npos);
+        check_clean(error);
+    }
+    CHECK(adapter.outbox_lag().at(0).entries == 1);  // "orders" first: groups by name
+    CHECK(adapter.relay_outbox() == 1);
+    CHECK(adapter.outbox_lag().at(0).entries == 0);
+    auto follow_ups = adapter.reserve({"payments"}, 10, 1000ms);
+    REQUIRE(follow_ups.size() == 1);
+    CHECK(follow_ups[0].message.data == 2);
 }

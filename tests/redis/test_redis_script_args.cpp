@@ -66,10 +66,12 @@ TEST_CASE("script args: apply operations read back as encoded, one after the oth
     std::vector<PushArg> pushes;
     pushes.push_back(PushArg{"next", "p1", std::string("bytes one"), "0"});
     pushes.push_back(PushArg{"later", "p2", std::string_view("bytes\x1f two"), std::string("1500")});
+    std::vector<OutboxArg> outbox;
+    outbox.push_back(OutboxArg{PushArg{"elsewhere", "o1", std::string("bytes out"), "250"}, std::string("token-o1")});
     const std::size_t settle_flag =
-        encode(call.args, SettleArg{true, {"in", "5-1", "m1", "1234"}, std::move(pushes)});
+        encode(call.args, SettleArg{true, {"in", "5-1", "m1", "1234"}, std::move(pushes), std::move(outbox)});
     CHECK(call.args.at(settle_flag) == "1");
-    const std::size_t plain_flag = encode(call.args, SettleArg{false, {"in", "5-2", "m2", "1235"}, {}});
+    const std::size_t plain_flag = encode(call.args, SettleArg{false, {"in", "5-2", "m2", "1235"}, {}, {}});
     CHECK(call.args.at(plain_flag) == "0");
     encode(call.args, ReleaseArg{false, {"in", "5-3", "m3", "1236"}, std::string("250")});
     std::vector<PushArg> more;
@@ -84,10 +86,11 @@ return cjson.encode(out)
     REQUIRE(ops.size() == 4);
     CHECK(ops[0] == json::parse(R"({"op": "S", "resend": "1", "channel": "in", "sid": "5-1", "id": "m1",
         "reserved": "1234", "pushes": [{"channel": "next", "id": "p1", "bytes": "bytes one", "delay": "0"},
-                                      {"channel": "later", "id": "p2", "bytes": "bytes\u001f two", "delay": "1500"}]})"));
+                                      {"channel": "later", "id": "p2", "bytes": "bytes\u001f two", "delay": "1500"}],
+        "outbox": [{"channel": "elsewhere", "id": "o1", "bytes": "bytes out", "delay": "250", "token": "token-o1"}]})"));
     // An empty Lua table is encoded as an object by cjson.
     CHECK(ops[1] == json::parse(R"({"op": "S", "resend": "0", "channel": "in", "sid": "5-2", "id": "m2",
-        "reserved": "1235", "pushes": {}})"));
+        "reserved": "1235", "pushes": {}, "outbox": {}})"));
     CHECK(ops[2] == json::parse(R"({"op": "R", "resend": "0", "channel": "in", "sid": "5-3", "id": "m3",
         "reserved": "1236", "delay": "250"})"));
     CHECK(ops[3] == json::parse(R"({"op": "P", "resend": "1", "token": "token-1",
@@ -95,7 +98,7 @@ return cjson.encode(out)
 }
 
 TEST_CASE("script args: a WriteOp knows where its resend flag is, whatever the operation") {
-    WriteOp settle(SettleArg{false, {"in", "5-1", "m1", "1"}, {}});
+    WriteOp settle(SettleArg{false, {"in", "5-1", "m1", "1"}, {}, {}});
     WriteOp release(ReleaseArg{false, {"in", "5-1", "m1", "1"}, "0"});
     WriteOp push(PushOpArg{false, "t", {}});
     for (const WriteOp* op : {&settle, &release, &push}) CHECK(op->args.at(op->resend_flag) == "0");
@@ -162,6 +165,18 @@ TEST_CASE("script args: the calls of the other scripts read back as encoded") {
         const ScriptCall scan = move_read_call(kHead, "dlq", Lookup{Lookup::Mode::scan, "start", "0"}, ids);
         CHECK(decoded(scan, "lookup") ==
               json::parse(R"({"channel": "dlq", "mode": "s", "scursor": "start", "hcursor": "0", "ids": ["x"]})"));
+    }
+    SUBCASE("outbox take, ack and lag") {
+        const ScriptCall take = outbox_take_call(kHead, 256);
+        CHECK(take.script == &outbox_take_script());
+        CHECK(decoded(take, "outbox_take") == json::parse(R"({"max": 256})"));
+        const std::vector<std::string> ids{"1-1", "2-0"};
+        const ScriptCall ack = outbox_ack_call(kHead, ids);
+        CHECK(ack.script == &outbox_ack_script());
+        CHECK(decoded(ack, "outbox_ack") == json::parse(R"({"ids": ["1-1", "2-0"]})"));
+        const ScriptCall lag = outbox_lag_call(kHead);
+        CHECK(lag.script == &outbox_lag_script());
+        CHECK(lag.args.size() == 6);  // the head only
     }
     SUBCASE("move") {
         const std::vector<MoveArg> items{MoveArg{"s", "5-1", "", "m1", false, ""},

@@ -1,10 +1,11 @@
 // One RedisAdapter for several shard groups (Options::shard_groups) on a Redis Cluster: each
 // group's keys under its own hash tag {prefix:group}, groups on different masters, one worker
-// consuming channels of both groups; a settle that would push across groups is refused.
+// consuming channels of both groups; a settle that pushes across groups goes through the outbox.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <fstream>
+#include <set>
 #include <stop_token>
 #include <thread>
 
@@ -140,39 +141,50 @@ TEST_CASE("cluster sharded - one adapter for the payments config and an unrelate
     CHECK(dead == 2 * (kPerFlow / 3));
 }
 
-TEST_CASE("cluster sharded - a settle pushing to another shard group is refused, naming both, and nothing is lost") {
+TEST_CASE("cluster sharded - a settle pushing to another shard group goes through the outbox, a move across groups "
+          "is refused, and nothing is lost") {
     REQUIRE(cluster_ok());
     const Config config = payments_and_orders();
     const std::string payments = config.shard_groups.group_of("payments");
     const std::string orders = config.shard_groups.group_of("orders");
     auto adapter = sharded_adapter(on_different_masters(payments, orders).prefix, config.shard_groups);
-    const std::string id = adapter->push("orders", Message::create("job", {{"i", 1}}));
+    const std::string first = adapter->push("orders", Message::create("job", {{"i", 1}}));
+    const std::string second = adapter->push("orders", Message::create("job", {{"i", 2}}));
     auto deliveries = adapter->reserve({"payments", "orders"}, 10, 2000ms);
-    REQUIRE(deliveries.size() == 1);
+    REQUIRE(deliveries.size() == 2);
     CHECK(deliveries[0].channel == "orders");
 
-    Settlement across;
-    across.pushes.push_back(OutgoingMessage{"payments", Message::create("follow-up", {}), Seconds{0.0}});
+    // A move across groups is still refused, naming both channels and groups; nothing moves.
+    const std::string third = adapter->push("orders", Message::create("job", {{"i", 3}}));
     try {
-        adapter->settle(deliveries[0], Settlement(across));
-        FAIL("a settle across shard groups was accepted");
+        adapter->move("orders", "payments", {third});
+        FAIL("a move across shard groups was accepted");
     } catch (const InvalidArgumentError& e) {
         const std::string text = e.what();
         CHECK(text.find("\"orders\" (shard group \"" + orders + "\")") != std::string::npos);
         CHECK(text.find("\"payments\" (shard group \"" + payments + "\")") != std::string::npos);
-        CHECK(text.find("nothing was changed") != std::string::npos);
+        CHECK(text.find("nothing was moved") != std::string::npos);
     }
-    std::vector<SettleItem> items{SettleItem{&deliveries[0], &across}};
+    CHECK(adapter->status(third).channel == "orders");
+
+    // A settle and a settle_batch item that push to the other group: settled, the follow-ups relayed.
+    Settlement across;
+    across.pushes.push_back(OutgoingMessage{"payments", Message::create("follow-up", {{"from", 1}}), Seconds{0.0}});
+    adapter->settle(deliveries[0], Settlement(across));
+    Settlement batched;
+    batched.pushes.push_back(OutgoingMessage{"payments", Message::create("follow-up", {{"from", 2}}), Seconds{0.0}});
+    std::vector<SettleItem> items{SettleItem{&deliveries[1], &batched}};
     auto outcomes = adapter->settle_batch(items);
     REQUIRE(outcomes.size() == 1);
-    CHECK_THROWS_AS(std::rethrow_exception(outcomes[0]), InvalidArgumentError);
-    CHECK_THROWS_AS(adapter->move("orders", "payments", {id}), InvalidArgumentError);
-
-    // Nothing changed: no follow-up, the delivery still held (a plain settle of it succeeds).
-    CHECK(adapter->depth("payments").total() == 0);
-    CHECK(adapter->status(id).channel == "orders");
-    CHECK_NOTHROW(adapter->settle(deliveries[0], Settlement{}));
-    CHECK(adapter->status(id).state == MessageState::not_found);
+    CHECK_FALSE(outcomes[0]);
+    CHECK(adapter->status(first).state == MessageState::not_found);
+    CHECK(adapter->status(second).state == MessageState::not_found);
+    CHECK(eventually([&] { return adapter->depth("payments").ready == 2; }, 10s));  // the adapter's relay
+    auto follow_ups = adapter->reserve({"payments"}, 10, 0ms);
+    REQUIRE(follow_ups.size() == 2);
+    std::set<int> from;
+    for (const auto& delivery : follow_ups) from.insert(delivery.message.data["from"].get<int>());
+    CHECK(from == std::set<int>{1, 2});
 }
 
 namespace {

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "command.hpp"
+
 namespace failpipe::cli {
 
 std::vector<OptionSpec> broker_options() {
@@ -9,15 +11,35 @@ std::vector<OptionSpec> broker_options() {
         {"redis", "URL", "the broker: redis://[user:password@]host[:port][/db] (else $FAILPIPE_REDIS_URL, else " +
                              std::string(kDefaultRedisUrl) + ")"},
         {"prefix", "P", "the key prefix the workers use (default " + RedisAdapter::Options{}.key_prefix + ")"},
+        {"config", "FILE",
+         "the workers' config: with \"keyLayout\": \"groups\" there (or ?keyLayout=groups in the URL), keys are "
+         "read and written under each shard group's {prefix:group}, as the workers do"},
     };
 }
 
-RedisAdapter::Options redis_options(const ParsedArgs& args) {
+std::optional<Config> broker_config(const ParsedArgs& args) {
+    const auto file = args.value("config");
+    if (!file) return std::nullopt;
+    require_file(*file);
+    try {
+        return load_config_file(*file);
+    } catch (const ConfigError& e) {
+        std::string problems;
+        for (const auto& issue : e.issues()) {
+            problems += "\n  " + *file + ": " + (issue.path.empty() ? std::string("/") : issue.path) + ": " + issue.message;
+        }
+        throw UsageError("--config " + quote(*file) + " is not a valid config; nothing was read or written:" + problems);
+    }
+}
+
+RedisAdapter::Options redis_options(const ParsedArgs& args, const Config* config) {
     RedisAdapter::Options options;
+    std::string source = "--redis";
     if (auto url = args.value("redis")) {
         options.url = *url;
     } else if (const char* env = std::getenv("FAILPIPE_REDIS_URL"); env != nullptr && *env != '\0') {
         options.url = env;
+        source = "FAILPIPE_REDIS_URL";
     } else {
         options.url = std::string(kDefaultRedisUrl);
     }
@@ -27,7 +49,24 @@ RedisAdapter::Options redis_options(const ParsedArgs& args) {
     }
     // A single answer is enough for a tool; a dead server should fail fast, not after 16 connections.
     options.pool_size = 2;
-    return options;
+    // With the layout "groups": the workers relay follow-ups between groups, not a short-lived command.
+    options.outbox_relay = false;
+    try {
+        if (config == nullptr && RedisAdapter::url_key_layout(options.url) == KeyLayout::groups) {
+            throw UsageError(source + " asks for keyLayout=groups (each shard group's keys under {" + options.key_prefix +
+                             ":<group>}), but which channels form which group comes from the workers' config: add "
+                             "--config FILE; nothing was read or written");
+        }
+        return RedisAdapter::with_key_layout(std::move(options), config ? config->key_layout : std::nullopt,
+                                             config ? &config->shard_groups : nullptr);
+    } catch (const InvalidArgumentError& e) {
+        throw UsageError(e.what());  // the adapter's message shows the URL with its password as ***
+    }
+}
+
+RedisAdapter::Options redis_options(const ParsedArgs& args) {
+    const std::optional<Config> config = broker_config(args);
+    return redis_options(args, config ? &*config : nullptr);
 }
 
 std::unique_ptr<RedisAdapter> make_broker(const RedisAdapter::Options& options) {

@@ -1,12 +1,15 @@
 // `failpipe config check FILE`: load a config exactly as a worker would, and say what is in it.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "command.hpp"
 #include "failpipe/config.hpp"
+#include "failpipe/explain.hpp"
 #include "failpipe/shard_groups.hpp"
 
 namespace failpipe::cli {
@@ -27,6 +30,45 @@ std::string summary(const Config& config) {
         out += ", " + count(rules->size(), "classification rule");
     if (!config.worker.channels.empty()) out += ", worker on " + count(config.worker.channels.size(), "channel");
     return out;
+}
+
+std::string number_text(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+std::string budget_text(const RetryBudgetOptions& o) {
+    return number_text(o.ratio_percent) + "% of first attempts per " + number_text(o.window.count()) + " s (at least " +
+           std::to_string(o.min_retries) + "), past it a retry waits its maximum delay (fallbackDelay " +
+           number_text(o.fallback_delay.count()) + " s)";
+}
+
+// The runtime sections a worker pool acts on, one line each, only when configured: what a reviewer
+// of the file must not overlook (a breaker that releases, a budget that slows retries, a port).
+void print_runtime(std::ostream& out, const Config& config) {
+    if (!config.breakers.empty()) out << count(config.breakers.size(), "circuit breaker") << ":\n";
+    for (const auto& line : explain_breakers(config.breakers, std::nullopt)) out << "  " << line << '\n';
+    if (const auto& budget = config.retry_budget) {
+        out << "retry budget:";
+        if (budget->default_options()) out << "\n  any channel: " << budget_text(*budget->default_options());
+        for (const auto& [channel, options] : budget->channel_options())
+            out << "\n  " << channel << ": " << budget_text(options);
+        out << '\n';
+    }
+    if (const auto& d = config.pool.degradation; d.enabled) {
+        out << "degradation: a channel whose failure ratio over " << number_text(d.window.count()) << " s is above "
+            << number_text(d.failure_ratio) << " (at least " << d.minimum_samples << " deliveries) gets its concurrency "
+            << "times " << number_text(d.decrease_factor) << " (not below " << d.minimum_concurrency << "), then +"
+            << d.increase_step << " per " << number_text(d.interval.count()) << " s as it recovers\n";
+    }
+    if (config.pool.threads > 1)
+        out << "worker pool: " << count(config.pool.threads, "thread") << ", shutdown grace "
+            << number_text(config.pool.shutdown_grace.count()) << " s\n";
+    if (config.http_listen) {
+        out << "http: /metrics and /health on " << config.http_listen->to_string()
+            << (config.http_listen->loopback() ? "" : " (not loopback: reachable from other machines)") << '\n';
+    }
 }
 
 // The key prefix shown when --prefix is not given: RedisAdapter::Options::key_prefix's default (the
@@ -79,6 +121,7 @@ int run_check(const Invocation& inv) {
     try {
         const Config config = load_config_file(file);
         inv.out << summary(config) << '\n';
+        print_runtime(inv.out, config);
         print_groups(inv.out, config.shard_groups, prefix);
         return kExitOk;
     } catch (const ConfigError& e) {
@@ -95,9 +138,10 @@ Command config_check_command() {
     c.summary = "Check a config file and summarise its pipelines";
     c.description =
         "Loads FILE as a worker would: every middleware is built and every parameter checked.\n"
-        "Prints a one-line summary, then the shard groups (docs/shard-groups.md): each group's hash\n"
-        "tag and Redis Cluster slot under the key prefix P and its channels, with a warning when two\n"
-        "groups share a slot; and exits 0. Or prints every problem on its own line\n"
+        "Prints a one-line summary; the circuit breakers, retry budget, degradation, worker pool and\n"
+        "http endpoint when the file configures them; then the shard groups (docs/shard-groups.md):\n"
+        "each group's hash tag and Redis Cluster slot under the key prefix P and its channels, with a\n"
+        "warning when two groups share a slot; and exits 0. Or prints every problem on its own line\n"
         "(FILE: /json/pointer: what was expected, what was found) and exits 1.";
     c.positionals = {{"FILE", "the JSON config (see docs/config.md)"}};
     c.options = {{"prefix", "P", std::string("the key prefix the workers use (default ") + kDefaultPrefix + ")"}};

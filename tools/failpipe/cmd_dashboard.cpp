@@ -44,14 +44,15 @@ int run_dashboard(const Invocation& inv) {
             throw UsageError(e.what());
         }
     }
+    std::optional<Config> config;
     if (auto file = args.value("config")) {
         require_file(*file);
         try {
-            const Config config = load_config_file(*file);
-            options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
-            options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
-            options.on_expired = config.worker.on_expired;
-            options.breakers = config.breakers;  // their definitions, for explain (their state lives in the workers)
+            config.emplace(load_config_file(*file));
+            options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config->dispatcher);
+            options.dead_letter_suffix = config->dispatcher.dead_letter_suffix;
+            options.on_expired = config->worker.on_expired;
+            options.breakers = config->breakers;  // their definitions, for explain (their state lives in the workers)
         } catch (const ConfigError& e) {
             print_config_issues(inv.err, *file, e);
             return kExitFailed;
@@ -59,7 +60,8 @@ int run_dashboard(const Invocation& inv) {
     }
     // Before any thread starts, so that every thread inherits the blocked SIGINT and SIGTERM.
     ShutdownSignals signals;
-    std::shared_ptr<RedisAdapter> broker = make_broker(redis_options(args));
+    // The config's key layout too: with "groups", the page reads each group's keys where the workers write them.
+    std::shared_ptr<RedisAdapter> broker = make_broker(redis_options(args, config ? &*config : nullptr));
     try {
         broker->ping();
     } catch (const ConnectionError& e) {
@@ -72,7 +74,8 @@ int run_dashboard(const Invocation& inv) {
     if (!server.address().loopback())
         inv.err << "failpipe dashboard: warning: serving on " << server.address().to_string()
                 << ", reachable from other machines; anyone who has the token can replay and purge\n";
-    inv.out << "failpipe dashboard: serving " << server.url() << " (prefix " << broker->options().key_prefix << ")\n";
+    inv.out << "failpipe dashboard: serving " << server.url() << " (prefix " << broker->options().key_prefix
+            << (broker->options().key_layout == KeyLayout::groups ? ", key layout groups" : "") << ")\n";
     if (args.has("read-only")) {
         inv.out << "read-only: replays and purges are refused\n";
     } else if (!has_token_file) {
@@ -103,9 +106,13 @@ Command dashboard_command() {
     c.options = {{"listen", "HOST:PORT", "where to listen (default 127.0.0.1:8080)"},
                  {"read-only", "", "refuse every replay and purge (and hide them in the page)"},
                  {"token-file", "FILE", "read the token from the first line of FILE instead of making one"},
-                 {"allow-non-loopback", "", "allow --listen to name an address other machines can reach"},
-                 {"config", "FILE", "the deployment's config: pipelines for explain, dead-letter suffix"}};
-    for (auto& o : broker_options()) c.options.push_back(std::move(o));
+                 {"allow-non-loopback", "", "allow --listen to name an address other machines can reach"}};
+    for (auto& o : broker_options()) {
+        if (o.name == "config")
+            o.help = "the deployment's config: pipelines for explain, dead-letter suffix, and its key layout "
+                     "(\"keyLayout\": \"groups\": each shard group's keys under {prefix:group})";
+        c.options.push_back(std::move(o));
+    }
     c.examples = {"failpipe dashboard --redis redis://127.0.0.1:6379 --config config/payments.json",
                   "failpipe dashboard --listen 127.0.0.1:9000 --read-only"};
     c.run = run_dashboard;

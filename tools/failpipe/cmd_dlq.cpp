@@ -10,6 +10,7 @@
 #include "broker.hpp"
 #include "command.hpp"
 #include "duration.hpp"
+#include "failpipe/dead_letter_filter_params.hpp"
 #include "failpipe/dead_letters.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metadata_keys.hpp"
@@ -31,8 +32,8 @@ std::vector<OptionSpec> filter_options() {
             {"class", "K", "only this error class: transient, permanent, unknown"},
             {"group", "KEY", "only this fingerprint (see dlq groups)"},
             {"grep", "REGEX", "only error messages matching this ECMAScript regular expression"},
-            {"since", "DURATION", "only dead letters recorded in the last DURATION (90s, 15m, 2h, 7d)"},
-            {"until", "DURATION", "only dead letters recorded more than DURATION ago"}};
+            {"since", "WHEN", "only dead letters recorded in the last WHEN (90s, 15m, 2h, 7d) or from the UTC time WHEN on (2026-03-01T10:00:00Z)"},
+            {"until", "WHEN", "only dead letters recorded more than WHEN ago, or before the UTC time WHEN"}};
 }
 
 std::vector<OptionSpec> with_broker(std::vector<OptionSpec> options) {
@@ -40,24 +41,16 @@ std::vector<OptionSpec> with_broker(std::vector<OptionSpec> options) {
     return options;
 }
 
-TimePoint ago(const ParsedArgs& args, const char* name) {
-    const double seconds = parse_duration(*args.value(name), std::string("--") + name);
-    return std::chrono::system_clock::now() -
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(Seconds{seconds});
-}
-
+// Read by the library's parser, as the dashboard reads its query: the same values, the same messages.
 DeadLetterFilter filter_of(const ParsedArgs& args) {
-    DeadLetterFilter filter;
-    filter.channel = args.value("channel").value_or("");
-    if (filter.channel.empty()) throw UsageError("--channel expects a channel name, found \"\"");
-    filter.error_type = args.value("error-type").value_or("");
-    filter.reason = args.value("reason").value_or("");
-    filter.error_class = args.value("class").value_or("");
-    filter.fingerprint = args.value("group").value_or("");
-    filter.grep = args.value("grep").value_or("");
-    if (args.has("since")) filter.since = ago(args, "since");
-    if (args.has("until")) filter.until = ago(args, "until");
-    return filter;
+    FilterParams params;
+    for (const auto& name : dead_letter_filter_names(FilterParamStyle::option))
+        if (const auto value = args.value(name)) params.emplace_back(name, *value);
+    try {
+        return parse_dead_letter_filter(params, FilterParamStyle::option);
+    } catch (const DeadLetterFilterError& e) {
+        throw UsageError(e.what());
+    }
 }
 
 // A bad filter or option is a usage error before the broker is contacted: the same call is made

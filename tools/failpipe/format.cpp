@@ -30,6 +30,26 @@ nlohmann::ordered_json json_number(double value) {
     return value;
 }
 
+namespace {
+
+// A cell on one line of a terminal: names and ids may come from the broker (a foreign producer's
+// key, a message id), so control bytes that would move the cursor, retitle the window or break
+// the row become '?' (line breaks and tabs a space), as `dlq` shows them.
+std::vector<std::string> printable(std::vector<std::string> cells) {
+    for (auto& cell : cells) {
+        for (char& c : cell) {
+            const auto byte = static_cast<unsigned char>(c);
+            if (c == '\n' || c == '\r' || c == '\t')
+                c = ' ';
+            else if (byte < 0x20 || byte == 0x7f)
+                c = '?';
+        }
+    }
+    return cells;
+}
+
+}  // namespace
+
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows, const std::vector<std::size_t>& right_aligned) {
     print_table(out, header, rows.size(), [&](std::size_t i) { return rows[i]; }, right_aligned);
@@ -43,8 +63,8 @@ void print_table(std::ostream& out, const std::vector<std::string>& header, std:
         for (std::size_t i = 0; i < cells.size() && i < widths.size(); ++i)
             widths[i] = std::max(widths[i], cells[i].size());
     };
-    measure(header);
-    for (std::size_t i = 0; i < rows; ++i) measure(row(i));
+    measure(printable(header));
+    for (std::size_t i = 0; i < rows; ++i) measure(printable(row(i)));
 
     auto print_row = [&](const std::vector<std::string>& cells) {
         std::string line;
@@ -58,8 +78,8 @@ void print_table(std::ostream& out, const std::vector<std::string>& header, std:
         line.erase(line.find_last_not_of(' ') + 1);
         out << line << '\n';
     };
-    print_row(header);
-    for (std::size_t i = 0; i < rows; ++i) print_row(row(i));
+    print_row(printable(header));
+    for (std::size_t i = 0; i < rows; ++i) print_row(printable(row(i)));
 }
 
 }  // namespace failpipe::cli

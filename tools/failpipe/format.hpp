@@ -22,7 +22,8 @@ std::string format_rounded(double value, int significant);
 nlohmann::ordered_json json_number(double value);
 
 /// @brief Prints @p rows under @p header, columns padded to their widest cell; columns listed in
-/// @p right_aligned (by index) are aligned right.
+/// @p right_aligned (by index) are aligned right. Control bytes in a cell print as `?` (line breaks
+/// and tabs as a space): a cell may hold a name from the broker.
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows, const std::vector<std::size_t>& right_aligned);
 

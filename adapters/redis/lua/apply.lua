@@ -1,16 +1,19 @@
 #!lua flags=allow-oom
---@prelude args read_apply entries writes pending checks
+--@prelude args read_apply entries writes pending checks outbox
 -- apply: settles, releases and pushes, one status per operation. Also sent as "apply-push" with a
 -- plain `#!lua` line (scripts.cpp): pushes of new messages are refused when Redis is out of memory,
 -- while settles and releases (flags=allow-oom) let consumers drain it.
 --
 -- Arguments (read.apply_op, after the prelude's P and visibility ms), operations one after the
 -- other:
---   S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*   settle
+--   S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
+--     nout {channel id bytes delay-ms token}*                                      settle
 --   R resend channel stream-id id reserved-ms delay-ms                             release
 --   P resend npush token {channel id bytes delay-ms}*                              push
 -- resend is '1' on a repeat of a try whose reply was lost, reserved-ms when the delivery was
--- reserved (server ms), delay-ms '0' for ready now.
+-- reserved (server ms), delay-ms '0' for ready now. A settle's nout entries are follow-ups to
+-- channels of other shard groups: they go to this group's outbox (P:outbox) in the same step, and
+-- the relay publishes each to its channel with its token (a push operation, below), once.
 -- Reply: one status per operation: 1 done, 2 done by an earlier try of the same call, 0 stale,
 -- 'E...' an error of that operation only. Each operation checks everything that could fail (key
 -- types, delays) before its first write and acknowledges last, so an operation that fails has
@@ -46,7 +49,7 @@ end
 local function settle(op)
   local ch, sid = op.channel, op.sid
   local s = skey(ch)
-  if #op.pushes == 0 then
+  if #op.pushes == 0 and #op.outbox == 0 then
     -- A plain acknowledgement cannot fail half-way: XACK's answer is the pending check.
     if call('XACK', s, G, sid) == 0 then return repeated(op) end
     forget(ch, sid, op.id)
@@ -56,7 +59,9 @@ local function settle(op)
   -- Nothing is written before every push is known to go through: a settle that fails changes
   -- nothing, so its redelivery cannot duplicate pushes.
   check_pushes(op.pushes)
+  if #op.outbox > 0 then check_outbox(op.outbox) end
   for _, p in ipairs(op.pushes) do push(p) end
+  for _, o in ipairs(op.outbox) do outbox_add(o) end
   forget(ch, sid, op.id)
   call('XACK', s, G, sid)
   return 1

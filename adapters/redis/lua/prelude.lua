@@ -19,6 +19,10 @@
 --   P:evicted:<ch> STRING  messages evicted from the channel (remove.lua, modes 'I' and 'S')
 --   P:op:<token>   STRING  what a push or move call with this token did (kept a day): a repeat of
 --                          the call does nothing twice
+--   P:outbox    STREAM  shard groups only: follow-ups a settle of this group pushed to a channel of
+--                       another group, consumer group "failpipe"; fields t = target channel,
+--                       i = message id, b = bytes, d = delay ms as staged, k = push token. Not a
+--                       channel (never in P:channels); the relay takes, publishes and deletes them.
 -- Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
 -- settle); reserve trims everything below the oldest pending entry with XTRIM MINID ~.
 --
@@ -84,7 +88,13 @@ function read.pushes(n)
   for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg()} end
   return t
 end
--- apply: S resend channel stream-id id reserved-ms npush {push}*
+-- {channel id bytes delay-ms token} * @n: follow-ups for the outbox (pushes to another shard group).
+function read.outbox(n)
+  local t = {}
+  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg(), token = arg()} end
+  return t
+end
+-- apply: S resend channel stream-id id reserved-ms npush {push}* nout {outbox push}*
 --        R resend channel stream-id id reserved-ms delay-ms
 --        P resend npush token {push}*
 -- An unknown operation is nil (the caller answers it with an error: nothing after it can be read).
@@ -93,6 +103,7 @@ function read.apply_op()
   if op == 'S' then
     local o = {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg()}
     o.pushes = read.pushes(tonumber(arg()))
+    o.outbox = read.outbox(tonumber(arg()))
     return o
   elseif op == 'R' then
     return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(), delay = arg()}
@@ -129,6 +140,11 @@ end
 function read.lookup()
   return {channel = arg(), mode = arg(), scursor = arg(), hcursor = arg(), ids = rest_args()}
 end
+--@section read_outbox
+-- outbox-take: max
+function read.outbox_take() return {max = tonumber(arg())} end
+-- outbox-ack: stream-id...
+function read.outbox_ack() return {ids = rest_args()} end
 --@section read_move
 -- move: from to delay-ms token {kind ref value id how bytes}*
 function read.move()
@@ -390,6 +406,18 @@ end
 local function check_delay(delay)
   local d = tonumber(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
+end
+--@section outbox
+-- The group's outbox (see the key list above). Entries are added by settles (apply.lua) and
+-- removed by the relay once published (outbox_ack.lua), so the stream holds exactly the follow-ups
+-- not yet relayed, oldest first.
+local OUTBOX = P .. ':outbox'
+local function check_outbox(entries)
+  check_type(OUTBOX, 'stream')
+  for _, o in ipairs(entries) do check_delay(o.delay) end
+end
+local function outbox_add(o)
+  call('XADD', OUTBOX, '*', 't', o.channel, 'i', o.id, 'b', o.bytes, 'd', o.delay, 'k', o.token)
 end
 --@section groups
 -- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).

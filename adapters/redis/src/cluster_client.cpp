@@ -271,6 +271,14 @@ bool ClusterClient::cluster_enabled(Node& node) {
     return text_of(*reply).find("cluster_enabled:1") != std::string_view::npos;
 }
 
+void ClusterClient::drop_idle() noexcept {
+    std::shared_lock lock(map_mutex_);
+    for (auto& [name, node] : nodes_) {
+        node->pool.drop_idle();
+        node->writes.drop_idle();
+    }
+}
+
 bool ClusterClient::discover() {
     std::string failures;
     std::exception_ptr only;  // with one node in the URL, its own error, exactly as on one server

@@ -178,6 +178,10 @@ public:
 
     Stats stats() const noexcept;
 
+    /// Closes every idle connection (Pool::drop_idle): after discover() found a plain Redis, the
+    /// connection that asked is not used again, and the server should not keep it.
+    void drop_idle() noexcept;
+
 private:
     struct Node;
     using Body = std::function<void(Connection&)>;

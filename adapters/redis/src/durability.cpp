@@ -55,7 +55,7 @@ void apply_parameter(RedisAdapter::Options& options, std::string_view key, std::
         options.durability_timeout = Seconds{static_cast<double>(*ms) / 1000.0};
     } else {
         refuse(shown, "unknown query parameter \"" + std::string(key) +
-                          "\" (known: durability, replicas, waitMs; see docs/redis.md, \"Durability\")");
+                          "\" (known: durability, replicas, waitMs, keyLayout; see docs/redis.md, \"Durability\", and docs/shard-groups.md, \"Key layout\")");
     }
 }
 

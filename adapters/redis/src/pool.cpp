@@ -38,4 +38,11 @@ void Pool::give_back(std::unique_ptr<Connection> connection) noexcept {
     freed_.notify_one();
 }
 
+void Pool::drop_idle() noexcept {
+    std::vector<std::unique_ptr<Connection>> dropped;  // closed after the lock is released
+    std::lock_guard lock(mutex_);
+    created_ -= idle_.size();
+    dropped.swap(idle_);
+}
+
 }  // namespace failpipe::detail::redis

@@ -46,6 +46,10 @@ public:
     /// none became free in time.
     std::optional<Lease> acquire(std::chrono::steady_clock::time_point deadline);
 
+    /// Closes the connections nobody borrows now (those lent out come back as usual): for a pool
+    /// that will not be used again, so that its server does not keep an idle client.
+    void drop_idle() noexcept;
+
 private:
     void give_back(std::unique_ptr<Connection> connection) noexcept;
 

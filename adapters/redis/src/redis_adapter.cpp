@@ -8,6 +8,7 @@
 #include <iterator>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -23,6 +24,8 @@
 #include "entry.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/logging.hpp"
+#include "failpipe/prometheus.hpp"
+#include "outbox.hpp"
 #include "router.hpp"
 #include "script_args.hpp"
 #include "scripts.hpp"
@@ -151,10 +154,17 @@ public:
     const ScriptHead& script_head() const noexcept { return head_; }
 
     /// @p tag: the hash tag of every key (`{prefix}`, or a shard group's `{prefix:group}`).
-    AdapterCore(RedisAdapter::Options options, const std::string& tag)
+    /// @p router: the connections of another core of the same adapter (its shard groups share one
+    /// pool per node), or null for a router of this core's own.
+    AdapterCore(RedisAdapter::Options options, const std::string& tag, std::shared_ptr<Router> router = nullptr)
         : options_(validated(with_url_durability(std::move(options)))),
-          router_(parse_seed_list(options_.url), cluster_mode(options_.cluster),
-                  ClusterSettings{options_.connect_timeout, options_.command_timeout, options_.pool_size, 16}, counters_),
+          owns_router_(router == nullptr),
+          router_owner_(router ? std::move(router)
+                               : std::make_shared<Router>(parse_seed_list(options_.url), cluster_mode(options_.cluster),
+                                                          ClusterSettings{options_.connect_timeout, options_.command_timeout,
+                                                                          options_.pool_size, 16},
+                                                          counters_)),
+          router_(*router_owner_),
           head_(tag.empty() ? "{" + options_.key_prefix + "}" : tag, std::to_string(std::max(1LL, ceil_ms(options_.visibility_timeout)))),
           slot_(key_slot(head_.prefix())),
           reclaim_every_ms_(std::to_string(std::clamp(ceil_ms(options_.visibility_timeout) / 4, 10LL, 1000LL))),
@@ -166,6 +176,8 @@ public:
 
     const RedisAdapter::Options& options() const noexcept { return options_; }
     const std::string& endpoint() const noexcept { return router_.display(); }
+    /// The connections (pools per node) of this core, for the other cores of its adapter.
+    const std::shared_ptr<Router>& router() const noexcept { return router_owner_; }
 
     RedisAdapter::Stats stats() const noexcept {
         RedisAdapter::Stats stats;
@@ -173,6 +185,7 @@ public:
         stats.connects = counters_.connects.load(std::memory_order_relaxed);
         stats.write_round_trips = writer_.round_trips();
         stats.write_operations = writer_.operations();
+        if (!owns_router_) return stats;  // the router's owner counts its commands and redirections
         const ClusterClient::Stats cluster = router_.cluster_stats();
         stats.cluster_moved = cluster.moved;
         stats.cluster_asked = cluster.asked;
@@ -196,8 +209,9 @@ public:
 
     /// The settle of @p delivery, encoded. Ids are given to the pushes in place, so a settle sent
     /// again after a failure carries the same ones. Throws (InvalidArgumentError) before anything
-    /// is sent: settle_batch makes that one item's outcome.
-    SettleArg settle_arg(const Delivery& delivery, Settlement& settlement) {
+    /// is sent: settle_batch makes that one item's outcome. @p crossing (shard groups): which pushes
+    /// go to another group's channel, hence to this group's outbox, each with a push token of its own.
+    SettleArg settle_arg(const Delivery& delivery, Settlement& settlement, const std::vector<bool>* crossing = nullptr) {
         const Receipt receipt = parse_receipt(delivery, "settle");
         std::vector<std::string> delays;
         delays.reserve(settlement.pushes.size());
@@ -208,11 +222,16 @@ public:
         for (auto& push : settlement.pushes) {
             if (push.message.id.empty()) push.message.id = generate_message_id();
         }
-        SettleArg op{in_doubt(delivery), delivery_arg(delivery, receipt), {}};
+        SettleArg op{in_doubt(delivery), delivery_arg(delivery, receipt), {}, {}};
         op.pushes.reserve(settlement.pushes.size());
         for (std::size_t i = 0; i < settlement.pushes.size(); ++i) {
             const auto& push = settlement.pushes[i];
-            op.pushes.push_back(PushArg{push.channel, push.message.id, encode_message(push.message), std::move(delays[i])});
+            PushArg arg{push.channel, push.message.id, encode_message(push.message), std::move(delays[i])};
+            if (crossing != nullptr && i < crossing->size() && (*crossing)[i]) {
+                op.outbox.push_back(OutboxArg{std::move(arg), generate_message_id()});
+            } else {
+                op.pushes.push_back(std::move(arg));
+            }
         }
         return op;
     }
@@ -227,8 +246,8 @@ public:
 
     static std::string doubt_key_of(const Delivery& delivery) { return delivery.channel + '\n' + delivery.receipt; }
 
-    void settle(const Delivery& delivery, Settlement& settlement) {
-        WriteOp op(settle_arg(delivery, settlement));
+    void settle(const Delivery& delivery, Settlement& settlement, const std::vector<bool>* crossing = nullptr) {
+        WriteOp op(settle_arg(delivery, settlement, crossing));
         writer_.submit(op);
         if (auto error = outcome_of(op, "settle", &delivery)) std::rethrow_exception(error);
     }
@@ -237,7 +256,9 @@ public:
     /// error mapping), in calls of up to kSettleChunk operations pipelined on a pooled connection.
     /// Not through the write combiner: a batch fills calls on its own, and several workers' batches
     /// in flight at once on their own connections keep the server busier than one combined call.
-    std::vector<std::exception_ptr> settle_batch(std::vector<RedisAdapter::SettleItem>& items) {
+    /// @p crossing (shard groups): per item, which of its pushes go to the outbox (settle_arg).
+    std::vector<std::exception_ptr> settle_batch(std::vector<RedisAdapter::SettleItem>& items,
+                                                 const std::vector<std::vector<bool>>* crossing = nullptr) {
         std::vector<std::exception_ptr> outcomes(items.size());
         if (items.empty()) return outcomes;
         for (const auto& item : items) {
@@ -251,7 +272,8 @@ public:
         settled.reserve(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
             try {
-                ops.emplace_back(settle_arg(*items[i].delivery, *items[i].settlement));
+                ops.emplace_back(settle_arg(*items[i].delivery, *items[i].settlement,
+                                            crossing != nullptr ? &(*crossing)[i] : nullptr));
             } catch (const Error&) {
                 // One item's problem (a receipt that is not ours, a bad delay) is its own result:
                 // settle_arg checks before anything is sent, so the rest of the batch goes ahead.
@@ -261,7 +283,7 @@ public:
             settled.push_back(i);
         }
         if (ops.empty()) return outcomes;
-        send_settles(ops);
+        send_ops(ops);
         std::exception_ptr whole;  // the call itself failed: thrown, as settle() throws it
         for (std::size_t k = 0; k < ops.size(); ++k) {
             const std::size_t i = settled[k];
@@ -280,8 +302,9 @@ public:
         return outcomes;
     }
 
-    /// Sends @p ops (settles) and sets the outcome of each. Never throws.
-    void send_settles(std::vector<WriteOp>& ops) noexcept {
+    /// Sends @p ops (settles of settle_batch, or the relay's pushes: @p lane writes) in apply calls
+    /// pipelined on a pooled connection, and sets the outcome of each. Never throws.
+    void send_ops(std::vector<WriteOp>& ops, Lane lane = Lane::shared) noexcept {
         std::vector<WriteOp*> all;
         all.reserve(ops.size());
         for (WriteOp& op : ops) all.push_back(&op);
@@ -294,7 +317,7 @@ public:
             calls.reserve(chunks.size());
             for (const auto& chunk : chunks) calls.push_back(apply_call(head_, apply_script(), chunk));
             bool attempted = false;
-            with_connection([&](Connection& connection) {
+            router_.with_slot(slot_, [&](Connection& connection) {
                 if (attempted) {
                     for (auto& call : calls) call.flag_resend();
                 }
@@ -311,7 +334,7 @@ public:
                 }
                 for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
                 if (durability_.enabled()) wait_for_replicas(connection, durability_, "settle_batch");
-            });
+            }, lane);
         } catch (...) {
             fail_all(all, std::current_exception());
         }
@@ -622,6 +645,48 @@ public:
             }
             return got;
         }
+    }
+
+    // --- outbox (shard groups; see outbox.hpp) -----------------------------------------------------
+
+    /// Up to @p max entries of this group's outbox for the relay.
+    OutboxTake outbox_take(std::size_t max) {
+        return with_write_connection([&](Connection& connection) {
+            Reply reply = run_script(connection, outbox_take_call(head_, max));
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA outbox-take");
+            return parse_outbox_take(*reply, connection.endpoint());
+        });
+    }
+
+    /// The relay published these entries: acknowledged and deleted.
+    void outbox_ack(const std::vector<std::string>& stream_ids) {
+        if (stream_ids.empty()) return;
+        with_write_connection([&](Connection& connection) {
+            Reply reply = run_script(connection, outbox_ack_call(head_, stream_ids));
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA outbox-ack");
+            integer_of(*reply, connection.endpoint(), "EVALSHA outbox-ack");
+        });
+    }
+
+    struct OutboxState {
+        std::size_t entries = 0;
+        double oldest_age_s = 0.0;
+    };
+
+    /// Entries not yet relayed, and the age of the oldest by this group's server clock.
+    OutboxState outbox_state() {
+        return with_write_connection([&](Connection& connection) {
+            Reply reply = run_array_script(connection, outbox_lag_call(head_), "EVALSHA outbox-lag", 3,
+                                           "[now, entries, oldest id]");
+            const std::string& where = connection.endpoint();
+            const long long now = integer_of(element(*reply, 0), where, "EVALSHA outbox-lag");
+            OutboxState state;
+            state.entries = static_cast<std::size_t>(std::max(0LL, integer_of(element(*reply, 1), where, "EVALSHA outbox-lag")));
+            const std::string_view oldest = string_of(element(*reply, 2), where, "EVALSHA outbox-lag");
+            const long long added = parse_integer(oldest.substr(0, oldest.find('-')));
+            if (state.entries > 0 && added >= 0 && now > added) state.oldest_age_s = static_cast<double>(now - added) / 1000.0;
+            return state;
+        });
     }
 
     // --- inspection -----------------------------------------------------------------------------
@@ -1035,6 +1100,7 @@ private:
                                        "in a cluster hash tag itself)");
         }
         if (options.pool_size == 0) throw InvalidArgumentError("failpipe::RedisAdapter: pool_size must be at least 1");
+        check_positive(options.outbox_poll, "outbox_poll");
         if (options.durability == RedisAdapter::Durability::replicas) {
             if (options.durability_replicas == 0 || options.durability_replicas > 1000) {
                 throw InvalidArgumentError("failpipe::RedisAdapter: durability_replicas must be 1..1000 with durability \"replicas\"");
@@ -1067,6 +1133,13 @@ private:
     template <class F>
     auto with_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
         return router_.with_slot(slot_, std::forward<F>(f));
+    }
+
+    /// As with_connection, on the write lane (never a connection a blocked reserve holds): for the
+    /// outbox relay, which runs beside workers that may hold every pooled connection in reserves.
+    template <class F>
+    auto with_write_connection(F&& f) -> decltype(f(std::declval<Connection&>())) {
+        return router_.with_slot(slot_, std::forward<F>(f), Lane::writes);
     }
 
     // Settles and releases whose round trip failed: the next try of the same delivery tells the
@@ -1124,7 +1197,9 @@ private:
 
     RedisAdapter::Options options_;
     Counters counters_;  // before router_, which keeps a reference
-    Router router_;      // before writer_, which keeps a reference
+    bool owns_router_;   // false: another core's router (it counts commands and connects there)
+    std::shared_ptr<Router> router_owner_;
+    Router& router_;     // before writer_, which keeps a reference
     ScriptHead head_;    // before writer_, which keeps a reference
     std::uint16_t slot_;  // of head_'s prefix: every key of the adapter is in it
     std::string reclaim_every_ms_;
@@ -1145,10 +1220,13 @@ std::vector<Message> run_browse_script(AdapterCore& core, const std::string& cha
 
 /// One AdapterCore per shard group, each under its group's hash tag, made when first needed (a
 /// channel the config does not know can be a group of its own). Cores are never removed, so a
-/// reference stays valid for the adapter's life.
+/// reference stays valid for the adapter's life. Every core uses @p router, the adapter's one set of
+/// connections (one pool per master, or one pool on one Redis), not pools of its own: with many
+/// groups the server sees pool_size connections per master, not groups × pool_size.
 class ShardedCores {
 public:
-    explicit ShardedCores(const RedisAdapter::Options& options) : options_(options), groups_(*options.shard_groups) {
+    ShardedCores(const RedisAdapter::Options& options, std::shared_ptr<Router> router)
+        : options_(options), groups_(*options.shard_groups), router_(std::move(router)) {
         options_.shard_groups.reset();
         for (const auto& group : groups_.groups()) core_named(group.name);
     }
@@ -1159,7 +1237,7 @@ public:
         std::lock_guard lock(mutex_);
         auto found = cores_.find(group);
         if (found == cores_.end()) {
-            auto core = std::make_unique<AdapterCore>(options_, shard_hash_tag(options_.key_prefix, group));
+            auto core = std::make_unique<AdapterCore>(options_, shard_hash_tag(options_.key_prefix, group), router_);
             found = cores_.emplace(group, std::move(core)).first;
         }
         return *found->second;
@@ -1176,25 +1254,35 @@ public:
         return cores;
     }
 
-    /// Refuses a settlement that pushes outside @p delivery's group: one script cannot touch two
-    /// groups' slots, and splitting it would not be atomic (the outbox's job, docs/cluster.md).
-    void check_same_group(const Delivery& delivery, const Settlement& settlement, const char* operation) const {
+    /// Every core made so far with its group's name, by name.
+    std::vector<std::pair<std::string, AdapterCore*>> named() const {
+        std::lock_guard lock(mutex_);
+        std::vector<std::pair<std::string, AdapterCore*>> cores;
+        cores.reserve(cores_.size());
+        for (auto& [name, core] : cores_) cores.emplace_back(name, core.get());
+        return cores;
+    }
+
+    /// Which pushes of @p settlement go to a channel of another group than @p delivery's: one
+    /// script cannot write two groups' slots, so those go to the settling group's outbox (same
+    /// atomic step) and the relay publishes them. Throws InvalidArgumentError for an empty channel.
+    std::vector<bool> crossing(const Delivery& delivery, const Settlement& settlement, const char* operation) const {
+        std::vector<bool> crosses;
+        if (settlement.pushes.empty()) return crosses;
+        check_channel(delivery.channel, operation);
         const std::string source = group_of(delivery.channel);
+        crosses.reserve(settlement.pushes.size());
         for (const auto& push : settlement.pushes) {
             check_channel(push.channel, operation);
-            const std::string target = group_of(push.channel);
-            if (target == source) continue;
-            throw InvalidArgumentError(std::string("RedisAdapter::") + operation + ": a push from \"" + delivery.channel +
-                                       "\" (shard group \"" + source + "\") to \"" + push.channel + "\" (shard group \"" +
-                                       target + "\") crosses shard groups, which one atomic settle cannot do yet (it "
-                                       "needs the outbox, docs/cluster.md); nothing was changed and the delivery of "
-                                       "message " + delivery.message.id + " is still held");
+            crosses.push_back(group_of(push.channel) != source);
         }
+        return crosses;
     }
 
 private:
     RedisAdapter::Options options_;
     ShardGroups groups_;
+    std::shared_ptr<Router> router_;
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<AdapterCore>, std::less<>> cores_;
 };
@@ -1226,12 +1314,94 @@ constexpr std::chrono::milliseconds kGroupPollSlice{50};
 
 }  // namespace detail::redis
 
-RedisAdapter::RedisAdapter(Options options) {
-    core_ = std::make_unique<detail::redis::AdapterCore>(options, std::string());
-    if (options.shard_groups) sharded_ = std::make_unique<detail::redis::ShardedCores>(options);
+namespace detail::redis {
+namespace {
+
+// The layout the options and their URL ask for, checked: never one the caller did not choose.
+RedisAdapter::Options with_checked_layout(RedisAdapter::Options options) {
+    if (const auto from_url = take_key_layout(options.url)) {
+        if (options.key_layout && *options.key_layout != *from_url) {
+            throw InvalidArgumentError("failpipe::RedisAdapter: the Redis URL says keyLayout=" + std::string(to_string(*from_url)) +
+                                       " but Options::key_layout is \"" + std::string(to_string(*options.key_layout)) +
+                                       "\": say it in one place, or make them agree");
+        }
+        options.key_layout = from_url;
+    }
+    const KeyLayout layout = options.key_layout.value_or(options.shard_groups ? KeyLayout::groups : KeyLayout::prefix);
+    const std::string& prefix = options.key_prefix;
+    if (layout == KeyLayout::groups && !options.shard_groups) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: key layout \"groups\" (each shard group's keys under {" + prefix +
+                                   ":<group>}) needs the shard groups, and none were given: set Options::shard_groups "
+                                   "(Config::shard_groups: RedisAdapter::with_key_layout does it; on the command line, "
+                                   "--config FILE); nothing was read or written");
+    }
+    if (layout == KeyLayout::prefix && options.shard_groups) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: key layout \"prefix\" (every key under {" + prefix +
+                                   "}) was asked, but shard groups were given too (Options::shard_groups), which put keys "
+                                   "under {" + prefix + ":<group>}: drop one of them");
+    }
+    options.key_layout = layout;
+    return options;
 }
+
+}  // namespace
+}  // namespace detail::redis
+
+RedisAdapter::RedisAdapter(Options options) {
+    options = detail::redis::with_checked_layout(std::move(options));
+    core_ = std::make_unique<detail::redis::AdapterCore>(options, std::string());
+    if (options.shard_groups) {
+        sharded_ = std::make_unique<detail::redis::ShardedCores>(options, core_->router());
+        outbox_figures_ = std::make_unique<detail::redis::OutboxFigures>();
+    }
+}
+
+std::optional<KeyLayout> RedisAdapter::url_key_layout(std::string_view url) {
+    std::string copy(url);
+    return detail::redis::take_key_layout(copy);
+}
+
+RedisAdapter::Options RedisAdapter::with_key_layout(Options options, std::optional<KeyLayout> config_layout,
+                                                    const ShardGroups* groups) {
+    const auto from_url = url_key_layout(options.url);  // the URL keeps it: the constructor reads it again
+    if (from_url && config_layout && *from_url != *config_layout) {
+        throw InvalidArgumentError("failpipe::RedisAdapter: the Redis URL says keyLayout=" + std::string(to_string(*from_url)) +
+                                   " but the config says \"keyLayout\": \"" + std::string(to_string(*config_layout)) +
+                                   "\": make them agree, or say it in one place");
+    }
+    const KeyLayout layout = from_url.value_or(config_layout.value_or(KeyLayout::prefix));
+    if (layout == KeyLayout::groups) {
+        if (groups == nullptr) {
+            throw InvalidArgumentError(std::string("failpipe::RedisAdapter: ") +
+                                       (from_url ? "the Redis URL asks for keyLayout=groups" : "key layout \"groups\" was asked") +
+                                       ", but there is no config to derive the shard groups from: give the workers' "
+                                       "config (on the command line: --config FILE); nothing was read or written");
+        }
+        options.shard_groups = *groups;
+    } else {
+        options.shard_groups.reset();
+    }
+    options.key_layout = layout;
+    return options;
+}
+
 RedisAdapter::RedisAdapter() : RedisAdapter(Options{}) {}
-RedisAdapter::~RedisAdapter() = default;
+RedisAdapter::~RedisAdapter() {
+    relay_.reset();  // stopped and joined before the cores it uses go
+}
+
+void RedisAdapter::start_relay() {
+    if (!sharded_ || !core_->options().outbox_relay || relay_started_.load(std::memory_order_acquire)) return;
+    std::call_once(relay_once_, [this] {
+        const auto idle = std::chrono::milliseconds(detail::redis::ceil_ms(core_->options().outbox_poll));
+        relay_ = std::make_unique<detail::redis::RelayThread>([this] { return relay_outbox(); }, idle);
+        relay_started_.store(true, std::memory_order_release);
+    });
+}
+
+void RedisAdapter::wake_relay() noexcept {
+    if (relay_started_.load(std::memory_order_acquire)) relay_->wake();
+}
 
 detail::redis::AdapterCore& RedisAdapter::core_of(const std::string& channel) {
     if (!sharded_) return *core_;
@@ -1269,6 +1439,7 @@ std::vector<std::string> RedisAdapter::push_batch(std::vector<OutgoingMessage> m
 std::vector<Delivery> RedisAdapter::reserve(const std::vector<std::string>& channels, std::size_t max_messages,
                                             std::chrono::milliseconds wait) {
     if (!sharded_ || channels.empty()) return core_->reserve(channels, max_messages, wait);
+    start_relay();
     auto groups = detail::redis::by_group(*sharded_, channels);
     if (groups.size() == 1) return groups.front().first->reserve(groups.front().second, max_messages, wait);
     if (wait.count() < 0) throw InvalidArgumentError("RedisAdapter::reserve: the wait must not be negative");
@@ -1291,21 +1462,27 @@ std::vector<Delivery> RedisAdapter::reserve(const std::vector<std::string>& chan
 
 void RedisAdapter::settle(const Delivery& delivery, Settlement&& settlement) {
     if (!sharded_) return core_->settle(delivery, settlement);
-    sharded_->check_same_group(delivery, settlement, "settle");
-    core_of(delivery.channel).settle(delivery, settlement);
+    start_relay();
+    const std::vector<bool> crossing = sharded_->crossing(delivery, settlement, "settle");
+    core_of(delivery.channel).settle(delivery, settlement, &crossing);
+    if (std::find(crossing.begin(), crossing.end(), true) != crossing.end()) wake_relay();
 }
 
 std::vector<std::exception_ptr> RedisAdapter::settle_batch(std::vector<SettleItem> items) {
     if (!sharded_) return core_->settle_batch(items);
+    start_relay();
     std::vector<std::exception_ptr> outcomes(items.size());
     std::map<detail::redis::AdapterCore*, std::vector<std::size_t>> positions;
+    std::vector<std::vector<bool>> crossing(items.size());
+    bool outbox = false;
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (items[i].delivery == nullptr || items[i].settlement == nullptr) {
             throw InvalidArgumentError("RedisAdapter::settle_batch: null delivery or settlement");
         }
         try {
-            sharded_->check_same_group(*items[i].delivery, *items[i].settlement, "settle_batch");
+            crossing[i] = sharded_->crossing(*items[i].delivery, *items[i].settlement, "settle_batch");
             positions[&sharded_->core_of(items[i].delivery->channel)].push_back(i);
+            outbox = outbox || std::find(crossing[i].begin(), crossing[i].end(), true) != crossing[i].end();
         } catch (const Error&) {
             outcomes[i] = std::current_exception();  // that item's own result: the others go ahead
         }
@@ -1313,15 +1490,21 @@ std::vector<std::exception_ptr> RedisAdapter::settle_batch(std::vector<SettleIte
     std::exception_ptr whole;  // a group's round trip failed: thrown after every group was tried
     for (auto& [core, where] : positions) {
         std::vector<SettleItem> part;
+        std::vector<std::vector<bool>> part_crossing;
         part.reserve(where.size());
-        for (std::size_t i : where) part.push_back(items[i]);
+        part_crossing.reserve(where.size());
+        for (std::size_t i : where) {
+            part.push_back(items[i]);
+            part_crossing.push_back(std::move(crossing[i]));
+        }
         try {
-            auto part_outcomes = core->settle_batch(part);
+            auto part_outcomes = core->settle_batch(part, &part_crossing);
             for (std::size_t k = 0; k < where.size(); ++k) outcomes[where[k]] = std::move(part_outcomes[k]);
         } catch (const Error&) {
             if (!whole) whole = std::current_exception();
         }
     }
+    if (outbox) wake_relay();
     if (whole) std::rethrow_exception(whole);
     return outcomes;
 }
@@ -1408,6 +1591,120 @@ std::string RedisAdapter::info(std::string_view section) { return core_->info(se
 const RedisAdapter::Options& RedisAdapter::options() const noexcept { return core_->options(); }
 
 const std::string& RedisAdapter::endpoint() const noexcept { return core_->endpoint(); }
+
+namespace detail::redis {
+namespace {
+
+// One group's relay step: take, publish each entry to its channel with its token, acknowledge
+// what was published. Returns how many entries were relayed; what could not be published stays
+// in the outbox (taken over by a relay after the visibility timeout) and is counted as failed.
+std::size_t relay_group(ShardedCores& sharded, const std::string& group, AdapterCore& source, OutboxFigures& figures,
+                        std::size_t max) {
+    OutboxTake take = source.outbox_take(max);
+    if (!take.unreadable.empty()) {
+        const std::string error = "outbox entry " + take.unreadable.front() + " of shard group \"" + group +
+                                  "\" lacks a field (t, i, b, d, k; written by hand?): left in the outbox";
+        logger().error("RedisAdapter: {} ({} such entries)", error, take.unreadable.size());
+        figures.failed(group, take.unreadable.size(), error);
+    }
+    if (take.entries.empty()) return 0;
+    // One apply call (of push operations, each with its entry's token) per target group.
+    std::map<AdapterCore*, std::vector<std::size_t>> by_target;
+    for (std::size_t i = 0; i < take.entries.size(); ++i) by_target[&sharded.core_of(take.entries[i].target)].push_back(i);
+    std::vector<std::string> done;
+    std::vector<std::pair<std::size_t, std::string>> failures;  // per target group: how many, the first error
+    done.reserve(take.entries.size());
+    for (auto& [target, positions] : by_target) {
+        std::vector<WriteOp> ops;
+        ops.reserve(positions.size());
+        for (std::size_t i : positions) {
+            const OutboxEntry& entry = take.entries[i];
+            std::vector<PushArg> push;
+            push.push_back(PushArg{entry.target, entry.id, std::string_view(entry.bytes), remaining_delay_ms(entry, take.now_ms)});
+            ops.emplace_back(PushOpArg{false, entry.token, std::move(push)});
+        }
+        target->send_ops(ops, Lane::writes);
+        std::size_t failed = 0;
+        std::string first_error;
+        for (std::size_t k = 0; k < ops.size(); ++k) {
+            const OutboxEntry& entry = take.entries[positions[k]];
+            if (ops[k].failure == WriteOp::Failure::none && ops[k].status >= 1) {
+                done.push_back(entry.stream_id);  // 1 published now, 2 by an earlier relay
+                continue;
+            }
+            if (failed++ == 0) {
+                first_error = "could not publish follow-up " + entry.id + " from shard group \"" + group + "\" to \"" +
+                              entry.target + "\" (it stays in the outbox and is tried again after the visibility "
+                              "timeout): " + ops[k].error;
+            }
+        }
+        if (failed > 0) {
+            // One line per target group and pass (a round trip that failed fails all its entries).
+            logger().warn("RedisAdapter: {}{}", first_error,
+                          failed > 1 ? " (and " + std::to_string(failed - 1) + " more follow-up(s) of this pass)" : "");
+            failures.emplace_back(failed, std::move(first_error));
+        }
+    }
+    outbox_fault_point("pushed");
+    source.outbox_ack(done);
+    figures.relayed(group, done.size());
+    for (auto& [count, error] : failures) figures.failed(group, count, std::move(error));  // last: the error stays shown
+    return done.size();
+}
+
+}  // namespace
+}  // namespace detail::redis
+
+std::size_t RedisAdapter::relay_outbox(std::size_t max_per_group) {
+    if (!sharded_) return 0;
+    if (max_per_group == 0) throw InvalidArgumentError("RedisAdapter::relay_outbox: max_per_group must be at least 1");
+    std::size_t relayed = 0;
+    std::exception_ptr first;  // one group's failure does not keep the others waiting
+    for (auto& [group, core] : sharded_->named()) {
+        try {
+            relayed += detail::redis::relay_group(*sharded_, group, *core, *outbox_figures_, max_per_group);
+        } catch (const Error& e) {
+            outbox_figures_->failed(group, 0, e.what());
+            logger().debug("RedisAdapter: relaying the outbox of shard group \"{}\" failed: {}", group, e.what());
+            if (!first) first = std::current_exception();
+        }
+    }
+    // Thrown only when nothing moved (the relay thread then backs off): a group whose master is
+    // away must not slow down the others.
+    if (first && relayed == 0) std::rethrow_exception(first);
+    return relayed;
+}
+
+std::vector<RedisAdapter::OutboxLag> RedisAdapter::outbox_lag() {
+    std::vector<OutboxLag> lags;
+    if (!sharded_) return lags;
+    for (auto& [group, core] : sharded_->named()) {
+        const auto state = core->outbox_state();
+        const auto figures = outbox_figures_->of(group);
+        lags.push_back(OutboxLag{group, state.entries, Seconds{state.oldest_age_s}, figures.relayed, figures.failed,
+                                 figures.last_error});
+    }
+    return lags;
+}
+
+void RedisAdapter::write_metrics(PrometheusWriter& writer) {
+    if (!sharded_) return;
+    for (const auto& lag : outbox_lag()) {
+        const std::vector<PrometheusLabel> labels{{"group", lag.group}};
+        writer.gauge("failpipe_outbox_relay_lag_seconds",
+                     "Age of the oldest follow-up in the shard group's outbox not yet relayed to its channel (0 when none)",
+                     labels, lag.oldest_age.count());
+        writer.gauge("failpipe_outbox_entries", "Follow-ups in the shard group's outbox not yet relayed", labels,
+                     static_cast<double>(lag.entries));
+        writer.counter("failpipe_outbox_relayed_total",
+                       "Follow-ups this process relayed from the shard group's outbox to their channels", labels,
+                       static_cast<double>(lag.relayed));
+        writer.counter("failpipe_outbox_relay_failures_total",
+                       "Attempts of this process to relay a follow-up of the shard group's outbox that failed (the "
+                       "follow-up stays in the outbox)",
+                       labels, static_cast<double>(lag.failed));
+    }
+}
 
 RedisAdapter::Stats RedisAdapter::stats() const noexcept {
     Stats total = core_->stats();

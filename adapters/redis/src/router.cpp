@@ -39,6 +39,7 @@ bool Router::cluster() {
                                        " runs without cluster support");
         }
         if (is_cluster) logger().info("RedisAdapter: {} is a Redis Cluster node; {} masters", display(), cluster_->masters().size());
+        if (!is_cluster) cluster_->drop_idle();  // the connection that asked: calls use single_ from now on
         decided_.store(is_cluster ? 2 : 1, std::memory_order_release);
     }
     return decided_.load(std::memory_order_acquire) == 2;

@@ -5,6 +5,17 @@ namespace {
 
 void add_flag(Args& call, bool value) { call.add(value ? "1" : "0"); }
 
+// The usual counts (none, one) without formatting a number.
+void add_count(Args& call, std::size_t count) {
+    if (count == 0) {
+        call.add("0");
+    } else if (count == 1) {
+        call.add("1");
+    } else {
+        call.add_number(static_cast<long long>(count));
+    }
+}
+
 // {channel id bytes delay-ms} per push (read.pushes).
 void add_pushes(Args& call, std::vector<PushArg>& pushes) {
     for (auto& push : pushes) {
@@ -43,14 +54,19 @@ ScriptCall ScriptHead::call(const Script& script, std::size_t more_parts) const 
 }
 
 // S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
+//   nout {channel id bytes delay-ms token}*
 std::size_t encode(Args& call, SettleArg&& op) {
     const std::size_t flag = add_delivery_op(call, "S", op.resend, op.delivery);
-    if (op.pushes.empty()) {
-        call.add("0");
-    } else {
-        call.add_number(static_cast<long long>(op.pushes.size()));
-    }
+    add_count(call, op.pushes.size());
     add_pushes(call, op.pushes);
+    add_count(call, op.outbox.size());
+    for (auto& entry : op.outbox) {
+        call.add(entry.push.channel);
+        call.add(entry.push.id);
+        std::move(entry.push.bytes).add_to(call);
+        std::move(entry.push.delay_ms).add_to(call);
+        std::move(entry.token).add_to(call);
+    }
     return flag;
 }
 
@@ -134,6 +150,23 @@ ScriptCall evicted_call(const ScriptHead& head, std::string_view channel) {
 
 // (nothing)
 ScriptCall reclaim_call(const ScriptHead& head) { return head.call(reclaim_script()); }
+
+// max
+ScriptCall outbox_take_call(const ScriptHead& head, std::size_t max) {
+    ScriptCall call = head.call(outbox_take_script(), 1);
+    call.args.add_number(static_cast<long long>(max));
+    return call;
+}
+
+// stream-id...
+ScriptCall outbox_ack_call(const ScriptHead& head, std::span<const std::string> stream_ids) {
+    ScriptCall call = head.call(outbox_ack_script(), stream_ids.size());
+    for (const auto& id : stream_ids) call.args.add(id);
+    return call;
+}
+
+// (nothing)
+ScriptCall outbox_lag_call(const ScriptHead& head) { return head.call(outbox_lag_script()); }
 
 namespace script_args_detail {
 // channel mode stream-cursor hash-cursor id...

@@ -82,11 +82,19 @@ struct DeliveryArg {
     std::string_view reserved_ms;  ///< when it was reserved, server ms
 };
 
-/// A settle: acknowledge @p delivery and add @p pushes, atomically.
+/// A follow-up to a channel of another shard group: written to the settling group's outbox, and
+/// published later by the relay as a push operation carrying @p token.
+struct OutboxArg {
+    PushArg push;
+    Text token;
+};
+
+/// A settle: acknowledge @p delivery and add @p pushes (and @p outbox entries), atomically.
 struct SettleArg {
     bool resend = false;  ///< a repeat of a try whose reply was lost
     DeliveryArg delivery;
     std::vector<PushArg> pushes;
+    std::vector<OutboxArg> outbox;  ///< shard groups only: pushes to other groups' channels
 };
 
 /// A release: give @p delivery back to its channel after @p delay_ms.
@@ -109,8 +117,9 @@ struct PushOpArg {
 std::size_t encode(Args& call, SettleArg&& op);
 std::size_t encode(Args& call, ReleaseArg&& op);
 std::size_t encode(Args& call, PushOpArg&& op);
-/// The number of parts encode() appends for a settle with @p pushes pushes (for Args::reserve).
-constexpr std::size_t settle_parts(std::size_t pushes) { return 7 + 4 * pushes; }
+/// The number of parts encode() appends for a settle with @p pushes pushes and @p outbox outbox
+/// entries (for Args::reserve).
+constexpr std::size_t settle_parts(std::size_t pushes, std::size_t outbox = 0) { return 8 + 4 * pushes + 5 * outbox; }
 
 // --- the other scripts: one call each --------------------------------------------------------
 
@@ -133,6 +142,12 @@ ScriptCall browse_after_call(const ScriptHead& head, std::string_view channel, s
 ScriptCall evicted_call(const ScriptHead& head, std::string_view channel);
 /// reclaim.lua.
 ScriptCall reclaim_call(const ScriptHead& head);
+/// outbox_take.lua: up to @p max outbox entries (idle ones taken over first, then new ones).
+ScriptCall outbox_take_call(const ScriptHead& head, std::size_t max);
+/// outbox_ack.lua: the outbox entries @p stream_ids were published.
+ScriptCall outbox_ack_call(const ScriptHead& head, std::span<const std::string> stream_ids);
+/// outbox_lag.lua.
+ScriptCall outbox_lag_call(const ScriptHead& head);
 
 /// How remove.lua and move_read.lua look for ids: where the index says, or one step of a scan.
 struct Lookup {

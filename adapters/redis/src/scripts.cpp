@@ -87,6 +87,19 @@ const Script& reclaim_script() {
     return script;
 }
 
+const Script& outbox_take_script() {
+    static const Script script = make("outbox-take", lua::outbox_take);
+    return script;
+}
+const Script& outbox_ack_script() {
+    static const Script script = make("outbox-ack", lua::outbox_ack);
+    return script;
+}
+const Script& outbox_lag_script() {
+    static const Script script = make("outbox-lag", lua::outbox_lag);
+    return script;
+}
+
 std::string_view prelude_source() { return lua::prelude; }
 
 }  // namespace failpipe::detail::redis

@@ -43,6 +43,12 @@ const Script& move_read_script();
 const Script& move_script();
 /// reclaim.lua: gives idle deliveries back.
 const Script& reclaim_script();
+/// outbox_take.lua: the relay's reservation of a group's outbox entries.
+const Script& outbox_take_script();
+/// outbox_ack.lua: acknowledges and deletes relayed outbox entries.
+const Script& outbox_ack_script();
+/// outbox_lag.lua: entries not relayed yet and the age of the oldest.
+const Script& outbox_lag_script();
 
 /// lua/prelude.lua on its own (the helpers and argument decoders every script starts with), for
 /// tests that check the decoders against script_args.hpp.

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <string>
 
+#include "cluster_client.hpp"
 #include "failpipe/error.hpp"
 
 namespace failpipe::detail::redis {
@@ -161,6 +162,42 @@ Endpoint parse_url(std::string_view url) {
     endpoint.display = shown_host + ":" + std::to_string(endpoint.port) + "/" + std::to_string(endpoint.db);
     endpoint.redacted = redact(url);
     return endpoint;
+}
+
+std::optional<KeyLayout> take_key_layout(std::string& url) {
+    constexpr std::string_view kName = "keyLayout=";
+    const auto at = url.rfind('@');
+    const auto question = url.find('?', at == std::string::npos ? 0 : at);
+    if (question == std::string::npos) return std::nullopt;
+    const std::string base = url.substr(0, question);
+    const std::string query = url.substr(question + 1);
+    std::optional<KeyLayout> layout;
+    std::string rest;  // the other parameters
+    std::size_t begin = 0;
+    while (begin <= query.size()) {
+        std::size_t end = query.find('&', begin);
+        if (end == std::string::npos) end = query.size();
+        const std::string_view pair = std::string_view(query).substr(begin, end - begin);
+        if (pair.starts_with(kName)) {
+            const std::string shown = redacted_url(base) + "?" + query;  // never shows a password
+            if (layout) {
+                throw InvalidArgumentError("failpipe::RedisAdapter: invalid Redis URL \"" + shown +
+                                           "\": \"keyLayout\" is given twice");
+            }
+            const std::string_view value = pair.substr(kName.size());
+            layout = key_layout_named(value);
+            if (!layout) {
+                throw InvalidArgumentError("failpipe::RedisAdapter: invalid Redis URL \"" + shown +
+                                           "\": keyLayout must be \"prefix\" (every key under {prefix}) or \"groups\" "
+                                           "(each shard group's keys under {prefix:group}), not \"" + std::string(value) + "\"");
+            }
+        } else {
+            rest += (rest.empty() ? "" : "&") + std::string(pair);
+        }
+        begin = end + 1;
+    }
+    if (layout) url = rest.empty() ? base : base + "?" + rest;
+    return layout;
 }
 
 }  // namespace failpipe::detail::redis

@@ -2,8 +2,11 @@
 // message, so that no error or log line can show them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "failpipe/shard_groups.hpp"
 
 namespace failpipe::detail::redis {
 
@@ -22,5 +25,11 @@ struct Endpoint {
 /// Parses `redis://[user:password@]host[:port][/db]`. Throws InvalidArgumentError naming what is
 /// wrong; the message shows the URL with its user-info redacted.
 Endpoint parse_url(std::string_view url);
+
+/// The key layout the query of @p url names (`?keyLayout=prefix|groups`), and @p url without that
+/// parameter (the other parameters, e.g. durability's, kept in their order; no `?` left when none
+/// remain). The query starts at the first `?` after the user-info. Throws InvalidArgumentError (URL
+/// redacted) for another value or the parameter given twice.
+std::optional<KeyLayout> take_key_layout(std::string& url);
 
 }  // namespace failpipe::detail::redis

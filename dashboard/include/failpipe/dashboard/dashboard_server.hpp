@@ -53,10 +53,17 @@ struct DashboardOptions {
     ListenAddress listen{"127.0.0.1", 8080};  ///< Port 0 = any free port (tests).
     /// Required for an address other machines can reach (the server then logs a warning).
     bool allow_non_loopback = false;
+    /// Besides the listen address itself and the loopback names (`127.0.0.1`, `localhost`, `[::1]`)
+    /// with the port, the `Host` values a request may carry (DNS-rebinding guard): `dash.example.com`
+    /// (meaning that name with the listen port) or `dash.example.com:443` (behind a proxy). Any other
+    /// Host is refused with 403. Needed when listening on a wildcard address (`0.0.0.0`), which no
+    /// browser sends as Host.
+    std::vector<std::string> allowed_hosts;
     /// Refuse every mutating request (403) and hide the actions in the page.
     bool read_only = false;
     /// The token every mutating request must carry in the `X-Failpipe-Token` header. Empty: a random
-    /// one (32 bytes from /dev/urandom, hex), see DashboardServer::token(). At least 16 characters.
+    /// one (32 bytes from /dev/urandom, hex), see DashboardServer::token(). 16 to 512 printable
+    /// ASCII characters, no spaces.
     std::string token;
     std::string dead_letter_suffix = ":dlq";
     std::string parked_suffix = ":parked";
@@ -82,6 +89,10 @@ struct DashboardOptions {
     std::size_t max_jobs = 4;                  ///< Replays and purges running at once (429 beyond).
     std::size_t threads = 8;                   ///< Threads serving requests.
     std::size_t max_scans = 2;                 ///< Lists, counts, groups and replays/purges scanning at once (429 beyond).
+    /// How long one request may scan a dead-letter channel (a list, count, groups, message, or the
+    /// dry run of a replay or purge): past it the request answers 504 (`kind: timeout`) and frees its
+    /// scan slot. Replay and purge jobs have no deadline. Above 0.
+    Seconds scan_timeout{30.0};
 };
 
 /// @brief The dashboard's HTTP server. RAII: the destructor stops it and every job (a replay or
@@ -99,7 +110,9 @@ public:
     /// started already). Throws DashboardError when it cannot bind (the message names the address
     /// and the cause), or after stop() (a server starts once).
     std::uint16_t start();
-    /// @brief Stops serving, cancels running jobs (between two chunks) and joins every thread.
+    /// @brief Stops serving and joins every thread. Scans in progress answer 503 and running jobs
+    /// end `cancelled` at their next message (or when the adapter call in flight returns, bounded by
+    /// the adapter's own timeouts), so stop() does not wait for a scan or a job to finish.
     void stop();
 
     /// @brief The address served, with the port actually bound.
@@ -117,8 +130,10 @@ private:
 /// @brief 32 random bytes from /dev/urandom as 64 hex digits. Throws DashboardError when it cannot read them.
 std::string random_token();
 
-/// @brief The token in @p path (its first line, surrounding spaces removed). Throws DashboardError
-/// when the file cannot be read, is empty, or holds fewer than 16 characters.
+/// @brief The token in @p path (its first line, surrounding spaces removed). Throws DashboardError,
+/// naming the file, when it cannot be read, is not a regular file, is open to other users (any
+/// group or other permission bit: the message says `chmod 600`), is larger than 4 KiB, or its first
+/// line is not 16 to 512 printable ASCII characters without spaces.
 std::string read_token_file(const std::string& path);
 
 /// @brief The dashboard of a worker runtime, from config `dashboard` (started; null when

@@ -32,7 +32,9 @@ struct RuntimeEndpointsOptions {
 ///   warning, 503 for unhealthy; dead letters "growing" compares with the previous request's report.
 ///
 /// @p pool, @p metrics and @p adapter must outlive the returned server. Adds two collectors to
-/// @p metrics (call once per Metrics). Throws EndpointServerError when the address cannot be bound.
+/// @p metrics that write only while the returned server lives (one server per Metrics at a time;
+/// a new one after the old is destroyed is fine). Throws EndpointServerError when the address
+/// cannot be bound.
 std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<Metrics> metrics,
                                               std::shared_ptr<AdapterInterface> adapter,
                                               RuntimeEndpointsOptions options = {});

@@ -18,8 +18,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,12 +29,15 @@
 
 #include "failpipe/adapter.hpp"
 #include "failpipe/clock.hpp"
+#include "failpipe/prometheus.hpp"
 #include "failpipe/shard_groups.hpp"
 
 namespace failpipe {
 
 namespace detail::redis {
 class AdapterCore;
+class OutboxFigures;
+class RelayThread;
 class ShardedCores;
 }  // namespace detail::redis
 
@@ -60,7 +65,8 @@ public:
         /// allowed in user and password; IPv6 hosts in brackets). For a Redis Cluster, any node's URL,
         /// or several seed nodes: `redis://[user:password@]host1:port1,host2:port2` (docs/cluster.md).
         /// A query `?durability=replicas&replicas=N&waitMs=T` sets the three durability fields (it
-        /// wins over them; docs/redis.md, "Durability"); any other parameter is an InvalidArgumentError.
+        /// wins over them; docs/redis.md, "Durability"); `?keyLayout=prefix|groups` sets key_layout;
+        /// any other parameter is an InvalidArgumentError.
         std::string url = "redis://127.0.0.1:6379";
         /// One server or a Redis Cluster: found out from the URL's node by default.
         Cluster cluster = Cluster::automatic;
@@ -93,10 +99,47 @@ public:
         std::size_t max_message_bytes = 0;
         /// Shard groups (failpipe::Config::shard_groups, ShardGroups::derive). Unset: every key under
         /// `{key_prefix}`, as always. Set: each channel's keys under its group's tag
-        /// `{key_prefix:group}` (shard_hash_tag), so groups spread over a cluster's masters; a
-        /// settle that pushes to another group is refused (docs/cluster.md, "Several shard groups").
+        /// `{key_prefix:group}` (shard_hash_tag), so groups spread over a cluster's masters. A
+        /// settle's push to another group's channel goes to the settling group's outbox in the same
+        /// atomic step and is published by the outbox relay (docs/cluster.md, "Several shard groups").
         std::optional<ShardGroups> shard_groups;
+        /// Where keys live (the URL's `?keyLayout=` sets it too; the two must agree). Unset: `groups`
+        /// when shard_groups is set, else `prefix`. `groups` without shard_groups, and `prefix` with
+        /// them, are InvalidArgumentErrors: a layout is never changed behind the caller's back.
+        /// After construction, options() says which one is in effect.
+        std::optional<KeyLayout> key_layout;
+        /// With shard_groups: run the outbox relay on a background thread of this adapter, started by
+        /// its first reserve, settle or settle_batch (so a worker process relays; an adapter only
+        /// used to push or inspect never starts it) and stopped by the destructor. Turn it off for
+        /// short-lived tools; relay_outbox() still relays on demand. Some process with shard_groups
+        /// must relay, or follow-ups to other groups wait in the outbox (outbox_lag() shows it).
+        bool outbox_relay = true;
+        /// The longest an idle relay waits before looking at the outboxes again (a settle of this
+        /// adapter that writes to an outbox wakes it at once; this bounds the delay of follow-ups
+        /// settled by other processes, and of entries taken over from a relay that died).
+        Seconds outbox_poll{1.0};
     };
+
+    /// @brief How far the outbox relay is behind in one shard group (outbox_lag()).
+    struct OutboxLag {
+        std::string group;            ///< The shard group (the source of the follow-ups).
+        std::size_t entries = 0;      ///< Follow-ups in its outbox not yet relayed (also those a relay holds right now).
+        Seconds oldest_age{0.0};      ///< Age of the oldest of them, by the group's server clock; 0 when none.
+        std::uint64_t relayed = 0;    ///< Follow-ups this adapter relayed from the group (since it was made).
+        std::uint64_t failed = 0;     ///< This adapter's attempts to relay one that failed (it stayed in the outbox).
+        std::string last_error;       ///< Why the last attempt failed; empty once one succeeded since.
+    };
+
+    /// @brief The key layout @p url's query names (`?keyLayout=groups`), or std::nullopt. Throws
+    /// InvalidArgumentError (URL redacted) for another value.
+    static std::optional<KeyLayout> url_key_layout(std::string_view url);
+
+    /// @brief @p options set up for the key layout a deployment asks for, in its config
+    /// (@p config_layout: Config::key_layout) or in options.url (`?keyLayout=`): with `groups`,
+    /// shard_groups = *@p groups (Config::shard_groups) and key_layout = groups; else key_layout =
+    /// prefix. Throws InvalidArgumentError when the config and the URL name different layouts, or
+    /// when `groups` is asked and @p groups is null (no config to derive them from).
+    static Options with_key_layout(Options options, std::optional<KeyLayout> config_layout, const ShardGroups* groups);
 
     /// @brief Counters of what the adapter sent (since it was made).
     struct Stats {
@@ -185,11 +228,38 @@ public:
     /// settles were combined (write_operations / write_round_trips).
     Stats stats() const noexcept;
 
+    /// @brief With shard_groups: one pass of the outbox relay over every group this adapter knows
+    /// (the config's, and those met since): up to @p max_per_group follow-ups of each group's outbox
+    /// (those another relay took more than a visibility timeout ago first) are published to their
+    /// channels, each with its push token (a follow-up published before is not published again),
+    /// then deleted from the outbox. Returns how many were relayed (0 without shard_groups). A
+    /// follow-up that cannot be published stays, is logged and counted (outbox_lag()). Throws
+    /// ConnectionError (and the like) only when no group could be relayed.
+    std::size_t relay_outbox(std::size_t max_per_group = 256);
+
+    /// @brief With shard_groups: per group known to this adapter, by name, the follow-ups waiting in
+    /// its outbox and the age of the oldest (read from Redis: one call per group), and what this
+    /// adapter's relay did. Empty without shard_groups.
+    std::vector<OutboxLag> outbox_lag();
+
+    /// @brief The adapter's figures for Prometheus (BrokerAdapter::write_metrics; serve_runtime()
+    /// collects them, or `metrics->add_collector([adapter](PrometheusWriter& w) { adapter->write_metrics(w); })`).
+    /// With shard_groups, per group (label `group`): `failpipe_outbox_relay_lag_seconds` and
+    /// `failpipe_outbox_entries` (gauges, from outbox_lag()), `failpipe_outbox_relayed_total` and
+    /// `failpipe_outbox_relay_failures_total` (counters of this process). Without, nothing.
+    void write_metrics(PrometheusWriter& writer) override;
+
 private:
     detail::redis::AdapterCore& core_of(const std::string& channel);
+    void start_relay();
+    void wake_relay() noexcept;
 
     std::unique_ptr<detail::redis::AdapterCore> core_;       // `{key_prefix}`: the only one without shard groups
     std::unique_ptr<detail::redis::ShardedCores> sharded_;  // one core per group; null without shard groups
+    std::unique_ptr<detail::redis::OutboxFigures> outbox_figures_;  // with shard groups
+    std::once_flag relay_once_;
+    std::atomic<bool> relay_started_{false};
+    std::unique_ptr<detail::redis::RelayThread> relay_;  // the outbox relay, once started
 };
 
 }  // namespace failpipe
