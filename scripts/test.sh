@@ -4,7 +4,7 @@
 #   build     the normal build (scripts/build.sh: Release, -Werror, everything)
 #   asan      core + Redis suites and fuzz replays under ASan + UBSan (scripts/sanitize.sh asan)
 #   tsan      the core suite under TSan (scripts/sanitize.sh tsan)
-#   fuzz      each libFuzzer target for a short while (scripts/fuzz.sh --seconds 10)
+#   fuzz      each libFuzzer target for a short while, two at once (scripts/fuzz.sh --seconds 10 --jobs 2)
 #   tests     the normal suite: unit, integration, fault, CLI, examples, install, fuzz replays, and the
 #             browser tests (headless Chromium, required here: FAILPIPE_REQUIRE_BROWSER=1), with a
 #             redis-server and a Redis Cluster (6 nodes) of its own on loopback. Last, so its ctest
@@ -34,16 +34,29 @@ results=()
 failed=0
 started=$(date +%s)
 
+times_file=$(mktemp -t failpipe-times.XXXXXX)
+children_cpu() {  # sets cpu_now: CPU seconds (user + sys) of every finished child so far, compilers included
+  # `times` runs in this shell: in a $(...) subshell it would count that subshell's children only.
+  times >"${times_file}"
+  cpu_now=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] }
+                           printf "%d", n }' "${times_file}")
+}
+
 stage() {  # <name> <command...>
   local name=$1; shift
   local begin; begin=$(date +%s)
+  children_cpu
+  local cpu_before=${cpu_now}
   echo "==> test.sh: stage ${name}: started $(date -u +%H:%M:%S)"
   local status=0
   "$@" || status=$?
   local took=$(( $(date +%s) - begin ))
+  # CPU time as well as wall time: on a shared machine the wall time says more about the neighbours.
+  children_cpu
+  local cpu=$(( cpu_now - cpu_before ))
   local line
-  if [ "${status}" -eq 0 ]; then line="test.sh: stage ${name}: ok (${took} s)"
-  else line="test.sh: stage ${name}: FAILED (exit ${status}, ${took} s)"; failed=1; fi
+  if [ "${status}" -eq 0 ]; then line="test.sh: stage ${name}: ok (${took} s, CPU ${cpu} s)"
+  else line="test.sh: stage ${name}: FAILED (exit ${status}, ${took} s, CPU ${cpu} s)"; failed=1; fi
   echo "==> ${line}"
   results+=("${line}")
   return "${status}"
@@ -69,7 +82,7 @@ stage build scripts/build.sh
 built=$?
 [ "${sanitize}" -eq 1 ] && stage asan scripts/sanitize.sh asan
 [ "${sanitize}" -eq 1 ] && stage tsan scripts/sanitize.sh tsan
-[ "${fuzz}" -eq 1 ] && stage fuzz scripts/fuzz.sh --seconds "${fuzz_seconds}"
+[ "${fuzz}" -eq 1 ] && stage fuzz scripts/fuzz.sh --seconds "${fuzz_seconds}" --jobs 2
 if [ "${built}" -eq 0 ]; then
   stage tests normal_tests
 else
@@ -85,5 +98,5 @@ if counts=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "${summary_file}" | tai
   total=${counts##* }
   echo "tests: $(( total - failed_count )) passed, ${failed_count} failed"
 fi
-rm -f "${summary_file}"
+rm -f "${summary_file}" "${times_file}"
 exit "${failed}"
