@@ -72,16 +72,31 @@ TEST_CASE("runtime endpoints: /metrics parses back with the pool's counts, depth
     CHECK(unhealthy->status == 503);
 }
 
-TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, /metrics has each gauge once - the old server's collectors are gone") {
-    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+namespace {
+
+// A pool on "orders" that is never started: the endpoints read its gauges only.
+std::unique_ptr<failpipe::WorkerPool> idle_pool(std::shared_ptr<failpipe::AdapterInterface> adapter) {
     failpipe::WorkerOptions worker;
     worker.channels = {"orders"};
-    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
-                              failpipe::WorkerPoolOptions{});
-    auto metrics = std::make_shared<failpipe::Metrics>();
+    return std::make_unique<failpipe::WorkerPool>(std::move(adapter), failpipe::FailureMiddlewareDispatcher{},
+                                                  failpipe::Classifier{}, worker, failpipe::WorkerPoolOptions{});
+}
+
+failpipe::http::RuntimeEndpointsOptions loopback_options() {
     failpipe::http::RuntimeEndpointsOptions options;
     options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
     options.channels = {"orders"};
+    return options;
+}
+
+}  // namespace
+
+TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, /metrics has each gauge once - the old server's collectors are gone") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    auto pool_owner = idle_pool(adapter);
+    failpipe::WorkerPool& pool = *pool_owner;
+    auto metrics = std::make_shared<failpipe::Metrics>();
+    auto options = loopback_options();
     failpipe::http::serve_runtime(pool, metrics, adapter, options).reset();  // served, then stopped
     auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
     httplib::Client client("127.0.0.1", server->address().port);
@@ -139,14 +154,10 @@ private:
 TEST_CASE("runtime endpoints: a /health waiting on a slow broker does not hold up the next /health - each probes on its own") {
     auto memory = std::make_shared<failpipe::InMemoryAdapter>();
     auto adapter = std::make_shared<GatedDepth>(memory);
-    failpipe::WorkerOptions worker;
-    worker.channels = {"orders"};
-    failpipe::WorkerPool pool(memory, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
-                              failpipe::WorkerPoolOptions{});
+    auto pool_owner = idle_pool(memory);
+    failpipe::WorkerPool& pool = *pool_owner;
     auto metrics = std::make_shared<failpipe::Metrics>();
-    failpipe::http::RuntimeEndpointsOptions options;
-    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
-    options.channels = {"orders"};
+    auto options = loopback_options();
     options.health_timeout = failpipe::Seconds{30.0};
     auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
     const auto port = server->address().port;
@@ -180,14 +191,10 @@ public:
 
 TEST_CASE("runtime endpoints: /metrics carries the adapter's own figures (BrokerAdapter::write_metrics)") {
     auto adapter = std::make_shared<AdapterWithFigures>();
-    failpipe::WorkerOptions worker;
-    worker.channels = {"orders"};
-    failpipe::WorkerPool pool(adapter, failpipe::FailureMiddlewareDispatcher{}, failpipe::Classifier{}, worker,
-                              failpipe::WorkerPoolOptions{});
+    auto pool_owner = idle_pool(adapter);
+    failpipe::WorkerPool& pool = *pool_owner;
     auto metrics = std::make_shared<failpipe::Metrics>();
-    failpipe::http::RuntimeEndpointsOptions options;
-    options.listen = failpipe::ListenAddress::parse("127.0.0.1:0");
-    options.channels = {"orders"};
+    auto options = loopback_options();
     auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
     httplib::Client client("127.0.0.1", server->address().port);
     client.set_read_timeout(5);
