@@ -200,4 +200,71 @@ ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_
     return call;
 }
 
+// I channel group limit
+ScriptCall migrate_inventory_call(const ScriptHead& head, std::string_view channel, std::string_view group,
+                                  std::size_t limit) {
+    ScriptCall call = head.call(migrate_source_script(), 4);
+    call.args.add("I");
+    call.args.add(channel);
+    call.args.add(group);
+    call.args.add_number(static_cast<long long>(limit));
+    return call;
+}
+
+// R channel group max cursor
+ScriptCall migrate_read_call(const ScriptHead& head, std::string_view channel, std::string_view group, std::size_t max,
+                             std::string_view cursor) {
+    ScriptCall call = head.call(migrate_source_script(), 5);
+    call.args.add("R");
+    call.args.add(channel);
+    call.args.add(group);
+    call.args.add_number(static_cast<long long>(max));
+    call.args.add(cursor);
+    return call;
+}
+
+// D channel {kind ref expect}*: expect is the delayed value, or the counter, as read
+ScriptCall migrate_delete_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items) {
+    ScriptCall call = head.call(migrate_source_script(), 2 + 3 * items.size());
+    call.args.add("D");
+    call.args.add(channel);
+    for (const auto& item : items) {
+        call.args.add(item.kind);
+        call.args.add(item.ref);
+        if (item.kind == "d" && !item.fields.empty()) {
+            call.args.add(item.fields.front());
+        } else if (item.kind == "e") {
+            call.args.add(item.num);
+        } else {
+            call.args.add("");
+        }
+    }
+    return call;
+}
+
+// F channel
+ScriptCall migrate_finish_call(const ScriptHead& head, std::string_view channel) {
+    ScriptCall call = head.call(migrate_source_script(), 2);
+    call.args.add("F");
+    call.args.add(channel);
+    return call;
+}
+
+// channel {kind token ref num nfields field*}*
+ScriptCall migrate_target_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items) {
+    std::size_t parts = 1;
+    for (const auto& item : items) parts += 5 + item.fields.size();
+    ScriptCall call = head.call(migrate_target_script(), parts);
+    call.args.add(channel);
+    for (const auto& item : items) {
+        call.args.add(item.kind);
+        call.args.add(item.token);
+        call.args.add(item.ref);
+        call.args.add(item.num);
+        add_count(call.args, item.fields.size());
+        for (const auto& field : item.fields) call.args.add(field);
+    }
+    return call;
+}
+
 }  // namespace failpipe::detail::redis
