@@ -102,33 +102,7 @@ TEST_CASE("redis layout migrate - --dry-run prints what would move per channel a
 }
 
 TEST_CASE("redis layout migrate - SIGKILLed part-way and run again: every message once, none lost") {
-    const std::string url = rt::test_redis_url();
-    const std::string prefix = rt::unique_prefix("migrate");
-    const ConfigFile file(config_text());
-    const Config config = load_config_file(file.path());
-    auto old = old_layout(url, prefix);
-    std::vector<OutgoingMessage> batch;
-    for (int i = 0; i < 3000; ++i) {
-        const std::string channel = i % 3 == 0 ? "orders" : i % 3 == 1 ? "emails" : "orders:dlq";
-        batch.push_back(OutgoingMessage{channel, message("m" + std::to_string(i)), Seconds{i % 10 == 0 ? 600.0 : 0.0}});
-    }
-    old->push_batch(batch);
-    const Snapshot before = snapshot(*old, kChannels);
-
-    // Killed at growing moments; each run picks up where the last one stopped.
-    int kills = 0;
-    for (const auto after : {150ms, 300ms, 600ms, 1200ms}) {
-        if (kill_migration_after(migrate_args(url, prefix, file, "--batch 20"), after)) ++kills;
-    }
-    const auto finish = run_cli(migrate_args(url, prefix, file, "--batch 20"));
-    INFO(finish.output);
-    INFO("killed ", kills, " times");
-    CHECK(kills > 0);
-    REQUIRE((finish.status == 0));
-    const auto moved = new_layout(url, prefix, config);
-    CHECK(snapshot(*moved, kChannels) == before);  // each message exactly once, every field kept
-    CHECK(total(*moved, kChannels) == 3000);
-    CHECK(total(*old, kChannels) == 0);
+    check_killed_and_resumed(rt::test_redis_url(), rt::unique_prefix("migrate"));
 }
 
 TEST_CASE("redis layout migrate - a copy whose old entry was not deleted yet is recognised: already there, not doubled") {

@@ -53,6 +53,27 @@ std::vector<std::string> strings(const redisReply& reply, const std::string& whe
     return out;
 }
 
+// The WAIT the URL's `?durability=replicas` asks for (none by default), after each copy: the old
+// entries are deleted only once the copies are on that many replicas, so a failover of the group's
+// master cannot lose a message that was already deleted from the old keys.
+RedisAdapter::Options url_durability(const std::string& url) {
+    RedisAdapter::Options adapter;
+    adapter.url = url;
+    return with_url_durability(adapter);
+}
+
+std::string without_durability(const std::string& url) { return url_durability(url).url; }
+
+ReplicaWait replica_wait_of(const RedisLayoutMigration::Options& options) {
+    const RedisAdapter::Options adapter = url_durability(options.url);
+    ReplicaWait wait;
+    if (adapter.durability != RedisAdapter::Durability::replicas) return wait;
+    wait.replicas = static_cast<long long>(adapter.durability_replicas);
+    wait.timeout_ms = whole_ms(adapter.durability_timeout);
+    wait.command_timeout = std::chrono::milliseconds(whole_ms(options.command_timeout));
+    return wait;
+}
+
 RedisLayoutMigration::Options checked(RedisLayoutMigration::Options options) {
     take_key_layout(options.url);  // the migration always goes from prefix to groups
     RedisAdapter::Options adapter;  // the adapter's own checks of the URL's query, prefix and timeouts
@@ -64,7 +85,6 @@ RedisLayoutMigration::Options checked(RedisLayoutMigration::Options options) {
     adapter.cluster = RedisAdapter::Cluster::no;  // not connected: only checked
     if (options.url.find(',') != std::string::npos) adapter.cluster = RedisAdapter::Cluster::automatic;
     RedisAdapter check(adapter);
-    options.url = with_url_durability(adapter).url;
     if (options.batch == 0 || options.batch > kMaxBatch) {
         throw InvalidArgumentError("failpipe::RedisLayoutMigration: batch must be 1.." + std::to_string(kMaxBatch));
     }
@@ -78,7 +98,8 @@ class MigrationRun {
 public:
     explicit MigrationRun(RedisLayoutMigration::Options options)
         : options_(checked(std::move(options))),
-          router_(parse_seed_list(options_.url), ClusterMode::automatic,
+          durability_(replica_wait_of(options_)),
+          router_(parse_seed_list(without_durability(options_.url)), ClusterMode::automatic,
                   ClusterSettings{options_.connect_timeout, options_.command_timeout, 2, 2}, counters_),
           visibility_ms_(std::to_string(whole_ms(options_.visibility_timeout))),
           old_("{" + options_.key_prefix + "}", visibility_ms_) {}
@@ -266,7 +287,12 @@ private:
             items.push_back(std::move(item));
         }
         if (items.empty()) return false;
-        Reply wrote = script(target, migrate_target_call(target, plan.channel, items), "EVALSHA migrate-target");
+        Reply wrote = call(target, [&](Connection& connection) {
+            Reply reply = run_script(connection, migrate_target_call(target, plan.channel, items));
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA migrate-target");
+            if (durability_.enabled()) wait_for_replicas(connection, durability_, "layout migrate");
+            return reply;
+        });
         const std::string letters = text(*wrote, where, "EVALSHA migrate-target");
         if (letters.size() != items.size()) throw_unexpected_reply(*wrote, where, "EVALSHA migrate-target", "one letter per item");
         Reply deleted = script(old_, migrate_delete_call(old_, plan.channel, items), what);
@@ -310,6 +336,7 @@ private:
     }
 
     RedisLayoutMigration::Options options_;
+    ReplicaWait durability_;
     Counters counters_;  // before router_, which keeps a reference
     Router router_;
     std::string visibility_ms_;

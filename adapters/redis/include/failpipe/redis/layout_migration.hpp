@@ -51,7 +51,9 @@ class RedisLayoutMigration {
 public:
     struct Options {
         /// The broker, as RedisAdapter::Options::url (one server, or any node of a cluster); a
-        /// `?keyLayout=` parameter is ignored (the migration always goes from `prefix` to `groups`).
+        /// `?keyLayout=` parameter is ignored (the migration always goes from `prefix` to `groups`);
+        /// with `?durability=replicas&replicas=N`, each batch's copies wait (WAIT) for N replicas
+        /// before the old entries are deleted, so a failover of a group's master loses none.
         std::string url = "redis://127.0.0.1:6379";
         /// The key prefix of both layouts.
         std::string key_prefix = "failpipe";
