@@ -157,6 +157,18 @@ inline Filled fill(const std::string& url, const std::string& prefix, const Conf
     return filled;
 }
 
+/// A deployment of the prefix layout under @p prefix filled by fill(), with its config (visibility 1 s).
+struct Deployment {
+    Deployment(std::string url_, std::string prefix_)
+        : url(std::move(url_)), prefix(std::move(prefix_)), file(config_text(1)), config(load_config_file(file.path())),
+          filled(fill(url, prefix, config)) {}
+    std::string url;
+    std::string prefix;
+    ConfigFile file;
+    Config config;
+    Filled filled;
+};
+
 /// Checks that everything fill() wrote is under the groups' keys, once, and nothing under {prefix}.
 inline void check_moved(const std::string& url, const std::string& prefix, const Config& config, const Filled& filled) {
     auto moved = new_layout(url, prefix, config);

@@ -58,47 +58,39 @@ std::size_t copy_without_delete(const std::string& url, const std::string& prefi
 }  // namespace
 
 TEST_CASE("redis layout migrate - every kind of message moves to its group's keys with its fields, counts and due times") {
-    const std::string url = rt::test_redis_url();
-    const std::string prefix = rt::unique_prefix("migrate");
-    const ConfigFile file(config_text(1));
-    const Config config = load_config_file(file.path());
-    const Filled filled = fill(url, prefix, config);
+    const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
 
-    const auto run = run_cli(migrate_args(url, prefix, file));
+    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file));
     INFO(run.output);
     REQUIRE(run.status == 0);
-    const std::string n = std::to_string(filled.messages);
+    const std::string n = std::to_string(d.filled.messages);
     CHECK(contains(run.output, "total: found " + n + " = moved " + n + " + already there 0"));
-    CHECK(contains(run.output, "removed the keys of 3 of 3 channel(s) under {" + prefix + "}"));
-    check_moved(url, prefix, config, filled);
+    CHECK(contains(run.output, "removed the keys of 3 of 3 channel(s) under {" + d.prefix + "}"));
+    check_moved(d.url, d.prefix, d.config, d.filled);
 
     // Run again: nothing left, nothing changed.
-    const auto again = run_cli(migrate_args(url, prefix, file));
+    const auto again = run_cli(migrate_args(d.url, d.prefix, d.file));
     INFO(again.output);
     CHECK(again.status == 0);
-    CHECK(contains(again.output, "nothing left to move under {" + prefix + "}"));
-    CHECK(total(*new_layout(url, prefix, config), kChannels) == filled.messages);
+    CHECK(contains(again.output, "nothing left to move under {" + d.prefix + "}"));
+    CHECK(total(*new_layout(d.url, d.prefix, d.config), kChannels) == d.filled.messages);
 }
 
 TEST_CASE("redis layout migrate - --dry-run prints what would move per channel and group and changes nothing") {
-    const std::string url = rt::test_redis_url();
-    const std::string prefix = rt::unique_prefix("migrate");
-    const ConfigFile file(config_text(1));
-    const Config config = load_config_file(file.path());
-    const Filled filled = fill(url, prefix, config);
+    const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
 
-    const auto run = run_cli(migrate_args(url, prefix, file, "--dry-run"));
+    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file, "--dry-run"));
     INFO(run.output);
     REQUIRE(run.status == 0);
     CHECK(contains(run.output, "dry run: nothing was changed"));
-    CHECK(contains(run.output, "{" + prefix + ":orders}"));
+    CHECK(contains(run.output, "{" + d.prefix + ":orders}"));
     CHECK(contains(run.output, "group emails: 27 message(s) of 1 channel(s)"));
     CHECK(contains(run.output, "group orders: 48 message(s) of 2 channel(s)"));
-    CHECK(contains(run.output, "would move " + std::to_string(filled.messages) + " message(s) of 3 channel(s) to 2 group(s)"));
-    auto old = old_layout(url, prefix);
-    CHECK(snapshot(*old, kChannels) == filled.waiting);
-    CHECK(scard(url, "{" + prefix + ":orders}") == "0");
-    CHECK(scard(url, "{" + prefix + ":emails}") == "0");
+    CHECK(contains(run.output, "would move " + std::to_string(d.filled.messages) + " message(s) of 3 channel(s) to 2 group(s)"));
+    auto old = old_layout(d.url, d.prefix);
+    CHECK(snapshot(*old, kChannels) == d.filled.waiting);
+    CHECK(scard(d.url, "{" + d.prefix + ":orders}") == "0");
+    CHECK(scard(d.url, "{" + d.prefix + ":emails}") == "0");
 }
 
 TEST_CASE("redis layout migrate - SIGKILLed part-way and run again: every message once, none lost") {

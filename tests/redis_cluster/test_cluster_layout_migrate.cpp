@@ -43,24 +43,20 @@ std::string prefix_over_three_masters() {
 
 TEST_CASE("cluster layout migrate - every kind of message crosses from the {prefix} master to its group's master, confirmed on replicas") {
     REQUIRE(cluster_ok());
-    const std::string url = cluster_url();
-    const std::string prefix = prefix_over_three_masters();
-    const ConfigFile file(config_text(1));
-    const Config config = load_config_file(file.path());
-    const Filled filled = fill(url, prefix, config);
+    const Deployment d(cluster_url(), prefix_over_three_masters());
 
-    const auto dry = run_cli(migrate_args(url, prefix, file, "--dry-run"));
+    const auto dry = run_cli(migrate_args(d.url, d.prefix, d.file, "--dry-run"));
     INFO(dry.output);
     REQUIRE(dry.status == 0);
-    CHECK(contains(dry.output, "would move " + std::to_string(filled.messages) + " message(s) of 3 channel(s) to 2 group(s)"));
+    CHECK(contains(dry.output, "would move " + std::to_string(d.filled.messages) + " message(s) of 3 channel(s) to 2 group(s)"));
 
     // Each batch's copies confirmed on a replica before the old entries go (a failover loses none).
-    const auto run = run_cli(migrate_args(url + "?durability=replicas", prefix, file, "--batch 7"));
+    const auto run = run_cli(migrate_args(d.url + "?durability=replicas", d.prefix, d.file, "--batch 7"));
     INFO(run.output);
     REQUIRE(run.status == 0);
-    const std::string n = std::to_string(filled.messages);
+    const std::string n = std::to_string(d.filled.messages);
     CHECK(contains(run.output, "total: found " + n + " = moved " + n + " + already there 0"));
-    check_moved(url, prefix, config, filled);
+    check_moved(d.url, d.prefix, d.config, d.filled);
 }
 
 TEST_CASE("cluster layout migrate - SIGKILLed part-way and run again: every message once, none lost") {

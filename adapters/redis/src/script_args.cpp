@@ -200,12 +200,20 @@ ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_
     return call;
 }
 
+namespace {
+// mode channel: the head of every migrate-source call; @p more parts follow.
+ScriptCall migrate_source_call(const ScriptHead& head, std::string_view mode, std::string_view channel, std::size_t more) {
+    ScriptCall call = head.call(migrate_source_script(), 2 + more);
+    call.args.add(mode);
+    call.args.add(channel);
+    return call;
+}
+}  // namespace
+
 // I channel group limit
 ScriptCall migrate_inventory_call(const ScriptHead& head, std::string_view channel, std::string_view group,
                                   std::size_t limit) {
-    ScriptCall call = head.call(migrate_source_script(), 4);
-    call.args.add("I");
-    call.args.add(channel);
+    ScriptCall call = migrate_source_call(head, "I", channel, 2);
     call.args.add(group);
     call.args.add_number(static_cast<long long>(limit));
     return call;
@@ -214,9 +222,7 @@ ScriptCall migrate_inventory_call(const ScriptHead& head, std::string_view chann
 // R channel group max cursor
 ScriptCall migrate_read_call(const ScriptHead& head, std::string_view channel, std::string_view group, std::size_t max,
                              std::string_view cursor) {
-    ScriptCall call = head.call(migrate_source_script(), 5);
-    call.args.add("R");
-    call.args.add(channel);
+    ScriptCall call = migrate_source_call(head, "R", channel, 3);
     call.args.add(group);
     call.args.add_number(static_cast<long long>(max));
     call.args.add(cursor);
@@ -225,9 +231,7 @@ ScriptCall migrate_read_call(const ScriptHead& head, std::string_view channel, s
 
 // D channel {kind ref expect}*: expect is the delayed value, or the counter, as read
 ScriptCall migrate_delete_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items) {
-    ScriptCall call = head.call(migrate_source_script(), 2 + 3 * items.size());
-    call.args.add("D");
-    call.args.add(channel);
+    ScriptCall call = migrate_source_call(head, "D", channel, 3 * items.size());
     for (const auto& item : items) {
         call.args.add(item.kind);
         call.args.add(item.ref);
@@ -244,10 +248,7 @@ ScriptCall migrate_delete_call(const ScriptHead& head, std::string_view channel,
 
 // F channel
 ScriptCall migrate_finish_call(const ScriptHead& head, std::string_view channel) {
-    ScriptCall call = head.call(migrate_source_script(), 2);
-    call.args.add("F");
-    call.args.add(channel);
-    return call;
+    return migrate_source_call(head, "F", channel, 0);
 }
 
 // channel {kind token ref num nfields field*}*
