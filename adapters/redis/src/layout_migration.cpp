@@ -82,9 +82,7 @@ RedisLayoutMigration::Options checked(RedisLayoutMigration::Options options) {
     adapter.connect_timeout = options.connect_timeout;
     adapter.command_timeout = options.command_timeout;
     adapter.visibility_timeout = options.visibility_timeout;
-    adapter.cluster = RedisAdapter::Cluster::no;  // not connected: only checked
-    if (options.url.find(',') != std::string::npos) adapter.cluster = RedisAdapter::Cluster::automatic;
-    RedisAdapter check(adapter);
+    const RedisAdapter check(adapter);  // does not connect
     if (options.batch == 0 || options.batch > kMaxBatch) {
         throw InvalidArgumentError("failpipe::RedisLayoutMigration: batch must be 1.." + std::to_string(kMaxBatch));
     }
