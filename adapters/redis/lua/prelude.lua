@@ -536,3 +536,28 @@ local function scan_waiting(ch, wanted, scursor, hcursor, budget, on_entry, on_m
   end
   return scursor, hcursor
 end
+--@section read_migrate
+-- migrate-source: mode channel, then by mode: I group limit | R group max cursor |
+--                 D {kind ref expect}* | F (nothing)
+function read.migrate_source()
+  local o = {mode = arg(), channel = arg()}
+  if o.mode == 'I' then
+    o.group, o.limit = arg(), tonumber(arg())
+  elseif o.mode == 'R' then
+    o.group, o.max, o.cursor = arg(), tonumber(arg()), arg()
+  elseif o.mode == 'D' then
+    o.items = {}
+    while more_args() do o.items[#o.items + 1] = {kind = arg(), ref = arg(), expect = arg()} end
+  end
+  return o
+end
+-- migrate-target: channel {kind token ref num nfields field*}*
+function read.migrate_target()
+  local o = {channel = arg(), items = {}}
+  while more_args() do
+    local it = {kind = arg(), token = arg(), ref = arg(), num = arg(), fields = {}}
+    for k = 1, tonumber(arg()) do it.fields[k] = arg() end
+    o.items[#o.items + 1] = it
+  end
+  return o
+end
