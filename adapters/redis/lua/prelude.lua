@@ -63,6 +63,15 @@ local function now_ms()
   local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
+local function sid_less(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
 --@section args
 -- The decoders of each script's own arguments (from ARGV[3] on), read in order, never by offset:
 -- the layouts its file's header documents, written by adapters/redis/src/script_args.cpp (one
@@ -342,16 +351,6 @@ local function register(ch)
     -- From id 0, so that entries added before the group existed are delivered too.
     try('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
   end
-end
---@section sids
--- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
-local function sid_less(a, b)
-  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
-  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
-  if #am ~= #bm then return #am < #bm end
-  if am ~= bm then return am < bm end
-  if #as ~= #bs then return #as < #bs end
-  return as < bs
 end
 --@section pending
 local function is_pending(s, sid)
