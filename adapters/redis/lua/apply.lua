@@ -128,7 +128,6 @@ local function settle_plain(run)
   local s = skey(ch)
   local sids = {}
   for k, op in ipairs(run) do sids[k] = op.sid end
-  table.sort(sids, sid_less)
   local pending = pending_among(s, sids)
   local acked, ids = {}, {}
   for _, op in ipairs(run) do

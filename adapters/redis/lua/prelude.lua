@@ -66,6 +66,8 @@ end
 -- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
 local function sid_less(a, b)
   local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  -- Both halves of equal length: the strings compare as the numbers do, and nothing is copied.
+  if da == db and #a == #b then return a < b end
   local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
   if #am ~= #bm then return #am < #bm end
   if am ~= bm then return am < bm end
@@ -372,16 +374,20 @@ local function forget_all(ch, sids, ids)
   end
   if #gone > 0 then call('HDEL', IDX, unpack(gone)) end
 end
--- Which of @sids (stream ids of @s, sorted, distinct) are pending, as a set: XPENDING over their
--- span, a page or a few, instead of one XPENDING each. Other deliveries inside the span are read
+-- Which of @sids (stream ids of @s, distinct) are pending, as a set: XPENDING over their span, a
+-- page or a few, instead of one XPENDING each. Other deliveries inside the span are read
 -- and skipped; when they fill the pages, the ids past the last page are asked one by one, so a
 -- span full of other deliveries costs no more than asking each.
 local function pending_among(s, sids)
   local found, covered = {}, nil
   local count = #sids + 32
-  local start = sids[1]
+  local first, last = sids[1], sids[1]
+  for k = 2, #sids do
+    if sid_less(sids[k], first) then first = sids[k] elseif sid_less(last, sids[k]) then last = sids[k] end
+  end
+  local start = first
   for _ = 1, 4 do
-    local page = try('XPENDING', s, G, start, sids[#sids], count)
+    local page = try('XPENDING', s, G, start, last, count)
     if type(page) ~= 'table' then break end
     if page.err then
       -- As XACK would: a key that is not a stream is an error, a missing group no delivery.
