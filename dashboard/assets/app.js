@@ -489,7 +489,8 @@
     const cancel = el("button", { testid: "action-cancel", onclick: () => clear(slot) }, "cancel");
     if (kind === "replay") {
       status.appendChild(el("span", { testid: "dry-run-count", "data-replay": preview.replayed, "data-park": preview.parked,
-        "data-skip": preview.skipped }, "would replay " + preview.replayed + ", park " + preview.parked + ", skip " + preview.skipped));
+        "data-skip": preview.skipped, "data-refuse": preview.refused }, "would replay " + preview.replayed + ", park " + preview.parked +
+        ", skip " + preview.skipped + ", refuse " + preview.refused + (preview.refused ? " (their origin is no channel this deployment knows)" : "")));
       const confirm = el("button", { class: "primary", testid: "replay-confirm", disabled: preview.matched === 0, onclick: async () => {
         confirm.disabled = true;
         const rateInput = $("replay-rate");
@@ -550,11 +551,11 @@
   function showResult(panel, kind, state, gen) {
     const r = state.result || {};
     const text = state.state === "done"
-      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped
+      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped + ", refused " + r.refused
         : "deleted " + r.removed + " of " + r.matched)
       : state.state + ": " + (state.error || "");
     panel.appendChild(el("div", { testid: "job-result", "data-state": state.state, "data-replayed": r.replayed,
-      "data-parked": r.parked, "data-skipped": r.skipped, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
+      "data-parked": r.parked, "data-skipped": r.skipped, "data-refused": r.refused, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
     panel.appendChild(el("button", { testid: "reload-view", onclick: () => route() }, "reload the view"));
     // The rows of a list changed: show them, keeping this result in view. (A message view stays as
     // it is: its message may be gone.)
