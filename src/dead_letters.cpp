@@ -604,14 +604,14 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
     detail::check_limit(options.limit, "replay");
     detail::check_rate(options.rate);
     ReplayPlan plan{dead_letter_channel(filter.channel),
-                          options_.dead_letter_suffix,
-                          options_.parked_suffix,
-                          options.to,
-                          static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
-                          detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
-                          options.keep_attempts,
-                          working_channel_of(dead_letter_channel(filter.channel), options_),
-                          nullptr};
+                    options_.dead_letter_suffix,
+                    options_.parked_suffix,
+                    options.to,
+                    static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
+                    detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
+                    options.keep_attempts,
+                    working_channel_of(dead_letter_channel(filter.channel), options_),
+                    nullptr};
     check_replay_target(options.to, plan.source, options_);
     if (options.dry_run) need({Capability::depth, Capability::browse}, "DeadLetters::replay (dry run)");
     else need({Capability::depth, Capability::browse, Capability::move}, "DeadLetters::replay");
