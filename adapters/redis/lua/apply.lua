@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
---@prelude args read_apply entries writes sids pending checks outbox
+--@prelude args read_apply entries writes pending checks outbox
 -- apply: settles, releases and pushes, one status per operation. Also sent as "apply-push" with a
 -- plain `#!lua` line (scripts.cpp): pushes of new messages are refused when Redis is out of memory,
 -- while settles and releases (flags=allow-oom) let consumers drain it.

@@ -1,5 +1,5 @@
 #!lua flags=no-writes
---@prelude args read_browse entries sids groups
+--@prelude args read_browse entries groups
 -- browse: a window of a channel's waiting messages, ready ones first, then delayed ones.
 --
 -- Arguments (read.browse, after the prelude's P and visibility ms):

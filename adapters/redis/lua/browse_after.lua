@@ -1,5 +1,5 @@
 #!lua flags=no-writes
---@prelude args read_browse_after entries sids groups
+--@prelude args read_browse_after entries groups
 -- browse_after: a page of a channel's waiting messages after a cursor, ready ones first (by stream
 -- id), then delayed ones (by due time, then member) — browse's order, at O(log n + limit) a page.
 --

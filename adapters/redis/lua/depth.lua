@@ -1,5 +1,5 @@
 #!lua flags=no-writes
---@prelude args read_channel sids groups
+--@prelude args read_channel groups
 -- depth: how many messages a channel holds. Ready = entries after the group's last delivered id:
 -- the group's lag when Redis knows it (it does not after XDEL of a waiting entry), else counted.
 --

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
---@prelude args read_move entries writes pending checks sids groups
+--@prelude args read_move entries writes pending checks groups
 -- move, second half: moves the messages move_read.lua read, each only if it is still exactly what
 -- was read and still waiting (compare-and-swap): it leaves the source and joins the target in this
 -- one script. The reply is stored under the token, so a repeat of the same call (its reply was

@@ -1,5 +1,5 @@
 #!lua flags=no-writes
---@prelude args read_lookup entries pending sids groups lookup
+--@prelude args read_lookup entries pending groups lookup
 -- move-read, the first half of a move (read only): the waiting messages of a channel with the given
 -- ids, as the client must see them to rewrite them, and what the compare-and-swap of the second
 -- half (move.lua) checks.

@@ -63,6 +63,15 @@ local function now_ms()
   local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
+local function sid_less(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
 --@section args
 -- The decoders of each script's own arguments (from ARGV[3] on), read in order, never by offset:
 -- the layouts its file's header documents, written by adapters/redis/src/script_args.cpp (one
@@ -343,16 +352,6 @@ local function register(ch)
     try('XGROUP', 'CREATE', skey(ch), G, '0', 'MKSTREAM')
   end
 end
---@section sids
--- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
-local function sid_less(a, b)
-  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
-  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
-  if #am ~= #bm then return #am < #bm end
-  if am ~= bm then return am < bm end
-  if #as ~= #bs then return #as < #bs end
-  return as < bs
-end
 --@section pending
 local function is_pending(s, sid)
   local p = try('XPENDING', s, G, sid, sid, 1)
@@ -535,4 +534,29 @@ local function scan_waiting(ch, wanted, scursor, hcursor, budget, on_entry, on_m
     budget = budget - #kv / 2 - 1
   end
   return scursor, hcursor
+end
+--@section read_migrate
+-- migrate-source: mode channel, then by mode: I group limit | R group max cursor |
+--                 D {kind ref expect}* | F (nothing)
+function read.migrate_source()
+  local o = {mode = arg(), channel = arg()}
+  if o.mode == 'I' then
+    o.group, o.limit = arg(), tonumber(arg())
+  elseif o.mode == 'R' then
+    o.group, o.max, o.cursor = arg(), tonumber(arg()), arg()
+  elseif o.mode == 'D' then
+    o.items = {}
+    while more_args() do o.items[#o.items + 1] = {kind = arg(), ref = arg(), expect = arg()} end
+  end
+  return o
+end
+-- migrate-target: channel {kind token ref num nfields field*}*
+function read.migrate_target()
+  local o = {channel = arg(), items = {}}
+  while more_args() do
+    local it = {kind = arg(), token = arg(), ref = arg(), num = arg(), fields = {}}
+    for k = 1, tonumber(arg()) do it.fields[k] = arg() end
+    o.items[#o.items + 1] = it
+  end
+  return o
 end

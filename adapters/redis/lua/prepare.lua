@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
---@prelude args read_prepare entries writes requeue sids groups
+--@prelude args read_prepare entries writes requeue groups
 -- prepare: readies one channel for a plain XREADGROUP sent right after it in the same round trip:
 -- makes the group, promotes due delayed messages, (throttled) gives back idle deliveries, trims
 -- acknowledged entries.

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
---@prelude args read_lookup entries pending sids groups lookup
+--@prelude args read_lookup entries pending groups lookup
 -- remove: takes waiting messages of a channel away (AdapterInterface::remove and evict). Only
 -- waiting messages go; a reserved one belongs to its worker.
 --

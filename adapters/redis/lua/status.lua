@@ -1,5 +1,5 @@
 #!lua flags=no-writes
---@prelude args read_status entries pending sids groups
+--@prelude args read_status entries pending groups
 -- status: where a message is.
 --
 -- Arguments (read.status, after the prelude's P and visibility ms):
