@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "config_bounds.hpp"
+#include "config_cycles.hpp"
 #include "config_groups.hpp"
 #include "config_issues.hpp"
 #include "config_json.hpp"
@@ -77,6 +78,8 @@ public:
         check_combinations(document, config);
         config.dispatcher.dead_letter_suffix = suffix_;
         config.dispatcher.clock = clock_;
+        // On whole pipelines only: a refused middleware would hide or invent a loop.
+        if (issues_.empty() && dropped_ == 0) check_dead_letter_loops(config, issues_);
         derive_groups(named_groups_, context(), issues_.empty() && dropped_ == 0, config);  // needs the suffix
         return config;
     }

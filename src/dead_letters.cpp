@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <regex>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -14,6 +15,7 @@
 
 #include "failpipe/classifier.hpp"
 #include "failpipe/fingerprint.hpp"
+#include "config_json.hpp"
 #include "dead_letter_time.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "logging.hpp"
@@ -484,10 +486,14 @@ namespace {
 
 /// Where one dead letter goes in a replay, chosen from what browse showed; the rewrite checks the
 /// choice again on the message as the move sees it, so a message that changed meanwhile is skipped.
+/// A refused one (its origin is not trusted) goes nowhere: `refused` says why.
 struct Route {
     std::string to;
     bool park = false;
-    bool operator<(const Route& other) const { return std::tie(park, to) < std::tie(other.park, other.to); }
+    std::string refused;
+    bool operator<(const Route& other) const {
+        return std::tie(park, to, refused) < std::tie(other.park, other.to, other.refused);
+    }
     bool operator==(const Route& other) const = default;
 };
 
@@ -501,25 +507,48 @@ struct ReplayPlan {
     long long max_replays = 0;
     bool from_parked = false;
     bool keep_attempts = false;
+    std::string home;  ///< The working channel of `source`: its dead letters' own origin.
+    std::shared_ptr<const std::set<std::string>> known;  ///< Other origins trusted (never dead-letter or parked ones).
 
     DeadLetter read(Message message) const {
         return read_dead_letter(std::move(message), source, dead_letter_suffix, parked_suffix);
     }
+    /// Why @p origin is no channel to send a dead letter back to, if it is not.
+    std::optional<std::string> origin_refusal(const std::string& origin) const {
+        if (origin == home) return std::nullopt;
+        // Written by anyone: quoted, and cut so a forged megabyte does not become the reason.
+        const std::string shown = detail::quote_json(detail::cut_utf8(origin, 200));
+        if (detail::ends_with(origin, dead_letter_suffix) || detail::ends_with(origin, parked_suffix))
+            return "its origin " + shown + " is a dead-letter or parked channel";
+        if (known->count(origin)) return std::nullopt;
+        return "its origin " + shown +
+               " is not a channel this deployment knows (not " + detail::quote_json(home) +
+               ", none of the broker's channels, no configured pipeline or worker channel): anyone who pushes a "
+               "message can write its origin; replay it to a channel you name if you trust it";
+    }
     Route route_of(const DeadLetter& letter) const {
-        if (!from_parked && letter.replays >= max_replays) return Route{letter.original_channel + parked_suffix, true};
-        return Route{to ? *to : letter.original_channel, false};
+        const auto refusal = origin_refusal(letter.original_channel);
+        if (refusal && !to) return Route{{}, false, *refusal};
+        // Parked under its origin when that is trusted, else under the channel it was replayed from.
+        const std::string& base = refusal ? home : letter.original_channel;
+        if (!from_parked && letter.replays >= max_replays) return Route{base + parked_suffix, true, {}};
+        return Route{to ? *to : letter.original_channel, false, {}};
     }
     MessageRewrite rewrite_for(const Route& route) const {
         return [plan = *this, route](Message& message) {
             const DeadLetter now = plan.read(message);
             if (const Route current = plan.route_of(now); current != route)
-                throw Error("it changed while the replay read it (now for " + current.to + "); run the replay again");
+                throw Error("it changed while the replay read it (now " +
+                            (current.refused.empty() ? "for " + current.to : std::string("refused")) +
+                            "); run the replay again");
             if (route.park) return;  // parked as it is, record and counters included
             if (!message.metadata.is_object()) message.metadata = nlohmann::json::object();
             if (!plan.keep_attempts) {
                 message.metadata.erase(std::string(metadata_keys::failure));
                 message.metadata.erase(std::string(metadata_keys::dead_letter));
             }
+            // A replay is a new start: the dead-letter loop bound counts from here.
+            message.metadata.erase(std::string(metadata_keys::dead_letter_hops));
             message.metadata[std::string(metadata_keys::replays)] = now.replays + 1;
         };
     }
@@ -532,22 +561,61 @@ void check_replay_target(const std::optional<std::string>& to, const std::string
         throw InvalidArgumentError("replay: `to` " + *to + " is a dead-letter or parked channel; replay into a working channel");
 }
 
+/// @p source without its dead-letter or parked suffix.
+std::string working_channel_of(const std::string& source, const DeadLetters::Options& options) {
+    for (const auto* suffix : {&options.dead_letter_suffix, &options.parked_suffix}) {
+        if (detail::ends_with(source, *suffix)) return source.substr(0, source.size() - suffix->size());
+    }
+    return source;
+}
+
+/// The origins a replay trusts besides the working channel: the caller's and the broker's channels.
+std::shared_ptr<const std::set<std::string>> trusted_origins(InspectionAdapter& adapter, const DeadLetters::Options& options) {
+    auto known = std::make_shared<std::set<std::string>>(options.known_channels.begin(), options.known_channels.end());
+    if (adapter.capabilities().has(Capability::channels)) {
+        for (auto& channel : adapter.channels()) known->insert(std::move(channel));
+    }
+    return known;
+}
+
 }  // namespace
+
+std::vector<std::string> configured_channels(const FailureMiddlewareDispatcher::Options& pipelines,
+                                             const std::vector<std::string>& worker_channels) {
+    std::set<std::string> channels(worker_channels.begin(), worker_channels.end());
+    auto add_targets = [&](const std::string& channel, const FailurePipeline& pipeline) {
+        for (const auto& middleware : pipeline) {
+            const auto targets = middleware ? middleware->targets(pipelines.dead_letter_suffix) : std::nullopt;
+            for (const auto& target : targets.value_or(std::vector<MiddlewareTarget>{})) {
+                if (!target.dead_letter && !target.channel.empty()) channels.insert(target.resolve(channel));
+            }
+        }
+    };
+    add_targets({}, pipelines.default_pipeline);
+    for (const auto& [channel, pipeline] : pipelines.pipelines) {
+        channels.insert(channel);
+        add_targets(channel, pipeline);
+    }
+    return {channels.begin(), channels.end()};
+}
 
 ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOptions& options) const {
     const detail::Selector selector(filter);
     detail::check_limit(options.limit, "replay");
     detail::check_rate(options.rate);
-    const ReplayPlan plan{dead_letter_channel(filter.channel),
-                          options_.dead_letter_suffix,
-                          options_.parked_suffix,
-                          options.to,
-                          static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
-                          detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
-                          options.keep_attempts};
+    ReplayPlan plan{dead_letter_channel(filter.channel),
+                    options_.dead_letter_suffix,
+                    options_.parked_suffix,
+                    options.to,
+                    static_cast<long long>(std::min<std::size_t>(options.max_replays, std::size_t{1} << 62)),
+                    detail::ends_with(dead_letter_channel(filter.channel), options_.parked_suffix),
+                    options.keep_attempts,
+                    working_channel_of(dead_letter_channel(filter.channel), options_),
+                    nullptr};
     check_replay_target(options.to, plan.source, options_);
     if (options.dry_run) need({Capability::depth, Capability::browse}, "DeadLetters::replay (dry run)");
     else need({Capability::depth, Capability::browse, Capability::move}, "DeadLetters::replay");
+    plan.known = trusted_origins(*adapter_, options_);
     const std::string& source = plan.source;
     const std::size_t limit = options.limit.value_or(static_cast<std::size_t>(-1));
     const std::size_t bound = detail::channel_size(*adapter_, source);
@@ -581,7 +649,12 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
                                                   "its bytes are not a message; inspect it and purge it"});
                 continue;
             }
-            routes[plan.route_of(letter)].push_back(letter.id);
+            Route route = plan.route_of(letter);
+            if (!route.refused.empty()) {
+                result.refused.push_back(ReplayRefusal{letter.id, letter.original_channel, std::move(route.refused)});
+                continue;
+            }
+            routes[std::move(route)].push_back(letter.id);
         }
         for (const auto& [route, ids] : routes) {
             auto& into = route.park ? result.parked : result.replayed;

@@ -199,7 +199,7 @@ void a_group_replay_moves_exactly_that_group() {
     auto seeds = mixed_seeds();
     seeds[1].original_channel = "orders-eu";  // originalChannel wins over channel
     seed(*adapter, seeds);
-    DeadLetters letters(adapter);
+    DeadLetters letters(adapter, DeadLetters::Options{.known_channels = {"orders-eu"}});
     const std::string group = error_fingerprint("std::runtime_error", "timeout after 1 ms");
     const ReplayResult result = letters.replay({.channel = "orders", .fingerprint = group});
     CHECK_FALSE(result.dry_run);
@@ -233,6 +233,59 @@ void replay_to_another_channel_with_limit_keeping_attempts() {
     CHECK(moved[0].metadata.contains(std::string(metadata_keys::dead_letter)));
     CHECK(moved[0].metadata.at(std::string(metadata_keys::replays)) == 1);
     CHECK(census(*adapter, "orders:dlq").size() == 5);
+}
+
+// The origin a dead letter names is written by whoever pushed the message: a replay sends it there
+// only when the deployment knows the channel, else leaves it where it is (refused, counted, with the
+// reason), unless the operator names the target.
+template <class F>
+void a_replay_refuses_an_origin_the_deployment_does_not_know() {
+    F fixture;
+    auto adapter = fixture.make();
+    adapter->push("billing", Message::create("invoice", 1));  // a channel the broker lists
+    auto seeds = mixed_seeds();
+    seeds[0].original_channel = "admin-commands";  // forged: no such channel
+    seeds[1].original_channel = "payments";        // known from the config
+    seeds[2].original_channel = "billing";         // known from the broker
+    seeds[3].original_channel = "orders:parked";   // a parked channel is never an origin
+    seed(*adapter, seeds);
+    Message hopped = dead_letter_message({.id = "h1", .original_channel = "orders"});
+    hopped.metadata[std::string(metadata_keys::dead_letter_hops)] = 3;
+    adapter->push("orders:dlq", hopped);
+    DeadLetters letters(adapter, DeadLetters::Options{.known_channels = {"payments"}});
+
+    const ReplayResult dry = letters.replay({.channel = "orders"}, ReplayOptions{.dry_run = true});
+    CHECK(dry.matched == 7);
+    CHECK(sorted(dry.replayed) == std::vector<std::string>{"h1", "n2", "p1", "t2", "t3"});
+    REQUIRE(dry.refused.size() == 2);
+    CHECK(census(*adapter, "orders:dlq").size() == 7);  // a dry run moves nothing
+
+    const ReplayResult result = letters.replay({.channel = "orders"});
+    CHECK(result.matched == 7);
+    CHECK(sorted(result.replayed) == std::vector<std::string>{"h1", "n2", "p1", "t2", "t3"});
+    CHECK(result.skipped.empty());
+    REQUIRE(result.refused.size() == 2);
+    CHECK(result.refused[0].id == "t1");
+    CHECK(result.refused[0].origin == "admin-commands");
+    CHECK(result.refused[0].reason.find("its origin \"admin-commands\" is not a channel this deployment knows") !=
+          std::string::npos);
+    CHECK(result.refused[1].id == "n1");
+    CHECK(result.refused[1].reason == "its origin \"orders:parked\" is a dead-letter or parked channel");
+    CHECK(adapter->depth("admin-commands").total() == 0);
+    CHECK(adapter->depth("orders:parked").total() == 0);
+    CHECK(census(*adapter, "payments") == std::map<std::string, int>{{"t2", 1}});
+    CHECK(census(*adapter, "billing").size() == 2);  // its own message and t3
+    CHECK(census(*adapter, "orders:dlq") == std::map<std::string, int>{{"n1", 1}, {"t1", 1}});
+    // Replayed: a new start, the dead-letter hop count with it.
+    for (const auto& message : adapter->browse("orders", 0, 10))
+        CHECK_FALSE(message.metadata.contains(std::string(metadata_keys::dead_letter_hops)));
+
+    // Named by the operator, the target is trusted: the refused ones go there, nothing else moves.
+    const ReplayResult named = letters.replay({.channel = "orders"}, ReplayOptions{.to = std::string("orders-retry")});
+    CHECK(sorted(named.replayed) == std::vector<std::string>{"n1", "t1"});
+    CHECK(named.refused.empty());
+    CHECK(census(*adapter, "orders-retry") == std::map<std::string, int>{{"n1", 1}, {"t1", 1}});
+    CHECK(adapter->depth("orders:dlq").total() == 0);
 }
 
 template <class F>
@@ -436,6 +489,8 @@ void a_rated_replay_of_ten_thousand_takes_count_over_rate() {
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_group_replay_moves_exactly_that_group, "a group replay moves exactly that group") \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, replay_to_another_channel_with_limit_keeping_attempts,                            \
                               "replay to another channel, with a limit, keeping attempts")                                   \
+    FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_replay_refuses_an_origin_the_deployment_does_not_know,                          \
+                              "a replay refuses an origin the deployment does not know, and replays it to a named channel") \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, a_dry_run_changes_nothing, "a dry run changes nothing")                          \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, purge_removes_exactly_the_matching_ones, "purge removes exactly the matching ones") \
     FAILPIPE_DEAD_LETTER_CASE(Fixture, label, bad_filters_and_options_are_clear_errors, "bad filters and options are clear errors") \

@@ -405,6 +405,7 @@
       el("span", { class: "muted" }, " (page read in " + page.elapsedMs + " ms)"));
     const actions = info.readOnly ? null : el("div", { class: "actions", testid: "actions" },
       el("label", {}, "rate (msg/s) ", el("input", { type: "number", min: "0", step: "any", testid: "replay-rate", id: "replay-rate", placeholder: "max", size: 6 })),
+      replayTargetInput(),
       el("button", { testid: "replay-selected", onclick: () => {
         if (!selected.size) { actionError(panel, "select rows first"); return; }
         startAction(panel, "replay", r.channel, { ids: [...selected] }, selected.size + " selected");
@@ -470,12 +471,20 @@
     slot.appendChild(el("div", { class: "panel" }, el("div", { class: "error", testid: "action-error" }, message)));
   }
 
+  // Where a replay sends every message, named by the operator (the API's `to`); empty: each to its
+  // origin, when the deployment knows that channel.
+  function replayTargetInput() {
+    return el("label", {}, " to channel ", el("input", { type: "text", testid: "replay-to", id: "replay-to", placeholder: "their origin", size: 14, autocomplete: "off" }));
+  }
+
   async function startAction(slot, kind, channel, selection, label) {
     clear(slot);
     const body = Object.assign({ channel }, selection);
+    const toInput = kind === "replay" ? $("replay-to") : null;
+    if (toInput && toInput.value.trim()) body.to = toInput.value.trim();
     const panel = el("div", { class: "panel", testid: "action-panel", "data-kind": kind });
     slot.appendChild(panel);
-    panel.appendChild(el("strong", {}, (kind === "replay" ? "replay " : "purge ") + label + " of " + channel));
+    panel.appendChild(el("strong", {}, (kind === "replay" ? "replay " : "purge ") + label + " of " + channel + (body.to ? " to " + body.to : "")));
     const status = el("p", {}, "dry run…");
     panel.appendChild(status);
     let preview;
@@ -489,7 +498,8 @@
     const cancel = el("button", { testid: "action-cancel", onclick: () => clear(slot) }, "cancel");
     if (kind === "replay") {
       status.appendChild(el("span", { testid: "dry-run-count", "data-replay": preview.replayed, "data-park": preview.parked,
-        "data-skip": preview.skipped }, "would replay " + preview.replayed + ", park " + preview.parked + ", skip " + preview.skipped));
+        "data-skip": preview.skipped, "data-refuse": preview.refused }, "would replay " + preview.replayed + ", park " + preview.parked +
+        ", skip " + preview.skipped + ", refuse " + preview.refused + (preview.refused ? " (their origin is no channel this deployment knows)" : "")));
       const confirm = el("button", { class: "primary", testid: "replay-confirm", disabled: preview.matched === 0, onclick: async () => {
         confirm.disabled = true;
         const rateInput = $("replay-rate");
@@ -550,11 +560,11 @@
   function showResult(panel, kind, state, gen) {
     const r = state.result || {};
     const text = state.state === "done"
-      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped
+      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped + ", refused " + r.refused
         : "deleted " + r.removed + " of " + r.matched)
       : state.state + ": " + (state.error || "");
     panel.appendChild(el("div", { testid: "job-result", "data-state": state.state, "data-replayed": r.replayed,
-      "data-parked": r.parked, "data-skipped": r.skipped, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
+      "data-parked": r.parked, "data-skipped": r.skipped, "data-refused": r.refused, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
     panel.appendChild(el("button", { testid: "reload-view", onclick: () => route() }, "reload the view"));
     // The rows of a list changed: show them, keeping this result in view. (A message view stays as
     // it is: its message may be gone.)
@@ -590,7 +600,8 @@
       el("p", { class: "links" }, el("a", { href: href("dead", r.channel, filters) }, "all dead letters")),
       filterForm(r.channel, "groups", filters),
       info.readOnly ? null : el("div", { class: "actions" },
-        el("label", {}, "rate (msg/s) ", el("input", { type: "number", min: "0", step: "any", testid: "replay-rate", id: "replay-rate", placeholder: "max", size: 6 }))),
+        el("label", {}, "rate (msg/s) ", el("input", { type: "number", min: "0", step: "any", testid: "replay-rate", id: "replay-rate", placeholder: "max", size: 6 })),
+        replayTargetInput()),
       panel,
       data.groups.length ? el("table", { testid: "groups-table" }, el("thead", {}, head), el("tbody", {}, rows))
         : el("p", { class: "muted", testid: "no-rows" }, "no dead letters match"));

@@ -132,6 +132,7 @@ json replay_result_json(const ReplayResult& r) {
     doc["replayed"] = r.replayed.size();
     doc["parked"] = r.parked.size();
     doc["skipped"] = r.skipped.size();
+    doc["refused"] = r.refused.size();
     doc["replayedIds"] = json::array();
     for (std::size_t i = 0; i < r.replayed.size() && i < 1000; ++i) doc["replayedIds"].push_back(r.replayed[i]);
     doc["skips"] = json::array();
@@ -139,6 +140,11 @@ json replay_result_json(const ReplayResult& r) {
         doc["skips"].push_back({{"id", r.skipped[i].id},
                                 {"reason", std::string(to_string(r.skipped[i].reason))},
                                 {"detail", r.skipped[i].detail}});
+    doc["refusals"] = json::array();
+    for (std::size_t i = 0; i < r.refused.size() && i < 100; ++i)
+        doc["refusals"].push_back({{"id", r.refused[i].id},
+                                   {"origin", failpipe::detail::cut_utf8(r.refused[i].origin, 200)},
+                                   {"reason", r.refused[i].reason}});
     return doc;
 }
 
@@ -277,6 +283,8 @@ DeadLetters::Options Api::options_letters(bool bounded) const {
     options.parked_suffix = options_.parked_suffix;
     if (bounded) options.scan_timeout = options_.scan_timeout;
     options.stop = [this] { return stopping_.load(); };
+    // A replay trusts the origins the broker lists and the channels of the config's pipelines.
+    if (options_.pipelines) options.known_channels = configured_channels(*options_.pipelines);
     return options;
 }
 
@@ -531,10 +539,12 @@ ApiReply Api::job(const Params& params) const {
 
 ApiReply Api::replay(const std::string& body_text) {
     const nlohmann::json body = parse_body(body_text);
-    require_known_fields(body, {"channel", "filter", "ids", "rate", "limit", "dryRun"});
+    require_known_fields(body, {"channel", "filter", "ids", "rate", "limit", "dryRun", "to"});
     DeadLetterFilter filter = filter_of(body);
     filter.ids = body_ids(body, options_.max_ids);
     ReplayOptions options;
+    // Named by the operator: every matching dead letter goes there, whatever origin it claims.
+    options.to = body_string(body, "to");
     if (const auto rate = body.find("rate"); rate != body.end() && !rate->is_null()) {
         if (!rate->is_number()) throw HttpError(400, "`rate` must be a number of messages per second");
         options.rate = rate->get<double>();

@@ -20,6 +20,11 @@ public:
     static constexpr const char* kType = "dead-letter";
     /// @brief The default suffix of dead-letter channels.
     static constexpr const char* kDefaultSuffix = ":dlq";
+    /// @brief How many times a message may be dead-lettered since it was pushed or last replayed
+    /// (metadata `failpipe-dead-letter-hops`). Past it, dead_letter() sends it to the dead letters of
+    /// the channel it failed on instead of the target it is given: dead-letter channels that are
+    /// consumed and dead-letter onwards in a loop (A to B, B to A) cannot move it on for ever.
+    static constexpr long long kMaxHops = 8;
 
     /// @param id      its id (recorded as `middleware`).
     /// @param queue   the dead-letter channel; empty = the failing channel + @p suffix. A message that
@@ -43,9 +48,11 @@ public:
     /// whose suffix is @p dispatcher_suffix.
     std::string target_for(const std::string& channel, const std::string& dispatcher_suffix = kDefaultSuffix) const;
 
-    /// @brief Dead-letters @p request now: appends the dead-letter step to the message's history
-    /// (bounded by the request's history_limit()), writes the failure record with @p reason and
-    /// @p failure, and stages the push to @p target. The one function every dead-letter path uses.
+    /// @brief Dead-letters @p request now: counts the hop, appends the dead-letter step to the
+    /// message's history (bounded by the request's history_limit()), writes the failure record with
+    /// @p reason and @p failure, and stages the push to @p target — or, past kMaxHops, to the failing
+    /// channel + the request's dead_letter_suffix(), with a note that says so. The one function
+    /// every dead-letter path uses.
     static FailureHandlingRequest dead_letter(FailureHandlingRequest request, const Failure& failure,
                                               const std::string& middleware_id, const std::string& target,
                                               std::string_view reason, TimePoint now);

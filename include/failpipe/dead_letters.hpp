@@ -28,6 +28,7 @@
 #include "failpipe/clock.hpp"
 #include "failpipe/dead_letter_filter.hpp"
 #include "failpipe/error.hpp"
+#include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/message.hpp"
 
 namespace failpipe {
@@ -104,7 +105,8 @@ struct DeadLetterCounts {
 /// @brief How DeadLetters::replay goes.
 struct ReplayOptions {
     /// Send every replayed message here instead of its original channel. Refused when it is a
-    /// dead-letter or parked channel (it ends with either suffix) or the source itself.
+    /// dead-letter or parked channel (it ends with either suffix) or the source itself. The
+    /// operator names it, so it is trusted: messages whose origin is refused go there too.
     std::optional<std::string> to;
     std::optional<std::size_t> limit;  ///< At most this many matching dead letters (replayed, parked or skipped); at least 1 when set.
     /// Messages per second, paced over the whole run (moved in chunks of about a twentieth of a
@@ -121,13 +123,23 @@ struct ReplayOptions {
     std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
+/// @brief A dead letter a replay without `to` left where it was because its origin is not trusted.
+struct ReplayRefusal {
+    std::string id;
+    std::string origin;  ///< The channel its record names (`originalChannel`), as written.
+    std::string reason;  ///< Why, in words (for a person; the origin in it is quoted as JSON).
+};
+
 /// @brief What DeadLetters::replay did (or, in a dry run, would do).
 struct ReplayResult {
     bool dry_run = false;
-    std::size_t matched = 0;              ///< Matching dead letters met (replayed + parked + skipped).
+    std::size_t matched = 0;              ///< Matching dead letters met (replayed + parked + skipped + refused).
     std::vector<std::string> replayed;    ///< Ids now back in their channel (or `to`).
     std::vector<std::string> parked;      ///< Ids moved to a parked channel (max_replays reached).
     std::vector<MoveSkip> skipped;        ///< Ids left where they were, and why.
+    /// Ids left where they were because the channel their record names is not one the deployment
+    /// knows (see DeadLetters::Options::known_channels): replay them with `to` if you trust them.
+    std::vector<ReplayRefusal> refused;
 };
 
 /// @brief How DeadLetters::purge goes.
@@ -183,6 +195,13 @@ public:
         /// DeadLetterScanStopped (Why::stopped). Null: never. Called from the threads that run the
         /// operations, so it must be thread-safe (an atomic flag).
         std::function<bool()> stop;
+        /// Channels a replay without `to` may send a dead letter back to, besides the working
+        /// channel of the dead letters replayed (`orders` for `orders:dlq`) and the broker's own
+        /// channels (InspectionAdapter::channels, when the adapter lists them; dead-letter and
+        /// parked channels never count). A dead letter's origin is written into its metadata by
+        /// whoever pushed it, so one naming any other channel is refused (ReplayResult::refused),
+        /// not sent there. Fill it from the config: configured_channels().
+        std::vector<std::string> known_channels;
     };
     /// @brief How many messages one browse call reads when replaying or purging.
     static constexpr std::size_t kPageSize = 500;
@@ -250,5 +269,10 @@ private:
     std::shared_ptr<InspectionAdapter> adapter_;
     Options options_;
 };
+
+/// @brief The working channels @p config names: those with a pipeline, the worker's channels, and
+/// those a retry step (send-again, exponential-delay) sends to. For DeadLetters::Options::known_channels.
+std::vector<std::string> configured_channels(const FailureMiddlewareDispatcher::Options& pipelines,
+                                             const std::vector<std::string>& worker_channels = {});
 
 }  // namespace failpipe

@@ -32,6 +32,10 @@ inline constexpr std::string_view history = "failpipe-history";
 inline constexpr std::string_view expires_at = "failpipe-expires-at";
 /// @brief How many times DeadLetters::replay has sent the message back (an integer).
 inline constexpr std::string_view replays = "failpipe-replays";
+/// @brief How many times the message was dead-lettered since it was pushed or last replayed (an
+/// integer): past DeadLetterMiddleware::kMaxHops it rests in the dead letters of the channel it
+/// failed on, whatever the pipeline says (a loop of dead-letter channels ends there).
+inline constexpr std::string_view dead_letter_hops = "failpipe-dead-letter-hops";
 /// @brief The correlation id (a string) that ties a message to the messages it caused: set at
 /// Queue::push when absent, carried across retries, dead letters and replays, and copied to the
 /// follow-ups a handler pushes (see docs/events.md).

@@ -234,6 +234,44 @@ void replay_of_selected_ids_moves_only_those() {
     CHECK(keys_of(census(*adapter, "orders:dlq")) == std::vector<std::string>{"n1", "p1", "t1", "t2"});
 }
 
+// A dead letter's origin is whatever its producer wrote: the dashboard replays it there only when the
+// deployment knows the channel; else it is refused (counted, left in place) unless `to` names one.
+template <class F>
+void replay_refuses_a_forged_origin_unless_told_where() {
+    F fixture;
+    auto adapter = fixture.make();
+    auto seeds = mixed_seeds();
+    seeds[0].original_channel = "admin-commands";
+    seed(*adapter, seeds);
+    Running dash(adapter);
+    const json both = {{"channel", "orders"}, {"ids", {"t1", "t2"}}};
+    json dry = both;
+    dry["dryRun"] = true;
+    const auto preview = dash.post("/api/replay", dry);
+    REQUIRE(preview.status == 200);
+    CHECK(preview.body["replayed"] == 1);
+    CHECK(preview.body["refused"] == 1);
+    CHECK(preview.body["refusals"][0]["id"] == "t1");
+    CHECK(preview.body["refusals"][0]["origin"] == "admin-commands");
+    const auto started = dash.post("/api/replay", both);
+    REQUIRE(started.status == 202);
+    const json job = dash.wait_job(started.body["job"].get<std::string>());
+    CHECK(job["result"]["replayed"] == 1);
+    CHECK(job["result"]["refused"] == 1);
+    CHECK(keys_of(census(*adapter, "orders")) == std::vector<std::string>{"t2"});
+    CHECK(adapter->depth("admin-commands").total() == 0);
+    CHECK(keys_of(census(*adapter, "orders:dlq")) == std::vector<std::string>{"n1", "n2", "p1", "t1", "t3"});
+    // Named by the operator: trusted.
+    const auto named = dash.post("/api/replay", {{"channel", "orders"}, {"ids", {"t1"}}, {"to", "orders-retry"}});
+    REQUIRE(named.status == 202);
+    CHECK(dash.wait_job(named.body["job"].get<std::string>())["result"]["replayed"] == 1);
+    CHECK(keys_of(census(*adapter, "orders-retry")) == std::vector<std::string>{"t1"});
+    // A dead-letter channel as `to`: 400, nothing moved.
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"to", "orders:dlq"}}).status == 400);
+    CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"to", 5}}).status == 400);
+    CHECK(keys_of(census(*adapter, "orders:dlq")).size() == 4);
+}
+
 template <class F>
 void purge_needs_the_typed_channel_name() {
     F fixture;
@@ -704,6 +742,7 @@ void bad_filters_name_the_parameter_and_move_nothing() {
     FAILPIPE_DASHBOARD_CASE(F, label, filters_and_groups_return_the_right_rows, "filters, paging and groups return the right rows") \
     FAILPIPE_DASHBOARD_CASE(F, label, replay_of_a_group_moves_exactly_that_group, "replay of a group moves exactly that group") \
     FAILPIPE_DASHBOARD_CASE(F, label, replay_of_selected_ids_moves_only_those, "replay of selected ids moves only those, unknown id 404") \
+    FAILPIPE_DASHBOARD_CASE(F, label, replay_refuses_a_forged_origin_unless_told_where, "replay refuses a forged origin, counted and left in place, unless to names the channel") \
     FAILPIPE_DASHBOARD_CASE(F, label, purge_needs_the_typed_channel_name, "purge needs the typed channel name") \
     FAILPIPE_DASHBOARD_CASE(F, label, hostile_text_comes_back_as_escaped_json, "XSS payloads come back escaped, the page has no markup sink") \
     FAILPIPE_DASHBOARD_CASE(F, label, refused_requests_move_nothing, "wrong token 401, cross-site 403, GET on an action 405 - nothing moved") \

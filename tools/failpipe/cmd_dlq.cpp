@@ -126,8 +126,17 @@ std::string dump(const nlohmann::ordered_json& doc, int indent = -1) {
 struct Session {
     std::shared_ptr<RedisAdapter> broker;
     DeadLetters letters;
-    explicit Session(const ParsedArgs& args) : broker(connect_broker(args)), letters(broker) {}
+    explicit Session(const ParsedArgs& args, DeadLetters::Options options = {})
+        : broker(connect_broker(args)), letters(broker, std::move(options)) {}
 };
+
+// A replay trusts the origins the broker lists and, with --config, the channels the config names.
+DeadLetters::Options replay_letters_options(const ParsedArgs& args) {
+    DeadLetters::Options options;
+    if (const auto config = broker_config(args))
+        options.known_channels = configured_channels(config->dispatcher, config->worker.channels);
+    return options;
+}
 
 int run_list(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"table", "json"}, "table");
@@ -311,6 +320,18 @@ void print_skips(std::ostream& out, const std::vector<MoveSkip>& skipped) {
     if (skipped.size() > kShownIds) out << "... and " << skipped.size() - kShownIds << " more skipped\n";
 }
 
+void print_refusals(std::ostream& out, const std::vector<ReplayRefusal>& refused) {
+    for (std::size_t i = 0; i < refused.size() && i < kShownIds; ++i)
+        out << "refused " << one_line(refused[i].id) << ": " << one_line(refused[i].reason, 400)
+            << " (left in the dead letters; --to CHANNEL replays it there)\n";
+    if (refused.size() > kShownIds) out << "... and " << refused.size() - kShownIds << " more refused\n";
+}
+
+// Named in the summary only when there are some: the line stays as scripts know it otherwise.
+std::string refused_text(const ReplayResult& r, const char* word) {
+    return r.refused.empty() ? std::string() : ", " + std::string(word) + " " + std::to_string(r.refused.size());
+}
+
 int run_replay(const Invocation& inv) {
     const DeadLetterFilter filter = filter_of(inv.args);
     ReplayOptions options;
@@ -322,21 +343,23 @@ int run_replay(const Invocation& inv) {
     options.dry_run = inv.args.has("dry-run");
     options.keep_attempts = inv.args.has("keep-attempts");
     check_arguments([&](const DeadLetters& d) { d.replay(filter, options); });
-    Session s(inv.args);
+    Session s(inv.args, replay_letters_options(inv.args));
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "replay")) return kExitFailed;
     ProgressLine progress{inv, "replayed"};
     if (!options.dry_run) options.progress = std::ref(progress);
     const ReplayResult r = interruptible(progress, "replay", [&] { return s.letters.replay(filter, options); });
     progress.end_line();
     print_skips(inv.out, r.skipped);
+    print_refusals(inv.out, r.refused);
     const std::string from = s.letters.dead_letter_channel(filter.channel);
     const std::string to = options.to ? *options.to : std::string("their channels");
     if (r.dry_run) {
         inv.out << "dry run: would replay " << r.replayed.size() << " of " << from << " to " << to << ", park "
-                << r.parked.size() << ", skip " << r.skipped.size() << " (nothing changed)\n";
+                << r.parked.size() << ", skip " << r.skipped.size() << refused_text(r, "refuse")
+                << " (nothing changed)\n";
     } else {
         inv.out << "replayed " << r.replayed.size() << " of " << from << " to " << to << ", parked " << r.parked.size()
-                << ", skipped " << r.skipped.size() << '\n';
+                << ", skipped " << r.skipped.size() << refused_text(r, "refused") << '\n';
     }
     return kExitOk;
 }
@@ -424,8 +447,11 @@ Command dlq_replay_command() {
     c.description =
         "Moves the matching dead letters of C back to the channel each failed on (or --to CHANNEL), with\n"
         "their failure counters cleared (unless --keep-attempts) and a replay count kept. One replayed more\n"
-        "than --max-replays times goes to C:parked instead. A replay interrupted half-way loses and\n"
-        "duplicates nothing: run it again to finish.";
+        "than --max-replays times goes to C:parked instead. The channel a dead letter names as its origin\n"
+        "is written by whoever pushed it, so it is trusted only when it is C itself, a channel the broker\n"
+        "lists or one --config names; any other is refused (left in the dead letters, counted) unless\n"
+        "--to names the channel. A replay interrupted half-way loses and duplicates nothing: run it again\n"
+        "to finish.";
     c.options = filter_options();
     c.options.push_back({"to", "CHANNEL", "replay into this channel (not a :dlq or :parked one)"});
     c.options.push_back({"limit", "N", "at most N messages"});

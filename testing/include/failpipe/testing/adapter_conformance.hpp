@@ -42,6 +42,7 @@
 #include "failpipe/channel_stats.hpp"
 #include "failpipe/health.hpp"
 #include "failpipe/classifier.hpp"
+#include "failpipe/dead_letter_middleware.hpp"
 #include "failpipe/dead_letters.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
@@ -775,6 +776,39 @@ void worker_retries_then_dead_letters(F& f) {
     CHECK(metrics.retried == 4 + 4);
 }
 
+// Two consumed channels whose pipelines dead-letter to each other: the message goes round at most
+// DeadLetterMiddleware::kMaxHops times, then rests in the dead letters of the channel it failed on,
+// once, with its record (the broker keeps the hop count the worker wrote).
+template <class F>
+void worker_dead_letter_loop_ends(F& f) {
+    auto adapter = f.make();
+    FailureMiddlewareDispatcher::Options options;
+    options.pipelines["ring-a"] = {std::make_shared<DeadLetterMiddleware>("to-b", "ring-b")};
+    options.pipelines["ring-b"] = {std::make_shared<DeadLetterMiddleware>("to-a", "ring-a")};
+    WorkerOptions worker_options;
+    worker_options.channels = {"ring-a", "ring-b"};
+    worker_options.wait = 0ms;
+    Worker worker(adapter, FailureMiddlewareDispatcher(std::move(options)), Classifier{}, worker_options);
+    int runs = 0;
+    worker.on("ring", [&](const Message&, HandlerContext&) {
+        ++runs;
+        throw PermanentError("always fails");
+    });
+    const std::string id = adapter->push("ring-a", make_message("ring", 7));
+    for (int round = 0; round < 50 && runs <= 20; ++round) worker.run_until_idle(5);
+    CHECK(runs == DeadLetterMiddleware::kMaxHops + 1);
+    expect_empty(*adapter, "ring-a");
+    expect_empty(*adapter, "ring-b");
+    auto dead = adapter->reserve({"ring-a:dlq", "ring-b:dlq"}, 10, 0ms);
+    REQUIRE(dead.size() == 1);
+    CHECK(dead[0].channel == "ring-a:dlq");
+    CHECK(dead[0].message.id == id);
+    const auto& record = dead[0].message.metadata[std::string(metadata_keys::dead_letter)];
+    CHECK(record["reason"] == "failure");
+    CHECK(record["hops"] == DeadLetterMiddleware::kMaxHops + 1);
+    settle_all(*adapter, dead);
+}
+
 template <class F>
 void concurrent_reservers_no_duplicates(F& f) {
     auto adapter = f.make();
@@ -1322,6 +1356,7 @@ void max_message_bytes_enforced(F& f) {
     FAILPIPE_CONFORMANCE_CORE_CASE(Fixture, label, "the worker dead-letters after max deliveries", worker_dead_letters_after_max_deliveries)                                                                             \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "a worker's release is not a delivery: 16 releases with maxDeliveries 10", worker_release_is_not_a_delivery, C::uncounted_release, C::delayed_delivery)                    \
     FAILPIPE_CONFORMANCE_CORE_CASE(Fixture, label, "the worker retries, then dead-letters", worker_retries_then_dead_letters)                                                                                            \
+    FAILPIPE_CONFORMANCE_CORE_CASE(Fixture, label, "a dead-letter loop between two channels ends: the message rests in a dead-letter channel", worker_dead_letter_loop_ends)                                           \
     FAILPIPE_CONFORMANCE_CORE_CASE(Fixture, label, "concurrent reservers see no duplicates", concurrent_reservers_no_duplicates)                                                                                         \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "move takes messages from one channel to another, rewritten", move_between_channels, C::move, C::browse, C::status, C::depth)                                              \
     FAILPIPE_CONFORMANCE_CASE(Fixture, label, "move honours a delay", move_with_delay, C::move, C::browse, C::status, C::depth, C::delayed_delivery)                                                                     \
