@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "../prometheus_parser.hpp"
 #include "../test_support.hpp"
+#include "health_probe_support.hpp"
 
 namespace {
 
@@ -119,87 +119,61 @@ TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, 
 
 namespace {
 
-using failpipe::test::GatedDepth;
+using failpipe::test::broker_reason;
+using failpipe::test::get_health;
+
+// A never-started pool's endpoints over a broker that hangs until the test opens it.
+struct HungBroker {
+    std::shared_ptr<failpipe::InMemoryAdapter> memory = std::make_shared<failpipe::InMemoryAdapter>();
+    std::shared_ptr<failpipe::test::GatedDepth> adapter = std::make_shared<failpipe::test::GatedDepth>(memory);
+    std::unique_ptr<failpipe::WorkerPool> pool = idle_pool(memory);
+    std::unique_ptr<failpipe::http::EndpointServer> server;
+    std::uint16_t port = 0;
+
+    explicit HungBroker(failpipe::Seconds health_timeout) {
+        auto options = loopback_options();
+        options.health_timeout = health_timeout;
+        server = failpipe::http::serve_runtime(*pool, std::make_shared<failpipe::Metrics>(), adapter, options);
+        port = server->address().port;
+    }
+};
 
 }  // namespace
 
 TEST_CASE("runtime endpoints: /health requests during a slow probe share it - one probe in flight, each answered when the broker answers") {
-    auto memory = std::make_shared<failpipe::InMemoryAdapter>();
-    auto adapter = std::make_shared<GatedDepth>(memory);
-    auto pool_owner = idle_pool(memory);
-    failpipe::WorkerPool& pool = *pool_owner;
-    auto metrics = std::make_shared<failpipe::Metrics>();
-    auto options = loopback_options();
-    options.health_timeout = failpipe::Seconds{30.0};
-    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
-    const auto port = server->address().port;
-    auto probe = [port] {
-        httplib::Client client("127.0.0.1", port);
-        client.set_read_timeout(40);
-        auto reply = client.Get("/health");
-        return reply ? reply->status : 0;
-    };
-    std::vector<std::future<int>> replies;
-    for (int i = 0; i < 3; ++i) replies.push_back(std::async(std::launch::async, probe));
-    REQUIRE(failpipe::test::eventually([&] { return adapter->most() == 1; }, std::chrono::seconds(5)));
+    HungBroker broker(failpipe::Seconds{30.0});
+    std::vector<std::future<std::pair<int, std::string>>> replies;
+    for (int i = 0; i < 3; ++i) replies.push_back(std::async(std::launch::async, get_health, broker.port));
+    REQUIRE(failpipe::test::eventually([&] { return broker.adapter->most() == 1; }, std::chrono::seconds(5)));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the other requests arrive meanwhile
-    CHECK(adapter->most() == 1);  // they wait for the probe in flight, none starts its own
+    CHECK(broker.adapter->most() == 1);  // they wait for the probe in flight, none starts its own
     const auto opened = std::chrono::steady_clock::now();
-    adapter->open();
-    for (auto& reply : replies) CHECK(reply.get() == 503);  // answered (unhealthy: the pool was never started)
+    broker.adapter->open();
+    for (auto& reply : replies) CHECK(reply.get().first == 503);  // answered (unhealthy: the pool was never started)
     // Together: none queued behind another probe.
     CHECK(std::chrono::steady_clock::now() - opened < std::chrono::seconds(5));
 }
 
-namespace {
-
-std::size_t threads_of_this_process() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-    return n;
-}
-
-std::string broker_reason(const std::string& body) {
-    const auto doc = nlohmann::json::parse(body);
-    for (const auto& c : doc.at("components"))
-        if (c.at("name") == "broker") return c.at("reasons").empty() ? "healthy" : c.at("reasons")[0].get<std::string>();
-    return "no broker component";
-}
-
-}  // namespace
-
 TEST_CASE("runtime endpoints: 24 /health requests against a hung broker - one probe, no thread left behind, 503 naming the wait, then recovery") {
-    auto memory = std::make_shared<failpipe::InMemoryAdapter>();
-    auto adapter = std::make_shared<GatedDepth>(memory);
-    auto pool_owner = idle_pool(memory);
-    failpipe::WorkerPool& pool = *pool_owner;
-    auto metrics = std::make_shared<failpipe::Metrics>();
-    auto options = loopback_options();
-    options.health_timeout = failpipe::Seconds{0.2};
-    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
-    const auto port = server->address().port;
-    const std::size_t threads_before = threads_of_this_process();
-    auto probe = [port] {
-        httplib::Client client("127.0.0.1", port);
-        client.set_read_timeout(20);
-        auto reply = client.Get("/health");
-        return reply ? std::make_pair(reply->status, reply->body) : std::make_pair(0, std::string());
-    };
+    HungBroker broker(failpipe::Seconds{0.2});
+    const std::size_t threads_before = failpipe::test::threads_of_this_process();
     std::vector<std::future<std::pair<int, std::string>>> replies;
-    for (int i = 0; i < 24; ++i) replies.push_back(std::async(std::launch::async, probe));
+    for (int i = 0; i < 24; ++i) replies.push_back(std::async(std::launch::async, get_health, broker.port));
     for (auto& future : replies) {
         const auto [status, body] = future.get();
         CHECK(status == 503);
         CHECK(broker_reason(body).rfind("unreachable: no answer within 0.2 s", 0) == 0);
     }
-    CHECK(adapter->most() == 1);
+    CHECK(broker.adapter->most() == 1);
     // One probe thread, still waiting on the broker; no thread per request.
-    CHECK(failpipe::test::eventually([&] { return threads_of_this_process() <= threads_before; }, std::chrono::seconds(2)));
+    CHECK(failpipe::test::eventually(
+        [&] { return failpipe::test::threads_of_this_process() <= threads_before; }, std::chrono::seconds(2)));
     // A request made now says how long that probe has been waiting.
-    CHECK(broker_reason(probe().second).find("(a probe has been waiting ") != std::string::npos);
+    CHECK(broker_reason(get_health(broker.port).second).find("(a probe has been waiting ") != std::string::npos);
 
-    adapter->open();  // the broker answers again
-    CHECK(failpipe::test::eventually([&] { return broker_reason(probe().second) == "healthy"; }, std::chrono::seconds(5)));
+    broker.adapter->open();  // the broker answers again
+    CHECK(failpipe::test::eventually([&] { return broker_reason(get_health(broker.port).second) == "healthy"; },
+                                     std::chrono::seconds(5)));
 }
 
 namespace {

@@ -3,35 +3,19 @@
 // healthy again once the server goes on (SIGCONT).
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <future>
 #include <httplib.h>
 
 #include "failpipe/failpipe.hpp"
 #include "failpipe/http/runtime_endpoints.hpp"
+#include "health_probe_support.hpp"
 #include "redis/redis_test_support.hpp"
 
 using namespace failpipe;
 using namespace failpipe::redis_test;
 
-namespace {
-
-std::size_t threads_of_this_process() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-    return n;
-}
-
-// The broker component's first reason, or "healthy".
-std::string broker_reason(const std::string& body) {
-    const auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (!doc.is_object()) return "not JSON: " + body;
-    for (const auto& c : doc.at("components"))
-        if (c.at("name") == "broker") return c.at("reasons").empty() ? "healthy" : c.at("reasons")[0].get<std::string>();
-    return "no broker component";
-}
-
-}  // namespace
+using failpipe::test::broker_reason;
+using failpipe::test::threads_of_this_process;
 
 TEST_CASE("runtime health over a paused redis-server: 32 concurrent /health - one probe, 503 each, no thread left behind, healthy after SIGCONT") {
     RedisServer server;
@@ -51,12 +35,7 @@ TEST_CASE("runtime health over a paused redis-server: 32 concurrent /health - on
     options.health_timeout = Seconds{0.3};
     auto endpoints = http::serve_runtime(pool, metrics, adapter, options);
     const auto port = endpoints->address().port;
-    auto health = [port] {
-        httplib::Client client("127.0.0.1", port);
-        client.set_read_timeout(20);
-        auto reply = client.Get("/health");
-        return reply ? std::make_pair(reply->status, reply->body) : std::make_pair(0, std::string("no reply"));
-    };
+    auto health = [port] { return failpipe::test::get_health(port); };
     REQUIRE(broker_reason(health().second) == "healthy");
     const std::size_t threads_before = threads_of_this_process();
 
