@@ -216,7 +216,10 @@ void check_probe(const std::shared_ptr<InspectionAdapter>& adapter, const Health
     if (options.channels.empty()) require_capabilities(adapter->capabilities(), {Capability::channels, Capability::depth}, "probe_broker");
     else require_capabilities(adapter->capabilities(), {Capability::depth}, "probe_broker");
     if (options.dead_letter_suffix.empty()) throw InvalidArgumentError("probe_broker: empty dead-letter suffix");
-    if (!(options.timeout.count() > 0.0)) throw InvalidArgumentError("probe_broker: the timeout must be > 0");
+    // Above 1e9 s (and infinity) a wait's deadline would overflow the clock.
+    if (!(options.timeout.count() > 0.0) || options.timeout.count() > 1e9)
+        throw InvalidArgumentError("probe_broker: the timeout must be > 0 and at most 1e9 s, found " +
+                                   seconds_text(options.timeout.count()));
 }
 
 // A broker failure is an answer (unreachable), never an exception out of a probe's thread.

@@ -91,7 +91,7 @@ struct HealthOptions {
     /// broker lists.
     std::vector<std::string> channels;
     std::string dead_letter_suffix = ":dlq";
-    /// The probe's bound: a broker that has not answered by then is unreachable.
+    /// The probe's bound: a broker that has not answered by then is unreachable. Above 0, at most 1e9 s.
     Seconds timeout{2.0};
 };
 
