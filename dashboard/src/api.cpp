@@ -78,7 +78,8 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
     } catch (const std::exception&) {
         used = 0;
     }
-    if (used == 0 || used != value->size() || (*value)[0] == '-' || n > max)
+    // Digits only: stoull would also take " 5", "+5" and "-5" (wrapped around).
+    if (used == 0 || used != value->size() || value->find_first_not_of("0123456789") != std::string::npos || n > max)
         throw HttpError(400, "`" + name + "` expects a whole number from 0 to " + std::to_string(max) + ", found \"" +
                                  failpipe::detail::cut_utf8(*value, 60) + "\"");
     return static_cast<std::size_t>(n);

@@ -510,7 +510,10 @@ TEST_CASE("dashboard memory: an unknown or repeated query parameter is a 400 nam
     CHECK(error_of("/api/message?channel=a&channel=b&id=x") == "the parameter `channel` is given more than once");
     CHECK(error_of("/api/dead?channel=orders&limit=5&limit=500") == "the parameter `limit` is given more than once");
     CHECK(error_of("/api/dead?channel=orders&limit=99999999999999999999999").find("`limit` expects a whole number") == 0);
-    CHECK(error_of("/api/dead?channel=orders&limit=-1").find("`limit` expects a whole number") == 0);
+    for (const std::string limit : {"-1", "+5", "%205", "5%20", "0x10", "1e2"}) {
+        CAPTURE(limit);
+        CHECK(error_of("/api/dead?channel=orders&limit=" + limit).find("`limit` expects a whole number") == 0);
+    }
     // Bad percent-encoding and bytes that are not UTF-8 are data, answered in valid JSON.
     const auto odd = dashboard_cases::Running::answer_of(dash.client->Get("/api/count?channel=%ff%fe%zz&grep=%"));
     CHECK(odd.status == 200);
