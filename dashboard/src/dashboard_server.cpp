@@ -298,6 +298,8 @@ DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, Dash
     detail::HostGuard::check(o.allowed_hosts);
     if (!(o.scan_timeout.count() > 0.0)) throw InvalidArgumentError("dashboard: scan_timeout must be above 0");
     if (!(o.sample_interval.count() > 0.0)) throw InvalidArgumentError("dashboard: sample_interval must be above 0");
+    if (!(o.broker_timeout.count() > 0.0) || o.broker_timeout.count() > 1e9)
+        throw InvalidArgumentError("dashboard: broker_timeout must be above 0 and at most 1e9 s");
     if (o.threads < 1) throw InvalidArgumentError("dashboard: threads must be at least 1");
     if (o.max_scans < 1) throw InvalidArgumentError("dashboard: max_scans must be at least 1");
     impl.api = std::make_unique<Api>(impl.adapter, impl.options);

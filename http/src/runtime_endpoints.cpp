@@ -46,6 +46,8 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
                                               RuntimeEndpointsOptions options) {
     if (!metrics) throw InvalidArgumentError("serve_runtime: metrics must not be null");
     if (!adapter) throw InvalidArgumentError("serve_runtime: the adapter must not be null");
+    if (!(options.health_timeout.count() > 0.0) || options.health_timeout.count() > 1e9)
+        throw InvalidArgumentError("serve_runtime: health_timeout must be above 0 and at most 1e9 s");
     // The collectors stay in @p metrics; they act only while this server lives (the token dies with
     // it), so a Metrics that outlives the server never reaches into a pool that may be gone, and a
     // server started again on the same Metrics does not write every gauge twice.

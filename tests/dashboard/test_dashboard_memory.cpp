@@ -495,6 +495,10 @@ TEST_CASE("dashboard memory: heartbeats against a hung broker share one probe - 
     CHECK(adapter->most() == 1);
     adapter->open();
     CHECK(test::eventually([&] { return dash.get("/api/broker").status == 200; }, std::chrono::seconds(5)));
+
+    options.broker_timeout = Seconds{0.0};
+    CHECK_THROWS_WITH_AS(dashboard::DashboardServer(adapter, options),
+                         "dashboard: broker_timeout must be above 0 and at most 1e9 s", InvalidArgumentError);
 }
 
 TEST_CASE("dashboard memory: an unknown or repeated query parameter is a 400 naming it - a typo never gives the default") {

@@ -176,6 +176,18 @@ TEST_CASE("runtime endpoints: 24 /health requests against a hung broker - one pr
                                      std::chrono::seconds(5)));
 }
 
+TEST_CASE("runtime endpoints: a health_timeout of 0 or above 1e9 s is refused at start, naming it") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    auto pool = idle_pool(adapter);
+    for (const double timeout : {0.0, 1e12}) {
+        auto options = loopback_options();
+        options.health_timeout = failpipe::Seconds{timeout};
+        CHECK_THROWS_WITH_AS(failpipe::http::serve_runtime(*pool, std::make_shared<failpipe::Metrics>(), adapter, options),
+                             "serve_runtime: health_timeout must be above 0 and at most 1e9 s",
+                             failpipe::InvalidArgumentError);
+    }
+}
+
 namespace {
 
 // An adapter with figures of its own, as the Redis adapter has its outbox relay's.

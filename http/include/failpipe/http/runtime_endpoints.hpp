@@ -38,7 +38,8 @@ struct RuntimeEndpointsOptions {
 /// a new one after the old is destroyed is fine). Destroying the server waits for a probe in flight
 /// (bounded by the adapter's own timeouts). Throws EndpointServerError when the address cannot be
 /// bound, UnsupportedCapabilityError when the adapter cannot report depths (or list channels, with
-/// no channels named), InvalidArgumentError for a health_timeout not above 0 or above 1e9 s.
+/// no channels named), InvalidArgumentError for a health_timeout not above 0 or above 1e9 s (before
+/// anything is served).
 std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<Metrics> metrics,
                                               std::shared_ptr<AdapterInterface> adapter,
                                               RuntimeEndpointsOptions options = {});
