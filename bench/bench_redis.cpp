@@ -28,8 +28,8 @@
 // With FAILPIPE_BENCH_CLUSTER_URL (scripts/bench-redis.sh --cluster) it runs instead A and B over
 // shard groups (FAILPIPE_BENCH_GROUPS, default 6; message i in group i mod G; each group one
 // RedisAdapter with key prefix `<prefix>:<group>`, so its keys carry the group's hash tag
-// `{prefix:group}`; 16 workers spread over the groups), first on the one Redis, then on the cluster
-// whose masters and slots FAILPIPE_BENCH_CLUSTER_MASTERS lists (`host:port=0-5460,... ...`). On the
+// `{prefix:group}`; 16 workers spread over the groups), on the one Redis and on the cluster
+// (their runs interleaved: one Redis, cluster, cluster, one Redis, ...) whose masters and slots FAILPIPE_BENCH_CLUSTER_MASTERS lists (`host:port=0-5460,... ...`). On the
 // cluster the group names are chosen so that the groups go round the masters in turn
 // (FAILPIPE_BENCH_GROUP_SPREAD=natural: g0, g1, ... wherever they hash). Each run diffs INFO
 // commandstats and INFO cpu of every master; the summary gives each master's share of the commands
@@ -53,6 +53,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -656,8 +657,8 @@ std::vector<Row>& rows() {
     return all;
 }
 
-template <class Run>
-void register_scenario(Row row, Run run) {
+/// The benchmark name of @p row (spaces and brackets made underscores).
+std::string benchmark_name(const Row& row) {
     std::string name = row.scenario + "/" +
                        (!row.on.empty() ? row.on + "/groups:" + std::to_string(row.groups)
                         : row.settle == "-" ? row.what
@@ -666,13 +667,22 @@ void register_scenario(Row row, Run run) {
     for (char& c : name) {
         if (c == ' ' || c == '(' || c == ')') c = '_';
     }
-    rows().push_back(std::move(row));
-    const std::size_t index = rows().size() - 1;
+    return name;
+}
+
+/// Registers @p count runs of @p run, named @p name, as one Google Benchmark whose measures go to
+/// rows()[@p index] (several registrations may feed one row).
+template <class Run>
+void register_runs(std::size_t index, const std::string& name, int count, Run run) {
     benchmark::RegisterBenchmark(name.c_str(),
                                  [index, run, name](benchmark::State& state) {
                                      std::uint64_t messages = 0, client = 0, server = 0;
                                      rows()[index].ran = true;
                                      for (auto _ : state) {
+                                         if (!rows()[index].problem.empty()) {
+                                             state.SkipWithError("an earlier run of this row failed its verification");
+                                             break;
+                                         }
                                          Measure m = run();
                                          if (!m.problem.empty()) {
                                              rows()[index].problem = m.problem;
@@ -693,9 +703,17 @@ void register_scenario(Row row, Run run) {
                                          state.counters["server_cmds/msg"] = static_cast<double>(server) / static_cast<double>(messages);
                                      }
                                  })
-        ->Iterations(iterations())
+        ->Iterations(count)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
+}
+
+/// Adds @p row and registers its iterations() runs.
+template <class Run>
+void register_scenario(Row row, Run run) {
+    const std::string name = benchmark_name(row);
+    rows().push_back(std::move(row));
+    register_runs(rows().size() - 1, name, iterations(), run);
 }
 
 std::string thousands(double value) {
@@ -874,7 +892,8 @@ void print_groups(const Target& target) {
 /// and on the cluster, then a verdict per scenario.
 void print_cluster_summary() {
     std::printf("\nfailpipe with %zu shard groups on one Redis and on a Redis Cluster: N = %zu per run (message i in\n"
-                "group i mod %zu), %d runs each (median run shown, range of msgs/s beside it), settle per reserved batch\n",
+                "group i mod %zu), %d runs each, one Redis and cluster in turn (median run shown, range of msgs/s\n"
+                "beside it), settle per reserved batch\n",
                 group_count(), message_count(), group_count(), iterations());
     print_groups(one_redis_target());
     print_groups(cluster_target());
@@ -1000,18 +1019,31 @@ int run_cluster_comparison(int argc, char** argv) {
         const char* what;
         Kind kind;
     };
+    // One row per scenario and target; their runs interleaved, one Redis and cluster in turn (the
+    // first of each pair alternating), so that a machine that slows down or speeds up during the
+    // benchmark weighs on both sides alike.
+    std::vector<std::pair<std::size_t, std::function<Measure()>>> pairs[2];
     for (const Consume& c : {Consume{"A", "all succeed", Kind::a}, Consume{"B", "10% fail once, 1% dead", Kind::b}}) {
+        std::size_t side = 0;
         for (const Target* target : {&one_redis_target(), &cluster_target()}) {
-            register_scenario(Row{c.scenario, c.what, "batch", concurrency, 0, {}, false, {}, target->label, group_count()},
-                              [kind = c.kind, target] {
-                                  try {
-                                      return run_groups(kind, *target, concurrency);
-                                  } catch (const std::exception& e) {
-                                      Measure m;
-                                      m.problem = std::string(" on ") + target->label + ": " + e.what();
-                                      return m;
-                                  }
-                              });
+            rows().push_back(Row{c.scenario, c.what, "batch", concurrency, 0, {}, false, {}, target->label, group_count()});
+            pairs[side++].emplace_back(rows().size() - 1, [kind = c.kind, target] {
+                try {
+                    return run_groups(kind, *target, concurrency);
+                } catch (const std::exception& e) {
+                    Measure m;
+                    m.problem = std::string(" on ") + target->label + ": " + e.what();
+                    return m;
+                }
+            });
+        }
+    }
+    for (int round = 1; round <= iterations(); ++round) {
+        for (std::size_t s = 0; s < pairs[0].size(); ++s) {
+            for (int side : {round % 2, 1 - round % 2}) {
+                const auto& [index, run] = pairs[side][s];
+                register_runs(index, benchmark_name(rows()[index]) + "/round:" + std::to_string(round), 1, run);
+            }
         }
     }
     benchmark::Initialize(&argc, argv);

@@ -188,3 +188,27 @@ TEST_CASE("script args: the calls of the other scripts read back as encoded") {
                       {"kind": "d", "ref": "m2\u001f3", "value": "F1:i2:m2", "id": "m2", "how": "r", "bytes": "new bytes"}]})"));
     }
 }
+
+TEST_CASE("script args: the calls of a key-layout migration read back as encoded") {
+    const ScriptCall inventory = migrate_inventory_call(kHead, "orders", "billing", 20);
+    CHECK(inventory.script == &migrate_source_script());
+    CHECK(decoded(inventory, "migrate_source") ==
+          json::parse(R"({"mode": "I", "channel": "orders", "group": "billing", "limit": 20})"));
+    CHECK(decoded(migrate_read_call(kHead, "orders", "billing", 256, "5-1"), "migrate_source") ==
+          json::parse(R"({"mode": "R", "channel": "orders", "group": "billing", "max": 256, "cursor": "5-1"})"));
+    CHECK(decoded(migrate_finish_call(kHead, "orders"), "migrate_source") == json::parse(R"({"mode": "F", "channel": "orders"})"));
+    const std::vector<MigrateItem> items{MigrateItem{"s", "5-1", "2", "t1", {"i", "m1", "b", "x"}},
+                                         MigrateItem{"d", "m2\x1f" "3", "1700000000000", "t2", {"F1:i2:m2"}},
+                                         MigrateItem{"e", "", "4", "t3", {}}};
+    CHECK(decoded(migrate_delete_call(kHead, "orders", items), "migrate_source") == json::parse(R"({"mode": "D", "channel": "orders",
+        "items": [{"kind": "s", "ref": "5-1", "expect": ""}, {"kind": "d", "ref": "m2\u001f3", "expect": "F1:i2:m2"},
+                  {"kind": "e", "ref": "", "expect": "4"}]})"));
+    const ScriptCall target = migrate_target_call(kHead, "orders", items);
+    CHECK(target.script == &migrate_target_script());
+    const json read = decoded(target, "migrate_target");
+    CHECK(read["channel"] == "orders");
+    REQUIRE(read["items"].size() == 3);
+    CHECK(read["items"][0] == json::parse(R"({"kind": "s", "token": "t1", "ref": "5-1", "num": "2", "fields": ["i", "m1", "b", "x"]})"));
+    CHECK(read["items"][1]["fields"] == json::parse(R"(["F1:i2:m2"])"));
+    CHECK(read["items"][2]["num"] == "4");
+}

@@ -1,6 +1,4 @@
 // `failpipe dlq list|show|groups|replay|purge`: thin layers over failpipe::DeadLetters.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <ostream>
@@ -16,12 +14,11 @@
 #include "failpipe/metadata_keys.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "format.hpp"
+#include "progress.hpp"
 
 namespace failpipe::cli {
 namespace {
 
-// Below this many messages a progress line would only flicker.
-constexpr std::size_t kProgressFrom = 1000;
 // How many ids a purge without --yes prints before summing up the rest.
 constexpr std::size_t kShownIds = 50;
 
@@ -252,28 +249,6 @@ int run_groups(const Invocation& inv) {
                 {1});
     return kExitOk;
 }
-
-// A progress line on a terminal, for runs long enough to need one.
-// Also remembers how far the run got, for the message should the broker fail half-way.
-struct ProgressLine {
-    const Invocation& inv;
-    const char* verb;
-    bool shown = false;
-    std::size_t done = 0;
-    std::size_t total = 0;
-    void operator()(std::size_t done_now, std::size_t total_now) {
-        done = done_now;
-        total = total_now;
-        if (total < kProgressFrom || ::isatty(STDERR_FILENO) != 1) return;
-        shown = true;
-        inv.err << '\r' << verb << ' ' << done << " of " << total << std::flush;
-    }
-    void end_line() {
-        if (shown) inv.err << '\n';
-        shown = false;
-    }
-    ~ProgressLine() { end_line(); }
-};
 
 // A broker failing half-way: one line with the cause and how far it got. Every message is in
 // exactly one place (moves and removes are atomic per message), so running the command again finishes it.

@@ -70,6 +70,8 @@ Command dlq_show_command();
 Command dlq_groups_command();
 Command dlq_replay_command();
 Command dlq_purge_command();
+/// @brief `failpipe layout migrate` (cmd_layout.cpp).
+Command layout_migrate_command();
 #endif
 #if defined(FAILPIPE_HAVE_REDIS) && defined(FAILPIPE_HAVE_DASHBOARD)
 /// @brief `failpipe dashboard` (cmd_dashboard.cpp).

@@ -24,6 +24,7 @@ const std::vector<Command>& all_commands() {
 #ifdef FAILPIPE_HAVE_REDIS
         channels_command(), stats_command(), health_command(), push_command(), inject_command(),
         dlq_list_command(), dlq_show_command(), dlq_groups_command(), dlq_replay_command(), dlq_purge_command(),
+        layout_migrate_command(),
 #endif
 #if defined(FAILPIPE_HAVE_REDIS) && defined(FAILPIPE_HAVE_DASHBOARD)
         dashboard_command(),

@@ -63,6 +63,15 @@ local function now_ms()
   local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
+local function sid_less(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
 --@section args
 -- The decoders of each script's own arguments (from ARGV[3] on), read in order, never by offset:
 -- the layouts its file's header documents, written by adapters/redis/src/script_args.cpp (one
@@ -354,6 +363,41 @@ local function unindex(id, where)
   if call('HGET', IDX, id) == where then call('HDEL', IDX, id) end
 end
 local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
+-- forget() of many entries of @ch at once (@sids[k] holds @ids[k]): one HMGET, one HDEL.
+local function forget_all(ch, sids, ids)
+  local cur = call('HMGET', IDX, unpack(ids))
+  local gone = {}
+  for k = 1, #ids do
+    if cur[k] == loc('s', sids[k], ch) then gone[#gone + 1] = ids[k] end
+  end
+  if #gone > 0 then call('HDEL', IDX, unpack(gone)) end
+end
+-- Which of @sids (stream ids of @s, sorted, distinct) are pending, as a set: XPENDING over their
+-- span, a page or a few, instead of one XPENDING each. Other deliveries inside the span are read
+-- and skipped; when they fill the pages, the ids past the last page are asked one by one, so a
+-- span full of other deliveries costs no more than asking each.
+local function pending_among(s, sids)
+  local found, covered = {}, nil
+  local count = #sids + 32
+  local start = sids[1]
+  for _ = 1, 4 do
+    local page = try('XPENDING', s, G, start, sids[#sids], count)
+    if type(page) ~= 'table' then break end
+    if page.err then
+      -- As XACK would: a key that is not a stream is an error, a missing group no delivery.
+      if string.find(page.err, 'WRONGTYPE', 1, true) then error(page, 0) end
+      break
+    end
+    for _, p in ipairs(page) do found[p[1]] = true end
+    if #page < count then return found end
+    covered = page[#page][1]
+    start = '(' .. covered
+  end
+  for _, sid in ipairs(sids) do
+    if not found[sid] and (covered == nil or sid_less(covered, sid)) and is_pending(s, sid) then found[sid] = true end
+  end
+  return found
+end
 --@section requeue
 -- Gives deliveries idle longer than the visibility timeout back to their channel as new entries,
 -- counting the lost delivery. Idle time is the server's: skewed worker clocks do not matter.
@@ -420,15 +464,6 @@ local function outbox_add(o)
   call('XADD', OUTBOX, '*', 't', o.channel, 'i', o.id, 'b', o.bytes, 'd', o.delay, 'k', o.token)
 end
 --@section groups
--- Stream ids compared as the decimal numbers they are (no precision lost to Lua's doubles).
-local function sid_less(a, b)
-  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
-  local am, as, bm, bs = string.sub(a, 1, da - 1), string.sub(a, da + 1), string.sub(b, 1, db - 1), string.sub(b, db + 1)
-  if #am ~= #bm then return #am < #bm end
-  if am ~= bm then return am < bm end
-  if #as ~= #bs then return #as < #bs end
-  return as < bs
-end
 local function group_info(s)
   local groups = try('XINFO', 'GROUPS', s)
   if type(groups) ~= 'table' or groups.err then return nil end
@@ -499,4 +534,29 @@ local function scan_waiting(ch, wanted, scursor, hcursor, budget, on_entry, on_m
     budget = budget - #kv / 2 - 1
   end
   return scursor, hcursor
+end
+--@section read_migrate
+-- migrate-source: mode channel, then by mode: I group limit | R group max cursor |
+--                 D {kind ref expect}* | F (nothing)
+function read.migrate_source()
+  local o = {mode = arg(), channel = arg()}
+  if o.mode == 'I' then
+    o.group, o.limit = arg(), tonumber(arg())
+  elseif o.mode == 'R' then
+    o.group, o.max, o.cursor = arg(), tonumber(arg()), arg()
+  elseif o.mode == 'D' then
+    o.items = {}
+    while more_args() do o.items[#o.items + 1] = {kind = arg(), ref = arg(), expect = arg()} end
+  end
+  return o
+end
+-- migrate-target: channel {kind token ref num nfields field*}*
+function read.migrate_target()
+  local o = {channel = arg(), items = {}}
+  while more_args() do
+    local it = {kind = arg(), token = arg(), ref = arg(), num = arg(), fields = {}}
+    for k = 1, tonumber(arg()) do it.fields[k] = arg() end
+    o.items[#o.items + 1] = it
+  end
+  return o
 end

@@ -200,4 +200,72 @@ ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_
     return call;
 }
 
+namespace {
+// mode channel: the head of every migrate-source call; @p more parts follow.
+ScriptCall migrate_source_call(const ScriptHead& head, std::string_view mode, std::string_view channel, std::size_t more) {
+    ScriptCall call = head.call(migrate_source_script(), 2 + more);
+    call.args.add(mode);
+    call.args.add(channel);
+    return call;
+}
+}  // namespace
+
+// I channel group limit
+ScriptCall migrate_inventory_call(const ScriptHead& head, std::string_view channel, std::string_view group,
+                                  std::size_t limit) {
+    ScriptCall call = migrate_source_call(head, "I", channel, 2);
+    call.args.add(group);
+    call.args.add_number(static_cast<long long>(limit));
+    return call;
+}
+
+// R channel group max cursor
+ScriptCall migrate_read_call(const ScriptHead& head, std::string_view channel, std::string_view group, std::size_t max,
+                             std::string_view cursor) {
+    ScriptCall call = migrate_source_call(head, "R", channel, 3);
+    call.args.add(group);
+    call.args.add_number(static_cast<long long>(max));
+    call.args.add(cursor);
+    return call;
+}
+
+// D channel {kind ref expect}*: expect is the delayed value, or the counter, as read
+ScriptCall migrate_delete_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items) {
+    ScriptCall call = migrate_source_call(head, "D", channel, 3 * items.size());
+    for (const auto& item : items) {
+        call.args.add(item.kind);
+        call.args.add(item.ref);
+        if (item.kind == "d" && !item.fields.empty()) {
+            call.args.add(item.fields.front());
+        } else if (item.kind == "e") {
+            call.args.add(item.num);
+        } else {
+            call.args.add("");
+        }
+    }
+    return call;
+}
+
+// F channel
+ScriptCall migrate_finish_call(const ScriptHead& head, std::string_view channel) {
+    return migrate_source_call(head, "F", channel, 0);
+}
+
+// channel {kind token ref num nfields field*}*
+ScriptCall migrate_target_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items) {
+    std::size_t parts = 1;
+    for (const auto& item : items) parts += 5 + item.fields.size();
+    ScriptCall call = head.call(migrate_target_script(), parts);
+    call.args.add(channel);
+    for (const auto& item : items) {
+        call.args.add(item.kind);
+        call.args.add(item.token);
+        call.args.add(item.ref);
+        call.args.add(item.num);
+        add_count(call.args, item.fields.size());
+        for (const auto& field : item.fields) call.args.add(field);
+    }
+    return call;
+}
+
 }  // namespace failpipe::detail::redis

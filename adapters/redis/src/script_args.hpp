@@ -196,4 +196,30 @@ struct MoveArg {
 ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_view to, std::string_view delay_ms,
                std::string_view token, std::span<const MoveArg> items);
 
+// --- migrate_source.lua / migrate_target.lua: a key-layout migration ---------------------------
+
+/// migrate-source I: the inventory of @p channel (moving to @p group), listing at most @p limit
+/// live reservations.
+ScriptCall migrate_inventory_call(const ScriptHead& head, std::string_view channel, std::string_view group,
+                                  std::size_t limit);
+/// migrate-source R: a batch of at most @p max messages of @p channel after stream id @p cursor ("" first).
+ScriptCall migrate_read_call(const ScriptHead& head, std::string_view channel, std::string_view group, std::size_t max,
+                             std::string_view cursor);
+
+/// One item of a migration batch, as migrate-source R read it.
+struct MigrateItem {
+    std::string kind;   ///< "s" waiting entry, "p" expired reservation, "d" delayed, "e" eviction counter
+    std::string ref;    ///< stream id, member, or ""
+    std::string num;    ///< delivery count to write, due time (server ms), or the counter
+    std::string token;  ///< what the target remembers it by
+    std::vector<std::string> fields;  ///< entry fields (name, value, ...), or {delayed value}, or none
+};
+
+/// migrate-source D: delete @p items from @p channel, each only if still as read.
+ScriptCall migrate_delete_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items);
+/// migrate-source F: remove @p channel's keys when it holds nothing any more.
+ScriptCall migrate_finish_call(const ScriptHead& head, std::string_view channel);
+/// migrate-target: write @p items into @p channel of the group of @p head, each once.
+ScriptCall migrate_target_call(const ScriptHead& head, std::string_view channel, std::span<const MigrateItem> items);
+
 }  // namespace failpipe::detail::redis

@@ -100,6 +100,15 @@ const Script& outbox_lag_script() {
     return script;
 }
 
+const Script& migrate_source_script() {
+    static const Script script = make("migrate-source", lua::migrate_source);
+    return script;
+}
+const Script& migrate_target_script() {
+    static const Script script = make("migrate-target", lua::migrate_target);
+    return script;
+}
+
 std::string_view prelude_source() { return lua::prelude; }
 
 }  // namespace failpipe::detail::redis

@@ -49,6 +49,10 @@ const Script& outbox_take_script();
 const Script& outbox_ack_script();
 /// outbox_lag.lua: entries not relayed yet and the age of the oldest.
 const Script& outbox_lag_script();
+/// migrate_source.lua: the old side of a key-layout migration (inventory, read, delete, finish).
+const Script& migrate_source_script();
+/// migrate_target.lua: the new side of a key-layout migration (writes each message once).
+const Script& migrate_target_script();
 
 /// lua/prelude.lua on its own (the helpers and argument decoders every script starts with), for
 /// tests that check the decoders against script_args.hpp.

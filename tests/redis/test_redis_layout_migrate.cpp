@@ -1,0 +1,210 @@
+// `failpipe layout migrate` on one Redis: a deployment of the key layout "prefix" moves to its
+// shard groups' keys with every message, field, delivery count, due time and dead letter; a run
+// SIGKILLed part-way and run again moves each message once; bad input is refused before anything
+// changes.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "layout_migrate_support.hpp"
+#include "script_args.hpp"
+#include "write_combiner.hpp"
+
+#ifdef FAILPIPE_CLI
+
+namespace {
+
+using namespace failpipe;
+using namespace failpipe::migrate_test;
+using key_layout_test::run_cli;
+namespace rt = failpipe::redis_test;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string scard(const std::string& url, const std::string& tag) { return RawRedis(url).run({"SCARD", tag + ":channels"}).at(0); }
+
+// The first @p n messages of @p channel copied to its group, their old entries left in place: the
+// state a run SIGKILLed between the copy and the delete of a batch leaves.
+std::size_t copy_without_delete(const std::string& url, const std::string& prefix, const Config& config,
+                                const std::string& channel, std::size_t n) {
+    using namespace failpipe::detail::redis;
+    Counters counters;
+    Router router(parse_seed_list(url), ClusterMode::automatic, ClusterSettings{Seconds{2.0}, Seconds{5.0}, 2, 2}, counters);
+    const std::string group = config.shard_groups.group_of(channel);
+    const ScriptHead old("{" + prefix + "}", "30000");
+    const ScriptHead target(shard_hash_tag(prefix, group), "30000");
+    std::vector<MigrateItem> items = router.with_slot(key_slot(old.prefix()), [&](Connection& c) {
+        Reply r = run_script(c, migrate_read_call(old, channel, group, n, ""));
+        REQUIRE(r->type == REDIS_REPLY_ARRAY);
+        REQUIRE(std::string(text_of(*r->element[0])) == "ok");
+        std::vector<MigrateItem> out;
+        for (std::size_t i = 2; i + 4 < r->elements; i += 5) {
+            MigrateItem item{std::string(text_of(*r->element[i])), std::string(text_of(*r->element[i + 1])),
+                             std::string(text_of(*r->element[i + 2])), std::string(text_of(*r->element[i + 3])), {}};
+            const redisReply& fields = *r->element[i + 4];
+            for (std::size_t f = 0; f < fields.elements; ++f) item.fields.emplace_back(text_of(*fields.element[f]));
+            out.push_back(std::move(item));
+        }
+        return out;
+    });
+    router.with_slot(key_slot(target.prefix()), [&](Connection& c) {
+        Reply r = run_script(c, migrate_target_call(target, channel, items));
+        CHECK(std::string(text_of(*r)) == std::string(items.size(), 'm'));
+    });
+    return items.size();
+}
+
+}  // namespace
+
+TEST_CASE("redis layout migrate - every kind of message moves to its group's keys with its fields, counts and due times") {
+    const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
+
+    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file));
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    const std::string n = std::to_string(d.filled.messages);
+    CHECK(contains(run.output, "total: found " + n + " = moved " + n + " + already there 0"));
+    CHECK(contains(run.output, "removed the keys of 3 of 3 channel(s) under {" + d.prefix + "}"));
+    check_moved(d.url, d.prefix, d.config, d.filled);
+
+    // Run again: nothing left, nothing changed.
+    const auto again = run_cli(migrate_args(d.url, d.prefix, d.file));
+    INFO(again.output);
+    CHECK(again.status == 0);
+    CHECK(contains(again.output, "nothing left to move under {" + d.prefix + "}"));
+    CHECK(total(*new_layout(d.url, d.prefix, d.config), kChannels) == d.filled.messages);
+}
+
+TEST_CASE("redis layout migrate - --dry-run prints what would move per channel and group and changes nothing") {
+    const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
+
+    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file, "--dry-run"));
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(contains(run.output, "dry run: nothing was changed"));
+    CHECK(contains(run.output, "{" + d.prefix + ":orders}"));
+    CHECK(contains(run.output, "group emails: 27 message(s) of 1 channel(s)"));
+    CHECK(contains(run.output, "group orders: 48 message(s) of 2 channel(s)"));
+    CHECK(contains(run.output, "would move " + std::to_string(d.filled.messages) + " message(s) of 3 channel(s) to 2 group(s)"));
+    auto old = old_layout(d.url, d.prefix);
+    CHECK(snapshot(*old, kChannels) == d.filled.waiting);
+    CHECK(scard(d.url, "{" + d.prefix + ":orders}") == "0");
+    CHECK(scard(d.url, "{" + d.prefix + ":emails}") == "0");
+}
+
+TEST_CASE("redis layout migrate - SIGKILLed part-way and run again: every message once, none lost") {
+    check_killed_and_resumed(rt::test_redis_url(), rt::unique_prefix("migrate"));
+}
+
+TEST_CASE("redis layout migrate - a copy whose old entry was not deleted yet is recognised: already there, not doubled") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text());
+    const Config config = load_config_file(file.path());
+    auto old = old_layout(url, prefix);
+    for (int i = 0; i < 30; ++i) old->push("orders", message("o" + std::to_string(i)));
+    const Snapshot before = snapshot(*old, {"orders"});
+    REQUIRE(copy_without_delete(url, prefix, config, "orders", 12) == 12);
+
+    const auto run = run_cli(migrate_args(url, prefix, file, "--batch 5"));
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(contains(run.output, "total: found 30 = moved 18 + already there 12"));
+    CHECK(snapshot(*new_layout(url, prefix, config), {"orders"}) == before);
+}
+
+TEST_CASE("redis layout migrate - live reservations make it refuse, listing them, and nothing is changed") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text(30));
+    const Config config = load_config_file(file.path());
+    auto old = old_layout(url, prefix);
+    for (int i = 0; i < 5; ++i) old->push("orders", message("o" + std::to_string(i)));
+    const auto held = old->reserve({"orders"}, 1, 0ms);
+    REQUIRE(held.size() == 1);
+
+    const auto run = run_cli(migrate_args(url, prefix, file));
+    INFO(run.output);
+    CHECK(run.status == 1);
+    CHECK(contains(run.output, "1 message(s) under {" + prefix + "} are reserved by workers right now"));
+    CHECK(contains(run.output, "orders: message o0"));
+    CHECK(contains(run.output, "nothing was changed"));
+    CHECK(old->depth("orders").ready == 4);
+    CHECK(old->depth("orders").reserved == 1);
+    CHECK(scard(url, "{" + prefix + ":orders}") == "0");
+
+    // Once the worker gave it back, the migration goes through.
+    old->release(held.front());
+    const auto after = run_cli(migrate_args(url, prefix, file));
+    INFO(after.output);
+    CHECK(after.status == 0);
+    CHECK(contains(after.output, "total: found 5 = moved 5 + already there 0"));
+}
+
+TEST_CASE("redis layout migrate - a config whose groups differ from an earlier run's is refused and nothing is changed") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text());
+    const ConfigFile other(config_text(30, R"({"billing": ["orders"]})"));
+    const Config config = load_config_file(file.path());
+    auto old = old_layout(url, prefix);
+    for (int i = 0; i < 10; ++i) old->push("orders", message("o" + std::to_string(i)));
+    copy_without_delete(url, prefix, config, "orders", 4);  // an earlier run, killed, moved "orders" to group "orders"
+
+    const auto run = run_cli(migrate_args(url, prefix, other));
+    INFO(run.output);
+    CHECK(run.status == 1);
+    CHECK(contains(run.output, "do not match the ones an earlier run of the migration used"));
+    CHECK(contains(run.output, "\"orders\": an earlier run moved it to group \"orders\", this config puts it in group \"billing\""));
+    CHECK(old->depth("orders").ready == 10);
+    CHECK(scard(url, "{" + prefix + ":billing}") == "0");
+
+    const auto right = run_cli(migrate_args(url, prefix, file));
+    INFO(right.output);
+    CHECK(right.status == 0);
+    CHECK(contains(right.output, "total: found 10 = moved 6 + already there 4"));
+}
+
+TEST_CASE("redis layout migrate - a deployment already in the grouped layout, or a wrong prefix, is refused and nothing is changed") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text());
+    const Config config = load_config_file(file.path());
+    new_layout(url, prefix, config)->push("orders", message("g1"));
+
+    const auto grouped = run_cli(migrate_args(url, prefix, file));
+    INFO(grouped.output);
+    CHECK(grouped.status == 1);
+    CHECK(contains(grouped.output, "this deployment already uses the layout \"groups\"; nothing was changed"));
+    CHECK(new_layout(url, prefix, config)->depth("orders").ready == 1);
+
+    const auto wrong = run_cli(migrate_args(url, prefix + "-typo", file));
+    INFO(wrong.output);
+    CHECK(wrong.status == 1);
+    CHECK(contains(wrong.output, "is --prefix right"));
+    CHECK(scard(url, "{" + prefix + "-typo:orders}") == "0");
+}
+
+TEST_CASE("redis layout migrate - a URL naming keyLayout=prefix and a config with contradicting groups are usage errors") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text());
+    auto old = old_layout(url, prefix);
+    old->push("orders", message("o1"));
+
+    const auto layout = run_cli(migrate_args(url + "?keyLayout=prefix", prefix, file));
+    INFO(layout.output);
+    CHECK(layout.status == 2);
+    CHECK(contains(layout.output, "the Redis URL says keyLayout=prefix, but this command moves the keys to the layout \"groups\""));
+
+    // orders dead-letters to orders:dlq, which a named group may not split off.
+    const ConfigFile contradicting(config_text(30, R"({"a": ["orders"], "b": ["orders:dlq"]})"));
+    const auto bad = run_cli(migrate_args(url, prefix, contradicting));
+    INFO(bad.output);
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.output, "is not a valid config; nothing was read or written"));
+    CHECK(old->depth("orders").ready == 1);
+}
+
+#endif

@@ -1,0 +1,174 @@
+// Settles that only acknowledge (no pushes), many in one call: the apply script settles a run of
+// them on one channel with one XPENDING, XACK, HMGET and HDEL. These tests pin what each settle
+// still answers on its own (done, stale, done by an earlier try, an error), that deliveries of
+// other workers inside the run's span stay theirs, and that the run costs a few commands, not
+// three per message.
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "failpipe/shard_groups.hpp"
+#include "redis_test_support.hpp"
+
+using namespace std::chrono_literals;
+using failpipe::Delivery;
+using failpipe::Message;
+using failpipe::MessageState;
+using failpipe::RedisAdapter;
+using failpipe::Settlement;
+using failpipe::StaleDeliveryError;
+namespace rt = failpipe::redis_test;
+
+namespace {
+
+RedisAdapter::Options plain_options(const std::string& url, const std::string& prefix = rt::unique_prefix("plain")) {
+    RedisAdapter::Options options;
+    options.url = url;
+    options.key_prefix = prefix;
+    return options;
+}
+
+void push_jobs(RedisAdapter& adapter, const std::string& channel, int count) {
+    std::vector<failpipe::OutgoingMessage> batch;
+    for (int i = 0; i < count; ++i) batch.push_back({channel, Message::create("job", {{"i", i}}), failpipe::Seconds{0.0}});
+    adapter.push_batch(std::move(batch));
+}
+
+/// settle_batch of @p deliveries, each with an empty settlement (a plain acknowledgement).
+std::vector<std::exception_ptr> acknowledge(RedisAdapter& adapter, const std::vector<const Delivery*>& deliveries) {
+    std::vector<Settlement> settlements(deliveries.size());
+    std::vector<RedisAdapter::SettleItem> items;
+    for (std::size_t i = 0; i < deliveries.size(); ++i) items.push_back({deliveries[i], &settlements[i]});
+    return adapter.settle_batch(items);
+}
+
+std::vector<const Delivery*> pointers(const std::vector<Delivery>& deliveries) {
+    std::vector<const Delivery*> out;
+    for (const auto& d : deliveries) out.push_back(&d);
+    return out;
+}
+
+/// calls= of one command in INFO commandstats (0 when it never ran).
+std::uint64_t calls_of(RedisAdapter& adapter, const std::string& command) {
+    const std::string text = adapter.info("commandstats");
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex("cmdstat_" + command + ":calls=([0-9]+)"))) return 0;
+    return std::stoull(m[1].str());
+}
+
+bool is_stale(const std::exception_ptr& outcome) {
+    if (!outcome) return false;
+    try {
+        std::rethrow_exception(outcome);
+    } catch (const StaleDeliveryError&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("plain acknowledgements in one batch: each answers for itself, a stale one is stale, the index forgets the rest") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "in", 40);
+    auto held = adapter.reserve({"in"}, 40, 0ms);
+    REQUIRE(held.size() == 40);
+    acknowledge(adapter, {&held[5], &held[17]});  // settled already: stale in the batch below
+    const auto outcomes = acknowledge(adapter, pointers(held));
+    REQUIRE(outcomes.size() == 40);
+    for (std::size_t i = 0; i < 40; ++i) {
+        INFO("delivery " << i);
+        if (i == 5 || i == 17) {
+            CHECK(is_stale(outcomes[i]));
+        } else {
+            CHECK_FALSE(outcomes[i]);
+        }
+        CHECK(adapter.status(held[i].message.id).state == MessageState::not_found);
+    }
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("plain acknowledgements around other workers' deliveries leave those deliveries pending and theirs") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "in", 330);
+    auto first = adapter.reserve({"in"}, 10, 0ms);
+    auto others = adapter.reserve({"in"}, 300, 0ms);  // another worker's, between the two in the stream
+    auto last = adapter.reserve({"in"}, 20, 0ms);
+    REQUIRE(first.size() == 10);
+    REQUIRE(others.size() == 300);
+    REQUIRE(last.size() == 20);
+    std::vector<const Delivery*> ours = pointers(first);
+    for (const auto& d : last) ours.push_back(&d);
+    for (const auto& outcome : acknowledge(adapter, ours)) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").reserved == 300);
+    for (const auto& d : others) CHECK(adapter.status(d.message.id).state == MessageState::reserved);
+    for (const auto& outcome : acknowledge(adapter, pointers(others))) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("a batch of 200 plain acknowledgements costs the server a few commands, not three per message") {
+    rt::RedisServer server;
+    RedisAdapter adapter(plain_options(server.url()));
+    push_jobs(adapter, "in", 200);
+    auto held = adapter.reserve({"in"}, 200, 0ms);
+    REQUIRE(held.size() == 200);
+    const auto xack = calls_of(adapter, "xack"), hget = calls_of(adapter, "hget"), hdel = calls_of(adapter, "hdel");
+    for (const auto& outcome : acknowledge(adapter, pointers(held))) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
+    CHECK(calls_of(adapter, "xack") - xack == 1);
+    CHECK(calls_of(adapter, "hget") - hget == 0);
+    CHECK(calls_of(adapter, "hdel") - hdel == 1);
+}
+
+TEST_CASE("the same delivery twice in one batch of plain acknowledgements: the second is stale") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "in", 3);
+    auto held = adapter.reserve({"in"}, 3, 0ms);
+    REQUIRE(held.size() == 3);
+    const auto outcomes = acknowledge(adapter, {&held[0], &held[1], &held[1], &held[2]});
+    CHECK_FALSE(outcomes[0]);
+    CHECK_FALSE(outcomes[1]);
+    CHECK(is_stale(outcomes[2]));
+    CHECK_FALSE(outcomes[3]);
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("a batch of plain acknowledgements whose reply is lost is applied once and answers done") {
+    rt::RedisServer server;
+    rt::LosingProxy proxy(server.port());
+    RedisAdapter adapter(plain_options(proxy.url()));
+    push_jobs(adapter, "in", 5);
+    auto held = adapter.reserve({"in"}, 5, 0ms);
+    REQUIRE(held.size() == 5);
+    proxy.lose_reply_to(held[2].message.id);
+    const auto outcomes = acknowledge(adapter, pointers(held));
+    CHECK(proxy.lost());
+    for (const auto& outcome : outcomes) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("plain acknowledgements of a channel whose stream was replaced by a string fail, and are not called stale") {
+    const std::string prefix = rt::unique_prefix("plain");
+    RedisAdapter adapter(plain_options(rt::test_redis_url(), prefix));
+    push_jobs(adapter, "in", 3);
+    auto held = adapter.reserve({"in"}, 3, 0ms);
+    REQUIRE(held.size() == 3);
+    const int port = rt::port_of(rt::test_redis_url());
+    const std::string stream = "{" + prefix + "}:s:in";
+    REQUIRE(rt::raw_command(port, {"DEL", stream}) == ":1");
+    REQUIRE(rt::raw_command(port, {"SET", stream, "not a stream"}) == "+OK");
+    const auto outcomes = acknowledge(adapter, pointers(held));
+    for (const auto& outcome : outcomes) {
+        REQUIRE(outcome);
+        CHECK_FALSE(is_stale(outcome));
+        try {
+            std::rethrow_exception(outcome);
+        } catch (const std::exception& e) {
+            CHECK(std::string(e.what()).find("WRONGTYPE") != std::string::npos);
+        }
+    }
+    rt::raw_command(port, {"DEL", stream});
+}
