@@ -135,28 +135,40 @@ private:
             top.fail("final", bad_choice(value, final_behavior_names()));
     }
 
+    // A number for every channel, or {"default": s, "<channel>": s}. In both forms 0 means no limit
+    // (in the object it lifts the default for that channel), as in the dispatcher's options.
     void load_max_elapsed(ConfigObjectReader& top, const json& value, Config& config) {
+        auto limit = [](const json& seconds) -> std::optional<double> {
+            if (!seconds.is_number() || !(seconds.get<double>() >= 0) || seconds.get<double>() > ConfigLimits::kMaxSeconds)
+                return std::nullopt;
+            return seconds.get<double>();
+        };
+        const std::string expected = "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found ";
         if (!value.is_object()) {
-            if (auto seconds = top.optional_seconds("maxElapsed")) config.dispatcher.default_max_elapsed = Seconds{*seconds};
+            if (auto seconds = limit(value)) {
+                if (*seconds > 0) config.dispatcher.default_max_elapsed = Seconds{*seconds};
+            } else {
+                top.fail("maxElapsed", expected + describe(value) + " (or an object: channel to seconds)");
+            }
             return;
         }
-        // {"default": s, "<channel>": s}: 0 lifts the default for that channel.
         ConfigObjectReader limits = params_of(value, "/maxElapsed");
         if (value.size() > ConfigLimits::kMaxPipelines + 1) {
             top.fail("maxElapsed", too_many(ConfigLimits::kMaxPipelines + 1, "limits", value.size()));
             return;
         }
         for (const auto& [channel, seconds] : value.items()) {
-            if (!seconds.is_number() || !(seconds.get<double>() >= 0) || seconds.get<double>() > ConfigLimits::kMaxSeconds) {
-                limits.fail(channel, "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found " + describe(seconds));
+            const auto parsed = limit(seconds);
+            if (!parsed) {
+                limits.fail(channel, expected + describe(seconds));
                 continue;
             }
             if (channel == "default") {
-                if (seconds.get<double>() > 0) config.dispatcher.default_max_elapsed = Seconds{seconds.get<double>()};
+                if (*parsed > 0) config.dispatcher.default_max_elapsed = Seconds{*parsed};
             } else if (auto problem = channel_name_problem(channel)) {
                 limits.fail(channel, *problem);
             } else {
-                config.dispatcher.max_elapsed[channel] = Seconds{seconds.get<double>()};
+                config.dispatcher.max_elapsed[channel] = Seconds{*parsed};
             }
         }
     }

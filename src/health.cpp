@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdint>
 #include <ctime>
 #include <mutex>
 #include <sstream>
@@ -208,12 +209,44 @@ HealthReport HealthReport::from_json(std::string_view json) {
     return report;
 }
 
-BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options) {
+namespace {
+
+void check_probe(const std::shared_ptr<InspectionAdapter>& adapter, const HealthOptions& options) {
     if (!adapter) throw InvalidArgumentError("probe_broker: null adapter");
     if (options.channels.empty()) require_capabilities(adapter->capabilities(), {Capability::channels, Capability::depth}, "probe_broker");
     else require_capabilities(adapter->capabilities(), {Capability::depth}, "probe_broker");
     if (options.dead_letter_suffix.empty()) throw InvalidArgumentError("probe_broker: empty dead-letter suffix");
-    if (!(options.timeout.count() > 0.0)) throw InvalidArgumentError("probe_broker: the timeout must be > 0");
+    // Above 1e9 s (and infinity) a wait's deadline would overflow the clock.
+    if (!(options.timeout.count() > 0.0) || options.timeout.count() > 1e9)
+        throw InvalidArgumentError("probe_broker: the timeout must be > 0 and at most 1e9 s, found " +
+                                   seconds_text(options.timeout.count()));
+}
+
+// A broker failure is an answer (unreachable), never an exception out of a probe's thread.
+BrokerHealthFacts probe_caught(InspectionAdapter& adapter, const HealthOptions& options) {
+    BrokerHealthFacts facts;
+    try {
+        facts = probe_now(adapter, options);
+    } catch (const std::exception& e) {
+        facts = BrokerHealthFacts{};
+        facts.error = e.what();
+    } catch (...) {
+        facts = BrokerHealthFacts{};
+        facts.error = "unknown error";
+    }
+    return facts;
+}
+
+BrokerHealthFacts no_answer(Seconds timeout) {
+    BrokerHealthFacts late;
+    late.error = "no answer within " + seconds_text(timeout.count());
+    return late;
+}
+
+}  // namespace
+
+BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options) {
+    check_probe(adapter, options);
     // The state outlives this call when the broker hangs: the thread finishes on its own later.
     struct State {
         std::mutex mutex;
@@ -223,28 +256,84 @@ BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const
     };
     auto state = std::make_shared<State>();
     std::thread([state, adapter = std::move(adapter), options] {
-        BrokerHealthFacts facts;
-        try {
-            facts = probe_now(*adapter, options);
-        } catch (const std::exception& e) {
-            facts = BrokerHealthFacts{};
-            facts.error = e.what();
-        } catch (...) {
-            facts = BrokerHealthFacts{};
-            facts.error = "unknown error";
-        }
+        BrokerHealthFacts facts = probe_caught(*adapter, options);
         std::lock_guard lock(state->mutex);
         state->facts = std::move(facts);
         state->done = true;
         state->done_cv.notify_all();
     }).detach();
     std::unique_lock lock(state->mutex);
-    if (!state->done_cv.wait_for(lock, std::chrono::duration<double>(options.timeout), [&] { return state->done; })) {
-        BrokerHealthFacts late;
-        late.error = "no answer within " + seconds_text(options.timeout.count());
-        return late;
-    }
+    if (!state->done_cv.wait_for(lock, std::chrono::duration<double>(options.timeout), [&] { return state->done; }))
+        return no_answer(options.timeout);
     return state->facts;
+}
+
+// Probes are numbered: `requested` is the last one asked for, `completed` the last one answered;
+// requested > completed means one is pending or in flight, and a caller then waits for it.
+struct BrokerProbe::State {
+    std::shared_ptr<InspectionAdapter> adapter;
+    HealthOptions options;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::uint64_t requested = 0;
+    std::uint64_t completed = 0;
+    std::chrono::steady_clock::time_point started{};  // when the last probe was asked for
+    BrokerHealthFacts latest;
+    bool stopping = false;
+    std::thread thread;
+
+    void run() {
+        std::unique_lock lock(mutex);
+        for (;;) {
+            cv.wait(lock, [&] { return stopping || requested > completed; });
+            if (stopping) return;
+            const std::uint64_t number = requested;
+            lock.unlock();
+            BrokerHealthFacts facts = probe_caught(*adapter, options);
+            lock.lock();
+            latest = std::move(facts);
+            completed = number;
+            cv.notify_all();
+        }
+    }
+};
+
+BrokerProbe::BrokerProbe(std::shared_ptr<InspectionAdapter> adapter, HealthOptions options)
+    : state_(std::make_unique<State>()) {
+    check_probe(adapter, options);
+    state_->adapter = std::move(adapter);
+    state_->options = std::move(options);
+    state_->thread = std::thread([state = state_.get()] { state->run(); });
+}
+
+BrokerProbe::~BrokerProbe() {
+    {
+        std::lock_guard lock(state_->mutex);
+        state_->stopping = true;
+    }
+    state_->cv.notify_all();
+    state_->thread.join();
+}
+
+BrokerHealthFacts BrokerProbe::probe() {
+    State& s = *state_;
+    const auto now = std::chrono::steady_clock::now();
+    std::unique_lock lock(s.mutex);
+    const bool in_flight = s.requested > s.completed;
+    if (!in_flight) {
+        ++s.requested;
+        s.started = now;
+        s.cv.notify_all();
+    }
+    const std::uint64_t awaited = s.requested;
+    if (s.cv.wait_for(lock, std::chrono::duration<double>(s.options.timeout), [&] { return s.completed >= awaited; }))
+        return s.latest;
+    BrokerHealthFacts late = no_answer(s.options.timeout);
+    if (in_flight) {
+        const double waiting = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
+        late.error += " (a probe has been waiting " + seconds_text(waiting) + " for the broker)";
+    }
+    return late;
 }
 
 HealthReport evaluate_health(const BrokerHealthFacts* broker, const RuntimeHealthFacts* runtime,

@@ -1020,6 +1020,21 @@ TEST_CASE("config: deadLetters.historyLimit, maxElapsed and worker.onExpired rea
     CHECK(config.worker.on_expired == ExpiredBehavior::dead_letter);
 }
 
+TEST_CASE("config: maxElapsed 0 means no limit in both forms - a number and the object's default agree") {
+    for (const json& form : {json(0), json({{"default", 0}}), json(0.0)}) {
+        CAPTURE(form.dump());
+        const Config config = load_config({{"maxElapsed", form}});
+        CHECK_FALSE(config.dispatcher.default_max_elapsed);
+        CHECK_FALSE(config.make_dispatcher().max_elapsed_for("orders"));
+    }
+    for (const json& form : {json(-0.5), json({{"default", -0.5}})}) {
+        CAPTURE(form.dump());
+        CHECK_THROWS_AS(load_config({{"maxElapsed", form}}), ConfigError);
+    }
+    CHECK(load_config({{"maxElapsed", 1e9}}).dispatcher.default_max_elapsed->count() == 1e9);
+    CHECK(load_config({{"maxElapsed", {{"default", 1e9}}}}).dispatcher.default_max_elapsed->count() == 1e9);
+}
+
 TEST_CASE("config: deadLetters.maxCount and maxAge become the worker's retention policy") {
     Config config = load_config({{"deadLetters", {{"maxCount", 10000}, {"maxAge", 604800}}}});
     REQUIRE(config.worker.dead_letter_retention.max_count);
@@ -1048,8 +1063,12 @@ TEST_CASE("config: bad deadLetters, maxElapsed and onExpired values are refused 
     check_issue({{"deadLetters", {{"historyLimt", 5}}}}, "/deadLetters/historyLimt",
                 "unknown key \"historyLimt\"; did you mean \"historyLimit\"?");
     check_issue({{"deadLetters", 5}}, "/deadLetters", "expected an object of dead-letter settings, found 5");
-    check_issue({{"maxElapsed", -1}}, "/maxElapsed", "expected a number > 0, found -1");
-    check_issue({{"maxElapsed", 1e300}}, "/maxElapsed", "expected a number <= 1e9 (seconds), found 1e+300");
+    check_issue({{"maxElapsed", -1}}, "/maxElapsed",
+                "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found -1 (or an object: channel to seconds)");
+    check_issue({{"maxElapsed", 1e300}}, "/maxElapsed",
+                "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found 1e+300 (or an object: channel to seconds)");
+    check_issue({{"maxElapsed", "10m"}}, "/maxElapsed",
+                "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found \"10m\" (or an object: channel to seconds)");
     check_issue({{"maxElapsed", {{"orders", "soon"}}}}, "/maxElapsed/orders",
                 "expected a number of seconds >= 0 and <= 1e9 (0: no limit), found \"soon\"");
     check_issue({{"worker", {{"onExpired", "discard"}}}}, "/worker/onExpired",

@@ -8,9 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <condition_variable>
 #include <mutex>
 
+#include "eventually.hpp"
 #include "test_support.hpp"
 
 using namespace failpipe;
@@ -205,4 +208,37 @@ TEST_CASE("health: a broker that fails or does not answer within the timeout is 
 
     options.timeout = Seconds{0.0};
     CHECK_THROWS_AS(probe_broker(inner, options), InvalidArgumentError);
+}
+
+TEST_CASE("health: a probe timeout of 0, NaN, infinity or above 1e9 s is refused before anything is asked - a wait never overflows the clock") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    for (const double timeout : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity(), 1e12}) {
+        CAPTURE(timeout);
+        HealthOptions options;
+        options.timeout = Seconds{timeout};
+        CHECK_THROWS_WITH_AS(probe_broker(inner, options), doctest::Contains("the timeout must be > 0 and at most 1e9 s"),
+                             InvalidArgumentError);
+        CHECK_THROWS_AS(BrokerProbe(inner, options), InvalidArgumentError);
+    }
+    HealthOptions longest;
+    longest.timeout = Seconds{1e9};
+    BrokerProbe probe(inner, longest);
+    CHECK(probe.probe().reachable);
+}
+
+TEST_CASE("health: BrokerProbe - calls during a hung probe start no other, say how long it has waited, and the next call after it answers probes afresh") {
+    auto inner = std::make_shared<InMemoryAdapter>();
+    auto hanging = std::make_shared<HangingAdapter>(inner);
+    HealthOptions options;
+    options.timeout = Seconds{0.1};
+    auto probe = std::make_unique<BrokerProbe>(hanging, options);
+    const auto first = probe->probe();
+    CHECK_FALSE(first.reachable);
+    CHECK(first.error == "no answer within 0.1 s");
+    const auto second = probe->probe();  // the first probe still hangs: this one waits for it
+    CHECK_FALSE(second.reachable);
+    CHECK(second.error.rfind("no answer within 0.1 s (a probe has been waiting ", 0) == 0);
+    hanging->let_go();
+    CHECK(failpipe::test::eventually([&] { return probe->probe().reachable; }, std::chrono::seconds(5)));
+    probe.reset();  // joins its thread, which is idle now
 }

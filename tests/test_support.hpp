@@ -3,7 +3,10 @@
 
 #include <failpipe/failpipe.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -103,6 +106,43 @@ public:
         }
         inner_->settle(d, std::move(s));
     }
+};
+
+}  // namespace failpipe::test
+
+namespace failpipe::test {
+
+/// A broker that hangs: depth() waits at a gate the test opens (at most 20 s), counting the calls
+/// waiting at once.
+class GatedDepth final : public ForwardingAdapter {
+public:
+    using ForwardingAdapter::ForwardingAdapter;
+    ChannelDepth depth(const std::string& channel) override {
+        std::unique_lock lock(mutex_);
+        if (++waiting_ > most_) most_ = waiting_;
+        changed_.notify_all();
+        changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
+        --waiting_;
+        lock.unlock();
+        return inner_->depth(channel);
+    }
+    /// The most calls that waited at once.
+    int most() {
+        std::lock_guard lock(mutex_);
+        return most_;
+    }
+    void open() {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        changed_.notify_all();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    int waiting_ = 0;
+    int most_ = 0;
+    bool open_ = false;
 };
 
 }  // namespace failpipe::test

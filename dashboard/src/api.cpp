@@ -7,6 +7,7 @@
 
 #include "failpipe/adapter_capabilities.hpp"
 #include "failpipe/channel_stats.hpp"
+#include "failpipe/config_reader.hpp"
 #include "failpipe/dead_letter_filter_params.hpp"
 #include "failpipe/explain.hpp"
 #include "failpipe/health.hpp"
@@ -21,6 +22,14 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+std::unique_ptr<BrokerProbe> probe_if_supported(const std::shared_ptr<AdapterInterface>& adapter, HealthOptions options) {
+    try {
+        return std::make_unique<BrokerProbe>(adapter, std::move(options));
+    } catch (const UnsupportedCapabilityError&) {
+        return nullptr;
+    }
+}
+
 // The most failures explain simulates for the page (a timeline of more is unreadable anyway).
 constexpr int kMaxExplainFailures = 200;
 // The largest page of dead letters the page asks for.
@@ -32,6 +41,25 @@ std::optional<std::string> param(const Params& params, const std::string& name) 
     const auto it = params.find(name);
     if (it == params.end()) return std::nullopt;
     return it->second;
+}
+
+// An unknown or repeated parameter is a 400, as an unknown or repeated option is for the CLI: a
+// typo (`failure=5` for `failures`) must not quietly give the default, nor a second value be dropped.
+void check_params(const Params& params, const std::vector<std::string>& known) {
+    for (const auto& [name, value] : params) {
+        const std::string shown = "`" + failpipe::detail::cut_utf8(name, 60) + "`";
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+            std::string message = "unknown parameter " + shown;
+            if (auto near = nearest_word(name, known)) message += "; did you mean `" + *near + "`?";
+            else {
+                message += " (expected ";
+                for (std::size_t i = 0; i < known.size(); ++i) message += (i == 0 ? "`" : ", `") + known[i] + "`";
+                message += ")";
+            }
+            throw HttpError(400, message);
+        }
+        if (params.count(name) > 1) throw HttpError(400, "the parameter " + shown + " is given more than once");
+    }
 }
 
 std::string required(const Params& params, const std::string& name) {
@@ -50,7 +78,8 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
     } catch (const std::exception&) {
         used = 0;
     }
-    if (used == 0 || used != value->size() || (*value)[0] == '-' || n > max)
+    // Digits only: stoull would also take " 5", "+5" and "-5" (wrapped around).
+    if (used == 0 || used != value->size() || value->find_first_not_of("0123456789") != std::string::npos || n > max)
         throw HttpError(400, "`" + name + "` expects a whole number from 0 to " + std::to_string(max) + ", found \"" +
                                  failpipe::detail::cut_utf8(*value, 60) + "\"");
     return static_cast<std::size_t>(n);
@@ -59,6 +88,8 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
 // The query parameters of @p params that are the filter's (not @p own, the endpoint's own ones),
 // read by the library's parser as the CLI reads its options: an unknown or repeated one is a 400.
 DeadLetterFilter filter_of_query(const Params& params, std::initializer_list<const char*> own) {
+    for (const char* name : own)
+        if (params.count(name) > 1) throw HttpError(400, std::string("the parameter `") + name + "` is given more than once");
     FilterParams filter_params;
     for (const auto& [name, value] : params)
         if (std::none_of(own.begin(), own.end(), [&](const char* o) { return name == o; }))
@@ -271,9 +302,25 @@ Api::Api(std::shared_ptr<AdapterInterface> adapter, const DashboardOptions& opti
       dispatcher_(options.pipelines ? FailureMiddlewareDispatcher(*options.pipelines) : FailureMiddlewareDispatcher()),
       sampler_(adapter, ChannelStatsOptions{options.dead_letter_suffix, options.parked_suffix}, options.sample_interval,
                options.samples, options.metrics),
-      jobs_(options.max_jobs, 50) {}
+      jobs_(options.max_jobs, 50) {
+    health_probe_ = probe_if_supported(adapter_, health_options());
+    heartbeat_probe_ = probe_if_supported(adapter_, heartbeat_options());
+}
 
 Api::~Api() { stop(); }
+
+HealthOptions Api::health_options() const {
+    HealthOptions health;
+    health.dead_letter_suffix = options_.dead_letter_suffix;
+    health.timeout = options_.broker_timeout;
+    return health;
+}
+
+HealthOptions Api::heartbeat_options() const {
+    HealthOptions probe = health_options();
+    probe.channels = {"failpipe-dashboard-probe"};
+    return probe;
+}
 
 // Requests read with a deadline (a scan holds a serving thread and a scan slot); jobs run without
 // one. Both stop at the next message once the dashboard stops.
@@ -352,14 +399,12 @@ ApiReply Api::overview() {
         doc["channels"].push_back(std::move(row));
     }
     {
-        HealthOptions health;
-        health.dead_letter_suffix = options_.dead_letter_suffix;
-        health.timeout = options_.broker_timeout;
         std::optional<RuntimeHealthFacts> facts;
         if (options_.runtime_facts) facts = options_.runtime_facts();
+        const BrokerHealthFacts broker = health_probe_ ? health_probe_->probe() : probe_broker(adapter_, health_options());
         std::lock_guard lock(health_mutex_);
-        HealthReport report = check_health(adapter_, health, facts ? &*facts : nullptr,
-                                           previous_health_ ? &*previous_health_ : nullptr);
+        HealthReport report = evaluate_health(&broker, facts ? &*facts : nullptr,
+                                              previous_health_ ? &*previous_health_ : nullptr);
         doc["health"] = json::parse(report.to_json());
         previous_health_ = std::move(report);
     }
@@ -401,11 +446,8 @@ ApiReply Api::rates() const { return ApiReply{200, sampler_.to_json()}; }
 // The page's heartbeat: one bounded round trip (the depth of one key), so a view that shows no live
 // data still learns that the broker went away, and came back.
 ApiReply Api::broker() const {
-    HealthOptions probe;
-    probe.channels = {"failpipe-dashboard-probe"};
-    probe.dead_letter_suffix = options_.dead_letter_suffix;
-    probe.timeout = options_.broker_timeout;
-    const BrokerHealthFacts facts = probe_broker(adapter_, probe);
+    const BrokerHealthFacts facts =
+        heartbeat_probe_ ? heartbeat_probe_->probe() : probe_broker(adapter_, heartbeat_options());
     if (!facts.reachable) return error_reply(503, "broker unreachable: " + facts.error, "broker");
     json doc;
     doc["reachable"] = true;
@@ -466,6 +508,7 @@ ApiReply Api::groups(const Params& params) const {
 }
 
 ApiReply Api::message(const Params& params) const {
+    check_params(params, {"channel", "id"});
     const std::string channel = required(params, "channel");
     const std::string id = required(params, "id");
     const DeadLetter d = letters_.show(channel, id);
@@ -486,6 +529,7 @@ ApiReply Api::message(const Params& params) const {
 }
 
 ApiReply Api::explain(const Params& params) {
+    check_params(params, {"channel", "failures", "class"});
     ExplainOptions options;
     options.channel = required(params, "channel");
     options.max_failures = static_cast<int>(number_param(params, "failures", 50, kMaxExplainFailures));
@@ -531,6 +575,7 @@ ApiReply Api::explain(const Params& params) {
 }
 
 ApiReply Api::job(const Params& params) const {
+    check_params(params, {"id"});
     const std::string id = required(params, "id");
     auto doc = jobs_.get(id);
     if (!doc) return error_reply(404, "no job " + failpipe::detail::cut_utf8(id, 40) + " (finished long ago, or never started)", "not-found");

@@ -14,6 +14,7 @@
 #include "failpipe/dashboard/dashboard_server.hpp"
 #include "failpipe/dead_letters.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
+#include "failpipe/health.hpp"
 #include "jobs.hpp"
 #include "sampler.hpp"
 
@@ -79,6 +80,8 @@ public:
 
 private:
     DeadLetters::Options options_letters(bool bounded) const;
+    HealthOptions health_options() const;
+    HealthOptions heartbeat_options() const;
     void require_broker(const std::string& channel, const char* nothing_done) const;
     DeadLetterFilter filter_of(const nlohmann::json& body) const;
 
@@ -91,6 +94,10 @@ private:
     std::mutex explain_mutex_;
     std::mutex health_mutex_;
     std::optional<HealthReport> previous_health_;
+    // One probe in flight each, however many pages poll (null: the adapter cannot be inspected so;
+    // probe_broker then says why).
+    std::unique_ptr<BrokerProbe> health_probe_;     // the overview: every dead-letter channel
+    std::unique_ptr<BrokerProbe> heartbeat_probe_;  // /api/broker: one key's depth
     Sampler sampler_;
     Jobs jobs_;
 };

@@ -163,7 +163,21 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
         response.set_header("Connection", "close");
         return true;
     }
+    // httplib 0.11 reads "abc" as 0 and "-1" as the largest length; a POST without Content-Length
+    // it would wait on until the read timeout. Answered from the headers instead.
+    if (request.has_header("Content-Length")) {
+        const std::string length = request.get_header_value("Content-Length");
+        if (length.empty() || length.size() > 18 || length.find_first_not_of("0123456789") != std::string::npos) {
+            send_error(response, 400, "bad Content-Length \"" + length.substr(0, 40) + "\": expected a number of bytes");
+            response.set_header("Connection", "close");
+            return true;
+        }
+    }
     if (wrong_route(request, response)) return true;
+    if (request.method == "POST" && !request.has_header("Content-Length")) {
+        send_error(response, 411, "a request without Content-Length is refused: send the JSON body with its length");
+        return true;
+    }
     if (request.method != "POST" && request.has_header("Content-Length") &&
         request.get_header_value("Content-Length") != "0") {
         send_error(response, 413, "request body too large: only POST /api/replay and /api/purge take a body");
@@ -284,6 +298,8 @@ DashboardServer::DashboardServer(std::shared_ptr<AdapterInterface> adapter, Dash
     detail::HostGuard::check(o.allowed_hosts);
     if (!(o.scan_timeout.count() > 0.0)) throw InvalidArgumentError("dashboard: scan_timeout must be above 0");
     if (!(o.sample_interval.count() > 0.0)) throw InvalidArgumentError("dashboard: sample_interval must be above 0");
+    if (!(o.broker_timeout.count() > 0.0) || o.broker_timeout.count() > 1e9)
+        throw InvalidArgumentError("dashboard: broker_timeout must be above 0 and at most 1e9 s");
     if (o.threads < 1) throw InvalidArgumentError("dashboard: threads must be at least 1");
     if (o.max_scans < 1) throw InvalidArgumentError("dashboard: max_scans must be at least 1");
     impl.api = std::make_unique<Api>(impl.adapter, impl.options);

@@ -38,16 +38,37 @@ void serve(const Endpoint& endpoint, const char* content_type, httplib::Response
     }
 }
 
-void not_allowed(const httplib::Request& request, httplib::Response& response) {
+// Content-Length as RFC 9110 has it: digits only. httplib 0.11 reads "abc" as 0 and "-1" as the
+// largest length, then waits for a body that never comes.
+bool bad_content_length(const httplib::Request& request) {
+    if (!request.has_header("Content-Length")) return false;
+    const std::string value = request.get_header_value("Content-Length");
+    return value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos;
+}
+
+bool announces_body(const httplib::Request& request) {
+    return request.has_header("Transfer-Encoding") ||
+           (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
+}
+
+// Answers, from the headers alone, what no endpoint serves: an unknown path (404) or a method other
+// than GET and HEAD (405 with Allow). True when answered. httplib would otherwise first read a
+// POST's body, and wait out the read timeout for one that never comes (then answer 400).
+bool wrong_route(const httplib::Request& request, httplib::Response& response) {
     if (!known_path(request.path)) {
         response.status = 404;
         response.set_content("not found\n", "text/plain");
-        return;
+    } else if (request.method != "GET" && request.method != "HEAD") {
+        response.status = 405;
+        response.set_header("Allow", "GET, HEAD");
+        response.set_content("method not allowed\n", "text/plain");
+    } else {
+        return false;
     }
-    response.status = 405;
-    response.set_header("Allow", "GET, HEAD");
-    response.set_content("method not allowed\n", "text/plain");
+    return true;
 }
+
+void not_allowed(const httplib::Request& request, httplib::Response& response) { wrong_route(request, response); }
 
 }  // namespace
 
@@ -78,12 +99,30 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     server.set_read_timeout(std::chrono::seconds(2));
     server.set_write_timeout(std::chrono::seconds(5));
     server.set_keep_alive_max_count(100);
-    // httplib bounds only the bodies it reads (POST, PUT, ...): a GET's body is bounded here.
+    // httplib bounds only the Content-Length bodies it reads (POST, PUT, ...): a GET's body and a
+    // chunked one are bounded here. No endpoint reads a body: a GET's, left unread, closes the
+    // connection after the answer (it must not be parsed as a next request). What no endpoint
+    // serves is answered here from the headers, so a POST without a body is not left waiting.
     const std::size_t max_bytes = impl.options.max_request_bytes;
     server.set_pre_routing_handler([max_bytes](const httplib::Request& request, httplib::Response& response) {
-        if (!detail::body_too_large(request, max_bytes)) return httplib::Server::HandlerResponse::Unhandled;
-        detail::refuse_body_too_large(response);
-        return httplib::Server::HandlerResponse::Handled;
+        if (bad_content_length(request)) {
+            response.status = 400;
+            response.set_header("Connection", "close");
+            response.set_content("bad Content-Length: expected a number of bytes\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (detail::body_too_large(request, max_bytes)) {
+            detail::refuse_body_too_large(response);
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (announces_body(request)) {
+            // Read by httplib (bounded), then answered by the routes below: a client still sending
+            // it would otherwise see the connection reset instead of the answer.
+            if (detail::body_read_by_httplib(request.method)) return httplib::Server::HandlerResponse::Unhandled;
+            response.set_header("Connection", "close");
+        }
+        return wrong_route(request, response) ? httplib::Server::HandlerResponse::Handled
+                                               : httplib::Server::HandlerResponse::Unhandled;
     });
     // httplib's own 413 (a POST's body) gets the same text.
     server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
@@ -101,7 +140,6 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     server.Put(".*", not_allowed);
     server.Patch(".*", not_allowed);
     server.Delete(".*", not_allowed);
-    server.Options(".*", not_allowed);
 
     const detail::BoundPort bound = detail::bind_exclusive(server, listen);
     if (bound.port == 0) throw EndpointServerError("http: cannot listen on " + listen.to_string() + ": " + bound.error);

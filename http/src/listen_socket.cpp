@@ -6,14 +6,9 @@
 #include <cstring>
 
 namespace failpipe::detail {
-namespace {
-
-// The methods whose body httplib 0.11 reads itself, bounded by set_payload_max_length.
 bool body_read_by_httplib(const std::string& method) {
     return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" || method == "PRI";
 }
-
-}  // namespace
 
 BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen) {
     server.set_socket_options([](socket_t sock) {
@@ -38,9 +33,11 @@ BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen) {
 }
 
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes) {
-    // httplib bounds these itself, and reads (drains) a refused body so that the client gets its 413.
-    if (body_read_by_httplib(request.method)) return false;
+    // A chunked body httplib would read whole, whatever its size, for any method.
     if (request.has_header("Transfer-Encoding")) return true;
+    // httplib bounds a Content-Length body itself, and reads (drains) a refused one so that the
+    // client gets its 413.
+    if (body_read_by_httplib(request.method)) return false;
     if (!request.has_header("Content-Length")) return false;
     std::size_t length = 0;
     for (const char c : request.get_header_value("Content-Length")) {

@@ -23,10 +23,15 @@ struct BoundPort {
 /// port too and silently takes part of the connections; without it the second bind fails.
 BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen);
 
-/// True when `request` is a GET, HEAD, OPTIONS, ... announcing a body above `max_bytes` or a
-/// chunked one: httplib 0.11 applies set_payload_max_length only to the methods whose body it
-/// reads (POST, PUT, PATCH, DELETE; false for those), and leaves a GET's body unread on the
-/// connection. Call it from a pre-routing handler; refuse_body_too_large then answers.
+/// True for the methods whose body httplib 0.11 reads itself (POST, PUT, PATCH, DELETE), after the
+/// pre-routing handler, bounded by set_payload_max_length when it has a Content-Length.
+bool body_read_by_httplib(const std::string& method);
+
+/// True when `request` is chunked (any method: httplib 0.11 would read a chunked body whole), or a
+/// GET, HEAD, OPTIONS, ... announcing a body above `max_bytes`: httplib 0.11 applies
+/// set_payload_max_length only to the methods whose body it reads (false for those with a
+/// Content-Length), and leaves a GET's body unread on the connection. Call it from a pre-routing
+/// handler; refuse_body_too_large then answers.
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes);
 
 /// Answers 413 and closes the connection (the unread body must not be parsed as a next request).

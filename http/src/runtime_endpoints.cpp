@@ -8,15 +8,19 @@
 namespace failpipe::http {
 namespace {
 
-// The previous /health report, so that "dead letters growing" means since the last probe.
+// The broker probe (one in flight at most, whatever the rate of /health requests) and the previous
+// report, so that "dead letters growing" means since the last probe.
 struct HealthHistory {
+    HealthHistory(std::shared_ptr<InspectionAdapter> adapter, HealthOptions options)
+        : probe(std::move(adapter), std::move(options)) {}
+    BrokerProbe probe;
     std::mutex mutex;
     std::optional<HealthReport> previous;
 };
 
 Endpoint health_endpoint(WorkerPool& pool, std::shared_ptr<AdapterInterface> adapter, HealthOptions options) {
-    auto history = std::make_shared<HealthHistory>();
-    return [&pool, adapter = std::move(adapter), options = std::move(options), history] {
+    auto history = std::make_shared<HealthHistory>(std::move(adapter), std::move(options));
+    return [&pool, history] {
         const RuntimeHealthFacts facts = pool.health_facts();
         // The broker is probed outside the lock: a probe may wait up to the timeout for a slow
         // broker, and the next /health (a liveness probe with a short timeout) must not queue
@@ -26,7 +30,8 @@ Endpoint health_endpoint(WorkerPool& pool, std::shared_ptr<AdapterInterface> ada
             std::lock_guard lock(history->mutex);
             previous = history->previous;
         }
-        HealthReport report = check_health(adapter, options, &facts, previous ? &*previous : nullptr);
+        const BrokerHealthFacts broker = history->probe.probe();
+        HealthReport report = evaluate_health(&broker, &facts, previous ? &*previous : nullptr);
         Reply reply{report.status == HealthStatus::unhealthy ? 503 : 200, report.to_json()};
         std::lock_guard lock(history->mutex);
         history->previous = std::move(report);
@@ -41,6 +46,8 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
                                               RuntimeEndpointsOptions options) {
     if (!metrics) throw InvalidArgumentError("serve_runtime: metrics must not be null");
     if (!adapter) throw InvalidArgumentError("serve_runtime: the adapter must not be null");
+    if (!(options.health_timeout.count() > 0.0) || options.health_timeout.count() > 1e9)
+        throw InvalidArgumentError("serve_runtime: health_timeout must be above 0 and at most 1e9 s");
     // The collectors stay in @p metrics; they act only while this server lives (the token dies with
     // it), so a Metrics that outlives the server never reaches into a pool that may be gone, and a
     // server started again on the same Metrics does not write every gauge twice.

@@ -91,7 +91,7 @@ struct HealthOptions {
     /// broker lists.
     std::vector<std::string> channels;
     std::string dead_letter_suffix = ":dlq";
-    /// The probe's bound: a broker that has not answered by then is unreachable.
+    /// The probe's bound: a broker that has not answered by then is unreachable. Above 0, at most 1e9 s.
     Seconds timeout{2.0};
 };
 
@@ -101,7 +101,34 @@ struct HealthOptions {
 /// does). Never throws for a broker failure: that is `reachable = false` with the error's text. Throws
 /// UnsupportedCapabilityError, before asking anything, when the adapter lacks `depth`, or `channels`
 /// with HealthOptions::channels empty (a broker that cannot be inspected is not an unreachable one).
+///
+/// For a one-shot check (a command-line tool): each call starts a thread that may outlive it while
+/// the broker hangs. A server that probes on every request uses BrokerProbe.
 BrokerHealthFacts probe_broker(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options = {});
+
+/// @brief probe_broker for a server asked often (a /health endpoint, a dashboard's heartbeat): at
+/// most one probe in flight, on the one thread this object owns. Requests that come while a probe
+/// is in flight share its answer instead of starting another, so a hung broker and a liveness
+/// probe every second cost one thread, not one per request.
+class BrokerProbe {
+public:
+    /// @brief Checks @p adapter and @p options as probe_broker does (same exceptions) and starts the thread.
+    BrokerProbe(std::shared_ptr<InspectionAdapter> adapter, HealthOptions options = {});
+    /// @brief Joins the thread: waits for a probe in flight, which the adapter's own timeouts bound.
+    ~BrokerProbe();
+    BrokerProbe(const BrokerProbe&) = delete;
+    BrokerProbe& operator=(const BrokerProbe&) = delete;
+
+    /// @brief The answer of the probe in flight, or of a new one when none is, waiting at most
+    /// HealthOptions::timeout. Past it: `reachable = false`, error `no answer within T s` (and, when
+    /// that probe started before this call, how long it has been waiting). Never throws for a broker
+    /// failure.
+    BrokerHealthFacts probe();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
 
 /// @brief The verdict. Unhealthy: the broker is unreachable, or a runtime has no worker thread alive.
 /// Warning: dead letters waiting or growing since @p previous, fewer threads alive than started, a
@@ -112,7 +139,7 @@ HealthReport evaluate_health(const BrokerHealthFacts* broker, const RuntimeHealt
                              const HealthReport* previous = nullptr,
                              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-/// @brief probe_broker, then evaluate_health.
+/// @brief probe_broker, then evaluate_health (one-shot, as probe_broker).
 HealthReport check_health(std::shared_ptr<InspectionAdapter> adapter, const HealthOptions& options = {},
                           const RuntimeHealthFacts* runtime = nullptr, const HealthReport* previous = nullptr);
 

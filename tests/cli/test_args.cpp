@@ -53,3 +53,10 @@ TEST_CASE("args: values, inline values and the end of options") {
     CHECK(parse({"--channel", "a", "--yes", "--help"}).help);
     CHECK(refusal({"--channel", "a", "--help=x"}) == "option \"--help\" takes no value");
 }
+
+TEST_CASE("args: a value echoed in an error shows control bytes as ? - a pasted escape sequence cannot reach the terminal") {
+    CHECK(refusal({"--channel", "a", "--lmit\x1b[2J"}) == "unknown option \"--lmit?[2J\"");
+    CHECK(refusal({"--channel", "a", "extra\x07\nline"}) == "unexpected argument \"extra? line\"");
+    CHECK(failpipe::cli::quote(std::string(300, 'x') + "\x1b") == "\"" + std::string(200, 'x') + "\u2026\"");
+    CHECK(failpipe::cli::quote("tab\there") == "\"tab here\"");
+}

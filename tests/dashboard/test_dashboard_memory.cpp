@@ -12,11 +12,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "dashboard_cases.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/worker_pool.hpp"
 #include "host_guard.hpp"
+#include "raw_http.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -433,4 +435,92 @@ TEST_CASE("dashboard memory: a replay or purge while the broker is down is 503 a
     CHECK(dashboard_cases::census(*inner, "orders").empty());
     // Once it is back the same request starts a job.
     CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"dryRun", true}}).status == 200);
+}
+
+TEST_CASE("dashboard memory: requests answered from their headers - a POST without a body 411, a bad Content-Length 400, wrong methods 405, HEAD - nothing moved") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string token = std::string("X-Failpipe-Token: ") + dashboard_cases::kToken + "\r\n";
+    auto send = [&](const std::string& method, const std::string& path, const std::string& headers) {
+        return test::send_raw(dash.port, test::request_line(method, path, headers, dash.host()));
+    };
+    // httplib would wait for a body until its 5 s read timeout, then answer 400.
+    for (const std::string path : {"/api/replay", "/api/purge"}) {
+        CAPTURE(path);
+        const auto reply = send("POST", path, token + "Content-Type: application/json\r\n");
+        CHECK(reply.status() == 411);
+        CHECK(reply.body.find("without Content-Length") != std::string::npos);
+        CHECK(reply.seconds < 2.0);
+    }
+    for (const std::string length : {"abc", "-1", "99999999999999999999999"}) {
+        CAPTURE(length);
+        const auto reply = send("POST", "/api/purge", token + "Content-Type: application/json\r\nContent-Length: " + length + "\r\n");
+        CHECK(reply.status() == 400);
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body.find("bad Content-Length") != std::string::npos);
+        CHECK(reply.seconds < 2.0);
+    }
+    for (const std::string method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+        CAPTURE(method);
+        const auto reply = send(method, "/api/overview", "");
+        CHECK(reply.status() == 405);
+        CHECK(reply.has("Allow: GET, HEAD"));
+        CHECK(reply.seconds < 2.0);
+    }
+    const auto head = send("HEAD", "/api/info", "");
+    CHECK(head.status() == 200);
+    CHECK(head.body.empty());
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+
+TEST_CASE("dashboard memory: heartbeats against a hung broker share one probe - 503 each, then reachable again") {
+    auto adapter = std::make_shared<test::GatedDepth>(std::make_shared<InMemoryAdapter>());
+    dashboard::DashboardOptions options;
+    options.broker_timeout = Seconds{0.2};
+    dashboard_cases::Running dash(adapter, options);
+    std::vector<std::future<dashboard_cases::Running::Answer>> replies;
+    for (int i = 0; i < 12; ++i)
+        replies.push_back(std::async(std::launch::async, [&dash] {
+            httplib::Client client("127.0.0.1", dash.port);
+            client.set_read_timeout(std::chrono::seconds(20));
+            return dashboard_cases::Running::answer_of(client.Get("/api/broker"));
+        }));
+    for (auto& reply : replies) {
+        const auto answer = reply.get();
+        CHECK(answer.status == 503);
+        CHECK(answer.body["error"].get<std::string>().rfind("broker unreachable: no answer within 0.2 s", 0) == 0);
+    }
+    CHECK(adapter->most() == 1);
+    adapter->open();
+    CHECK(test::eventually([&] { return dash.get("/api/broker").status == 200; }, std::chrono::seconds(5)));
+
+    options.broker_timeout = Seconds{0.0};
+    CHECK_THROWS_WITH_AS(dashboard::DashboardServer(adapter, options),
+                         "dashboard: broker_timeout must be above 0 and at most 1e9 s", InvalidArgumentError);
+}
+
+TEST_CASE("dashboard memory: an unknown or repeated query parameter is a 400 naming it - a typo never gives the default") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dashboard_cases::Running dash(adapter);
+    auto error_of = [&](const std::string& target) {
+        const auto answer = dashboard_cases::Running::answer_of(dash.client->Get(target));
+        CHECK(answer.status == 400);
+        return answer.body.value("error", std::string());
+    };
+    CHECK(error_of("/api/explain?channel=orders&failure=5") == "unknown parameter `failure`; did you mean `failures`?");
+    CHECK(error_of("/api/job?id=1&verbose=1") == "unknown parameter `verbose` (expected `id`)");
+    CHECK(error_of("/api/message?channel=a&channel=b&id=x") == "the parameter `channel` is given more than once");
+    CHECK(error_of("/api/dead?channel=orders&limit=5&limit=500") == "the parameter `limit` is given more than once");
+    CHECK(error_of("/api/dead?channel=orders&limit=99999999999999999999999").find("`limit` expects a whole number") == 0);
+    for (const std::string limit : {"-1", "+5", "%205", "5%20", "0x10", "1e2"}) {
+        CAPTURE(limit);
+        CHECK(error_of("/api/dead?channel=orders&limit=" + limit).find("`limit` expects a whole number") == 0);
+    }
+    // Bad percent-encoding and bytes that are not UTF-8 are data, answered in valid JSON.
+    const auto odd = dashboard_cases::Running::answer_of(dash.client->Get("/api/count?channel=%ff%fe%zz&grep=%"));
+    CHECK(odd.status == 200);
+    CHECK_FALSE(odd.body.is_discarded());
+    CHECK(dash.get("/api/explain", {{"channel", "orders"}, {"failures", "3"}}).status == 200);
 }

@@ -14,6 +14,7 @@
 
 #include "failpipe/failpipe.hpp"
 #include "../eventually.hpp"
+#include "../raw_http.hpp"
 #include "failpipe/http/endpoint_server.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metrics.hpp"
@@ -237,34 +238,22 @@ TEST_CASE("endpoint server: a second server on the same port fails with the addr
     CHECK(answered_by_first == 20);
 }
 
-// Sends a GET with a 1 MiB Content-Length and the body's first 64 KiB, then reads the reply: the
-// server must answer from the headers. (A client that insists on writing the whole 1 MiB may see
-// the connection reset instead: the server closes without reading a body it refused.)
-static std::string get_with_large_body(std::uint16_t port, const std::string& path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" +
-                                "Content-Length: " + std::to_string(1024 * 1024) + "\r\n\r\n" +
-                                std::string(64 * 1024, 'x');
-    CHECK(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
-    std::string reply;
-    char buffer[4096];
-    for (int i = 0; i < 100; ++i) {  // until the reply is complete, the server closes, or 5 s pass
-        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n <= 0) break;
-        reply.append(buffer, static_cast<std::size_t>(n));
-        if (reply.find("request body too large\n") != std::string::npos) break;
-    }
-    ::close(fd);
-    return reply;
+namespace {
+
+using failpipe::test::send_raw;
+using failpipe::test::RawReply;
+using failpipe::test::request_line;
+
+// A GET with a 1 MiB Content-Length and the body's first 64 KiB: the server must answer from the
+// headers. (A client that insists on writing the whole 1 MiB may see the connection reset instead:
+// the server closes without reading a body it refused.)
+RawReply get_with_large_body(std::uint16_t port, const std::string& path) {
+    return send_raw(port, request_line("GET", path, "Content-Type: text/plain\r\nContent-Length: " +
+                                                        std::to_string(1024 * 1024) + "\r\n") +
+                              std::string(64 * 1024, 'x'));
 }
+
+}  // namespace
 
 TEST_CASE("endpoint server: a GET with a body above max_request_bytes is 413 - the server keeps serving") {
     auto options = on_any_port();
@@ -272,10 +261,10 @@ TEST_CASE("endpoint server: a GET with a body above max_request_bytes is 413 - t
     EndpointServer server(std::move(options));
     for (const std::string path : {"/metrics", "/health"}) {
         CAPTURE(path);
-        const std::string reply = get_with_large_body(server.address().port, path);
-        CHECK(reply.rfind("HTTP/1.1 413 ", 0) == 0);
-        CHECK(reply.find("Connection: close\r\n") != std::string::npos);
-        CHECK(reply.find("request body too large\n") != std::string::npos);
+        const RawReply reply = get_with_large_body(server.address().port, path);
+        CHECK(reply.status() == 413);
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "request body too large\n");
     }
     auto client = client_of(server);
     auto metrics = client.Get("/metrics");
@@ -285,4 +274,60 @@ TEST_CASE("endpoint server: a GET with a body above max_request_bytes is 413 - t
     auto health = client.Get("/health");
     REQUIRE(health);
     CHECK(health->status == 200);
+}
+
+TEST_CASE("endpoint server: POST, PUT, PATCH, DELETE and OPTIONS without a body are 405 with Allow at once, unknown paths 404") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    for (const std::string path : {"/metrics", "/health"}) {
+        for (const std::string method : {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+            CAPTURE(method + " " + path);
+            const RawReply reply = send_raw(port, request_line(method, path));
+            CHECK(reply.status() == 405);
+            CHECK(reply.has("Allow: GET, HEAD"));
+            CHECK(reply.body == "method not allowed\n");
+            CHECK(reply.seconds < 1.5);  // not after the server's 2 s read timeout
+        }
+    }
+    const RawReply elsewhere = send_raw(port, request_line("POST", "/elsewhere"));
+    CHECK(elsewhere.status() == 404);
+    CHECK(elsewhere.body == "not found\n");
+    CHECK(elsewhere.seconds < 1.5);
+    // With a small body, read and answered the same; HEAD is GET without the body.
+    const RawReply with_body = send_raw(port, request_line("POST", "/metrics", "Content-Length: 2\r\n") + "{}");
+    CHECK(with_body.status() == 405);
+    CHECK(with_body.has("Allow: GET, HEAD"));
+    const RawReply head = send_raw(port, request_line("HEAD", "/health"));
+    CHECK(head.status() == 200);
+    CHECK(head.body.empty());
+}
+
+TEST_CASE("endpoint server: a bad or absurd Content-Length is 400, a chunked body 413, a GET's small body closes the connection") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    for (const std::string length : {"abc", "-1", "99999999999999999999999", "5, 5"}) {
+        for (const std::string method : {"POST", "GET"}) {
+            CAPTURE(method + " with Content-Length \"" + length + "\"");
+            const RawReply reply = send_raw(port, request_line(method, "/metrics", "Content-Length: " + length + "\r\n"));
+            CHECK(reply.status() == 400);
+            CHECK(reply.has("Connection: close"));
+            CHECK(reply.body == "bad Content-Length: expected a number of bytes\n");
+            CHECK(reply.seconds < 1.5);
+        }
+    }
+    for (const std::string method : {"POST", "GET", "PUT"}) {
+        CAPTURE(method + " chunked");
+        const RawReply chunked =
+            send_raw(port, request_line(method, "/health", "Transfer-Encoding: chunked\r\n") + "5\r\nhello\r\n0\r\n\r\n");
+        CHECK(chunked.status() == 413);
+        CHECK(chunked.has("Connection: close"));
+        CHECK(chunked.seconds < 1.5);
+    }
+    // Served, but the unread body must not be taken for a next request on the same connection.
+    const RawReply get_body = send_raw(port, request_line("GET", "/metrics", "Content-Length: 5\r\n") + "hello");
+    CHECK(get_body.status() == 200);
+    CHECK(get_body.has("Connection: close"));
+    CHECK(get_body.body.find("failpipe_messages_total 3") != std::string::npos);
+    auto client = client_of(server);
+    CHECK(client.Get("/metrics")->status == 200);
 }

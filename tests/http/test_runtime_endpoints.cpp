@@ -16,6 +16,7 @@
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "../prometheus_parser.hpp"
 #include "../test_support.hpp"
+#include "health_probe_support.hpp"
 
 namespace {
 
@@ -118,62 +119,73 @@ TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, 
 
 namespace {
 
-// An adapter whose depth() waits at a gate the test opens, counting the calls waiting at once.
-class GatedDepth final : public failpipe::test::ForwardingAdapter {
-public:
-    using ForwardingAdapter::ForwardingAdapter;
-    failpipe::ChannelDepth depth(const std::string& channel) override {
-        std::unique_lock lock(mutex_);
-        if (++waiting_ > most_) most_ = waiting_;
-        changed_.notify_all();
-        changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
-        --waiting_;
-        lock.unlock();
-        return inner_->depth(channel);
-    }
-    int most() {
-        std::lock_guard lock(mutex_);
-        return most_;
-    }
-    void open() {
-        std::lock_guard lock(mutex_);
-        open_ = true;
-        changed_.notify_all();
-    }
+using failpipe::test::broker_reason;
+using failpipe::test::get_health;
 
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    int waiting_ = 0;
-    int most_ = 0;
-    bool open_ = false;
+// A never-started pool's endpoints over a broker that hangs until the test opens it.
+struct HungBroker {
+    std::shared_ptr<failpipe::InMemoryAdapter> memory = std::make_shared<failpipe::InMemoryAdapter>();
+    std::shared_ptr<failpipe::test::GatedDepth> adapter = std::make_shared<failpipe::test::GatedDepth>(memory);
+    std::unique_ptr<failpipe::WorkerPool> pool = idle_pool(memory);
+    std::unique_ptr<failpipe::http::EndpointServer> server;
+    std::uint16_t port = 0;
+
+    explicit HungBroker(failpipe::Seconds health_timeout) {
+        auto options = loopback_options();
+        options.health_timeout = health_timeout;
+        server = failpipe::http::serve_runtime(*pool, std::make_shared<failpipe::Metrics>(), adapter, options);
+        port = server->address().port;
+    }
 };
 
 }  // namespace
 
-TEST_CASE("runtime endpoints: a /health waiting on a slow broker does not hold up the next /health - each probes on its own") {
-    auto memory = std::make_shared<failpipe::InMemoryAdapter>();
-    auto adapter = std::make_shared<GatedDepth>(memory);
-    auto pool_owner = idle_pool(memory);
-    failpipe::WorkerPool& pool = *pool_owner;
-    auto metrics = std::make_shared<failpipe::Metrics>();
-    auto options = loopback_options();
-    options.health_timeout = failpipe::Seconds{30.0};
-    auto server = failpipe::http::serve_runtime(pool, metrics, adapter, options);
-    const auto port = server->address().port;
-    auto probe = [port] {
-        httplib::Client client("127.0.0.1", port);
-        client.set_read_timeout(40);
-        auto reply = client.Get("/health");
-        return reply ? reply->status : 0;
-    };
-    std::vector<std::future<int>> replies;
-    for (int i = 0; i < 2; ++i) replies.push_back(std::async(std::launch::async, probe));
-    // Both probes reach the broker while the first still waits (one at a time, the second would
-    // queue behind the first for as long as the broker takes: up to the timeout each).
-    CHECK(failpipe::test::eventually([&] { return adapter->most() == 2; }, std::chrono::seconds(5)));
-    adapter->open();
-    for (auto& reply : replies) CHECK(reply.get() == 503);  // answered (unhealthy: the pool was never started)
+TEST_CASE("runtime endpoints: /health requests during a slow probe share it - one probe in flight, each answered when the broker answers") {
+    HungBroker broker(failpipe::Seconds{30.0});
+    std::vector<std::future<std::pair<int, std::string>>> replies;
+    for (int i = 0; i < 3; ++i) replies.push_back(std::async(std::launch::async, get_health, broker.port));
+    REQUIRE(failpipe::test::eventually([&] { return broker.adapter->most() == 1; }, std::chrono::seconds(5)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the other requests arrive meanwhile
+    CHECK(broker.adapter->most() == 1);  // they wait for the probe in flight, none starts its own
+    const auto opened = std::chrono::steady_clock::now();
+    broker.adapter->open();
+    for (auto& reply : replies) CHECK(reply.get().first == 503);  // answered (unhealthy: the pool was never started)
+    // Together: none queued behind another probe.
+    CHECK(std::chrono::steady_clock::now() - opened < std::chrono::seconds(5));
+}
+
+TEST_CASE("runtime endpoints: 24 /health requests against a hung broker - one probe, no thread left behind, 503 naming the wait, then recovery") {
+    HungBroker broker(failpipe::Seconds{0.2});
+    const std::size_t threads_before = failpipe::test::threads_of_this_process();
+    std::vector<std::future<std::pair<int, std::string>>> replies;
+    for (int i = 0; i < 24; ++i) replies.push_back(std::async(std::launch::async, get_health, broker.port));
+    for (auto& future : replies) {
+        const auto [status, body] = future.get();
+        CHECK(status == 503);
+        CHECK(broker_reason(body).rfind("unreachable: no answer within 0.2 s", 0) == 0);
+    }
+    CHECK(broker.adapter->most() == 1);
+    // One probe thread, still waiting on the broker; no thread per request.
+    CHECK(failpipe::test::eventually(
+        [&] { return failpipe::test::threads_of_this_process() <= threads_before; }, std::chrono::seconds(2)));
+    // A request made now says how long that probe has been waiting.
+    CHECK(broker_reason(get_health(broker.port).second).find("(a probe has been waiting ") != std::string::npos);
+
+    broker.adapter->open();  // the broker answers again
+    CHECK(failpipe::test::eventually([&] { return broker_reason(get_health(broker.port).second) == "healthy"; },
+                                     std::chrono::seconds(5)));
+}
+
+TEST_CASE("runtime endpoints: a health_timeout of 0 or above 1e9 s is refused at start, naming it") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    auto pool = idle_pool(adapter);
+    for (const double timeout : {0.0, 1e12}) {
+        auto options = loopback_options();
+        options.health_timeout = failpipe::Seconds{timeout};
+        CHECK_THROWS_WITH_AS(failpipe::http::serve_runtime(*pool, std::make_shared<failpipe::Metrics>(), adapter, options),
+                             "serve_runtime: health_timeout must be above 0 and at most 1e9 s",
+                             failpipe::InvalidArgumentError);
+    }
 }
 
 namespace {

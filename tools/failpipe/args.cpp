@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "failpipe/middleware_registry.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -22,12 +23,7 @@ std::string unknown_option(std::string_view word, const std::vector<OptionSpec>&
 
 }  // namespace
 
-std::string shorten(std::string_view text) {
-    if (text.size() <= kMaxEchoedBytes) return std::string(text);
-    std::size_t cut = kMaxEchoedBytes;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    return std::string(text.substr(0, cut)) + "\u2026";
-}
+std::string shorten(std::string_view text) { return one_line(text, kMaxEchoedBytes); }
 
 std::string quote(std::string_view text) { return "\"" + shorten(text) + "\""; }
 

@@ -64,7 +64,9 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const std::vector<Op
 inline constexpr std::size_t kMaxEchoedBytes = 200;
 
 /// @brief @p text, cut after kMaxEchoedBytes bytes (never inside a UTF-8 character) and marked
-/// with "…" when it was longer: a 100,000-character argument is not echoed whole.
+/// with "…" when it was longer: a 100,000-character argument is not echoed whole. Control bytes
+/// become `?` (line breaks and tabs a space), as in one_line: an argument echoed in an error cannot
+/// move the cursor or forge a line.
 std::string shorten(std::string_view text);
 
 /// @brief `"text"`: a value quoted for an error message (shortened).

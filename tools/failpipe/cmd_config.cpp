@@ -11,6 +11,7 @@
 #include "failpipe/config.hpp"
 #include "failpipe/explain.hpp"
 #include "failpipe/shard_groups.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -46,28 +47,30 @@ std::string budget_text(const RetryBudgetOptions& o) {
 
 // The runtime sections a worker pool acts on, one line each, only when configured: what a reviewer
 // of the file must not overlook (a breaker that releases, a budget that slows retries, a port).
+// Lines go out through print_line: breaker and channel names may hold control bytes.
 void print_runtime(std::ostream& out, const Config& config) {
-    if (!config.breakers.empty()) out << count(config.breakers.size(), "circuit breaker") << ":\n";
-    for (const auto& line : explain_breakers(config.breakers, std::nullopt)) out << "  " << line << '\n';
+    if (!config.breakers.empty()) print_line(out, count(config.breakers.size(), "circuit breaker") + ":");
+    for (const auto& line : explain_breakers(config.breakers, std::nullopt)) print_line(out, "  " + line);
     if (const auto& budget = config.retry_budget) {
-        out << "retry budget:";
-        if (budget->default_options()) out << "\n  any channel: " << budget_text(*budget->default_options());
+        print_line(out, "retry budget:");
+        if (budget->default_options()) print_line(out, "  any channel: " + budget_text(*budget->default_options()));
         for (const auto& [channel, options] : budget->channel_options())
-            out << "\n  " << channel << ": " << budget_text(options);
-        out << '\n';
+            print_line(out, "  " + channel + ": " + budget_text(options));
     }
     if (const auto& d = config.pool.degradation; d.enabled) {
-        out << "degradation: a channel whose failure ratio over " << number_text(d.window.count()) << " s is above "
-            << number_text(d.failure_ratio) << " (at least " << d.minimum_samples << " deliveries) gets its concurrency "
-            << "times " << number_text(d.decrease_factor) << " (not below " << d.minimum_concurrency << "), then +"
-            << d.increase_step << " per " << number_text(d.interval.count()) << " s as it recovers\n";
+        print_line(out, "degradation: a channel whose failure ratio over " + number_text(d.window.count()) +
+                            " s is above " + number_text(d.failure_ratio) + " (at least " +
+                            std::to_string(d.minimum_samples) + " deliveries) gets its concurrency times " +
+                            number_text(d.decrease_factor) + " (not below " + std::to_string(d.minimum_concurrency) +
+                            "), then +" + std::to_string(d.increase_step) + " per " + number_text(d.interval.count()) +
+                            " s as it recovers");
     }
     if (config.pool.threads > 1)
-        out << "worker pool: " << count(config.pool.threads, "thread") << ", shutdown grace "
-            << number_text(config.pool.shutdown_grace.count()) << " s\n";
+        print_line(out, "worker pool: " + count(config.pool.threads, "thread") + ", shutdown grace " +
+                            number_text(config.pool.shutdown_grace.count()) + " s");
     if (config.http_listen) {
-        out << "http: /metrics and /health on " << config.http_listen->to_string()
-            << (config.http_listen->loopback() ? "" : " (not loopback: reachable from other machines)") << '\n';
+        print_line(out, "http: /metrics and /health on " + config.http_listen->to_string() +
+                            (config.http_listen->loopback() ? "" : " (not loopback: reachable from other machines)"));
     }
 }
 
@@ -86,34 +89,35 @@ std::string channel_list(const std::vector<std::string>& channels) {
 
 // `shard groups (...)`, one line per group, then what falls outside them and any warnings.
 void print_groups(std::ostream& out, const ShardGroups& groups, const std::string& prefix, bool grouped_layout) {
-    out << "shard groups: " << groups.groups().size();
+    const std::string total = "shard groups: " + std::to_string(groups.groups().size());
     if (grouped_layout)
-        out << " (keyLayout groups: each group's keys under {" << prefix << ":<group>})\n";
+        print_line(out, total + " (keyLayout groups: each group's keys under {" + prefix + ":<group>})");
     else
-        out << " (keyLayout prefix: every key under {" << prefix << "}; with \"keyLayout\": \"groups\" under {" << prefix
-            << ":<group>})\n";
+        print_line(out, total + " (keyLayout prefix: every key under {" + prefix + "}; with \"keyLayout\": \"groups\" under {" +
+                            prefix + ":<group>})");
     std::map<std::uint16_t, std::vector<std::string>> by_slot;
     for (const auto& group : groups.groups()) {
         const std::uint16_t slot = shard_slot(prefix, group.name);
         by_slot[slot].push_back(group.name);
-        out << "  " << group.name << (group.named ? " (named)" : "") << ": " << shard_hash_tag(prefix, group.name)
-            << " slot " << slot << ", " << count(group.channels.size(), "channel") << ": " << channel_list(group.channels)
-            << '\n';
+        print_line(out, "  " + group.name + (group.named ? " (named)" : "") + ": " + shard_hash_tag(prefix, group.name) +
+                            " slot " + std::to_string(slot) + ", " + count(group.channels.size(), "channel") + ": " +
+                            channel_list(group.channels));
     }
     if (groups.default_group())
-        out << "  any other channel: in group " << *groups.default_group()
-            << " (the default pipeline pushes to it)\n";
+        print_line(out, "  any other channel: in group " + *groups.default_group() + " (the default pipeline pushes to it)");
     else
-        out << "  any other channel: a group of its own, named after it\n";
+        print_line(out, "  any other channel: a group of its own, named after it");
     for (const auto& [slot, names] : by_slot) {
         if (names.size() < 2) continue;
-        out << "warning: groups " << channel_list(names) << " share slot " << slot
-            << ", so one master serves them all; name groups in \"groups\" to spread them\n";
+        print_line(out, "warning: groups " + channel_list(names) + " share slot " + std::to_string(slot) +
+                            ", so one master serves them all; name groups in \"groups\" to spread them");
     }
     for (const auto& undeclared : groups.undeclared())
-        out << "warning: middleware " << undeclared.middleware << " of "
-            << (undeclared.channel.empty() ? std::string("the default pipeline") : "the pipeline of " + undeclared.channel)
-            << " does not say where it pushes: a push of it to another group would not be atomic on a Redis Cluster\n";
+        print_line(out, "warning: middleware " + undeclared.middleware + " of " +
+                            (undeclared.channel.empty() ? std::string("the default pipeline")
+                                                        : "the pipeline of " + undeclared.channel) +
+                            " does not say where it pushes: a push of it to another group would not be atomic on a "
+                            "Redis Cluster");
 }
 
 int run_check(const Invocation& inv) {
@@ -124,7 +128,7 @@ int run_check(const Invocation& inv) {
         throw UsageError("--prefix expects a non-empty key prefix without '{' or '}', found " + quote(prefix));
     try {
         const Config config = load_config_file(file);
-        inv.out << summary(config) << '\n';
+        print_line(inv.out, summary(config));
         print_runtime(inv.out, config);
         print_groups(inv.out, config.shard_groups, prefix, config.key_layout == KeyLayout::groups);
         return kExitOk;

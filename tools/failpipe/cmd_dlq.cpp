@@ -77,32 +77,6 @@ std::size_t limit_of(const ParsedArgs& args, long long max, long long fallback) 
     return static_cast<std::size_t>(args.integer("limit", 1, max, fallback));
 }
 
-// Text from a dead letter (an id, an error message: anything a producer or a failing handler wrote)
-// on one line of a terminal: control characters, which could move the cursor or recolour the
-// screen, become '?' (line breaks and tabs a space), and it is cut after @p at_most bytes, never
-// inside a UTF-8 character, marked with "…".
-std::string one_line(std::string_view text, std::size_t at_most = kMaxEchoedBytes) {
-    std::size_t end = text.size();
-    if (end > at_most) {
-        end = at_most;
-        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    }
-    std::string out;
-    out.reserve(end + 3);
-    for (const char c : text.substr(0, end)) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (c == '\n' || c == '\r' || c == '\t') {
-            out += ' ';
-        } else if (byte < 0x20 || byte == 0x7f) {
-            out += '?';
-        } else {
-            out += c;
-        }
-    }
-    if (end < text.size()) out += "…";
-    return out;
-}
-
 nlohmann::ordered_json letter_json(const DeadLetter& d) {
     nlohmann::ordered_json item;
     item["id"] = d.id;

@@ -75,8 +75,8 @@ public:
     void print(std::ostream& out) const {
         print_table(out, {"failure", "channel", "middleware", "action", "to", "delay"}, rows_.size(),
                     [&](std::size_t i) { return cells(rows_[i]); }, {0});
-        if (!rows_.empty()) out << closing_line() << '\n';
-        for (const auto& note : notes_) out << note << '\n';  // why a schedule ended early (maxElapsed, expiry)
+        if (!rows_.empty()) print_line(out, closing_line());
+        for (const auto& note : notes_) print_line(out, note);  // why a schedule ended early (maxElapsed, expiry)
     }
 
 private:
@@ -152,7 +152,7 @@ void print_resilience(std::ostream& out, const Config& config, const ExplainOpti
                       const std::optional<std::string>& message_type, const RetryingMiddlewares& retrying, bool json) {
     auto print = [&](const char* kind, const std::string& note) {
         if (!json) {
-            out << note << '\n';
+            print_line(out, note);
             return;
         }
         nlohmann::ordered_json line;

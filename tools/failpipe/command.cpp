@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "failpipe/error.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 
@@ -29,10 +30,10 @@ void require_file(const std::string& path) {
 
 void print_config_issues(std::ostream& err, const std::string& file, const ConfigError& error) {
     for (const auto& issue : error.issues()) {
-        err << shorten(file) << ": ";
-        // The document itself (a syntax error, an unreadable file) has the empty pointer.
-        if (!issue.path.empty()) err << shorten(issue.path) << ": ";
-        err << issue.message << '\n';
+        // The document itself (a syntax error, an unreadable file) has the empty pointer. A key in
+        // the path may hold control bytes: the line is printed as a table cell is.
+        print_line(err, shorten(file) + ": " + (issue.path.empty() ? std::string() : shorten(issue.path) + ": ") +
+                            issue.message);
     }
 }
 

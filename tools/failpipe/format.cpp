@@ -30,21 +30,35 @@ nlohmann::ordered_json json_number(double value) {
     return value;
 }
 
-namespace {
-
-// A cell on one line of a terminal: names and ids may come from the broker (a foreign producer's
-// key, a message id), so control bytes that would move the cursor, retitle the window or break
-// the row become '?' (line breaks and tabs a space), as `dlq` shows them.
-std::vector<std::string> printable(std::vector<std::string> cells) {
-    for (auto& cell : cells) {
-        for (char& c : cell) {
-            const auto byte = static_cast<unsigned char>(c);
-            if (c == '\n' || c == '\r' || c == '\t')
-                c = ' ';
-            else if (byte < 0x20 || byte == 0x7f)
-                c = '?';
+std::string one_line(std::string_view text, std::size_t at_most) {
+    std::size_t end = text.size();
+    if (end > at_most) {
+        end = at_most;
+        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    }
+    std::string out;
+    out.reserve(end + 3);
+    for (const char c : text.substr(0, end)) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '\n' || c == '\r' || c == '\t') {
+            out += ' ';
+        } else if (byte < 0x20 || byte == 0x7f) {
+            out += '?';
+        } else {
+            out += c;
         }
     }
+    if (end < text.size()) out += "…";
+    return out;
+}
+
+void print_line(std::ostream& out, const std::string& line) { out << one_line(line, std::string_view::npos) << '\n'; }
+
+namespace {
+
+// A cell may hold a name from the broker (a foreign producer's key, a message id).
+std::vector<std::string> printable(std::vector<std::string> cells) {
+    for (auto& cell : cells) cell = one_line(cell, std::string_view::npos);
     return cells;
 }
 

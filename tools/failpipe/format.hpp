@@ -5,9 +5,12 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "args.hpp"
 
 namespace failpipe::cli {
 
@@ -20,6 +23,15 @@ std::string format_rounded(double value, int significant);
 
 /// @brief @p value as JSON, an integer when it has no fraction, so JSON output matches the table (`5`, not `5.0`).
 nlohmann::ordered_json json_number(double value);
+
+/// @brief @p text on one line of a terminal: control bytes, which could move the cursor, retitle
+/// the window or recolour the screen, become `?` (line breaks and tabs a space); cut after
+/// @p at_most bytes, never inside a UTF-8 character, marked with "…". Names and ids from a config
+/// or the broker (a foreign producer's key, a handler's error message) print through this.
+std::string one_line(std::string_view text, std::size_t at_most = kMaxEchoedBytes);
+
+/// @brief Prints @p line through one_line (uncut), then a newline.
+void print_line(std::ostream& out, const std::string& line);
 
 /// @brief Prints @p rows under @p header, columns padded to their widest cell; columns listed in
 /// @p right_aligned (by index) are aligned right. Control bytes in a cell print as `?` (line breaks

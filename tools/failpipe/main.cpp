@@ -11,6 +11,7 @@
 #include "broker.hpp"
 #endif
 #include "command.hpp"
+#include "format.hpp"
 #include "failpipe/middleware_registry.hpp"
 #include "failpipe/version.hpp"
 
@@ -129,9 +130,23 @@ std::string help_hint(const std::string& command) {
     return " (see \"failpipe " + (command.empty() ? std::string{} : command + " ") + "--help\")";
 }
 
-// One line: who complains, what is wrong, and where help is (@p help_for: "" for the main help).
+// An error's text may repeat a name or a value from the command line, a file or the broker: each
+// of its lines is printed as a table cell is (control bytes as '?').
+void print_error(const std::string& who, const std::string& what) {
+    std::size_t start = 0;
+    std::string prefix = who + ": ";
+    for (;;) {
+        const std::size_t end = what.find('\n', start);
+        print_line(std::cerr, prefix + what.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos || end + 1 == what.size()) return;
+        start = end + 1;
+        prefix.clear();
+    }
+}
+
+// Who complains, what is wrong, and where help is (@p help_for: "" for the main help).
 int usage_error(const std::string& command, const std::string& message, const std::string& help_for) {
-    std::cerr << "failpipe" << (command.empty() ? "" : " " + command) << ": " << message << help_hint(help_for) << '\n';
+    print_error("failpipe" + (command.empty() ? "" : " " + command), message + help_hint(help_for));
     return kExitUsage;
 }
 
@@ -143,10 +158,13 @@ int run(const std::vector<std::string>& args) {
     if (args.empty()) return usage_error("", "missing command");
     const std::string& first = args.front();
     if (first == "--help" || first == "-h") {
+        if (args.size() > 1) return usage_error("", "unexpected argument " + quote(args[1]) + " after " + first +
+                                                         "; for a command's help: failpipe help <command>");
         print_main_help(std::cout);
         return kExitOk;
     }
     if (first == "--version" || first == "-V") {
+        if (args.size() > 1) return usage_error("", "unexpected argument " + quote(args[1]) + " after " + first);
         std::cout << "failpipe " << kVersion << '\n';
         return kExitOk;
     }
@@ -205,7 +223,7 @@ int run(const std::vector<std::string>& args) {
         usage_error(command->name(), e.what());
         return command->usage_status;
     } catch (const std::exception& e) {
-        std::cerr << "failpipe " << command->name() << ": " << e.what() << '\n';
+        print_error("failpipe " + command->name(), e.what());
         return kExitFailed;
     }
 }
@@ -218,7 +236,7 @@ int main(int argc, char** argv) {
     try {
         return failpipe::cli::run(args);
     } catch (const std::exception& e) {
-        std::cerr << "failpipe: " << e.what() << '\n';
+        failpipe::cli::print_error("failpipe", e.what());
         return failpipe::cli::kExitFailed;
     }
 }

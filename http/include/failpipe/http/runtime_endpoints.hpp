@@ -28,13 +28,18 @@ struct RuntimeEndpointsOptions {
 /// @brief Serves, from construction to destruction:
 /// - `GET /metrics`: @p metrics (observing @p pool's deliveries: the caller calls pool.observe(metrics)),
 ///   the pool's gauges (threads, concurrency levels, breakers, retry budget) and the broker's depths;
-/// - `GET /health`: check_health() over the broker and the pool's facts, 200 for healthy and
+/// - `GET /health`: evaluate_health() over the broker and the pool's facts, 200 for healthy and
 ///   warning, 503 for unhealthy; dead letters "growing" compares with the previous request's report.
+///   The broker is asked through one BrokerProbe: however often /health is requested, at most one
+///   probe is in flight; requests during it share its answer, or get 503 after health_timeout.
 ///
 /// @p pool, @p metrics and @p adapter must outlive the returned server. Adds two collectors to
 /// @p metrics that write only while the returned server lives (one server per Metrics at a time;
-/// a new one after the old is destroyed is fine). Throws EndpointServerError when the address
-/// cannot be bound.
+/// a new one after the old is destroyed is fine). Destroying the server waits for a probe in flight
+/// (bounded by the adapter's own timeouts). Throws EndpointServerError when the address cannot be
+/// bound, UnsupportedCapabilityError when the adapter cannot report depths (or list channels, with
+/// no channels named), InvalidArgumentError for a health_timeout not above 0 or above 1e9 s (before
+/// anything is served).
 std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<Metrics> metrics,
                                               std::shared_ptr<AdapterInterface> adapter,
                                               RuntimeEndpointsOptions options = {});
