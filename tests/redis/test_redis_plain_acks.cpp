@@ -172,3 +172,25 @@ TEST_CASE("plain acknowledgements of a channel whose stream was replaced by a st
     }
     rt::raw_command(port, {"DEL", stream});
 }
+
+TEST_CASE("stream ids not spelt as Redis writes them are settled on their own and do not spoil the batch") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "in", 4);
+    auto held = adapter.reserve({"in"}, 4, 0ms);
+    REQUIRE(held.size() == 4);
+    // A receipt is "<stream id> <reserved ms> <message id>": the same entry with a leading zero, and
+    // a sequence number past 2^64 - 1, between real ones.
+    Delivery padded = held[1];
+    padded.receipt = "0" + held[1].receipt;
+    Delivery too_big = held[2];
+    too_big.receipt = "5-99999999999999999999" + held[2].receipt.substr(held[2].receipt.find(' '));
+    const auto outcomes = acknowledge(adapter, {&held[0], &padded, &too_big, &held[3]});
+    CHECK_FALSE(outcomes[0]);
+    CHECK_FALSE(outcomes[1]);  // Redis reads 01-... as the entry itself, as a settle of its own always did
+    REQUIRE(outcomes[2]);
+    CHECK_FALSE(is_stale(outcomes[2]));
+    CHECK_FALSE(outcomes[3]);
+    CHECK(adapter.depth("in").reserved == 1);  // held[2], whose receipt was spoilt, is still reserved
+    for (const auto& outcome : acknowledge(adapter, {&held[2]})) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
+}

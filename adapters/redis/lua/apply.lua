@@ -104,9 +104,18 @@ local function push_op(op)
   call('SET', tk, '1', 'PX', 86400000)
   return 1
 end
--- A settle that only acknowledges (no pushes, no follow-ups), of a stream id as Redis writes them.
+-- A half of a stream id as Redis writes it: no leading zero, at most 2^64 - 1.
+local function canonical(part)
+  if part == '0' then return true end
+  if string.byte(part, 1) == 48 or #part > 20 then return false end
+  return #part < 20 or part <= '18446744073709551615'
+end
+-- A settle that only acknowledges (no pushes, no follow-ups), of a stream id as Redis writes them
+-- (Redis answers XPENDING in that form; any other spelling is settled on its own, as before).
 local function plain(op)
-  return op.op == 'S' and #op.pushes == 0 and #op.outbox == 0 and string.find(op.sid, '^%d+%-%d+$') ~= nil
+  if op.op ~= 'S' or #op.pushes > 0 or #op.outbox > 0 then return false end
+  local ms, seq = string.match(op.sid, '^(%d+)%-(%d+)$')
+  return ms ~= nil and canonical(ms) and canonical(seq)
 end
 -- The plain settles from @ops[@first] on: one channel, one after the other, no stream id twice.
 local function plain_run(ops, first)

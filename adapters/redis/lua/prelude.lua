@@ -392,6 +392,7 @@ local function pending_among(s, sids)
     if page.err then
       -- As XACK would: a key that is not a stream is an error, a missing group no delivery.
       if string.find(page.err, 'WRONGTYPE', 1, true) then error(page, 0) end
+      if string.find(page.err, 'NOGROUP', 1, true) then return found end
       break
     end
     for _, p in ipairs(page) do found[p[1]] = true end
