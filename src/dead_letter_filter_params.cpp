@@ -1,4 +1,5 @@
 #include "failpipe/dead_letter_filter_params.hpp"
+#include "failpipe/error_class.hpp"
 
 #include <array>
 #include <charconv>
@@ -6,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "config_json.hpp"
 #include "dead_letter_time.hpp"
 #include "metadata.hpp"
 
@@ -220,6 +222,12 @@ DeadLetterFilter parse_dead_letter_filter(const FilterParams& params, FilterPara
     filter.error_type = text_of(Field::error_type);
     filter.reason = text_of(Field::reason);
     filter.error_class = text_of(Field::error_class);
+    if (!filter.error_class.empty() && !parse_error_class(filter.error_class)) {
+        // Records only ever hold these three: any other class would match nothing, silently.
+        const Field f = Field::error_class;
+        reader(f).refuse(shown_name(kNames[static_cast<std::size_t>(f)], style) + " " +
+                         detail::bad_choice(filter.error_class, detail::error_class_names()));
+    }
     filter.fingerprint = text_of(Field::group);
     filter.grep = text_of(Field::grep);
     if (!filter.grep.empty()) {

@@ -455,6 +455,18 @@ ApiReply Api::broker() const {
     return ApiReply{200, std::move(doc)};
 }
 
+// A page from @p cursor. A cursor this dashboard did not give (mistyped, cut, from another broker
+// or from before a restart of an in-memory one) is the caller's 400, said in the API's words.
+DeadLetterPage Api::page_after(const DeadLetterFilter& filter, const std::string& cursor, std::size_t limit) const {
+    try {
+        return letters_.list_after(filter, cursor, limit);
+    } catch (const InvalidArgumentError& e) {
+        if (std::string_view(e.what()).find("not a cursor") == std::string_view::npos) throw;
+        throw HttpError(400, "`cursor` is not one this dashboard gave (use the `next` of a page, or leave cursor out "
+                             "to start from the first page)");
+    }
+}
+
 ApiReply Api::dead_letters(const Params& params) const {
     const DeadLetterFilter filter = filter_of_query(params, {"offset", "limit", "cursor"});
     const std::size_t offset = number_param(params, "offset", 0, 1'000'000'000);
@@ -465,8 +477,7 @@ ApiReply Api::dead_letters(const Params& params) const {
     // continues it. A pasted `offset=` without a cursor pages by offset (no `next`).
     const std::optional<std::string> cursor = param(params, "cursor");
     const bool by_cursor = cursor.has_value() || offset == 0;
-    const DeadLetterPage page =
-        by_cursor ? letters_.list_after(filter, cursor.value_or(""), limit) : letters_.list(filter, offset, limit);
+    const DeadLetterPage page = by_cursor ? page_after(filter, cursor.value_or(""), limit) : letters_.list(filter, offset, limit);
     json doc;
     doc["channel"] = letters_.dead_letter_channel(filter.channel);
     if (by_cursor) doc["next"] = page.next;

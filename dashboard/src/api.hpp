@@ -79,6 +79,7 @@ public:
     void stop();
 
 private:
+    DeadLetterPage page_after(const DeadLetterFilter& filter, const std::string& cursor, std::size_t limit) const;
     DeadLetters::Options options_letters(bool bounded) const;
     HealthOptions health_options() const;
     HealthOptions heartbeat_options() const;

@@ -54,7 +54,8 @@ public:
         /// the final behaviour. Unset or 0 = no limit. JSON config: top-level `maxElapsed`.
         std::optional<Seconds> default_max_elapsed;
         /// The same by channel (the channel the message fails on); overrides the default, 0 = no
-        /// limit for that channel. JSON config: `maxElapsed` of a pipeline.
+        /// limit for that channel. JSON config: top-level `maxElapsed` as an object (channel →
+        /// seconds, `"default"` for the others).
         std::map<std::string, Seconds> max_elapsed;
         /// A storm guard (null = none): when a middleware decides to retry earlier than its maximum
         /// delay and the budget of the message's origin channel is spent, the retry waits the

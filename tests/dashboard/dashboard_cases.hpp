@@ -459,6 +459,13 @@ void bad_input_gets_a_clear_answer() {
     CHECK(dash.get("/api/dead", {}).status == 400);  // no channel
     CHECK(dash.get("/api/dead", {{"channel", "orders"}, {"since", "yesterday"}}).status == 400);
     CHECK(dash.get("/api/dead", {{"channel", "orders"}, {"limit", "-1"}}).status == 400);
+    const auto cursor = dash.get("/api/dead", {{"channel", "orders"}, {"cursor", "not-a-cursor"}});
+    CHECK(cursor.status == 400);
+    CHECK(cursor.body["error"].get<std::string>().find("`cursor` is not one this dashboard gave") == 0);
+    CHECK(cursor.body["error"].get<std::string>().find("Adapter") == std::string::npos);  // no internal names
+    const auto error_class = dash.get("/api/dead", {{"channel", "orders"}, {"class", "transiant"}});
+    CHECK(error_class.status == 400);
+    CHECK(error_class.body["error"].get<std::string>().find("did you mean \"transient\"?") != std::string::npos);
     CHECK(dash.get("/api/job", {{"id", "nope"}}).status == 404);
     CHECK(dash.get("/api/nothing").status == 404);
     CHECK(dash.post("/api/replay", {{"channel", "orders"}, {"rate", -5}}).status == 400);

@@ -101,6 +101,10 @@ TEST_CASE("dashboard memory: filter params - unknown, repeated and missing param
     CHECK(refusal({{"reason", "failure"}}) == "channel is required: the channel whose dead letters are meant");
     CHECK(refusal({{"channel", ""}}, FilterParamStyle::option) == "--channel expects a channel name, found \"\"");
     CHECK(refusal({{"channel", "c"}, {"since", "1h"}, {"until", "2h"}}) == "until \"2h\" must be later than since \"1h\"");
+    CHECK(refusal({{"channel", "c"}, {"class", "transiant"}}) ==
+          "class expected \"transient\", \"permanent\" or \"unknown\", found \"transiant\"; did you mean \"transient\"?");
+    CHECK(refusal({{"channel", "c"}, {"class", "\xff"}}, FilterParamStyle::option).find("--class expected \"transient\"") == 0);
+    CHECK(parse({{"channel", "c"}, {"class", ""}}).error_class.empty());  // empty: every class
     CHECK(refusal({{"channel", "c"}, {"grep", "order (["}}).find("dead-letter filter grep \"order ([\" is not a valid regular expression") == 0);
     try {
         parse({{"channel", "c"}, {"since", "soon"}}, FilterParamStyle::option);
