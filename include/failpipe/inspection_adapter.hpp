@@ -62,7 +62,8 @@ using MessageRewrite = std::function<void(Message&)>;
 enum class MoveSkipReason {
     not_found,       ///< No waiting message with this id in the source channel (never there, already moved, handled, removed).
     reserved,        ///< Held by a worker right now: it belongs to that worker until settled or given back.
-    undecodable,     ///< Its bytes are not a message, and a rewrite was asked for (without one it moves as it is).
+    undecodable,     ///< Its bytes are not a message, and a rewrite was asked for (without one it moves as it is);
+                     ///< on Redis also an entry with another producer's fields moved to another shard group (`detail`).
     changed,         ///< It changed between the read and the atomic step, again on every try (Redis only).
     rewrite_failed,  ///< The rewrite threw, or changed the id (`detail` says which).
 };

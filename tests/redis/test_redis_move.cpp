@@ -1,5 +1,6 @@
 // RedisAdapter::move beyond the conformance suite: a lost reply, a replay process killed half-way,
-// a large move, entries of other producers, and messages that change between the read and the move.
+// a large move, entries of other producers, messages that change between the read and the move,
+// and moves across shard groups (through the source group's outbox).
 #include <doctest/doctest.h>
 
 #include <map>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "failpipe/redis/redis_adapter.hpp"
+#include "move_outbox_test_support.hpp"
 #include "redis_test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -224,4 +226,81 @@ TEST_CASE("a message that changes between the read and the move is read again, n
     CHECK(taken[0].message.id == "taken");
     other->settle(taken[0], failpipe::Settlement{});  // its worker still owns it
     CHECK(adapter->depth("dlq").total() == 0);
+}
+
+TEST_CASE("move across shard groups - dead letters go through the outbox: after one relay each is in the target once, "
+          "none in the dead letters, the outbox empty") {
+    failpipe::move_outbox_test::check_move_across_groups(
+        failpipe::outbox_test::Place{rt::test_redis_url(), rt::unique_prefix("move-groups")});
+}
+
+TEST_CASE("move across shard groups - from a group the config does not name is refused, naming both channels and "
+          "groups, nothing moved") {
+    namespace ot = failpipe::outbox_test;
+    auto adapter = ot::make_adapter(ot::Place{rt::test_redis_url(), rt::unique_prefix("move-groups-unnamed")}, /*relay=*/false);
+    const std::string id = adapter->push("legacy:dlq", job(1, "old-1"));
+    try {
+        adapter->move("legacy:dlq", "payments", {id}, replay_rewrite);
+        FAIL("a move out of a group no worker relays was accepted");
+    } catch (const failpipe::InvalidArgumentError& e) {
+        const std::string text = e.what();
+        CHECK(text.find("\"legacy:dlq\" (shard group \"legacy\")") != std::string::npos);
+        CHECK(text.find("\"payments\" (shard group \"payments\")") != std::string::npos);
+        CHECK(text.find("no worker would relay it") != std::string::npos);
+        CHECK(text.find("nothing was moved") != std::string::npos);
+    }
+    CHECK(adapter->status(id).channel == "legacy:dlq");
+    CHECK(adapter->depth("legacy:dlq").ready == 1);
+    // Within its group it still moves.
+    CHECK(adapter->move("legacy:dlq", "legacy", {id}, replay_rewrite).moved == std::vector<std::string>{id});
+}
+
+TEST_CASE("move across shard groups - a chunk whose reply is lost writes each message once to the outbox, and the relay "
+          "publishes each once") {
+    namespace ot = failpipe::outbox_test;
+    rt::LosingProxy proxy(rt::port_of(rt::test_redis_url()));
+    auto adapter = ot::make_adapter(ot::Place{proxy.url(), rt::unique_prefix("move-groups-lost")}, /*relay=*/false);
+    fill(*adapter, "orders:dlq", 300);  // two script calls of the move: the reply of the second one is lost
+    proxy.lose_reply_to("marker-move-reply-lost");
+    const MoveResult result = adapter->move("orders:dlq", "payments", m_ids(300), [](Message& message) {
+        replay_rewrite(message);
+        if (message.id == "m-280") message.metadata["note"] = "marker-move-reply-lost";
+    });
+    CHECK(proxy.lost());
+    CHECK(result.moved == m_ids(300));  // the repeat was answered from its token
+    CHECK(result.skipped.empty());
+    CHECK(adapter->depth("orders:dlq").total() == 0);
+    CHECK(ot::lag_of(*adapter, "orders").entries == 300);  // each written once
+
+    CHECK(adapter->relay_outbox(1000) == 300);
+    CHECK(adapter->relay_outbox(1000) == 0);
+    CHECK(ot::lag_of(*adapter, "orders").entries == 0);
+    const auto payments = census(*adapter, "payments");
+    CHECK(payments.size() == 300);
+    CHECK(std::all_of(payments.begin(), payments.end(), [](const auto& entry) { return entry.second == 1; }));
+    CHECK(adapter->browse("payments", 280, 1).front().metadata["note"] == "marker-move-reply-lost");
+}
+
+TEST_CASE("move across shard groups - an entry of another producer with fields of its own is skipped undecodable and "
+          "stays, the others move") {
+    namespace ot = failpipe::outbox_test;
+    const ot::Place where{rt::test_redis_url(), rt::unique_prefix("move-groups-foreign")};
+    auto adapter = ot::make_adapter(where, /*relay=*/false);
+    fill(*adapter, "orders:dlq", 2);
+    const std::string stream = failpipe::shard_hash_tag(where.prefix, "orders") + ":s:orders:dlq";
+    const std::string body = R"({"id":"x","handler":"job","data":{"n":-1},"metadata":{}})";
+    REQUIRE(rt::raw_command(rt::port_of(where.url), {"XADD", stream, "*", "i", "foreign-1", "b", body, "extra", "kept"})
+                .rfind('$', 0) == 0);
+    const MoveResult result = adapter->move("orders:dlq", "payments", {"m-0", "foreign-1", "m-1"}, replay_rewrite);
+    CHECK(result.moved == std::vector<std::string>{"m-0", "m-1"});
+    REQUIRE(result.skipped.size() == 1);
+    CHECK(result.skipped[0].id == "foreign-1");
+    CHECK(result.skipped[0].reason == MoveSkipReason::undecodable);
+    CHECK(result.skipped[0].detail.find("another shard group") != std::string::npos);
+    CHECK(adapter->relay_outbox() == 2);
+    CHECK(census(*adapter, "payments") == std::map<std::string, int>{{"m-0", 1}, {"m-1", 1}});
+    // It stays as it was, every field kept: within its group it still moves whole.
+    CHECK(census(*adapter, "orders:dlq") == std::map<std::string, int>{{"foreign-1", 1}});
+    CHECK(adapter->move("orders:dlq", "orders", {"foreign-1"}).moved == std::vector<std::string>{"foreign-1"});
+    CHECK(rt::raw_command(rt::port_of(where.url), {"XLEN", failpipe::shard_hash_tag(where.prefix, "orders") + ":s:orders"}) == ":1");
 }

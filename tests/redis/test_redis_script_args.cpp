@@ -181,11 +181,13 @@ TEST_CASE("script args: the calls of the other scripts read back as encoded") {
     SUBCASE("move") {
         const std::vector<MoveArg> items{MoveArg{"s", "5-1", "", "m1", false, ""},
                                          MoveArg{"d", "m2\x1f" "3", "F1:i2:m2", "m2", true, "new bytes"}};
-        const ScriptCall call = move_call(kHead, "dlq", "in", "1500", "token-2", items);
+        const ScriptCall call = move_call(kHead, "dlq", "in", "1500", "token-2", MoveVia::target, items);
         CHECK(call.script == &move_script());
-        CHECK(decoded(call, "move") == json::parse(R"({"from": "dlq", "to": "in", "delay": "1500", "token": "token-2",
+        CHECK(decoded(call, "move") == json::parse(R"({"from": "dlq", "to": "in", "delay": "1500", "token": "token-2", "via": "t",
             "items": [{"kind": "s", "ref": "5-1", "value": "", "id": "m1", "how": "k", "bytes": ""},
                       {"kind": "d", "ref": "m2\u001f3", "value": "F1:i2:m2", "id": "m2", "how": "r", "bytes": "new bytes"}]})"));
+        const ScriptCall across = move_call(kHead, "dlq", "payments", "0", "token-3", MoveVia::outbox, items);
+        CHECK(decoded(across, "move")["via"] == "o");
     }
 }
 

@@ -20,7 +20,8 @@
 --   P:op:<token>   STRING  what a push or move call with this token did (kept a day): a repeat of
 --                          the call does nothing twice
 --   P:outbox    STREAM  shard groups only: follow-ups a settle of this group pushed to a channel of
---                       another group, consumer group "failpipe"; fields t = target channel,
+--                       another group, and messages a move took from a channel of this group to
+--                       one of another group; consumer group "failpipe"; fields t = target channel,
 --                       i = message id, b = bytes, d = delay ms as staged, k = push token. Not a
 --                       channel (never in P:channels); the relay takes, publishes and deletes them.
 -- Acknowledged stream entries are not XDEL'ed one by one (that costs more than the rest of a
@@ -157,9 +158,9 @@ function read.outbox_take() return {max = tonumber(arg())} end
 -- outbox-ack: stream-id...
 function read.outbox_ack() return {ids = rest_args()} end
 --@section read_move
--- move: from to delay-ms token {kind ref value id how bytes}*
+-- move: from to delay-ms token via {kind ref value id how bytes}*
 function read.move()
-  local o = {from = arg(), to = arg(), delay = arg(), token = arg(), items = {}}
+  local o = {from = arg(), to = arg(), delay = arg(), token = arg(), via = arg(), items = {}}
   while more_args() do
     o.items[#o.items + 1] = {kind = arg(), ref = arg(), value = arg(), id = arg(), how = arg(), bytes = arg()}
   end
@@ -459,9 +460,9 @@ local function check_delay(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
 --@section outbox
--- The group's outbox (see the key list above). Entries are added by settles (apply.lua) and
--- removed by the relay once published (outbox_ack.lua), so the stream holds exactly the follow-ups
--- not yet relayed, oldest first.
+-- The group's outbox (see the key list above). Entries are added by settles (apply.lua) and by
+-- moves to another group (move.lua), and removed by the relay once published (outbox_ack.lua), so
+-- the stream holds exactly the entries not yet relayed, oldest first.
 local OUTBOX = P .. ':outbox'
 local function check_outbox(entries)
   check_type(OUTBOX, 'stream')

@@ -849,6 +849,7 @@ public:
         const std::string& to;
         const std::string& delay;
         const MessageRewrite& rewrite;
+        MoveVia via;
         std::unordered_map<std::string, MoveState> states;
         MoveResult result;
         std::vector<std::string> changed;  // ids to read again
@@ -969,7 +970,7 @@ public:
                 const MoveItem& item = *ready[i].first;
                 moves.push_back(MoveArg{item.kind, item.ref, item.value, item.id, static_cast<bool>(run.rewrite), ready[i].second});
             }
-            const ScriptCall call = move_call(head_, run.from, run.to, run.delay, token, moves);
+            const ScriptCall call = move_call(head_, run.from, run.to, run.delay, token, run.via, moves);
             const std::string letters = with_connection([&](Connection& connection) {
                 Reply reply = run_script(connection, call);
                 const std::string& where = connection.endpoint();
@@ -991,6 +992,11 @@ public:
                         if (!state.changed) run.changed.push_back(id);
                         state.changed = true;
                         break;
+                    case 'f':
+                        state.skip = MoveSkip{id, MoveSkipReason::undecodable,
+                                              "its entry holds fields besides the message id and bytes (another "
+                                              "producer's), which a move to another shard group cannot carry; it stays"};
+                        break;
                     default: break;  // gone since it was read: not found, unless moved by another item
                 }
             }
@@ -998,8 +1004,10 @@ public:
         }
     }
 
+    /// @p via outbox: @p to is a channel of another shard group (its keys in another slot), so the
+    /// messages go to this group's outbox and the relay publishes them.
     MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
-                    const MessageRewrite& rewrite, Seconds delay) {
+                    const MessageRewrite& rewrite, Seconds delay, MoveVia via = MoveVia::target) {
         check_channel(from, "move");
         check_channel(to, "move");
         if (from == to) throw InvalidArgumentError("RedisAdapter::move: the source and target channel are the same (\"" + from + "\")");
@@ -1011,7 +1019,7 @@ public:
                 if (seen.insert(id).second) wanted.push_back(id);
             }
         }
-        MoveRun run{from, to, delay_text, rewrite, {}, {}, {}};
+        MoveRun run{from, to, delay_text, rewrite, via, {}, {}, {}};
         run.states.reserve(wanted.size());
         std::vector<std::string> left;
         for (std::size_t begin = 0; begin < wanted.size(); begin += kMoveChunk) {
@@ -1232,6 +1240,10 @@ public:
     }
 
     std::string group_of(const std::string& channel) const { return groups_.group_of(channel); }
+
+    /// True when @p group is one of the config's groups: a worker's relay passes over those (and
+    /// over groups its worker met), never over a group only this process knows.
+    bool configured(const std::string& group) const { return groups_.find(group) != nullptr; }
 
     AdapterCore& core_named(const std::string& group) {
         std::lock_guard lock(mutex_);
@@ -1546,17 +1558,22 @@ std::uint64_t RedisAdapter::evicted(const std::string& channel) { return core_of
 
 MoveResult RedisAdapter::move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                               const MessageRewrite& rewrite, Seconds delay) {
-    if (sharded_) {
-        detail::redis::check_channel(from, "move");
-        detail::redis::check_channel(to, "move");
-        const std::string source = sharded_->group_of(from), target = sharded_->group_of(to);
-        if (source != target) {
-            throw InvalidArgumentError("RedisAdapter::move: \"" + from + "\" (shard group \"" + source + "\") and \"" + to +
-                                       "\" (shard group \"" + target + "\") are in different shard groups, which one "
-                                       "atomic move cannot span; nothing was moved");
-        }
+    if (!sharded_) return core_->move(from, to, ids, rewrite, delay);
+    detail::redis::check_channel(from, "move");
+    detail::redis::check_channel(to, "move");
+    // One script cannot write two groups' slots: to another group, through the source group's outbox.
+    const std::string source = sharded_->group_of(from), target = sharded_->group_of(to);
+    if (source == target) return core_of(from).move(from, to, ids, rewrite, delay);
+    if (!sharded_->configured(source)) {
+        throw InvalidArgumentError("RedisAdapter::move: \"" + from + "\" (shard group \"" + source + "\") and \"" + to +
+                                   "\" (shard group \"" + target + "\") are in different shard groups, so the move would "
+                                   "go through the outbox of \"" + source + "\"; but the config names no such group, "
+                                   "so no worker would relay it: name \"" + from + "\" (or its working channel) in the "
+                                   "config, or move within its group; nothing was moved");
     }
-    return core_of(from).move(from, to, ids, rewrite, delay);
+    MoveResult result = core_of(from).move(from, to, ids, rewrite, delay, detail::redis::MoveVia::outbox);
+    if (!result.moved.empty()) wake_relay();
+    return result;
 }
 
 std::vector<std::string> RedisAdapter::channels() {

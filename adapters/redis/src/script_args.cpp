@@ -181,14 +181,15 @@ ScriptCall lookup_call(const ScriptHead& head, const Script& script, std::string
 }
 }  // namespace script_args_detail
 
-// from to delay-ms token {kind ref value id how bytes}*
+// from to delay-ms token via {kind ref value id how bytes}*
 ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_view to, std::string_view delay_ms,
-               std::string_view token, std::span<const MoveArg> items) {
-    ScriptCall call = head.call(move_script(), 4 + 6 * items.size());
+               std::string_view token, MoveVia via, std::span<const MoveArg> items) {
+    ScriptCall call = head.call(move_script(), 5 + 6 * items.size());
     call.args.add(from);
     call.args.add(to);
     call.args.add(delay_ms);
     call.args.add(token);
+    call.args.add(via == MoveVia::outbox ? "o" : "t");
     for (const auto& item : items) {
         call.args.add(item.kind);
         call.args.add(item.ref);

@@ -192,9 +192,15 @@ struct MoveArg {
     std::string_view bytes;
 };
 
-/// move.lua: move @p items from @p from to @p to after @p delay_ms, once per @p token.
+/// Where move.lua puts what it moves.
+enum class MoveVia {
+    target,  ///< into @p to's keys (the same slot: one Redis, or one shard group)
+    outbox,  ///< into the source group's outbox, addressed to @p to (a channel of another shard group)
+};
+
+/// move.lua: move @p items from @p from to @p to (@p via) after @p delay_ms, once per @p token.
 ScriptCall move_call(const ScriptHead& head, std::string_view from, std::string_view to, std::string_view delay_ms,
-               std::string_view token, std::span<const MoveArg> items);
+               std::string_view token, MoveVia via, std::span<const MoveArg> items);
 
 // --- migrate_source.lua / migrate_target.lua: a key-layout migration ---------------------------
 

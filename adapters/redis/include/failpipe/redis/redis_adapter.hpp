@@ -100,8 +100,9 @@ public:
         /// Shard groups (failpipe::Config::shard_groups, ShardGroups::derive). Unset: every key under
         /// `{key_prefix}`, as always. Set: each channel's keys under its group's tag
         /// `{key_prefix:group}` (shard_hash_tag), so groups spread over a cluster's masters. A
-        /// settle's push to another group's channel goes to the settling group's outbox in the same
-        /// atomic step and is published by the outbox relay (docs/cluster.md, "Several shard groups").
+        /// settle's push to another group's channel (and a move to one) goes to the source group's
+        /// outbox in the same atomic step and is published by the outbox relay (docs/cluster.md,
+        /// "Several shard groups").
         std::optional<ShardGroups> shard_groups;
         /// Where keys live (the URL's `?keyLayout=` sets it too; the two must agree). Unset: `groups`
         /// when shard_groups is set, else `prefix`. `groups` without shard_groups, and `prefix` with
@@ -199,7 +200,14 @@ public:
     /// rewritten here, then moved by a compare-and-swap script that checks each one is still the
     /// entry that was read and still waiting, removes it and adds it to @p to in the same step.
     /// A lost reply is answered again from the server (each call carries a token), so nothing is
-    /// moved twice. Entries of other producers keep every field. See docs/redis.md, "Moving messages".
+    /// moved twice. Entries of other producers keep every field. With shard_groups and @p to in
+    /// another group than @p from, the compare-and-swap puts each message into @p from's group's
+    /// outbox instead (in the same step, with a push token each), and the outbox relay publishes it
+    /// to @p to once, as it does a follow-up: the ids are reported moved once in the outbox (an entry
+    /// with fields besides the message's id and bytes, which the outbox cannot carry, is skipped
+    /// `undecodable` and stays). A @p from whose group the config does not name is refused
+    /// (InvalidArgumentError, nothing moved): no worker's relay passes over that group's outbox.
+    /// See docs/redis.md, "Moving messages".
     MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                     const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
