@@ -64,6 +64,21 @@ failpipe_cli_test("dlq replay: every message once, in its channel" EXIT 0 REDIS
 failpipe_cli_test("dlq replay --to another channel" EXIT 0 REDIS
   ARGS ${_fp_dlq_setup} dlq replay --channel orders --to orders-retry ${_fp_dlq_broker} && stats --channel orders-retry --format json ${_fp_dlq_broker}
   STDOUT [[^{"channels":\[{"channel":"orders-retry","ready":3,]])
+# With shard groups (keyLayout "groups": orders and emails are groups of their own), a replay to a
+# channel of another group goes through the outbox of the dead letters' group; the workers' relay
+# publishes it (tests/redis/test_redis_move.cpp shows it arrive once).
+set(_fp_dlq_groups --config tests/cli/fixtures/key-layout-groups.json ${_fp_dlq_broker})
+set(_fp_dlq_groups_setup
+  push --channel orders:dlq --type order.created --data 1 --id g1 ${_fp_dlq_groups} &&
+  push --channel orders:dlq --type order.created --data 2 --id g2 ${_fp_dlq_groups} &&)
+failpipe_cli_test("dlq replay --to a channel of another shard group says it goes through the outbox" EXIT 0 REDIS
+  ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to emails ${_fp_dlq_groups}
+  STDOUT [[^replayed 2 of orders:dlq to emails, parked 0, skipped 0 \(on their way through the outbox of shard group "orders": the workers' relay publishes them\)\n$]]
+  EMPTY_STDERR)
+failpipe_cli_test("dlq replay --to a channel of another shard group leaves no dead letter behind" EXIT 0 REDIS
+  ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to emails ${_fp_dlq_groups} &&
+       stats --channel orders --format json ${_fp_dlq_groups}
+  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":0,"parked":0,"evicted":0}\]}\n$]])
 failpipe_cli_test("dlq replay --to a dead-letter channel is refused" EXIT 2
   ARGS dlq replay --channel orders --to billing:dlq
   STDERR [[^failpipe dlq replay: replay: `to` billing:dlq is a dead-letter or parked channel. replay into a working channel \(see "failpipe dlq replay --help"\)\n$]]

@@ -1,6 +1,7 @@
 // One RedisAdapter for several shard groups (Options::shard_groups) on a Redis Cluster: each
 // group's keys under its own hash tag {prefix:group}, groups on different masters, one worker
-// consuming channels of both groups; a settle that pushes across groups goes through the outbox.
+// consuming channels of both groups; a settle that pushes across groups, and a move across groups,
+// go through the outbox.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "cluster_client.hpp"
 #include "cluster_test_support.hpp"
+#include "move_outbox_test_support.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "failpipe/send_again_middleware.hpp"
@@ -141,8 +143,8 @@ TEST_CASE("cluster sharded - one adapter for the payments config and an unrelate
     CHECK(dead == 2 * (kPerFlow / 3));
 }
 
-TEST_CASE("cluster sharded - a settle pushing to another shard group goes through the outbox, a move across groups "
-          "is refused, and nothing is lost") {
+TEST_CASE("cluster sharded - a settle pushing to another shard group goes through the outbox, so does a move across "
+          "groups, and nothing is lost") {
     REQUIRE(cluster_ok());
     const Config config = payments_and_orders();
     const std::string payments = config.shard_groups.group_of("payments");
@@ -154,18 +156,10 @@ TEST_CASE("cluster sharded - a settle pushing to another shard group goes throug
     REQUIRE(deliveries.size() == 2);
     CHECK(deliveries[0].channel == "orders");
 
-    // A move across groups is still refused, naming both channels and groups; nothing moves.
-    const std::string third = adapter->push("orders", Message::create("job", {{"i", 3}}));
-    try {
-        adapter->move("orders", "payments", {third});
-        FAIL("a move across shard groups was accepted");
-    } catch (const InvalidArgumentError& e) {
-        const std::string text = e.what();
-        CHECK(text.find("\"orders\" (shard group \"" + orders + "\")") != std::string::npos);
-        CHECK(text.find("\"payments\" (shard group \"" + payments + "\")") != std::string::npos);
-        CHECK(text.find("nothing was moved") != std::string::npos);
-    }
-    CHECK(adapter->status(third).channel == "orders");
+    // A move across groups: out of "orders" at once, into "payments" by the adapter's relay.
+    const std::string third = adapter->push("orders", Message::create("job", {{"from", 3}}));
+    CHECK(adapter->move("orders", "payments", {third}).moved == std::vector<std::string>{third});
+    CHECK(adapter->depth("orders").ready == 0);
 
     // A settle and a settle_batch item that push to the other group: settled, the follow-ups relayed.
     Settlement across;
@@ -179,12 +173,20 @@ TEST_CASE("cluster sharded - a settle pushing to another shard group goes throug
     CHECK_FALSE(outcomes[0]);
     CHECK(adapter->status(first).state == MessageState::not_found);
     CHECK(adapter->status(second).state == MessageState::not_found);
-    CHECK(eventually([&] { return adapter->depth("payments").ready == 2; }, 10s));  // the adapter's relay
+    CHECK(eventually([&] { return adapter->depth("payments").ready == 3; }, 10s));  // the adapter's relay
     auto follow_ups = adapter->reserve({"payments"}, 10, 0ms);
-    REQUIRE(follow_ups.size() == 2);
-    std::set<int> from;
+    REQUIRE(follow_ups.size() == 3);
+    std::multiset<int> from;
     for (const auto& delivery : follow_ups) from.insert(delivery.message.data["from"].get<int>());
-    CHECK(from == std::set<int>{1, 2});
+    CHECK(from == std::multiset<int>{1, 2, 3});
+    CHECK(adapter->status(third).state == MessageState::reserved);
+}
+
+TEST_CASE("cluster sharded - dead letters moved to a group on another master go through the outbox: after one relay "
+          "each is in the target once, none in the dead letters, the outbox empty") {
+    REQUIRE(cluster_ok());
+    const Placement placement = on_different_masters("orders", "payments");
+    move_outbox_test::check_move_across_groups(outbox_test::Place{cluster_url(), placement.prefix});
 }
 
 namespace {

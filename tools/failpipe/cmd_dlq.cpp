@@ -1,6 +1,7 @@
 // `failpipe dlq list|show|groups|replay|purge`: thin layers over failpipe::DeadLetters.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -306,6 +307,16 @@ std::string refused_text(const ReplayResult& r, const char* word) {
     return r.refused.empty() ? std::string() : ", " + std::string(word) + " " + std::to_string(r.refused.size());
 }
 
+// A replay to a channel of another shard group goes through the outbox of the dead letters' group:
+// said at the end of the summary, since the messages reach their channel once a worker relays them.
+std::string outbox_text(const RedisAdapter& broker, const std::string& from, const std::optional<std::string>& to,
+                        const ReplayResult& r) {
+    const auto& groups = broker.options().shard_groups;
+    if (!groups || !to || r.replayed.empty() || groups->same_group(from, *to)) return {};
+    return " (on their way through the outbox of shard group " + quote(groups->group_of(from)) +
+           ": the workers' relay publishes them)";
+}
+
 int run_replay(const Invocation& inv) {
     const DeadLetterFilter filter = filter_of(inv.args);
     ReplayOptions options;
@@ -333,7 +344,8 @@ int run_replay(const Invocation& inv) {
                 << " (nothing changed)\n";
     } else {
         inv.out << "replayed " << r.replayed.size() << " of " << from << " to " << to << ", parked " << r.parked.size()
-                << ", skipped " << r.skipped.size() << refused_text(r, "refused") << '\n';
+                << ", skipped " << r.skipped.size() << refused_text(r, "refused")
+                << outbox_text(*s.broker, from, options.to, r) << '\n';
     }
     return kExitOk;
 }
