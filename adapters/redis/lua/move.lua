@@ -8,7 +8,7 @@
 -- With shard groups, a target of another group has its keys in another slot, which this script
 -- cannot write: via 'o' puts each message into this group's outbox instead (P:outbox, the entry a
 -- settle writes for a follow-up to another group, its push token the call's token and the
--- message's place in the call), and the outbox relay publishes it to the target once.
+-- message's number among those this call moves), and the outbox relay publishes it to the target once.
 --
 -- Arguments (read.move, after the prelude's P and visibility ms):
 --   from to delay-ms token via {kind ref value id how bytes}*
