@@ -57,8 +57,8 @@ RedisAdapter::Options redis_options(const ParsedArgs& args, const Config* config
                              ":<group>}), but which channels form which group comes from the workers' config: add "
                              "--config FILE; nothing was read or written");
         }
-        return RedisAdapter::with_key_layout(std::move(options), config ? config->key_layout : std::nullopt,
-                                             config ? &config->shard_groups : nullptr);
+        if (config != nullptr) return RedisAdapter::with_config(std::move(options), *config);
+        return RedisAdapter::with_key_layout(std::move(options), std::nullopt, nullptr);
     } catch (const InvalidArgumentError& e) {
         throw UsageError(e.what());  // the adapter's message shows the URL with its password as ***
     }
