@@ -28,7 +28,8 @@
 // With FAILPIPE_BENCH_CLUSTER_URL (scripts/bench-redis.sh --cluster) it runs instead A and B over
 // shard groups (FAILPIPE_BENCH_GROUPS, default 6; message i in group i mod G; each group one
 // RedisAdapter with key prefix `<prefix>:<group>`, so its keys carry the group's hash tag
-// `{prefix:group}`; 16 workers spread over the groups), on the one Redis and on the cluster
+// `{prefix:group}`; 16 workers spread over the groups, each reserving FAILPIPE_BENCH_BATCH
+// deliveries per round trip, default 64), on the one Redis and on the cluster
 // (their runs interleaved: one Redis, cluster, cluster, one Redis, ...) whose masters and slots FAILPIPE_BENCH_CLUSTER_MASTERS lists (`host:port=0-5460,... ...`). On the
 // cluster the group names are chosen so that the groups go round the masters in turn
 // (FAILPIPE_BENCH_GROUP_SPREAD=natural: g0, g1, ... wherever they hash). Each run diffs INFO
@@ -440,6 +441,12 @@ std::size_t group_count() {
     static const std::size_t g = std::max<std::size_t>(1, std::stoul(env("FAILPIPE_BENCH_GROUPS", "6")));
     return g;
 }
+/// Deliveries each worker of the shard-group runs reserves per round trip (FAILPIPE_BENCH_BATCH;
+/// default 64, WorkerOptions::batch_size's default).
+std::size_t group_batch_size() {
+    static const std::size_t b = std::max<std::size_t>(1, std::stoul(env("FAILPIPE_BENCH_BATCH", "64")));
+    return b;
+}
 /// FAILPIPE_BENCH_GROUP_SPREAD=natural: groups g0, g1, ... wherever their slots fall; else
 /// (balanced) names chosen so that the groups go round the masters in turn.
 bool natural_spread() { return env("FAILPIPE_BENCH_GROUP_SPREAD") == "natural"; }
@@ -585,7 +592,7 @@ Measure run_groups(Kind kind, const Target& target, int concurrency) {
     for (int w = 0; w < workers_total; ++w) {
         failpipe::WorkerOptions options;
         options.channels = {channel};
-        options.batch_size = 64;
+        options.batch_size = group_batch_size();
         auto worker = std::make_unique<failpipe::Worker>(adapters[static_cast<std::size_t>(w) % g], dispatcher_for(kind),
                                                          failpipe::Classifier{}, options);
         worker->share_metrics(metrics);
@@ -893,8 +900,8 @@ void print_groups(const Target& target) {
 void print_cluster_summary() {
     std::printf("\nfailpipe with %zu shard groups on one Redis and on a Redis Cluster: N = %zu per run (message i in\n"
                 "group i mod %zu), %d runs each, one Redis and cluster in turn (median run shown, range of msgs/s\n"
-                "beside it), settle per reserved batch\n",
-                group_count(), message_count(), group_count(), iterations());
+                "beside it), batches of %zu, settle per reserved batch\n",
+                group_count(), message_count(), group_count(), iterations(), group_batch_size());
     print_groups(one_redis_target());
     print_groups(cluster_target());
     std::printf("%u cores online; every redis-server (cluster replicas included) and this benchmark share them\n\n",

@@ -14,7 +14,10 @@
 # table and a verdict per scenario (commands balanced within 20 % across the masters; the masters'
 # CPU per message on the cluster no more than on one Redis). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
 # the one Redis a replica too (started and stopped by PID like the others), so that both sides pay for
-# feeding one replica per master.
+# feeding one replica per master. Controls for telling the cluster's cost from the machine's:
+# FAILPIPE_BENCH_BATCH (deliveries per reserve, default 64), FAILPIPE_TEST_CLUSTER_REPLICAS=0 (three
+# masters without replicas), FAILPIPE_BENCH_PIN=1 (every redis-server on CPU 0, the benchmark on the
+# other CPUs, with taskset).
 #
 # Extra arguments go to the benchmark (Google Benchmark flags, e.g. --benchmark_filter='^A/').
 # FAILPIPE_BUILD_DIR picks another build directory (only the benchmark is built there; configured
@@ -102,9 +105,23 @@ if [ -n "${cluster}" ]; then
     echo "bench-redis: the one Redis has a replica on 127.0.0.1:${replica_port} (pid ${bench_replica_pid})" >&2
   fi
   echo "bench-redis: ${one_label} at ${FAILPIPE_TEST_REDIS_URL}; Redis Cluster masters (and slots): ${masters}" >&2
+  pin=()
+  if [ -n "${FAILPIPE_BENCH_PIN:-}" ]; then
+    # Every redis-server (the one Redis, its replica, the six cluster nodes) on CPU 0, the benchmark
+    # on the others: both sides' servers get the same single core, whatever the number of processes.
+    cpus=$(nproc)
+    [ "${cpus}" -ge 2 ] || { echo "bench-redis: FAILPIPE_BENCH_PIN needs 2 or more CPUs" >&2; exit 1; }
+    server_pids=("${failpipe_redis_pid}")
+    [ -n "${bench_replica_pid:-}" ] && server_pids+=("${bench_replica_pid}")
+    IFS=, read -r -a cluster_nodes <<<"${FAILPIPE_TEST_REDIS_CLUSTER_NODES}"
+    for node in "${cluster_nodes[@]}"; do server_pids+=("${node#*:}"); done
+    for pid in "${server_pids[@]}"; do taskset -a -p -c 0 "${pid}" >/dev/null; done
+    pin=(taskset -c "1-$(( cpus - 1 ))")
+    echo "bench-redis: pinned: ${#server_pids[@]} redis-servers on CPU 0, the benchmark on CPUs 1-$(( cpus - 1 ))" >&2
+  fi
   echo "bench-redis: ${build_dir}/bin/bench_redis $*" >&2
   FAILPIPE_BENCH_ONE_REDIS_LABEL=${one_label} FAILPIPE_BENCH_REDIS_URL=${FAILPIPE_TEST_REDIS_URL} FAILPIPE_BENCH_CLUSTER_URL=${FAILPIPE_TEST_REDIS_CLUSTER_URL} \
-    FAILPIPE_BENCH_CLUSTER_MASTERS=${masters} "${build_dir}/bin/bench_redis" "$@"
+    FAILPIPE_BENCH_CLUSTER_MASTERS=${masters} "${pin[@]+"${pin[@]}"}" "${build_dir}/bin/bench_redis" "$@"
   exit
 fi
 

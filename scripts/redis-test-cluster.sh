@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sourced by scripts and tests that need a throw-away Redis Cluster: starts 6 redis-server nodes
-# (3 masters + 3 replicas) on 127.0.0.1 on free ports in a temporary directory, creates the cluster
+# (3 masters + 3 replicas; FAILPIPE_TEST_CLUSTER_REPLICAS=0 or 2 gives 0 or 2 per master) on 127.0.0.1 on free ports in a temporary directory, creates the cluster
 # with `redis-cli --cluster create`, waits until every node reports cluster_state:ok, and exports
 #   FAILPIPE_TEST_REDIS_CLUSTER_URL    redis://127.0.0.1:<port of one node> (a seed)
 #   FAILPIPE_TEST_REDIS_CLUSTER_NODES  "port:pid,port:pid,..." (every node, for tests that kill one)
@@ -76,7 +76,13 @@ failpipe_cluster_start_node() {
 
 failpipe_cluster_ports=()
 failpipe_cluster_failed=
-for _node in 1 2 3 4 5 6; do
+# FAILPIPE_TEST_CLUSTER_REPLICAS: replicas per master (default 1; 0 gives three masters alone).
+failpipe_cluster_replicas=${FAILPIPE_TEST_CLUSTER_REPLICAS:-1}
+case "${failpipe_cluster_replicas}" in
+  0 | 1 | 2) ;;
+  *) echo "failpipe: FAILPIPE_TEST_CLUSTER_REPLICAS must be 0, 1 or 2" >&2; exit 1 ;;
+esac
+for _node in $(seq 1 $(( 3 * (1 + failpipe_cluster_replicas) ))); do
   if ! failpipe_cluster_start_node; then
     echo "failpipe: could not start redis-server node ${_node} of the cluster on a free port" >&2
     failpipe_cluster_failed=1
@@ -87,7 +93,7 @@ done
 if [ -z "${failpipe_cluster_failed}" ]; then
   _addresses=()
   for _port in "${failpipe_cluster_ports[@]}"; do _addresses+=("127.0.0.1:${_port}"); done
-  if ! timeout 60 redis-cli --cluster create "${_addresses[@]}" --cluster-replicas 1 --cluster-yes \
+  if ! timeout 60 redis-cli --cluster create "${_addresses[@]}" --cluster-replicas "${failpipe_cluster_replicas}" --cluster-yes \
         >"${failpipe_cluster_dir}/create.log" 2>&1; then
     echo "failpipe: redis-cli --cluster create failed:" >&2
     tail -n 20 "${failpipe_cluster_dir}/create.log" >&2
@@ -107,12 +113,12 @@ if [ -z "${failpipe_cluster_failed}" ]; then
       fi
       # Every node known and linked, and every master replicated (a failover test needs a replica
       # that has synced, else it is not promoted).
-      if [ "$(redis-cli -h 127.0.0.1 -p "${_port}" cluster nodes 2>/dev/null | grep -c connected)" != 6 ]; then
+      if [ "$(redis-cli -h 127.0.0.1 -p "${_port}" cluster nodes 2>/dev/null | grep -c connected)" != "${#failpipe_cluster_ports[@]}" ]; then
         _ok=
         break
       fi
       _repl=$(redis-cli -h 127.0.0.1 -p "${_port}" info replication 2>/dev/null | tr -d '\r')
-      if echo "${_repl}" | grep -qx 'role:master' && ! echo "${_repl}" | grep -q '^slave0:.*state=online'; then
+      if [ "${failpipe_cluster_replicas}" -gt 0 ] && echo "${_repl}" | grep -qx 'role:master' && ! echo "${_repl}" | grep -q '^slave0:.*state=online'; then
         _ok=
         break
       fi

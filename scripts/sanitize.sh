@@ -13,8 +13,7 @@
 # at -O0 (FAILPIPE_TESTS_O0: a third less CPU than -O1; the sanitizers find the same errors) and the
 # libraries at -O1 (the heavy tests spend their time there: a whole tree at -O0 made one time out),
 # line tables only (-g1: file:line in every report's stack, about 40% less compile time than -g),
-# and the libraries and fuzz replays in unity batches (FAILPIPE_UNITY; the test suites compile file
-# by file). Any sanitizer report fails its test (and prints the stack), so a green run means zero
+# and the libraries, the two test suites and the fuzz replays in unity batches (FAILPIPE_UNITY). Any sanitizer report fails its test (and prints the stack), so a green run means zero
 # reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."

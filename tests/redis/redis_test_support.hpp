@@ -294,6 +294,13 @@ public:
         lost_ = false;
     }
     bool lost() const noexcept { return lost_; }
+    /// After the next client chunk containing @p marker, the first reply (a flat array: its header
+    /// and one line per element) goes through; the connection is cut before the replies after it.
+    void cut_after_first_reply_to(std::string marker) {
+        std::lock_guard lock(mutex_);
+        first_reply_marker_ = std::move(marker);
+        lost_ = false;
+    }
 
 private:
     void accept_loop() {
@@ -317,9 +324,25 @@ private:
         }
     }
 
+    /// How many bytes of @p data still belong to the first reply; counts its lines in @p lines
+    /// (the header sets @p wanted to 1 + its element count).
+    static std::size_t first_reply_length(std::string_view data, long& lines, long& wanted) {
+        std::size_t used = 0;
+        while (used < data.size() && (wanted < 0 || lines < wanted)) {
+            const std::size_t end = data.find('\n', used);
+            if (end == std::string_view::npos) return data.size();
+            if (lines == 0 && data[used] == '*') wanted = 1 + std::stol(std::string(data.substr(used + 1, end - used - 2)));
+            ++lines;
+            used = end + 1;
+        }
+        return used;
+    }
+
     void pump(int client, int server) {
         char buffer[65536];
         bool open = true;
+        bool counting = false;  // cut_after_first_reply_to: the first reply is passing
+        long reply_lines = 0, reply_lines_wanted = -1;
         while (open && !stop_) {
             pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
             if (::poll(fds, 2, 20) <= 0) continue;
@@ -335,12 +358,25 @@ private:
                 bool cut = false;
                 if (side == 0) {
                     std::lock_guard lock(mutex_);
-                    if (!marker_.empty() && std::string_view(buffer, static_cast<std::size_t>(n)).find(marker_) != std::string_view::npos) {
+                    const std::string_view sent(buffer, static_cast<std::size_t>(n));
+                    if (!marker_.empty() && sent.find(marker_) != std::string_view::npos) {
                         marker_.clear();
                         cut = true;
                     }
+                    if (!first_reply_marker_.empty() && sent.find(first_reply_marker_) != std::string_view::npos) {
+                        first_reply_marker_.clear();
+                        counting = true;
+                    }
                 }
-                if (::write(to, buffer, static_cast<std::size_t>(n)) != n) {
+                std::size_t length = static_cast<std::size_t>(n);
+                if (side == 1 && counting) {
+                    length = first_reply_length(std::string_view(buffer, length), reply_lines, reply_lines_wanted);
+                    if (reply_lines_wanted >= 0 && reply_lines == reply_lines_wanted) {
+                        counting = false;
+                        cut = true;
+                    }
+                }
+                if (::write(to, buffer, length) != static_cast<ssize_t>(length)) {
                     open = false;
                     break;
                 }
@@ -362,6 +398,7 @@ private:
     std::atomic<bool> lost_{false};
     std::mutex mutex_;
     std::string marker_;
+    std::string first_reply_marker_;
     std::thread acceptor_;
     std::vector<std::thread> pipes_;
 };

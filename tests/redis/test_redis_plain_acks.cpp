@@ -194,3 +194,26 @@ TEST_CASE("stream ids not spelt as Redis writes them are settled on their own an
     for (const auto& outcome : acknowledge(adapter, {&held[2]})) CHECK_FALSE(outcome);
     CHECK(adapter.depth("in").total() == 0);
 }
+
+TEST_CASE("a batch whose connection breaks after its first call was answered sends only the calls not answered again") {
+    rt::RedisServer server;
+    rt::LosingProxy proxy(server.port());
+    RedisAdapter adapter(plain_options(proxy.url()));
+    constexpr std::size_t kCount = 600;  // two apply calls: 512 settles, then 88
+    push_jobs(adapter, "in", static_cast<int>(kCount) + 1);
+    std::vector<Delivery> held;
+    for (int round = 0; round < 100 && held.size() < kCount + 1; ++round) {
+        for (auto& delivery : adapter.reserve({"in"}, kCount + 1 - held.size(), 0ms)) held.push_back(std::move(delivery));
+    }
+    REQUIRE(held.size() == kCount + 1);
+    for (const auto& outcome : acknowledge(adapter, {&held.back()})) REQUIRE_FALSE(outcome);  // the script is loaded
+    held.pop_back();
+    const auto calls_before = calls_of(adapter, "evalsha");
+    proxy.cut_after_first_reply_to(held.front().message.id);  // in the first call, before any reply
+    const auto outcomes = acknowledge(adapter, pointers(held));
+    // Two calls, then the one whose reply was cut, once more: the 512 settles answered are not sent again.
+    CHECK(calls_of(adapter, "evalsha") - calls_before == 3);
+    CHECK(proxy.lost());
+    for (const auto& outcome : outcomes) CHECK_FALSE(outcome);  // the second call, sent again, answers done
+    CHECK(adapter.depth("in").total() == 0);
+}

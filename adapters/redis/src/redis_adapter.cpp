@@ -303,7 +303,9 @@ public:
     }
 
     /// Sends @p ops (settles of settle_batch, or the relay's pushes: @p lane writes) in apply calls
-    /// pipelined on a pooled connection, and sets the outcome of each. Never throws.
+    /// pipelined on a pooled connection, and sets the outcome of each. Never throws. When the
+    /// connection fails part way, the calls whose statuses came back keep them (each operation
+    /// answered for itself) and only the others fail; a try on a new connection sends only those.
     void send_ops(std::vector<WriteOp>& ops, Lane lane = Lane::shared) noexcept {
         std::vector<WriteOp*> all;
         all.reserve(ops.size());
@@ -312,31 +314,48 @@ public:
         for (std::size_t begin = 0; begin < all.size(); begin += kSettleChunk) {
             chunks.push_back(std::span<WriteOp* const>(all).subspan(begin, std::min(kSettleChunk, all.size() - begin)));
         }
+        std::vector<bool> answered(chunks.size(), false);
         try {
             std::vector<ApplyCall> calls;
             calls.reserve(chunks.size());
             for (const auto& chunk : chunks) calls.push_back(apply_call(head_, apply_script(), chunk));
             bool attempted = false;
             router_.with_slot(slot_, [&](Connection& connection) {
-                if (attempted) {
-                    for (auto& call : calls) call.flag_resend();
+                std::vector<std::size_t> pending;
+                for (std::size_t k = 0; k < calls.size(); ++k) {
+                    if (answered[k]) continue;
+                    if (attempted) calls[k].flag_resend();
+                    pending.push_back(k);
                 }
                 attempted = true;
-                for (const auto& call : calls) connection.append(call.call.args);
+                for (std::size_t k : pending) connection.append(calls[k].call.args);
                 std::vector<std::size_t> unknown_script;
-                for (std::size_t k = 0; k < calls.size(); ++k) {
+                for (std::size_t k : pending) {
                     Reply reply = connection.read("EVALSHA apply");
                     if (is_error_reply(*reply, "NOSCRIPT")) {
                         unknown_script.push_back(k);  // not run: sent again once the script is loaded
                         continue;
                     }
                     take_statuses(*reply, chunks[k], connection.endpoint());
+                    answered[k] = true;
                 }
-                for (std::size_t k : unknown_script) take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
+                for (std::size_t k : unknown_script) {
+                    take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
+                    answered[k] = true;
+                }
                 if (durability_.enabled()) wait_for_replicas(connection, durability_, "settle_batch");
             }, lane);
         } catch (...) {
-            fail_all(all, std::current_exception());
+            // A failed WAIT leaves every operation unconfirmed, whatever its status said.
+            if (durability_.enabled()) {
+                fail_all(all, std::current_exception());
+                return;
+            }
+            std::vector<WriteOp*> unanswered;
+            for (std::size_t k = 0; k < chunks.size(); ++k) {
+                if (!answered[k]) unanswered.insert(unanswered.end(), chunks[k].begin(), chunks[k].end());
+            }
+            fail_all(unanswered, std::current_exception());
         }
     }
 
