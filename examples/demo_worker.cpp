@@ -144,9 +144,8 @@ std::shared_ptr<failpipe::AdapterInterface> make_adapter(const Arguments& argume
     options.key_prefix = "failpipe-demo-" + failpipe::generate_message_id().substr(0, 16);  // the random part: a new prefix every run
     options.visibility_timeout = config.visibility_timeout;
     options.max_message_bytes = config.max_message_bytes;
-    // The config's "keyLayout" (or the URL's ?keyLayout=): with "groups", each shard group's keys under {prefix:group}.
-    return std::make_shared<failpipe::RedisAdapter>(
-        failpipe::RedisAdapter::with_key_layout(std::move(options), config.key_layout, &config.shard_groups));
+    // The config's "keyLayout" and "durability" (or the URL's ?keyLayout=, ?durability=).
+    return std::make_shared<failpipe::RedisAdapter>(failpipe::RedisAdapter::with_config(std::move(options), config));
 #else
     usage_error("--redis: this build has no Redis adapter (configure with FAILPIPE_WITH_REDIS=ON and libhiredis-dev)");
 #endif

@@ -457,6 +457,35 @@ private:
         detail::load_key_layout(top, config);
     }
 
+    // --- durability -------------------------------------------------------------------------------
+
+    // "master" | "replicas", or {"mode": ..., "replicas": N, "waitMs": T}.
+    void load_durability(ConfigObjectReader& top, const json& value, Config& config) {
+        DurabilitySetting setting;
+        if (value.is_string()) {
+            auto mode = top.optional_choice("durability", {"master", "replicas"});
+            if (!mode) return;
+            setting.mode = *mode == "replicas" ? DurabilitySetting::Mode::replicas : DurabilitySetting::Mode::master;
+            config.durability = setting;
+            return;
+        }
+        if (!value.is_object()) {
+            add({"/durability", "expected \"master\", \"replicas\" or an object of durability settings, found " +
+                                    describe(value)});
+            return;
+        }
+        auto section = section_object(value, "/durability", "durability settings", durability_keys());
+        if (!section) return;
+        auto mode = section->optional_choice("mode", {"master", "replicas"});
+        if (mode) setting.mode = *mode == "replicas" ? DurabilitySetting::Mode::replicas : DurabilitySetting::Mode::master;
+        if (auto n = section->optional_integer_in("replicas", 1, 1000)) setting.replicas = static_cast<std::size_t>(*n);
+        if (auto ms = section->optional_integer_in("waitMs", 1, 3'600'000)) setting.wait = std::chrono::milliseconds{*ms};
+        if (!mode && section->ok()) {
+            section->fail("mode", "expected \"master\" or \"replicas\": the object form names its mode");
+        }
+        if (section->ok()) config.durability = setting;
+    }
+
     const MiddlewareRegistry& registry_;
     std::shared_ptr<const Clock> clock_;
     std::string suffix_ = DeadLetterMiddleware::kDefaultSuffix;
@@ -487,6 +516,7 @@ const std::vector<Loader::Section>& Loader::sections() {
         {"retryBudget", Phase::sections, &Loader::load_retry_budget},
         {"groups", Phase::sections, &Loader::load_groups_section},
         {"keyLayout", Phase::settings, &Loader::load_key_layout_setting},
+        {"durability", Phase::settings, &Loader::load_durability},
     };
     return table;
 }
@@ -505,6 +535,11 @@ const std::vector<std::string>& worker_keys() {
         for (const auto& key : worker_runtime_keys()) all.push_back(key);
         return all;
     }();
+    return keys;
+}
+
+const std::vector<std::string>& durability_keys() {
+    static const std::vector<std::string> keys{"mode", "replicas", "waitMs"};
     return keys;
 }
 

@@ -33,5 +33,7 @@ std::vector<std::string> top_level_keys();
 const std::vector<std::string>& worker_keys();
 /// The keys of the `deadLetters` section.
 const std::vector<std::string>& dead_letters_keys();
+/// The keys of the object form of `durability`.
+const std::vector<std::string>& durability_keys();
 
 }  // namespace failpipe::detail

@@ -112,6 +112,8 @@ TEST_CASE("config registration: the loader and the schema know the same top-leve
     CHECK(keys_of(s.at("properties")) == set_of(detail::top_level_keys()));
     CHECK(keys_of(s.at("$defs").at("worker").at("properties")) == set_of(detail::worker_keys()));
     CHECK(keys_of(s.at("properties").at("deadLetters").at("properties")) == set_of(detail::dead_letters_keys()));
+    CHECK(keys_of(s.at("properties").at("durability").at("oneOf").at(1).at("properties")) ==
+          set_of(detail::durability_keys()));
     for (const auto& key : keys_of(s.at("properties").at("deadLetters").at("properties"))) {
         CAPTURE(key);
         CHECK(issues_of({{"deadLetters", {{key, nullptr}}}}).empty());

@@ -1,6 +1,7 @@
 // Helpers shared by the core tests.
 #pragma once
 
+#include <doctest/doctest.h>
 #include <failpipe/failpipe.hpp>
 
 #include <chrono>
@@ -34,6 +35,17 @@ inline Message message_with_failure_meta(nlohmann::json failure_meta) {
 }
 
 inline const nlohmann::json& failure_meta(const Message& message) { return message.metadata.at("failpipe-failure"); }
+
+/// The problems parse_config finds in @p text (empty, and a failed check, when it accepts it).
+inline std::vector<ConfigIssue> config_refusals(std::string_view text) {
+    try {
+        (void)parse_config(text);
+    } catch (const ConfigError& e) {
+        return e.issues();
+    }
+    FAIL_CHECK("the document was accepted: " << text);
+    return {};
+}
 
 template <class M, class... Args>
 FailureMiddlewarePtr make(Args&&... args) {

@@ -454,7 +454,7 @@
     };
     return el("form", { class: "filters card", testid: "filters", onsubmit: apply },
       input("errorType", "error type", "std::runtime_error"),
-      select("reason", "reason", ["", "failure", "poison", "max-deliveries", "pipeline-error", "expired"]),
+      select("reason", "reason", ["", "failure", "poison", "max-deliveries", "pipeline-error", "settle-error", "expired"]),
       select("class", "class", ["", "transient", "permanent", "unknown"]),
       input("group", "group (fingerprint)"),
       input("grep", "message regex", "timeout after"),

@@ -14,6 +14,7 @@
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metadata_keys.hpp"
 #include "failpipe/version.hpp"
+#include "config_json.hpp"
 #include "logging.hpp"
 #include "metadata.hpp"
 
@@ -68,7 +69,8 @@ std::string required(const Params& params, const std::string& name) {
     return *value;
 }
 
-std::size_t number_param(const Params& params, const std::string& name, std::size_t fallback, std::size_t max) {
+std::size_t number_param(const Params& params, const std::string& name, std::size_t fallback, std::size_t min,
+                         std::size_t max) {
     const auto value = param(params, name);
     if (!value || value->empty()) return fallback;
     std::size_t used = 0;
@@ -79,8 +81,10 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
         used = 0;
     }
     // Digits only: stoull would also take " 5", "+5" and "-5" (wrapped around).
-    if (used == 0 || used != value->size() || value->find_first_not_of("0123456789") != std::string::npos || n > max)
-        throw HttpError(400, "`" + name + "` expects a whole number from 0 to " + std::to_string(max) + ", found \"" +
+    if (used == 0 || used != value->size() || value->find_first_not_of("0123456789") != std::string::npos || n < min ||
+        n > max)
+        throw HttpError(400, "`" + name + "` expects a whole number from " + std::to_string(min) + " to " +
+                                 std::to_string(max) + ", found \"" +
                                  failpipe::detail::cut_utf8(*value, 60) + "\"");
     return static_cast<std::size_t>(n);
 }
@@ -187,6 +191,9 @@ json parse_body(const std::string& body) {
         return doc;
     } catch (const json::parse_error& e) {
         throw HttpError(400, std::string("the request body is not JSON: ") + e.what());
+    } catch (const json::out_of_range& e) {
+        // Valid JSON, but a number no double holds (1e400): the caller's error, not the server's.
+        throw HttpError(400, std::string("the request body holds a number out of range: ") + e.what());
     }
 }
 
@@ -469,9 +476,8 @@ DeadLetterPage Api::page_after(const DeadLetterFilter& filter, const std::string
 
 ApiReply Api::dead_letters(const Params& params) const {
     const DeadLetterFilter filter = filter_of_query(params, {"offset", "limit", "cursor"});
-    const std::size_t offset = number_param(params, "offset", 0, 1'000'000'000);
-    const std::size_t limit = number_param(params, "limit", 50, kMaxPage);
-    if (limit == 0) throw HttpError(400, "`limit` must be at least 1");
+    const std::size_t offset = number_param(params, "offset", 0, 0, 1'000'000'000);
+    const std::size_t limit = number_param(params, "limit", 50, 1, kMaxPage);
     const auto started = std::chrono::steady_clock::now();
     // By cursor (`cursor=`, or the first page): a page costs its own size at any depth, and `next`
     // continues it. A pasted `offset=` without a cursor pages by offset (no `next`).
@@ -543,11 +549,12 @@ ApiReply Api::explain(const Params& params) {
     check_params(params, {"channel", "failures", "class"});
     ExplainOptions options;
     options.channel = required(params, "channel");
-    options.max_failures = static_cast<int>(number_param(params, "failures", 50, kMaxExplainFailures));
-    if (options.max_failures < 1) throw HttpError(400, "`failures` must be at least 1");
+    options.max_failures = static_cast<int>(number_param(params, "failures", 50, 1, kMaxExplainFailures));
     const std::string error_class = param(params, "class").value_or("unknown");
     const auto parsed = parse_error_class(error_class.empty() ? "unknown" : error_class);
-    if (!parsed) throw HttpError(400, "`class` expects transient, permanent or unknown");
+    // In the words of the filters' `class`, with the nearest name.
+    if (!parsed)
+        throw HttpError(400, "`class` " + failpipe::detail::bad_choice(error_class, failpipe::detail::error_class_names()));
     options.error_class = *parsed;
     options.error_type = *parsed == ErrorClass::transient   ? "failpipe::TransientError"
                          : *parsed == ErrorClass::permanent ? "failpipe::PermanentError"

@@ -50,8 +50,9 @@ Broker open_redis(const Options& options, const failpipe::Config& config, const 
     redis.pool_size = threads + 4;
     std::shared_ptr<failpipe::RedisAdapter> adapter;
     try {
-        // The config's "keyLayout" (or the URL's ?keyLayout=): with "groups", each shard group's keys under {prefix:group}.
-        redis = failpipe::RedisAdapter::with_key_layout(std::move(redis), config.key_layout, &config.shard_groups);
+        // The config's "keyLayout" and "durability" (or the URL's ?keyLayout=, ?durability=): with
+        // "groups", each shard group's keys under {prefix:group}; with "replicas", a WAIT after writes.
+        redis = failpipe::RedisAdapter::with_config(std::move(redis), config);
         adapter = std::make_shared<failpipe::RedisAdapter>(redis);
     } catch (const failpipe::InvalidArgumentError& e) {
         throw BadRedisUrl(std::string("--redis: ") + e.what());  // the URL is parsed here, before any connection

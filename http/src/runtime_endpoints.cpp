@@ -56,7 +56,10 @@ std::unique_ptr<EndpointServer> serve_runtime(WorkerPool& pool, std::shared_ptr<
     metrics->add_collector([&pool, token](PrometheusWriter& writer) {
         if (auto held = token.lock()) pool.write_gauges(writer);
     });
-    metrics->add_collector([token, depths = depth_collector(adapter, options.channels)](PrometheusWriter& writer) {
+    // The suffix /health counts dead letters under: both say the same of a channel.
+    ChannelStatsOptions suffixes;
+    suffixes.dead_letter_suffix = options.dead_letter_suffix;
+    metrics->add_collector([token, depths = depth_collector(adapter, options.channels, suffixes)](PrometheusWriter& writer) {
         if (auto held = token.lock()) depths(writer);
     });
     metrics->add_collector([token, adapter](PrometheusWriter& writer) {

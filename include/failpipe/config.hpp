@@ -21,6 +21,7 @@
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/config_limits.hpp"
+#include "failpipe/durability_setting.hpp"
 #include "failpipe/listen_address.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 #include "failpipe/middleware_registry.hpp"
@@ -68,6 +69,10 @@ struct Config {
     /// `?keyLayout=groups`). `groups` puts each group's keys under `{prefix:group}`: give the adapter
     /// shard_groups (RedisAdapter::with_key_layout does). See docs/shard-groups.md, "Key layout".
     std::optional<KeyLayout> key_layout;
+    /// From `durability` (absent: unset, which means `master` unless the Redis URL says
+    /// `?durability=replicas`): when a settle or a push counts as done. RedisAdapter::with_config
+    /// gives it to the adapter. See docs/config.md, "Durability".
+    std::optional<DurabilitySetting> durability;
 
     /// @brief The breaker named @p name, or null.
     std::shared_ptr<CircuitBreaker> breaker(std::string_view name) const {

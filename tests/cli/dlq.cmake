@@ -87,6 +87,18 @@ failpipe_cli_test("dlq replay --rate 0 is refused" EXIT 2
   ARGS dlq replay --channel orders --rate 0
   STDERR [[^failpipe dlq replay: --rate expects messages per second, a number above 0 and at most 1000000, found "0" ]]
   EMPTY_STDOUT)
+failpipe_cli_test("dlq replay --rate in hexadecimal is refused" EXIT 2
+  ARGS dlq replay --channel orders --rate 0x10
+  STDERR [[^failpipe dlq replay: --rate expects messages per second, a number above 0 and at most 1000000, found "0x10" ]]
+  EMPTY_STDOUT)
+failpipe_cli_test("dlq replay --rate with a leading space is refused" EXIT 2
+  ARGS dlq replay --channel orders --rate " 5"
+  STDERR [[^failpipe dlq replay: --rate expects messages per second, a number above 0 and at most 1000000, found " 5" ]]
+  EMPTY_STDOUT)
+failpipe_cli_test("dlq without its subcommand names every dlq command" EXIT 2
+  ARGS dlq
+  STDERR [[^failpipe dlq: missing command. expected "list", "show", "groups", "replay" or "purge" \(see "failpipe dlq --help"\)\n$]]
+  EMPTY_STDOUT)
 failpipe_cli_test("dlq replay --rate absurd is refused" EXIT 2
   ARGS dlq replay --channel orders --rate 1e12
   STDERR [[^failpipe dlq replay: --rate expects messages per second]] EMPTY_STDOUT)

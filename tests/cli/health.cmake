@@ -104,3 +104,7 @@ failpipe_cli_test("health --state that cannot be written is status 70 after the 
   ARGS health --redis redis://127.0.0.1:@FREE_PORT@ --state no/such/dir/health.json
   STDOUT [[^unhealthy\n]]
   STDERR [[^failpipe health: cannot write "no/such/dir/health\.json\.tmp"\n$]])
+string(ASCII 27 _fp_health_esc)
+failpipe_cli_test("health text prints control characters of a channel name as ?" EXIT 1 REDIS
+  ARGS push --channel "ev${_fp_health_esc}Hil:dlq" --type t --data 1 ${_fp_broker} && health ${_fp_broker}
+  STDOUT [[\n    - ev\?Hil:dlq holds 1 dead letter\n$]] NOT_OUTPUT "${_fp_health_esc}" EMPTY_STDERR)

@@ -24,11 +24,19 @@ string(RANDOM LENGTH 8 _suffix)
 set(open_token "${CMAKE_CURRENT_BINARY_DIR}/failpipe-open-token-${_suffix}")
 file(WRITE "${open_token}" "token-0123456789abcdef\n")
 file(CHMOD "${open_token}" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-expect_refusal("the token file .*failpipe-open-token-${_suffix} is open to other users \\(mode 0644\\): make it readable by its owner only, with chmod 600 "
+expect_refusal("^failpipe dashboard: the token file .*failpipe-open-token-${_suffix} is open to other users \\(mode 0644\\): make it readable by its owner only, with chmod 600 "
                --token-file "${open_token}")
 file(REMOVE "${open_token}")
 
 # --allow-host names Host values, nothing else: a URL, a wildcard or an empty name is refused.
-expect_refusal("--allow-host \"http://evil.example/\": .*not a host name" --allow-host "http://evil.example/")
+expect_refusal("^failpipe dashboard: --allow-host \"http://evil.example/\": allowed_hosts holds .*not a host name"
+               --allow-host "http://evil.example/")
 expect_refusal("--allow-host \"\\*.example.com\": .*not a host name" --allow-host "*.example.com")
 expect_refusal("--allow-host \"dash.example.com,\": .*not a host name" --allow-host "dash.example.com,")
+
+# A config the loader refuses is a usage error listing its problems, as for every broker command.
+set(not_object "${CMAKE_CURRENT_BINARY_DIR}/failpipe-not-object-${_suffix}.json")
+file(WRITE "${not_object}" "[]\n")
+expect_refusal("^failpipe dashboard: --config \"[^\"]*failpipe-not-object-${_suffix}\\.json\" is not a valid config. nothing was read or written:\n  [^\n]*: /: expected a JSON object at the top level, found \\[\\]"
+               --config "${not_object}")
+file(REMOVE "${not_object}")

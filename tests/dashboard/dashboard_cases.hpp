@@ -739,6 +739,37 @@ void bad_filters_name_the_parameter_and_move_nothing() {
     CHECK(census(*adapter, "orders").empty());
 }
 
+/// A number outside what a parameter takes is a 400 that says the range it takes (never "from 0" for
+/// one that refuses 0), and a body number no double holds (1e400) is the caller's 400, not a 500.
+template <class F>
+void numbers_out_of_range_say_the_range() {
+    F fixture;
+    auto adapter = fixture.make();
+    seed(*adapter, mixed_seeds());
+    Running dash(adapter);
+    auto error_of = [](const Running::Answer& a) { return a.body.value("error", std::string("(status ") + std::to_string(a.status) + ")"); };
+    const auto limit0 = dash.get("/api/dead", {{"channel", "orders"}, {"limit", "0"}});
+    CHECK(limit0.status == 400);
+    CHECK(error_of(limit0) == "`limit` expects a whole number from 1 to 500, found \"0\"");
+    CHECK(error_of(dash.get("/api/dead", {{"channel", "orders"}, {"limit", "501"}})) ==
+          "`limit` expects a whole number from 1 to 500, found \"501\"");
+    const auto failures0 = dash.get("/api/explain", {{"channel", "orders"}, {"failures", "0"}});
+    CHECK(failures0.status == 400);
+    CHECK(error_of(failures0) == "`failures` expects a whole number from 1 to 200, found \"0\"");
+    const auto error_class = dash.get("/api/explain", {{"channel", "orders"}, {"class", "transiant"}});
+    CHECK(error_class.status == 400);
+    CHECK(error_of(error_class) == "`class` expected \"transient\", \"permanent\" or \"unknown\", found \"transiant\"; did you mean \"transient\"?");
+    for (const char* body : {R"({"channel": "orders", "rate": 1e400})", R"({"channel": "orders", "limit": -1e400, "dryRun": true})"}) {
+        const auto huge = dash.answer_of(dash.client->Post("/api/replay", httplib::Headers{{"X-Failpipe-Token", kToken}}, body,
+                                                           "application/json"));
+        CHECK_MESSAGE(huge.status == 400, body);
+        CHECK_MESSAGE(huge.body.value("kind", "") == "request", body);
+        CHECK_MESSAGE(error_of(huge).find("the request body holds a number out of range") == 0, body);
+    }
+    CHECK(census(*adapter, "orders:dlq").size() == 6);
+    CHECK(census(*adapter, "orders").empty());
+}
+
 }  // namespace failpipe::dashboard_cases
 
 #define FAILPIPE_DASHBOARD_CASE(F, label, name, what)                                   \
@@ -760,6 +791,7 @@ void bad_filters_name_the_parameter_and_move_nothing() {
     FAILPIPE_DASHBOARD_CASE(F, label, unknown_paths_and_methods_get_json_answers, "unknown paths 404 and wrong methods 405 with Allow, in JSON") \
     FAILPIPE_DASHBOARD_CASE(F, label, bad_filters_name_the_parameter_and_move_nothing, "unknown, repeated or zone-less filter parameters 400 naming them - nothing moved") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \
+    FAILPIPE_DASHBOARD_CASE(F, label, numbers_out_of_range_say_the_range, "a number out of range is a 400 saying the range, 1e400 in a body too - nothing moved") \
     FAILPIPE_DASHBOARD_CASE(F, label, rates_are_sampled_server_side, "rates are sampled server-side in a ring buffer") \
     FAILPIPE_DASHBOARD_CASE(F, label, stopping_during_a_replay_loses_nothing, "stopping during a replay loses and duplicates nothing") \
     TEST_CASE("dashboard " label ": paging 100,000 dead letters (timings printed)") {                                   \

@@ -92,6 +92,29 @@ failpipe::http::RuntimeEndpointsOptions loopback_options() {
 
 }  // namespace
 
+TEST_CASE("runtime endpoints: with a dead_letter_suffix other than :dlq, /metrics counts the dead letters /health sees") {
+    auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
+    auto pool = idle_pool(adapter);
+    adapter->push("orders", failpipe::Message::create("order", {{"n", 1}}));
+    adapter->push("orders:dead", failpipe::Message::create("order", {{"n", 2}}));
+    adapter->push("orders:dead", failpipe::Message::create("order", {{"n", 3}}));
+    auto options = loopback_options();
+    options.dead_letter_suffix = ":dead";
+    auto server = failpipe::http::serve_runtime(*pool, std::make_shared<failpipe::Metrics>(), adapter, options);
+    httplib::Client client("127.0.0.1", server->address().port);
+    client.set_read_timeout(5);
+
+    auto health = client.Get("/health");
+    REQUIRE(health);
+    CHECK(nlohmann::json::parse(health->body).at("deadLetters").at("orders:dead") == 2);
+    auto page = client.Get("/metrics");
+    REQUIRE(page);
+    const auto exposition = failpipe::test::PromExposition::parse(page->body);
+    CHECK(exposition.problems.empty());
+    CHECK(exposition.value("failpipe_channel_messages", {{"channel", "orders"}, {"state", "ready"}}) == 1.0);
+    CHECK(exposition.value("failpipe_channel_messages", {{"channel", "orders"}, {"state", "dead"}}) == 2.0);
+}
+
 TEST_CASE("runtime endpoints: served again on the same Metrics after a restart, /metrics has each gauge once - the old server's collectors are gone") {
     auto adapter = std::make_shared<failpipe::InMemoryAdapter>();
     auto pool_owner = idle_pool(adapter);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "failpipe/config.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
 #include "failpipe/worker.hpp"
 #include "redis_test_support.hpp"
@@ -59,6 +60,20 @@ public:
 private:
     RedisAdapter adapter_;
 };
+
+// Runs @p settle until no DurabilityError (at most 5 times): a WAIT a loaded machine answers late is
+// sent again, as the error says it safely can be. True when one try was confirmed.
+template <class Settle>
+bool confirmed(Settle&& settle) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        try {
+            settle();
+            return true;
+        } catch (const DurabilityError&) {
+        }
+    }
+    return false;
+}
 
 std::string durable_url(const rt::RedisServer& master, int wait_ms) {
     return master.url() + "?durability=replicas&replicas=1&waitMs=" + std::to_string(wait_ms);
@@ -165,18 +180,7 @@ TEST_CASE("durability - a stopped replica: settles fail with DurabilityError wit
         return depth.reserved == 0 && depth.ready == 1;
     }));
 
-    // Sent again: recognised as done by the earlier try (not stale), confirmed this time. A WAIT the
-    // loaded machine answers late is sent again, as the error says it safely can be.
-    auto confirmed = [](auto&& settle) {
-        for (int attempt = 1;; ++attempt) {
-            try {
-                settle();
-                return true;
-            } catch (const DurabilityError&) {
-                if (attempt == 5) return false;
-            }
-        }
-    };
+    // Sent again: recognised as done by the earlier try (not stale), confirmed this time.
     CHECK(confirmed([&] { adapter.settle(held[0], Settlement{}); }));
     CHECK(confirmed([&] { adapter.settle_batch(items); }));
     CHECK(confirmed([&] { adapter.settle(held[2], Settlement{}); }));
@@ -213,4 +217,47 @@ TEST_CASE("durability - a worker whose replica stops for a while keeps going and
     CHECK(adapter->depth("jobs").total() == 0);
     ReplicaReader replica(pair.replica.port(), prefix);
     CHECK(replica.depth("jobs").total() == 0);
+}
+
+TEST_CASE("durability - from the config: with_config sets it, the URL may say the same, and a different one is refused") {
+    const failpipe::Config replicas = failpipe::parse_config(R"({"durability": {"mode": "replicas", "replicas": 2, "waitMs": 250}})");
+    auto options = RedisAdapter::with_config(ReplicatedPair::options("redis://127.0.0.1:1"), replicas);
+    CHECK(options.durability == RedisAdapter::Durability::replicas);
+    CHECK(options.durability_replicas == 2);
+    CHECK(options.durability_timeout.count() == doctest::Approx(0.25));
+    // Unset in the config: the options stay as they were.
+    options = RedisAdapter::with_config(ReplicatedPair::options("redis://127.0.0.1:1"), failpipe::parse_config("{}"));
+    CHECK(options.durability == RedisAdapter::Durability::master);
+    // Said in both places, the same: accepted (with a key layout in the query too).
+    CHECK_NOTHROW(RedisAdapter::with_config(
+        ReplicatedPair::options("redis://127.0.0.1:1?keyLayout=prefix&durability=replicas&replicas=2&waitMs=250"), replicas));
+    try {
+        (void)RedisAdapter::with_config(ReplicatedPair::options("redis://u:secret@127.0.0.1:1?durability=replicas"),
+                                        failpipe::parse_config(R"({"durability": "master"})"));
+        FAIL("a URL and a config that disagree were accepted");
+    } catch (const failpipe::InvalidArgumentError& e) {
+        const std::string what = e.what();
+        CHECK(what.find("the Redis URL says durability replicas") != std::string::npos);
+        CHECK(what.find("the config says \"durability\": master") != std::string::npos);
+        CHECK(what.find("secret") == std::string::npos);
+    }
+}
+
+TEST_CASE("durability - \"replicas\" from the config: a stopped replica makes a settle fail, and it is done once it is back") {
+    ReplicatedPair pair;
+    const std::string prefix = rt::unique_prefix("durable-config");
+    const failpipe::Config config = failpipe::parse_config(R"({"durability": {"mode": "replicas", "waitMs": 200}})");
+    RedisAdapter adapter(RedisAdapter::with_config(ReplicatedPair::options(pair.master.url(), prefix), config));
+    RedisAdapter fast(ReplicatedPair::options(pair.master.url(), prefix));
+    ReplicaReader replica(pair.replica.port(), prefix);
+    fast.push("jobs", job(1));
+    REQUIRE(rt::eventually([&] { return replica.depth("jobs").ready == 1; }));
+    auto held = adapter.reserve({"jobs"}, 1, 0ms);
+    REQUIRE(held.size() == 1);
+    pair.replica.pause();
+    CHECK_THROWS_AS(adapter.settle(held[0], Settlement{}), DurabilityError);
+    pair.replica.resume();
+    REQUIRE(rt::eventually([&] { return replica.depth("jobs").total() == 0; }));  // applied on the master all along
+    CHECK(confirmed([&] { adapter.settle(held[0], Settlement{}); }));  // recognised as done by the earlier try
+    CHECK(adapter.depth("jobs").total() == 0);
 }

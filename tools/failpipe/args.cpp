@@ -27,6 +27,12 @@ std::string shorten(std::string_view text) { return one_line(text, kMaxEchoedByt
 
 std::string quote(std::string_view text) { return "\"" + shorten(text) + "\""; }
 
+std::string one_of(const std::vector<std::string>& words) {
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i) out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + quote(words[i]);
+    return out;
+}
+
 std::optional<std::string> ParsedArgs::value(std::string_view name) const {
     auto it = options.find(name);
     if (it == options.end()) return std::nullopt;
@@ -51,12 +57,7 @@ std::string ParsedArgs::choice(std::string_view name, const std::vector<std::str
     auto text = value(name);
     if (!text) return fallback;
     if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return *text;
-    std::string expected;
-    for (std::size_t i = 0; i < choices.size(); ++i) {
-        if (i > 0) expected += (i + 1 == choices.size()) ? " or " : ", ";
-        expected += quote(choices[i]);
-    }
-    std::string message = "--" + std::string(name) + " expects " + expected + ", found " + quote(*text);
+    std::string message = "--" + std::string(name) + " expects " + one_of(choices) + ", found " + quote(*text);
     if (auto near = nearest_word(*text, choices)) message += "; did you mean " + quote(*near) + "?";
     throw UsageError(message);
 }

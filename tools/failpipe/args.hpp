@@ -72,4 +72,7 @@ std::string shorten(std::string_view text);
 /// @brief `"text"`: a value quoted for an error message (shortened).
 std::string quote(std::string_view text);
 
+/// @brief `"a"`, `"a" or "b"`, `"a", "b" or "c"`: the words an error message offers, quoted.
+std::string one_of(const std::vector<std::string>& words);
+
 }  // namespace failpipe::cli

@@ -26,7 +26,9 @@ std::optional<Config> broker_config(const ParsedArgs& args) {
     } catch (const ConfigError& e) {
         std::string problems;
         for (const auto& issue : e.issues()) {
-            problems += "\n  " + *file + ": " + (issue.path.empty() ? std::string("/") : issue.path) + ": " + issue.message;
+            // The file name and the pointer cut as in every message (a key may be 100,000 bytes long).
+            problems += "\n  " + shorten(*file) + ": " + (issue.path.empty() ? std::string("/") : shorten(issue.path)) + ": " +
+                        issue.message;
         }
         throw UsageError("--config " + quote(*file) + " is not a valid config; nothing was read or written:" + problems);
     }
@@ -44,7 +46,7 @@ RedisAdapter::Options redis_options(const ParsedArgs& args, const Config* config
         options.url = std::string(kDefaultRedisUrl);
     }
     if (auto prefix = args.value("prefix")) {
-        if (prefix->empty()) throw UsageError("--prefix expects a non-empty key prefix");
+        require_prefix(*prefix);
         options.key_prefix = *prefix;
     }
     // A single answer is enough for a tool; a dead server should fail fast, not after 16 connections.
@@ -57,8 +59,8 @@ RedisAdapter::Options redis_options(const ParsedArgs& args, const Config* config
                              ":<group>}), but which channels form which group comes from the workers' config: add "
                              "--config FILE; nothing was read or written");
         }
-        return RedisAdapter::with_key_layout(std::move(options), config ? config->key_layout : std::nullopt,
-                                             config ? &config->shard_groups : nullptr);
+        if (config != nullptr) return RedisAdapter::with_config(std::move(options), *config);
+        return RedisAdapter::with_key_layout(std::move(options), std::nullopt, nullptr);
     } catch (const InvalidArgumentError& e) {
         throw UsageError(e.what());  // the adapter's message shows the URL with its password as ***
     }

@@ -124,8 +124,7 @@ int run_check(const Invocation& inv) {
     const std::string& file = inv.args.positionals.at(0);
     require_file(file);
     const std::string prefix = inv.args.value("prefix").value_or(kDefaultPrefix);
-    if (prefix.empty() || prefix.find_first_of("{}") != std::string::npos)
-        throw UsageError("--prefix expects a non-empty key prefix without '{' or '}', found " + quote(prefix));
+    require_prefix(prefix);
     try {
         const Config config = load_config_file(file);
         print_line(inv.out, summary(config));

@@ -4,6 +4,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "broker.hpp"
 #include "command.hpp"
@@ -14,6 +15,13 @@
 
 namespace failpipe::cli {
 namespace {
+
+// The library's errors start with "dashboard: "; the tool's line already starts "failpipe dashboard: ".
+std::string without_library_prefix(std::string_view what) {
+    constexpr std::string_view prefix = "dashboard: ";
+    if (what.starts_with(prefix)) what.remove_prefix(prefix.size());
+    return std::string(what);
+}
 
 ListenAddress listen_of(const ParsedArgs& args) {
     const std::string text = args.value("listen").value_or("127.0.0.1:8080");
@@ -44,7 +52,7 @@ std::vector<std::string> allowed_hosts_of(const ParsedArgs& args) {
     try {
         dashboard::check_allowed_hosts(hosts);
     } catch (const InvalidArgumentError& e) {
-        throw UsageError("--allow-host " + quote(*text) + ": " + e.what());
+        throw UsageError("--allow-host " + quote(*text) + ": " + without_library_prefix(e.what()));
     }
     return hosts;
 }
@@ -61,22 +69,16 @@ int run_dashboard(const Invocation& inv) {
         try {
             options.token = dashboard::read_token_file(*file);
         } catch (const dashboard::DashboardError& e) {
-            throw UsageError(e.what());
+            throw UsageError(without_library_prefix(e.what()));
         }
     }
-    std::optional<Config> config;
-    if (auto file = args.value("config")) {
-        require_file(*file);
-        try {
-            config.emplace(load_config_file(*file));
-            options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config->dispatcher);
-            options.dead_letter_suffix = config->dispatcher.dead_letter_suffix;
-            options.on_expired = config->worker.on_expired;
-            options.breakers = config->breakers;  // their definitions, for explain (their state lives in the workers)
-        } catch (const ConfigError& e) {
-            print_config_issues(inv.err, *file, e);
-            return kExitFailed;
-        }
+    // Refused as every broker command refuses it: a usage error listing the problems, nothing served.
+    const std::optional<Config> config = broker_config(args);
+    if (config) {
+        options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config->dispatcher);
+        options.dead_letter_suffix = config->dispatcher.dead_letter_suffix;
+        options.on_expired = config->worker.on_expired;
+        options.breakers = config->breakers;  // their definitions, for explain (their state lives in the workers)
     }
     // Before any thread starts, so that every thread inherits the blocked SIGINT and SIGTERM.
     ShutdownSignals signals;
@@ -90,7 +92,11 @@ int run_dashboard(const Invocation& inv) {
     }
     const bool has_token_file = args.has("token-file");
     dashboard::DashboardServer server(broker, std::move(options));
-    server.start();
+    try {
+        server.start();
+    } catch (const dashboard::DashboardError& e) {
+        throw Error(without_library_prefix(e.what()));  // a port in use: exit 1
+    }
     if (!server.address().loopback())
         inv.err << "failpipe dashboard: warning: serving on " << server.address().to_string()
                 << ", reachable from other machines; anyone who has the token can replay and purge\n";

@@ -1,5 +1,6 @@
 // `failpipe dlq list|show|groups|replay|purge`: thin layers over failpipe::DeadLetters.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <optional>
 #include <ostream>
@@ -26,7 +27,7 @@ constexpr std::size_t kShownIds = 50;
 std::vector<OptionSpec> filter_options() {
     return {{"channel", "C", "the channel whose dead letters (C:dlq) are meant; C:dlq or C:parked as they are", true},
             {"error-type", "T", "only this error type (exactly)"},
-            {"reason", "R", "only this reason: failure, poison, max-deliveries, pipeline-error, expired"},
+            {"reason", "R", "only this reason: failure, poison, max-deliveries, pipeline-error, settle-error, expired"},
             {"class", "K", "only this error class: transient, permanent, unknown"},
             {"group", "KEY", "only this fingerprint (see dlq groups)"},
             {"grep", "REGEX", "only error messages matching this ECMAScript regular expression"},
@@ -276,14 +277,11 @@ auto interruptible(ProgressLine& progress, const char* command, Run&& run) -> de
 
 double rate_of(const ParsedArgs& args) {
     const std::string text = *args.value("rate");
-    std::size_t used = 0;
     double rate = 0.0;
-    try {
-        rate = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used == 0 || used != text.size() || !std::isfinite(rate) || rate <= 0.0 || rate > DeadLetters::kMaxRate)
+    // from_chars, as for every other number of the tool: no leading space or '+', no hexadecimal.
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), rate);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(rate) || rate <= 0.0 ||
+        rate > DeadLetters::kMaxRate)
         throw UsageError("--rate expects messages per second, a number above 0 and at most 1000000, found " + quote(text));
     return rate;
 }

@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "duration.hpp"
 #include "failpipe/health.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -90,7 +91,10 @@ int run_health(const Invocation& inv) {
     if (format == "json") {
         inv.out << report.to_json() << '\n';
     } else {
-        inv.out << report.to_text();
+        // A reason names channels from the broker, whose names may hold control bytes: printed as
+        // every table line is, they cannot move the cursor or recolour the screen.
+        std::istringstream lines(report.to_text());
+        for (std::string line; std::getline(lines, line);) print_line(inv.out, line);
     }
     inv.out.flush();
     if (state_path) {

@@ -69,12 +69,22 @@ std::string syntax_error(const nlohmann::json::parse_error& e, std::string_view 
     return "JSON syntax error at " + shorten(at == std::string::npos ? what : what.substr(at));
 }
 
+// nlohmann's `[json.exception.out_of_range.406] number overflow parsing '1e999'`: valid JSON, but a
+// number no double holds (it would be infinity in the message).
+std::string number_overflow(const nlohmann::json::out_of_range& e) {
+    const std::string what = e.what();
+    const auto at = what.find("] ");
+    return shorten(at == std::string::npos ? what : what.substr(at + 2)) + ": a JSON number must fit in a double";
+}
+
 nlohmann::json parse_data(const std::string& text) {
     try {
         check_nesting(text);
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw UsageError("--data is not JSON: " + syntax_error(e, "line "));
+    } catch (const nlohmann::json::out_of_range& e) {
+        throw UsageError("--data: " + number_overflow(e));
     } catch (const UsageError& e) {
         throw UsageError(std::string("--data: ") + e.what());
     }
@@ -107,6 +117,8 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
         line = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw UsageError(syntax_error(e, "column "));
+    } catch (const nlohmann::json::out_of_range& e) {
+        throw UsageError(number_overflow(e));
     }
     if (!line.is_object()) throw UsageError("expected a JSON object {\"type\": ..., \"data\": ...}");
     for (const auto& [key, value] : line.items()) {

@@ -28,6 +28,11 @@ void require_file(const std::string& path) {
         throw UsageError(quote(path) + " is not a regular file (a FIFO, a device or a socket)");
 }
 
+void require_prefix(const std::string& prefix) {
+    if (prefix.empty() || prefix.find_first_of("{}") != std::string::npos)
+        throw UsageError("--prefix expects a non-empty key prefix without '{' or '}', found " + quote(prefix));
+}
+
 void print_config_issues(std::ostream& err, const std::string& file, const ConfigError& error) {
     for (const auto& issue : error.issues()) {
         // The document itself (a syntax error, an unreadable file) has the empty pointer. A key in

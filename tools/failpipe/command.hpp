@@ -81,6 +81,10 @@ Command dashboard_command();
 /// @brief Throws UsageError unless @p path names an existing file (a missing file is a usage error).
 void require_file(const std::string& path);
 
+/// @brief Throws UsageError unless @p prefix (of `--prefix`) is a key prefix: not empty, no `{` or `}`
+/// (the keys wrap it in a hash tag, `{prefix}`).
+void require_prefix(const std::string& prefix);
+
 /// @brief Prints the issues of a refused config, one per line: `FILE: /path: message`.
 void print_config_issues(std::ostream& err, const std::string& file, const ConfigError& error);
 

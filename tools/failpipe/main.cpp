@@ -53,10 +53,11 @@ void print_main_help(std::ostream& out) {
         out << "  " << c.name() << std::string(width - c.name().size() + 2, ' ') << c.summary << '\n';
     out << "  help" << std::string(width - 4 + 2, ' ') << "Show help for a command: failpipe help <command>\n\n"
         << "Options:\n"
-        << "  -h, --help   Show help (after a command: that command's help)\n"
-        << "  --version    Print the version\n\n"
+        << "  -h, --help     Show help (after a command: that command's help)\n"
+        << "  -V, --version  Print the version\n\n"
         << "Exit status: 0 done, 1 the command found a problem (e.g. a bad config, an unreachable broker),\n"
-        << "2 bad arguments; except health: 0 healthy, 1 warning, 2 unhealthy, 64 bad arguments.\n"
+        << "2 bad arguments; except health: 0 healthy, 1 warning, 2 unhealthy, 64 bad arguments,\n"
+        << "70 the check could not finish (e.g. its --state file could not be written).\n"
         << "The config format is described in docs/config.md, the commands in docs/cli.md.\n";
 #ifdef FAILPIPE_HAVE_REDIS
     out << "Broker commands take --redis URL (else $FAILPIPE_REDIS_URL, else " << kDefaultRedisUrl
@@ -186,7 +187,9 @@ int run(const std::vector<std::string>& args) {
             print_group_help(std::cout, rest.front());
             return kExitOk;
         }
-        return usage_error("help", "no command " + quote(rest.front() + (rest.size() > 1 ? " " + rest[1] : "")), "");
+        std::string words = rest.front();
+        for (std::size_t i = 1; i < rest.size(); ++i) words += " " + rest[i];
+        return usage_error("help", "no command " + quote(words), "");
     }
 
     auto [command, used] = find_command(args);
@@ -200,7 +203,7 @@ int run(const std::vector<std::string>& args) {
             }
             std::vector<std::string> names;
             for (const Command* c : members) names.push_back(c->words[1]);
-            if (args.size() == 1) return usage_error(first, "missing command; expected " + quote(names.front()));
+            if (args.size() == 1) return usage_error(first, "missing command; expected " + one_of(names));
             std::string message = "unknown command " + quote(first + " " + args[1]);
             if (auto near = nearest_word(args[1], names))
                 message += "; did you mean " + quote(first + " " + *near) + "?";

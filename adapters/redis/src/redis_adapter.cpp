@@ -22,6 +22,7 @@
 #include "connection.hpp"
 #include "durability.hpp"
 #include "entry.hpp"
+#include "failpipe/config.hpp"
 #include "failpipe/error.hpp"
 #include "failpipe/logging.hpp"
 #include "failpipe/prometheus.hpp"
@@ -1414,6 +1415,49 @@ RedisAdapter::Options RedisAdapter::with_key_layout(Options options, std::option
     }
     options.key_layout = layout;
     return options;
+}
+
+namespace {
+
+DurabilitySetting durability_of(const RedisAdapter::Options& options) {
+    DurabilitySetting setting;
+    setting.mode = options.durability == RedisAdapter::Durability::replicas ? DurabilitySetting::Mode::replicas
+                                                                              : DurabilitySetting::Mode::master;
+    setting.replicas = options.durability_replicas;
+    setting.wait = std::chrono::milliseconds(std::llround(options.durability_timeout.count() * 1000.0));
+    return setting;
+}
+
+std::string describe(const DurabilitySetting& setting) {
+    if (setting.mode == DurabilitySetting::Mode::master) return "master";
+    return "replicas (" + std::to_string(setting.replicas) + " replica(s), waitMs " + std::to_string(setting.wait.count()) + ")";
+}
+
+}  // namespace
+
+RedisAdapter::Options RedisAdapter::with_durability(Options options, const std::optional<DurabilitySetting>& config_durability) {
+    if (!config_durability) return options;
+    std::string url = options.url;
+    (void)detail::redis::take_key_layout(url);  // not a durability parameter
+    Options from_url;
+    from_url.url = url;
+    from_url = detail::redis::with_url_durability(std::move(from_url));  // the query's, over the defaults
+    if (from_url.url != url) {  // the query named durability: the URL applies it when the adapter is made
+        if (durability_of(from_url) != *config_durability) {
+            throw InvalidArgumentError("failpipe::RedisAdapter: the Redis URL says durability " + describe(durability_of(from_url)) +
+                                       " but the config says \"durability\": " + describe(*config_durability) +
+                                       ": make them agree, or say it in one place");
+        }
+        return options;
+    }
+    options.durability = config_durability->mode == DurabilitySetting::Mode::replicas ? Durability::replicas : Durability::master;
+    options.durability_replicas = config_durability->replicas;
+    options.durability_timeout = Seconds{static_cast<double>(config_durability->wait.count()) / 1000.0};
+    return options;
+}
+
+RedisAdapter::Options RedisAdapter::with_config(Options options, const Config& config) {
+    return with_durability(with_key_layout(std::move(options), config.key_layout, &config.shard_groups), config.durability);
 }
 
 RedisAdapter::RedisAdapter() : RedisAdapter(Options{}) {}

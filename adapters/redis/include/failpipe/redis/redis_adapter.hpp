@@ -29,10 +29,13 @@
 
 #include "failpipe/adapter.hpp"
 #include "failpipe/clock.hpp"
+#include "failpipe/durability_setting.hpp"
 #include "failpipe/prometheus.hpp"
 #include "failpipe/shard_groups.hpp"
 
 namespace failpipe {
+
+struct Config;
 
 namespace detail::redis {
 class AdapterCore;
@@ -141,6 +144,16 @@ public:
     /// prefix. Throws InvalidArgumentError when the config and the URL name different layouts, or
     /// when `groups` is asked and @p groups is null (no config to derive them from).
     static Options with_key_layout(Options options, std::optional<KeyLayout> config_layout, const ShardGroups* groups);
+
+    /// @brief @p options with the durability a deployment's config asks for (@p config_durability:
+    /// Config::durability): durability, durability_replicas and durability_timeout set from it.
+    /// The URL's query may say it instead (`?durability=replicas&replicas=N&waitMs=T`); when both
+    /// say it, they must say the same, else InvalidArgumentError (URL redacted). Unset: unchanged.
+    static Options with_durability(Options options, const std::optional<DurabilitySetting>& config_durability);
+
+    /// @brief Everything of a deployment's config the adapter takes: with_key_layout (key_layout,
+    /// shard_groups) then with_durability. Throws as they do.
+    static Options with_config(Options options, const Config& config);
 
     /// @brief Counters of what the adapter sent (since it was made).
     struct Stats {
