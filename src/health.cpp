@@ -204,7 +204,12 @@ HealthReport HealthReport::from_json(std::string_view json) {
     } catch (const InvalidArgumentError& e) {
         throw InvalidArgumentError(std::string("not a health report: ") + e.what());
     } catch (const nlohmann::json::exception& e) {
-        throw InvalidArgumentError(std::string("not a health report: ") + e.what());
+        // The parser's words without its "[json.exception.out_of_range.403] " tag.
+        std::string_view what = e.what();
+        if (const auto tag = what.find("] "); !what.empty() && what.front() == '[' && tag != std::string_view::npos) {
+            what.remove_prefix(tag + 2);
+        }
+        throw InvalidArgumentError("not a health report: " + std::string(what));
     }
     return report;
 }

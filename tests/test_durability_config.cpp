@@ -14,7 +14,7 @@ using namespace failpipe;
 using Mode = DurabilitySetting::Mode;
 using failpipe::test::config_refusals;
 
-TEST_CASE("config durability - absent is unset; the two words and the object form are read") {
+TEST_CASE("config durability - absent is unset, the two words and the object form are read") {
     CHECK_FALSE(parse_config(R"({"pipelines": {}})").durability.has_value());
     CHECK_FALSE(parse_config(R"({"durability": null})").durability.has_value());
     CHECK(parse_config(R"({"durability": "master"})").durability == DurabilitySetting{});

@@ -165,6 +165,9 @@ TEST_CASE("health: the JSON has the documented keys and reads back") {
     CHECK(back.components.size() == 2);
     CHECK_THROWS_AS(HealthReport::from_json("{\"status\":\"fine\"}"), InvalidArgumentError);
     CHECK_THROWS_AS(HealthReport::from_json("not json"), InvalidArgumentError);
+    // In plain words, without the JSON library's exception tag.
+    CHECK_THROWS_WITH_AS(HealthReport::from_json(R"({"checkedAt": "x"})"), "not a health report: key 'status' not found",
+                         InvalidArgumentError);
 }
 
 TEST_CASE("health: the text form has the status first and one line per reason") {

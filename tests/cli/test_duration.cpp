@@ -42,6 +42,10 @@ TEST_CASE("durations: each bad one has its own clear error") {
     CHECK(refusal("3w") == "--delay: unknown unit \"w\" in \"3w\" (expected s, m, h or d)");
     CHECK(refusal("5 s") == "--delay: unknown unit \" s\" in \"5 s\" (expected s, m, h or d)");
     CHECK(refusal("2hours") == "--delay: unknown unit \"hours\" in \"2hours\" (expected s, m, h or d)");
+    CHECK(refusal("2026-01-01T00:00:00Z") ==
+          "--delay expects a duration such as 90s, 15m, 2h, 7d or plain seconds, not a date or time, found \"2026-01-01T00:00:00Z\"");
+    CHECK(refusal("12:30") ==
+          "--delay expects a duration such as 90s, 15m, 2h, 7d or plain seconds, not a date or time, found \"12:30\"");
     CHECK(refusal("nan") == "--delay expects a duration such as 90s, 15m, 2h, 7d or plain seconds, found \"nan\"");
     CHECK(refusal("") == "--delay expects a duration such as 90s, 15m, 2h, 7d or plain seconds, found \"\"");
     CHECK(refusal("s") == "--delay expects a duration such as 90s, 15m, 2h, 7d or plain seconds, found \"s\"");

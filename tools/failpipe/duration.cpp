@@ -43,6 +43,9 @@ double parse_duration(std::string_view text, std::string_view what) {
     double scale = 1;
     if (ptr != end) {
         const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+        // "2026-01-01T00:00:00Z" reads as 2026 with the unit "-01-01T…": name the mistake instead.
+        if (unit.find_first_of("-:T") != std::string_view::npos && unit.size() > 1)
+            throw UsageError(name + " expects " + std::string(kForms) + ", not a date or time" + found);
         scale = unit.size() == 1 ? unit_seconds(unit.front()) : 0;
         if (scale == 0)
             throw UsageError(name + ": unknown unit " + quote(unit) + " in " + quote(text) + " (expected s, m, h or d)");
