@@ -7,8 +7,11 @@
 # relative to the folder that defines <target>) and compile alone. Without FAILPIPE_UNITY: nothing.
 #
 # A new collision shows as a "redefinition" or "ambiguous" error in a Unity/unity_N_cxx.cxx file of
-# a sanitizer or fuzz build only; add the file to SKIP (scripts/sanitize.sh and scripts/fuzz.sh then
-# rebuild file by file once, so the run still completes).
+# a sanitizer or fuzz build only (scripts/sanitize.sh and scripts/fuzz.sh then rebuild file by file
+# once, so the run still completes). Give the helper a name of its own, or move it into a shared test
+# header when it is the same; SKIP is for a file that cannot join a batch otherwise. Overloads are the
+# quiet case: two files' helpers of one name with different parameters compile, and a call in the
+# later file may pick the earlier file's; file-local names unique within a target avoid both.
 function(failpipe_unity_build target)
   if(NOT FAILPIPE_UNITY)
     return()

@@ -56,7 +56,7 @@ fuzz_targets=$(cmake --build "${build_dir}" --target help | grep -o 'failpipe_fu
 if ! cmake --build "${build_dir}" -j2 --target ${fuzz_targets}; then
   # A unity batch can fail where every file alone compiles (two files with the same file-local name).
   echo "fuzz: the build failed; building again file by file (-DFAILPIPE_UNITY=OFF). If it passes now, a unity" \
-       "batch has a collision: add the file to SKIP of its failpipe_unity_build() call" >&2
+       "batch has a collision: rename the file-local helper it names (cmake/FailpipeUnity.cmake)" >&2
   configure -DFAILPIPE_UNITY=OFF
   # shellcheck disable=SC2086
   cmake --build "${build_dir}" -j2 --target ${fuzz_targets}

@@ -47,10 +47,10 @@ build() {  # <build dir> <sanitizers> <with redis> <target>...: builds, file by 
   configure "${dir}" "${sanitizers}" "${redis}"
   cmake --build "${dir}" -j2 --target "$@" && return 0
   # A batch can fail where every file alone compiles (two files with the same file-local name):
-  # the run still completes, and the message says where to mark the file (cmake/FailpipeUnity.cmake).
+  # the run still completes, and the message says what to fix (cmake/FailpipeUnity.cmake).
   echo "sanitize: the build failed; building again file by file (-DFAILPIPE_UNITY=OFF). If it passes now, a" \
-       "unity batch (Unity/unity_N_cxx.cxx above) has a collision: add the file to SKIP of its" \
-       "failpipe_unity_build() call" >&2
+       "unity batch (Unity/unity_N_cxx.cxx above) has a collision: rename the file-local helper it names" \
+       "(cmake/FailpipeUnity.cmake)" >&2
   configure "${dir}" "${sanitizers}" "${redis}" -DFAILPIPE_UNITY=OFF
   cmake --build "${dir}" -j2 --target "$@"
 }

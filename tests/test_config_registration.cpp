@@ -13,8 +13,11 @@
 #include "builtin_middlewares.hpp"
 #include "config_sections.hpp"
 #include "failpipe/failpipe.hpp"
+#include "test_support.hpp"
 
 using namespace failpipe;
+using failpipe::test::config_issues;
+using failpipe::test::keys_of;
 using nlohmann::json;
 
 namespace {
@@ -25,14 +28,8 @@ json schema() {
     return json::parse(in);
 }
 
-std::set<std::string> keys_of(const json& object) {
-    std::set<std::string> keys;
-    for (auto it = object.begin(); it != object.end(); ++it) keys.insert(it.key());
-    return keys;
-}
-
 template <class Range>
-std::set<std::string> set_of(const Range& range) {
+std::set<std::string> as_set(const Range& range) {
     std::set<std::string> out;
     for (const auto& item : range) out.emplace(item);
     return out;
@@ -49,18 +46,8 @@ std::set<std::string> schema_types(const json& s) {
     return types;
 }
 
-// The issues loading @p document gives (none when it loads).
-std::vector<ConfigIssue> issues_of(const json& document) {
-    try {
-        (void)load_config(document);
-    } catch (const ConfigError& e) {
-        return e.issues();
-    }
-    return {};
-}
-
 bool refused_as_unknown(const json& document, const std::string& path) {
-    for (const auto& issue : issues_of(document))
+    for (const auto& issue : config_issues(document))
         if (issue.path == path && issue.message.rfind("unknown key", 0) == 0) return true;
     return false;
 }
@@ -82,9 +69,9 @@ const std::map<std::string, json>& minimal_middlewares() {
 TEST_CASE("config registration: the registry, the table and the schema name the same built-in types") {
     std::vector<std::string> table_types;
     for (const auto& row : detail::builtin_middlewares()) table_types.emplace_back(row.type);
-    CHECK(set_of(table_types).size() == table_types.size());
-    CHECK(set_of(MiddlewareRegistry::with_builtins().types()) == set_of(table_types));
-    CHECK(schema_types(schema()) == set_of(table_types));
+    CHECK(as_set(table_types).size() == table_types.size());
+    CHECK(as_set(MiddlewareRegistry::with_builtins().types()) == as_set(table_types));
+    CHECK(schema_types(schema()) == as_set(table_types));
 }
 
 TEST_CASE("config registration: each built-in type has the schema's parameters, and the loader takes exactly those") {
@@ -95,7 +82,7 @@ TEST_CASE("config registration: each built-in type has the schema's parameters, 
         REQUIRE(s.at("$defs").contains(type));
         std::set<std::string> schema_parameters = keys_of(s.at("$defs").at(type).at("properties"));
         CHECK(schema_parameters.erase("type") == 1);
-        CHECK(schema_parameters == set_of(row.parameters));
+        CHECK(schema_parameters == as_set(row.parameters));
 
         for (const auto& parameter : schema_parameters) {
             CAPTURE(parameter);
@@ -109,23 +96,23 @@ TEST_CASE("config registration: each built-in type has the schema's parameters, 
 
 TEST_CASE("config registration: the loader and the schema know the same top-level and worker keys") {
     const json s = schema();
-    CHECK(keys_of(s.at("properties")) == set_of(detail::top_level_keys()));
-    CHECK(keys_of(s.at("$defs").at("worker").at("properties")) == set_of(detail::worker_keys()));
-    CHECK(keys_of(s.at("properties").at("deadLetters").at("properties")) == set_of(detail::dead_letters_keys()));
+    CHECK(keys_of(s.at("properties")) == as_set(detail::top_level_keys()));
+    CHECK(keys_of(s.at("$defs").at("worker").at("properties")) == as_set(detail::worker_keys()));
+    CHECK(keys_of(s.at("properties").at("deadLetters").at("properties")) == as_set(detail::dead_letters_keys()));
     CHECK(keys_of(s.at("properties").at("durability").at("oneOf").at(1).at("properties")) ==
-          set_of(detail::durability_keys()));
+          as_set(detail::durability_keys()));
     for (const auto& key : keys_of(s.at("properties").at("deadLetters").at("properties"))) {
         CAPTURE(key);
-        CHECK(issues_of({{"deadLetters", {{key, nullptr}}}}).empty());
+        CHECK(config_issues({{"deadLetters", {{key, nullptr}}}}).empty());
     }
     // Every key the schema allows loads (null counts as absent); one it does not is refused.
     for (const auto& key : keys_of(s.at("properties"))) {
         CAPTURE(key);
-        CHECK(issues_of({{key, nullptr}}).empty());
+        CHECK(config_issues({{key, nullptr}}).empty());
     }
     for (const auto& key : keys_of(s.at("$defs").at("worker").at("properties"))) {
         CAPTURE(key);
-        CHECK(issues_of({{"worker", {{key, nullptr}}}}).empty());
+        CHECK(config_issues({{"worker", {{key, nullptr}}}}).empty());
     }
     CHECK(refused_as_unknown({{"notAKey", nullptr}}, "/notAKey"));
     CHECK(refused_as_unknown({{"worker", {{"notAKey", nullptr}}}}, "/worker/notAKey"));

@@ -11,24 +11,18 @@
 
 #include "config_resilience.hpp"
 #include "failpipe/failpipe.hpp"
+#include "test_support.hpp"
 
 using namespace failpipe;
+using failpipe::test::config_issues;
+using failpipe::test::keys_of;
 using nlohmann::json;
 
 namespace {
 
-std::vector<ConfigIssue> issues_of(const json& document) {
-    try {
-        (void)load_config(document);
-    } catch (const ConfigError& e) {
-        return e.issues();
-    }
-    return {};
-}
-
 // The single issue of @p document: its path and message.
-ConfigIssue only_issue(const json& document) {
-    auto issues = issues_of(document);
+ConfigIssue the_issue(const json& document) {
+    auto issues = config_issues(document);
     REQUIRE(issues.size() == 1);
     return issues.front();
 }
@@ -38,16 +32,10 @@ bool says(const ConfigIssue& issue, const std::string& path, const std::string& 
     return issue.path == path && issue.message.find(words) != std::string::npos;
 }
 
-json schema() {
+json schema_document() {
     std::ifstream in(std::filesystem::path(FAILPIPE_SOURCE_DIR) / "config" / "schema.json");
     REQUIRE(in);
     return json::parse(in);
-}
-
-std::set<std::string> keys_of(const json& object) {
-    std::set<std::string> keys;
-    for (auto it = object.begin(); it != object.end(); ++it) keys.insert(it.key());
-    return keys;
 }
 
 }  // namespace
@@ -110,42 +98,42 @@ TEST_CASE("config breakers: builds each breaker with its settings, shared by nam
 
 TEST_CASE("config breakers: bad values are refused at their path with what was expected") {
     auto breaker = [](json settings) { return json{{"breakers", {{"gateway", std::move(settings)}}}}; };
-    CHECK(says(only_issue(breaker({{"failureThreshold", 0}})), "/breakers/gateway/failureThreshold",
+    CHECK(says(the_issue(breaker({{"failureThreshold", 0}})), "/breakers/gateway/failureThreshold",
                "expected an integer >= 1, found 0"));
-    CHECK(says(only_issue(breaker({{"failureThreshold", 2.5}})), "/breakers/gateway/failureThreshold",
+    CHECK(says(the_issue(breaker({{"failureThreshold", 2.5}})), "/breakers/gateway/failureThreshold",
                "expected an integer"));
-    CHECK(says(only_issue(breaker({{"failureRatio", 150}})), "/breakers/gateway/failureRatio",
+    CHECK(says(the_issue(breaker({{"failureRatio", 150}})), "/breakers/gateway/failureRatio",
                "expected a percentage > 0 and <= 100 (50 means half), found 150"));
-    CHECK(says(only_issue(breaker({{"failureRatio", -1}})), "/breakers/gateway/failureRatio", "found -1"));
-    CHECK(says(only_issue(breaker({{"failureRatio", 0}})), "/breakers/gateway/failureRatio", "found 0"));
-    CHECK(says(only_issue(breaker({{"failureRatio", std::numeric_limits<double>::infinity()}})),
+    CHECK(says(the_issue(breaker({{"failureRatio", -1}})), "/breakers/gateway/failureRatio", "found -1"));
+    CHECK(says(the_issue(breaker({{"failureRatio", 0}})), "/breakers/gateway/failureRatio", "found 0"));
+    CHECK(says(the_issue(breaker({{"failureRatio", std::numeric_limits<double>::infinity()}})),
                "/breakers/gateway/failureRatio", "expected a finite number"));
-    CHECK(says(only_issue(breaker({{"window", std::numeric_limits<double>::quiet_NaN()}})), "/breakers/gateway/window",
+    CHECK(says(the_issue(breaker({{"window", std::numeric_limits<double>::quiet_NaN()}})), "/breakers/gateway/window",
                "expected a finite number"));
-    CHECK(says(only_issue(breaker({{"window", 0}})), "/breakers/gateway/window", "expected a number > 0"));
-    CHECK(says(only_issue(breaker({{"openFor", -5}})), "/breakers/gateway/openFor", "expected a number > 0"));
-    CHECK(says(only_issue(breaker({{"releaseDelay", -1}})), "/breakers/gateway/releaseDelay",
+    CHECK(says(the_issue(breaker({{"window", 0}})), "/breakers/gateway/window", "expected a number > 0"));
+    CHECK(says(the_issue(breaker({{"openFor", -5}})), "/breakers/gateway/openFor", "expected a number > 0"));
+    CHECK(says(the_issue(breaker({{"releaseDelay", -1}})), "/breakers/gateway/releaseDelay",
                "expected a number of seconds >= 0 and <= 1e9, found -1"));
-    CHECK(says(only_issue(breaker({{"halfOpenProbes", 0}})), "/breakers/gateway/halfOpenProbes", ">= 1"));
-    CHECK(says(only_issue(breaker({{"minimumCalls", 5}})), "/breakers/gateway/minimumCalls",
+    CHECK(says(the_issue(breaker({{"halfOpenProbes", 0}})), "/breakers/gateway/halfOpenProbes", ">= 1"));
+    CHECK(says(the_issue(breaker({{"minimumCalls", 5}})), "/breakers/gateway/minimumCalls",
                "expected only with \"failureRatio\""));
-    CHECK(says(only_issue(breaker({{"failureRatio", 50}, {"minimumCalls", 0}})), "/breakers/gateway/minimumCalls",
+    CHECK(says(the_issue(breaker({{"failureRatio", 50}, {"minimumCalls", 0}})), "/breakers/gateway/minimumCalls",
                ">= 1"));
-    CHECK(says(only_issue(breaker({{"on", json::array()}})), "/breakers/gateway/on", "non-empty array"));
-    CHECK(says(only_issue(breaker({{"on", {"transient", "fatal"}}})), "/breakers/gateway/on/1", "\"fatal\""));
-    CHECK(says(only_issue(breaker({{"messageTypes", "payment"}})), "/breakers/gateway/messageTypes",
+    CHECK(says(the_issue(breaker({{"on", json::array()}})), "/breakers/gateway/on", "non-empty array"));
+    CHECK(says(the_issue(breaker({{"on", {"transient", "fatal"}}})), "/breakers/gateway/on/1", "\"fatal\""));
+    CHECK(says(the_issue(breaker({{"messageTypes", "payment"}})), "/breakers/gateway/messageTypes",
                "expected an array of message type names"));
-    CHECK(says(only_issue(breaker({{"messageTypes", {"payment", ""}}})), "/breakers/gateway/messageTypes/1",
+    CHECK(says(the_issue(breaker({{"messageTypes", {"payment", ""}}})), "/breakers/gateway/messageTypes/1",
                "non-empty message type name"));
-    CHECK(says(only_issue(breaker({{"messageTypes", {"payment", "payment"}}})), "/breakers/gateway/messageTypes/1",
+    CHECK(says(the_issue(breaker({{"messageTypes", {"payment", "payment"}}})), "/breakers/gateway/messageTypes/1",
                "duplicate message type \"payment\""));
-    CHECK(says(only_issue(breaker({{"failureTreshold", 3}})), "/breakers/gateway/failureTreshold",
+    CHECK(says(the_issue(breaker({{"failureTreshold", 3}})), "/breakers/gateway/failureTreshold",
                "did you mean \"failureThreshold\"?"));
-    CHECK(says(only_issue(breaker(5)), "/breakers/gateway", "expected an object of breaker settings, found 5"));
-    CHECK(says(only_issue({{"breakers", {{"", json::object()}}}}), "/breakers/", "non-empty breaker name"));
-    CHECK(says(only_issue({{"breakers", json::array()}}), "/breakers", "expected an object of circuit breakers by name"));
-    CHECK(issues_of({{"breakers", nullptr}}).empty());
-    CHECK(issues_of(breaker({{"window", nullptr}})).empty());
+    CHECK(says(the_issue(breaker(5)), "/breakers/gateway", "expected an object of breaker settings, found 5"));
+    CHECK(says(the_issue({{"breakers", {{"", json::object()}}}}), "/breakers/", "non-empty breaker name"));
+    CHECK(says(the_issue({{"breakers", json::array()}}), "/breakers", "expected an object of circuit breakers by name"));
+    CHECK(config_issues({{"breakers", nullptr}}).empty());
+    CHECK(config_issues(breaker({{"window", nullptr}})).empty());
 }
 
 TEST_CASE("config retryBudget: a default and per-channel budgets, wired into the dispatcher") {
@@ -177,37 +165,37 @@ TEST_CASE("config retryBudget: a default and per-channel budgets, wired into the
 
 TEST_CASE("config retryBudget: bad values are refused at their path with what was expected") {
     auto budget = [](json settings) { return json{{"retryBudget", {{"default", std::move(settings)}}}}; };
-    CHECK(says(only_issue(budget({{"ratio", 120}})), "/retryBudget/default/ratio",
+    CHECK(says(the_issue(budget({{"ratio", 120}})), "/retryBudget/default/ratio",
                "expected a percentage > 0 and <= 100 (50 means half), found 120"));
-    CHECK(says(only_issue(budget({{"ratio", -10}})), "/retryBudget/default/ratio", "found -10"));
-    CHECK(says(only_issue(budget({{"ratio", 0}})), "/retryBudget/default/ratio", "found 0"));
-    CHECK(says(only_issue(budget({{"ratio", std::numeric_limits<double>::quiet_NaN()}})), "/retryBudget/default/ratio",
+    CHECK(says(the_issue(budget({{"ratio", -10}})), "/retryBudget/default/ratio", "found -10"));
+    CHECK(says(the_issue(budget({{"ratio", 0}})), "/retryBudget/default/ratio", "found 0"));
+    CHECK(says(the_issue(budget({{"ratio", std::numeric_limits<double>::quiet_NaN()}})), "/retryBudget/default/ratio",
                "expected a finite number"));
-    CHECK(says(only_issue(budget({{"ratio", "20%"}})), "/retryBudget/default/ratio", "expected a number"));
-    CHECK(says(only_issue(budget({{"window", 10}})), "/retryBudget/default",
+    CHECK(says(the_issue(budget({{"ratio", "20%"}})), "/retryBudget/default/ratio", "expected a number"));
+    CHECK(says(the_issue(budget({{"window", 10}})), "/retryBudget/default",
                "missing required key \"ratio\" (expected a percentage"));
-    CHECK(says(only_issue(budget({{"ratio", 10}, {"window", -1}})), "/retryBudget/default/window", "expected a number > 0"));
-    CHECK(says(only_issue(budget({{"ratio", 10}, {"minRetries", -1}})), "/retryBudget/default/minRetries",
+    CHECK(says(the_issue(budget({{"ratio", 10}, {"window", -1}})), "/retryBudget/default/window", "expected a number > 0"));
+    CHECK(says(the_issue(budget({{"ratio", 10}, {"minRetries", -1}})), "/retryBudget/default/minRetries",
                "expected an integer >= 0, found -1"));
-    CHECK(says(only_issue(budget({{"ratio", 10}, {"fallbackDelay", 0}})), "/retryBudget/default/fallbackDelay",
+    CHECK(says(the_issue(budget({{"ratio", 10}, {"fallbackDelay", 0}})), "/retryBudget/default/fallbackDelay",
                "expected a number > 0"));
-    CHECK(says(only_issue(budget({{"ratio", 10}, {"minRetry", 1}})), "/retryBudget/default/minRetry",
+    CHECK(says(the_issue(budget({{"ratio", 10}, {"minRetry", 1}})), "/retryBudget/default/minRetry",
                "did you mean \"minRetries\"?"));
-    CHECK(says(only_issue(budget("20%")), "/retryBudget/default", "expected an object of retry budget settings"));
-    CHECK(says(only_issue({{"retryBudget", 20}}), "/retryBudget", "expected an object of retry budgets"));
-    CHECK(says(only_issue({{"retryBudget", {{"", {{"ratio", 10}}}}}}), "/retryBudget/", "non-empty channel name"));
-    CHECK(issues_of({{"retryBudget", {{"default", nullptr}}}}).empty());
+    CHECK(says(the_issue(budget("20%")), "/retryBudget/default", "expected an object of retry budget settings"));
+    CHECK(says(the_issue({{"retryBudget", 20}}), "/retryBudget", "expected an object of retry budgets"));
+    CHECK(says(the_issue({{"retryBudget", {{"", {{"ratio", 10}}}}}}), "/retryBudget/", "non-empty channel name"));
+    CHECK(config_issues({{"retryBudget", {{"default", nullptr}}}}).empty());
 }
 
 TEST_CASE("config resilience: the schema and the loader know the same breaker and retry budget keys") {
-    const json s = schema();
+    const json s = schema_document();
     std::set<std::string> breaker(detail::breaker_keys().begin(), detail::breaker_keys().end());
     std::set<std::string> budget(detail::retry_budget_keys().begin(), detail::retry_budget_keys().end());
     CHECK(keys_of(s.at("$defs").at("breaker").at("properties")) == breaker);
     CHECK(keys_of(s.at("$defs").at("retryBudget").at("properties")) == budget);
     for (const auto& key : breaker) {
         CAPTURE(key);
-        CHECK(issues_of({{"breakers", {{"b", {{key, nullptr}}}}}}).empty());
+        CHECK(config_issues({{"breakers", {{"b", {{key, nullptr}}}}}}).empty());
     }
 }
 

@@ -8,22 +8,12 @@
 #include "test_support.hpp"
 
 using namespace failpipe;
+using failpipe::test::config_issues;
+using failpipe::test::contains;
 using failpipe::test::make;
 using nlohmann::json;
 
 namespace {
-
-// The issues a document is refused with; none when it is accepted.
-std::vector<ConfigIssue> issues_of(const json& document) {
-    try {
-        (void)load_config(document);
-        return {};
-    } catch (const ConfigError& e) {
-        return e.issues();
-    }
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 json dead_letter_to(const std::string& queue, json on = nullptr) {
     json middleware = {{"type", "dead-letter"}, {"id", "to-" + queue}, {"queue", queue}};
@@ -34,7 +24,7 @@ json dead_letter_to(const std::string& queue, json on = nullptr) {
 }  // namespace
 
 TEST_CASE("config: two pipelines that dead-letter to each other are refused, naming the loop in order and the queue key") {
-    const auto issues = issues_of({{"pipelines", {{"orders", json::array({dead_letter_to("audit")})}, {"audit", json::array({dead_letter_to("orders")})}}}});
+    const auto issues = config_issues({{"pipelines", {{"orders", json::array({dead_letter_to("audit")})}, {"audit", json::array({dead_letter_to("orders")})}}}});
     REQUIRE(issues.size() == 1);
     CHECK(issues[0].path == "/pipelines/audit/0/queue");
     INFO(issues[0].message);
@@ -46,7 +36,7 @@ TEST_CASE("config: two pipelines that dead-letter to each other are refused, nam
 
 TEST_CASE("config: a longer dead-letter loop, one through the final handler's C:dlq, and one through the default pipeline are refused") {
     SUBCASE("three channels") {
-        const auto issues = issues_of({{"pipelines",
+        const auto issues = config_issues({{"pipelines",
                                         {{"a", json::array({dead_letter_to("b")})},
                                          {"b", json::array({json{{"type", "send-again"}, {"id", "again"}, {"maxAttempts", 2}}, dead_letter_to("c")})},
                                          {"c", json::array({dead_letter_to("a")})}}}});
@@ -55,14 +45,14 @@ TEST_CASE("config: a longer dead-letter loop, one through the final handler's C:
         CHECK(contains(issues[0].message, "\"a\" -> \"b\" -> \"c\" -> \"a\""));
     }
     SUBCASE("the final handler's dead letters are consumed and sent back") {
-        const auto issues = issues_of({{"pipelines", {{"orders", json::array()}, {"orders:dlq", json::array({dead_letter_to("orders")})}}}});
+        const auto issues = config_issues({{"pipelines", {{"orders", json::array()}, {"orders:dlq", json::array({dead_letter_to("orders")})}}}});
         REQUIRE(issues.size() == 1);
         CHECK(issues[0].path == "/pipelines/orders:dlq/0/queue");
         CHECK(contains(issues[0].message, "\"orders\" -> \"orders:dlq\" -> \"orders\""));
         CHECK(contains(issues[0].message, "the dead letters of \"orders\" go to \"orders:dlq\" (\"orders\" + deadLetterSuffix)"));
     }
     SUBCASE("a worker channel without a pipeline runs the default one") {
-        const auto issues = issues_of({{"defaultPipeline", json::array({dead_letter_to("orders")})},
+        const auto issues = config_issues({{"defaultPipeline", json::array({dead_letter_to("orders")})},
                                        {"pipelines", {{"orders", json::array({dead_letter_to("review")})}}},
                                        {"worker", {{"channels", {"orders", "review"}}}}});
         REQUIRE(issues.size() == 1);
@@ -71,7 +61,7 @@ TEST_CASE("config: a longer dead-letter loop, one through the final handler's C:
         CHECK(contains(issues[0].message, "/defaultPipeline/0/queue sends the dead letters of \"review\" to \"orders\""));
     }
     SUBCASE("a loop for one error class only names it") {
-        const auto issues = issues_of({{"pipelines", {{"a", json::array({dead_letter_to("b", json::array({"permanent"}))})}, {"b", json::array({dead_letter_to("a")})}}}});
+        const auto issues = config_issues({{"pipelines", {{"a", json::array({dead_letter_to("b", json::array({"permanent"}))})}, {"b", json::array({dead_letter_to("a")})}}}});
         REQUIRE(issues.size() == 1);
         CHECK(contains(issues[0].message, "a message that keeps failing with a permanent error would be dead-lettered"));
     }

@@ -5,7 +5,7 @@
 
 namespace {
 
-struct MemoryFixture {
+struct DeadLetterMemoryFixture {
     std::shared_ptr<failpipe::AdapterInterface> make() { return std::make_shared<failpipe::InMemoryAdapter>(); }
     void push_raw(failpipe::AdapterInterface& adapter, const std::string& channel, std::string bytes) {
         dynamic_cast<failpipe::InMemoryAdapter&>(adapter).push_raw(channel, std::move(bytes));
@@ -14,7 +14,7 @@ struct MemoryFixture {
 
 }  // namespace
 
-FAILPIPE_DEAD_LETTER_CASES(MemoryFixture, "memory")
+FAILPIPE_DEAD_LETTER_CASES(DeadLetterMemoryFixture, "memory")
 
 namespace {
 

@@ -13,10 +13,10 @@ using nlohmann::json;
 
 namespace {
 
-const std::filesystem::path kConfigDir = std::filesystem::path(FAILPIPE_SOURCE_DIR) / "config";
+const std::filesystem::path kExplainConfigDir = std::filesystem::path(FAILPIPE_SOURCE_DIR) / "config";
 
 std::vector<ExplainStep> explain_file(const std::string& file, ExplainOptions options) {
-    return explain(load_config_file(kConfigDir / file).make_dispatcher(), options);
+    return explain(load_config_file(kExplainConfigDir / file).make_dispatcher(), options);
 }
 
 std::vector<ExplainStep> explain_json(const json& document, ExplainOptions options) {
@@ -211,7 +211,7 @@ TEST_CASE("explain: refuses an empty channel and a limit below 1") {
 }
 
 TEST_CASE("explain: the streaming form hands over the same steps, one at a time, keeping none") {
-    const Config config = load_config_file(kConfigDir / "yii-guide.json");
+    const Config config = load_config_file(kExplainConfigDir / "yii-guide.json");
     const ExplainOptions options{.channel = "orders"};
     const auto kept = explain(config.make_dispatcher(), options);
     std::vector<ExplainStep> streamed;

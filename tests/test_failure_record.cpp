@@ -13,14 +13,15 @@
 
 using namespace failpipe;
 using failpipe::test::make;
+using failpipe::test::record_of;
 using nlohmann::json;
 
 namespace {
 
-struct Rig {
+struct RecordRig {
     std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
     std::shared_ptr<InMemoryAdapter> adapter;
-    Rig() {
+    RecordRig() {
         InMemoryAdapter::Options options;
         options.clock = clock;
         adapter = std::make_shared<InMemoryAdapter>(options);
@@ -51,13 +52,11 @@ struct Rig {
     std::vector<Message> dead(const std::string& channel = "orders:dlq") const { return adapter->browse(channel, 0, 100); }
 };
 
-Message job(std::string id, json data = nullptr) {
+Message order(std::string id, json data = nullptr) {
     Message message = Message::create("order", std::move(data));
     message.id = std::move(id);
     return message;
 }
-
-const json& record_of(const Message& message) { return message.metadata.at("failpipe-dead-letter"); }
 
 bool is_iso_time(const json& value) {
     if (!value.is_string()) return false;
@@ -95,7 +94,7 @@ void check_record_shape(const json& record) {
     CHECK(last.at("errorType") == record.at("errorType"));
 }
 
-class Throws final : public MiddlewareFailureInterface {
+class BrokenMiddleware final : public MiddlewareFailureInterface {
 public:
     FailureHandlingRequest handle(FailureHandlingRequest, const Failure&, const FailureHandlerInterface&) const override {
         throw std::runtime_error("custom middleware broke");
@@ -108,7 +107,7 @@ private:
 
 // Refuses every settle that does not move a message to a dead-letter channel, as a broker refuses
 // a message it cannot store.
-class RefusingAdapter final : public test::ForwardingAdapter {
+class DeadLetterOnlyAdapter final : public test::ForwardingAdapter {
 public:
     using ForwardingAdapter::ForwardingAdapter;
     void settle(const Delivery& d, Settlement&& s) override {
@@ -122,7 +121,7 @@ public:
 }  // namespace
 
 TEST_CASE("failure record: a message retried through another channel keeps its origin, counters, times and history") {
-    Rig rig;
+    RecordRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<SendAgainMiddleware>("resend", 1, "orders-retry")};
     options.pipelines["orders-retry"] = {make<ExponentialDelayMiddleware>("backoff", 2, 10, 60, 2)};
@@ -133,7 +132,7 @@ TEST_CASE("failure record: a message retried through another channel keeps its o
         throw TransientError("timeout after " + std::to_string(1000 + runs) + " ms");
     });
     const TimePoint start = rig.clock->now();
-    rig.queue("orders").push(job("o-1", {{"n", 1}}));
+    rig.queue("orders").push(order("o-1", {{"n", 1}}));
     rig.drain(worker);
 
     CHECK(runs == 4);  // resend once, back off twice, then the final handler
@@ -182,12 +181,12 @@ TEST_CASE("failure record: every reason writes the full record") {
     std::map<std::string, json> records;
 
     SUBCASE("failure by DeadLetterMiddleware") {
-        Rig rig;
+        RecordRig rig;
         auto options = rig.dispatcher_options();
         options.default_pipeline = {make<DeadLetterMiddleware>("to-dlq", "", ErrorClassSet{}, "", rig.clock)};
         auto worker = rig.worker(options, {"orders"});
         worker.on("order", [](const Message&, HandlerContext&) { throw PermanentError("order 8812 not found"); });
-        rig.queue("orders").push(job("a"));
+        rig.queue("orders").push(order("a"));
         rig.drain(worker);
         auto dead = rig.dead();
         REQUIRE(dead.size() == 1);
@@ -198,7 +197,7 @@ TEST_CASE("failure record: every reason writes the full record") {
         CHECK(record_of(dead[0]).at("firstFailure") == "2026-01-01T00:00:00.000Z");
     }
     SUBCASE("poison") {
-        Rig rig;
+        RecordRig rig;
         auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
         int runs = 0;
         worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
@@ -217,7 +216,7 @@ TEST_CASE("failure record: every reason writes the full record") {
         CHECK(record.at("encoding") == "utf-8");
     }
     SUBCASE("max-deliveries, after earlier failures") {
-        Rig rig;
+        RecordRig rig;
         auto options = rig.dispatcher_options();
         options.default_pipeline = {make<SendAgainMiddleware>("resend", 1)};
         WorkerOptions worker_options;
@@ -227,7 +226,7 @@ TEST_CASE("failure record: every reason writes the full record") {
         worker.on("order", [&](const Message&, HandlerContext&) {
             if (++runs == 1) throw TransientError("first run fails");
         });
-        rig.queue("orders").push(job("b"));
+        rig.queue("orders").push(order("b"));
         CHECK(worker.run_until_idle(1) == 1);  // fails once: sent again
         for (int i = 0; i < 2; ++i) {          // two workers take it and die
             REQUIRE(rig.adapter->reserve({"orders"}, 1, std::chrono::milliseconds(0)).size() == 1);
@@ -247,12 +246,12 @@ TEST_CASE("failure record: every reason writes the full record") {
         CHECK(record.at("deliveries") == 3);
     }
     SUBCASE("pipeline-error") {
-        Rig rig;
+        RecordRig rig;
         auto options = rig.dispatcher_options();
-        options.default_pipeline = {std::make_shared<Throws>()};
+        options.default_pipeline = {std::make_shared<BrokenMiddleware>()};
         auto worker = rig.worker(options, {"orders"});
         worker.on("order", [](const Message&, HandlerContext&) { throw TransientError("gateway down"); });
-        rig.queue("orders").push(job("c"));
+        rig.queue("orders").push(order("c"));
         rig.drain(worker);
         auto dead = rig.dead();
         REQUIRE(dead.size() == 1);
@@ -263,13 +262,13 @@ TEST_CASE("failure record: every reason writes the full record") {
         CHECK(record.at("firstFailure") == "2026-01-01T00:00:00.000Z");
     }
     SUBCASE("settle-error") {
-        Rig rig;
-        auto refusing = std::make_shared<RefusingAdapter>(rig.adapter);
+        RecordRig rig;
+        auto refusing = std::make_shared<DeadLetterOnlyAdapter>(rig.adapter);
         auto options = rig.dispatcher_options();
         options.default_pipeline = {make<SendAgainMiddleware>("resend", 3)};
         auto worker = rig.worker(options, {"orders"}, {}, refusing);
         worker.on("order", [](const Message&, HandlerContext&) { throw TransientError("fails"); });
-        rig.queue("orders").push(job("d"));
+        rig.queue("orders").push(order("d"));
         rig.drain(worker);
         auto dead = rig.dead();
         REQUIRE(dead.size() == 1);
@@ -281,11 +280,11 @@ TEST_CASE("failure record: every reason writes the full record") {
         CHECK(record.at("history").size() == 2);  // the refused send-again, then the dead letter
     }
     SUBCASE("expired") {
-        Rig rig;
+        RecordRig rig;
         auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
         int runs = 0;
         worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
-        rig.queue("orders").push(job("e"), PushOptions{.ttl = Seconds{60}});
+        rig.queue("orders").push(order("e"), PushOptions{.ttl = Seconds{60}});
         rig.clock->advance(Seconds{61});
         rig.drain(worker);
         CHECK(runs == 0);
@@ -300,7 +299,7 @@ TEST_CASE("failure record: every reason writes the full record") {
 }
 
 TEST_CASE("failure record: after 30 failures the history holds the last 10 entries, each bounded") {
-    Rig rig;
+    RecordRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<SendAgainMiddleware>("resend", 29)};
     auto worker = rig.worker(options, {"orders"});
@@ -312,7 +311,7 @@ TEST_CASE("failure record: after 30 failures the history holds the last 10 entri
         largest_retry = std::max(largest_retry, m.metadata.dump().size());
         throw TransientError("run " + std::to_string(runs) + " " + huge);
     });
-    rig.queue("orders").push(job("f"));
+    rig.queue("orders").push(order("f"));
     rig.drain(worker);
     CHECK(runs == 30);
     auto dead = rig.dead();
@@ -331,13 +330,13 @@ TEST_CASE("failure record: after 30 failures the history holds the last 10 entri
 TEST_CASE("failure record: history_limit 0 keeps no history, 3 keeps three — out of range is refused") {
     for (std::size_t limit : {std::size_t{0}, std::size_t{3}}) {
         CAPTURE(limit);
-        Rig rig;
+        RecordRig rig;
         auto options = rig.dispatcher_options();
         options.history_limit = limit;
         options.default_pipeline = {make<SendAgainMiddleware>("resend", 5)};
         auto worker = rig.worker(options, {"orders"});
         worker.on("order", [](const Message&, HandlerContext&) { throw TransientError("no"); });
-        rig.queue("orders").push(job("g"));
+        rig.queue("orders").push(order("g"));
         rig.drain(worker);
         auto dead = rig.dead();
         REQUIRE(dead.size() == 1);
@@ -351,13 +350,13 @@ TEST_CASE("failure record: history_limit 0 keeps no history, 3 keeps three — o
 }
 
 TEST_CASE("failure record: two messages failing with different numbers share one fingerprint") {
-    Rig rig;
+    RecordRig rig;
     auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
     worker.on("order", [](const Message& m, HandlerContext&) {
         throw TransientError("timeout after " + m.data.get<std::string>() + " ms");
     });
-    rig.queue("orders").push(job("h1", "3012"));
-    rig.queue("orders").push(job("h2", "40"));
+    rig.queue("orders").push(order("h1", "3012"));
+    rig.queue("orders").push(order("h2", "40"));
     rig.queue("orders").push(Message::create("other"));  // no handler: another cause
     rig.drain(worker);
     auto dead = rig.dead();
@@ -371,15 +370,15 @@ TEST_CASE("failure record: two messages failing with different numbers share one
 }
 
 TEST_CASE("expiry: an expired message never reaches its handler — dead-lettered with reason expired and counted") {
-    Rig rig;
+    RecordRig rig;
     auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
     std::map<std::string, int> runs;
     worker.on("order", [&](const Message& m, HandlerContext&) { ++runs[m.id]; });
     auto orders = rig.queue("orders");
-    orders.push(job("late"), PushOptions{.ttl = Seconds{30}});
-    orders.push(job("delayed-past-ttl"), PushOptions{.delay = Seconds{120}, .ttl = Seconds{60}});
-    orders.push(job("in-time"), PushOptions{.ttl = Seconds{3600}});
-    orders.push(job("no-ttl"));
+    orders.push(order("late"), PushOptions{.ttl = Seconds{30}});
+    orders.push(order("delayed-past-ttl"), PushOptions{.delay = Seconds{120}, .ttl = Seconds{60}});
+    orders.push(order("in-time"), PushOptions{.ttl = Seconds{3600}});
+    orders.push(order("no-ttl"));
     rig.clock->advance(Seconds{45});
     rig.drain(worker);
     CHECK(runs == std::map<std::string, int>{{"in-time", 1}, {"no-ttl", 1}});
@@ -397,13 +396,13 @@ TEST_CASE("expiry: an expired message never reaches its handler — dead-lettere
 }
 
 TEST_CASE("expiry: onExpired drop acknowledges the message without running it, and counts it") {
-    Rig rig;
+    RecordRig rig;
     WorkerOptions worker_options;
     worker_options.on_expired = ExpiredBehavior::drop;
     auto worker = rig.worker(rig.dispatcher_options(), {"orders"}, worker_options);
     int runs = 0;
     worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
-    rig.queue("orders").push(job("late"), PushOptions{.ttl = Seconds{1}});
+    rig.queue("orders").push(order("late"), PushOptions{.ttl = Seconds{1}});
     rig.clock->advance(Seconds{2});
     rig.drain(worker);
     CHECK(runs == 0);
@@ -418,18 +417,18 @@ TEST_CASE("expiry: onExpired drop acknowledges the message without running it, a
 }
 
 TEST_CASE("expiry: a TTL that is not a positive finite number is refused at push — foreign values are ignored") {
-    Rig rig;
+    RecordRig rig;
     auto orders = rig.queue("orders");
     for (double ttl : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
         CAPTURE(ttl);
-        CHECK_THROWS_AS(orders.push(job("x"), PushOptions{.ttl = Seconds{ttl}}), InvalidArgumentError);
+        CHECK_THROWS_AS(orders.push(order("x"), PushOptions{.ttl = Seconds{ttl}}), InvalidArgumentError);
     }
     CHECK(rig.adapter->depth("orders").total() == 0);
     auto worker = rig.worker(rig.dispatcher_options(), {"orders"});
     int runs = 0;
     worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
     for (const json& value : {json("soon"), json(-5), json::object(), json(nullptr), json(1e300)}) {
-        Message m = job("");
+        Message m = order("");
         m.metadata["failpipe-expires-at"] = value;
         orders.push(m);
     }
@@ -439,7 +438,7 @@ TEST_CASE("expiry: a TTL that is not a positive finite number is refused at push
 }
 
 TEST_CASE("maxElapsed: once passed since the first failure, no middleware retries — the final behaviour applies") {
-    Rig rig;
+    RecordRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<ExponentialDelayMiddleware>("backoff", 100, 60, 600, 2)};
     options.default_max_elapsed = Seconds{1000};
@@ -449,7 +448,7 @@ TEST_CASE("maxElapsed: once passed since the first failure, no middleware retrie
         ++runs;
         throw TransientError("still down");
     });
-    rig.queue("orders").push(job("m"));
+    rig.queue("orders").push(order("m"));
     // Failures at 0, 60, 180, 420, 900 (each retry handled when due), then 1500 > 1000.
     for (int i = 0; i < 60 && rig.adapter->depth("orders").total() > 0; ++i) {
         worker.run_until_idle();
@@ -513,7 +512,7 @@ TEST_CASE("explain: shows where a time to live ends the schedule") {
 }
 
 TEST_CASE("retry-after: the hint replaces the schedule's delay, capped at delayMaximum, and the history says so") {
-    Rig rig;
+    RecordRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<ExponentialDelayMiddleware>("backoff", 4, 10, 100, 2)};
     auto worker = rig.worker(options, {"orders"});
@@ -528,7 +527,7 @@ TEST_CASE("retry-after: the hint replaces the schedule's delay, capped at delayM
         if (hint) throw RetryAfter(Seconds{*hint}, "HTTP 429 rate limited");
         throw TransientError("HTTP 503");
     });
-    rig.queue("orders").push(job("r"));
+    rig.queue("orders").push(order("r"));
     for (int i = 0; i < 400 && runs < 5; ++i) {
         worker.run_until_idle();
         rig.clock->advance(Seconds{1});
@@ -580,7 +579,7 @@ TEST_CASE("retry-after: any exception implementing RetryAfterHint is honoured �
     ExponentialDelayMiddleware middleware("backoff", 3, 10, 100, 2);
     failpipe::test::RecordingNext next;
     failure.retry_after = Seconds{-7};
-    auto result = middleware.handle(FailureHandlingRequest(job("n"), "orders"), failure, next);
+    auto result = middleware.handle(FailureHandlingRequest(order("n"), "orders"), failure, next);
     REQUIRE(result.decision());
     CHECK(result.decision()->delay == Seconds{0});
     CHECK(result.decision()->retry_after == Seconds{0});
@@ -600,7 +599,7 @@ TEST_CASE("hostile metadata: a history of the wrong type, a million entries or h
     };
     for (const auto& [name, history] : cases) {
         CAPTURE(name);
-        Rig rig;
+        RecordRig rig;
         auto options = rig.dispatcher_options();
         options.default_pipeline = {make<SendAgainMiddleware>("resend", 1)};
         auto worker = rig.worker(options, {"orders"});
@@ -610,7 +609,7 @@ TEST_CASE("hostile metadata: a history of the wrong type, a million entries or h
             seen.push_back(it != m.metadata.end() && it->is_array() ? it->size() : 0);
             throw TransientError("boom");
         });
-        Message m = job("hostile");
+        Message m = order("hostile");
         m.metadata["failpipe-history"] = history;
         m.metadata["failpipe-origin"] = json{{"channel", huge}, {"id", 5}};
         m.metadata["failpipe-failure"] = json{{"first-failure-ms", "yesterday"}, {"failures", -3}};

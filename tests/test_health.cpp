@@ -154,11 +154,11 @@ TEST_CASE("health: the JSON has the documented keys and reads back") {
     const auto broker = reachable({{"orders:dlq", 2}});
     const auto at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764639600123));
     const auto report = evaluate_health(&broker, nullptr, nullptr, at);
-    const std::string json = report.to_json();
-    CHECK(json ==
+    const std::string text = report.to_json();
+    CHECK(text ==
           R"({"status":"warning","checkedAt":"2025-12-02T01:40:00.123Z","components":[{"name":"broker","status":"healthy","reasons":[]},)"
           R"({"name":"dead-letters","status":"warning","reasons":["orders:dlq holds 2 dead letters"]}],"deadLetters":{"orders:dlq":2}})");
-    const auto back = HealthReport::from_json(json);
+    const auto back = HealthReport::from_json(text);
     CHECK(back.status == HealthStatus::warning);
     CHECK(back.checked_at == at);
     CHECK(back.dead_letters == report.dead_letters);

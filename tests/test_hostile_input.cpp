@@ -18,14 +18,15 @@
 
 using namespace failpipe;
 using failpipe::test::make;
+using failpipe::test::record_of;
 using nlohmann::json;
 
 namespace {
 
-struct Rig {
+struct HostileRig {
     std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
     std::shared_ptr<InMemoryAdapter> memory;
-    Rig() {
+    HostileRig() {
         InMemoryAdapter::Options options;
         options.clock = clock;
         options.visibility_timeout = Seconds{30};
@@ -44,7 +45,7 @@ struct Rig {
     }
 };
 
-Message job(nlohmann::json data = nullptr) { return Message::create("job", std::move(data)); }
+Message job_of(nlohmann::json data = nullptr) { return Message::create("job", std::move(data)); }
 
 /// @p levels arrays nested in each other around @p leaf, built without recursion.
 json nested(std::size_t levels, json leaf = 1) {
@@ -63,12 +64,10 @@ std::string deep_wire(const std::string& id, std::size_t levels) {
            std::string(levels, ']') + ",\"metadata\":{}}";
 }
 
-const json& record_of(const Message& message) { return message.metadata.at("failpipe-dead-letter"); }
-
 std::string error_text(const json& record) { return record.at("errorMessage").get<std::string>(); }
 
 /// Runs the worker and the clock until nothing is left in "orders", at most @p rounds times.
-void drain(Rig& rig, Worker& worker, int rounds = 60) {
+void drain_orders(HostileRig& rig, Worker& worker, int rounds = 60) {
     for (int i = 0; i < rounds && rig.memory->depth("orders").total() != 0; ++i) {
         worker.run_until_idle(1000);
         rig.clock->advance(Seconds{100000});
@@ -80,7 +79,7 @@ void drain(Rig& rig, Worker& worker, int rounds = 60) {
 // ---- defect 5: nesting depth ---------------------------------------------------------------
 
 TEST_CASE("hostile input: JSON nested 100,000 levels deep is poison — dead-lettered with its bytes, the handler never runs") {
-    Rig rig;
+    HostileRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<SendAgainMiddleware>("again", 3)};
     auto worker = rig.worker(options);
@@ -91,8 +90,8 @@ TEST_CASE("hostile input: JSON nested 100,000 levels deep is poison — dead-let
     });
     const std::string bytes = deep_wire("deep-1", 100000);
     rig.memory->push_raw("orders", bytes);
-    Queue(rig.memory, "orders").push(job("fine"));
-    drain(rig, worker);
+    Queue(rig.memory, "orders").push(job_of("fine"));
+    drain_orders(rig, worker);
 
     CHECK(runs == 4);  // the fine message: 1 + 3 resends; never the deep one
     auto dead = rig.memory->browse("orders:dlq", 0, 10);
@@ -127,37 +126,37 @@ TEST_CASE("hostile input: decode_message refuses nesting past the limit with a c
 }
 
 TEST_CASE("hostile input: a message nested deeper than the limit is refused at push, on every path, with a clear error") {
-    Rig rig;
+    HostileRig rig;
     Queue orders(rig.memory, "orders");
     for (std::size_t levels : {kMaxMessageDepth + 1, std::size_t{100000}}) {
         CAPTURE(levels);
-        CHECK_THROWS_WITH_AS(orders.push(job(nested(levels))), doctest::Contains("nested deeper than 128 levels"),
+        CHECK_THROWS_WITH_AS(orders.push(job_of(nested(levels))), doctest::Contains("nested deeper than 128 levels"),
                              InvalidArgumentError);
-        Message deep_meta = job();
+        Message deep_meta = job_of();
         deep_meta.metadata["trace"] = nested(levels);
         CHECK_THROWS_WITH_AS(orders.push(std::move(deep_meta)), doctest::Contains("metadata"), InvalidArgumentError);
-        CHECK_THROWS_AS(rig.memory->push("orders", job(nested(levels))), InvalidArgumentError);
+        CHECK_THROWS_AS(rig.memory->push("orders", job_of(nested(levels))), InvalidArgumentError);
         std::vector<OutgoingMessage> batch;
-        batch.push_back(OutgoingMessage{"orders", job("fine"), Seconds{0}});
-        batch.push_back(OutgoingMessage{"orders", job(nested(levels)), Seconds{0}});
+        batch.push_back(OutgoingMessage{"orders", job_of("fine"), Seconds{0}});
+        batch.push_back(OutgoingMessage{"orders", job_of(nested(levels)), Seconds{0}});
         CHECK_THROWS_AS(rig.memory->push_batch(std::move(batch)), InvalidArgumentError);
-        CHECK_THROWS_AS(encode_message(job(nested(levels))), InvalidArgumentError);
+        CHECK_THROWS_AS(encode_message(job_of(nested(levels))), InvalidArgumentError);
         const std::string channel = "orders";
         HandlerContext context(channel, 1);
-        CHECK_THROWS_AS(context.push("audit", job(nested(levels))), InvalidArgumentError);
+        CHECK_THROWS_AS(context.push("audit", job_of(nested(levels))), InvalidArgumentError);
         CHECK(context.staged().empty());
     }
     CHECK(rig.memory->depth("orders").total() == 0);  // a refused batch pushes nothing
 }
 
 TEST_CASE("hostile input: a message nested exactly at the limit works end to end, retried and dead-lettered") {
-    Rig rig;
+    HostileRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {make<SendAgainMiddleware>("again", 1),
                                 make<ExponentialDelayMiddleware>("later", 1, 1.0, 10.0, 2.0)};
     auto worker = rig.worker(options);
     const json data = nested(kMaxMessageDepth);
-    Message message = job(data);
+    Message message = job_of(data);
     message.metadata["trace"] = nested(kMaxMessageDepth - 1);  // metadata itself is one level
     int runs = 0;
     bool same = true;
@@ -173,7 +172,7 @@ TEST_CASE("hostile input: a message nested exactly at the limit works end to end
     Message raw = message;  // the same message through the bytes path
     raw.id = "raw-1";
     rig.memory->push_raw("orders", encode_message(raw));
-    drain(rig, worker);
+    drain_orders(rig, worker);
 
     CHECK(runs == 6);  // two messages, three runs each
     CHECK(same);
@@ -209,7 +208,7 @@ TEST_CASE("hostile input: counters in metadata of any value or type never stretc
 
     for (const auto& value : hostile) {
         CAPTURE(value.dump());
-        Rig rig;
+        HostileRig rig;
         auto options = rig.dispatcher_options();
         ExponentialDelayMiddleware::Options jitter;
         jitter.jitter = Jitter::decorrelated;
@@ -223,13 +222,13 @@ TEST_CASE("hostile input: counters in metadata of any value or type never stretc
             ++runs;
             throw TransientError("fails");
         });
-        Message message = job();
+        Message message = job_of();
         message.metadata["failpipe-failure"] = {{again_key, value},       {backoff_attempts, value},
                                                 {backoff_delay, value},   {jitter_attempts, value},
                                                 {jitter_delay, value},    {jitter_applied, value},
                                                 {"failures", value}};
         Queue(rig.memory, "orders").push(message);
-        drain(rig, worker, 3 * kMaxRuns);
+        drain_orders(rig, worker, 3 * kMaxRuns);
 
         CHECK(runs >= 1);
         CHECK(runs <= kMaxRuns);
@@ -261,10 +260,10 @@ TEST_CASE("hostile input: a failure count of INT64_MAX saturates — the dead le
     for (const json& failures : {json(kMax), json(std::numeric_limits<std::uint64_t>::max()), json(1e300), json(-5),
                                  json(std::numeric_limits<std::int64_t>::min())}) {
         CAPTURE(failures.dump());
-        Rig rig;
+        HostileRig rig;
         auto worker = rig.worker(rig.dispatcher_options());
         worker.on("job", [](const Message&, HandlerContext&) { throw PermanentError("no"); });
-        Message message = job();
+        Message message = job_of();
         message.metadata["failpipe-failure"] = {{"failures", failures}};
         Queue(rig.memory, "orders").push(message);
         worker.run_until_idle();
@@ -290,12 +289,12 @@ public:
 }  // namespace
 
 TEST_CASE("hostile input: a failure count of INT64_MAX saturates on the pipeline-error path too") {
-    Rig rig;
+    HostileRig rig;
     auto options = rig.dispatcher_options();
     options.default_pipeline = {std::make_shared<ThrowingMiddleware>()};
     auto worker = rig.worker(options);
     worker.on("job", [](const Message&, HandlerContext&) { throw PermanentError("no"); });
-    Message message = job();
+    Message message = job_of();
     message.metadata["failpipe-failure"] = {{"failures", std::numeric_limits<std::int64_t>::max()}};
     Queue(rig.memory, "orders").push(message);
     worker.run_until_idle();
@@ -365,7 +364,7 @@ TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its o
         for (bool per_batch : {true, false}) {
             CAPTURE(whole_batch);
             CAPTURE(per_batch);
-            Rig rig;
+            HostileRig rig;
             auto refusing = std::make_shared<RefusingAdapter>(
                 rig.memory,
                 [](const Delivery& d, const Settlement& s) {
@@ -386,14 +385,14 @@ TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its o
             Queue orders(refusing, "orders");
             std::vector<std::string> ids;
             for (int i = 0; i < 5; ++i) {
-                Message m = job(i == 1 ? "fail" : "ok");
+                Message m = job_of(i == 1 ? "fail" : "ok");
                 m.id = i == 2 ? "bad-2" : "good-" + std::to_string(i);
                 ids.push_back(orders.push(m));
             }
-            Message bad_failing = job("fail");
+            Message bad_failing = job_of("fail");
             bad_failing.id = "bad-fail";
             orders.push(bad_failing);
-            drain(rig, worker);
+            drain_orders(rig, worker);
 
             CHECK(runs["good-0"] == 1);
             CHECK(runs["good-1"] == 2);  // failed once, sent again, then... still "fail": dead-lettered by the final handler
@@ -428,7 +427,7 @@ TEST_CASE("hostile input: one item the adapter refuses is dead-lettered on its o
 }
 
 TEST_CASE("hostile input: when even the dead letter is refused the message stays with the broker, and max-deliveries ends it") {
-    Rig rig;
+    HostileRig rig;
     auto refusing = std::make_shared<RefusingAdapter>(rig.memory, [](const Delivery& d, const Settlement& s) {
         return d.message.id == "worse" && reason_of(s) != "max-deliveries";
     });
@@ -438,11 +437,11 @@ TEST_CASE("hostile input: when even the dead letter is refused the message stays
     int runs = 0;
     int others = 0;
     worker.on("job", [&](const Message& m, HandlerContext&) { m.id == "worse" ? ++runs : ++others; });
-    Message worse = job("payload");
+    Message worse = job_of("payload");
     worse.id = "worse";
     Queue(refusing, "orders").push(worse);
-    Queue(refusing, "orders").push(job());
-    drain(rig, worker);
+    Queue(refusing, "orders").push(job_of());
+    drain_orders(rig, worker);
 
     CHECK(runs == 3);  // one run per delivery up to max-deliveries, then no more
     CHECK(others == 1);
@@ -458,29 +457,29 @@ TEST_CASE("hostile input: when even the dead letter is refused the message stays
 // ---- the memory adapter on odd ids and delays ------------------------------------------------
 
 TEST_CASE("hostile input: the memory adapter keeps messages with odd ids and delays, and refuses NaN and infinite delays") {
-    Rig rig;
+    HostileRig rig;
     Queue orders(rig.memory, "orders");
     const std::vector<std::string> odd_ids = {std::string("a\x1f" "b"), std::string("nul\0inside", 10), "\xff\xfe not utf-8",
                                               std::string(100000, 'x'), " ", "\n", "{\"id\":1}"};
     for (const auto& id : odd_ids) {
-        Message m = job("odd");
+        Message m = job_of("odd");
         m.id = id;
         CHECK(orders.push(m) == id);
         CHECK(rig.memory->status(id).state == MessageState::ready);
     }
-    const std::string fresh = orders.push(job("no id"));
+    const std::string fresh = orders.push(job_of("no id"));
     CHECK(fresh.size() == 32);
 
     for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
                        -1.0, -1e-300}) {
         CAPTURE(bad);
-        CHECK_THROWS_AS(orders.push(job(), Seconds{bad}), InvalidArgumentError);
-        CHECK_THROWS_AS(rig.memory->push("orders", job(), Seconds{bad}), InvalidArgumentError);
-        CHECK_THROWS_AS(rig.memory->push_batch({OutgoingMessage{"orders", job(), Seconds{bad}}}), InvalidArgumentError);
+        CHECK_THROWS_AS(orders.push(job_of(), Seconds{bad}), InvalidArgumentError);
+        CHECK_THROWS_AS(rig.memory->push("orders", job_of(), Seconds{bad}), InvalidArgumentError);
+        CHECK_THROWS_AS(rig.memory->push_batch({OutgoingMessage{"orders", job_of(), Seconds{bad}}}), InvalidArgumentError);
     }
-    const std::string far = orders.push(job("far"), Seconds{1e300});
-    const std::string tiny = orders.push(job("tiny"), Seconds{1e-300});
-    const std::string negative_zero = orders.push(job("zero"), Seconds{-0.0});
+    const std::string far = orders.push(job_of("far"), Seconds{1e300});
+    const std::string tiny = orders.push(job_of("tiny"), Seconds{1e-300});
+    const std::string negative_zero = orders.push(job_of("zero"), Seconds{-0.0});
     CHECK(rig.memory->status(far).state == MessageState::delayed);
     CHECK(rig.memory->status(negative_zero).state == MessageState::ready);
 
@@ -509,12 +508,12 @@ TEST_CASE("hostile input: the memory adapter keeps messages with odd ids and del
     CHECK(rig.memory->depth("orders:dlq").total() == 0);
 
     // A release to the end of time, and a settle push there, are kept (and count as delayed).
-    orders.push(job("released"));
+    orders.push(job_of("released"));
     auto taken = rig.memory->reserve({"orders"}, 1, std::chrono::milliseconds(0));
     REQUIRE(taken.size() == 1);
     CHECK_THROWS_AS(rig.memory->release(taken[0], Seconds{std::nan("")}), InvalidArgumentError);
     Settlement nan_push;
-    nan_push.pushes.push_back(OutgoingMessage{"orders", job(), Seconds{std::nan("")}});
+    nan_push.pushes.push_back(OutgoingMessage{"orders", job_of(), Seconds{std::nan("")}});
     CHECK_THROWS_AS(rig.memory->settle(taken[0], std::move(nan_push)), InvalidArgumentError);
     rig.memory->release(taken[0], Seconds{1e308});
     CHECK(rig.memory->depth("orders").delayed == 2);

@@ -24,7 +24,7 @@ constexpr std::string_view kConfig = R"({
   "final": "dead-letter"
 })";
 
-std::string joined(const std::vector<std::string>& problems) {
+std::string lines_of(const std::vector<std::string>& problems) {
     std::string out;
     for (const auto& p : problems) out += p + "\n";
     return out;
@@ -104,7 +104,7 @@ TEST_CASE("metrics: a known run through a real worker gives exact counts, equal 
     const std::string page = metrics->to_prometheus();
     const auto e = failpipe::test::PromExposition::parse(page);
     INFO(page);
-    CHECK_MESSAGE(e.problems.empty(), joined(e.problems));
+    CHECK_MESSAGE(e.problems.empty(), lines_of(e.problems));
     CHECK(e.value("failpipe_received_total", {{"channel", "orders"}, {"type", "order"}}) == 11.0);
     CHECK(e.value("failpipe_received_total", {{"channel", "orders"}, {"type", "nope"}}) == 1.0);
     CHECK(e.value("failpipe_poison_total", {{"channel", "orders"}, {"type", "(none)"}}) == 1.0);

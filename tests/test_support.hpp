@@ -8,7 +8,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace failpipe::test {
@@ -51,6 +53,28 @@ template <class M, class... Args>
 FailureMiddlewarePtr make(Args&&... args) {
     return std::make_shared<M>(std::forward<Args>(args)...);
 }
+
+/// The problems load_config finds in @p document (none when it loads).
+inline std::vector<ConfigIssue> config_issues(const nlohmann::json& document) {
+    try {
+        (void)load_config(document);
+    } catch (const ConfigError& e) {
+        return e.issues();
+    }
+    return {};
+}
+
+/// The keys of the JSON object @p object.
+inline std::set<std::string> keys_of(const nlohmann::json& object) {
+    std::set<std::string> keys;
+    for (auto it = object.begin(); it != object.end(); ++it) keys.insert(it.key());
+    return keys;
+}
+
+/// The dead-letter record of a message the worker dead-lettered.
+inline const nlohmann::json& record_of(const Message& message) { return message.metadata.at("failpipe-dead-letter"); }
+
+inline bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
 }  // namespace failpipe::test
 

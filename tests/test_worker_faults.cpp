@@ -18,7 +18,7 @@ using failpipe::test::make;
 
 namespace {
 
-Message job(std::string handler, nlohmann::json data = nullptr) { return Message::create(std::move(handler), std::move(data)); }
+Message job_for(std::string handler, nlohmann::json data = nullptr) { return Message::create(std::move(handler), std::move(data)); }
 
 class DecidesWithoutPush final : public MiddlewareFailureInterface {
 public:
@@ -59,13 +59,13 @@ public:
 TEST_CASE("dispatcher: a middleware that decides but stages no push, or stages a bad one, is an error, not a loss") {
     FailureMiddlewareDispatcher::Options options;
     options.default_pipeline = {std::make_shared<DecidesWithoutPush>()};
-    CHECK_THROWS_WITH_AS(FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job("j"), "q"),
+    CHECK_THROWS_WITH_AS(FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job_for("j"), "q"),
                                                                        failpipe::test::failure_of()),
                          "failure middleware \"forgetful\" decided send-again but staged no push: settling would lose "
                          "the message",
                          Error);
     options.default_pipeline = {std::make_shared<StagesBadDelay>()};
-    CHECK_THROWS_AS(FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job("j"), "q"),
+    CHECK_THROWS_AS(FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job_for("j"), "q"),
                                                                   failpipe::test::failure_of()),
                     Error);
 }
@@ -79,7 +79,7 @@ TEST_CASE("worker: a failure pipeline that breaks dead-letters the message with 
         options.default_pipeline = {middleware};
         Worker worker(adapter, FailureMiddlewareDispatcher(options), {}, {.channels = {"orders"}});
         worker.on("order", [](const Message&, HandlerContext&) { throw TransientError("gateway down"); });
-        std::string id = Queue(adapter, "orders").push(job("order", {{"n", 1}}));
+        std::string id = Queue(adapter, "orders").push(job_for("order", {{"n", 1}}));
         CHECK_NOTHROW(worker.run_until_idle());
         auto dead = adapter->browse("orders:dlq", 0, 10);
         REQUIRE(dead.size() == 1);
@@ -104,10 +104,10 @@ TEST_CASE("worker: a settle whose connection broke is sent again and lands once"
     Worker worker(flaky, FailureMiddlewareDispatcher(options), {}, {.channels = {"orders"}});
     int runs = 0;
     worker.on("order", [&](const Message&, HandlerContext& context) {
-        context.push("receipts", job("receipt"));
+        context.push("receipts", job_for("receipt"));
         if (++runs == 1) throw TransientError("first try fails");
     });
-    Queue(flaky, "orders").push(job("order"));
+    Queue(flaky, "orders").push(job_for("order"));
     flaky->fail_settles = 2;  // the retry's settle fails twice before it lands
     worker.run_until_idle(1);
     flaky->fail_settles = 2;  // and so does the success's
@@ -124,7 +124,7 @@ TEST_CASE("worker: when the broker stays away, the settle gives up with Connecti
     auto flaky = std::make_shared<FlakyAdapter>(memory);
     Worker worker(flaky, {}, {}, {.channels = {"orders"}, .settle_retry_for = std::chrono::milliseconds(100)});
     worker.on("order", [](const Message&, HandlerContext&) {});
-    Queue(flaky, "orders").push(job("order"));
+    Queue(flaky, "orders").push(job_for("order"));
     flaky->fail_settles = 1000;
     CHECK_THROWS_AS(worker.run_until_idle(), ConnectionError);
     CHECK(memory->depth("orders").reserved == 1);
@@ -143,7 +143,7 @@ TEST_CASE("worker: run() survives a broker going away, resumes on its own, and s
                                   .max_backoff = std::chrono::milliseconds(20)});
     std::atomic<int> handled{0};
     worker.on("order", [&](const Message&, HandlerContext&) { ++handled; });
-    for (int i = 0; i < 10; ++i) Queue(memory, "orders").push(job("order"));
+    for (int i = 0; i < 10; ++i) Queue(memory, "orders").push(job_for("order"));
     {
         std::jthread thread([&](std::stop_token stop) { worker.run(stop); });
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -162,7 +162,7 @@ TEST_CASE("worker: run() ends with MessageFailureError under rethrow, leaving th
     options.final_behavior = FinalBehavior::rethrow;
     Worker worker(memory, FailureMiddlewareDispatcher(options), {}, {.channels = {"orders"}, .wait = std::chrono::milliseconds(5)});
     worker.on("order", [](const Message&, HandlerContext&) { throw std::runtime_error("nope"); });
-    Queue(memory, "orders").push(job("order"));
+    Queue(memory, "orders").push(job_for("order"));
     std::stop_source stop;
     CHECK_THROWS_AS(worker.run(stop.get_token()), MessageFailureError);
     CHECK(memory->depth("orders").reserved == 1);
@@ -176,7 +176,7 @@ TEST_CASE("worker: a batch stops starting handlers near the visibility timeout a
         ++handled;
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
     });
-    for (int i = 0; i < 10; ++i) Queue(memory, "orders").push(job("order"));
+    for (int i = 0; i < 10; ++i) Queue(memory, "orders").push(job_for("order"));
     std::size_t processed = worker.run_once();
     CHECK(processed < 10);
     CHECK(processed >= 1);
@@ -204,7 +204,7 @@ TEST_CASE("worker: a message delivered exactly maxDeliveries times is still hand
     Worker worker(memory, {}, {}, {.channels = {"orders"}, .max_deliveries = 2});
     int runs = 0;
     worker.on("order", [&](const Message&, HandlerContext&) { ++runs; });
-    Queue(memory, "orders").push(job("order"));
+    Queue(memory, "orders").push(job_for("order"));
     REQUIRE(memory->reserve({"orders"}, 1, std::chrono::milliseconds(0)).size() == 1);  // a worker dies
     clock->advance(Seconds{11});
     worker.run_until_idle();  // second delivery == maxDeliveries: handled
@@ -241,7 +241,7 @@ TEST_CASE("worker: follow-ups of a handler that threw are dropped even when a co
         c.push("emails", Message::create("email"));
         throw std::runtime_error("after staging");
     });
-    Queue(memory, "orders").push(job("order"));
+    Queue(memory, "orders").push(job_for("order"));
     worker.run_until_idle();
     CHECK(memory->depth("emails").total() == 0);
     CHECK(memory->depth("audit").total() == 1);
@@ -252,11 +252,11 @@ TEST_CASE("dead-letter middleware built in code follows the dispatcher's suffix 
     FailureMiddlewareDispatcher::Options options;
     options.dead_letter_suffix = ".dead";
     options.default_pipeline = {make<DeadLetterMiddleware>("dl")};
-    auto result = FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job("j"), "orders"),
+    auto result = FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job_for("j"), "orders"),
                                                                 failpipe::test::failure_of());
     CHECK(result.pushes().at(0).channel == "orders.dead");
     options.default_pipeline = {make<DeadLetterMiddleware>("dl", "", ErrorClassSet{}, "#parked")};
-    result = FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job("j"), "orders"),
+    result = FailureMiddlewareDispatcher(options).dispatch(FailureHandlingRequest(job_for("j"), "orders"),
                                                            failpipe::test::failure_of());
     CHECK(result.pushes().at(0).channel == "orders#parked");
 }
@@ -294,7 +294,7 @@ TEST_CASE("message ids: a forked child draws new ids, not its parent's") {
 
 TEST_CASE("queue and outbox refuse metadata that is not an object, so nothing is silently dropped") {
     auto memory = std::make_shared<InMemoryAdapter>();
-    Message message = job("order");
+    Message message = job_for("order");
     message.metadata = "trace-id";
     CHECK_THROWS_AS(Queue(memory, "orders").push(message), InvalidArgumentError);
     const std::string channel = "orders";
@@ -321,7 +321,7 @@ TEST_CASE("worker: an exception whose what() is a null pointer is a failure like
         ++runs;
         throw NullWhat{};
     });
-    const std::string id = adapter->push("orders", job("order"));
+    const std::string id = adapter->push("orders", job_for("order"));
     CHECK_NOTHROW(worker.run_until_idle());
     CHECK(runs == 2);
     auto dead = adapter->browse("orders:dlq", 0, 10);

@@ -35,13 +35,13 @@ namespace rt = failpipe::redis_test;
 
 namespace {
 
-Message job(nlohmann::json data, std::string id = {}) {
+Message job_message(nlohmann::json data, std::string id = {}) {
     Message message = Message::create("job", std::move(data));
     message.id = std::move(id);
     return message;
 }
 
-failpipe::Worker make_worker(std::shared_ptr<failpipe::AdapterInterface> adapter, std::vector<std::string> channels,
+failpipe::Worker worker_over(std::shared_ptr<failpipe::AdapterInterface> adapter, std::vector<std::string> channels,
                              failpipe::FailureMiddlewareDispatcher dispatcher = failpipe::FailureMiddlewareDispatcher{},
                              std::size_t batch = 64) {
     failpipe::WorkerOptions options;
@@ -51,7 +51,7 @@ failpipe::Worker make_worker(std::shared_ptr<failpipe::AdapterInterface> adapter
     return failpipe::Worker(std::move(adapter), std::move(dispatcher), failpipe::Classifier{}, options);
 }
 
-RedisAdapter::Options options_for(const std::string& url, const std::string& prefix = rt::unique_prefix()) {
+RedisAdapter::Options adapter_options(const std::string& url, const std::string& prefix = rt::unique_prefix()) {
     RedisAdapter::Options options;
     options.url = url;
     options.key_prefix = prefix;
@@ -67,7 +67,7 @@ TEST_CASE("a bad URL is refused, and the error never shows the password") {
                             "redis://u:s3cret@[::1:6379", "redis://u:s3cret@host:6379?db=1", ""}) {
         CAPTURE(url);
         try {
-            RedisAdapter adapter(options_for(url));
+            RedisAdapter adapter(adapter_options(url));
             FAIL("accepted");
         } catch (const InvalidArgumentError& e) {
             const std::string what = e.what();
@@ -79,35 +79,35 @@ TEST_CASE("a bad URL is refused, and the error never shows the password") {
 }
 
 TEST_CASE("good URLs are accepted without connecting, and shown without their password") {
-    RedisAdapter plain(options_for("redis://cache.example"));
+    RedisAdapter plain(adapter_options("redis://cache.example"));
     CHECK(plain.endpoint() == "cache.example:6379/0");
-    RedisAdapter full(options_for("redis://alice:p%40ss%3Aword@10.0.0.7:7000/3"));
+    RedisAdapter full(adapter_options("redis://alice:p%40ss%3Aword@10.0.0.7:7000/3"));
     CHECK(full.endpoint() == "10.0.0.7:7000/3");
     CHECK(full.options().url == "redis://***@10.0.0.7:7000/3");
-    RedisAdapter password_only(options_for("redis://:hunter2@127.0.0.1:6380"));
+    RedisAdapter password_only(adapter_options("redis://:hunter2@127.0.0.1:6380"));
     CHECK(password_only.options().url.find("hunter2") == std::string::npos);
-    RedisAdapter ipv6(options_for("redis://[::1]:6390/1"));
+    RedisAdapter ipv6(adapter_options("redis://[::1]:6390/1"));
     CHECK(ipv6.endpoint() == "[::1]:6390/1");
 }
 
 TEST_CASE("bad options are refused") {
-    auto options = options_for("redis://127.0.0.1:6379");
+    auto options = adapter_options("redis://127.0.0.1:6379");
     options.visibility_timeout = Seconds{0.0};
     CHECK_THROWS_AS(RedisAdapter{options}, InvalidArgumentError);
-    options = options_for("redis://127.0.0.1:6379");
+    options = adapter_options("redis://127.0.0.1:6379");
     options.command_timeout = Seconds{-1.0};
     CHECK_THROWS_AS(RedisAdapter{options}, InvalidArgumentError);
-    options = options_for("redis://127.0.0.1:6379");
+    options = adapter_options("redis://127.0.0.1:6379");
     options.key_prefix.clear();
     CHECK_THROWS_AS(RedisAdapter{options}, InvalidArgumentError);
-    options = options_for("redis://127.0.0.1:6379");
+    options = adapter_options("redis://127.0.0.1:6379");
     options.pool_size = 0;
     CHECK_THROWS_AS(RedisAdapter{options}, InvalidArgumentError);
 }
 
 TEST_CASE("no server: every operation fails with ConnectionError, naming the endpoint but not the password") {
     const int port = rt::free_port();
-    auto options = options_for("redis://bob:s3cret@127.0.0.1:" + std::to_string(port));
+    auto options = adapter_options("redis://bob:s3cret@127.0.0.1:" + std::to_string(port));
     options.connect_timeout = Seconds{0.5};
     RedisAdapter adapter(options);
     auto check = [&](auto&& operation) {
@@ -121,8 +121,8 @@ TEST_CASE("no server: every operation fails with ConnectionError, naming the end
         }
     };
     check([&] { adapter.ping(); });
-    check([&] { adapter.push("c", job(1)); });
-    check([&] { adapter.push_batch({OutgoingMessage{"c", job(1), Seconds{0.0}}}); });
+    check([&] { adapter.push("c", job_message(1)); });
+    check([&] { adapter.push_batch({OutgoingMessage{"c", job_message(1), Seconds{0.0}}}); });
     check([&] { adapter.reserve({"c"}, 10, 50ms); });
     check([&] { adapter.depth("c"); });
     check([&] { adapter.channels(); });
@@ -134,18 +134,18 @@ TEST_CASE("no server: every operation fails with ConnectionError, naming the end
 
 TEST_CASE("the server goes away and comes back: errors meanwhile, nothing lost, the adapter reconnects by itself") {
     rt::RedisServer server;
-    auto options = options_for(server.url());
+    auto options = adapter_options(server.url());
     options.connect_timeout = Seconds{0.3};
     options.command_timeout = Seconds{1.0};
     RedisAdapter adapter(options);
     std::vector<std::string> ids;
-    for (int i = 0; i < 5; ++i) ids.push_back(adapter.push("orders", job(i)));
+    for (int i = 0; i < 5; ++i) ids.push_back(adapter.push("orders", job_message(i)));
     auto held = adapter.reserve({"orders"}, 2, 0ms);
     REQUIRE(held.size() == 2);
 
     server.stop(SIGKILL);
     CHECK_THROWS_AS(adapter.ping(), ConnectionError);
-    CHECK_THROWS_AS(adapter.push("orders", job(99)), ConnectionError);
+    CHECK_THROWS_AS(adapter.push("orders", job_message(99)), ConnectionError);
     CHECK_THROWS_AS(adapter.reserve({"orders"}, 10, 0ms), ConnectionError);
     CHECK_THROWS_AS(adapter.settle(held[0], Settlement{}), ConnectionError);
 
@@ -175,14 +175,14 @@ TEST_CASE("the server goes away and comes back: errors meanwhile, nothing lost, 
 
 TEST_CASE("a server that stops answering: TimeoutError, then the adapter recovers") {
     rt::RedisServer server;
-    auto options = options_for(server.url());
+    auto options = adapter_options(server.url());
     options.command_timeout = Seconds{0.3};
     RedisAdapter adapter(options);
-    adapter.push("c", job(1));
+    adapter.push("c", job_message(1));
     server.pause();
     const auto started = std::chrono::steady_clock::now();
     CHECK_THROWS_AS(adapter.depth("c"), TimeoutError);
-    CHECK_THROWS_AS(adapter.push("c", job(2)), TimeoutError);
+    CHECK_THROWS_AS(adapter.push("c", job_message(2)), TimeoutError);
     CHECK(std::chrono::steady_clock::now() - started < 5s);
     server.resume();
     CHECK(rt::eventually([&] { return adapter.depth("c").ready >= 1; }));
@@ -191,16 +191,16 @@ TEST_CASE("a server that stops answering: TimeoutError, then the adapter recover
 TEST_CASE("a settle whose reply is lost is safe to send again: its pushes apply once") {
     rt::RedisServer server;
     rt::LosingProxy proxy(server.port());
-    auto options = options_for(proxy.url());
+    auto options = adapter_options(proxy.url());
     RedisAdapter adapter(options);
     // Pushed on a pooled connection: the settle below goes out on a connection that never answered.
-    adapter.push_batch({OutgoingMessage{"in", job(1), Seconds{0.0}}});
+    adapter.push_batch({OutgoingMessage{"in", job_message(1), Seconds{0.0}}});
     auto held = adapter.reserve({"in"}, 1, 0ms);
     REQUIRE(held.size() == 1);
 
     Settlement settlement;
-    settlement.pushes.push_back(OutgoingMessage{"follow", job(2, "marker-first-try-lost"), Seconds{0.0}});
-    settlement.pushes.push_back(OutgoingMessage{"follow-later", job(3), Seconds{5.0}});
+    settlement.pushes.push_back(OutgoingMessage{"follow", job_message(2, "marker-first-try-lost"), Seconds{0.0}});
+    settlement.pushes.push_back(OutgoingMessage{"follow-later", job_message(3), Seconds{5.0}});
     proxy.lose_reply_to("marker-first-try-lost");
     // A fresh connection: the adapter cannot tell a lost reply from a dead server, and says so.
     CHECK_THROWS_AS(adapter.settle(held[0], std::move(settlement)), ConnectionError);
@@ -213,11 +213,11 @@ TEST_CASE("a settle whose reply is lost is safe to send again: its pushes apply 
     CHECK(adapter.depth("follow-later").delayed == 1);
 
     SUBCASE("on a connection that had worked before, the adapter sends it again by itself") {
-        adapter.push("in", job(4));
+        adapter.push("in", job_message(4));
         auto again = adapter.reserve({"in"}, 1, 0ms);
         REQUIRE(again.size() == 1);
         proxy.lose_reply_to("marker-second-try-lost");
-        adapter.settle(again[0], Settlement{{OutgoingMessage{"follow", job(5, "marker-second-try-lost"), Seconds{0.0}}}});
+        adapter.settle(again[0], Settlement{{OutgoingMessage{"follow", job_message(5, "marker-second-try-lost"), Seconds{0.0}}}});
         CHECK(proxy.lost());
         CHECK(adapter.depth("follow").ready == 2);
         CHECK(adapter.depth("in").total() == 0);
@@ -228,11 +228,11 @@ TEST_CASE("a settle whose reply is lost is safe to send again: its pushes apply 
 TEST_CASE("push_batch whose reply is lost on a used connection stores each message once") {
     rt::RedisServer server;
     rt::LosingProxy proxy(server.port());
-    RedisAdapter adapter(options_for(proxy.url()));
+    RedisAdapter adapter(adapter_options(proxy.url()));
     adapter.ping();  // the pooled connection has answered once: a cut is worth one more try
     std::vector<OutgoingMessage> batch;
     for (int i = 0; i < 2000; ++i) {
-        batch.push_back(OutgoingMessage{"bulk", job(i, i == 700 ? "marker-batch" : ""), Seconds{0.0}});
+        batch.push_back(OutgoingMessage{"bulk", job_message(i, i == 700 ? "marker-batch" : ""), Seconds{0.0}});
     }
     proxy.lose_reply_to("marker-batch");
     auto ids = adapter.push_batch(batch);
@@ -246,7 +246,7 @@ TEST_CASE("poison bytes go to the dead letters with their bytes and the reason, 
     const std::string bytes = "{\"this is\": not json";
     adapter->push_raw("mail", bytes);
     int runs = 0;
-    auto worker = make_worker(adapter, {"mail"});
+    auto worker = worker_over(adapter, {"mail"});
     worker.on("job", [&](const Message&, failpipe::HandlerContext&) { ++runs; });
     CHECK(worker.run_until_idle(10) == 1);
     CHECK(runs == 0);
@@ -262,7 +262,7 @@ TEST_CASE("a worker killed with SIGKILL mid-handler: another worker handles its 
     const std::string prefix = rt::unique_prefix("sigkill");
     const Seconds visibility{1.0};
     auto adapter = rt::shared_server_adapter(visibility, prefix);
-    const std::string id = adapter->push("jobs", job("precious"));
+    const std::string id = adapter->push("jobs", job_message("precious"));
 
     const std::string started = (std::filesystem::temp_directory_path() / ("failpipe-started-" + std::to_string(::getpid()))).string();
     std::filesystem::remove(started);
@@ -296,7 +296,7 @@ TEST_CASE("a worker killed with SIGKILL mid-handler: another worker handles its 
     CHECK(adapter->reserve({"jobs"}, 1, 0ms).empty());  // still held by the dead worker
 
     std::vector<std::uint32_t> deliveries;
-    auto survivor = make_worker(adapter, {"jobs"});
+    auto survivor = worker_over(adapter, {"jobs"});
     survivor.on("job", [&](const Message& message, failpipe::HandlerContext& context) {
         CHECK(message.id == id);
         deliveries.push_back(context.deliveries());
@@ -311,19 +311,19 @@ TEST_CASE("a worker killed with SIGKILL mid-handler: another worker handles its 
 
 TEST_CASE("a redis-server restart with appendonly yes loses no acknowledged message, and the worker resumes on its own") {
     rt::RedisServer server;
-    auto options = options_for(server.url());
+    auto options = adapter_options(server.url());
     options.connect_timeout = Seconds{0.2};
     options.command_timeout = Seconds{1.0};
     options.visibility_timeout = Seconds{2.0};
     auto adapter = std::make_shared<RedisAdapter>(options);
     constexpr int kMessages = 400;
     std::vector<OutgoingMessage> batch;
-    for (int i = 0; i < kMessages; ++i) batch.push_back(OutgoingMessage{"orders", job(i), Seconds{0.0}});
+    for (int i = 0; i < kMessages; ++i) batch.push_back(OutgoingMessage{"orders", job_message(i), Seconds{0.0}});
     const auto ids = adapter->push_batch(std::move(batch));  // acknowledged: all of them must survive
 
     std::mutex mutex;
     std::map<std::string, int> handled;
-    auto worker = make_worker(adapter, {"orders"}, failpipe::FailureMiddlewareDispatcher{}, 16);
+    auto worker = worker_over(adapter, {"orders"}, failpipe::FailureMiddlewareDispatcher{}, 16);
     worker.on("job", [&](const Message& message, failpipe::HandlerContext&) {
         std::this_thread::sleep_for(1ms);
         std::lock_guard lock(mutex);
@@ -358,14 +358,14 @@ TEST_CASE("two workers on one channel handle every message exactly once") {
     auto second_adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);  // as if in another process
     constexpr int kMessages = 3000;
     std::vector<OutgoingMessage> batch;
-    for (int i = 0; i < kMessages; ++i) batch.push_back(OutgoingMessage{"shared", job(i), Seconds{0.0}});
+    for (int i = 0; i < kMessages; ++i) batch.push_back(OutgoingMessage{"shared", job_message(i), Seconds{0.0}});
     first_adapter->push_batch(std::move(batch));
 
     std::mutex mutex;
     std::map<std::string, int> handled;
     std::atomic<int> by_first{0}, by_second{0};
-    auto first = make_worker(first_adapter, {"shared"}, failpipe::FailureMiddlewareDispatcher{}, 16);
-    auto second = make_worker(second_adapter, {"shared"}, failpipe::FailureMiddlewareDispatcher{}, 16);
+    auto first = worker_over(first_adapter, {"shared"}, failpipe::FailureMiddlewareDispatcher{}, 16);
+    auto second = worker_over(second_adapter, {"shared"}, failpipe::FailureMiddlewareDispatcher{}, 16);
     auto record = [&](std::atomic<int>& mine) {
         return [&](const Message& message, failpipe::HandlerContext&) {
             ++mine;
@@ -400,7 +400,7 @@ TEST_CASE("the Yii guide trace on Redis: 33 handler runs, then the dead letters"
     // The guide's (5 s, 60 s, 1.5) scaled down 500 times.
     options.pipelines["failed-messages"] = {
         std::make_shared<ExponentialDelayMiddleware>("failed-messages", 30, 0.01, 0.12, 1.5)};
-    auto worker = make_worker(adapter, {"yii-queue", "failed-messages"}, failpipe::FailureMiddlewareDispatcher(options));
+    auto worker = worker_over(adapter, {"yii-queue", "failed-messages"}, failpipe::FailureMiddlewareDispatcher(options));
     std::vector<std::chrono::steady_clock::time_point> runs;
     std::mutex mutex;
     worker.on("job", [&](const Message&, failpipe::HandlerContext&) {
@@ -410,7 +410,7 @@ TEST_CASE("the Yii guide trace on Redis: 33 handler runs, then the dead letters"
         }
         throw std::runtime_error("E");
     });
-    const std::string id = adapter->push("yii-queue", job("guide"));
+    const std::string id = adapter->push("yii-queue", job_message("guide"));
     {
         std::jthread running([&](std::stop_token stop) { worker.run(stop); });
         CHECK(rt::eventually([&] { return adapter->depth("failed-messages:dlq").ready == 1; }, 30s));
@@ -436,14 +436,14 @@ TEST_CASE("the Yii guide trace on Redis: 33 handler runs, then the dead letters"
 
 TEST_CASE("settle_batch settles each delivery on its own, in one round trip") {
     auto adapter = rt::shared_server_adapter();
-    for (int i = 0; i < 4; ++i) adapter->push("in", job(i));
+    for (int i = 0; i < 4; ++i) adapter->push("in", job_message(i));
     auto held = adapter->reserve({"in"}, 4, 0ms);
     REQUIRE(held.size() == 4);
     adapter->settle(held[1], Settlement{});  // settled already: stale in the batch
     std::vector<Settlement> settlements(4);
-    settlements[0].pushes.push_back(OutgoingMessage{"next", job("from-0"), Seconds{0.0}});
-    settlements[1].pushes.push_back(OutgoingMessage{"next", job("from-1, never"), Seconds{0.0}});
-    settlements[3].pushes.push_back(OutgoingMessage{"later", job("from-3"), Seconds{30.0}});
+    settlements[0].pushes.push_back(OutgoingMessage{"next", job_message("from-0"), Seconds{0.0}});
+    settlements[1].pushes.push_back(OutgoingMessage{"next", job_message("from-1, never"), Seconds{0.0}});
+    settlements[3].pushes.push_back(OutgoingMessage{"later", job_message("from-3"), Seconds{30.0}});
     std::vector<RedisAdapter::SettleItem> items;
     for (std::size_t i = 0; i < 4; ++i) items.push_back({&held[i], &settlements[i]});
     const auto before = adapter->stats().commands;
@@ -465,14 +465,14 @@ TEST_CASE("settle_batch settles each delivery on its own, in one round trip") {
 TEST_CASE("settle_batch whose reply is lost applies each settle once") {
     rt::RedisServer server;
     rt::LosingProxy proxy(server.port());
-    RedisAdapter adapter(options_for(proxy.url()));
-    for (int i = 0; i < 3; ++i) adapter.push("in", job(i));
+    RedisAdapter adapter(adapter_options(proxy.url()));
+    for (int i = 0; i < 3; ++i) adapter.push("in", job_message(i));
     auto held = adapter.reserve({"in"}, 3, 0ms);  // its pooled connection has answered: one more try is made
     REQUIRE(held.size() == 3);
     std::vector<Settlement> settlements(3);
     for (std::size_t i = 0; i < 3; ++i) {
         settlements[i].pushes.push_back(
-            OutgoingMessage{"next", job(static_cast<int>(i), "batch-marker-" + std::to_string(i)), Seconds{0.0}});
+            OutgoingMessage{"next", job_message(static_cast<int>(i), "batch-marker-" + std::to_string(i)), Seconds{0.0}});
     }
     std::vector<RedisAdapter::SettleItem> items;
     for (std::size_t i = 0; i < 3; ++i) items.push_back({&held[i], &settlements[i]});

@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct RedisFixture {
+struct RedisDeadLetterFixture {
     std::shared_ptr<AdapterInterface> make() { return rt::shared_server_adapter(Seconds{30.0}, rt::unique_prefix("dlq")); }
     void push_raw(AdapterInterface& adapter, const std::string& channel, std::string bytes) {
         dynamic_cast<RedisAdapter&>(adapter).push_raw(channel, std::move(bytes));
@@ -23,7 +23,7 @@ struct RedisFixture {
 
 }  // namespace
 
-FAILPIPE_DEAD_LETTER_CASES(RedisFixture, "redis")
+FAILPIPE_DEAD_LETTER_CASES(RedisDeadLetterFixture, "redis")
 
 TEST_CASE("redis dead letters: a replay process killed with SIGKILL half-way loses and duplicates nothing") {
     const std::string url = rt::test_redis_url();

@@ -11,11 +11,17 @@
 
 #include "key_layout_support.hpp"
 #include "redis_test_support.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace failpipe;
-using namespace failpipe::key_layout_test;
+// run_cli by its full name: a unity batch may hold a file with a run_cli of its own.
+using failpipe::key_layout_test::CliRun;
+using failpipe::key_layout_test::ConfigFile;
+using failpipe::key_layout_test::dead_letter_all;
+using failpipe::key_layout_test::two_flows_config;
+using failpipe::test::contains;
 namespace rt = failpipe::redis_test;
 
 std::string refusal(const RedisAdapter::Options& options) {
@@ -34,8 +40,6 @@ RedisAdapter::Options options_for(const std::string& url, const std::string& pre
     options.key_prefix = prefix;
     return options;
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Lines of CLIENT LIST (redis-cli, full reply) of clients on database @p db.
 int clients_on_db(int port, int db) {
@@ -144,24 +148,24 @@ TEST_CASE("redis key layout - a worker with keyLayout=groups writes dead letters
     const ConfigFile file(two_flows_config());
     const std::string list = "dlq list --channel orders --format json --prefix '" + prefix + "' ";
     // With the switch and the workers' config: what the workers wrote.
-    CliRun run = run_cli(list + "--config " + file.path() + " --redis '" + url + "?keyLayout=groups'");
+    CliRun run = key_layout_test::run_cli(list + "--config " + file.path() + " --redis '" + url + "?keyLayout=groups'");
     CHECK(run.status == 0);
     CHECK(contains(run.output, "\"id\":\"" + ids[0] + "\""));
     CHECK(contains(run.output, "\"id\":\"" + ids[2] + "\""));
     CHECK_FALSE(contains(run.output, "old-1"));
     // The switch in the config instead of the URL: the same.
     const ConfigFile switched(two_flows_config("groups"));
-    run = run_cli("dlq list --channel emails --format json --prefix '" + prefix + "' --config " + switched.path() +
-                  " --redis " + url);
+    run = key_layout_test::run_cli("dlq list --channel emails --format json --prefix '" + prefix + "' --config " +
+                                   switched.path() + " --redis " + url);
     CHECK(run.status == 0);
     CHECK(contains(run.output, "\"id\":\"" + ids[1] + "\""));
     // Without the switch: the {prefix} layout, as before (the old dead letter only).
-    run = run_cli(list + "--config " + file.path() + " --redis " + url);
+    run = key_layout_test::run_cli(list + "--config " + file.path() + " --redis " + url);
     CHECK(run.status == 0);
     CHECK(contains(run.output, "\"id\":\"old-1\""));
     CHECK_FALSE(contains(run.output, ids[0]));
     // The switch without a config: a usage error, nothing read or changed.
-    run = run_cli("dlq replay --channel orders --prefix '" + prefix + "' --redis '" + url + "?keyLayout=groups'");
+    run = key_layout_test::run_cli("dlq replay --channel orders --prefix '" + prefix + "' --redis '" + url + "?keyLayout=groups'");
     CHECK(run.status == 2);
     CHECK(contains(run.output, "--redis asks for keyLayout=groups"));
     CHECK(contains(run.output, "add --config FILE; nothing was read or written"));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layout_migrate_support.hpp"
+#include "test_support.hpp"
 #include "script_args.hpp"
 #include "write_combiner.hpp"
 
@@ -17,10 +18,8 @@ namespace {
 
 using namespace failpipe;
 using namespace failpipe::migrate_test;
-using key_layout_test::run_cli;
+using failpipe::test::contains;
 namespace rt = failpipe::redis_test;
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string scard(const std::string& url, const std::string& tag) { return RawRedis(url).run({"SCARD", tag + ":channels"}).at(0); }
 
@@ -60,7 +59,7 @@ std::size_t copy_without_delete(const std::string& url, const std::string& prefi
 TEST_CASE("redis layout migrate - every kind of message moves to its group's keys with its fields, counts and due times") {
     const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
 
-    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file));
+    const auto run = key_layout_test::run_cli(migrate_args(d.url, d.prefix, d.file));
     INFO(run.output);
     REQUIRE(run.status == 0);
     const std::string n = std::to_string(d.filled.messages);
@@ -69,7 +68,7 @@ TEST_CASE("redis layout migrate - every kind of message moves to its group's key
     check_moved(d.url, d.prefix, d.config, d.filled);
 
     // Run again: nothing left, nothing changed.
-    const auto again = run_cli(migrate_args(d.url, d.prefix, d.file));
+    const auto again = key_layout_test::run_cli(migrate_args(d.url, d.prefix, d.file));
     INFO(again.output);
     CHECK(again.status == 0);
     CHECK(contains(again.output, "nothing left to move under {" + d.prefix + "}"));
@@ -79,7 +78,7 @@ TEST_CASE("redis layout migrate - every kind of message moves to its group's key
 TEST_CASE("redis layout migrate - --dry-run prints what would move per channel and group and changes nothing") {
     const Deployment d(rt::test_redis_url(), rt::unique_prefix("migrate"));
 
-    const auto run = run_cli(migrate_args(d.url, d.prefix, d.file, "--dry-run"));
+    const auto run = key_layout_test::run_cli(migrate_args(d.url, d.prefix, d.file, "--dry-run"));
     INFO(run.output);
     REQUIRE(run.status == 0);
     CHECK(contains(run.output, "dry run: nothing was changed"));
@@ -107,7 +106,7 @@ TEST_CASE("redis layout migrate - a copy whose old entry was not deleted yet is 
     const Snapshot before = snapshot(*old, {"orders"});
     REQUIRE(copy_without_delete(url, prefix, config, "orders", 12) == 12);
 
-    const auto run = run_cli(migrate_args(url, prefix, file, "--batch 5"));
+    const auto run = key_layout_test::run_cli(migrate_args(url, prefix, file, "--batch 5"));
     INFO(run.output);
     REQUIRE(run.status == 0);
     CHECK(contains(run.output, "total: found 30 = moved 18 + already there 12"));
@@ -124,7 +123,7 @@ TEST_CASE("redis layout migrate - live reservations make it refuse, listing them
     const auto held = old->reserve({"orders"}, 1, 0ms);
     REQUIRE(held.size() == 1);
 
-    const auto run = run_cli(migrate_args(url, prefix, file));
+    const auto run = key_layout_test::run_cli(migrate_args(url, prefix, file));
     INFO(run.output);
     CHECK(run.status == 1);
     CHECK(contains(run.output, "1 message(s) under {" + prefix + "} are reserved by workers right now"));
@@ -136,7 +135,7 @@ TEST_CASE("redis layout migrate - live reservations make it refuse, listing them
 
     // Once the worker gave it back, the migration goes through.
     old->release(held.front());
-    const auto after = run_cli(migrate_args(url, prefix, file));
+    const auto after = key_layout_test::run_cli(migrate_args(url, prefix, file));
     INFO(after.output);
     CHECK(after.status == 0);
     CHECK(contains(after.output, "total: found 5 = moved 5 + already there 0"));
@@ -152,7 +151,7 @@ TEST_CASE("redis layout migrate - a config whose groups differ from an earlier r
     for (int i = 0; i < 10; ++i) old->push("orders", message("o" + std::to_string(i)));
     copy_without_delete(url, prefix, config, "orders", 4);  // an earlier run, killed, moved "orders" to group "orders"
 
-    const auto run = run_cli(migrate_args(url, prefix, other));
+    const auto run = key_layout_test::run_cli(migrate_args(url, prefix, other));
     INFO(run.output);
     CHECK(run.status == 1);
     CHECK(contains(run.output, "do not match the ones an earlier run of the migration used"));
@@ -160,7 +159,7 @@ TEST_CASE("redis layout migrate - a config whose groups differ from an earlier r
     CHECK(old->depth("orders").ready == 10);
     CHECK(scard(url, "{" + prefix + ":billing}") == "0");
 
-    const auto right = run_cli(migrate_args(url, prefix, file));
+    const auto right = key_layout_test::run_cli(migrate_args(url, prefix, file));
     INFO(right.output);
     CHECK(right.status == 0);
     CHECK(contains(right.output, "total: found 10 = moved 6 + already there 4"));
@@ -173,13 +172,13 @@ TEST_CASE("redis layout migrate - a deployment already in the grouped layout, or
     const Config config = load_config_file(file.path());
     new_layout(url, prefix, config)->push("orders", message("g1"));
 
-    const auto grouped = run_cli(migrate_args(url, prefix, file));
+    const auto grouped = key_layout_test::run_cli(migrate_args(url, prefix, file));
     INFO(grouped.output);
     CHECK(grouped.status == 1);
     CHECK(contains(grouped.output, "this deployment already uses the layout \"groups\"; nothing was changed"));
     CHECK(new_layout(url, prefix, config)->depth("orders").ready == 1);
 
-    const auto wrong = run_cli(migrate_args(url, prefix + "-typo", file));
+    const auto wrong = key_layout_test::run_cli(migrate_args(url, prefix + "-typo", file));
     INFO(wrong.output);
     CHECK(wrong.status == 1);
     CHECK(contains(wrong.output, "is --prefix right"));
@@ -193,14 +192,14 @@ TEST_CASE("redis layout migrate - a URL naming keyLayout=prefix and a config wit
     auto old = old_layout(url, prefix);
     old->push("orders", message("o1"));
 
-    const auto layout = run_cli(migrate_args(url + "?keyLayout=prefix", prefix, file));
+    const auto layout = key_layout_test::run_cli(migrate_args(url + "?keyLayout=prefix", prefix, file));
     INFO(layout.output);
     CHECK(layout.status == 2);
     CHECK(contains(layout.output, "the Redis URL says keyLayout=prefix, but this command moves the keys to the layout \"groups\""));
 
     // orders dead-letters to orders:dlq, which a named group may not split off.
     const ConfigFile contradicting(config_text(30, R"({"a": ["orders"], "b": ["orders:dlq"]})"));
-    const auto bad = run_cli(migrate_args(url, prefix, contradicting));
+    const auto bad = key_layout_test::run_cli(migrate_args(url, prefix, contradicting));
     INFO(bad.output);
     CHECK(bad.status == 2);
     CHECK(contains(bad.output, "is not a valid config; nothing was read or written"));

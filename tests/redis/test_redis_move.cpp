@@ -23,7 +23,7 @@ namespace rt = failpipe::redis_test;
 
 namespace {
 
-Message job(int n, std::string id) {
+Message dead_letter_job(int n, std::string id) {
     Message message = Message::create("job", {{"n", n}});
     message.id = std::move(id);
     message.metadata["failpipe-dead-letter"] = {{"reason", "failure"}};
@@ -34,7 +34,7 @@ Message job(int n, std::string id) {
 void fill(RedisAdapter& adapter, const std::string& channel, int count) {
     std::vector<OutgoingMessage> batch;
     batch.reserve(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) batch.push_back(OutgoingMessage{channel, job(i, "m-" + std::to_string(i)), Seconds{0.0}});
+    for (int i = 0; i < count; ++i) batch.push_back(OutgoingMessage{channel, dead_letter_job(i, "m-" + std::to_string(i)), Seconds{0.0}});
     adapter.push_batch(std::move(batch));
 }
 
@@ -202,15 +202,15 @@ TEST_CASE("a message that changes between the read and the move is read again, n
     const std::string prefix = rt::unique_prefix("move-cas");
     auto adapter = rt::shared_server_adapter(Seconds{30.0}, prefix);
     auto other = rt::shared_server_adapter(Seconds{30.0}, prefix);  // another process at work meanwhile
-    adapter->push("dlq", job(1, "edited"), Seconds{600.0});
-    adapter->push("dlq", job(2, "taken"));
+    adapter->push("dlq", dead_letter_job(1, "edited"), Seconds{600.0});
+    adapter->push("dlq", dead_letter_job(2, "taken"));
     int rewrites = 0;
     std::vector<failpipe::Delivery> taken;
     const MoveResult result = adapter->move("dlq", "work", {"edited", "taken"}, [&](Message& message) {
         if (++rewrites == 1) {
             // Between this read and the move: an operator replaces the delayed one, a worker takes the other.
             CHECK(other->remove("dlq", {"edited"}) == 1);
-            other->push("dlq", job(100, "edited"), Seconds{600.0});
+            other->push("dlq", dead_letter_job(100, "edited"), Seconds{600.0});
             taken = other->reserve({"dlq"}, 1, 0ms);
         }
         replay_rewrite(message);
@@ -238,7 +238,7 @@ TEST_CASE("move across shard groups - from a group the config does not name is r
           "groups, nothing moved") {
     namespace ot = failpipe::outbox_test;
     auto adapter = ot::make_adapter(ot::Place{rt::test_redis_url(), rt::unique_prefix("move-groups-unnamed")}, /*relay=*/false);
-    const std::string id = adapter->push("legacy:dlq", job(1, "old-1"));
+    const std::string id = adapter->push("legacy:dlq", dead_letter_job(1, "old-1"));
     try {
         adapter->move("legacy:dlq", "payments", {id}, replay_rewrite);
         FAIL("a move out of a group no worker relays was accepted");
