@@ -10,9 +10,13 @@
 # throw-away cluster (scripts/redis-test-cluster.sh: 3 masters + 3 replicas on loopback, stopped by
 # PID on exit) and runs A and B over FAILPIPE_BENCH_GROUPS shard groups (default 6, spread round the
 # masters; FAILPIPE_BENCH_GROUP_SPREAD=natural keeps the names g0, g1, ... wherever their slots fall)
-# on each, 16 workers: INFO commandstats and INFO cpu of every master diffed over each run. Prints a
-# table and a verdict per scenario (commands balanced within 20 % across the masters; the masters'
-# CPU per message on the cluster no more than on one Redis). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
+# on each, 16 workers: INFO commandstats and INFO cpu of every master diffed over each run, N =
+# 100,000 messages a run and 7 rounds unless FAILPIPE_BENCH_N / FAILPIPE_BENCH_ITERATIONS say otherwise. The cluster runs twice: all masters
+# at once, and master by master in turn (each master's groups alone, the others idle: the masters'
+# cost when none waits for a core another holds, which a machine with fewer cores than
+# redis-servers cannot give them at once). Prints a table and a verdict per scenario and way
+# (commands balanced within 20 % across the masters; the masters' CPU per message on the cluster no
+# more than on one Redis, or level: above its median but within its runs' spread). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
 # the one Redis a replica too (started and stopped by PID like the others), so that both sides pay for
 # feeding one replica per master. Controls for telling the cluster's cost from the machine's:
 # FAILPIPE_BENCH_BATCH (deliveries per reserve, default 64), FAILPIPE_TEST_CLUSTER_REPLICAS=0 (three
@@ -119,7 +123,11 @@ if [ -n "${cluster}" ]; then
     pin=(taskset -c "1-$(( cpus - 1 ))")
     echo "bench-redis: pinned: ${#server_pids[@]} redis-servers on CPU 0, the benchmark on CPUs 1-$(( cpus - 1 ))" >&2
   fi
-  echo "bench-redis: ${build_dir}/bin/bench_redis $*" >&2
+  # 100,000 messages a run unless told: the runs of the masters in turn split them three ways, and
+  # each run's fixed cost (workers starting, streams created) must stay small beside its messages.
+  # 7 rounds unless told: the CPU verdict is the median of 7 run-by-run ratios.
+  export FAILPIPE_BENCH_N=${FAILPIPE_BENCH_N:-100000} FAILPIPE_BENCH_ITERATIONS=${FAILPIPE_BENCH_ITERATIONS:-7}
+  echo "bench-redis: ${build_dir}/bin/bench_redis $* (N = ${FAILPIPE_BENCH_N}, ${FAILPIPE_BENCH_ITERATIONS} rounds)" >&2
   FAILPIPE_BENCH_ONE_REDIS_LABEL=${one_label} FAILPIPE_BENCH_REDIS_URL=${FAILPIPE_TEST_REDIS_URL} FAILPIPE_BENCH_CLUSTER_URL=${FAILPIPE_TEST_REDIS_CLUSTER_URL} \
     FAILPIPE_BENCH_CLUSTER_MASTERS=${masters} "${pin[@]+"${pin[@]}"}" "${build_dir}/bin/bench_redis" "$@"
   exit

@@ -249,6 +249,15 @@ private:
         }
     }
 
+    // The id keys the middleware's counters in the message metadata; "" is no key anyone means. For
+    // every type, built-in or custom; whether an id may be absent is the type's factory's to say.
+    static void refuse_empty_id(ConfigObjectReader& params) {
+        const json* id = find_value(params.json(), "id");
+        if (id != nullptr && id->is_string() && id->get_ref<const std::string&>().empty())
+            params.fail("id", "expected a non-empty string (the key of the middleware's counters in the message "
+                              "metadata), found \"\"");
+    }
+
     FailureMiddlewarePtr load_middleware(const json& value, const std::string& path) {
         if (!value.is_object()) {
             add({path, "expected a middleware object, found " + describe(value)});
@@ -274,6 +283,7 @@ private:
             return nullptr;
         }
 
+        refuse_empty_id(params);
         FailureMiddlewarePtr middleware;
         try {
             middleware = (*factory)(params);

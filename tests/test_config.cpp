@@ -424,6 +424,32 @@ TEST_CASE("config: missing required keys are reported at the middleware") {
     check_issue(in_default(m), "/defaultPipeline/0", "missing required key \"exponent\" (expected a number)");
 }
 
+TEST_CASE("config: a middleware with an empty id is refused at its path - an absent one is the type's to judge") {
+    const std::string message =
+        "expected a non-empty string (the key of the middleware's counters in the message metadata), found \"\"";
+    check_issue({{"pipelines", {{"orders", {send_again({{"id", ""}})}}}}}, "/pipelines/orders/0/id", message);
+    check_issue(in_default(exponential({{"id", ""}})), "/defaultPipeline/0/id", message);
+    check_issue(in_default({{"type", "dead-letter"}, {"id", ""}}), "/defaultPipeline/0/id", message);
+    // Every bad entry is named, not only the first; a good neighbour is not.
+    const auto issues = issues_of(
+        {{"pipelines", {{"orders", {send_again({{"id", "ok"}}), exponential({{"id", ""}}), send_again({{"id", ""}})}}}}});
+    REQUIRE(issues.size() == 2);
+    CHECK(issues[0].path == "/pipelines/orders/1/id");
+    CHECK(issues[1].path == "/pipelines/orders/2/id");
+    // A custom type too; one whose factory takes no id still loads without one.
+    const auto registry = registry_with_tag();
+    const auto custom = issues_of({{"defaultPipeline", {{{"type", "tag"}, {"id", ""}, {"label", "vip"}}}}}, registry);
+    REQUIRE(custom.size() == 1);
+    CHECK(custom[0].path == "/defaultPipeline/0/id");
+    CHECK(custom[0].message == message);
+    auto optional_id = MiddlewareRegistry::with_builtins();
+    optional_id.add("no-id", [](MiddlewareParams& params) -> FailureMiddlewarePtr {
+        params.allow_keys({"id"});
+        return std::make_shared<SendAgainMiddleware>(params.optional_string("id").value_or("no-id"), 1);
+    });
+    CHECK_NOTHROW((void)load_config({{"defaultPipeline", {{{"type", "no-id"}}}}}, optional_id));
+}
+
 TEST_CASE("config: Yii's parameter checks run at load, at the parameter's path") {
     check_issue(in_default(send_again({{"maxAttempts", 0}})), "/defaultPipeline/0/maxAttempts",
                 "expected an integer >= 1, found 0");

@@ -19,6 +19,7 @@
 
 #include "api.hpp"
 #include "assets.hpp"
+#include "bounded_server.hpp"
 #include "host_guard.hpp"
 #include "logging.hpp"
 
@@ -105,7 +106,7 @@ struct DashboardServer::Impl {
     std::shared_ptr<AdapterInterface> adapter;
     DashboardOptions options;
     std::unique_ptr<Api> api;
-    httplib::Server server;
+    failpipe::detail::BoundedServer server;
     std::thread listener;
     std::uint16_t port = 0;
     detail::HostGuard hosts;              // Host header values accepted (DNS rebinding guard)
@@ -134,9 +135,6 @@ bool DashboardServer::Impl::wrong_route(const httplib::Request& request, httplib
     } else {
         return false;
     }
-    // A body sent along is never read: the connection cannot serve another request after it.
-    if (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0")
-        response.set_header("Connection", "close");
     return true;
 }
 
@@ -155,33 +153,35 @@ bool DashboardServer::Impl::refused(const httplib::Request& request, httplib::Re
         return true;
     }
     // httplib 0.11 bounds only a Content-Length body by set_payload_max_length: a chunked one would be
-    // read whole, and a GET's body is read unbounded. The page never sends either. Closing the
-    // connection keeps an unread body from being parsed as a next request.
+    // read whole. The page never sends one.
     if (request.has_header("Transfer-Encoding")) {
         send_error(response, 411, "a chunked request body is refused: send Content-Length (at most " +
                                       std::to_string(options.max_request_bytes) + " bytes)");
-        response.set_header("Connection", "close");
         return true;
     }
     // httplib 0.11 reads "abc" as 0 and "-1" as the largest length; a POST without Content-Length
     // it would wait on until the read timeout. Answered from the headers instead.
-    if (request.has_header("Content-Length")) {
-        const std::string length = request.get_header_value("Content-Length");
-        if (length.empty() || length.size() > 18 || length.find_first_not_of("0123456789") != std::string::npos) {
-            send_error(response, 400, "bad Content-Length \"" + length.substr(0, 40) + "\": expected a number of bytes");
-            response.set_header("Connection", "close");
-            return true;
-        }
+    const failpipe::detail::DeclaredLength length = failpipe::detail::declared_length(request);
+    if (!length.valid) {
+        send_error(response, 400, "bad Content-Length \"" + request.get_header_value("Content-Length").substr(0, 40) +
+                                      "\": expected a number of bytes");
+        response.set_header("Connection", "close");
+        return true;
     }
     if (wrong_route(request, response)) return true;
-    if (request.method == "POST" && !request.has_header("Content-Length")) {
+    if (request.method == "POST" && !length.present) {
         send_error(response, 411, "a request without Content-Length is refused: send the JSON body with its length");
         return true;
     }
-    if (request.method != "POST" && request.has_header("Content-Length") &&
-        request.get_header_value("Content-Length") != "0") {
+    if (request.method != "POST" && length.bytes > 0) {
         send_error(response, 413, "request body too large: only POST /api/replay and /api/purge take a body");
-        response.set_header("Connection", "close");
+        return true;
+    }
+    // httplib reads and discards a declared length above its limit before answering 413: a client
+    // declaring 99999999999 bytes and sending none would hold a thread until the read timeout.
+    if (length.bytes > options.max_request_bytes) {
+        send_error(response, 413, "request body too large: at most " + std::to_string(options.max_request_bytes) +
+                                      " bytes, found a Content-Length of " + std::to_string(length.bytes));
         return true;
     }
     // Fetch Metadata on reads too: a page of another site could fire costly scans (an <img> with a
@@ -321,6 +321,7 @@ std::uint16_t DashboardServer::start() {
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
     server.set_payload_max_length(impl.options.max_request_bytes);
+    // A whole request, its body included (at most max_request_bytes), within 5 s of its first byte.
     server.set_read_timeout(std::chrono::seconds(5));
     server.set_write_timeout(std::chrono::seconds(10));
     server.set_default_headers({{"Content-Security-Policy", kContentSecurityPolicy},
@@ -329,14 +330,22 @@ std::uint16_t DashboardServer::start() {
                                 {"Referrer-Policy", "no-referrer"},
                                 {"Cross-Origin-Resource-Policy", "same-origin"}});
     server.set_pre_routing_handler([&impl](const httplib::Request& request, httplib::Response& response) {
-        return impl.refused(request, response) ? httplib::Server::HandlerResponse::Handled
-                                               : httplib::Server::HandlerResponse::Unhandled;
+        if (!impl.refused(request, response)) return httplib::Server::HandlerResponse::Unhandled;
+        // A body sent along is left unread: the connection cannot serve another request after it.
+        if (request.has_header("Transfer-Encoding") || failpipe::detail::declared_length(request).bytes > 0)
+            response.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Handled;
     });
-    // Answers httplib makes itself (413 for a large body, 400 for a bad request line) in JSON too.
-    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
+    // Answers httplib makes itself in JSON too: a request it could not read (400, 414), a method it
+    // does not know (501 here; httplib says 400), a body that did not arrive in time (400). What is
+    // left of the request is unread: the connection closes.
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& request, httplib::Response& response) {
         if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        const std::string message = response.status == 413 ? "request body too large" : "request refused";
-        send_error(response, response.status, message);
+        if (const auto method = failpipe::detail::BoundedServer::unknown_method(request))
+            send_error(response, 501, "unknown method " + *method + ": the dashboard answers GET and HEAD, and POST on its actions");
+        else
+            send_error(response, response.status, response.status == 413 ? "request body too large" : "request refused");
+        response.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
     }));
     impl.install_routes();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "bounded_server.hpp"
 #include "listen_socket.hpp"
 #include "logging.hpp"
 
@@ -38,22 +39,13 @@ void serve(const Endpoint& endpoint, const char* content_type, httplib::Response
     }
 }
 
-// Content-Length as RFC 9110 has it: digits only. httplib 0.11 reads "abc" as 0 and "-1" as the
-// largest length, then waits for a body that never comes.
-bool bad_content_length(const httplib::Request& request) {
-    if (!request.has_header("Content-Length")) return false;
-    const std::string value = request.get_header_value("Content-Length");
-    return value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos;
-}
-
 bool announces_body(const httplib::Request& request) {
-    return request.has_header("Transfer-Encoding") ||
-           (request.has_header("Content-Length") && request.get_header_value("Content-Length") != "0");
+    return request.has_header("Transfer-Encoding") || detail::declared_length(request).bytes > 0;
 }
 
 // Answers, from the headers alone, what no endpoint serves: an unknown path (404) or a method other
 // than GET and HEAD (405 with Allow). True when answered. httplib would otherwise first read a
-// POST's body, and wait out the read timeout for one that never comes (then answer 400).
+// POST's body, and wait for one that never comes.
 bool wrong_route(const httplib::Request& request, httplib::Response& response) {
     if (!known_path(request.path)) {
         response.status = 404;
@@ -68,13 +60,28 @@ bool wrong_route(const httplib::Request& request, httplib::Response& response) {
     return true;
 }
 
-void not_allowed(const httplib::Request& request, httplib::Response& response) { wrong_route(request, response); }
+// What httplib answers itself, before any handler: a request it could not read (400, 414) or a
+// method it does not know (501 here; httplib says 400). Plain text, as the endpoints' own refusals.
+httplib::Server::HandlerResponse refused_by_httplib(const httplib::Request& request, httplib::Response& response) {
+    if (!detail::BoundedServer::unread(request)) return httplib::Server::HandlerResponse::Unhandled;
+    if (detail::BoundedServer::unknown_method(request)) {
+        response.status = 501;
+        response.set_content("method not implemented\n", "text/plain");
+    } else {
+        response.set_content(response.status == 414   ? "request target too long\n"
+                             : response.status == 400 ? "bad request\n"
+                                                      : "request refused\n",
+                             "text/plain");
+    }
+    response.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+}
 
 }  // namespace
 
 struct EndpointServer::Impl {
     EndpointServerOptions options;
-    httplib::Server server;
+    detail::BoundedServer server;
     std::thread listener;
     std::uint16_t port = 0;
 };
@@ -96,16 +103,18 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     const std::size_t threads = impl.options.threads;
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_payload_max_length(impl.options.max_request_bytes);
+    // The whole request (line and headers: no body is read) within 2 s of its first byte.
     server.set_read_timeout(std::chrono::seconds(2));
     server.set_write_timeout(std::chrono::seconds(5));
     server.set_keep_alive_max_count(100);
-    // httplib bounds only the Content-Length bodies it reads (POST, PUT, ...): a GET's body and a
-    // chunked one are bounded here. No endpoint reads a body: a GET's, left unread, closes the
-    // connection after the answer (it must not be parsed as a next request). What no endpoint
-    // serves is answered here from the headers, so a POST without a body is not left waiting.
+    // Every request is answered from its headers: no endpoint reads a body. httplib reads the body
+    // of a POST, PUT, PATCH or DELETE before its handler (whatever its path), and discards a
+    // declared length above its limit before answering 413: a client declaring 99999999999 bytes
+    // and sending none held a thread until the read timeout. A body left unread closes the
+    // connection after the answer (it must not be parsed as a next request).
     const std::size_t max_bytes = impl.options.max_request_bytes;
     server.set_pre_routing_handler([max_bytes](const httplib::Request& request, httplib::Response& response) {
-        if (bad_content_length(request)) {
+        if (!detail::declared_length(request).valid) {
             response.status = 400;
             response.set_header("Connection", "close");
             response.set_content("bad Content-Length: expected a number of bytes\n", "text/plain");
@@ -115,31 +124,17 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
             detail::refuse_body_too_large(response);
             return httplib::Server::HandlerResponse::Handled;
         }
-        if (announces_body(request)) {
-            // Read by httplib (bounded), then answered by the routes below: a client still sending
-            // it would otherwise see the connection reset instead of the answer.
-            if (detail::body_read_by_httplib(request.method)) return httplib::Server::HandlerResponse::Unhandled;
-            response.set_header("Connection", "close");
-        }
+        if (announces_body(request)) response.set_header("Connection", "close");
         return wrong_route(request, response) ? httplib::Server::HandlerResponse::Handled
                                                : httplib::Server::HandlerResponse::Unhandled;
     });
-    // httplib's own 413 (a POST's body) gets the same text.
-    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
-        if (response.status != 413 || !response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        detail::refuse_body_too_large(response);
-        return httplib::Server::HandlerResponse::Handled;
-    }));
+    server.set_error_handler(httplib::Server::HandlerWithResponse(refused_by_httplib));
     server.Get("/metrics", [&impl](const httplib::Request&, httplib::Response& response) {
         serve(impl.options.metrics, kMetricsType, response);
     });
     server.Get("/health", [&impl](const httplib::Request&, httplib::Response& response) {
         serve(impl.options.health, kHealthType, response);
     });
-    server.Post(".*", not_allowed);
-    server.Put(".*", not_allowed);
-    server.Patch(".*", not_allowed);
-    server.Delete(".*", not_allowed);
 
     const detail::BoundPort bound = detail::bind_exclusive(server, listen);
     if (bound.port == 0) throw EndpointServerError("http: cannot listen on " + listen.to_string() + ": " + bound.error);

@@ -5,10 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "bounded_server.hpp"
+
 namespace failpipe::detail {
-bool body_read_by_httplib(const std::string& method) {
-    return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" || method == "PRI";
-}
 
 BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen) {
     server.set_socket_options([](socket_t sock) {
@@ -33,18 +32,9 @@ BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen) {
 }
 
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes) {
-    // A chunked body httplib would read whole, whatever its size, for any method.
     if (request.has_header("Transfer-Encoding")) return true;
-    // httplib bounds a Content-Length body itself, and reads (drains) a refused one so that the
-    // client gets its 413.
-    if (body_read_by_httplib(request.method)) return false;
-    if (!request.has_header("Content-Length")) return false;
-    std::size_t length = 0;
-    for (const char c : request.get_header_value("Content-Length")) {
-        if (c < '0' || c > '9' || length > max_bytes) return true;  // not a length, or already above
-        length = length * 10 + static_cast<std::size_t>(c - '0');
-    }
-    return length > max_bytes;
+    const DeclaredLength length = declared_length(request);
+    return length.valid && length.bytes > max_bytes;
 }
 
 void refuse_body_too_large(httplib::Response& response) {

@@ -23,18 +23,15 @@ struct BoundPort {
 /// port too and silently takes part of the connections; without it the second bind fails.
 BoundPort bind_exclusive(httplib::Server& server, const ListenAddress& listen);
 
-/// True for the methods whose body httplib 0.11 reads itself (POST, PUT, PATCH, DELETE), after the
-/// pre-routing handler, bounded by set_payload_max_length when it has a Content-Length.
-bool body_read_by_httplib(const std::string& method);
-
-/// True when `request` is chunked (any method: httplib 0.11 would read a chunked body whole), or a
-/// GET, HEAD, OPTIONS, ... announcing a body above `max_bytes`: httplib 0.11 applies
-/// set_payload_max_length only to the methods whose body it reads (false for those with a
-/// Content-Length), and leaves a GET's body unread on the connection. Call it from a pre-routing
-/// handler; refuse_body_too_large then answers.
+/// True when `request` is chunked (httplib 0.11 would read a chunked body whole, whatever its
+/// size), or declares a Content-Length above `max_bytes`, on any method. Call it from a pre-routing
+/// handler (refuse_body_too_large then answers): httplib's own limit (set_payload_max_length) reads
+/// and discards the declared length before its 413, so a client declaring 99999999999 bytes and
+/// sending none held a serving thread until the read timeout.
 bool body_too_large(const httplib::Request& request, std::size_t max_bytes);
 
-/// Answers 413 and closes the connection (the unread body must not be parsed as a next request).
+/// Answers 413 and closes the connection (the unread body must not be parsed as a next request;
+/// with BoundedServer the connection ends once the answer is written).
 void refuse_body_too_large(httplib::Response& response);
 
 }  // namespace failpipe::detail

@@ -12,6 +12,8 @@
 #   environment's FAILPIPE_REDIS_URL, which is otherwise unset. TTY (the path of script(1)) runs
 #   the last step on a pseudo-terminal. The words "&&" and "||" separate steps, as in a shell: a
 #   step followed by "&&" must exit 0, one followed by "||" may fail; the last step is checked.
+#   A step starting with run-worker runs WORKER (a real Worker: tests/cli/dead_letter_worker.cpp) instead
+#   of the failpipe binary.
 if(REDIS)
   if("$ENV{FAILPIPE_TEST_REDIS_URL}" STREQUAL "")
     message("skipped: FAILPIPE_TEST_REDIS_URL is not set (source scripts/redis-test-server.sh)")
@@ -57,7 +59,13 @@ endif()
 set(step "")
 foreach(word IN LISTS ARGS)
   if(word STREQUAL "&&" OR word STREQUAL "||")
-    execute_process(COMMAND "${EXE}" ${step} WORKING_DIRECTORY "${WORKDIR}"
+    set(program "${EXE}")
+    list(GET step 0 first)
+    if(first STREQUAL "run-worker")
+      set(program "${WORKER}")
+      list(REMOVE_AT step 0)
+    endif()
+    execute_process(COMMAND "${program}" ${step} WORKING_DIRECTORY "${WORKDIR}"
                     RESULT_VARIABLE step_status OUTPUT_VARIABLE step_out ERROR_VARIABLE step_err)
     if(word STREQUAL "&&" AND NOT step_status STREQUAL "0")
       string(REPLACE ";" " " shown "${step}")

@@ -20,12 +20,12 @@ def main() -> int:
     problems = []
     must_pass = [p for p in sorted(config_dir.glob("*.json")) if p.name != "schema.json"]
     must_pass += [fixtures / "drop.json", fixtures / "rethrow.json", fixtures / "breakers.json",
-                  fixtures / "key-layout-groups.json", fixtures / "key-layout-plain.json"]
+                  fixtures / "key-layout-groups.json", fixtures / "key-layout-plain.json", fixtures / "dead-suffix.json"]
     for path in must_pass:
         for error in validator.iter_errors(json.loads(path.read_text())):
             problems.append(f"{path}: /{'/'.join(map(str, error.absolute_path))}: {error.message}")
     # The limits of docs/config.md that a schema can say are in it too.
-    for name in ["bad-config.json", "huge-numbers.json", "key-layout-bad.json"]:
+    for name in ["bad-config.json", "huge-numbers.json", "key-layout-bad.json", "empty-id.json"]:
         if not list(validator.iter_errors(json.loads((fixtures / name).read_text()))):
             problems.append(f"{fixtures / name}: accepted by the schema")
 

@@ -9,12 +9,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 #include <httplib.h>
 
 #include "failpipe/failpipe.hpp"
 #include "../eventually.hpp"
 #include "../raw_http.hpp"
+#include "health_probe_support.hpp"
 #include "failpipe/http/endpoint_server.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metrics.hpp"
@@ -330,4 +334,103 @@ TEST_CASE("endpoint server: a bad or absurd Content-Length is 400, a chunked bod
     CHECK(get_body.body.find("failpipe_messages_total 3") != std::string::npos);
     auto client = client_of(server);
     CHECK(client.Get("/metrics")->status == 200);
+}
+
+namespace {
+
+using failpipe::test::RawConnection;
+
+constexpr const char* kHealthy = R"({"status":"healthy"})";
+
+}  // namespace
+
+TEST_CASE("endpoint server: 12 connections declaring a 99999999999-byte body and never sending it are 413 at once and closed - /health answers meanwhile") {
+    EndpointServer server(on_any_port());  // 4 threads
+    const auto port = server.address().port;
+    REQUIRE(send_raw(port, request_line("GET", "/health")).status() == 200);  // the pool's threads run
+    const std::size_t threads = failpipe::test::threads_of_this_process();
+    // Before: a POST, PUT, PATCH or DELETE held its thread while httplib waited for the body (2 s),
+    // and every refused one held it for the keep-alive timeout (5 s) afterwards.
+    const std::vector<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    std::vector<std::unique_ptr<RawConnection>> hostile;
+    for (std::size_t i = 0; i < 12; ++i) {
+        hostile.push_back(std::make_unique<RawConnection>(port));
+        hostile.back()->send(request_line(methods[i % methods.size()], i % 2 == 0 ? "/health" : "/metrics",
+                                          "Content-Type: text/plain\r\nContent-Length: 99999999999\r\n"));
+    }
+    const RawReply health = send_raw(port, request_line("GET", "/health"));
+    CHECK(health.status() == 200);
+    CHECK(health.body == kHealthy);
+    CHECK(health.seconds < 1.5);
+    for (std::size_t i = 0; i < hostile.size(); ++i) {
+        CAPTURE(methods[i % methods.size()]);
+        const RawReply reply = hostile[i]->read_reply();
+        CHECK(reply.status() == 413);
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "request body too large\n");
+        CHECK(hostile[i]->closed_by_server(1.0));  // its thread is free: nothing waits for the body
+    }
+    CHECK(send_raw(port, request_line("GET", "/metrics")).status() == 200);
+    CHECK(failpipe::test::threads_of_this_process() == threads);
+}
+
+TEST_CASE("endpoint server: a body declared within max_request_bytes and never sent is not waited for - answered from the headers, then closed") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    std::vector<std::unique_ptr<RawConnection>> silent;
+    for (const std::string method : {"POST", "PUT", "DELETE", "GET", "POST", "PUT", "DELETE", "GET"}) {
+        silent.push_back(std::make_unique<RawConnection>(port));
+        silent.back()->send(request_line(method, "/health", "Content-Length: 100\r\n"));
+    }
+    const RawReply health = send_raw(port, request_line("GET", "/health"));
+    CHECK(health.status() == 200);
+    CHECK(health.seconds < 1.5);  // not after the 2 s read timeout of the 4 threads' bodies
+    for (auto& connection : silent) {
+        const RawReply reply = connection->read_reply();
+        CHECK((reply.status() == 405 || reply.status() == 200));
+        CHECK(reply.has("Connection: close"));
+        CHECK(connection->closed_by_server(1.0));
+    }
+}
+
+TEST_CASE("endpoint server: an unknown method is 501 and closed, DELETE or PUT on /metrics and /health 405 with Allow, other paths 404 - GET works after") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    // cpp-httplib answered these a bare 400, then read their headers as further requests.
+    for (const std::string line : {"BREW /health", "BREW /nowhere", "get /metrics", "PROPFIND /metrics"}) {
+        CAPTURE(line);
+        RawConnection connection(port);
+        connection.send(line + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n");
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 501);
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "method not implemented\n");
+        CHECK(connection.closed_by_server(1.0));  // one answer, the headers not read as requests
+    }
+    const RawReply garbled = send_raw(port, "GET/health HTTP/1.1\r\n\r\n");
+    CHECK(garbled.status() == 400);
+    CHECK(garbled.body == "bad request\n");
+    for (const std::string method : {"DELETE", "PUT", "TRACE", "OPTIONS"}) {
+        for (const std::string path : {"/metrics", "/health"}) {
+            CAPTURE(method + " " + path);
+            const RawReply reply = send_raw(port, request_line(method, path));
+            CHECK(reply.status() == 405);
+            CHECK(reply.has("Allow: GET, HEAD"));
+            CHECK(reply.body == "method not allowed\n");
+        }
+    }
+    for (const std::string method : {"DELETE", "PUT", "GET"}) {
+        CAPTURE(method);
+        const RawReply reply = send_raw(port, request_line(method, "/nowhere"));
+        CHECK(reply.status() == 404);
+        CHECK(reply.body == "not found\n");
+    }
+    // A 405 without a body keeps its connection: the next request on it is served.
+    RawConnection kept(port);
+    kept.send(request_line("PUT", "/health"));
+    CHECK(kept.read_reply().status() == 405);
+    kept.send(request_line("GET", "/health"));
+    const RawReply after = kept.read_reply();
+    CHECK(after.status() == 200);
+    CHECK(after.body == kHealthy);
 }

@@ -5,6 +5,7 @@
 // three per message.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 #include <vector>
@@ -216,4 +217,55 @@ TEST_CASE("a batch whose connection breaks after its first call was answered sen
     CHECK(proxy.lost());
     for (const auto& outcome : outcomes) CHECK_FALSE(outcome);  // the second call, sent again, answers done
     CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("plain acknowledgements between retries in one batch are acknowledged together, and each still answers for itself") {
+    rt::RedisServer server;
+    RedisAdapter adapter(plain_options(server.url()));
+    push_jobs(adapter, "in", 30);
+    auto held = adapter.reserve({"in"}, 30, 0ms);
+    REQUIRE(held.size() == 30);
+    acknowledge(adapter, {&held[2]});  // settled already: stale in the batch below
+    const std::vector<std::size_t> retried = {4, 11, 19};
+    std::vector<Settlement> settlements(held.size());
+    for (std::size_t i : retried) settlements[i].pushes.push_back({"in", held[i].message, failpipe::Seconds{0.0}});
+    std::vector<RedisAdapter::SettleItem> items;
+    for (std::size_t i = 0; i < held.size(); ++i) items.push_back({&held[i], &settlements[i]});
+    const auto xack = calls_of(adapter, "xack");
+    const auto outcomes = adapter.settle_batch(items);
+    REQUIRE(outcomes.size() == held.size());
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        INFO("delivery " << i);
+        if (i == 2) {
+            CHECK(is_stale(outcomes[i]));
+            continue;
+        }
+        CHECK_FALSE(outcomes[i]);
+        const bool again = std::find(retried.begin(), retried.end(), i) != retried.end();
+        CHECK(adapter.status(held[i].message.id).state == (again ? MessageState::ready : MessageState::not_found));
+    }
+    // The 26 plain ones in one XACK wherever they stand, one for each retry: 4, not 4 runs + 3.
+    CHECK(calls_of(adapter, "xack") - xack == 4);
+    CHECK(adapter.depth("in").ready == 3);
+    CHECK(adapter.depth("in").reserved == 0);
+}
+
+TEST_CASE("a plain acknowledgement whose message id is also pushed in the same batch keeps its turn") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "in", 4);
+    auto held = adapter.reserve({"in"}, 4, 0ms);
+    REQUIRE(held.size() == 4);
+    // Delivery 0 sends delivery 3's message again; delivery 3 is acknowledged after it: the index
+    // must end pointing at the new entry, as if each ran in its turn.
+    std::vector<Settlement> settlements(4);
+    settlements[0].pushes.push_back({"in", held[3].message, failpipe::Seconds{0.0}});
+    std::vector<RedisAdapter::SettleItem> items;
+    for (std::size_t i = 0; i < 4; ++i) items.push_back({&held[i], &settlements[i]});
+    for (const auto& outcome : adapter.settle_batch(items)) CHECK_FALSE(outcome);
+    CHECK(adapter.status(held[3].message.id).state == MessageState::ready);
+    CHECK(adapter.status(held[1].message.id).state == MessageState::not_found);
+    CHECK(adapter.depth("in").ready == 1);
+    auto again = adapter.reserve({"in"}, 4, 0ms);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].message.id == held[3].message.id);
 }

@@ -201,11 +201,13 @@ inline bool cluster_ok(std::chrono::milliseconds bound = 30s) {
         bound);
 }
 
-/// A one-node Redis Cluster of the test's own (cluster-require-full-coverage no, so a slot can be
-/// left uncovered while the others work), on a free port; killed by its PID when the guard ends.
+/// A Redis Cluster node of the test's own (cluster-require-full-coverage no, so a slot can be left
+/// uncovered while the others work), on a free port; killed by its PID when the guard ends. Alone it
+/// is a one-node cluster; several can be joined with CLUSTER MEET.
 class ScratchClusterNode {
 public:
-    explicit ScratchClusterNode() : dir_(make_dir()) {
+    /// @p extra: more redis-server arguments (e.g. `--cluster-node-timeout 1000`).
+    explicit ScratchClusterNode(std::vector<std::string> extra = {}) : extra_(std::move(extra)), dir_(make_dir()) {
         for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
             port_ = redis_test::free_port();
             if (port_ > 55000) continue;  // the cluster bus listens on port + 10000
@@ -225,6 +227,7 @@ public:
         std::filesystem::remove_all(dir_, ignored);
     }
     int port() const noexcept { return port_; }
+    pid_t pid() const noexcept { return pid_; }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
 private:
@@ -240,6 +243,7 @@ private:
                                          "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
                                          "--cluster-require-full-coverage", "no", "--save", "", "--appendonly", "no",
                                          "--daemonize", "no", "--logfile", dir + "/redis.log"};
+        args.insert(args.end(), extra_.begin(), extra_.end());
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
@@ -260,6 +264,7 @@ private:
         ::waitpid(pid, &status, 0);
     }
 
+    std::vector<std::string> extra_;
     std::filesystem::path dir_;
     int port_ = 0;
     pid_t pid_ = -1;

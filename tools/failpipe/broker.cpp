@@ -12,8 +12,9 @@ std::vector<OptionSpec> broker_options() {
                              std::string(kDefaultRedisUrl) + ")"},
         {"prefix", "P", "the key prefix the workers use (default " + RedisAdapter::Options{}.key_prefix + ")"},
         {"config", "FILE",
-         "the workers' config: with \"keyLayout\": \"groups\" there (or ?keyLayout=groups in the URL), keys are "
-         "read and written under each shard group's {prefix:group}, as the workers do"},
+         "the workers' config: its deadLetterSuffix names the dead-letter channels (default :dlq); with "
+         "\"keyLayout\": \"groups\" there (or ?keyLayout=groups in the URL), keys are read and written under each "
+         "shard group's {prefix:group}, as the workers do"},
     };
 }
 
@@ -80,14 +81,40 @@ std::unique_ptr<RedisAdapter> make_broker(const RedisAdapter::Options& options) 
     }
 }
 
-std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
-    std::unique_ptr<RedisAdapter> adapter = make_broker(redis_options(args));
+namespace {
+
+std::unique_ptr<RedisAdapter> connect_with_config(const ParsedArgs& args, const Config* config) {
+    std::unique_ptr<RedisAdapter> adapter = make_broker(redis_options(args, config));
     try {
         adapter->ping();
     } catch (const ConnectionError& e) {
         throw BrokerUnreachable("cannot reach the broker at " + adapter->options().url + ": " + e.what());
     }
     return adapter;
+}
+
+}  // namespace
+
+std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args) {
+    const std::optional<Config> config = broker_config(args);
+    return connect_with_config(args, config ? &*config : nullptr);
+}
+
+std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args, const Deployment& deployment) {
+    return connect_with_config(args, deployment.config_or_null());
+}
+
+Deployment deployment_of(const ParsedArgs& args) {
+    Deployment deployment;
+    deployment.config = broker_config(args);
+    if (!deployment.config) return deployment;
+    deployment.suffixes.dead_letter = deployment.config->dispatcher.dead_letter_suffix;
+    if (deployment.suffixes.dead_letter == deployment.suffixes.parked)
+        throw UsageError("--config " + quote(*args.value("config")) + " names deadLetterSuffix " +
+                         quote(deployment.suffixes.dead_letter) +
+                         ", the suffix of parked channels: dead letters and parked messages could not be told apart; "
+                         "nothing was read or written");
+    return deployment;
 }
 
 std::string_view to_string(ChannelKind kind) {
@@ -99,19 +126,25 @@ std::string_view to_string(ChannelKind kind) {
     return "channel";
 }
 
-ChannelKind channel_kind(std::string_view name) {
-    if (name.size() > kDeadLetterSuffix.size() && name.ends_with(kDeadLetterSuffix)) return ChannelKind::dead_letter;
-    if (name.size() > kParkedSuffix.size() && name.ends_with(kParkedSuffix)) return ChannelKind::parked;
+ChannelKind ChannelSuffixes::kind(std::string_view name) const {
+    auto ends_in = [&](const std::string& suffix) { return name.size() > suffix.size() && name.ends_with(suffix); };
+    const bool dead = ends_in(dead_letter);
+    const bool park = ends_in(parked);
+    if (dead && park) return dead_letter.size() > parked.size() ? ChannelKind::dead_letter : ChannelKind::parked;
+    if (dead) return ChannelKind::dead_letter;
+    if (park) return ChannelKind::parked;
     return ChannelKind::channel;
 }
 
-std::string base_channel(std::string_view name) {
-    switch (channel_kind(name)) {
-        case ChannelKind::dead_letter: name.remove_suffix(kDeadLetterSuffix.size()); break;
-        case ChannelKind::parked: name.remove_suffix(kParkedSuffix.size()); break;
+std::string ChannelSuffixes::base(std::string_view name) const {
+    switch (kind(name)) {
+        case ChannelKind::dead_letter: name.remove_suffix(dead_letter.size()); break;
+        case ChannelKind::parked: name.remove_suffix(parked.size()); break;
         case ChannelKind::channel: break;
     }
     return std::string(name);
 }
+
+std::string ChannelSuffixes::dead_letters_of(std::string_view channel) const { return std::string(channel) + dead_letter; }
 
 }  // namespace failpipe::cli

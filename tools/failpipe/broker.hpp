@@ -1,6 +1,7 @@
 /// @file broker.hpp
 /// @brief What every broker command shares: `--redis URL`, `--prefix P` and `--config FILE` (the
-/// key layout), the connection, and the kinds of channels (plain, dead-letter `:dlq`, parked `:parked`).
+/// key layout and the dead-letter suffix), the connection, and the kinds of channels (plain,
+/// dead-letter `C` + deadLetterSuffix, parked `C:parked`).
 #pragma once
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "failpipe/channel_stats.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
 
@@ -55,13 +57,37 @@ enum class ChannelKind { channel, dead_letter, parked };
 /// @brief `channel`, `dead-letter` or `parked`.
 std::string_view to_string(ChannelKind kind);
 
-/// @brief The kind of @p name: `:dlq` marks dead letters, `:parked` parked messages.
-ChannelKind channel_kind(std::string_view name);
+/// @brief How the workers name a channel C's dead-letter channel (C + the config's deadLetterSuffix,
+/// `:dlq` by default) and its parked channel (C + `:parked`, which no config changes).
+struct ChannelSuffixes {
+    std::string dead_letter = ":dlq";
+    std::string parked = ":parked";
 
-/// @brief @p name without its `:dlq` or `:parked` suffix.
-std::string base_channel(std::string_view name);
+    /// @brief The kind of @p name by its suffix. A name that is only a suffix is a channel of its
+    /// own; when both suffixes end it (one ends the other), the longer one tells.
+    ChannelKind kind(std::string_view name) const;
+    /// @brief @p name without its dead-letter or parked suffix.
+    std::string base(std::string_view name) const;
+    /// @brief The dead-letter channel of @p channel: @p channel + the dead-letter suffix.
+    std::string dead_letters_of(std::string_view channel) const;
+    /// @brief The same suffixes, for failpipe/channel_stats.hpp.
+    ChannelStatsOptions stats_options() const { return {dead_letter, parked}; }
+};
 
-inline constexpr std::string_view kDeadLetterSuffix = ":dlq";
-inline constexpr std::string_view kParkedSuffix = ":parked";
+/// @brief What `--config FILE` tells a broker command: the config (none without --config) and the
+/// suffixes its workers name dead-letter and parked channels with.
+struct Deployment {
+    std::optional<Config> config;
+    ChannelSuffixes suffixes;
+    const Config* config_or_null() const { return config ? &*config : nullptr; }
+};
+
+/// @brief The deployment of `--config` (the default suffixes without it). Throws UsageError as
+/// broker_config does, and for a deadLetterSuffix that is the parked suffix (dead letters and parked
+/// messages could not be told apart).
+Deployment deployment_of(const ParsedArgs& args);
+
+/// @brief connect_broker, in the key layout of @p deployment's config.
+std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args, const Deployment& deployment);
 
 }  // namespace failpipe::cli

@@ -16,18 +16,18 @@ struct ChannelRow {
     ChannelDepth depth;  // `dead` filled for plain channels only
 };
 
-std::vector<ChannelRow> inventory(RedisAdapter& broker) {
+std::vector<ChannelRow> inventory(RedisAdapter& broker, const ChannelSuffixes& suffixes) {
     std::vector<ChannelRow> rows;
     for (const auto& name : broker.channels()) {
-        const ChannelKind kind = channel_kind(name);
+        const ChannelKind kind = suffixes.kind(name);
         rows.push_back({name, kind,
-                        kind == ChannelKind::channel ? broker.depth_with_dead_letters(name, std::string(kDeadLetterSuffix))
+                        kind == ChannelKind::channel ? broker.depth_with_dead_letters(name, suffixes.dead_letter)
                                                      : broker.depth(name)});
     }
     return rows;
 }
 
-void print_json(std::ostream& out, const std::vector<ChannelRow>& rows) {
+void print_json(std::ostream& out, const std::vector<ChannelRow>& rows, const ChannelSuffixes& suffixes) {
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (const auto& r : rows) {
         const bool plain = r.kind == ChannelKind::channel;
@@ -37,7 +37,7 @@ void print_json(std::ostream& out, const std::vector<ChannelRow>& rows) {
         item["ready"] = r.depth.ready;
         item["delayed"] = r.depth.delayed;
         item["reserved"] = r.depth.reserved;
-        item["deadLetterChannel"] = plain ? nlohmann::ordered_json(r.name + std::string(kDeadLetterSuffix)) : nullptr;
+        item["deadLetterChannel"] = plain ? nlohmann::ordered_json(suffixes.dead_letters_of(r.name)) : nullptr;
         item["dead"] = plain ? nlohmann::ordered_json(r.depth.dead) : nullptr;
         list.push_back(std::move(item));
     }
@@ -46,7 +46,7 @@ void print_json(std::ostream& out, const std::vector<ChannelRow>& rows) {
     out << doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
-void print_text(std::ostream& out, const std::vector<ChannelRow>& rows) {
+void print_text(std::ostream& out, const std::vector<ChannelRow>& rows, const ChannelSuffixes& suffixes) {
     if (rows.empty()) {
         out << "no channels\n";
         return;
@@ -57,7 +57,7 @@ void print_text(std::ostream& out, const std::vector<ChannelRow>& rows) {
                     const bool plain = r.kind == ChannelKind::channel;
                     return {shorten(r.name), std::string(to_string(r.kind)), std::to_string(r.depth.ready),
                             std::to_string(r.depth.delayed), std::to_string(r.depth.reserved),
-                            plain ? shorten(r.name + std::string(kDeadLetterSuffix)) : "-",
+                            plain ? shorten(suffixes.dead_letters_of(r.name)) : "-",
                             plain ? std::to_string(r.depth.dead) : "-"};
                 },
                 {2, 3, 4, 6});
@@ -65,12 +65,13 @@ void print_text(std::ostream& out, const std::vector<ChannelRow>& rows) {
 
 int run_channels(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"table", "json"}, "table");
-    auto broker = connect_broker(inv.args);
-    const auto rows = inventory(*broker);
+    const Deployment deployment = deployment_of(inv.args);
+    auto broker = connect_broker(inv.args, deployment);
+    const auto rows = inventory(*broker, deployment.suffixes);
     if (format == "json") {
-        print_json(inv.out, rows);
+        print_json(inv.out, rows, deployment.suffixes);
     } else {
-        print_text(inv.out, rows);
+        print_text(inv.out, rows, deployment.suffixes);
     }
     return kExitOk;
 }
@@ -83,8 +84,9 @@ Command channels_command() {
     c.summary = "List the broker's channels with their depths and dead letters";
     c.description =
         "Lists every channel that holds or has held a message, once each, with its kind: channel,\n"
-        "dead-letter (name ending in :dlq) or parked (name ending in :parked). For a channel: how many\n"
-        "messages are ready, delayed and reserved, its dead-letter channel and how many wait there.\n"
+        "dead-letter (name ending in the deadLetterSuffix of --config, default :dlq) or parked (name\n"
+        "ending in :parked). For a channel: how many messages are ready, delayed and reserved, its\n"
+        "dead-letter channel and how many wait there.\n"
         "The JSON form is described in docs/cli.md.";
     c.options = {{"format", "F", "table or json (default table)"}};
     for (auto& o : broker_options()) c.options.push_back(std::move(o));

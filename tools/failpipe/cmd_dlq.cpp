@@ -25,7 +25,10 @@ namespace {
 constexpr std::size_t kShownIds = 50;
 
 std::vector<OptionSpec> filter_options() {
-    return {{"channel", "C", "the channel whose dead letters (C:dlq) are meant; C:dlq or C:parked as they are", true},
+    return {{"channel", "C",
+             "the channel whose dead letters are meant (in C:dlq, or C + the deadLetterSuffix of --config); a "
+             "dead-letter or parked channel's own name as it is",
+             true},
             {"error-type", "T", "only this error type (exactly)"},
             {"reason", "R", "only this reason: failure, poison, max-deliveries, pipeline-error, settle-error, expired"},
             {"class", "K", "only this error class: transient, permanent, unknown"},
@@ -53,11 +56,12 @@ DeadLetterFilter filter_of(const ParsedArgs& args) {
 }
 
 // A bad filter or option is a usage error before the broker is contacted: the same call is made
-// first on an empty in-memory adapter, which checks every argument and changes nothing.
+// first on an empty in-memory adapter, which checks every argument and changes nothing (with the
+// deployment's suffixes: `--to orders:dead` is a dead-letter channel where the suffix is ":dead").
 template <class Call>
-void check_arguments(Call&& call) {
+void check_arguments(const DeadLetters::Options& options, Call&& call) {
     try {
-        call(DeadLetters(std::make_shared<InMemoryAdapter>()));
+        call(DeadLetters(std::make_shared<InMemoryAdapter>(), options));
     } catch (const InvalidArgumentError& e) {
         throw UsageError(e.what());
     }
@@ -99,27 +103,34 @@ std::string dump(const nlohmann::ordered_json& doc, int indent = -1) {
     return doc.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+// What --config says, read before the broker is contacted (a bad config is a usage error): the
+// suffixes the workers name dead-letter and parked channels with, and, for a replay, the channels
+// the config names (trusted as origins, besides those the broker lists).
+struct Setup {
+    Deployment deployment;
+    DeadLetters::Options options;
+    explicit Setup(const ParsedArgs& args) : deployment(deployment_of(args)) {
+        options.dead_letter_suffix = deployment.suffixes.dead_letter;
+        options.parked_suffix = deployment.suffixes.parked;
+        if (const Config* config = deployment.config_or_null())
+            options.known_channels = configured_channels(config->dispatcher, config->worker.channels);
+    }
+};
+
 struct Session {
     std::shared_ptr<RedisAdapter> broker;
     DeadLetters letters;
-    explicit Session(const ParsedArgs& args, DeadLetters::Options options = {})
-        : broker(connect_broker(args)), letters(broker, std::move(options)) {}
+    Session(const ParsedArgs& args, const Setup& setup)
+        : broker(connect_broker(args, setup.deployment)), letters(broker, setup.options) {}
 };
-
-// A replay trusts the origins the broker lists and, with --config, the channels the config names.
-DeadLetters::Options replay_letters_options(const ParsedArgs& args) {
-    DeadLetters::Options options;
-    if (const auto config = broker_config(args))
-        options.known_channels = configured_channels(config->dispatcher, config->worker.channels);
-    return options;
-}
 
 int run_list(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"table", "json"}, "table");
     const DeadLetterFilter filter = filter_of(inv.args);
     const std::size_t limit = limit_of(inv.args, static_cast<long long>(DeadLetters::kMaxListLimit), 50);
-    check_arguments([&](const DeadLetters& d) { d.list(filter, 0, limit); });
-    Session s(inv.args);
+    const Setup setup(inv.args);
+    check_arguments(setup.options, [&](const DeadLetters& d) { d.list(filter, 0, limit); });
+    Session s(inv.args, setup);
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "list")) return kExitFailed;
     const DeadLetterPage page = s.letters.list(filter, 0, limit);
     if (format == "json") {
@@ -151,12 +162,12 @@ int run_list(const Invocation& inv) {
 }
 
 // Without --channel: the dead-letter (or parked) channel the broker says holds @p id.
-std::string dead_letter_channel_of(AdapterInterface& broker, const std::string& id) {
+std::string dead_letter_channel_of(AdapterInterface& broker, const std::string& id, const ChannelSuffixes& suffixes) {
     const MessageStatus status = broker.status(id);
     if (status.state == MessageState::not_found) {
         throw DeadLetterNotFoundError("no message with id " + shorten(id) + " (unknown id, or handled and forgotten)");
     }
-    if (!status.channel.ends_with(":dlq") && !status.channel.ends_with(":parked")) {
+    if (suffixes.kind(status.channel) == ChannelKind::channel) {
         throw DeadLetterNotFoundError("message " + shorten(id) + " is not a dead letter: it is " +
                                       std::string(to_string(status.state)) + " in " + shorten(status.channel));
     }
@@ -169,8 +180,10 @@ int run_show(const Invocation& inv) {
     const std::optional<std::string> given = inv.args.value("channel");
     if (given && given->empty()) throw UsageError("--channel expects a channel name, found \"\"");
     if (id.empty()) throw UsageError("ID is empty");
-    Session s(inv.args);
-    const DeadLetter d = s.letters.show(given ? *given : dead_letter_channel_of(*s.broker, id), id);
+    const Setup setup(inv.args);
+    Session s(inv.args, setup);
+    const DeadLetter d =
+        s.letters.show(given ? *given : dead_letter_channel_of(*s.broker, id, setup.deployment.suffixes), id);
     const nlohmann::json& metadata = d.message.metadata;
     if (format == "json") {
         nlohmann::ordered_json doc = letter_json(d);
@@ -219,8 +232,9 @@ int run_show(const Invocation& inv) {
 int run_groups(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"table", "json"}, "table");
     const DeadLetterFilter filter = filter_of(inv.args);
-    check_arguments([&](const DeadLetters& d) { d.groups(filter); });
-    Session s(inv.args);
+    const Setup setup(inv.args);
+    check_arguments(setup.options, [&](const DeadLetters& d) { d.groups(filter); });
+    Session s(inv.args, setup);
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "groups")) return kExitFailed;
     const auto groups = s.letters.groups(filter);
     if (format == "json") {
@@ -325,8 +339,9 @@ int run_replay(const Invocation& inv) {
         options.max_replays = static_cast<std::size_t>(inv.args.integer("max-replays", 0, 1'000'000, 5));
     options.dry_run = inv.args.has("dry-run");
     options.keep_attempts = inv.args.has("keep-attempts");
-    check_arguments([&](const DeadLetters& d) { d.replay(filter, options); });
-    Session s(inv.args, replay_letters_options(inv.args));
+    const Setup setup(inv.args);
+    check_arguments(setup.options, [&](const DeadLetters& d) { d.replay(filter, options); });
+    Session s(inv.args, setup);
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "replay")) return kExitFailed;
     ProgressLine progress{inv, "replayed"};
     if (!options.dry_run) options.progress = std::ref(progress);
@@ -355,8 +370,9 @@ int run_purge(const Invocation& inv) {
         options.older_than = Seconds{parse_duration(*inv.args.value("older-than"), "--older-than")};
     if (inv.args.has("limit")) options.limit = limit_of(inv.args, 1'000'000'000, 1);
     options.dry_run = !inv.args.has("yes");
-    check_arguments([&](const DeadLetters& d) { d.purge(filter, options); });
-    Session s(inv.args);
+    const Setup setup(inv.args);
+    check_arguments(setup.options, [&](const DeadLetters& d) { d.purge(filter, options); });
+    Session s(inv.args, setup);
     if (!known_channel(inv, *s.broker, s.letters, filter.channel, "purge")) return kExitFailed;
     ProgressLine progress{inv, "deleted"};
     if (!options.dry_run) options.progress = std::ref(progress);
@@ -382,8 +398,9 @@ Command dlq_list_command() {
     c.words = {"dlq", "list"};
     c.summary = "List the dead letters of a channel, with filters";
     c.description =
-        "Lists the dead letters of C (read from C:dlq), oldest first: id, time, reason, error class, type\n"
-        "and message. Filters combine (all must match). The JSON form is described in docs/cli.md.";
+        "Lists the dead letters of C (read from C:dlq, or C + the deadLetterSuffix of --config), oldest\n"
+        "first: id, time, reason, error class, type and message. Filters combine (all must match). The JSON\n"
+        "form is described in docs/cli.md.";
     c.options = filter_options();
     c.options.push_back({"limit", "N", "at most N (1 to 10000, default 50)"});
     c.options.push_back({"format", "F", "table or json (default table)"});
@@ -398,8 +415,9 @@ Command dlq_show_command() {
     Command c;
     c.words = {"dlq", "show"};
     c.summary = "Show one dead letter: its failure record, history, data and metadata";
-    c.description = "Prints the dead letter ID of C (in C:dlq, or C:parked when named so); without --channel, the\n"
-        "dead-letter or parked channel that holds ID. An unknown id is an error (exit 1).";
+    c.description = "Prints the dead letter ID of C (in C:dlq, or C + the deadLetterSuffix of --config; C:parked\n"
+        "when named so); without --channel, the dead-letter or parked channel that holds ID. An unknown id is\n"
+        "an error (exit 1).";
     c.positionals = {{"ID", "the message id"}};
     c.options = with_broker({{"channel", "C", "the channel whose dead letter it is (default: where the broker says it is)"},
                              {"format", "F", "text or json (default text)"}});
@@ -437,7 +455,7 @@ Command dlq_replay_command() {
         "--to names the channel. A replay interrupted half-way loses and duplicates nothing: run it again\n"
         "to finish.";
     c.options = filter_options();
-    c.options.push_back({"to", "CHANNEL", "replay into this channel (not a :dlq or :parked one)"});
+    c.options.push_back({"to", "CHANNEL", "replay into this channel (not a dead-letter or parked one)"});
     c.options.push_back({"limit", "N", "at most N messages"});
     c.options.push_back({"rate", "N", "at most N messages per second"});
     c.options.push_back({"max-replays", "N", "park a message already replayed N times (default 5)"});

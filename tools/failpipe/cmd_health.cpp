@@ -78,7 +78,10 @@ int run_health(const Invocation& inv) {
     const auto state_path = inv.args.value("state");
     const std::optional<HealthReport> previous = state_path ? read_state(*state_path) : std::nullopt;
 
-    RedisAdapter::Options adapter_options = redis_options(inv.args);
+    // The dead-letter channels are those the workers of --config write to (C + its deadLetterSuffix).
+    const Deployment deployment = deployment_of(inv.args);
+    options.dead_letter_suffix = deployment.suffixes.dead_letter;
+    RedisAdapter::Options adapter_options = redis_options(inv.args, deployment.config_or_null());
     // The adapter gives up when the probe does, so its thread does not outlive the command.
     adapter_options.connect_timeout = options.timeout;
     adapter_options.command_timeout = options.timeout;

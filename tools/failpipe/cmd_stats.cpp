@@ -61,12 +61,13 @@ int run_stats(const Invocation& inv) {
     const std::string format = inv.args.choice("format", {"text", "json", "prometheus"}, "text");
     const auto wanted = inv.args.value("channel");
     if (wanted && wanted->empty()) throw UsageError("--channel expects a channel name, found \"\"");
-    auto broker = connect_broker(inv.args);
-    const ChannelStatsOptions suffixes{std::string(kDeadLetterSuffix), std::string(kParkedSuffix)};
+    const Deployment deployment = deployment_of(inv.args);
+    auto broker = connect_broker(inv.args, deployment);
+    const ChannelStatsOptions suffixes = deployment.suffixes.stats_options();
     const auto bases = base_channels(broker->channels(), suffixes);
     std::vector<std::string> chosen = bases;
     if (wanted) {
-        const std::string channel = base_channel(*wanted);
+        const std::string channel = deployment.suffixes.base(*wanted);
         if (std::find(bases.begin(), bases.end(), channel) == bases.end()) {
             std::string message = "no channel " + quote(channel) + " under prefix " +
                                   quote(broker->options().key_prefix);
@@ -96,8 +97,9 @@ Command stats_command() {
     c.summary = "Count the messages of each channel: ready, delayed, reserved, dead, parked, evicted";
     c.description =
         "For each channel (or only --channel C): messages ready, delayed (due later) and reserved (held\n"
-        "by a worker), dead letters waiting in C:dlq, parked messages waiting in C:parked, and how many dead letters\n"
-        "retention (deadLetters.maxCount / maxAge) evicted from C:dlq, ever.\n"
+        "by a worker), dead letters waiting in C:dlq (C + the deadLetterSuffix of --config, default :dlq),\n"
+        "parked messages waiting in C:parked, and how many dead letters retention (deadLetters.maxCount /\n"
+        "maxAge) evicted from the dead-letter channel, ever.\n"
         "A channel that never held a message is an error (exit 1). The JSON form is described in docs/cli.md;\n"
         "--format prometheus prints the same counts as Prometheus gauges (text format 0.0.4, docs/metrics.md),\n"
         "for a node-exporter textfile or a cron job.";

@@ -60,9 +60,14 @@ local function settle(op)
   -- nothing, so its redelivery cannot duplicate pushes.
   check_pushes(op.pushes)
   if #op.outbox > 0 then check_outbox(op.outbox) end
-  for _, p in ipairs(op.pushes) do push(p) end
+  local own = false
+  for _, p in ipairs(op.pushes) do
+    push(p)
+    own = own or p.id == op.id
+  end
   for _, o in ipairs(op.outbox) do outbox_add(o) end
-  forget(ch, sid, op.id)
+  -- A push of the message itself (a retry) has just pointed the index at its new entry.
+  if not own then forget(ch, sid, op.id) end
   call('XACK', s, G, sid)
   return 1
 end
@@ -117,21 +122,51 @@ local function plain(op)
   local ms, seq = string.match(op.sid, '^(%d+)%-(%d+)$')
   return ms ~= nil and canonical(ms) and canonical(seq)
 end
--- The plain settles from @ops[@first] on: one channel, one after the other, no stream id twice.
-local function plain_run(ops, first)
-  local run, seen = {}, {}
-  local ch = ops[first].channel
-  for k = first, #ops do
-    local op = ops[k]
-    if not plain(op) or op.channel ~= ch or seen[op.sid] then break end
-    seen[op.sid] = true
-    run[#run + 1] = op
+-- How often each stream id (per channel) and each message id occurs among @ops, pushes included.
+local function occurrences(ops)
+  local sids, ids = {}, {}
+  local function count(t, k) t[k] = (t[k] or 0) + 1 end
+  for _, op in ipairs(ops) do
+    if op.sid then count(sids, op.channel .. '\0' .. op.sid) end
+    if op.id then count(ids, op.id) end
+    for _, p in ipairs(op.pushes or {}) do count(ids, p.id) end
+    for _, o in ipairs(op.outbox or {}) do count(ids, o.id) end
   end
-  return run
+  return sids, ids
 end
--- Settles a run of plain settles with one XPENDING, XACK, HMGET and HDEL for all of them: one by
--- one they cost three commands each, most of a settle's server time (and on a cluster each
--- command inside a script pays its slot check). The statuses are what settle() answers for each.
+-- The plain settles of each channel that share neither their stream id nor their message id with
+-- any other operation of the call, gathered wherever they stand: each such group runs as one
+-- (settle_plain) at the place of its first member. Nothing else touches their entries or index
+-- fields, so running them earlier than their turn answers and changes what their turns would.
+-- Returns the group starting at each index, and the indexes a group took in.
+local function plain_groups(ops)
+  local sid_n, id_n = occurrences(ops)
+  local by_channel, starts, member = {}, {}, {}
+  for k, op in ipairs(ops) do
+    if plain(op) and sid_n[op.channel .. '\0' .. op.sid] == 1 and id_n[op.id] == 1 then
+      local g = by_channel[op.channel]
+      if not g then
+        g = {ops = {}, at = {}}
+        by_channel[op.channel] = g
+        starts[k] = g
+      end
+      g.ops[#g.ops + 1] = op
+      g.at[#g.at + 1] = k
+    end
+  end
+  for k, g in pairs(starts) do
+    if #g.ops < 2 then
+      starts[k] = nil
+    else
+      for _, at in ipairs(g.at) do member[at] = true end
+    end
+  end
+  return starts, member
+end
+-- Settles a group of plain settles of one channel with one XPENDING, XACK, HMGET and HDEL for all
+-- of them: one by one they cost three commands each, most of a settle's server time (and on a
+-- cluster each command inside a script pays its slot check). The statuses are what settle()
+-- answers for each.
 local function settle_plain(run)
   local ch = run[1].channel
   local s = skey(ch)
@@ -166,17 +201,15 @@ while more_args() do
 end
 local run = {S = settle, R = release, P = push_op}
 local results = {}
-local k = 1
-while k <= #ops do
-  local batch = plain(ops[k]) and plain_run(ops, k) or {}
-  if #batch > 1 then
-    local ok, res = pcall(settle_plain, batch)
-    for j = 1, #batch do results[#results + 1] = ok and res[j] or failed(res) end
-    k = k + #batch
-  else
-    local ok, res = pcall(run[ops[k].op], ops[k])
-    results[#results + 1] = ok and res or failed(res)
-    k = k + 1
+local starts, member = plain_groups(ops)
+for k, op in ipairs(ops) do
+  local g = starts[k]
+  if g then
+    local ok, res = pcall(settle_plain, g.ops)
+    for j, at in ipairs(g.at) do results[at] = ok and res[j] or failed(res) end
+  elseif not member[k] then
+    local ok, res = pcall(run[op.op], op)
+    results[k] = ok and res or failed(res)
   end
 end
 return results

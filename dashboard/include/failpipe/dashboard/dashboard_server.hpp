@@ -84,7 +84,7 @@ struct DashboardOptions {
     Seconds sample_interval{5.0};
     std::size_t samples = 72;
     Seconds broker_timeout{2.0};               ///< The health probe's bound.
-    std::size_t max_request_bytes = 512 * 1024; ///< A larger request body is refused with 413 (room for max_ids ids).
+    std::size_t max_request_bytes = 512 * 1024; ///< A larger declared body is refused with 413 before it is read (room for max_ids ids).
     std::size_t max_ids = 10'000;              ///< Ids one replay or purge may name.
     std::size_t max_jobs = 4;                  ///< Replays and purges running at once (429 beyond).
     std::size_t threads = 8;                   ///< Threads serving requests.

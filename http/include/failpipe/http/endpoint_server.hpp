@@ -42,7 +42,10 @@ struct EndpointServerOptions {
     bool allow_non_loopback = false;  ///< Required for an address other machines can reach (logged as a warning).
     Endpoint metrics;                 ///< `GET /metrics`, served as `text/plain; version=0.0.4` (null: 404).
     Endpoint health;                  ///< `GET /health`, served as `application/json`: 200 healthy/warning, 503 unhealthy (null: 404).
-    std::size_t max_request_bytes = 8192;  ///< A larger request body is refused with 413.
+    /// No endpoint reads a body: one declared larger than this (or chunked) is refused with 413 from
+    /// the headers, at once; a smaller one is left unread. Either way the connection closes after
+    /// the answer.
+    std::size_t max_request_bytes = 8192;
     std::size_t threads = 4;               ///< Threads serving requests (>= 1): a few idle or slow clients do not hold up a probe.
 };
 
@@ -54,7 +57,9 @@ public:
 
 /// @brief Serves `/metrics` and `/health` from construction to destruction.
 ///
-/// Other paths answer 404; other methods on these paths 405 (with `Allow: GET, HEAD`).
+/// Other paths answer 404; other methods on these paths 405 (with `Allow: GET, HEAD`); a method the
+/// server does not know at all (`BREW`) 501. Every request is answered from its line and headers,
+/// which must arrive within 2 s of its first byte: a body is never read nor waited for.
 class EndpointServer {
 public:
     /// @brief Binds and starts serving. Throws EndpointServerError when it cannot bind (the message

@@ -1,0 +1,137 @@
+// The dashboard's server against hostile HTTP: bodies declared and never sent (or trickled), and
+// methods it does not take or know, over raw loopback connections.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dashboard_cases.hpp"
+#include "failpipe/memory/in_memory_adapter.hpp"
+#include "http/health_probe_support.hpp"
+#include "raw_http.hpp"
+
+namespace {
+
+using namespace failpipe;
+using nlohmann::json;
+using test::RawConnection;
+using test::RawReply;
+
+const std::string kTokenHeader = std::string("X-Failpipe-Token: ") + dashboard_cases::kToken + "\r\n";
+const std::string kJson = "Content-Type: application/json\r\n";
+
+json error_of(const RawReply& reply) { return json::parse(reply.body, nullptr, false); }
+
+}  // namespace
+
+TEST_CASE("dashboard memory: 12 connections declaring a 99999999999-byte body and never sending it are 413 at once and closed - the API answers meanwhile, nothing moved") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);  // 8 threads
+    REQUIRE(test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host())).status() == 200);
+    const std::size_t threads = test::threads_of_this_process();
+    // Before: with the token, httplib read and discarded the declared length before its 413 (a
+    // thread held until the 5 s read timeout); every refusal held its thread for the keep-alive
+    // timeout afterwards.
+    const std::vector<std::pair<std::string, std::string>> requests{
+        {"POST", "/api/replay"}, {"POST", "/api/purge"}, {"GET", "/api/overview"}, {"POST", "/api/replay"}};
+    std::vector<std::unique_ptr<RawConnection>> hostile;
+    for (std::size_t i = 0; i < 12; ++i) {
+        const auto& [method, path] = requests[i % requests.size()];
+        hostile.push_back(std::make_unique<RawConnection>(dash.port));
+        hostile.back()->send(test::request_line(method, path, kTokenHeader + kJson + "Content-Length: 99999999999\r\n",
+                                                dash.host()));
+    }
+    const RawReply info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
+    CHECK(info.status() == 200);
+    CHECK(info.seconds < 1.5);
+    for (std::size_t i = 0; i < hostile.size(); ++i) {
+        CAPTURE(requests[i % requests.size()].second);
+        const RawReply reply = hostile[i]->read_reply();
+        CHECK(reply.status() == 413);
+        CHECK(reply.has("Connection: close"));
+        const std::string error = error_of(reply).value("error", "");
+        CHECK(error.find("request body too large") == 0);
+        if (requests[i % requests.size()].first == "POST")
+            CHECK(error == "request body too large: at most 524288 bytes, found a Content-Length of 99999999999");
+        CHECK(hostile[i]->closed_by_server(1.0));
+    }
+    CHECK(test::threads_of_this_process() == threads);
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+TEST_CASE("dashboard memory: an action body that never arrives, or trickles in, is dropped 5 s after the request began - the API answers meanwhile, nothing moved") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string head =
+        test::request_line("POST", "/api/purge", kTokenHeader + kJson + "Content-Length: 100\r\n", dash.host());
+    RawConnection silent(dash.port);
+    silent.send(head);
+    RawConnection trickling(dash.port);
+    trickling.send(head + "{");
+    const auto start = std::chrono::steady_clock::now();
+    // One byte every 200 ms: httplib's read timeout (5 s per read) would wait for all 100 of them.
+    bool ended = false;
+    for (int i = 0; i < 60 && !ended; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        ended = !trickling.try_send(" ");
+        if (i == 0) {
+            const RawReply info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
+            CHECK(info.status() == 200);
+            CHECK(info.seconds < 1.5);
+        }
+    }
+    for (RawConnection* connection : {&silent, &trickling}) {
+        const RawReply reply = connection->read_reply();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        CHECK(reply.status() == 400);
+        CHECK(reply.has("Connection: close"));
+        CHECK(error_of(reply).value("error", "") == "request refused");
+        CHECK(seconds > 4.0);
+        CHECK(seconds < 9.0);
+        CHECK(connection->closed_by_server(1.0));
+    }
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+TEST_CASE("dashboard memory: an unknown method is 501 in JSON and closed, wrong methods 405 with Allow, unknown paths 404 - GET works after") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    for (const std::string line : {"BREW /api/overview", "PROPFIND /api/replay", "get /"}) {
+        CAPTURE(line);
+        RawConnection connection(dash.port);
+        connection.send(line + " HTTP/1.1\r\nHost: " + dash.host() + "\r\n" + kTokenHeader + "\r\n");
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 501);
+        CHECK(reply.has("Connection: close"));
+        const json error = error_of(reply);
+        CHECK(error.value("status", 0) == 501);
+        CHECK(error.value("error", "") == "unknown method " + line.substr(0, line.find(' ')) +
+                                              ": the dashboard answers GET and HEAD, and POST on its actions");
+        CHECK(connection.closed_by_server(1.0));
+    }
+    auto send = [&](const std::string& method, const std::string& path) {
+        return test::send_raw(dash.port, test::request_line(method, path, kTokenHeader, dash.host()));
+    };
+    for (const std::string method : {"DELETE", "PUT", "TRACE"}) {
+        CAPTURE(method);
+        const RawReply action = send(method, "/api/replay");
+        CHECK(action.status() == 405);
+        CHECK(action.has("Allow: POST"));
+        const RawReply read = send(method, "/api/overview");
+        CHECK(read.status() == 405);
+        CHECK(read.has("Allow: GET, HEAD"));
+        const RawReply nowhere = send(method, "/api/nothing");
+        CHECK(nowhere.status() == 404);
+        CHECK(error_of(nowhere).value("kind", "") == "not-found");
+    }
+    const RawReply info = send("GET", "/api/info");
+    CHECK(info.status() == 200);
+    CHECK(error_of(info).is_object());
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
