@@ -36,6 +36,8 @@
 // commandstats and INFO cpu of every master; the summary gives each master's share of the commands
 // and the masters' CPU per message, and a verdict per scenario: balanced within 20 % across the
 // masters (with 6 or more groups), CPU per message on the cluster no more than on one Redis.
+// FAILPIPE_BENCH_SYSCALLS=1 adds the masters' system calls per message, by call (perf stat, from
+// outside the servers: bench/server_work.hpp), with the same run-by-run verdict.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -73,6 +75,7 @@
 #include "failpipe/send_again_middleware.hpp"
 #include "failpipe/shard_groups.hpp"
 #include "failpipe/worker.hpp"
+#include "server_work.hpp"
 
 namespace {
 
@@ -161,6 +164,7 @@ struct Measure {
     std::map<std::string, std::uint64_t> by_command;
     std::vector<std::uint64_t> master_commands;  // per master of the server under test (shard-group runs)
     std::vector<double> master_cpu;              // CPU seconds per master over the timed part (shard-group runs)
+    std::map<std::string, std::uint64_t> syscalls;  // every master's, by call and "all" (FAILPIPE_BENCH_SYSCALLS)
     std::string problem;  // a failed verification
 };
 
@@ -503,9 +507,13 @@ const std::vector<Placement>& placements(const Target& target) {
     return it->second;
 }
 
-/// INFO of every master of a target: the commands each ran and its CPU seconds. Each master is
-/// asked through an adapter of its own, given that master's URL and a key prefix in its slots, so
-/// the INFO reaches that master whether or not the adapter routes by slot.
+/// FAILPIPE_BENCH_SYSCALLS: each run counts the masters' system calls with perf stat.
+bool counting_syscalls() { return !env("FAILPIPE_BENCH_SYSCALLS").empty(); }
+
+/// INFO of every master of a target: the commands each ran and its CPU seconds; with
+/// FAILPIPE_BENCH_SYSCALLS its system calls from construction to syscalls(). Each master is asked through an adapter of its own, given
+/// that master's URL and a key prefix in its slots, so the INFO reaches that master whether or not
+/// the adapter routes by slot.
 class MasterProbe {
 public:
     struct Sample {
@@ -523,7 +531,10 @@ public:
                 if (master.serves(failpipe::cluster_hash_slot("{" + options.key_prefix + "}"))) break;
             }
             adapters_.push_back(std::make_unique<RedisAdapter>(options));
-            check_port(*adapters_.back(), master.address);
+            pids_.push_back(checked_pid(*adapters_.back(), master.address));
+        }
+        if (counting_syscalls()) {
+            for (long pid : pids_) syscalls_.push_back(std::make_unique<failpipe::bench::SyscallCounter>(pid));
         }
     }
     std::vector<Sample> sample() {
@@ -531,24 +542,41 @@ public:
         for (auto& adapter : adapters_) samples.push_back(Sample{command_stats(*adapter), server_cpu(*adapter)});
         return samples;
     }
+    /// The masters' system calls since the probe was made, by call (none unless counting them);
+    /// stops counting.
+    std::map<std::string, std::uint64_t> syscalls() {
+        std::map<std::string, std::uint64_t> counts;
+        for (auto& counter : syscalls_) {
+            for (const auto& [call, count] : counter->stop()) counts[call] += count;
+        }
+        syscalls_.clear();
+        return counts;
+    }
 
 private:
-    /// Each master's figures must come from that master: were every INFO answered by one node, the
-    /// masters would look perfectly balanced.
-    static void check_port(RedisAdapter& adapter, const std::string& address) {
+    /// The master's process id, from INFO server. Each master's figures must come from that master:
+    /// were every INFO answered by one node, the masters would look perfectly balanced.
+    static long checked_pid(RedisAdapter& adapter, const std::string& address) {
         const std::string wanted = "tcp_port:" + address.substr(address.rfind(':') + 1);
         std::istringstream lines(adapter.info("server"));
         std::string line;
+        long pid = -1;
+        bool port_seen = false;
         while (std::getline(lines, line)) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.rfind("process_id:", 0) == 0) pid = std::stol(line.substr(11));
             if (line.rfind("tcp_port:", 0) != 0) continue;
-            if (line == wanted) return;
-            throw std::runtime_error("the INFO meant for master " + address + " came from a server with " + line);
+            if (line != wanted) throw std::runtime_error("the INFO meant for master " + address + " came from a server with " + line);
+            port_seen = true;
         }
-        throw std::runtime_error("INFO server of master " + address + " has no tcp_port");
+        if (!port_seen) throw std::runtime_error("INFO server of master " + address + " has no tcp_port");
+        if (pid <= 0) throw std::runtime_error("INFO server of master " + address + " has no process_id");
+        return pid;
     }
 
     std::vector<std::unique_ptr<RedisAdapter>> adapters_;
+    std::vector<long> pids_;
+    std::vector<std::unique_ptr<failpipe::bench::SyscallCounter>> syscalls_;
 };
 
 /// Why pushing to group @p group failed, with what it means on a cluster.
@@ -632,6 +660,7 @@ Measure run_groups(Kind kind, const Target& target, int concurrency, const std::
         m.switches = usage.switches - usage_before.switches;
         m.client_commands = client_stats() - commands_before;
         after = probe.sample();
+        m.syscalls = probe.syscalls();
     }  // stop and join the workers (not timed)
     for (std::size_t i = 0; i < after.size(); ++i) {
         std::uint64_t commands = 0;
@@ -658,6 +687,13 @@ Measure run_groups(Kind kind, const Target& target, int concurrency, const std::
     return m;
 }
 
+/// Adds each of @p part to the same one of @p total (which grows to @p part's size).
+template <typename T>
+void add_each(std::vector<T>& total, const std::vector<T>& part) {
+    total.resize(std::max(total.size(), part.size()), T{});
+    for (std::size_t i = 0; i < part.size(); ++i) total[i] += part[i];
+}
+
 /// Adds the figures of @p part, a run on one master's groups, to @p total.
 void add_part(Measure& total, const Measure& part) {
     total.seconds += part.seconds;
@@ -668,10 +704,9 @@ void add_part(Measure& total, const Measure& part) {
     total.client_commands += part.client_commands;
     total.server_commands += part.server_commands;
     for (const auto& [name, count] : part.by_command) total.by_command[name] += count;
-    total.master_commands.resize(std::max(total.master_commands.size(), part.master_commands.size()), 0);
-    total.master_cpu.resize(std::max(total.master_cpu.size(), part.master_cpu.size()), 0.0);
-    for (std::size_t i = 0; i < part.master_commands.size(); ++i) total.master_commands[i] += part.master_commands[i];
-    for (std::size_t i = 0; i < part.master_cpu.size(); ++i) total.master_cpu[i] += part.master_cpu[i];
+    for (const auto& [call, count] : part.syscalls) total.syscalls[call] += count;
+    add_each(total.master_commands, part.master_commands);
+    add_each(total.master_cpu, part.master_cpu);
     total.problem += part.problem;
 }
 
@@ -801,7 +836,9 @@ void print_cells(const std::vector<std::string>& cells, const std::vector<int>& 
 
 /// One line of "Server commands per message, by command": the median run of @p row, labelled
 /// `[<label>]`; nothing for a row that failed or did not run.
-void print_by_command(const Row& row, const std::string& label) {
+void print_by_command(const Row& row, const std::string& label,
+                      const std::map<std::string, std::uint64_t> Measure::*counts = &Measure::by_command,
+                      const char* format = " %s %.2f", double least = 0.005) {
     if (!row.problem.empty() || row.runs.empty()) return;
     std::vector<const Measure*> sorted;
     for (const auto& m : row.runs) sorted.push_back(&m);
@@ -809,11 +846,11 @@ void print_by_command(const Row& row, const std::string& label) {
     const Measure& m = *sorted[sorted.size() / 2];
     std::printf("  %s %s [%s] c%d:", row.scenario.c_str(), row.what.c_str(), label.c_str(), row.concurrency);
     std::vector<std::pair<std::uint64_t, std::string>> order;
-    for (auto& [name, count] : m.by_command) order.emplace_back(count, name);
+    for (auto& [name, count] : m.*counts) order.emplace_back(count, name);
     std::sort(order.rbegin(), order.rend());
     for (auto& [count, name] : order) {
         const double per = static_cast<double>(count) / static_cast<double>(m.messages);
-        if (per >= 0.005) std::printf(" %s %.2f", name.c_str(), per);
+        if (per >= least) std::printf(format, name.c_str(), per);
     }
     std::printf("\n");
 }
@@ -906,21 +943,70 @@ double median_of(std::vector<double> values) {
     return values.empty() ? 0.0 : values[values.size() / 2];
 }
 
-/// Server CPU seconds per message of each run of @p row (every master's, summed), and their median.
-std::vector<double> server_cpu_of_runs(const Row& row) {
+/// A figure of one run, per message, of every master together.
+using PerMessage = double (*)(const Measure&);
+double cpu_per_message(const Measure& m) { return m.server_cpu / static_cast<double>(m.messages); }
+double syscalls_per_message(const Measure& m) {
+    const auto all = m.syscalls.find("all");
+    return all == m.syscalls.end() ? 0.0 : static_cast<double>(all->second) / static_cast<double>(m.messages);
+}
+
+/// @p figure of each run of @p row, and their median.
+std::vector<double> figure_of_runs(const Row& row, PerMessage figure) {
     std::vector<double> per;
-    for (const Measure& m : row.runs) per.push_back(m.server_cpu / static_cast<double>(m.messages));
+    for (const Measure& m : row.runs) per.push_back(figure(m));
     return per;
 }
-double server_cpu_per_message(const Row& row) { return median_of(server_cpu_of_runs(row)); }
+double median_per_message(const Row& row, PerMessage figure) { return median_of(figure_of_runs(row, figure)); }
 
-/// Server CPU per message of each run of @p row over that of the run of @p base in the same round
-/// (runs of one round follow each other: a machine that speeds up or slows down weighs on both).
-std::vector<double> paired_ratios(const Row& row, const Row& base) {
-    const std::vector<double> of_row = server_cpu_of_runs(row), of_base = server_cpu_of_runs(base);
+/// @p figure of each run of @p row over that of the run of @p base in the same round (runs of one
+/// round follow each other: a machine that speeds up or slows down weighs on both).
+std::vector<double> paired_ratios(const Row& row, const Row& base, PerMessage figure) {
+    const std::vector<double> of_row = figure_of_runs(row, figure), of_base = figure_of_runs(base, figure);
     std::vector<double> ratios;
     for (std::size_t k = 0; k < std::min(of_row.size(), of_base.size()); ++k) ratios.push_back(of_row[k] / of_base[k]);
     return ratios;
+}
+
+/// The geometric mean of @p ratios and its 95 % confidence interval (Student's t over their
+/// logarithms): how far apart two sides are, and how sure the runs make it, on a machine whose
+/// single runs move by tens of per cent.
+struct RatioInterval {
+    double mean = 1, low = 1, high = 1;
+};
+RatioInterval ratio_interval(const std::vector<double>& ratios) {
+    const std::size_t n = ratios.size();
+    if (n < 2) return {ratios.empty() ? 1.0 : ratios[0], 0.0, 0.0};
+    double sum = 0, squares = 0;
+    for (double r : ratios) sum += std::log(r);
+    const double mean = sum / static_cast<double>(n);
+    for (double r : ratios) squares += (std::log(r) - mean) * (std::log(r) - mean);
+    const double error = std::sqrt(squares / static_cast<double>(n - 1) / static_cast<double>(n));
+    // t(0.975, n - 1) for 1 ... 30 degrees of freedom, then the normal's 1.96.
+    static constexpr double kT[] = {12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
+                                    2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04};
+    const double t = n - 1 <= std::size(kT) ? kT[n - 2] : 1.96;
+    return {std::exp(mean), std::exp(mean - t * error), std::exp(mean + t * error)};
+}
+
+/// "; <what>/msg cluster <= <one Redis>: yes (medians ..., run by run ...)" for @p figure, shown
+/// multiplied by @p scale in @p unit.
+void print_per_message_verdict(const char* what, const Row& cluster, const Row& single, PerMessage figure, double scale,
+                               const char* unit, int decimals = 1) {
+    const double on_cluster = median_per_message(cluster, figure), on_one = median_per_message(single, figure);
+    const std::vector<double> ratios = paired_ratios(cluster, single, figure);
+    const double ratio = median_of(ratios);
+    std::printf("; %s/msg cluster <= %s: %s (medians %.*f%s vs %.*f%s, %+.0f %%; run by run %+.0f %%, from %+.0f to %+.0f %%)",
+                what, single.on.c_str(), ratio <= 1.0 ? "yes" : "no", decimals, scale * on_cluster, unit, decimals,
+                scale * on_one, unit,
+                100.0 * (on_cluster / on_one - 1.0), 100.0 * (ratio - 1.0),
+                100.0 * (*std::min_element(ratios.begin(), ratios.end()) - 1.0),
+                100.0 * (*std::max_element(ratios.begin(), ratios.end()) - 1.0));
+    if (ratios.size() >= 2) {
+        const RatioInterval interval = ratio_interval(ratios);
+        std::printf(" [mean of the ratios %+.1f %%, 95 %% interval %+.1f to %+.1f %%]", 100.0 * (interval.mean - 1.0),
+                    100.0 * (interval.low - 1.0), 100.0 * (interval.high - 1.0));
+    }
 }
 
 /// Commands per master over every run of @p row, and the largest distance of one from their mean,
@@ -970,9 +1056,12 @@ void print_cluster_summary() {
     std::printf("%u cores online; every redis-server (cluster replicas included) and this benchmark share them\n\n",
                 std::thread::hardware_concurrency());
 
-    const std::vector<std::string> head = {"scenario", "on", "groups", "conc", "msgs/s", "range", "srv cmds/msg",
-                                           "sent cmds/msg", "cli us/msg", "srv us/msg", "commands per master", "max off mean"};
-    const std::vector<bool> right = {false, false, true, true, true, true, true, true, true, true, false, true};
+    std::vector<std::string> head = {"scenario", "on", "groups", "conc", "msgs/s", "range", "srv cmds/msg",
+                                     "sent cmds/msg", "cli us/msg", "srv us/msg"};
+    if (counting_syscalls()) head.push_back("srv syscalls/msg");
+    head.insert(head.end(), {"commands per master", "max off mean"});
+    std::vector<bool> right(head.size(), true);
+    right[0] = right[1] = right[head.size() - 2] = false;
     std::vector<std::vector<std::string>> table;
     char buffer[64];
     auto fixed = [&buffer](const char* format, double value) {
@@ -984,7 +1073,8 @@ void print_cluster_summary() {
         std::vector<std::string> cells = {row.scenario + " " + row.what, row.on, std::to_string(row.groups),
                                           std::to_string(row.concurrency)};
         if (!row.problem.empty() || row.runs.empty()) {
-            cells.insert(cells.end(), {"FAILED", "", "", "", "", "", "", ""});
+            cells.push_back("FAILED");
+            cells.resize(head.size());
             table.push_back(std::move(cells));
             continue;
         }
@@ -1001,7 +1091,8 @@ void print_cluster_summary() {
         cells.push_back(fixed("%.2f", static_cast<double>(median.server_commands) / per));
         cells.push_back(fixed("%.3f", static_cast<double>(median.client_commands) / per));
         cells.push_back(fixed("%.1f", 1e6 * median.client_cpu / per));
-        cells.push_back(fixed("%.1f", 1e6 * server_cpu_per_message(row)));
+        cells.push_back(fixed("%.1f", 1e6 * median_per_message(row, cpu_per_message)));
+        if (counting_syscalls()) cells.push_back(fixed("%.3f", median_per_message(row, syscalls_per_message)));
         auto [totals, worst] = master_spread(row);
         std::uint64_t sum = 0;
         for (auto total : totals) sum += total;
@@ -1033,6 +1124,10 @@ void print_cluster_summary() {
                 "srv us = used_cpu_sys + used_cpu_user of every master, diffed (replicas not counted; a master's\n"
                 "feed to its replica is). Commands per master: each master's share of every run's commands together;\n"
                 "max off mean: the largest distance of one master's commands from the masters' mean.\n");
+    if (counting_syscalls()) {
+        std::printf("srv syscalls = system calls the masters made, every thread (perf stat -e raw_syscalls:sys_enter\n"
+                    "-p <master>, from just before the run to its end; by call below).\n");
+    }
     for (const Row& row : rows()) {
         if (!row.on.empty() && !row.problem.empty()) {
             std::printf("\nFAILED %s %s on %s: verification failed:%s\n", row.scenario.c_str(), row.what.c_str(),
@@ -1043,9 +1138,16 @@ void print_cluster_summary() {
     for (const Row& row : rows()) {
         if (!row.on.empty()) print_by_command(row, row.on);
     }
+    if (counting_syscalls()) {
+        std::printf("\nServer system calls per message, by call (median run of each scenario, every master; all = every call):\n");
+        for (const Row& row : rows()) {
+            if (!row.on.empty()) print_by_command(row, row.on, &Measure::syscalls, " %s %.4f", 0.0);
+        }
+    }
     std::printf("\nVerdicts (balanced: every master within 20 %% of the masters' mean, with %zu groups%s;\n"
                 "CPU: the masters' CPU per message on the cluster no more than on %s, run by run: the median of the\n"
-                "ratios of the cluster's run to the one Redis's run of the same round):\n",
+                "ratios of the cluster's run to the one Redis's run of the same round, with their range; in brackets\n"
+                "their geometric mean and its 95 %% confidence interval (Student's t over the logarithms)):\n",
                 group_count(), group_count() < 6 ? ", fewer than the 6 the target asks for" : "",
                 one_redis_target().label.c_str());
     for (const Row& cluster : rows()) {
@@ -1063,20 +1165,14 @@ void print_cluster_summary() {
         auto [totals, worst] = master_spread(cluster);
         std::printf("balance within 20 %% across %zu masters: %s (largest %.1f %% off the mean)", totals.size(),
                     worst <= 0.20 && group_count() >= 6 ? "yes" : "no", 100.0 * worst);
-        const double on_cluster = server_cpu_per_message(cluster);
         if (single == nullptr || !single->ran || !single->problem.empty() || single->runs.empty()) {
             std::printf("; CPU/msg cluster <= %s: no verdict (its runs did not run or FAILED)\n",
                         one_redis_target().label.c_str());
             continue;
         }
-        const double on_one = server_cpu_per_message(*single);
-        const std::vector<double> ratios = paired_ratios(cluster, *single);
-        const double ratio = median_of(ratios);
-        std::printf("; CPU/msg cluster <= %s: %s (medians %.1f us vs %.1f us, %+.0f %%; run by run %+.0f %%, from %+.0f to %+.0f %%)\n",
-                    single->on.c_str(), ratio <= 1.0 ? "yes" : "no", 1e6 * on_cluster, 1e6 * on_one,
-                    100.0 * (on_cluster / on_one - 1.0), 100.0 * (ratio - 1.0),
-                    100.0 * (*std::min_element(ratios.begin(), ratios.end()) - 1.0),
-                    100.0 * (*std::max_element(ratios.begin(), ratios.end()) - 1.0));
+        print_per_message_verdict("CPU", cluster, *single, cpu_per_message, 1e6, " us");
+        if (counting_syscalls()) print_per_message_verdict("syscalls", cluster, *single, syscalls_per_message, 1.0, "", 3);
+        std::printf("\n");
     }
     std::printf("\nAll masters at once: the groups of every master run together, as in production; on a machine\n"
                 "with fewer cores than the cluster has redis-servers (%u here, for %zu masters and their replicas),\n"

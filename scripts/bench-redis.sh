@@ -16,12 +16,14 @@
 # cost when none waits for a core another holds, which a machine with fewer cores than
 # redis-servers cannot give them at once). Prints a table and a verdict per scenario and way
 # (commands balanced within 20 % across the masters; the masters' CPU per message on the cluster no
-# more than on one Redis, or level: above its median but within its runs' spread). FAILPIPE_BENCH_ONE_REDIS_REPLICA=1 gives
-# the one Redis a replica too (started and stopped by PID like the others), so that both sides pay for
-# feeding one replica per master. Controls for telling the cluster's cost from the machine's:
+# more than on one Redis, run by run, with the geometric mean of the ratios and its 95 % interval).
+# The one Redis has a replica too (started and stopped by PID like the others) whenever the cluster's
+# masters have one, so that both sides pay for feeding one replica per master
+# (FAILPIPE_BENCH_ONE_REDIS_REPLICA=0 leaves it out, =1 keeps it when the cluster has none). Controls for telling the cluster's cost from the machine's:
 # FAILPIPE_BENCH_BATCH (deliveries per reserve, default 64), FAILPIPE_TEST_CLUSTER_REPLICAS=0 (three
 # masters without replicas), FAILPIPE_BENCH_PIN=1 (every redis-server on CPU 0, the benchmark on the
-# other CPUs, with taskset).
+# other CPUs, with taskset), FAILPIPE_BENCH_SYSCALLS=1 (the masters' system calls per message, by
+# call, counted with perf stat: needs linux-perf and the right to trace the servers).
 #
 # Extra arguments go to the benchmark (Google Benchmark flags, e.g. --benchmark_filter='^A/').
 # FAILPIPE_BUILD_DIR picks another build directory (only the benchmark is built there; configured
@@ -49,6 +51,12 @@ else
 fi
 [ -x "${build_dir}/bin/bench_redis" ] || { echo "bench-redis: ${build_dir}/bin/bench_redis was not built (Google Benchmark or hiredis missing?)" >&2; exit 1; }
 
+if [ -n "${FAILPIPE_BENCH_SYSCALLS:-}" ]; then
+  [ -n "${cluster}" ] || { echo "bench-redis: FAILPIPE_BENCH_SYSCALLS goes with --cluster" >&2; exit 2; }
+  command -v perf >/dev/null ||
+    { echo "bench-redis: FAILPIPE_BENCH_SYSCALLS needs perf (sudo apt-get install linux-perf)" >&2; exit 1; }
+fi
+
 source scripts/redis-test-server.sh
 port=${FAILPIPE_TEST_REDIS_URL##*:}
 echo "bench-redis: $(redis-server --version | cut -d' ' -f1-3), $(nproc) cores shared by redis-server and the benchmark" >&2
@@ -66,7 +74,14 @@ if [ -n "${cluster}" ]; then
                    printf "%s%s=%s", (n++ ? " " : ""), address, slots
                  }')
   one_label="one Redis"
-  if [ -n "${FAILPIPE_BENCH_ONE_REDIS_REPLICA:-}" ]; then
+  # The one Redis gets a replica whenever the cluster's masters have one (the default), so that both
+  # sides pay for feeding one replica per master; FAILPIPE_BENCH_ONE_REDIS_REPLICA=0 or 1 decides.
+  one_replica=${FAILPIPE_BENCH_ONE_REDIS_REPLICA:-$([ "${FAILPIPE_TEST_CLUSTER_REPLICAS:-1}" = 0 ] && echo 0 || echo 1)}
+  case "${one_replica}" in
+    0 | 1) ;;
+    *) echo "bench-redis: FAILPIPE_BENCH_ONE_REDIS_REPLICA must be 0 or 1" >&2; exit 2 ;;
+  esac
+  if [ "${one_replica}" = 1 ]; then
     bench_replica_dir=$(mktemp -d -t failpipe-bench-replica.XXXXXX)
     bench_replica_pid=
     bench_stop_replica() {
