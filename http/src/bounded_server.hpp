@@ -60,8 +60,9 @@ inline DeclaredLength declared_length(const httplib::Request& request) {
 /// - a request httplib could not read (see unread()) ends its connection too, its headers unread;
 /// - the checks of set_header_checks() answer a request with `Expect: 100-continue` before any
 ///   `100 Continue`: a refused body is never invited;
-/// - with set_threads(), a connection idle between two requests gives its thread up (the connection
-///   closes) once another connection waits for one: idle keep-alive clients cannot starve the pool.
+/// - with set_threads(), a connection idle between two requests (or before its first) gives its
+///   thread up (the connection closes) once every thread is busy and another connection waits for
+///   one: idle keep-alive clients cannot starve the pool.
 /// It installs its own post-routing and Expect handlers: do not replace them. Give the pre-routing
 /// handler with set_header_checks() and the pool with set_threads(), not new_task_queue.
 class BoundedServer : public httplib::Server {
@@ -150,7 +151,9 @@ private:
     // pool only raises the number of idle clients it takes. So an idle connection yields: once
     // every thread is busy and a connection waits that no other idle one yielded to, it closes
     // (which HTTP allows of an idle connection at any time; clients reconnect), its thread taking
-    // the waiting one. Idle clients keep their connections while threads are to spare.
+    // the waiting one. Idle clients keep their connections while threads are to spare. A connection
+    // that has sent nothing yet waits the same way (for up to the keep-alive timeout) and yields
+    // the same: opening connections and sending nothing starves the pool no more.
     struct Load {
         std::mutex mutex;
         std::size_t threads = 0;   // the pool's; 0 (no set_threads()): idle connections never yield
