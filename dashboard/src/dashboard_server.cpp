@@ -311,9 +311,10 @@ std::uint16_t DashboardServer::start() {
     Impl& impl = *impl_;
     if (impl.started) return impl.port;
     if (impl.stopped) throw DashboardError("dashboard: a stopped server cannot start again; make a new one");
-    httplib::Server& server = impl.server;
-    const std::size_t threads = impl.options.threads;
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    failpipe::detail::BoundedServer& server = impl.server;
+    // Idle keep-alive connections (a browser keeps several) give their thread up to a waiting
+    // connection (see BoundedServer): they cannot hold up the page's requests.
+    server.set_threads(impl.options.threads);
     // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second dashboard (or
     // anything of the same user) binds the same port too and silently takes half the connections.
     server.set_socket_options([](socket_t sock) {
@@ -329,7 +330,7 @@ std::uint16_t DashboardServer::start() {
                                 {"X-Frame-Options", "DENY"},
                                 {"Referrer-Policy", "no-referrer"},
                                 {"Cross-Origin-Resource-Policy", "same-origin"}});
-    server.set_pre_routing_handler([&impl](const httplib::Request& request, httplib::Response& response) {
+    server.set_header_checks([&impl](const httplib::Request& request, httplib::Response& response) {
         if (!impl.refused(request, response)) return httplib::Server::HandlerResponse::Unhandled;
         // A body sent along is left unread: the connection cannot serve another request after it.
         if (request.has_header("Transfer-Encoding") || failpipe::detail::declared_length(request).bytes > 0)

@@ -21,8 +21,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace failpipe::detail {
 
@@ -53,8 +57,14 @@ inline DeclaredLength declared_length(const httplib::Request& request) {
 ///   first byte), not each read; and a request reads at most kMaxHeadBytes beside its body
 ///   (set_payload_max_length): httplib 0.11 bounds neither the number of headers nor the length of
 ///   a request line while it reads them;
-/// - a request httplib could not read (see unread()) ends its connection too, its headers unread.
-/// It installs its own post-routing handler: do not replace it.
+/// - a request httplib could not read (see unread()) ends its connection too, its headers unread;
+/// - the checks of set_header_checks() answer a request with `Expect: 100-continue` before any
+///   `100 Continue`: a refused body is never invited;
+/// - with set_threads(), a connection idle between two requests (or before its first) gives its
+///   thread up (the connection closes) once every thread is busy and another connection waits for
+///   one: idle keep-alive clients cannot starve the pool.
+/// It installs its own post-routing and Expect handlers: do not replace them. Give the pre-routing
+/// handler with set_header_checks() and the pool with set_threads(), not new_task_queue.
 class BoundedServer : public httplib::Server {
 public:
     static constexpr std::size_t kMaxHeadBytes = 64 * 1024;
@@ -68,6 +78,42 @@ public:
             response.set_header("Connection", "close");
             closing() = true;
         });
+    }
+
+    /// Installs @p checks, which answer (Handled) what is refused from the request's headers
+    /// alone, as the pre-routing handler, and runs them on a request with `Expect: 100-continue`
+    /// before httplib sends `100 Continue`: a refusal (a 413 for a body over the limit, a 405, a
+    /// 401) is then the only answer, with `Connection: close` (the body the client may still send
+    /// is never read, see linger()); an accepted request gets its 100, and @p checks run again
+    /// before routing as for any request (on a fresh Response: what they set the first time is
+    /// dropped). httplib 0.11 answers the 100 before its pre-routing handler otherwise.
+    BoundedServer& set_header_checks(HandlerWithResponse checks) {
+        httplib::Server::set_expect_100_continue_handler(
+            [checks](const httplib::Request& request, httplib::Response& response) {
+                httplib::Response answer = response;
+                if (checks(request, answer) != HandlerResponse::Handled) return 100;
+                // As routing() has it; and httplib would write a 1xx or 417 as a bare status
+                // line, then route the request anyway: a final answer it is.
+                if (answer.status == -1) answer.status = 200;
+                if (answer.status < 200 || answer.status == 417) answer.status = 400;
+                answer.headers.erase("Connection");
+                answer.set_header("Connection", "close");
+                // httplib sets it while routing only: without it the body would be unframed.
+                answer.headers.erase("Content-Length");
+                answer.set_header("Content-Length", std::to_string(answer.body.size()));
+                response = std::move(answer);
+                return response.status;
+            });
+        httplib::Server::set_pre_routing_handler(std::move(checks));
+        return *this;
+    }
+
+    /// Serves connections with a pool of @p threads (at least 1) whose idle keep-alive
+    /// connections yield to waiting ones: see Load.
+    BoundedServer& set_threads(std::size_t threads) {
+        load_->threads = std::max<std::size_t>(1, threads);
+        new_task_queue = [load = load_] { return new CountingPool(load); };
+        return *this;
     }
 
     /// True when httplib answered a request it could not read whole (its request line or headers:
@@ -93,6 +139,66 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
+    // Through set_header_checks() only: the Expect handler must run the same checks.
+    using httplib::Server::set_expect_100_continue_handler;
+    using httplib::Server::set_pre_routing_handler;
+
+    // The pool's load, for an idle keep-alive connection to tell whether it holds a thread another
+    // connection waits for. An idle connection otherwise holds its thread for the whole keep-alive
+    // timeout: as many idle clients as threads (a browser keeps several connections open) made
+    // every request wait up to 5 s. Of httplib's means, a shorter keep-alive timeout only shortens
+    // that wait, a keep-alive max count does not bound an idle connection at all, and a larger
+    // pool only raises the number of idle clients it takes. So an idle connection yields: once
+    // every thread is busy and a connection waits that no other idle one yielded to, it closes
+    // (which HTTP allows of an idle connection at any time; clients reconnect), its thread taking
+    // the waiting one. Idle clients keep their connections while threads are to spare. A connection
+    // that has sent nothing yet waits the same way (for up to the keep-alive timeout) and yields
+    // the same: opening connections and sending nothing starves the pool no more.
+    struct Load {
+        std::mutex mutex;
+        std::size_t threads = 0;   // the pool's; 0 (no set_threads()): idle connections never yield
+        std::size_t running = 0;   // connections a thread serves, idle ones included
+        std::size_t queued = 0;    // connections accepted and waiting for a thread
+        std::size_t yielded = 0;   // idle connections closed for queued ones not yet taken
+
+        // True when an idle connection should close for a waiting one (and counts it).
+        bool yield_to_waiting() {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (threads == 0 || running < threads || queued <= yielded) return false;
+            ++yielded;
+            return true;
+        }
+        void started() {
+            std::lock_guard<std::mutex> lock(mutex);
+            --queued;
+            if (yielded > 0) --yielded;
+            ++running;
+        }
+    };
+
+    // httplib's ThreadPool, counting its connections in a Load.
+    class CountingPool final : public httplib::TaskQueue {
+    public:
+        explicit CountingPool(std::shared_ptr<Load> load) : load_(std::move(load)), pool_(load_->threads) {}
+
+        void enqueue(std::function<void()> serve) override {
+            {
+                std::lock_guard<std::mutex> lock(load_->mutex);
+                ++load_->queued;
+            }
+            pool_.enqueue([load = load_, serve = std::move(serve)] {
+                load->started();
+                serve();
+                std::lock_guard<std::mutex> lock(load->mutex);
+                --load->running;
+            });
+        }
+        void shutdown() override { pool_.shutdown(); }
+
+    private:
+        std::shared_ptr<Load> load_;
+        httplib::ThreadPool pool_;
+    };
 
     // True when this thread's reply in progress closes its connection (set while it is written).
     static bool& closing() {
@@ -190,12 +296,15 @@ private:
     bool serving() const { return svr_sock_ != INVALID_SOCKET; }
 
     // Waits for a next request up to the keep-alive timeout, looking every 50 ms whether the server
-    // is stopping (httplib's own wait runs its full timeout, and stop() joins it).
+    // is stopping (httplib's own wait runs its full timeout, and stop() joins it) and whether a
+    // connection waits for this thread (see Load).
     bool next_request(const Connection& connection) const {
         if (connection.buffered()) return true;
         const auto deadline = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-        while (serving() && Clock::now() < deadline)
+        while (serving() && Clock::now() < deadline) {
             if (wait_for(connection.socket(), POLLIN, std::chrono::milliseconds(50))) return true;
+            if (load_->yield_to_waiting()) return false;
+        }
         return false;
     }
 
@@ -231,6 +340,8 @@ private:
         while (serving() && Clock::now() < end && wait_for(fd, POLLIN, std::chrono::milliseconds(100)))
             if (::recv(fd, sink.data(), sink.size(), 0) <= 0) return;
     }
+
+    std::shared_ptr<Load> load_ = std::make_shared<Load>();
 };
 
 }  // namespace failpipe::detail

@@ -99,9 +99,10 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     }
     if (impl.options.threads < 1) throw InvalidArgumentError("http: threads must be at least 1");
 
-    httplib::Server& server = impl.server;
-    const std::size_t threads = impl.options.threads;
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    detail::BoundedServer& server = impl.server;
+    // Idle keep-alive connections give their thread up to a waiting connection (see BoundedServer):
+    // a scraper or a browser tab keeping connections open does not hold up /health.
+    server.set_threads(impl.options.threads);
     server.set_payload_max_length(impl.options.max_request_bytes);
     // The whole request (line and headers: no body is read) within 2 s of its first byte.
     server.set_read_timeout(std::chrono::seconds(2));
@@ -111,9 +112,10 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     // of a POST, PUT, PATCH or DELETE before its handler (whatever its path), and discards a
     // declared length above its limit before answering 413: a client declaring 99999999999 bytes
     // and sending none held a thread until the read timeout. A body left unread closes the
-    // connection after the answer (it must not be parsed as a next request).
+    // connection after the answer (it must not be parsed as a next request). A request with
+    // `Expect: 100-continue` gets these answers instead of a 100 (see set_header_checks).
     const std::size_t max_bytes = impl.options.max_request_bytes;
-    server.set_pre_routing_handler([max_bytes](const httplib::Request& request, httplib::Response& response) {
+    server.set_header_checks([max_bytes](const httplib::Request& request, httplib::Response& response) {
         if (!detail::declared_length(request).valid) {
             response.status = 400;
             response.set_header("Connection", "close");

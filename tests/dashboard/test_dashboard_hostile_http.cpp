@@ -135,3 +135,71 @@ TEST_CASE("dashboard memory: an unknown method is 501 in JSON and closed, wrong 
     CHECK(error_of(info).is_object());
     CHECK(adapter->depth("orders:dlq").total() == 1);
 }
+
+TEST_CASE("dashboard memory: Expect 100-continue with an action body over 512 KiB or a wrong token is refused at once without a 100, and closed - nothing moved") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string expect = "Expect: 100-continue\r\n";
+    // cpp-httplib sent `100 Continue` first, inviting the client to send the body it then refused.
+    const std::vector<std::pair<std::string, int>> cases{
+        {kTokenHeader + kJson + expect + "Content-Length: 1048576\r\n", 413},
+        {"X-Failpipe-Token: wrong-token-0123456789abcdef\r\n" + kJson + expect + "Content-Length: 30\r\n", 401}};
+    for (const auto& [headers, status] : cases) {
+        CAPTURE(status);
+        RawConnection connection(dash.port);
+        connection.send(test::request_line("POST", "/api/purge", headers, dash.host()));
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == status);
+        CHECK(reply.has("Connection: close"));
+        CHECK(error_of(reply).value("status", 0) == status);
+        CHECK(reply.seconds < 1.5);
+        CHECK(connection.closed_by_server(1.0));
+    }
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+TEST_CASE("dashboard memory: Expect 100-continue with an acceptable action body gets 100, then the action's reply") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string body = R"({"channel": "orders", "dryRun": true})";
+    RawConnection connection(dash.port);
+    connection.send(test::request_line("POST", "/api/replay",
+                                       kTokenHeader + kJson + "Expect: 100-continue\r\nContent-Length: " +
+                                           std::to_string(body.size()) + "\r\n",
+                                       dash.host()));
+    CHECK(connection.read_reply().status() == 100);
+    connection.send(body);
+    const RawReply reply = connection.read_reply();
+    CHECK(reply.status() == 200);
+    CHECK(error_of(reply).is_object());
+    // The body was read whole: the connection serves a next request.
+    connection.send(test::request_line("GET", "/api/info", "", dash.host()));
+    CHECK(connection.read_reply().status() == 200);
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+TEST_CASE("dashboard memory: as many idle keep-alive connections as threads do not hold up the API - one of them is closed for it") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dashboard_cases::Running dash(adapter);  // 8 threads
+    // Each idle connection held its thread for the 5 s keep-alive timeout: the request waited for one.
+    std::vector<std::unique_ptr<RawConnection>> idle;
+    for (int i = 0; i < 8; ++i) {
+        idle.push_back(std::make_unique<RawConnection>(dash.port));
+        idle.back()->send(test::request_line("GET", "/api/info", "", dash.host()));
+        const RawReply reply = idle.back()->read_reply();
+        REQUIRE(reply.status() == 200);
+        REQUIRE_FALSE(reply.has("Connection: close"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all eight wait for a next request
+    const RawReply info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
+    CHECK(info.status() == 200);
+    CHECK(info.seconds < 1.0);  // well under the keep-alive timeout
+    int served = 0;
+    for (auto& connection : idle) {
+        connection->try_send(test::request_line("GET", "/api/info", "", dash.host()));
+        served += connection->read_reply().status() == 200 ? 1 : 0;
+    }
+    CHECK(served == 7);
+}

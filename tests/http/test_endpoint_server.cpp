@@ -434,3 +434,83 @@ TEST_CASE("endpoint server: an unknown method is 501 and closed, DELETE or PUT o
     CHECK(after.status() == 200);
     CHECK(after.body == kHealthy);
 }
+
+TEST_CASE("endpoint server: Expect 100-continue with a body over max_request_bytes is 413 at once without a 100, and closed - a refused route too") {
+    EndpointServer server(on_any_port());  // 8 KiB
+    const auto port = server.address().port;
+    const std::string expect = "Expect: 100-continue\r\n";
+    // cpp-httplib sent `100 Continue` first, inviting the client to send the megabyte it then refused.
+    for (const std::string method : {"GET", "POST", "PUT"}) {
+        CAPTURE(method);
+        RawConnection connection(port);
+        connection.send(request_line(method, "/health", expect + "Content-Length: 1048576\r\n"));
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 413);
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "request body too large\n");
+        CHECK(reply.seconds < 1.5);
+        CHECK(connection.closed_by_server(1.0));  // no second reply, nothing waits for the body
+    }
+    // Refused from the headers for another reason (405, 404): no 100 either.
+    for (const auto& [line, status] : {std::pair<std::string, int>{"POST /metrics", 405}, {"POST /elsewhere", 404}}) {
+        CAPTURE(line);
+        RawConnection connection(port);
+        connection.send(line + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + expect + "Content-Length: 100\r\n\r\n");
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == status);
+        CHECK(reply.has("Connection: close"));
+        CHECK(connection.closed_by_server(1.0));
+    }
+    CHECK(send_raw(port, request_line("GET", "/health")).status() == 200);
+}
+
+TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 100, then the reply") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    RawConnection with_body(port);
+    with_body.send(request_line("GET", "/health", "Expect: 100-continue\r\nContent-Length: 5\r\n"));
+    const RawReply go_on = with_body.read_reply();
+    CHECK(go_on.status() == 100);
+    CHECK(go_on.body.empty());
+    with_body.send("hello");
+    const RawReply reply = with_body.read_reply();
+    CHECK(reply.status() == 200);
+    CHECK(reply.body == kHealthy);
+    // Without a body, the same: 100, then the reply, and the connection serves a next request.
+    RawConnection kept(port);
+    kept.send(request_line("GET", "/metrics", "Expect: 100-continue\r\n"));
+    CHECK(kept.read_reply().status() == 100);
+    const RawReply metrics = kept.read_reply();
+    CHECK(metrics.status() == 200);
+    CHECK(metrics.body.find("failpipe_messages_total 3") != std::string::npos);
+    kept.send(request_line("GET", "/health"));
+    CHECK(kept.read_reply().status() == 200);
+}
+
+TEST_CASE("endpoint server: as many idle keep-alive connections as threads do not hold up a request - one of them is closed for it") {
+    auto options = on_any_port();
+    options.threads = 4;
+    EndpointServer server(std::move(options));
+    const auto port = server.address().port;
+    // Each idle connection held its thread for the 5 s keep-alive timeout: the request waited for one.
+    std::vector<std::unique_ptr<RawConnection>> idle;
+    for (int i = 0; i < 4; ++i) {
+        idle.push_back(std::make_unique<RawConnection>(port));
+        idle.back()->send(request_line("GET", "/metrics"));
+        const RawReply reply = idle.back()->read_reply();
+        REQUIRE(reply.status() == 200);
+        REQUIRE_FALSE(reply.has("Connection: close"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all four wait for a next request
+    const RawReply health = send_raw(port, request_line("GET", "/health"));
+    CHECK(health.status() == 200);
+    CHECK(health.body == kHealthy);
+    CHECK(health.seconds < 1.0);  // well under the keep-alive timeout
+    // Only as many idle connections as requests waited were closed: the others still serve.
+    int served = 0;
+    for (auto& connection : idle) {
+        connection->try_send(request_line("GET", "/health"));
+        served += connection->read_reply().status() == 200 ? 1 : 0;
+    }
+    CHECK(served == 3);
+}
