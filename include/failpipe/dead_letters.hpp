@@ -280,4 +280,13 @@ private:
 std::vector<std::string> configured_channels(const FailureMiddlewareDispatcher::Options& pipelines,
                                              const std::vector<std::string>& worker_channels = {});
 
+struct Config;
+
+/// @brief The origins a replay trusts in the deployment @p config describes (besides the dead
+/// letters' own channel and the broker's channels): configured_channels(config.dispatcher,
+/// config.worker.channels) — its pipelines, `worker.channels` and retry targets. The one rule of
+/// `failpipe dlq replay --config`, `failpipe dashboard --config` and a runtime's dashboard, so a
+/// dead letter's origin is trusted or refused alike wherever it is replayed.
+std::vector<std::string> configured_channels(const Config& config);
+
 }  // namespace failpipe

@@ -105,7 +105,7 @@ std::string dump(const nlohmann::ordered_json& doc, int indent = -1) {
 
 // What --config says, read before the broker is contacted (a bad config is a usage error): the
 // suffixes the workers name dead-letter and parked channels with, and, for a replay, the channels
-// the config names (trusted as origins, besides those the broker lists).
+// the config names (trusted as origins, besides those the broker lists; the dashboard's rule too).
 struct Setup {
     Deployment deployment;
     DeadLetters::Options options;
@@ -113,7 +113,7 @@ struct Setup {
         options.dead_letter_suffix = deployment.suffixes.dead_letter;
         options.parked_suffix = deployment.suffixes.parked;
         if (const Config* config = deployment.config_or_null())
-            options.known_channels = configured_channels(config->dispatcher, config->worker.channels);
+            options.known_channels = configured_channels(*config);
     }
 };
 
