@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "failpipe/classifier.hpp"
+#include "failpipe/config.hpp"
 #include "failpipe/fingerprint.hpp"
 #include "config_json.hpp"
 #include "dead_letter_time.hpp"
@@ -597,6 +598,10 @@ std::vector<std::string> configured_channels(const FailureMiddlewareDispatcher::
         add_targets(channel, pipeline);
     }
     return {channels.begin(), channels.end()};
+}
+
+std::vector<std::string> configured_channels(const Config& config) {
+    return configured_channels(config.dispatcher, config.worker.channels);
 }
 
 ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOptions& options) const {

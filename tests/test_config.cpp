@@ -393,6 +393,32 @@ TEST_CASE("config: ill-typed values say what was expected and what was found") {
                 "expected a number, found \"30\"");
 }
 
+TEST_CASE("config: a deadLetterSuffix that clashes with the parked suffix is refused at /deadLetterSuffix") {
+    // The parked suffix itself: dead letters and parked messages would share orders:parked.
+    check_issue({{"deadLetterSuffix", ":parked"}}, "/deadLetterSuffix",
+                "expected a suffix other than \":parked\", the suffix of parked channels (dead letters and parked "
+                "messages could not be told apart), found \":parked\"");
+    // Ending in it: the dead letters of orders would land in the parked channel of orders-old.
+    check_issue({{"deadLetterSuffix", "-old:parked"}}, "/deadLetterSuffix",
+                "expected a suffix that does not end in \":parked\", the suffix of parked channels (the dead letters of "
+                "\"orders\" would go to \"orders-old:parked\", the parked channel of \"orders-old\"), found "
+                "\"-old:parked\"");
+    // Its end: orders:parked would read as the dead letters of orders:park.
+    check_issue({{"deadLetterSuffix", "ed"}}, "/deadLetterSuffix",
+                "expected a suffix that is not the end of \":parked\", the suffix of parked channels (\"orders:parked\", "
+                "the parked channel of \"orders\", would also be the dead-letter channel of \"orders:park\"), found "
+                "\"ed\"");
+    // Reported with the document's other problems, as every issue is.
+    const auto issues = issues_of({{"deadLetterSuffix", ":parked"}, {"final", "nope"}});
+    REQUIRE(issues.size() == 2);
+    CHECK(issues[0].path == "/deadLetterSuffix");
+    // Suffixes that only look alike are fine: neither ends the other.
+    for (const char* fine : {":parked2", ":parkedx", "parked:", ":dlq", ".dead", "-parked"}) {
+        CAPTURE(fine);
+        CHECK(load_config({{"deadLetterSuffix", fine}}).dispatcher.dead_letter_suffix == fine);
+    }
+}
+
 TEST_CASE("config: long strings are shortened in messages, never inside a character") {
     const std::string long_value(100, 'x');
     auto issue = single_issue({{"final", long_value}});

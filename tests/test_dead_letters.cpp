@@ -1,6 +1,7 @@
 // DeadLetters over the in-memory adapter (the checks are in dead_letters_cases.hpp).
 #include "dead_letters_cases.hpp"
 
+#include "failpipe/config.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 
 namespace {
@@ -159,4 +160,29 @@ TEST_CASE("memory dead letters: count without a filter is the channel's depth, r
     CHECK(browsed == 0);
     CHECK(DeadLetters(adapter).count({.channel = "orders", .error_class = "transient"}) == 3000);
     CHECK(browsed == 3000);  // a filter reads the channel once
+}
+
+// The origins a replay trusts come from one rule, configured_channels(config), which both
+// `failpipe dlq replay --config` and the dashboard use: a channel the workers consume without a
+// pipeline of its own is the deployment's (its failures run the default pipeline), a channel the
+// config never names is not.
+TEST_CASE("memory dead letters: a config's worker channel without a pipeline is a trusted origin, a channel it does not name is not") {
+    const Config config = load_config(nlohmann::json::parse(R"({
+        "pipelines": {"orders": [{"type": "send-again", "id": "again", "maxAttempts": 2, "queue": "orders-retry"}]},
+        "worker": {"channels": ["orders", "audit"]}
+    })"));
+    CHECK(configured_channels(config) == std::vector<std::string>{"audit", "orders", "orders-retry"});
+    CHECK(configured_channels(config) == configured_channels(config.dispatcher, config.worker.channels));
+
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "w1", .original_channel = "audit"},
+                                       {.id = "f1", .original_channel = "admin-commands"}});
+    const DeadLetters letters(adapter, DeadLetters::Options{.known_channels = configured_channels(config)});
+    const ReplayResult result = letters.replay({.channel = "orders"});
+    CHECK(result.replayed == std::vector<std::string>{"w1"});
+    REQUIRE(result.refused.size() == 1);
+    CHECK(result.refused[0].id == "f1");
+    CHECK(result.refused[0].reason.find("its origin \"admin-commands\" is not a channel this deployment knows") == 0);
+    CHECK(dead_letter_cases::census(*adapter, "audit") == std::map<std::string, int>{{"w1", 1}});
+    CHECK(dead_letter_cases::census(*adapter, "orders:dlq") == std::map<std::string, int>{{"f1", 1}});
 }

@@ -337,8 +337,8 @@ DeadLetters::Options Api::options_letters(bool bounded) const {
     options.parked_suffix = options_.parked_suffix;
     if (bounded) options.scan_timeout = options_.scan_timeout;
     options.stop = [this] { return stopping_.load(); };
-    // A replay trusts the origins the broker lists and the channels of the config's pipelines.
-    if (options_.pipelines) options.known_channels = configured_channels(*options_.pipelines);
+    // A replay trusts the origins the broker lists and those of the config (configured_channels).
+    options.known_channels = options_.known_channels;
     return options;
 }
 

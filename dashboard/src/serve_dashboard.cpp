@@ -1,6 +1,7 @@
 // serve_dashboard(): the dashboard of a worker runtime, from config `dashboard`.
 #include "failpipe/config.hpp"
 #include "failpipe/dashboard/dashboard_server.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "failpipe/worker_pool.hpp"
 #include "logging.hpp"
 
@@ -17,6 +18,7 @@ std::unique_ptr<DashboardServer> serve_dashboard(WorkerPool& pool, std::shared_p
     if (!config.dashboard.token_file.empty()) options.token = read_token_file(config.dashboard.token_file);
     options.dead_letter_suffix = config.dispatcher.dead_letter_suffix;
     options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
+    options.known_channels = configured_channels(config);
     options.on_expired = config.worker.on_expired;
     options.breakers = config.breakers;
     options.retry_budget = config.retry_budget;

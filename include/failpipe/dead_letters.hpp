@@ -179,12 +179,17 @@ struct RetentionResult {
     std::size_t removed = 0;           ///< How many the adapter evicted (and counted).
 };
 
+/// @brief The suffix of parked channels (`orders:parked`: dead letters replayed too often rest
+/// there). Reserved: a config's `deadLetterSuffix` may neither be it, end in it nor be its end, or
+/// dead-letter and parked channels could not be told apart (the config reader refuses it).
+inline constexpr std::string_view kParkedSuffix = ":parked";
+
 /// @brief The operations on dead letters. See the file comment.
 class DeadLetters {
 public:
     struct Options {
         std::string dead_letter_suffix = ":dlq";  ///< As the dispatcher's (FailureMiddlewareDispatcher::Options).
-        std::string parked_suffix = ":parked";
+        std::string parked_suffix{kParkedSuffix};
         std::shared_ptr<const Clock> clock;       ///< For `older_than` (null = system clock).
         /// Bounds each operation that only reads — list, list_after, show, groups, count, and replay
         /// and purge in a dry run — to this long (measured from its start, checked before every
@@ -274,5 +279,14 @@ private:
 /// those a retry step (send-again, exponential-delay) sends to. For DeadLetters::Options::known_channels.
 std::vector<std::string> configured_channels(const FailureMiddlewareDispatcher::Options& pipelines,
                                              const std::vector<std::string>& worker_channels = {});
+
+struct Config;
+
+/// @brief The origins a replay trusts in the deployment @p config describes (besides the dead
+/// letters' own channel and the broker's channels): configured_channels(config.dispatcher,
+/// config.worker.channels) — its pipelines, `worker.channels` and retry targets. The one rule of
+/// `failpipe dlq replay --config`, `failpipe dashboard --config` and a runtime's dashboard, so a
+/// dead letter's origin is trusted or refused alike wherever it is replayed.
+std::vector<std::string> configured_channels(const Config& config);
 
 }  // namespace failpipe

@@ -73,9 +73,22 @@ failpipe_cli_test("dead-letter suffix - without --config, C:dead is a plain chan
   ARGS ${_fp_sfx_setup} channels ${_fp_sfx_broker}
   STDOUT [[\norders +channel +0 +0 +0 +orders:dlq +0\n]] [[\norders:dead +channel +2 ]]
   EMPTY_STDERR)
+# The config reader refuses it (src/config_sections.cpp), so every command that reads a config says
+# the same: the broker commands and the dashboard (exit 2, nothing served), `config check` (exit 1).
+set(_fp_sfx_parked_problem [[  tests/cli/fixtures/dead-suffix-parked\.json: /deadLetterSuffix: expected a suffix other than ":parked", the suffix of parked channels \(dead letters and parked messages could not be told apart\), found ":parked" \(see "failpipe [a-z]+ --help"\)\n$]])
 failpipe_cli_test("dead-letter suffix - a config whose suffix is the parked suffix is a usage error" EXIT 2
   ARGS stats --config tests/cli/fixtures/dead-suffix-parked.json --redis redis://127.0.0.1:@FREE_PORT@
-  STDERR [[^failpipe stats: --config "tests/cli/fixtures/dead-suffix-parked\.json" names deadLetterSuffix ":parked", the suffix of parked channels: dead letters and parked messages could not be told apart. nothing was read or written]]
+  STDERR [[^failpipe stats: --config "tests/cli/fixtures/dead-suffix-parked\.json" is not a valid config. nothing was read or written:\n]]
+         "${_fp_sfx_parked_problem}"
+  EMPTY_STDOUT)
+failpipe_cli_test("dead-letter suffix - the dashboard refuses a config whose suffix is the parked suffix" EXIT 2
+  ARGS dashboard --config tests/cli/fixtures/dead-suffix-parked.json --redis redis://127.0.0.1:@FREE_PORT@ --listen 127.0.0.1:0
+  STDERR [[^failpipe dashboard: --config "tests/cli/fixtures/dead-suffix-parked\.json" is not a valid config. nothing was read or written:\n]]
+         "${_fp_sfx_parked_problem}"
+  EMPTY_STDOUT)
+failpipe_cli_test("dead-letter suffix - config check refuses a suffix that is the parked suffix" EXIT 1
+  ARGS config check tests/cli/fixtures/dead-suffix-parked.json
+  STDERR [[^tests/cli/fixtures/dead-suffix-parked\.json: /deadLetterSuffix: expected a suffix other than ":parked", the suffix of parked channels \(dead letters and parked messages could not be told apart\), found ":parked"\n$]]
   EMPTY_STDOUT)
 
 # The default suffix: a worker whose config names none writes to C:dlq, found with and without --config.

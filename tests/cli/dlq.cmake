@@ -79,6 +79,20 @@ failpipe_cli_test("dlq replay --to a channel of another shard group leaves no de
   ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to emails ${_fp_dlq_groups} &&
        stats --channel orders --format json ${_fp_dlq_groups}
   STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":0,"parked":0,"evicted":0}\]}\n$]])
+# Its dry run says so too (a replay whose relay no worker runs would not arrive), moving nothing; to a
+# channel of the same group, or without shard groups, the line is the plain one.
+failpipe_cli_test("dlq replay --dry-run --to a channel of another shard group says it would go through the outbox" EXIT 0 REDIS
+  ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to emails --dry-run ${_fp_dlq_groups}
+  STDOUT [[^dry run: would replay 2 of orders:dlq to emails, park 0, skip 0 \(through the outbox of shard group "orders": the workers' relay would publish them. nothing changed\)\n$]]
+  EMPTY_STDERR)
+failpipe_cli_test("dlq replay --dry-run --to a channel of another shard group leaves the dead letters where they are" EXIT 0 REDIS
+  ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to emails --dry-run ${_fp_dlq_groups} &&
+       stats --channel orders --format json ${_fp_dlq_groups}
+  STDOUT [[^{"channels":\[{"channel":"orders","ready":0,"delayed":0,"reserved":0,"dead":2,"parked":0,"evicted":0}\]}\n$]])
+failpipe_cli_test("dlq replay --dry-run --to a channel of the same shard group does not mention the outbox" EXIT 0 REDIS
+  ARGS ${_fp_dlq_groups_setup} dlq replay --channel orders --to orders --dry-run ${_fp_dlq_groups}
+  STDOUT [[^dry run: would replay 2 of orders:dlq to orders, park 0, skip 0 \(nothing changed\)\n$]]
+  NOT_OUTPUT [[outbox]] EMPTY_STDERR)
 failpipe_cli_test("dlq replay --to a dead-letter channel is refused" EXIT 2
   ARGS dlq replay --channel orders --to billing:dlq
   STDERR [[^failpipe dlq replay: replay: `to` billing:dlq is a dead-letter or parked channel. replay into a working channel \(see "failpipe dlq replay --help"\)\n$]]

@@ -221,6 +221,38 @@ TEST_CASE("dashboard memory: serve_dashboard serves a worker pool's breakers and
     CHECK_FALSE(dashboard::serve_dashboard(pool, adapter, parse_config("{}")));
 }
 
+// A runtime's dashboard trusts the origins `failpipe dlq replay --config` trusts (configured_channels
+// of the same config): a worker channel without a pipeline, never in the broker, is the deployment's;
+// a channel the config never names is refused. The same dry run through DeadLetters says the same.
+TEST_CASE("dashboard memory: serve_dashboard trusts the config's worker channels as origins and refuses a forged one, as the CLI's rule does") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "w1", .original_channel = "audit"},
+                                       {.id = "f1", .original_channel = "admin-commands"}});
+    const Config config = parse_config(R"({"dashboard": {"listen": "127.0.0.1:)" + std::to_string(free_port()) +
+                                       R"("}, "pipelines": {"orders": [{"type": "send-again", "id": "again", "maxAttempts": 2}]},
+        "worker": {"channels": ["orders", "audit"]}})");
+    WorkerPool pool(adapter, config);
+    auto server = dashboard::serve_dashboard(pool, adapter, config);
+    REQUIRE(server);
+    httplib::Client client("127.0.0.1", server->address().port);
+    const auto answer = client.Post("/api/replay", httplib::Headers{{"X-Failpipe-Token", server->token()}},
+                                    R"({"channel": "orders", "dryRun": true})", "application/json");
+    REQUIRE(answer);
+    REQUIRE(answer->status == 200);
+    const json body = json::parse(answer->body);
+    CHECK(body["replayedIds"] == json::array({"w1"}));
+    REQUIRE(body["refusals"].size() == 1);
+    CHECK(body["refusals"][0]["id"] == "f1");
+    CHECK(body["refusals"][0]["origin"] == "admin-commands");
+    // The CLI's path: DeadLetters with configured_channels(config).
+    const DeadLetters letters(adapter, DeadLetters::Options{.known_channels = configured_channels(config)});
+    const ReplayResult cli = letters.replay({.channel = "orders"}, ReplayOptions{.dry_run = true});
+    CHECK(cli.replayed == std::vector<std::string>{"w1"});
+    REQUIRE(cli.refused.size() == 1);
+    CHECK(body["refusals"][0]["reason"] == cli.refused[0].reason);
+    CHECK(dead_letter_cases::census(*adapter, "orders:dlq").size() == 2);  // dry runs: nothing moved
+}
+
 TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a short token is refused, a port in use is named") {
     auto adapter = std::make_shared<InMemoryAdapter>();
     dashboard::DashboardOptions options;

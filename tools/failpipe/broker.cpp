@@ -109,11 +109,6 @@ Deployment deployment_of(const ParsedArgs& args) {
     deployment.config = broker_config(args);
     if (!deployment.config) return deployment;
     deployment.suffixes.dead_letter = deployment.config->dispatcher.dead_letter_suffix;
-    if (deployment.suffixes.dead_letter == deployment.suffixes.parked)
-        throw UsageError("--config " + quote(*args.value("config")) + " names deadLetterSuffix " +
-                         quote(deployment.suffixes.dead_letter) +
-                         ", the suffix of parked channels: dead letters and parked messages could not be told apart; "
-                         "nothing was read or written");
     return deployment;
 }
 

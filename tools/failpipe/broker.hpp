@@ -13,6 +13,7 @@
 #include "args.hpp"
 #include "failpipe/channel_stats.hpp"
 #include "failpipe/config.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
 
 namespace failpipe::cli {
@@ -61,7 +62,7 @@ std::string_view to_string(ChannelKind kind);
 /// `:dlq` by default) and its parked channel (C + `:parked`, which no config changes).
 struct ChannelSuffixes {
     std::string dead_letter = ":dlq";
-    std::string parked = ":parked";
+    std::string parked{kParkedSuffix};
 
     /// @brief The kind of @p name by its suffix. A name that is only a suffix is a channel of its
     /// own; when both suffixes end it (one ends the other), the longer one tells.
@@ -83,8 +84,8 @@ struct Deployment {
 };
 
 /// @brief The deployment of `--config` (the default suffixes without it). Throws UsageError as
-/// broker_config does, and for a deadLetterSuffix that is the parked suffix (dead letters and parked
-/// messages could not be told apart).
+/// broker_config does (the config reader refuses a deadLetterSuffix that clashes with the parked
+/// suffix, so the two kinds of channels are always told apart).
 Deployment deployment_of(const ParsedArgs& args);
 
 /// @brief connect_broker, in the key layout of @p deployment's config.

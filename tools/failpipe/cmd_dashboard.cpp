@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "failpipe/config.hpp"
 #include "failpipe/dashboard/dashboard_server.hpp"
+#include "failpipe/dead_letters.hpp"
 #include "failpipe/listen_address.hpp"
 #include "failpipe/shutdown_signals.hpp"
 
@@ -76,6 +77,7 @@ int run_dashboard(const Invocation& inv) {
     const std::optional<Config> config = broker_config(args);
     if (config) {
         options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config->dispatcher);
+        options.known_channels = configured_channels(*config);  // the origins `dlq replay --config` trusts
         options.dead_letter_suffix = config->dispatcher.dead_letter_suffix;
         options.on_expired = config->worker.on_expired;
         options.breakers = config->breakers;  // their definitions, for explain (their state lives in the workers)

@@ -105,7 +105,7 @@ std::string dump(const nlohmann::ordered_json& doc, int indent = -1) {
 
 // What --config says, read before the broker is contacted (a bad config is a usage error): the
 // suffixes the workers name dead-letter and parked channels with, and, for a replay, the channels
-// the config names (trusted as origins, besides those the broker lists).
+// the config names (trusted as origins, besides those the broker lists; the dashboard's rule too).
 struct Setup {
     Deployment deployment;
     DeadLetters::Options options;
@@ -113,7 +113,7 @@ struct Setup {
         options.dead_letter_suffix = deployment.suffixes.dead_letter;
         options.parked_suffix = deployment.suffixes.parked;
         if (const Config* config = deployment.config_or_null())
-            options.known_channels = configured_channels(config->dispatcher, config->worker.channels);
+            options.known_channels = configured_channels(*config);
     }
 };
 
@@ -320,13 +320,15 @@ std::string refused_text(const ReplayResult& r, const char* word) {
 }
 
 // A replay to a channel of another shard group goes through the outbox of the dead letters' group:
-// said at the end of the summary, since the messages reach their channel once a worker relays them.
+// said at the end of the summary, since the messages reach their channel once a worker relays them
+// (a dry run says it too: without a running relay they would not arrive). Empty otherwise.
 std::string outbox_text(const RedisAdapter& broker, const std::string& from, const std::optional<std::string>& to,
                         const ReplayResult& r) {
     const auto& groups = broker.options().shard_groups;
     if (!groups || !to || r.replayed.empty() || groups->same_group(from, *to)) return {};
-    return " (on their way through the outbox of shard group " + quote(groups->group_of(from)) +
-           ": the workers' relay publishes them)";
+    const std::string group = quote(groups->group_of(from));
+    if (r.dry_run) return "through the outbox of shard group " + group + ": the workers' relay would publish them; ";
+    return " (on their way through the outbox of shard group " + group + ": the workers' relay publishes them)";
 }
 
 int run_replay(const Invocation& inv) {
@@ -353,8 +355,8 @@ int run_replay(const Invocation& inv) {
     const std::string to = options.to ? *options.to : std::string("their channels");
     if (r.dry_run) {
         inv.out << "dry run: would replay " << r.replayed.size() << " of " << from << " to " << to << ", park "
-                << r.parked.size() << ", skip " << r.skipped.size() << refused_text(r, "refuse")
-                << " (nothing changed)\n";
+                << r.parked.size() << ", skip " << r.skipped.size() << refused_text(r, "refuse") << " ("
+                << outbox_text(*s.broker, from, options.to, r) << "nothing changed)\n";
     } else {
         inv.out << "replayed " << r.replayed.size() << " of " << from << " to " << to << ", parked " << r.parked.size()
                 << ", skipped " << r.skipped.size() << refused_text(r, "refused")

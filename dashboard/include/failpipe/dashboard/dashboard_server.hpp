@@ -70,6 +70,12 @@ struct DashboardOptions {
     /// The pipelines `explain` draws (a config's `dispatcher`); null: the default (every failure
     /// dead-lettered at once).
     std::shared_ptr<const FailureMiddlewareDispatcher::Options> pipelines;
+    /// The channels a replay without `to` trusts as a dead letter's origin, besides the dead letters'
+    /// own channel and the channels the broker lists (DeadLetters::Options::known_channels); any
+    /// other origin is refused. From a config: configured_channels(config) — its pipelines,
+    /// `worker.channels` and retry targets — as `failpipe dashboard --config`, serve_dashboard() and
+    /// `failpipe dlq replay --config` all take it, so they trust the same origins.
+    std::vector<std::string> known_channels;
     ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
     /// Breakers whose state the overview shows (a runtime's; a separate process has none to show).
     std::vector<std::shared_ptr<CircuitBreakerMiddleware>> breakers;
