@@ -18,16 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
   { echo "bench-cluster-mode: needs valgrind and callgrind_control (sudo apt-get install valgrind)" >&2; exit 1; }
-if [ -n "${FAILPIPE_BUILD_DIR:-}" ]; then
-  build_dir=${FAILPIPE_BUILD_DIR}
-  [ -f "${build_dir}/CMakeCache.txt" ] || cmake -S . -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "${build_dir}" -j2 --target bench_redis >/dev/null
-else
-  build_dir=build
-  scripts/build.sh >/dev/null
-fi
-bench=${build_dir}/bin/bench_redis
-[ -x "${bench}" ] || { echo "bench-cluster-mode: ${bench} was not built (Google Benchmark or hiredis missing?)" >&2; exit 1; }
+source scripts/bench-build.sh bench-cluster-mode
 
 server=$(command -v redis-server || echo /usr/bin/redis-server)
 dir=$(mktemp -d -t failpipe-cluster-mode.XXXXXX)

@@ -41,15 +41,7 @@ if [ -n "${cluster}" ] && [ ! -f scripts/redis-test-cluster.sh ]; then
   echo "bench-redis --cluster: scripts/redis-test-cluster.sh is missing (run it from a failpipe checkout)" >&2
   exit 1
 fi
-if [ -n "${FAILPIPE_BUILD_DIR:-}" ]; then
-  build_dir=${FAILPIPE_BUILD_DIR}
-  [ -f "${build_dir}/CMakeCache.txt" ] || cmake -S . -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "${build_dir}" -j2 --target bench_redis >/dev/null
-else
-  build_dir=build
-  scripts/build.sh >/dev/null
-fi
-[ -x "${build_dir}/bin/bench_redis" ] || { echo "bench-redis: ${build_dir}/bin/bench_redis was not built (Google Benchmark or hiredis missing?)" >&2; exit 1; }
+source scripts/bench-build.sh bench-redis
 
 if [ -n "${FAILPIPE_BENCH_SYSCALLS:-}" ]; then
   [ -n "${cluster}" ] || { echo "bench-redis: FAILPIPE_BENCH_SYSCALLS goes with --cluster" >&2; exit 2; }
