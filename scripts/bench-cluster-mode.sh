@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
   { echo "bench-cluster-mode: needs valgrind and callgrind_control (sudo apt-get install valgrind)" >&2; exit 1; }
 source scripts/bench-build.sh bench-cluster-mode
+bench=${build_dir}/bin/bench_redis
 
 server=$(command -v redis-server || echo /usr/bin/redis-server)
 dir=$(mktemp -d -t failpipe-cluster-mode.XXXXXX)
