@@ -69,6 +69,7 @@ Broker open_redis(const Options& options, const failpipe::Config& config, const 
                                                  std::to_string(broker.server->pid()) + ")"
                                            : "Redis at " + redacted(redis.url);
     broker.info["redisPrefix"] = redis.key_prefix;
+    broker.info["redisUrl"] = redacted(broker.server ? redis.url : options.redis_url);
     broker.info["keyLayout"] = std::string(failpipe::to_string(adapter->options().key_layout.value_or(failpipe::KeyLayout::prefix)));
     broker.info["privateRedis"] = broker.server != nullptr;
     return broker;

@@ -26,7 +26,8 @@ struct Broker {
     std::shared_ptr<failpipe::AdapterInterface> adapter;
     /// Stores bytes as they are (poison) in the first level.
     std::function<void(const std::string&)> push_raw;
-    /// For the report's `run`: `adapter`, and on Redis `redisPrefix`, `privateRedis`.
+    /// For the report's `run`: `adapter`, and on Redis `redisPrefix`, `redisUrl` (password as ***),
+    /// `keyLayout`, `privateRedis`.
     nlohmann::json info = nlohmann::json::object();
 };
 

@@ -29,10 +29,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include "broker.hpp"
 #include "live.hpp"
@@ -397,12 +399,36 @@ nlohmann::json build_report(const Outcomes& o) {
     return report;
 }
 
+// FAILPIPE_LOG_LEVEL in any case (spdlog's from_str turns any word it does not know, "WARN"
+// included, into "off"); unset: errors only; another word: errors only, and a line says so.
+spdlog::level::level_enum log_level_from_env() {
+    const char* value = std::getenv("FAILPIPE_LOG_LEVEL");
+    if (value == nullptr || *value == '\0') return spdlog::level::err;
+    std::string name(value);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (name == "off") return spdlog::level::off;
+    const auto level = spdlog::level::from_str(name);
+    if (level != spdlog::level::off) return level;
+    std::cerr << "failpipe_payments: FAILPIPE_LOG_LEVEL is not a level (trace, debug, info, warn, error, critical, "
+                 "off): logging errors only\n";
+    return spdlog::level::err;
+}
+
+// On Redis, where the run's messages are, from the start: `failpipe inject` and `failpipe stats`
+// can then be pointed at the running job.
+void announce_redis(const nlohmann::json& info) {
+    const std::string url = info.value("redisUrl", std::string{});
+    const std::string prefix = info["redisPrefix"].get<std::string>();
+    std::cerr << "failpipe_payments: Redis at " << url << ", key prefix " << prefix
+              << " (to try it live: failpipe inject --redis '" << url << "' --prefix " << prefix
+              << " --channel payments --kind transient --count 20)\n";
+}
+
 int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     // failpipe logs through the spdlog logger "failpipe": errors only here (the report tells the
     // rest); FAILPIPE_LOG_LEVEL=warn shows every dead letter as it happens.
     auto log = std::make_shared<spdlog::logger>("failpipe", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    const char* log_level = std::getenv("FAILPIPE_LOG_LEVEL");
-    log->set_level(log_level != nullptr ? spdlog::level::from_str(log_level) : spdlog::level::err);
+    log->set_level(log_level_from_env());
     spdlog::register_logger(log);
 
     const failpipe::Config config = load(options);
@@ -423,6 +449,7 @@ int run(const Options& options, const failpipe::ShutdownSignals& signals) {
     } catch (const std::exception& e) {
         fail(e.what());
     }
+    if (broker.info.contains("redisPrefix")) announce_redis(broker.info);
     auto adapter = std::make_shared<CrashingThreads>(broker.adapter, scenario, config.worker.max_deliveries);
 
     // The gateway and what the handler records.

@@ -23,8 +23,10 @@ usage: failpipe_payments [options]
   --seed N          seed of the simulation: the same seed, the same payments and gateway answers (default 1)
   --time-scale S    every simulated duration times S (default 0.02; 1 = real time: 5 s, 15 s, 60 s
                     retry levels, a 100 s outage; 0.0001 … 1)
-  --outage-at S     real seconds after the start when the gateway goes down (default 20)
-  --outage-for S    real seconds the gateway stays down (default 100; 0 = no outage)
+  --outage-at S     simulated seconds after the start when the gateway goes down, times
+                    --time-scale like every duration (default 20: 0.4 s at 0.02)
+  --outage-for S    simulated seconds the gateway stays down, times --time-scale (default 100;
+                    0 = no outage)
   --redis [URL]     run on Redis at URL; without a URL, start a private redis-server on a free
                     127.0.0.1 port and stop it at the end
   --prefix P        Redis key prefix (default: failpipe-payments-<random>, new every run)

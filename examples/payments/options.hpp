@@ -18,8 +18,8 @@ struct Options {
     /// Every simulated duration (retry delays, outage, breaker, visibility timeout, gateway latency)
     /// is multiplied by this: 1 = real time.
     double time_scale = 0.02;
-    double outage_at = 20.0;       ///< real seconds after the start when the gateway goes down
-    double outage_for = 100.0;     ///< real seconds it stays down (0 = no outage)
+    double outage_at = 20.0;       ///< simulated seconds after the start when the gateway goes down (times time_scale)
+    double outage_for = 100.0;     ///< simulated seconds it stays down, times time_scale (0 = no outage)
     std::string config;            ///< the pipeline config (config/payments.json)
     bool redis = false;            ///< --redis given
     std::string redis_url;         ///< empty with --redis: start a private redis-server

@@ -201,7 +201,8 @@ void print_report(const nlohmann::json& r, std::ostream& out) {
         << " deliveries abandoned by a crashed worker thread (each came back after the visibility timeout)\n";
     if (run.contains("redisPrefix") && !run.value("privateRedis", false)) {
         out << "  Redis key prefix " << run["redisPrefix"].get<std::string>()
-            << " (kept: failpipe dlq groups --channel payments --prefix " << run["redisPrefix"].get<std::string>()
+            << " (kept: failpipe dlq groups --channel payments --redis '" << run.value("redisUrl", std::string{})
+            << "' --prefix " << run["redisPrefix"].get<std::string>()
             << (run.value("keyLayout", "prefix") == "groups" ? " --config <the config>" : "") << ")\n";
     }
     for (const auto& problem : r["problems"]) out << "  PROBLEM: " << problem.get<std::string>() << "\n";

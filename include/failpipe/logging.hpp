@@ -16,8 +16,9 @@ namespace failpipe {
 
 /// The logger failpipe writes to. Unless set_logger() named another, it is the spdlog logger
 /// registered under the name "failpipe" when failpipe first logs, else one created then (stderr,
-/// level from the environment variable FAILPIPE_LOG_LEVEL — trace, debug, info, warn, err,
-/// critical, off — default warn). The reference stays valid until the process exits.
+/// level from the environment variable FAILPIPE_LOG_LEVEL — trace, debug, info, warn or warning,
+/// err or error, critical, off, in any case — default warn; another word keeps warn and is
+/// logged). The reference stays valid until the process exits.
 /// Thread-safe.
 spdlog::logger& logger();
 

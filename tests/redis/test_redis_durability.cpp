@@ -108,6 +108,22 @@ TEST_CASE("durability - the URL query sets it, and a bad parameter is a clear er
     CHECK(refused("redis://127.0.0.1:1?durability=replicas&durability=master").find("given twice") != std::string::npos);
 }
 
+TEST_CASE("durability - a push WAIT did not confirm is kept, and the error says a push sent again is a second copy") {
+    rt::RedisServer alone;  // no replica: WAIT confirms nothing
+    RedisAdapter adapter(ReplicatedPair::options(durable_url(alone, 50), rt::unique_prefix("dur-push")));
+    try {
+        adapter.push("jobs", job(1));
+        FAIL("expected a DurabilityError");
+    } catch (const DurabilityError& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        CHECK(what.find("WAIT confirmed it on 0 of 1 replica(s) within 50 ms") != std::string::npos);
+        CHECK(what.find("a push sent again stores a second copy") != std::string::npos);
+        CHECK(what.find("sending it again is safe") == std::string::npos);
+    }
+    CHECK(adapter.depth("jobs").ready == 1);  // on the master: a caller that pushes again makes it 2
+}
+
 TEST_CASE("durability - replicas: every push, settle and release is on the replica when the call returns") {
     ReplicatedPair pair;
     const std::string prefix = rt::unique_prefix("durable");

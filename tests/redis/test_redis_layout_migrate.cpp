@@ -4,6 +4,7 @@
 // changes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,31 @@ TEST_CASE("redis layout migrate - every kind of message moves to its group's key
     CHECK(again.status == 0);
     CHECK(contains(again.output, "nothing left to move under {" + d.prefix + "}"));
     CHECK(total(*new_layout(d.url, d.prefix, d.config), kChannels) == d.filled.messages);
+}
+
+TEST_CASE("redis layout migrate - a channel that held messages and is empty now is still listed after the move") {
+    const std::string url = rt::test_redis_url();
+    const std::string prefix = rt::unique_prefix("migrate");
+    const ConfigFile file(config_text(1));
+    const Config config = load_config_file(file.path());
+    auto old = old_layout(url, prefix);
+    old->push("orders", message("o1"));
+    old->push("emails", message("e1"));
+    REQUIRE(old->remove("emails", {"e1"}) == 1);
+    std::vector<std::string> before = old->channels();
+    std::sort(before.begin(), before.end());
+    REQUIRE(std::find(before.begin(), before.end(), "emails") != before.end());
+
+    const auto run = key_layout_test::run_cli(migrate_args(url, prefix, file));
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    std::vector<std::string> after = new_layout(url, prefix, config)->channels();
+    std::sort(after.begin(), after.end());
+    CHECK(after == before);
+    const auto stats = key_layout_test::run_cli("stats --channel emails --redis '" + url + "?keyLayout=groups' --config '" +
+                                                file.path() + "' --prefix '" + prefix + "'");
+    INFO(stats.output);
+    CHECK(stats.status == 0);
 }
 
 TEST_CASE("redis layout migrate - --dry-run prints what would move per channel and group and changes nothing") {

@@ -318,6 +318,15 @@ private:
         return true;
     }
 
+    // migrate-target with no item: it only registers the channel under the group's keys.
+    void register_channel(const std::string& channel, const ScriptHead& target) {
+        call(target, [&](Connection& connection) {
+            Reply reply = run_script(connection, migrate_target_call(target, channel, {}));
+            throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA migrate-target");
+            if (durability_.enabled()) wait_for_replicas(connection, durability_, "layout migrate");
+        });
+    }
+
     RedisLayoutMigration::ChannelResult move_channel(const RedisLayoutMigration::ChannelPlan& plan,
                                                      const std::function<void(std::size_t)>& handled) {
         RedisLayoutMigration::ChannelResult result;
@@ -327,6 +336,9 @@ private:
         std::string cursor;
         for (std::size_t batch = 0; batch < kMaxBatches && move_batch(plan, target, cursor, result, handled); ++batch) {
         }
+        // A channel with nothing to move (it held messages once) is still registered in its group,
+        // before its old keys go: `failpipe channels` and `stats --channel` go on listing it.
+        if (result.found == 0 && result.evicted == 0) register_channel(plan.channel, target);
         Reply finished = script(old_, migrate_finish_call(old_, plan.channel), "EVALSHA migrate-source");
         array(*finished, router_.display(), "EVALSHA migrate-source", 2);
         result.removed = number(at(*finished, 0), router_.display(), "EVALSHA migrate-source") == 1;

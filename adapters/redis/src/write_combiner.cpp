@@ -181,7 +181,8 @@ void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::str
                               " of " + std::to_string(wait.replicas) + " replica(s) within " +
                               std::to_string(wait.timeout_ms) +
                               " ms (durability \"replicas\"): a failover now could lose it, so it is reported as "
-                              "failed; sending it again is safe");
+                              "failed; a settle or release sent again is recognised as a repeat, a push sent again "
+                              "stores a second copy");
     }
 }
 
