@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/channel_suffixes.hpp"  // kParkedSuffix, the default parked suffix
 #include "failpipe/clock.hpp"
 #include "failpipe/dead_letter_filter.hpp"
 #include "failpipe/error.hpp"
@@ -179,11 +180,6 @@ struct RetentionResult {
     std::size_t removed = 0;           ///< How many the adapter evicted (and counted).
 };
 
-/// @brief The suffix of parked channels (`orders:parked`: dead letters replayed too often rest
-/// there). Reserved: a config's `deadLetterSuffix` may neither be it, end in it nor be its end, or
-/// dead-letter and parked channels could not be told apart (the config reader refuses it).
-inline constexpr std::string_view kParkedSuffix = ":parked";
-
 /// @brief The operations on dead letters. See the file comment.
 class DeadLetters {
 public:
@@ -222,6 +218,8 @@ public:
     /// missing one, nothing done): list, show, groups and count need `browse` (show also `status`),
     /// counts `depth`, replay `depth`, `browse` and `move`, purge `depth`, `browse` and `remove`,
     /// retention `depth`, `browse` and `evict` (dry runs need no `move`/`remove`).
+    /// Throws InvalidArgumentError for a null adapter, an empty parked suffix, or suffixes that
+    /// could not be told apart (dead_letter_suffix_clash: the rule the config reader applies).
     explicit DeadLetters(std::shared_ptr<InspectionAdapter> adapter);
     DeadLetters(std::shared_ptr<InspectionAdapter> adapter, Options options);
 
