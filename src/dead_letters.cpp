@@ -687,6 +687,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
         }
         return outcome;
     });
+    if (options.to && !result.replayed.empty()) result.through_outbox = adapter_->outbox_of_move(source, *options.to);
     return result;
 }
 

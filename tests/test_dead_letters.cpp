@@ -3,6 +3,7 @@
 
 #include "failpipe/config.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -236,4 +237,37 @@ TEST_CASE("memory dead letters: a dead-letter suffix that clashes with the parke
         CHECK(refusal_of({.dead_letter_suffix = fine}).empty());
         CHECK_FALSE(dead_letter_suffix_clash(fine).has_value());
     }
+}
+
+namespace {
+
+/// The memory adapter, as if "payments" were in another shard group than "orders" (the Redis
+/// adapter with shard groups answers outbox_of_move so).
+class TwoGroupsAdapter final : public test::ForwardingAdapter {
+public:
+    TwoGroupsAdapter() : ForwardingAdapter(std::make_shared<InMemoryAdapter>()) {}
+    std::optional<std::string> outbox_of_move(const std::string& from, const std::string& to) const override {
+        if (from.starts_with("orders") && to == "payments") return "orders";
+        return std::nullopt;
+    }
+};
+
+}  // namespace
+
+// The CLI and the dashboard both say a replay goes through an outbox from this field alone.
+TEST_CASE("memory dead letters: a replay to another shard group's channel names the outbox it goes through, in a dry run too") {
+    auto adapter = std::make_shared<TwoGroupsAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "a1"}, {.id = "a2"}});
+    const DeadLetters letters(adapter);
+    const ReplayResult dry = letters.replay({.channel = "orders"}, {.to = "payments", .dry_run = true});
+    CHECK(dry.replayed.size() == 2);
+    CHECK(dry.through_outbox == std::optional<std::string>("orders"));
+    CHECK(adapter->depth("payments").total() == 0);
+    // Within the group, to their origin, or with nothing to replay: no outbox.
+    CHECK_FALSE(letters.replay({.channel = "orders"}, {.to = "orders-retry", .dry_run = true}).through_outbox.has_value());
+    CHECK_FALSE(letters.replay({.channel = "orders"}, {.dry_run = true}).through_outbox.has_value());
+    CHECK_FALSE(letters.replay({.channel = "orders", .ids = {"nope"}}, {.to = "payments", .dry_run = true}).through_outbox.has_value());
+    const ReplayResult real = letters.replay({.channel = "orders"}, {.to = "payments"});
+    CHECK(real.replayed.size() == 2);
+    CHECK(real.through_outbox == std::optional<std::string>("orders"));
 }

@@ -141,6 +141,11 @@ struct ReplayResult {
     /// Ids left where they were because the channel their record names is not one the deployment
     /// knows (see DeadLetters::Options::known_channels): replay them with `to` if you trust them.
     std::vector<ReplayRefusal> refused;
+    /// With ReplayOptions::to in another shard group than the dead letters (the Redis adapter with
+    /// shard groups): the group whose outbox the replayed messages went through (in a dry run: would
+    /// go through), InspectionAdapter::outbox_of_move. They reach `to` only once a worker's outbox
+    /// relay publishes them. Unset when they join `to` directly, or when none were (would be) replayed.
+    std::optional<std::string> through_outbox;
 };
 
 /// @brief How DeadLetters::purge goes.
