@@ -86,6 +86,8 @@ std::vector<std::string> InspectionAdapter::channels() {
     throw UnsupportedCapabilityError(Capability::channels, "InspectionAdapter::channels");
 }
 
+std::optional<std::string> InspectionAdapter::outbox_of_move(const std::string&, const std::string&) const { return std::nullopt; }
+
 AdapterCapabilities AdapterInterface::capabilities() const { return AdapterCapabilities::all(); }
 
 }  // namespace failpipe

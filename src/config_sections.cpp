@@ -20,7 +20,7 @@
 #include "config_resilience.hpp"
 #include "failpipe/config_limits.hpp"
 #include "failpipe/dead_letter_middleware.hpp"
-#include "failpipe/dead_letters.hpp"
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/expiry.hpp"
 #include "failpipe/failure_record.hpp"
 #include "failpipe/message.hpp"
@@ -32,28 +32,6 @@ namespace {
 constexpr long long kMaxRetainedDeadLetters = 1'000'000'000;
 
 using nlohmann::json;
-
-// Why @p suffix cannot name dead-letter channels beside the parked ones, if it cannot. Channels
-// are told apart by their ends alone, so neither suffix may end the other: `:parked` itself would
-// put dead letters and parked messages in one channel, `-old:parked` would dead-letter orders into
-// the parked channel of orders-old, and `ed` would make orders:parked the dead letters of
-// orders:park (a replay from it would send them there).
-std::optional<std::string> parked_suffix_clash(const std::string& suffix) {
-    const std::string parked(kParkedSuffix);
-    const std::string found = ", found " + describe(json(suffix));
-    const std::string what = describe(json(parked)) + ", the suffix of parked channels";
-    if (suffix == parked)
-        return "expected a suffix other than " + what + " (dead letters and parked messages could not be told apart)" + found;
-    if (suffix.ends_with(parked))
-        return "expected a suffix that does not end in " + what + " (the dead letters of \"orders\" would go to " +
-               describe(json("orders" + suffix)) + ", the parked channel of " +
-               describe(json("orders" + suffix.substr(0, suffix.size() - parked.size()))) + ")" + found;
-    if (parked.ends_with(suffix))
-        return "expected a suffix that is not the end of " + what + " (\"orders:parked\", the parked channel of " +
-               "\"orders\", would also be the dead-letter channel of " +
-               describe(json("orders" + parked.substr(0, parked.size() - suffix.size()))) + ")" + found;
-    return std::nullopt;
-}
 
 const std::vector<std::string>& final_behavior_names() {
     static const std::vector<std::string> names{"dead-letter", "rethrow", "drop"};
@@ -146,8 +124,8 @@ private:
                 top.fail("deadLetterSuffix",
                          "expected a non-empty string (an empty suffix would dead-letter a message into the "
                          "channel it failed on), found \"\"");
-            else if (auto clash = parked_suffix_clash(*suffix))
-                top.fail("deadLetterSuffix", *clash);
+            else if (auto clash = dead_letter_suffix_clash(*suffix))  // the rule DeadLetters applies too
+                top.fail("deadLetterSuffix", "expected " + *clash + ", found " + describe(json(*suffix)));
             else
                 suffix_ = *suffix;
         }

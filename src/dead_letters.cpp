@@ -245,8 +245,10 @@ DeadLetters::DeadLetters(std::shared_ptr<InspectionAdapter> adapter, Options opt
     if (!adapter_) throw InvalidArgumentError("DeadLetters: the adapter is null");
     if (!options_.clock) options_.clock = std::make_shared<SystemClock>();
     if (options_.parked_suffix.empty()) throw InvalidArgumentError("DeadLetters: the parked suffix is empty");
-    if (options_.parked_suffix == options_.dead_letter_suffix)
-        throw InvalidArgumentError("DeadLetters: the parked suffix equals the dead-letter suffix");
+    // The config reader's rule: channels are told apart by their ends, so neither suffix may end the other.
+    if (auto clash = dead_letter_suffix_clash(options_.dead_letter_suffix, options_.parked_suffix))
+        throw InvalidArgumentError("DeadLetters: the dead-letter suffix " + detail::quote_json(options_.dead_letter_suffix) +
+                                   " clashes with the parked suffix: expected " + *clash);
 }
 
 void DeadLetters::need(std::initializer_list<Capability> capabilities, std::string_view who) const {
@@ -685,6 +687,7 @@ ReplayResult DeadLetters::replay(const DeadLetterFilter& filter, const ReplayOpt
         }
         return outcome;
     });
+    if (options.to && !result.replayed.empty()) result.through_outbox = adapter_->outbox_of_move(source, *options.to);
     return result;
 }
 

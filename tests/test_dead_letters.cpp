@@ -3,6 +3,7 @@
 
 #include "failpipe/config.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -185,4 +186,88 @@ TEST_CASE("memory dead letters: a config's worker channel without a pipeline is 
     CHECK(result.refused[0].reason.find("its origin \"admin-commands\" is not a channel this deployment knows") == 0);
     CHECK(dead_letter_cases::census(*adapter, "audit") == std::map<std::string, int>{{"w1", 1}});
     CHECK(dead_letter_cases::census(*adapter, "orders:dlq") == std::map<std::string, int>{{"f1", 1}});
+}
+
+namespace {
+
+// What the DeadLetters constructor says when it refuses @p options (empty when it does not).
+std::string refusal_of(failpipe::DeadLetters::Options options) {
+    try {
+        failpipe::DeadLetters(std::make_shared<failpipe::InMemoryAdapter>(), std::move(options));
+    } catch (const failpipe::Error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+}  // namespace
+
+// Dead-letter and parked channels are told apart by their ends alone: a dead-letter suffix that is
+// the parked suffix, ends in it or is its end would send dead letters where a replay mistakes them
+// for parked messages (or the reverse). The constructor applies the config reader's rule, one
+// function (dead_letter_suffix_clash), so code that builds DeadLetters without a config is kept
+// from it too.
+TEST_CASE("memory dead letters: a dead-letter suffix that clashes with the parked suffix is refused, as the config reader refuses it") {
+    CHECK(refusal_of({.dead_letter_suffix = "-old:parked"}) ==
+          "DeadLetters: the dead-letter suffix \"-old:parked\" clashes with the parked suffix: expected a suffix that "
+          "does not end in \":parked\", the suffix of parked channels (the dead letters of \"orders\" would go to "
+          "\"orders-old:parked\", the parked channel of \"orders-old\")");
+    CHECK(refusal_of({.dead_letter_suffix = "ed"}) ==
+          "DeadLetters: the dead-letter suffix \"ed\" clashes with the parked suffix: expected a suffix that is not the "
+          "end of \":parked\", the suffix of parked channels (\"orders:parked\", the parked channel of \"orders\", "
+          "would also be the dead-letter channel of \"orders:park\")");
+    CHECK(refusal_of({.dead_letter_suffix = ":parked"}) ==
+          "DeadLetters: the dead-letter suffix \":parked\" clashes with the parked suffix: expected a suffix other than "
+          "\":parked\", the suffix of parked channels (dead letters and parked messages could not be told apart)");
+    // A parked suffix of the caller's own is held to the same rule.
+    CHECK(refusal_of({.dead_letter_suffix = ":dlq", .parked_suffix = "q"}).find("expected a suffix that does not end in \"q\"") !=
+          std::string::npos);
+    CHECK_THROWS_AS(DeadLetters(std::make_shared<InMemoryAdapter>(), DeadLetters::Options{.dead_letter_suffix = "ed"}),
+                    InvalidArgumentError);
+    // The config reader says the same about the same suffix.
+    try {
+        (void)load_config(nlohmann::json{{"deadLetterSuffix", "-old:parked"}});
+        FAIL("the config reader took \"-old:parked\"");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()).find(*dead_letter_suffix_clash("-old:parked")) != std::string::npos);
+    }
+    // Suffixes that only look alike are fine, and work.
+    for (const char* fine : {":parked2", ":parkedx", "parked:", ":dlq", ".dead", "-parked"}) {
+        CAPTURE(fine);
+        CHECK(refusal_of({.dead_letter_suffix = fine}).empty());
+        CHECK_FALSE(dead_letter_suffix_clash(fine).has_value());
+    }
+}
+
+namespace {
+
+/// The memory adapter, as if "payments" were in another shard group than "orders" (the Redis
+/// adapter with shard groups answers outbox_of_move so).
+class TwoGroupsAdapter final : public test::ForwardingAdapter {
+public:
+    TwoGroupsAdapter() : ForwardingAdapter(std::make_shared<InMemoryAdapter>()) {}
+    std::optional<std::string> outbox_of_move(const std::string& from, const std::string& to) const override {
+        if (from.starts_with("orders") && to == "payments") return "orders";
+        return std::nullopt;
+    }
+};
+
+}  // namespace
+
+// The CLI and the dashboard both say a replay goes through an outbox from this field alone.
+TEST_CASE("memory dead letters: a replay to another shard group's channel names the outbox it goes through, in a dry run too") {
+    auto adapter = std::make_shared<TwoGroupsAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "a1"}, {.id = "a2"}});
+    const DeadLetters letters(adapter);
+    const ReplayResult dry = letters.replay({.channel = "orders"}, {.to = "payments", .dry_run = true});
+    CHECK(dry.replayed.size() == 2);
+    CHECK(dry.through_outbox == std::optional<std::string>("orders"));
+    CHECK(adapter->depth("payments").total() == 0);
+    // Within the group, to their origin, or with nothing to replay: no outbox.
+    CHECK_FALSE(letters.replay({.channel = "orders"}, {.to = "orders-retry", .dry_run = true}).through_outbox.has_value());
+    CHECK_FALSE(letters.replay({.channel = "orders"}, {.dry_run = true}).through_outbox.has_value());
+    CHECK_FALSE(letters.replay({.channel = "orders", .ids = {"nope"}}, {.to = "payments", .dry_run = true}).through_outbox.has_value());
+    const ReplayResult real = letters.replay({.channel = "orders"}, {.to = "payments"});
+    CHECK(real.replayed.size() == 2);
+    CHECK(real.through_outbox == std::optional<std::string>("orders"));
 }

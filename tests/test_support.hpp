@@ -111,6 +111,9 @@ public:
         return inner_->move(f, t, ids, r, d);
     }
     std::vector<std::string> channels() override { return inner_->channels(); }
+    std::optional<std::string> outbox_of_move(const std::string& f, const std::string& t) const override {
+        return inner_->outbox_of_move(f, t);
+    }
 
 protected:
     std::shared_ptr<AdapterInterface> inner_;

@@ -477,6 +477,14 @@
     return el("label", {}, " to channel ", el("input", { type: "text", testid: "replay-to", id: "replay-to", placeholder: "their origin", size: 14, autocomplete: "off" }));
   }
 
+  // A replay to a channel of another shard group goes through the outbox of the dead letters' group
+  // (the API's `throughOutbox`): its messages arrive only once a worker's relay publishes them.
+  function outboxNote(r) {
+    if (!r.throughOutbox) return "";
+    return r.dryRun ? " (through the outbox of shard group " + JSON.stringify(r.throughOutbox) + ": the workers' relay would publish them)"
+      : " (on their way through the outbox of shard group " + JSON.stringify(r.throughOutbox) + ": the workers' relay publishes them)";
+  }
+
   async function startAction(slot, kind, channel, selection, label) {
     clear(slot);
     const body = Object.assign({ channel }, selection);
@@ -498,8 +506,10 @@
     const cancel = el("button", { testid: "action-cancel", onclick: () => clear(slot) }, "cancel");
     if (kind === "replay") {
       status.appendChild(el("span", { testid: "dry-run-count", "data-replay": preview.replayed, "data-park": preview.parked,
-        "data-skip": preview.skipped, "data-refuse": preview.refused }, "would replay " + preview.replayed + ", park " + preview.parked +
-        ", skip " + preview.skipped + ", refuse " + preview.refused + (preview.refused ? " (their origin is no channel this deployment knows)" : "")));
+        "data-skip": preview.skipped, "data-refuse": preview.refused, "data-through-outbox": preview.throughOutbox },
+        "would replay " + preview.replayed + ", park " + preview.parked +
+        ", skip " + preview.skipped + ", refuse " + preview.refused + (preview.refused ? " (their origin is no channel this deployment knows)" : "") +
+        outboxNote(preview)));
       const confirm = el("button", { class: "primary", testid: "replay-confirm", disabled: preview.matched === 0, onclick: async () => {
         confirm.disabled = true;
         const rateInput = $("replay-rate");
@@ -560,11 +570,11 @@
   function showResult(panel, kind, state, gen) {
     const r = state.result || {};
     const text = state.state === "done"
-      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped + ", refused " + r.refused
+      ? (kind === "replay" ? "replayed " + r.replayed + ", parked " + r.parked + ", skipped " + r.skipped + ", refused " + r.refused + outboxNote(r)
         : "deleted " + r.removed + " of " + r.matched)
       : state.state + ": " + (state.error || "");
     panel.appendChild(el("div", { testid: "job-result", "data-state": state.state, "data-replayed": r.replayed,
-      "data-parked": r.parked, "data-skipped": r.skipped, "data-refused": r.refused, "data-removed": r.removed, class: state.state === "done" ? "" : "error" }, text));
+      "data-parked": r.parked, "data-skipped": r.skipped, "data-refused": r.refused, "data-removed": r.removed, "data-through-outbox": r.throughOutbox, class: state.state === "done" ? "" : "error" }, text));
     panel.appendChild(el("button", { testid: "reload-view", onclick: () => route() }, "reload the view"));
     // The rows of a list changed: show them, keeping this result in view. (A message view stays as
     // it is: its message may be gone.)

@@ -168,6 +168,8 @@ json replay_result_json(const ReplayResult& r) {
     doc["parked"] = r.parked.size();
     doc["skipped"] = r.skipped.size();
     doc["refused"] = r.refused.size();
+    // Replayed to another shard group's channel: they arrive once a worker's outbox relay publishes them.
+    doc["throughOutbox"] = r.through_outbox ? json(*r.through_outbox) : json(nullptr);
     doc["replayedIds"] = json::array();
     for (std::size_t i = 0; i < r.replayed.size() && i < 1000; ++i) doc["replayedIds"].push_back(r.replayed[i]);
     doc["skips"] = json::array();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/prometheus.hpp"
 
 namespace failpipe {
@@ -18,7 +19,7 @@ namespace failpipe {
 /// @brief The suffixes that name a channel's dead-letter and parked channels.
 struct ChannelStatsOptions {
     std::string dead_letter_suffix = ":dlq";
-    std::string parked_suffix = ":parked";
+    std::string parked_suffix{kParkedSuffix};
 };
 
 /// @brief One channel's messages by state. Its dead-letter and parked channels count for it.

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/channel_suffixes.hpp"  // kParkedSuffix, the default parked suffix
 #include "failpipe/clock.hpp"
 #include "failpipe/dead_letter_filter.hpp"
 #include "failpipe/error.hpp"
@@ -140,6 +141,11 @@ struct ReplayResult {
     /// Ids left where they were because the channel their record names is not one the deployment
     /// knows (see DeadLetters::Options::known_channels): replay them with `to` if you trust them.
     std::vector<ReplayRefusal> refused;
+    /// With ReplayOptions::to in another shard group than the dead letters (the Redis adapter with
+    /// shard groups): the group whose outbox the replayed messages went through (in a dry run: would
+    /// go through), InspectionAdapter::outbox_of_move. They reach `to` only once a worker's outbox
+    /// relay publishes them. Unset when they join `to` directly, or when none were (would be) replayed.
+    std::optional<std::string> through_outbox;
 };
 
 /// @brief How DeadLetters::purge goes.
@@ -179,11 +185,6 @@ struct RetentionResult {
     std::size_t removed = 0;           ///< How many the adapter evicted (and counted).
 };
 
-/// @brief The suffix of parked channels (`orders:parked`: dead letters replayed too often rest
-/// there). Reserved: a config's `deadLetterSuffix` may neither be it, end in it nor be its end, or
-/// dead-letter and parked channels could not be told apart (the config reader refuses it).
-inline constexpr std::string_view kParkedSuffix = ":parked";
-
 /// @brief The operations on dead letters. See the file comment.
 class DeadLetters {
 public:
@@ -222,6 +223,8 @@ public:
     /// missing one, nothing done): list, show, groups and count need `browse` (show also `status`),
     /// counts `depth`, replay `depth`, `browse` and `move`, purge `depth`, `browse` and `remove`,
     /// retention `depth`, `browse` and `evict` (dry runs need no `move`/`remove`).
+    /// Throws InvalidArgumentError for a null adapter, an empty parked suffix, or suffixes that
+    /// could not be told apart (dead_letter_suffix_clash: the rule the config reader applies).
     explicit DeadLetters(std::shared_ptr<InspectionAdapter> adapter);
     DeadLetters(std::shared_ptr<InspectionAdapter> adapter, Options options);
 

@@ -4,6 +4,7 @@
 
 #include "failpipe/adapter.hpp"
 #include "failpipe/channel_stats.hpp"
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/circuit_breaker.hpp"
 #include "failpipe/classifier.hpp"
 #include "failpipe/clock.hpp"

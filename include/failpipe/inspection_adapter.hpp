@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -181,6 +182,14 @@ public:
 
     /// @brief Every channel that holds or has held a message, sorted (Capability::channels).
     virtual std::vector<std::string> channels();
+
+    /// @brief The shard group whose outbox a move() from @p from to @p to goes through, or
+    /// std::nullopt when the moved messages join @p to directly (this default). The Redis adapter
+    /// with shard groups names the source's group when @p to is in another one: the messages then
+    /// reach @p to only once a worker's outbox relay publishes them, which a replay's summary says
+    /// (ReplayResult::through_outbox). Asks the broker nothing; a wrapper that forwards move()
+    /// forwards this too.
+    virtual std::optional<std::string> outbox_of_move(const std::string& from, const std::string& to) const;
 };
 
 }  // namespace failpipe

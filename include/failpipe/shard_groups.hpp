@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/failure_middleware_dispatcher.hpp"
 
 namespace failpipe {
@@ -52,7 +53,7 @@ struct ShardGroupsOptions {
     /// Groups named by the user; each channel in at most one.
     std::vector<NamedShardGroup> named;
     /// As DeadLetters::Options::parked_suffix.
-    std::string parked_suffix = ":parked";
+    std::string parked_suffix{kParkedSuffix};
 };
 
 /// @brief The shard groups of a deployment. Immutable; safe to share between threads.
@@ -111,7 +112,7 @@ private:
     std::optional<std::string> default_group_;
     std::vector<UndeclaredTargets> undeclared_;
     std::string dead_letter_suffix_ = ":dlq";
-    std::string parked_suffix_ = ":parked";
+    std::string parked_suffix_{kParkedSuffix};
 };
 
 /// @brief Why @p name cannot name a group (empty, longer than ShardGroups::kMaxNameBytes, or

@@ -253,6 +253,7 @@ void replay_refuses_a_forged_origin_unless_told_where() {
     CHECK(preview.body["refused"] == 1);
     CHECK(preview.body["refusals"][0]["id"] == "t1");
     CHECK(preview.body["refusals"][0]["origin"] == "admin-commands");
+    CHECK(preview.body["throughOutbox"].is_null());  // no shard groups: straight to their channel
     const auto started = dash.post("/api/replay", both);
     REQUIRE(started.status == 202);
     const json job = dash.wait_job(started.body["job"].get<std::string>());

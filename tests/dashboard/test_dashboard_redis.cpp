@@ -77,3 +77,47 @@ TEST_CASE("dashboard redis: broker stopped then restarted - 503 with the reason,
     CHECK(overview["channels"][0]["dead"] == 6);
     CHECK(dash.get("/api/dead", {{"channel", "orders"}}).body["items"].size() == 6);
 }
+
+// With shard groups, a replay to another group's channel goes through the outbox of the dead
+// letters' group (one script cannot write two groups' slots) and arrives once a worker's relay
+// publishes it: the dry run says so before anything moves, as `failpipe dlq replay --dry-run --to`
+// does, and so does the job's result.
+TEST_CASE("dashboard redis: a dry-run replay to another shard group's channel names the outbox it would go through") {
+    RedisAdapter::Options options;
+    options.url = rt::test_redis_url();
+    options.key_prefix = rt::unique_prefix("dash-outbox");
+    ShardGroupsOptions groups;
+    groups.channels = {"orders", "payments"};
+    options.shard_groups = ShardGroups::derive({}, groups);
+    options.outbox_relay = false;  // relayed below, by hand
+    auto adapter = std::make_shared<RedisAdapter>(options);
+    dead_letter_cases::seed(*adapter, dead_letter_cases::mixed_seeds());
+    dashboard_cases::Running dash(adapter);
+
+    const json to_payments = {{"channel", "orders"}, {"ids", {"t1", "t2"}}, {"to", "payments"}};
+    json dry = to_payments;
+    dry["dryRun"] = true;
+    const auto preview = dash.post("/api/replay", dry);
+    REQUIRE(preview.status == 200);
+    CHECK(preview.body["replayed"] == 2);
+    CHECK(preview.body["throughOutbox"] == "orders");
+    CHECK(dashboard_cases::keys_of(dead_letter_cases::census(*adapter, "orders:dlq")).size() == 6);  // nothing moved
+    CHECK(adapter->depth("payments").total() == 0);
+    // Within the group, or to their origin: straight there.
+    const auto within = dash.post("/api/replay", {{"channel", "orders"}, {"ids", {"t1"}}, {"to", "orders"}, {"dryRun", true}});
+    REQUIRE(within.status == 200);
+    CHECK(within.body["replayed"] == 1);
+    CHECK(within.body["throughOutbox"].is_null());
+    const auto home = dash.post("/api/replay", {{"channel", "orders"}, {"ids", {"t1"}}, {"dryRun", true}});
+    REQUIRE(home.status == 200);
+    CHECK(home.body["throughOutbox"].is_null());
+
+    const auto started = dash.post("/api/replay", to_payments);
+    REQUIRE(started.status == 202);
+    const json job = dash.wait_job(started.body["job"].get<std::string>());
+    CHECK(job["result"]["replayed"] == 2);
+    CHECK(job["result"]["throughOutbox"] == "orders");
+    CHECK(adapter->depth("payments").total() == 0);  // in the outbox until a relay publishes them
+    CHECK(adapter->relay_outbox() == 2);
+    CHECK(dashboard_cases::keys_of(dead_letter_cases::census(*adapter, "payments")) == std::vector<std::string>{"t1", "t2"});
+}

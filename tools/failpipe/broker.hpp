@@ -12,8 +12,8 @@
 
 #include "args.hpp"
 #include "failpipe/channel_stats.hpp"
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/config.hpp"
-#include "failpipe/dead_letters.hpp"
 #include "failpipe/redis/redis_adapter.hpp"
 
 namespace failpipe::cli {

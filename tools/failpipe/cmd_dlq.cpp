@@ -319,14 +319,13 @@ std::string refused_text(const ReplayResult& r, const char* word) {
     return r.refused.empty() ? std::string() : ", " + std::string(word) + " " + std::to_string(r.refused.size());
 }
 
-// A replay to a channel of another shard group goes through the outbox of the dead letters' group:
-// said at the end of the summary, since the messages reach their channel once a worker relays them
-// (a dry run says it too: without a running relay they would not arrive). Empty otherwise.
-std::string outbox_text(const RedisAdapter& broker, const std::string& from, const std::optional<std::string>& to,
-                        const ReplayResult& r) {
-    const auto& groups = broker.options().shard_groups;
-    if (!groups || !to || r.replayed.empty() || groups->same_group(from, *to)) return {};
-    const std::string group = quote(groups->group_of(from));
+// A replay to a channel of another shard group goes through the outbox of the dead letters' group
+// (ReplayResult::through_outbox, the adapter's rule): said at the end of the summary, since the
+// messages reach their channel once a worker relays them (a dry run says it too: without a running
+// relay they would not arrive). Empty otherwise.
+std::string outbox_text(const ReplayResult& r) {
+    if (!r.through_outbox) return {};
+    const std::string group = quote(*r.through_outbox);
     if (r.dry_run) return "through the outbox of shard group " + group + ": the workers' relay would publish them; ";
     return " (on their way through the outbox of shard group " + group + ": the workers' relay publishes them)";
 }
@@ -356,11 +355,11 @@ int run_replay(const Invocation& inv) {
     if (r.dry_run) {
         inv.out << "dry run: would replay " << r.replayed.size() << " of " << from << " to " << to << ", park "
                 << r.parked.size() << ", skip " << r.skipped.size() << refused_text(r, "refuse") << " ("
-                << outbox_text(*s.broker, from, options.to, r) << "nothing changed)\n";
+                << outbox_text(r) << "nothing changed)\n";
     } else {
         inv.out << "replayed " << r.replayed.size() << " of " << from << " to " << to << ", parked " << r.parked.size()
                 << ", skipped " << r.skipped.size() << refused_text(r, "refused")
-                << outbox_text(*s.broker, from, options.to, r) << '\n';
+                << outbox_text(r) << '\n';
     }
     return kExitOk;
 }

@@ -1625,8 +1625,10 @@ MoveResult RedisAdapter::move(const std::string& from, const std::string& to, co
     detail::redis::check_channel(from, "move");
     detail::redis::check_channel(to, "move");
     // One script cannot write two groups' slots: to another group, through the source group's outbox.
-    const std::string source = sharded_->group_of(from), target = sharded_->group_of(to);
-    if (source == target) return core_of(from).move(from, to, ids, rewrite, delay);
+    const auto outbox = outbox_of_move(from, to);
+    if (!outbox) return core_of(from).move(from, to, ids, rewrite, delay);
+    const std::string& source = *outbox;
+    const std::string target = sharded_->group_of(to);
     if (!sharded_->configured(source)) {
         throw InvalidArgumentError("RedisAdapter::move: \"" + from + "\" (shard group \"" + source + "\") and \"" + to +
                                    "\" (shard group \"" + target + "\") are in different shard groups, so the move would "
@@ -1637,6 +1639,13 @@ MoveResult RedisAdapter::move(const std::string& from, const std::string& to, co
     MoveResult result = core_of(from).move(from, to, ids, rewrite, delay, detail::redis::MoveVia::outbox);
     if (!result.moved.empty()) wake_relay();
     return result;
+}
+
+std::optional<std::string> RedisAdapter::outbox_of_move(const std::string& from, const std::string& to) const {
+    if (!sharded_) return std::nullopt;
+    std::string source = sharded_->group_of(from);
+    if (source == sharded_->group_of(to)) return std::nullopt;
+    return source;
 }
 
 std::vector<std::string> RedisAdapter::channels() {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "failpipe/adapter.hpp"
+#include "failpipe/channel_suffixes.hpp"
 #include "failpipe/circuit_breaker.hpp"
 #include "failpipe/clock.hpp"
 #include "failpipe/error.hpp"
@@ -66,7 +67,7 @@ struct DashboardOptions {
     /// ASCII characters, no spaces.
     std::string token;
     std::string dead_letter_suffix = ":dlq";
-    std::string parked_suffix = ":parked";
+    std::string parked_suffix{kParkedSuffix};
     /// The pipelines `explain` draws (a config's `dispatcher`); null: the default (every failure
     /// dead-lettered at once).
     std::shared_ptr<const FailureMiddlewareDispatcher::Options> pipelines;

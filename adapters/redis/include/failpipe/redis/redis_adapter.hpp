@@ -224,6 +224,9 @@ public:
     MoveResult move(const std::string& from, const std::string& to, const std::vector<std::string>& ids,
                     const MessageRewrite& rewrite = {}, Seconds delay = Seconds{0.0}) override;
     std::vector<std::string> channels() override;
+    /// @brief With shard_groups and @p to in another group than @p from: @p from's group, whose
+    /// outbox move() puts the messages into (the rule move() follows); else std::nullopt.
+    std::optional<std::string> outbox_of_move(const std::string& from, const std::string& to) const override;
 
     /// @brief Everything (AdapterCapabilities::all()), with max_message_bytes from the options.
     AdapterCapabilities capabilities() const override;
