@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,14 @@ inline std::shared_ptr<RedisAdapter> shared_server_adapter(Seconds visibility = 
     options.key_prefix = prefix;
     options.visibility_timeout = visibility;
     return std::make_shared<RedisAdapter>(options);
+}
+
+/// How many times @p command ran on @p adapter's server (calls= of INFO commandstats; 0 when never).
+inline std::uint64_t command_calls(RedisAdapter& adapter, const std::string& command) {
+    const std::string text = adapter.info("commandstats");
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex("cmdstat_" + command + ":calls=([0-9]+)"))) return 0;
+    return std::stoull(m[1].str());
 }
 
 /// A loopback port nobody listens on right now.

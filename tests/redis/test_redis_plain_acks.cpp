@@ -51,14 +51,6 @@ std::vector<const Delivery*> pointers(const std::vector<Delivery>& deliveries) {
     return out;
 }
 
-/// calls= of one command in INFO commandstats (0 when it never ran).
-std::uint64_t calls_of(RedisAdapter& adapter, const std::string& command) {
-    const std::string text = adapter.info("commandstats");
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex("cmdstat_" + command + ":calls=([0-9]+)"))) return 0;
-    return std::stoull(m[1].str());
-}
-
 bool is_stale(const std::exception_ptr& outcome) {
     if (!outcome) return false;
     try {
@@ -116,12 +108,12 @@ TEST_CASE("a batch of 200 plain acknowledgements costs the server a few commands
     push_jobs(adapter, "in", 200);
     auto held = adapter.reserve({"in"}, 200, 0ms);
     REQUIRE(held.size() == 200);
-    const auto xack = calls_of(adapter, "xack"), hget = calls_of(adapter, "hget"), hdel = calls_of(adapter, "hdel");
+    const auto xack = rt::command_calls(adapter, "xack"), hget = rt::command_calls(adapter, "hget"), hdel = rt::command_calls(adapter, "hdel");
     for (const auto& outcome : acknowledge(adapter, pointers(held))) CHECK_FALSE(outcome);
     CHECK(adapter.depth("in").total() == 0);
-    CHECK(calls_of(adapter, "xack") - xack == 1);
-    CHECK(calls_of(adapter, "hget") - hget == 0);
-    CHECK(calls_of(adapter, "hdel") - hdel == 1);
+    CHECK(rt::command_calls(adapter, "xack") - xack == 1);
+    CHECK(rt::command_calls(adapter, "hget") - hget == 0);
+    CHECK(rt::command_calls(adapter, "hdel") - hdel == 1);
 }
 
 TEST_CASE("the same delivery twice in one batch of plain acknowledgements: the second is stale") {
@@ -209,11 +201,11 @@ TEST_CASE("a batch whose connection breaks after its first call was answered sen
     REQUIRE(held.size() == kCount + 1);
     for (const auto& outcome : acknowledge(adapter, {&held.back()})) REQUIRE_FALSE(outcome);  // the script is loaded
     held.pop_back();
-    const auto calls_before = calls_of(adapter, "evalsha");
+    const auto calls_before = rt::command_calls(adapter, "evalsha");
     proxy.cut_after_first_reply_to(held.front().message.id);  // in the first call, before any reply
     const auto outcomes = acknowledge(adapter, pointers(held));
     // Two calls, then the one whose reply was cut, once more: the 512 settles answered are not sent again.
-    CHECK(calls_of(adapter, "evalsha") - calls_before == 3);
+    CHECK(rt::command_calls(adapter, "evalsha") - calls_before == 3);
     CHECK(proxy.lost());
     for (const auto& outcome : outcomes) CHECK_FALSE(outcome);  // the second call, sent again, answers done
     CHECK(adapter.depth("in").total() == 0);
@@ -231,7 +223,7 @@ TEST_CASE("plain acknowledgements between retries in one batch are acknowledged 
     for (std::size_t i : retried) settlements[i].pushes.push_back({"in", held[i].message, failpipe::Seconds{0.0}});
     std::vector<RedisAdapter::SettleItem> items;
     for (std::size_t i = 0; i < held.size(); ++i) items.push_back({&held[i], &settlements[i]});
-    const auto xack = calls_of(adapter, "xack");
+    const auto xack = rt::command_calls(adapter, "xack");
     const auto outcomes = adapter.settle_batch(items);
     REQUIRE(outcomes.size() == held.size());
     for (std::size_t i = 0; i < held.size(); ++i) {
@@ -245,7 +237,7 @@ TEST_CASE("plain acknowledgements between retries in one batch are acknowledged 
         CHECK(adapter.status(held[i].message.id).state == (again ? MessageState::ready : MessageState::not_found));
     }
     // The 26 plain ones in one XACK wherever they stand, one for each retry: 4, not 4 runs + 3.
-    CHECK(calls_of(adapter, "xack") - xack == 4);
+    CHECK(rt::command_calls(adapter, "xack") - xack == 4);
     CHECK(adapter.depth("in").ready == 3);
     CHECK(adapter.depth("in").reserved == 0);
 }

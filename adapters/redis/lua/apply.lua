@@ -23,14 +23,19 @@ local function clock()
   if not now then now = now_ms() end
   return now
 end
-local function push(p)
-  register(p.channel)
-  local d = tonumber(p.delay)
-  if d > 0 then
-    add_delayed(p.channel, p.id, p.bytes, 0, clock() + d)
-  else
-    add_ready(p.channel, p.id, p.bytes, 0)
+-- Pushes @pushes, their index entries written together at the end.
+local function push_all(pushes)
+  local w = {}
+  for _, p in ipairs(pushes) do
+    register(p.channel)
+    local d = tonumber(p.delay)
+    if d > 0 then
+      add_delayed(p.channel, p.id, p.bytes, 0, clock() + d, w)
+    else
+      add_ready(p.channel, p.id, p.bytes, 0, w)
+    end
   end
+  index_flush(w)
 end
 -- A repeated call finds its entry acknowledged. While the delivery is younger than the visibility
 -- timeout nobody else can have taken it, so the first try of this very call did it.
@@ -61,10 +66,8 @@ local function settle(op)
   check_pushes(op.pushes)
   if #op.outbox > 0 then check_outbox(op.outbox) end
   local own = false
-  for _, p in ipairs(op.pushes) do
-    push(p)
-    own = own or p.id == op.id
-  end
+  for _, p in ipairs(op.pushes) do own = own or p.id == op.id end
+  push_all(op.pushes)
   for _, o in ipairs(op.outbox) do outbox_add(o) end
   -- A push of the message itself (a retry) has just pointed the index at its new entry.
   if not own then forget(ch, sid, op.id) end
@@ -105,7 +108,7 @@ local function push_op(op)
   local tk = P .. ':op:' .. op.token
   if call('EXISTS', tk) == 1 then return 2 end
   check_pushes(op.pushes)
-  for _, p in ipairs(op.pushes) do push(p) end
+  push_all(op.pushes)
   call('SET', tk, '1', 'PX', 86400000)
   return 1
 end

@@ -298,12 +298,27 @@ local function xadd(ch, id, body, n)
   if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
   return call('XADD', skey(ch), '*', 'i', id, 'b', body)
 end
-local function add_ready(ch, id, body, n)
+-- Index writes gathered while an operation adds many entries, then sent as few HSETs: inside a
+-- script each command costs its call's overhead (on a cluster also its slot check), as much as a
+-- small write's own work. Without @w (nil) a write goes at once.
+local function index_put(w, id, where)
+  if not w then
+    call('HSET', IDX, id, where)
+    return
+  end
+  w[#w + 1] = id
+  w[#w + 1] = where
+end
+-- HSET pairs are applied in order, so a later write of the same id wins, as one by one.
+local function index_flush(w)
+  for i = 1, #w, 2000 do call('HSET', IDX, unpack(w, i, math.min(i + 1999, #w))) end
+end
+local function add_ready(ch, id, body, n, w)
   local sid = xadd(ch, id, body, n)
-  call('HSET', IDX, id, loc('s', sid, ch))
+  index_put(w, id, loc('s', sid, ch))
 end
 -- @f carries its id (carried_fields and push make sure of it).
-local function add_delayed_fields(ch, id, f, due)
+local function add_delayed_fields(ch, id, f, due, w)
   local d = dkey(ch)
   local member = id
   -- The id itself when free, else a fresh '<id>\31<seq>' (checked: an id may look like one).
@@ -311,15 +326,15 @@ local function add_delayed_fields(ch, id, f, due)
     member = id .. '\31' .. call('INCR', P .. ':seq')
   end
   call('HSET', bkey(ch), member, pack_fields(f))
-  call('HSET', IDX, id, loc('d', member, ch))
+  index_put(w, id, loc('d', member, ch))
 end
-local function add_delayed(ch, id, body, n, due)
+local function add_delayed(ch, id, body, n, due, w)
   local f = {'i', id, 'b', body}
   if n > 0 then
     f[5] = 'n'
     f[6] = n
   end
-  add_delayed_fields(ch, id, f, due)
+  add_delayed_fields(ch, id, f, due, w)
 end
 -- Points the index at @new for @id when it pointed at @old, or at nothing (an entry the adapter
 -- did not write: from now on status and remove know it).
@@ -334,15 +349,24 @@ local function promote_due(ch, now)
   if #due == 0 then return end
   local b = bkey(ch)
   local vals = call('HMGET', b, unpack(due))
+  local ids, moved = {}, {}
   for k = 1, #due do
     local member, v = due[k], vals[k]
     if v then
       local f = delayed_fields(member, v)
       local id = fields_of(f) or id_of_member(member)
-      local sid = call('XADD', skey(ch), '*', unpack(f))
-      if call('HGET', IDX, id) == loc('d', member, ch) then call('HSET', IDX, id, loc('s', sid, ch)) end
+      ids[#ids + 1] = id
+      moved[#moved + 1] = {member, call('XADD', skey(ch), '*', unpack(f))}
     end
   end
+  -- The index follows an id only from the delayed entry it points at, so each id moves at most
+  -- once: one HMGET before and one HSET after do what a HGET and HSET each did.
+  local cur = #ids > 0 and call('HMGET', IDX, unpack(ids)) or {}
+  local w = {}
+  for k = 1, #ids do
+    if cur[k] == loc('d', moved[k][1], ch) then index_put(w, ids[k], loc('s', moved[k][2], ch)) end
+  end
+  index_flush(w)
   call('ZREM', d, unpack(due))
   call('HDEL', b, unpack(due))
 end
