@@ -487,6 +487,98 @@ TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 
     CHECK(kept.read_reply().status() == 200);
 }
 
+// RFC 9110 §10.1.1: the Expect field value is case-insensitive. cpp-httplib matched the exact bytes
+// `100-continue`: a client writing `100-Continue` got no 100 and waited for it (curl: 1 s) before
+// sending its body. An HTTP/1.0 client knows no 1xx answer: its expectation is ignored.
+TEST_CASE("endpoint server: Expect 100-continue in any letter case gets 100, then the reply - an HTTP/1.0 request's is ignored") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    for (const std::string value : {"100-Continue", "100-CONTINUE", " 100-continue ", "100-continue, 100-Continue"}) {
+        CAPTURE(value);
+        RawConnection connection(port);
+        connection.send(request_line("GET", "/health", "Expect: " + value + "\r\nContent-Length: 5\r\n"));
+        const RawReply go_on = connection.read_reply();
+        CHECK(go_on.status() == 100);
+        CHECK(go_on.body.empty());
+        connection.send("hello");
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 200);
+        CHECK(reply.body == kHealthy);
+    }
+    RawConnection old(port);
+    old.send("GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n\r\n");
+    const RawReply reply = old.read_reply();
+    CHECK(reply.status() == 200);  // straight away, no 100 before it
+    CHECK(reply.body == kHealthy);
+}
+
+// Any other expectation is one this server cannot meet: 417 from the headers (RFC 9110 §10.1.1),
+// the endpoint not called, the body sent along not read as a next request.
+TEST_CASE("endpoint server: an Expect other than 100-continue is 417 and closed without calling the endpoint - GET works after") {
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    auto options = on_any_port();
+    options.health = [calls] {
+        ++*calls;
+        return Reply{200, kHealthy};
+    };
+    EndpointServer server(std::move(options));
+    const auto port = server.address().port;
+    const std::vector<std::string> fields{"Expect: 200-ok\r\n", "Expect: 100-continue, x-more\r\n",
+                                          "Expect: 100-continue=1\r\n", "Expect: 100-continue\r\nExpect: x-more\r\n",
+                                          "Expect: x-more\r\nExpect: 100-continue\r\n"};
+    for (const auto& field : fields) {
+        CAPTURE(field);
+        RawConnection connection(port);
+        // A body that reads as a request: it must not be served as a next one.
+        const std::string body = request_line("GET", "/health");
+        connection.send(request_line("GET", "/health", field + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                        body);
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 417);
+        CHECK(reply.head.rfind("HTTP/1.1 417 ", 0) == 0);  // the final answer, no 100 before it
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "expectation failed: the only expectation served is Expect: 100-continue\n");
+        CHECK(connection.closed_by_server(1.0));
+    }
+    CHECK(*calls == 0);
+    const RawReply after = send_raw(port, request_line("GET", "/health"));
+    CHECK(after.status() == 200);
+    CHECK(*calls == 1);
+}
+
+// A reply that closes its connection lingers, reading what the client still sends (up to 2 s), so
+// that a client writing a refused body sees the reply and not a reset. Clients that kept sending
+// held their threads the whole 2 s: as many of them as threads held every other request up.
+TEST_CASE("endpoint server: as many refused clients as threads that keep sending their body do not hold up a request - their linger yields to it") {
+    auto options = on_any_port();
+    options.threads = 2;
+    EndpointServer server(std::move(options));
+    const auto port = server.address().port;
+    std::vector<std::unique_ptr<RawConnection>> senders;
+    for (int i = 0; i < 2; ++i) {
+        senders.push_back(std::make_unique<RawConnection>(port));
+        senders.back()->send(request_line("GET", "/health", "Content-Length: 1048576\r\n"));
+        const RawReply refused = senders.back()->read_reply();
+        REQUIRE(refused.status() == 413);
+        REQUIRE(refused.has("Connection: close"));
+    }
+    std::atomic<bool> done{false};
+    std::thread trickle([&] {
+        const std::string chunk(512, 'x');
+        while (!done) {
+            for (auto& sender : senders) sender->try_send(chunk);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both threads linger, reading
+    const RawReply health = send_raw(port, request_line("GET", "/health"));
+    done = true;
+    trickle.join();
+    CHECK(health.status() == 200);
+    CHECK(health.body == kHealthy);
+    CHECK(health.seconds < 1.0);  // the linger's bound is 2 s
+}
+
 TEST_CASE("endpoint server: as many idle keep-alive connections as threads do not hold up a request - one of them is closed for it") {
     auto options = on_any_port();
     options.threads = 4;
