@@ -2,7 +2,6 @@
 // methods it does not take or know, over raw loopback connections.
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -12,6 +11,7 @@
 #include "dashboard_cases.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "http/health_probe_support.hpp"
+#include "http/refused_senders.hpp"
 #include "raw_http.hpp"
 
 namespace {
@@ -242,27 +242,14 @@ TEST_CASE("dashboard memory: an Expect other than 100-continue is 417 in JSON an
 TEST_CASE("dashboard memory: as many refused clients as threads that keep sending their body do not hold up the API - their linger yields to it") {
     auto adapter = std::make_shared<InMemoryAdapter>();
     dashboard_cases::Running dash(adapter);  // 8 threads
-    std::vector<std::unique_ptr<RawConnection>> senders;
-    for (int i = 0; i < 8; ++i) {
-        senders.push_back(std::make_unique<RawConnection>(dash.port));
-        senders.back()->send(test::request_line("POST", "/api/purge", kTokenHeader + kJson + "Content-Length: 1048576\r\n",
-                                                dash.host()));
-        const RawReply refused = senders.back()->read_reply();
-        REQUIRE(refused.status() == 413);
-        REQUIRE(refused.has("Connection: close"));
+    RawReply info;
+    {
+        const test::RefusedSenders senders(
+            dash.port, 8,
+            test::request_line("POST", "/api/purge", kTokenHeader + kJson + "Content-Length: 1048576\r\n", dash.host()), 413);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all eight linger, reading
+        info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
     }
-    std::atomic<bool> done{false};
-    std::thread trickle([&] {
-        const std::string chunk(512, 'x');
-        while (!done) {
-            for (auto& sender : senders) sender->try_send(chunk);
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all eight linger, reading
-    const RawReply info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
-    done = true;
-    trickle.join();
     CHECK(info.status() == 200);
     CHECK(info.seconds < 1.0);  // the linger's bound is 2 s
 }

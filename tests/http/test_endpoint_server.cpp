@@ -19,6 +19,7 @@
 #include "../eventually.hpp"
 #include "../raw_http.hpp"
 #include "health_probe_support.hpp"
+#include "refused_senders.hpp"
 #include "failpipe/http/endpoint_server.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metrics.hpp"
@@ -342,6 +343,21 @@ using failpipe::test::RawConnection;
 
 constexpr const char* kHealthy = R"({"status":"healthy"})";
 
+// `GET /health` with the field `Expect: <value>` and a 5-byte body, sent once the 100 came: a 100
+// without a body, then the reply.
+void continue_then_health(std::uint16_t port, const std::string& value) {
+    CAPTURE(value);
+    RawConnection connection(port);
+    connection.send(request_line("GET", "/health", "Expect: " + value + "\r\nContent-Length: 5\r\n"));
+    const RawReply go_on = connection.read_reply();
+    CHECK(go_on.status() == 100);
+    CHECK(go_on.body.empty());
+    connection.send("hello");
+    const RawReply reply = connection.read_reply();
+    CHECK(reply.status() == 200);
+    CHECK(reply.body == kHealthy);
+}
+
 }  // namespace
 
 TEST_CASE("endpoint server: 12 connections declaring a 99999999999-byte body and never sending it are 413 at once and closed - /health answers meanwhile") {
@@ -467,15 +483,7 @@ TEST_CASE("endpoint server: Expect 100-continue with a body over max_request_byt
 TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 100, then the reply") {
     EndpointServer server(on_any_port());
     const auto port = server.address().port;
-    RawConnection with_body(port);
-    with_body.send(request_line("GET", "/health", "Expect: 100-continue\r\nContent-Length: 5\r\n"));
-    const RawReply go_on = with_body.read_reply();
-    CHECK(go_on.status() == 100);
-    CHECK(go_on.body.empty());
-    with_body.send("hello");
-    const RawReply reply = with_body.read_reply();
-    CHECK(reply.status() == 200);
-    CHECK(reply.body == kHealthy);
+    continue_then_health(port, "100-continue");
     // Without a body, the same: 100, then the reply, and the connection serves a next request.
     RawConnection kept(port);
     kept.send(request_line("GET", "/metrics", "Expect: 100-continue\r\n"));
@@ -493,18 +501,8 @@ TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 
 TEST_CASE("endpoint server: Expect 100-continue in any letter case gets 100, then the reply - an HTTP/1.0 request's is ignored") {
     EndpointServer server(on_any_port());
     const auto port = server.address().port;
-    for (const std::string value : {"100-Continue", "100-CONTINUE", " 100-continue ", "100-continue, 100-Continue"}) {
-        CAPTURE(value);
-        RawConnection connection(port);
-        connection.send(request_line("GET", "/health", "Expect: " + value + "\r\nContent-Length: 5\r\n"));
-        const RawReply go_on = connection.read_reply();
-        CHECK(go_on.status() == 100);
-        CHECK(go_on.body.empty());
-        connection.send("hello");
-        const RawReply reply = connection.read_reply();
-        CHECK(reply.status() == 200);
-        CHECK(reply.body == kHealthy);
-    }
+    for (const std::string value : {"100-Continue", "100-CONTINUE", " 100-continue ", "100-continue, 100-Continue"})
+        continue_then_health(port, value);
     RawConnection old(port);
     old.send("GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n\r\n");
     const RawReply reply = old.read_reply();
@@ -554,26 +552,12 @@ TEST_CASE("endpoint server: as many refused clients as threads that keep sending
     options.threads = 2;
     EndpointServer server(std::move(options));
     const auto port = server.address().port;
-    std::vector<std::unique_ptr<RawConnection>> senders;
-    for (int i = 0; i < 2; ++i) {
-        senders.push_back(std::make_unique<RawConnection>(port));
-        senders.back()->send(request_line("GET", "/health", "Content-Length: 1048576\r\n"));
-        const RawReply refused = senders.back()->read_reply();
-        REQUIRE(refused.status() == 413);
-        REQUIRE(refused.has("Connection: close"));
+    RawReply health;
+    {
+        const failpipe::test::RefusedSenders senders(port, 2, request_line("GET", "/health", "Content-Length: 1048576\r\n"), 413);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both threads linger, reading
+        health = send_raw(port, request_line("GET", "/health"));
     }
-    std::atomic<bool> done{false};
-    std::thread trickle([&] {
-        const std::string chunk(512, 'x');
-        while (!done) {
-            for (auto& sender : senders) sender->try_send(chunk);
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both threads linger, reading
-    const RawReply health = send_raw(port, request_line("GET", "/health"));
-    done = true;
-    trickle.join();
     CHECK(health.status() == 200);
     CHECK(health.body == kHealthy);
     CHECK(health.seconds < 1.0);  // the linger's bound is 2 s
