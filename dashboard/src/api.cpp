@@ -340,7 +340,10 @@ DeadLetters::Options Api::options_letters(bool bounded) const {
     if (bounded) options.scan_timeout = options_.scan_timeout;
     options.stop = [this] { return stopping_.load(); };
     // A replay trusts the origins the broker lists and those of the config (configured_channels).
+    // A caller that gives only the pipelines (as before known_channels existed) gets their
+    // channels and retry targets, by the same rule.
     options.known_channels = options_.known_channels;
+    if (options.known_channels.empty() && options_.pipelines) options.known_channels = configured_channels(*options_.pipelines);
     return options;
 }
 

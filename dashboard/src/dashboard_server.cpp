@@ -338,9 +338,16 @@ std::uint16_t DashboardServer::start() {
         return httplib::Server::HandlerResponse::Handled;
     });
     // Answers httplib makes itself in JSON too: a request it could not read (400, 414), a method it
-    // does not know (501 here; httplib says 400), a body that did not arrive in time (400). What is
+    // does not know (501 here; httplib says 400), a body that did not arrive in time (400), an
+    // expectation other than 100-continue (417, from BoundedServer). What is
     // left of the request is unread: the connection closes.
     server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& request, httplib::Response& response) {
+        // An expectation other than 100-continue, refused by BoundedServer in plain text.
+        if (response.status == 417) {
+            send_error(response, 417, failpipe::detail::BoundedServer::kExpectationFailed);
+            response.set_header("Connection", "close");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         if (const auto method = failpipe::detail::BoundedServer::unknown_method(request))
             send_error(response, 501, "unknown method " + *method + ": the dashboard answers GET and HEAD, and POST on its actions");

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -60,16 +61,27 @@ inline DeclaredLength declared_length(const httplib::Request& request) {
 /// - a request httplib could not read (see unread()) ends its connection too, its headers unread;
 /// - the checks of set_header_checks() answer a request with `Expect: 100-continue` before any
 ///   `100 Continue`: a refused body is never invited;
+/// - an Expect field is read as RFC 9110 §10.1.1 has it: `100-continue` in any letter case gets
+///   the 100 (httplib 0.11 matches the exact lower-case bytes only, and otherwise sent none, so a
+///   client waited for it), and one in an HTTP/1.0 request is ignored; any other expectation is
+///   answered `417 Expectation Failed` with `Connection: close` before the checks and any handler
+///   run, its body unread;
 /// - with set_threads(), a connection idle between two requests (or before its first) gives its
 ///   thread up (the connection closes) once every thread is busy and another connection waits for
-///   one: idle keep-alive clients cannot starve the pool.
+///   one: idle keep-alive clients cannot starve the pool. So does a closing connection whose client
+///   keeps sending (see linger()).
 /// It installs its own post-routing and Expect handlers: do not replace them. Give the pre-routing
 /// handler with set_header_checks() and the pool with set_threads(), not new_task_queue.
 class BoundedServer : public httplib::Server {
 public:
     static constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+    /// What a 417 says (the plain-text body ends with a newline; a server answering in another
+    /// format rewrites it in its error handler).
+    static constexpr const char* kExpectationFailed =
+        "expectation failed: the only expectation served is Expect: 100-continue";
 
     BoundedServer() {
+        httplib::Server::set_pre_routing_handler(refuse_expectation);
         set_post_routing_handler([](const httplib::Request& request, httplib::Response& response) {
             if (response.get_header_value("Connection") != "close" && !unread(request)) return;
             // One header, without httplib's Keep-Alive beside it.
@@ -87,6 +99,7 @@ public:
     /// is never read, see linger()); an accepted request gets its 100, and @p checks run again
     /// before routing as for any request (on a fresh Response: what they set the first time is
     /// dropped). httplib 0.11 answers the 100 before its pre-routing handler otherwise.
+    /// An expectation other than 100-continue is answered 417 before @p checks run.
     BoundedServer& set_header_checks(HandlerWithResponse checks) {
         httplib::Server::set_expect_100_continue_handler(
             [checks](const httplib::Request& request, httplib::Response& response) {
@@ -104,7 +117,10 @@ public:
                 response = std::move(answer);
                 return response.status;
             });
-        httplib::Server::set_pre_routing_handler(std::move(checks));
+        httplib::Server::set_pre_routing_handler([checks](const httplib::Request& request, httplib::Response& response) {
+            if (refuse_expectation(request, response) == HandlerResponse::Handled) return HandlerResponse::Handled;
+            return checks(request, response);
+        });
         return *this;
     }
 
@@ -135,6 +151,29 @@ public:
             return std::nullopt;
         if (std::find(known.begin(), known.end(), method) != known.end()) return std::nullopt;
         return method;
+    }
+
+    /// What a request's Expect fields (all of them, each a comma-separated list) ask for: nothing
+    /// (absent, or only empty members), `100-continue` alone (in any letter case, once or more), or
+    /// something else besides (`200-ok`, `100-continue=1`, `100-continue, x`).
+    enum class Expectation { none, continue_100, other };
+
+    static Expectation expectation(const httplib::Request& request) {
+        Expectation found = Expectation::none;
+        const auto [first, last] = request.headers.equal_range("Expect");
+        for (auto it = first; it != last; ++it) {
+            const std::string& value = it->second;
+            for (std::size_t start = 0; start <= value.size();) {
+                const std::size_t comma = std::min(value.find(',', start), value.size());
+                const std::string member = trimmed(value.substr(start, comma - start));
+                if (!member.empty()) {
+                    if (!same_letters(member, "100-continue")) return Expectation::other;
+                    found = Expectation::continue_100;
+                }
+                start = comma + 1;
+            }
+        }
+        return found;
     }
 
 private:
@@ -199,6 +238,46 @@ private:
         std::shared_ptr<Load> load_;
         httplib::ThreadPool pool_;
     };
+
+    // Optional white space around a list member (RFC 9110 §5.6.1).
+    static std::string trimmed(const std::string& text) {
+        const auto begin = text.find_first_not_of(" \t");
+        if (begin == std::string::npos) return {};
+        return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
+    }
+
+    static bool same_letters(const std::string& a, const std::string& b) {
+        return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+                   return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               });
+    }
+
+    // Runs (through process_request's setup hook) after the headers are read and before httplib
+    // looks at Expect, which it compares with the exact bytes `100-continue`, of the first field
+    // only: a 100-continue in any case becomes those bytes (and is dropped from an HTTP/1.0
+    // request, whose client knows no 1xx answer: RFC 9110 §10.1.1), and the fields of any other
+    // expectation become one, so httplib never sends a 100 for it (refuse_expectation answers it).
+    static void normalize_expectation(httplib::Request& request) {
+        const Expectation found = expectation(request);
+        if (found == Expectation::none) return;
+        std::string joined;
+        const auto [first, last] = request.headers.equal_range("Expect");
+        for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ", ") + it->second;
+        request.headers.erase("Expect");
+        if (found == Expectation::other) request.headers.emplace("Expect", joined);
+        else if (request.version != "HTTP/1.0") request.headers.emplace("Expect", "100-continue");
+    }
+
+    // 417 for an expectation this server cannot meet (RFC 9110 §10.1.1 allows it; a client that
+    // sent one asked for something other than the plain request). Answered from the headers: the
+    // body a client may send along is left unread, and the connection closes.
+    static HandlerResponse refuse_expectation(const httplib::Request& request, httplib::Response& response) {
+        if (expectation(request) != Expectation::other) return HandlerResponse::Unhandled;
+        response.status = 417;
+        response.set_header("Connection", "close");
+        response.set_content(std::string(kExpectationFailed) + "\n", "text/plain");
+        return HandlerResponse::Handled;
+    }
 
     // True when this thread's reply in progress closes its connection (set while it is written).
     static bool& closing() {
@@ -317,7 +396,7 @@ private:
         for (std::size_t left = keep_alive_max_count_; left > 0 && serving() && next_request(connection); --left) {
             bool client_closes = false;
             connection.begin_request(read_limit, byte_limit);
-            ok = process_request(connection, left == 1, client_closes, nullptr);
+            ok = process_request(connection, left == 1, client_closes, normalize_expectation);
             if (!ok || client_closes || closing()) break;
         }
         if (closing()) linger(connection);
@@ -331,13 +410,18 @@ private:
     // client that reads the reply only once its body is written would see the reset instead. So
     // the reply ends with a FIN, and what still arrives is read and dropped while it keeps coming
     // (each pause under 100 ms, at most 2 s in all): a client that sends nothing more costs its
-    // thread 100 ms, not a timeout.
+    // thread 100 ms, not a timeout. A client that keeps sending held its thread the whole 2 s, and
+    // as many such clients as threads, reconnecting, held every request up: like an idle
+    // connection, a lingering one gives its thread up once every thread is busy and a connection
+    // waits (see Load), closing at once: as past the 2 s, the reply is written and what the client
+    // still sends is answered with a reset.
     void linger(const Connection& connection) const {
         const int fd = connection.socket();
         ::shutdown(fd, SHUT_WR);
         const auto end = Clock::now() + std::chrono::seconds(2);
         std::array<char, 16384> sink{};
-        while (serving() && Clock::now() < end && wait_for(fd, POLLIN, std::chrono::milliseconds(100)))
+        while (serving() && Clock::now() < end && !load_->yield_to_waiting() &&
+               wait_for(fd, POLLIN, std::chrono::milliseconds(100)))
             if (::recv(fd, sink.data(), sink.size(), 0) <= 0) return;
     }
 

@@ -113,7 +113,8 @@ EndpointServer::EndpointServer(EndpointServerOptions options) : impl_(std::make_
     // declared length above its limit before answering 413: a client declaring 99999999999 bytes
     // and sending none held a thread until the read timeout. A body left unread closes the
     // connection after the answer (it must not be parsed as a next request). A request with
-    // `Expect: 100-continue` gets these answers instead of a 100 (see set_header_checks).
+    // `Expect: 100-continue` gets these answers instead of a 100 (see set_header_checks); one with
+    // any other expectation a 417 before them (see BoundedServer).
     const std::size_t max_bytes = impl.options.max_request_bytes;
     server.set_header_checks([max_bytes](const httplib::Request& request, httplib::Response& response) {
         if (!detail::declared_length(request).valid) {

@@ -11,6 +11,7 @@
 #include "dashboard_cases.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "http/health_probe_support.hpp"
+#include "http/refused_senders.hpp"
 #include "raw_http.hpp"
 
 namespace {
@@ -178,6 +179,79 @@ TEST_CASE("dashboard memory: Expect 100-continue with an acceptable action body 
     connection.send(test::request_line("GET", "/api/info", "", dash.host()));
     CHECK(connection.read_reply().status() == 200);
     CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+// RFC 9110 §10.1.1: the Expect field value is case-insensitive. cpp-httplib matched the exact bytes
+// `100-continue`: a client writing `100-Continue` got no 100 and, waiting for it, sent no body (the
+// request then timed out with 400).
+TEST_CASE("dashboard memory: Expect 100-continue in any letter case gets 100 before an action's body, then the action's reply") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string body = R"({"channel": "orders", "dryRun": true})";
+    for (const std::string value : {"100-Continue", "100-CONTINUE"}) {
+        CAPTURE(value);
+        RawConnection connection(dash.port);
+        connection.send(test::request_line("POST", "/api/replay",
+                                           kTokenHeader + kJson + "Expect: " + value + "\r\nContent-Length: " +
+                                               std::to_string(body.size()) + "\r\n",
+                                           dash.host()));
+        const RawReply go_on = connection.read_reply();
+        CHECK(go_on.status() == 100);
+        CHECK(go_on.seconds < 1.5);
+        connection.send(body);
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 200);
+        CHECK(error_of(reply).value("dryRun", false));
+    }
+    CHECK(adapter->depth("orders:dlq").total() == 1);
+}
+
+// Any other expectation is one the dashboard cannot meet: 417 in JSON from the headers, the action
+// never run, even with the right token and the body sent along.
+TEST_CASE("dashboard memory: an Expect other than 100-continue is 417 in JSON and closed without running the action - nothing moved") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    adapter->push("orders:dlq", Message::create("order", 1));
+    dashboard_cases::Running dash(adapter);
+    const std::string body = R"({"channel": "orders", "to": "orders"})";
+    for (const std::string field : {"Expect: 200-ok\r\n", "Expect: 100-continue, x-more\r\n",
+                                    "Expect: 100-continue\r\nExpect: x-more\r\n"}) {
+        CAPTURE(field);
+        RawConnection connection(dash.port);
+        connection.send(test::request_line("POST", "/api/replay",
+                                           kTokenHeader + kJson + field + "Content-Length: " +
+                                               std::to_string(body.size()) + "\r\n",
+                                           dash.host()) +
+                        body);
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 417);
+        CHECK(reply.head.rfind("HTTP/1.1 417 ", 0) == 0);  // the final answer, no 100 before it
+        CHECK(reply.has("Connection: close"));
+        const json error = error_of(reply);
+        CHECK(error.value("status", 0) == 417);
+        CHECK(error.value("error", "").find("Expect: 100-continue") != std::string::npos);
+        CHECK(connection.closed_by_server(1.0));
+    }
+    CHECK(adapter->depth("orders:dlq").total() == 1);  // no replay ran
+    CHECK(adapter->depth("orders").total() == 0);
+}
+
+// A reply that closes its connection lingers, reading what the client still sends (up to 2 s).
+// Clients that kept sending a refused body held their threads the whole 2 s: as many of them as
+// threads held the API up.
+TEST_CASE("dashboard memory: as many refused clients as threads that keep sending their body do not hold up the API - their linger yields to it") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dashboard_cases::Running dash(adapter);  // 8 threads
+    RawReply info;
+    {
+        const test::RefusedSenders senders(
+            dash.port, 8,
+            test::request_line("POST", "/api/purge", kTokenHeader + kJson + "Content-Length: 1048576\r\n", dash.host()), 413);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all eight linger, reading
+        info = test::send_raw(dash.port, test::request_line("GET", "/api/info", "", dash.host()));
+    }
+    CHECK(info.status() == 200);
+    CHECK(info.seconds < 1.0);  // the linger's bound is 2 s
 }
 
 TEST_CASE("dashboard memory: as many idle keep-alive connections as threads do not hold up the API - one of them is closed for it") {

@@ -253,6 +253,55 @@ TEST_CASE("dashboard memory: serve_dashboard trusts the config's worker channels
     CHECK(dead_letter_cases::census(*adapter, "orders:dlq").size() == 2);  // dry runs: nothing moved
 }
 
+// A program that builds its dashboard the older way, giving `pipelines` and no `known_channels`,
+// trusted only the dead letters' own channel and the broker's: a dead letter from another pipeline
+// channel (or a retry target) that holds no message now was refused. The dashboard derives the
+// origins from the pipelines then, with the rule of configured_channels().
+TEST_CASE("dashboard memory: given only pipelines, a replay trusts their channels and retry targets as origins and refuses a channel they do not name") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "p1", .original_channel = "payments"},
+                                       {.id = "r1", .original_channel = "payments-retry"},
+                                       {.id = "f1", .original_channel = "admin-commands"}});
+    const Config config = parse_config(R"({"pipelines": {
+        "orders": [{"type": "send-again", "id": "again", "maxAttempts": 2}],
+        "payments": [{"type": "send-again", "id": "later", "maxAttempts": 2, "queue": "payments-retry"}]}})");
+    dashboard::DashboardOptions options;
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
+    REQUIRE(options.known_channels.empty());
+    dashboard_cases::Running dash(adapter, options);
+    const auto started = dash.post("/api/replay", json{{"channel", "orders"}});
+    REQUIRE(started.status == 202);
+    const json result = dash.wait_job(started.body["job"].get<std::string>());
+    CHECK(result["state"] == "done");
+    CHECK(dashboard_cases::sorted(result["result"]["replayedIds"].get<std::vector<std::string>>()) ==
+          std::vector<std::string>{"p1", "r1"});
+    REQUIRE(result["result"]["refusals"].size() == 1);
+    CHECK(result["result"]["refusals"][0]["id"] == "f1");
+    CHECK(result["result"]["refusals"][0]["origin"] == "admin-commands");
+    // Replayed to their origins; the forged one stays where it was.
+    CHECK(dead_letter_cases::census(*adapter, "payments").size() == 1);
+    CHECK(dead_letter_cases::census(*adapter, "payments-retry").size() == 1);
+    CHECK(dead_letter_cases::census(*adapter, "admin-commands").empty());
+    CHECK(dead_letter_cases::census(*adapter, "orders:dlq") == std::map<std::string, int>{{"f1", 1}});
+}
+
+// known_channels, when given, is the whole list: the pipelines add nothing to it.
+TEST_CASE("dashboard memory: known_channels given with pipelines is the whole list of trusted origins") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dead_letter_cases::seed(*adapter, {{.id = "p1", .original_channel = "payments"},
+                                       {.id = "a1", .original_channel = "audit"}});
+    const Config config = parse_config(R"({"pipelines": {"payments": [{"type": "send-again", "id": "later", "maxAttempts": 2}]}})");
+    dashboard::DashboardOptions options;
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
+    options.known_channels = {"audit"};
+    dashboard_cases::Running dash(adapter, options);
+    const auto dry = dash.post("/api/replay", json{{"channel", "orders"}, {"dryRun", true}});
+    REQUIRE(dry.status == 200);
+    CHECK(dry.body["replayedIds"] == json::array({"a1"}));
+    REQUIRE(dry.body["refusals"].size() == 1);
+    CHECK(dry.body["refusals"][0]["id"] == "p1");
+}
+
 TEST_CASE("dashboard memory: a non-loopback address needs allow_non_loopback, a short token is refused, a port in use is named") {
     auto adapter = std::make_shared<InMemoryAdapter>();
     dashboard::DashboardOptions options;

@@ -19,6 +19,7 @@
 #include "../eventually.hpp"
 #include "../raw_http.hpp"
 #include "health_probe_support.hpp"
+#include "refused_senders.hpp"
 #include "failpipe/http/endpoint_server.hpp"
 #include "failpipe/memory/in_memory_adapter.hpp"
 #include "failpipe/metrics.hpp"
@@ -342,6 +343,21 @@ using failpipe::test::RawConnection;
 
 constexpr const char* kHealthy = R"({"status":"healthy"})";
 
+// `GET /health` with the field `Expect: <value>` and a 5-byte body, sent once the 100 came: a 100
+// without a body, then the reply.
+void continue_then_health(std::uint16_t port, const std::string& value) {
+    CAPTURE(value);
+    RawConnection connection(port);
+    connection.send(request_line("GET", "/health", "Expect: " + value + "\r\nContent-Length: 5\r\n"));
+    const RawReply go_on = connection.read_reply();
+    CHECK(go_on.status() == 100);
+    CHECK(go_on.body.empty());
+    connection.send("hello");
+    const RawReply reply = connection.read_reply();
+    CHECK(reply.status() == 200);
+    CHECK(reply.body == kHealthy);
+}
+
 }  // namespace
 
 TEST_CASE("endpoint server: 12 connections declaring a 99999999999-byte body and never sending it are 413 at once and closed - /health answers meanwhile") {
@@ -467,15 +483,7 @@ TEST_CASE("endpoint server: Expect 100-continue with a body over max_request_byt
 TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 100, then the reply") {
     EndpointServer server(on_any_port());
     const auto port = server.address().port;
-    RawConnection with_body(port);
-    with_body.send(request_line("GET", "/health", "Expect: 100-continue\r\nContent-Length: 5\r\n"));
-    const RawReply go_on = with_body.read_reply();
-    CHECK(go_on.status() == 100);
-    CHECK(go_on.body.empty());
-    with_body.send("hello");
-    const RawReply reply = with_body.read_reply();
-    CHECK(reply.status() == 200);
-    CHECK(reply.body == kHealthy);
+    continue_then_health(port, "100-continue");
     // Without a body, the same: 100, then the reply, and the connection serves a next request.
     RawConnection kept(port);
     kept.send(request_line("GET", "/metrics", "Expect: 100-continue\r\n"));
@@ -485,6 +493,74 @@ TEST_CASE("endpoint server: Expect 100-continue with an acceptable request gets 
     CHECK(metrics.body.find("failpipe_messages_total 3") != std::string::npos);
     kept.send(request_line("GET", "/health"));
     CHECK(kept.read_reply().status() == 200);
+}
+
+// RFC 9110 §10.1.1: the Expect field value is case-insensitive. cpp-httplib matched the exact bytes
+// `100-continue`: a client writing `100-Continue` got no 100 and waited for it (curl: 1 s) before
+// sending its body. An HTTP/1.0 client knows no 1xx answer: its expectation is ignored.
+TEST_CASE("endpoint server: Expect 100-continue in any letter case gets 100, then the reply - an HTTP/1.0 request's is ignored") {
+    EndpointServer server(on_any_port());
+    const auto port = server.address().port;
+    for (const std::string value : {"100-Continue", "100-CONTINUE", " 100-continue ", "100-continue, 100-Continue"})
+        continue_then_health(port, value);
+    RawConnection old(port);
+    old.send("GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n\r\n");
+    const RawReply reply = old.read_reply();
+    CHECK(reply.status() == 200);  // straight away, no 100 before it
+    CHECK(reply.body == kHealthy);
+}
+
+// Any other expectation is one this server cannot meet: 417 from the headers (RFC 9110 §10.1.1),
+// the endpoint not called, the body sent along not read as a next request.
+TEST_CASE("endpoint server: an Expect other than 100-continue is 417 and closed without calling the endpoint - GET works after") {
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    auto options = on_any_port();
+    options.health = [calls] {
+        ++*calls;
+        return Reply{200, kHealthy};
+    };
+    EndpointServer server(std::move(options));
+    const auto port = server.address().port;
+    const std::vector<std::string> fields{"Expect: 200-ok\r\n", "Expect: 100-continue, x-more\r\n",
+                                          "Expect: 100-continue=1\r\n", "Expect: 100-continue\r\nExpect: x-more\r\n",
+                                          "Expect: x-more\r\nExpect: 100-continue\r\n"};
+    for (const auto& field : fields) {
+        CAPTURE(field);
+        RawConnection connection(port);
+        // A body that reads as a request: it must not be served as a next one.
+        const std::string body = request_line("GET", "/health");
+        connection.send(request_line("GET", "/health", field + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                        body);
+        const RawReply reply = connection.read_reply();
+        CHECK(reply.status() == 417);
+        CHECK(reply.head.rfind("HTTP/1.1 417 ", 0) == 0);  // the final answer, no 100 before it
+        CHECK(reply.has("Connection: close"));
+        CHECK(reply.body == "expectation failed: the only expectation served is Expect: 100-continue\n");
+        CHECK(connection.closed_by_server(1.0));
+    }
+    CHECK(*calls == 0);
+    const RawReply after = send_raw(port, request_line("GET", "/health"));
+    CHECK(after.status() == 200);
+    CHECK(*calls == 1);
+}
+
+// A reply that closes its connection lingers, reading what the client still sends (up to 2 s), so
+// that a client writing a refused body sees the reply and not a reset. Clients that kept sending
+// held their threads the whole 2 s: as many of them as threads held every other request up.
+TEST_CASE("endpoint server: as many refused clients as threads that keep sending their body do not hold up a request - their linger yields to it") {
+    auto options = on_any_port();
+    options.threads = 2;
+    EndpointServer server(std::move(options));
+    const auto port = server.address().port;
+    RawReply health;
+    {
+        const failpipe::test::RefusedSenders senders(port, 2, request_line("GET", "/health", "Content-Length: 1048576\r\n"), 413);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both threads linger, reading
+        health = send_raw(port, request_line("GET", "/health"));
+    }
+    CHECK(health.status() == 200);
+    CHECK(health.body == kHealthy);
+    CHECK(health.seconds < 1.0);  // the linger's bound is 2 s
 }
 
 TEST_CASE("endpoint server: as many idle keep-alive connections as threads do not hold up a request - one of them is closed for it") {

@@ -76,6 +76,10 @@ struct DashboardOptions {
     /// other origin is refused. From a config: configured_channels(config) — its pipelines,
     /// `worker.channels` and retry targets — as `failpipe dashboard --config`, serve_dashboard() and
     /// `failpipe dlq replay --config` all take it, so they trust the same origins.
+    /// Empty with `pipelines` set (a program that gives only the pipelines): the channels and retry
+    /// targets of those pipelines, configured_channels(*pipelines) — the same rule without the
+    /// config's `worker.channels`, which the pipelines do not hold. Given, it is the whole list:
+    /// the pipelines add nothing to it. Empty without pipelines: no channel besides the two above.
     std::vector<std::string> known_channels;
     ExpiredBehavior on_expired = ExpiredBehavior::dead_letter;
     /// Breakers whose state the overview shows (a runtime's; a separate process has none to show).
