@@ -276,11 +276,28 @@ int push_one(const Invocation& inv, RedisAdapter& broker, const std::string& cha
         inv.out << broker.push(channel, std::move(message), Seconds{delay}) << '\n';
         return kExitOk;
     } catch (const DurabilityError& e) {
-        inv.out << id << '\n';
-        inv.err << "failpipe push: message " << shorten(id) << " IS stored in " << shorten(channel) << " but "
+        const std::string& stored = e.stored_ids().empty() ? id : e.stored_ids().front();
+        inv.out << stored << '\n';
+        inv.err << "failpipe push: message " << shorten(stored) << " IS stored in " << shorten(channel) << " but "
                 << unconfirmed(broker, false) << '\n';
         return kExitUnconfirmed;
     }
+}
+
+// The message of --type, --data, --id and --ttl, with its id (a new one unless --id gives it).
+Message message_of_options(const ParsedArgs& args, const Defaults& defaults) {
+    if (!defaults.type) throw UsageError("missing required option \"--type T\" (or --file F)");
+    const auto data = args.value("data");
+    if (!data) throw UsageError("missing required option \"--data JSON\" (or --file F)");
+    Message message = Message::create(*defaults.type, parse_data(*data));
+    if (auto id = args.value("id")) {
+        if (id->empty()) throw UsageError("--id expects a message id, found \"\"");
+        message.id = *id;
+    } else {
+        message.id = generate_message_id();  // now, so the size checked is the size pushed
+    }
+    apply_ttl(message, defaults.ttl);
+    return message;
 }
 
 int run_push(const Invocation& inv) {
@@ -300,18 +317,8 @@ int run_push(const Invocation& inv) {
         defaults.max_bytes = deployment.max_message_bytes();
         return push_file(inv, *file, channel, defaults, deployment);
     }
-    if (!defaults.type) throw UsageError("missing required option \"--type T\" (or --file F)");
-    const auto data = args.value("data");
-    if (!data) throw UsageError("missing required option \"--data JSON\" (or --file F)");
-    Message message = Message::create(*defaults.type, parse_data(*data));
-    if (auto id = args.value("id")) {
-        if (id->empty()) throw UsageError("--id expects a message id, found \"\"");
-        message.id = *id;
-    } else {
-        message.id = generate_message_id();  // now, so the size checked is the size pushed
-    }
+    Message message = message_of_options(args, defaults);
     const Deployment deployment = deployment_of(args);
-    apply_ttl(message, defaults.ttl);
     try {
         check_message_fits(message, deployment.max_message_bytes());
     } catch (const UsageError& e) {
