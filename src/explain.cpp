@@ -24,7 +24,7 @@ ExplainStep expired_step(const FailureMiddlewareDispatcher& dispatcher, const Ex
     std::ostringstream note;
     note << "expired: its time to live (" << options.ttl->count() << " s from the push) ended before this retry";
     decision.note = note.str();
-    return ExplainStep{n, channel, std::move(decision), elapsed};
+    return ExplainStep{n, channel, std::move(decision), elapsed, true};
 }
 
 }  // namespace
@@ -75,7 +75,7 @@ void explain(const FailureMiddlewareDispatcher& dispatcher, const ExplainOptions
         if (decision.jittered) decision.delay = decision.base_delay;
 
         const bool retried = decision.action == FailureAction::send_again || decision.action == FailureAction::delay;
-        on_step(ExplainStep{n, channel, decision, std::chrono::duration<double>(now - start)});
+        on_step(ExplainStep{n, channel, decision, std::chrono::duration<double>(now - start), false});
         if (!retried) break;
 
         if (request.pushes().empty())

@@ -7,6 +7,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace failpipe {
@@ -67,6 +68,16 @@ public:
 class DurabilityError : public ConnectionError {
 public:
     using ConnectionError::ConnectionError;
+    /// @brief For a push or push_batch: @p stored_ids are the ids of the messages the broker stored.
+    DurabilityError(const std::string& what, std::vector<std::string> stored_ids)
+        : ConnectionError(what), stored_ids_(std::move(stored_ids)) {}
+    /// @brief The ids of the messages the failed push or push_batch stored, in the order given, so a
+    /// caller can name them instead of pushing again (which would store second copies); empty for
+    /// a settle or a release.
+    const std::vector<std::string>& stored_ids() const noexcept { return stored_ids_; }
+
+private:
+    std::vector<std::string> stored_ids_;
 };
 
 /// @brief The broker answered something the adapter did not expect (wrong type, error reply, bad data).

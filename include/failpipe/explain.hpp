@@ -23,6 +23,9 @@ struct ExplainStep {
     std::string channel;    ///< The channel it failed on.
     Decision decision;      ///< Who acted, how, where to, after how long; `note` says when maxElapsed ended the retries.
     Seconds elapsed{0.0};   ///< Simulated time since the first failure (each retry fails as soon as it is due).
+    /// True for the last step of a time to live: the delivery that found the message expired. It is
+    /// no failure (the handler does not run), so a count of failures leaves it out.
+    bool expired = false;
 };
 
 /// @brief What to simulate.

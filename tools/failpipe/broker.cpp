@@ -8,11 +8,16 @@ namespace failpipe::cli {
 
 std::vector<OptionSpec> broker_options() {
     return {
-        {"redis", "URL", "the broker: redis://[user:password@]host[:port][/db] (else $FAILPIPE_REDIS_URL, else " +
-                             std::string(kDefaultRedisUrl) + ")"},
+        {"redis", "URL",
+         "the broker (default $FAILPIPE_REDIS_URL, else " + std::string(kDefaultRedisUrl) +
+             "): redis://[user:password@]host[:port][/db]; a Redis Cluster: any node, or a comma-separated seed list "
+             "redis://[user:password@]host1:port1,host2:port2[/db]; query options (after ?, joined by &): "
+             "durability=master|replicas, replicas=N and waitMs=T (with replicas: a write is done once N replicas "
+             "confirmed it within T ms; default 1 and 1000), keyLayout=prefix|groups"},
         {"prefix", "P", "the key prefix the workers use (default " + RedisAdapter::Options{}.key_prefix + ")"},
         {"config", "FILE",
-         "the workers' config: its deadLetterSuffix names the dead-letter channels (default :dlq); with "
+         "the workers' config: its deadLetterSuffix names the dead-letter channels (default :dlq), push and inject "
+         "refuse a message over its maxMessageBytes; with "
          "\"keyLayout\": \"groups\" there (or ?keyLayout=groups in the URL), keys are read and written under each "
          "shard group's {prefix:group}, as the workers do"},
     };

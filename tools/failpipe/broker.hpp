@@ -81,7 +81,10 @@ struct Deployment {
     std::optional<Config> config;
     ChannelSuffixes suffixes;
     const Config* config_or_null() const { return config ? &*config : nullptr; }
+    /// @brief The config's maxMessageBytes (0, no limit, without --config or when it sets none).
+    std::size_t max_message_bytes() const { return config ? config->max_message_bytes : 0; }
 };
+
 
 /// @brief The deployment of `--config` (the default suffixes without it). Throws UsageError as
 /// broker_config does (the config reader refuses a deadLetterSuffix that clashes with the parked

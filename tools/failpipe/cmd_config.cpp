@@ -74,6 +74,34 @@ void print_runtime(std::ostream& out, const Config& config) {
     }
 }
 
+std::string durability_text(const DurabilitySetting& d) {
+    if (d.mode == DurabilitySetting::Mode::master) return "durability: master: a settle or a push is done once the master applied it";
+    return "durability: replicas: a settle or a push is done once " + std::to_string(d.replicas) +
+           " replica(s) confirmed it within " + std::to_string(d.wait.count()) + " ms (WAIT), else it fails as not confirmed";
+}
+
+std::string retention_text(const RetentionPolicy& r) {
+    std::string limits;
+    if (r.max_count) limits = "at most " + std::to_string(*r.max_count) + " per dead-letter channel";
+    if (r.max_age) limits += (limits.empty() ? "" : ", ") + std::string("none older than ") + number_text(r.max_age->count()) + " s";
+    return "dead-letter retention: " + limits + "; the oldest beyond it are evicted, counted (failpipe stats: evicted) and logged";
+}
+
+// The settings of the dashboard, the broker and the dead letters, one line each, only when the file
+// sets them (absent, each has the default docs/config.md gives): what a worker and the tools act on.
+void print_settings(std::ostream& out, const Config& config) {
+    if (const auto& listen = config.dashboard.listen) {
+        print_line(out, "dashboard: on " + listen->to_string() + (config.dashboard.read_only ? ", read-only" : "") +
+                            (listen->loopback() ? "" : " (not loopback: reachable from other machines)"));
+    }
+    if (config.durability) print_line(out, durability_text(*config.durability));
+    if (config.max_message_bytes > 0) {
+        print_line(out, "maxMessageBytes: " + std::to_string(config.max_message_bytes) +
+                            ": a larger message is refused at push; one that arrives is dead-lettered as poison");
+    }
+    if (config.worker.dead_letter_retention.enabled()) print_line(out, retention_text(config.worker.dead_letter_retention));
+}
+
 // The key prefix shown when --prefix is not given: RedisAdapter::Options::key_prefix's default (the
 // tool may be built without the Redis adapter).
 constexpr const char* kDefaultPrefix = "failpipe";
@@ -129,6 +157,7 @@ int run_check(const Invocation& inv) {
         const Config config = load_config_file(file);
         print_line(inv.out, summary(config));
         print_runtime(inv.out, config);
+        print_settings(inv.out, config);
         print_groups(inv.out, config.shard_groups, prefix, config.key_layout == KeyLayout::groups);
         return kExitOk;
     } catch (const ConfigError& e) {
@@ -145,8 +174,9 @@ Command config_check_command() {
     c.summary = "Check a config file and summarise its pipelines";
     c.description =
         "Loads FILE as a worker would: every middleware is built and every parameter checked.\n"
-        "Prints a one-line summary; the circuit breakers, retry budget, degradation, worker pool and\n"
-        "http endpoint when the file configures them; then the shard groups (docs/shard-groups.md):\n"
+        "Prints a one-line summary; the circuit breakers, retry budget, degradation, worker pool,\n"
+        "http endpoint, dashboard, durability, maxMessageBytes and dead-letter retention when the file\n"
+        "configures them; then the shard groups (docs/shard-groups.md):\n"
         "each group's hash tag and Redis Cluster slot under the key prefix P and its channels, with a\n"
         "warning when two groups share a slot; and exits 0. Or prints every problem on its own line\n"
         "(FILE: /json/pointer: what was expected, what was found) and exits 1.";

@@ -32,6 +32,7 @@ struct Row {
     std::uint32_t to;
     FailureAction action;
     bool jittered;
+    bool expired;  // the delivery that found the message expired: no failure
     double delay;
     double delay_min;
     double delay_max;
@@ -64,12 +65,15 @@ public:
     void add(const ExplainStep& s) {
         const Decision& d = s.decision;
         rows_.push_back(Row{s.failure, names_.id(s.channel), names_.id(d.middleware), names_.id(d.to), d.action,
-                            d.jittered, d.delay.count(), d.delay_min.count(), d.delay_max.count()});
+                            d.jittered, s.expired, d.delay.count(), d.delay_min.count(), d.delay_max.count()});
+        if (!s.expired) ++failures_;
         if (is_retry(d.action)) {
             ++retries_;
             total_delay_ += d.delay.count();
         }
-        if (!d.note.empty()) notes_.push_back("failure " + std::to_string(s.failure) + ": " + d.note);
+        // The expiry row is a delivery whose handler never ran, not a failure.
+        if (!d.note.empty())
+            notes_.push_back((s.expired ? "delivery " : "failure ") + std::to_string(s.failure) + ": " + d.note);
     }
 
     void print(std::ostream& out) const {
@@ -92,12 +96,13 @@ private:
         const std::string tally = " (" + std::to_string(retries_) + (retries_ == 1 ? " retry, " : " retries, ") +
                                   total + " of delay in all)";
         const Row& last = rows_.back();
-        const std::string failures = std::to_string(rows_.size()) + (rows_.size() == 1 ? " failure" : " failures");
+        const std::string failures = std::to_string(failures_) + (failures_ == 1 ? " failure" : " failures");
+        const std::string expired = last.expired ? "expired and " : "";
         switch (last.action) {
             case FailureAction::dead_letter:
-                return "dead-lettered to " + names_.name(last.to) + " after " + failures + tally;
+                return expired + "dead-lettered to " + names_.name(last.to) + " after " + failures + tally;
             case FailureAction::drop:
-                return "dropped after " + failures + tally;
+                return expired + "dropped after " + failures + tally;
             case FailureAction::rethrow:
                 return "rethrown after " + failures + tally +
                        "; the delivery stays unsettled until its visibility timeout";
@@ -109,6 +114,7 @@ private:
     Names names_;
     std::vector<Row> rows_;
     std::vector<std::string> notes_;
+    std::size_t failures_ = 0;
     std::size_t retries_ = 0;
     double total_delay_ = 0;
 };

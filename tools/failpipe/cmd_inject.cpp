@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "duration.hpp"
 #include "failpipe/fault_injection.hpp"
+#include "failpipe/message.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -26,6 +27,28 @@ std::string poison_bytes(long long n) {
            R"(, "cut": "here)";
 }
 
+// Message @p n of an injection: only its number differs from the others.
+Message injected_message(const std::string& type, const std::string& kind_name, const nlohmann::json& header, long long n) {
+    Message message = Message::create(type, {{"injected", kind_name}, {"n", n}});
+    message.metadata[std::string(kInjectMetadataKey)] = header;
+    return message;
+}
+
+// Refuses an injection whose largest message (the last: the most digits; the adapter gives each an
+// id of one length) is over the config's maxMessageBytes (the core's oversize_reason), before
+// anything is pushed.
+void check_fits(const std::string& type, const std::string& kind_name, const InjectedFaultSpec& spec, long long count,
+                std::size_t limit) {
+    if (limit == 0) return;
+    const bool poison = spec.kind == InjectedFault::poison;
+    Message largest = injected_message(type, kind_name, injected_fault_header(spec), count);
+    largest.id = generate_message_id();
+    const std::size_t bytes = poison ? poison_bytes(count).size() : encode_message(largest).size();
+    if (const std::string reason = oversize_reason(bytes, limit); !reason.empty())
+        throw UsageError(std::string(poison ? "poison message " : "message ") + std::to_string(count) + " of " +
+                         std::to_string(count) + " is " + reason + " (its encoded size; the limit of --config; nothing pushed)");
+}
+
 int run_inject(const Invocation& inv) {
     const ParsedArgs& args = inv.args;
     const std::string channel = *args.value("channel");
@@ -42,7 +65,9 @@ int run_inject(const Invocation& inv) {
         if (value > kMaxSlowSeconds) throw UsageError("--seconds expects at most 1h, found " + quote(*seconds));
         spec.seconds = Seconds{value};
     }
-    auto broker = connect_broker(args);
+    const Deployment deployment = deployment_of(args);
+    check_fits(type, kind_name, spec, count, deployment.max_message_bytes());
+    auto broker = connect_broker(args, deployment);
 
     std::vector<std::string> ids;
     if (kind == InjectedFault::poison) {
@@ -55,9 +80,7 @@ int run_inject(const Invocation& inv) {
             chunk.clear();
         };
         for (long long n = 1; n <= count; ++n) {
-            Message message = Message::create(type, {{"injected", kind_name}, {"n", n}});
-            message.metadata[std::string(kInjectMetadataKey)] = header;
-            chunk.push_back({channel, std::move(message)});
+            chunk.push_back({channel, injected_message(type, kind_name, header, n)});
             if (chunk.size() == kChunk) flush();
         }
         flush();

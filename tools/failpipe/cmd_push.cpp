@@ -14,8 +14,11 @@
 #include "broker.hpp"
 #include "command.hpp"
 #include "duration.hpp"
+#include "failpipe/error.hpp"
 #include "failpipe/expiry.hpp"
+#include "failpipe/message.hpp"
 #include "failpipe/middleware_registry.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 namespace {
@@ -94,7 +97,18 @@ struct Defaults {
     std::optional<std::string> type;
     double delay = 0;
     std::optional<double> ttl;
+    std::size_t max_bytes = 0;  // the config's maxMessageBytes (0: no limit)
 };
+
+// Throws UsageError, naming the message's id, its encoded size and the limit (the core's
+// oversize_reason), when @p message is larger than @p limit bytes (0: no limit). @p message has its
+// id already: the adapter encodes it with one.
+void check_message_fits(const Message& message, std::size_t limit) {
+    if (limit == 0) return;
+    const std::string reason = oversize_reason(encode_message(message).size(), limit);
+    if (!reason.empty())
+        throw UsageError("message " + quote(message.id) + " is " + reason + " (its encoded size; the limit of --config)");
+}
 
 // A time to live, from --ttl or a line's "ttl": more than 0 (a message that expires at once would
 // never be handled).
@@ -139,6 +153,8 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
         if (!line["id"].is_string() || line["id"].get<std::string>().empty())
             throw UsageError("\"id\" expects a non-empty string");
         out.message.id = line["id"].get<std::string>();
+    } else {
+        out.message.id = generate_message_id();  // now, so the size checked is the size pushed
     }
     std::optional<double> ttl = defaults.ttl;
     if (line.contains("ttl")) {
@@ -157,6 +173,7 @@ OutgoingMessage parse_line(const std::string& channel, const std::string& text, 
             throw UsageError("\"delay\" expects seconds or a duration such as \"90s\"");
         }
     }
+    check_message_fits(out.message, defaults.max_bytes);
     return out;
 }
 
@@ -196,13 +213,23 @@ void for_each_message(const std::string& file, const std::string& bytes, const s
     }
 }
 
+// Why a push that the replicas did not confirm must not be repeated (docs/cli.md, exit status 3).
+std::string unconfirmed(const RedisAdapter& broker, bool many) {
+    const auto& o = broker.options();
+    return "NOT confirmed by " + std::to_string(o.durability_replicas) + " replica(s) within " +
+           format_number(o.durability_timeout.count() * 1000) + " ms (durability \"replicas\"), so a failover now could lose " +
+           (many ? "them" : "it") + "; pushing again stores " + (many ? "second copies" : "a second copy") +
+           ": check with \"failpipe stats\" instead";
+}
+
 // Every line is checked before the first push (a bad line 90,000 must not leave 89,999 pushed);
 // the messages are then parsed again chunk by chunk, so memory holds the file's bytes and one chunk.
-int push_file(const Invocation& inv, const std::string& file, const std::string& channel, const Defaults& defaults) {
+int push_file(const Invocation& inv, const std::string& file, const std::string& channel, const Defaults& defaults,
+              const Deployment& deployment) {
     const std::string bytes = read_file(file);
     std::size_t total = 0;
     for_each_message(file, bytes, channel, defaults, [&](OutgoingMessage&&) { ++total; });
-    auto broker = connect_broker(inv.args);
+    auto broker = connect_broker(inv.args, deployment);
 
     const bool progress = total >= kProgressFrom && ::isatty(STDERR_FILENO) == 1;
     std::size_t pushed = 0;
@@ -220,6 +247,14 @@ int push_file(const Invocation& inv, const std::string& file, const std::string&
             if (chunk.size() == kChunk) flush();
         });
         if (!chunk.empty()) flush();
+    } catch (const DurabilityError& e) {
+        if (progress) inv.err << '\n';
+        // push_batch waits for the replicas after the whole chunk is stored: all of it is in.
+        inv.err << "failpipe push: " << pushed + e.stored_ids().size() << " of " << total
+                << " messages are stored; the last " << e.stored_ids().size() << " (messages " << pushed + 1 << " to "
+                << pushed + e.stored_ids().size() << " of the file) ARE stored in " << shorten(channel) << " but "
+                << unconfirmed(*broker, true) << "\n";
+        return kExitUnconfirmed;
     } catch (const std::exception& e) {
         if (progress) inv.err << '\n';
         // push_batch is atomic per script call, not per chunk: part of the failing chunk may be in.
@@ -232,6 +267,37 @@ int push_file(const Invocation& inv, const std::string& file, const std::string&
     inv.out << "pushed " << total << (total == 1 ? " message" : " messages") << " to " << shorten(channel)
             << " from " << shorten(file) << '\n';
     return kExitOk;
+}
+
+// The one message of --data, pushed; a push the replicas did not confirm still prints its id.
+int push_one(const Invocation& inv, RedisAdapter& broker, const std::string& channel, Message message, double delay) {
+    const std::string id = message.id;
+    try {
+        inv.out << broker.push(channel, std::move(message), Seconds{delay}) << '\n';
+        return kExitOk;
+    } catch (const DurabilityError& e) {
+        const std::string& stored = e.stored_ids().empty() ? id : e.stored_ids().front();
+        inv.out << stored << '\n';
+        inv.err << "failpipe push: message " << shorten(stored) << " IS stored in " << shorten(channel) << " but "
+                << unconfirmed(broker, false) << '\n';
+        return kExitUnconfirmed;
+    }
+}
+
+// The message of --type, --data, --id and --ttl, with its id (a new one unless --id gives it).
+Message message_of_options(const ParsedArgs& args, const Defaults& defaults) {
+    if (!defaults.type) throw UsageError("missing required option \"--type T\" (or --file F)");
+    const auto data = args.value("data");
+    if (!data) throw UsageError("missing required option \"--data JSON\" (or --file F)");
+    Message message = Message::create(*defaults.type, parse_data(*data));
+    if (auto id = args.value("id")) {
+        if (id->empty()) throw UsageError("--id expects a message id, found \"\"");
+        message.id = *id;
+    } else {
+        message.id = generate_message_id();  // now, so the size checked is the size pushed
+    }
+    apply_ttl(message, defaults.ttl);
+    return message;
 }
 
 int run_push(const Invocation& inv) {
@@ -247,20 +313,19 @@ int run_push(const Invocation& inv) {
     if (auto file = args.value("file")) {
         for (const char* alone : {"data", "id"})
             if (args.has(alone)) throw UsageError("--" + std::string(alone) + " cannot be used with --file");
-        return push_file(inv, *file, channel, defaults);
+        const Deployment deployment = deployment_of(args);
+        defaults.max_bytes = deployment.max_message_bytes();
+        return push_file(inv, *file, channel, defaults, deployment);
     }
-    if (!defaults.type) throw UsageError("missing required option \"--type T\" (or --file F)");
-    const auto data = args.value("data");
-    if (!data) throw UsageError("missing required option \"--data JSON\" (or --file F)");
-    Message message = Message::create(*defaults.type, parse_data(*data));
-    if (auto id = args.value("id")) {
-        if (id->empty()) throw UsageError("--id expects a message id, found \"\"");
-        message.id = *id;
+    Message message = message_of_options(args, defaults);
+    const Deployment deployment = deployment_of(args);
+    try {
+        check_message_fits(message, deployment.max_message_bytes());
+    } catch (const UsageError& e) {
+        throw UsageError(std::string(e.what()) + " (nothing pushed)");
     }
-    auto broker = connect_broker(args);
-    apply_ttl(message, defaults.ttl);
-    inv.out << broker->push(channel, std::move(message), Seconds{defaults.delay}) << '\n';
-    return kExitOk;
+    auto broker = connect_broker(args, deployment);
+    return push_one(inv, *broker, channel, std::move(message), defaults.delay);
 }
 
 }  // namespace
@@ -274,11 +339,15 @@ Command push_command() {
         "--file F, one message per line of F: {\"type\": T, \"data\": ..., \"id\": ID, \"delay\": \"90s\"}\n"
         "(only \"type\" is needed, and not even that with --type; --type, --delay and --ttl are defaults for\n"
         "every line). Every line is checked before anything is pushed: a bad line is an error (exit 2)\n"
-        "naming its number. Durations: 90s, 15m, 2h, 7d or plain seconds. See docs/cli.md.";
+        "naming its number. Durations: 90s, 15m, 2h, 7d or plain seconds. A message larger than the\n"
+        "maxMessageBytes of --config is refused (exit 2), nothing pushed. With ?durability=replicas in the\n"
+        "URL, a push the replicas did not confirm prints its id and exits 3: it IS stored, and pushing\n"
+        "it again stores a second copy. See docs/cli.md.";
     c.options = {{"channel", "C", "the channel to push to", true},
                  {"type", "T", "the message type (its handler)"},
                  {"data", "JSON", "the payload, a JSON document"},
-                 {"delay", "S", "due after this long (90s, 15m, 2h, 7d, seconds; default 0)"},
+                 {"delay", "D", "due after this long: a duration, seconds (90, 1.5) or a number and one unit s, m, h or d "
+                                "(90s, 15m, 2h, 7d); default 0"},
                  {"ttl", "S", "time to live: not handled by then, it is expired (dead-lettered or dropped), never handled"},
                  {"id", "ID", "the message id (default: a new one)"},
                  {"file", "F", "push one message per line of F (JSON lines)"}};

@@ -19,6 +19,9 @@ enum ExitStatus : int {
     kExitOk = 0,      ///< Done; for checks: the input is good.
     kExitFailed = 1,  ///< The command ran and found a problem (a bad config, ...).
     kExitUsage = 2,   ///< The command line was wrong: nothing was done.
+    /// `push`: stored, but not confirmed by the replicas durability "replicas" asks for; pushing
+    /// again would store a second copy.
+    kExitUnconfirmed = 3,
     /// Commands whose 1 and 2 are verdicts (`health`: warning, unhealthy) use sysexits.h instead:
     kExitSysUsage = 64,     ///< EX_USAGE: the command line was wrong.
     kExitSoftware = 70,     ///< EX_SOFTWARE: the command could not reach a verdict.

@@ -204,6 +204,8 @@ public:
         pushes.push_back(PushArg{channel, id, std::move(bytes), std::move(delay)});
         WriteOp op(PushOpArg{false, token, std::move(pushes)});
         writer_.submit(op);
+        // Stored but not confirmed: the caller gets the id, so it can say so rather than push again.
+        if (op.failure == WriteOp::Failure::durability) throw DurabilityError("RedisAdapter::push: " + op.error, {id});
         if (auto error = outcome_of(op, "push", nullptr)) std::rethrow_exception(error);
         return id;
     }
@@ -459,7 +461,12 @@ public:
             if (!first_error.empty()) {
                 throw ProtocolError("Redis at " + connection.endpoint() + ": push_batch failed in part: " + first_error);
             }
-            if (durability_.enabled()) wait_for_replicas(connection, durability_, "push_batch");
+            if (!durability_.enabled()) return;
+            try {
+                wait_for_replicas(connection, durability_, "push_batch");
+            } catch (const DurabilityError& e) {
+                throw DurabilityError(e.what(), ids);  // every chunk is stored: name them, do not push again
+            }
         });
         return ids;
     }
