@@ -136,6 +136,7 @@ void print_json_line(std::ostream& out, const ExplainStep& s) {
         line["elapsed"] = json_number(s.elapsed.count());
         line["note"] = d.note;
     }
+    if (s.expired) line["expired"] = true;  // the delivery that found it expired: no failure
     out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
