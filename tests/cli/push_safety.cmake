@@ -68,3 +68,13 @@ failpipe_cli_test("push --help and docs agree on --delay D, a duration" EXIT 0
   STDOUT [[^Usage: failpipe push --channel C \[--type T\] \[--data JSON\] \[--delay D\] ]]
          [[\n  --delay D +due after this long: a duration, seconds \(90, 1\.5\) or a number and one unit s, m, h or d \(90s, 15m, 2h, 7d\). default 0\n]]
   EMPTY_STDERR)
+
+# inject: the same, for the test messages (each chunk is stored before the replicas are asked).
+failpipe_cli_test("inject that the replicas do not confirm prints the ids, says they are stored and exits 3" EXIT 3 REDIS
+  ARGS inject --channel payments --kind transient --count 3 ${_fp_unconfirmed}
+  STDOUT [[^[0-9a-f]+\n[0-9a-f]+\n[0-9a-f]+\n$]]
+  STDERR "^failpipe inject: 3 of 3 messages ARE stored in payments but ${_fp_unconfirmed_text} them. pushing again stores second copies: check with \"failpipe stats\" instead\n$")
+failpipe_cli_test("inject that the replicas do not confirm has stored each message once" EXIT 0 REDIS
+  ARGS inject --channel payments --kind transient --count 3 ${_fp_unconfirmed} ||
+       stats --channel payments --format json ${_fp_safe_broker}
+  STDOUT [[^{"channels":\[{"channel":"payments","ready":3,"delayed":0,]] EMPTY_STDERR)

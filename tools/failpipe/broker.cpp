@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "command.hpp"
+#include "format.hpp"
 
 namespace failpipe::cli {
 
@@ -146,5 +147,13 @@ std::string ChannelSuffixes::base(std::string_view name) const {
 }
 
 std::string ChannelSuffixes::dead_letters_of(std::string_view channel) const { return std::string(channel) + dead_letter; }
+
+std::string unconfirmed_push(const RedisAdapter& broker, bool many) {
+    const auto& o = broker.options();
+    return "NOT confirmed by " + std::to_string(o.durability_replicas) + " replica(s) within " +
+           format_number(o.durability_timeout.count() * 1000) + " ms (durability \"replicas\"), so a failover now could lose " +
+           (many ? "them" : "it") + "; pushing again stores " + (many ? "second copies" : "a second copy") +
+           ": check with \"failpipe stats\" instead";
+}
 
 }  // namespace failpipe::cli

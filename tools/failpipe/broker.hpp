@@ -52,6 +52,11 @@ std::unique_ptr<RedisAdapter> make_broker(const RedisAdapter::Options& options);
 /// prefix and BrokerUnreachable when the server does not answer.
 std::unique_ptr<RedisAdapter> connect_broker(const ParsedArgs& args);
 
+/// @brief Why a push that @p broker's replicas did not confirm (DurabilityError) must not be repeated:
+/// `NOT confirmed by N replica(s) within T ms (durability "replicas"), so a failover now could lose
+/// it; pushing again stores a second copy: …`, of @p many messages or one (docs/cli.md, exit status 3).
+std::string unconfirmed_push(const RedisAdapter& broker, bool many);
+
 /// @brief What a channel is, by its name.
 enum class ChannelKind { channel, dead_letter, parked };
 

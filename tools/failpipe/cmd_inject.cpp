@@ -1,5 +1,6 @@
 // `failpipe inject`: pushes test messages that a handler using apply_injected_fault() (the payments
 // job's does) fails in a chosen way, to try a pipeline against a live system.
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -49,6 +50,31 @@ void check_fits(const std::string& type, const std::string& kind_name, const Inj
                          std::to_string(count) + " is " + reason + " (its encoded size; the limit of --config; nothing pushed)");
 }
 
+void print_ids(std::ostream& out, const std::vector<std::string>& ids) {
+    for (std::size_t i = 0; i < ids.size() && i < kIdsShown; ++i) out << ids[i] << '\n';
+    if (ids.size() > kIdsShown) out << "… and " << ids.size() - kIdsShown << " more\n";
+}
+
+// Pushes the @p count messages, appending each stored id to @p ids as its push returns.
+void inject_all(RedisAdapter& broker, const std::string& channel, InjectedFault kind, const std::string& kind_name,
+                const std::string& type, const InjectedFaultSpec& spec, long long count, std::vector<std::string>& ids) {
+    if (kind == InjectedFault::poison) {
+        for (long long n = 1; n <= count; ++n) ids.push_back(broker.push_raw(channel, poison_bytes(n)));
+        return;
+    }
+    const nlohmann::json header = injected_fault_header(spec);
+    std::vector<OutgoingMessage> chunk;
+    auto flush = [&] {
+        for (auto& id : broker.push_batch(std::move(chunk))) ids.push_back(std::move(id));
+        chunk.clear();
+    };
+    for (long long n = 1; n <= count; ++n) {
+        chunk.push_back({channel, injected_message(type, kind_name, header, n)});
+        if (chunk.size() == kChunk) flush();
+    }
+    flush();
+}
+
 int run_inject(const Invocation& inv) {
     const ParsedArgs& args = inv.args;
     const std::string channel = *args.value("channel");
@@ -70,20 +96,16 @@ int run_inject(const Invocation& inv) {
     auto broker = connect_broker(args, deployment);
 
     std::vector<std::string> ids;
-    if (kind == InjectedFault::poison) {
-        for (long long n = 1; n <= count; ++n) ids.push_back(broker->push_raw(channel, poison_bytes(n)));
-    } else {
-        const nlohmann::json header = injected_fault_header(spec);
-        std::vector<OutgoingMessage> chunk;
-        auto flush = [&] {
-            for (auto& id : broker->push_batch(std::move(chunk))) ids.push_back(std::move(id));
-            chunk.clear();
-        };
-        for (long long n = 1; n <= count; ++n) {
-            chunk.push_back({channel, injected_message(type, kind_name, header, n)});
-            if (chunk.size() == kChunk) flush();
-        }
-        flush();
+    try {
+        inject_all(*broker, channel, kind, kind_name, type, spec, count, ids);
+    } catch (const DurabilityError& e) {
+        // Stored on the master, not confirmed by the replicas: say how many, so none is injected twice.
+        const std::size_t stored = ids.size() + std::max<std::size_t>(e.stored_ids().size(), 1);
+        ids.insert(ids.end(), e.stored_ids().begin(), e.stored_ids().end());
+        print_ids(inv.out, ids);
+        inv.err << "failpipe inject: " << stored << " of " << count << " messages ARE stored in " << shorten(channel)
+                << " but " << unconfirmed_push(*broker, stored > 1) << '\n';
+        return kExitUnconfirmed;
     }
     inv.out << "injected " << count << " " << kind_name << (count == 1 ? " message" : " messages") << " into "
             << shorten(channel);
@@ -93,8 +115,7 @@ int run_inject(const Invocation& inv) {
         inv.out << " (type " << shorten(type) << ", metadata " << kInjectMetadataKey << ": "
                 << injected_fault_header(spec).dump() << ")\n";
     }
-    for (std::size_t i = 0; i < ids.size() && i < kIdsShown; ++i) inv.out << ids[i] << '\n';
-    if (ids.size() > kIdsShown) inv.out << "… and " << ids.size() - kIdsShown << " more\n";
+    print_ids(inv.out, ids);
     return kExitOk;
 }
 

@@ -213,15 +213,6 @@ void for_each_message(const std::string& file, const std::string& bytes, const s
     }
 }
 
-// Why a push that the replicas did not confirm must not be repeated (docs/cli.md, exit status 3).
-std::string unconfirmed(const RedisAdapter& broker, bool many) {
-    const auto& o = broker.options();
-    return "NOT confirmed by " + std::to_string(o.durability_replicas) + " replica(s) within " +
-           format_number(o.durability_timeout.count() * 1000) + " ms (durability \"replicas\"), so a failover now could lose " +
-           (many ? "them" : "it") + "; pushing again stores " + (many ? "second copies" : "a second copy") +
-           ": check with \"failpipe stats\" instead";
-}
-
 // Every line is checked before the first push (a bad line 90,000 must not leave 89,999 pushed);
 // the messages are then parsed again chunk by chunk, so memory holds the file's bytes and one chunk.
 int push_file(const Invocation& inv, const std::string& file, const std::string& channel, const Defaults& defaults,
@@ -253,7 +244,7 @@ int push_file(const Invocation& inv, const std::string& file, const std::string&
         inv.err << "failpipe push: " << pushed + e.stored_ids().size() << " of " << total
                 << " messages are stored; the last " << e.stored_ids().size() << " (messages " << pushed + 1 << " to "
                 << pushed + e.stored_ids().size() << " of the file) ARE stored in " << shorten(channel) << " but "
-                << unconfirmed(*broker, true) << "\n";
+                << unconfirmed_push(*broker, true) << "\n";
         return kExitUnconfirmed;
     } catch (const std::exception& e) {
         if (progress) inv.err << '\n';
@@ -279,7 +270,7 @@ int push_one(const Invocation& inv, RedisAdapter& broker, const std::string& cha
         const std::string& stored = e.stored_ids().empty() ? id : e.stored_ids().front();
         inv.out << stored << '\n';
         inv.err << "failpipe push: message " << shorten(stored) << " IS stored in " << shorten(channel) << " but "
-                << unconfirmed(broker, false) << '\n';
+                << unconfirmed_push(broker, false) << '\n';
         return kExitUnconfirmed;
     }
 }
