@@ -57,7 +57,16 @@ local VT = tonumber(ARGV[2])
 local G = 'failpipe'
 local IDX = P .. ':idx'
 local CHANNELS = P .. ':channels'
-local function skey(ch) return P .. ':s:' .. ch end
+-- A channel's stream key, made once per call: joining the parts again costs more than the lookup.
+local skeys = {}
+local function skey(ch)
+  local k = skeys[ch]
+  if not k then
+    k = P .. ':s:' .. ch
+    skeys[ch] = k
+  end
+  return k
+end
 local function dkey(ch) return P .. ':d:' .. ch end
 local function bkey(ch) return P .. ':b:' .. ch end
 local function now_ms()
@@ -94,14 +103,26 @@ local function rest_args()
 end
 local read = {}
 --@section read_apply
+-- What a count of none reads as: one shared list, never written to, so that the many operations
+-- without pushes build no table for them.
+local NONE = {}
+-- A count as sent: '0' (the usual case) needs no number conversion, which costs more than a
+-- table access.
+local function count_arg()
+  local v = arg()
+  if v == '0' then return 0 end
+  return tonumber(v)
+end
 -- {channel id bytes delay-ms} * @n (delay-ms kept as sent: check_delay judges it).
 function read.pushes(n)
+  if n == 0 then return NONE end
   local t = {}
   for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg()} end
   return t
 end
 -- {channel id bytes delay-ms token} * @n: follow-ups for the outbox (pushes to another shard group).
 function read.outbox(n)
+  if n == 0 then return NONE end
   local t = {}
   for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg(), token = arg()} end
   return t
@@ -113,15 +134,14 @@ end
 function read.apply_op()
   local op = arg()
   if op == 'S' then
-    local o = {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg()}
-    o.pushes = read.pushes(tonumber(arg()))
-    o.outbox = read.outbox(tonumber(arg()))
-    return o
+    -- A constructor's fields are set in order, so the arguments are read in order.
+    return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(),
+            pushes = read.pushes(count_arg()), outbox = read.outbox(count_arg())}
   elseif op == 'R' then
     return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(), delay = arg()}
   elseif op == 'P' then
     local o = {op = op, resend = arg()}
-    local n = tonumber(arg())
+    local n = count_arg()
     o.token = arg()
     o.pushes = read.pushes(n)
     return o
