@@ -26,7 +26,8 @@ end
 -- Pushes @pushes, their index entries written together at the end.
 local function push_all(pushes)
   local w = {}
-  for _, p in ipairs(pushes) do
+  for k = 1, #pushes do
+    local p = pushes[k]
     register(p.channel)
     -- '0' (ready now, the usual case) without a number conversion.
     local d = p.delay == '0' and 0 or tonumber(p.delay)
@@ -47,7 +48,8 @@ end
 -- Checks every push of an operation before anything is written.
 local function check_pushes(pushes)
   check_common_keys()
-  for _, p in ipairs(pushes) do
+  for k = 1, #pushes do
+    local p = pushes[k]
     check_delay(p.delay)
     check_channel_keys(p.channel)
   end
@@ -137,7 +139,8 @@ end
 local function occurrences(ops)
   local sids, ids = {}, {}
   local function count(t, k) t[k] = (t[k] or 0) + 1 end
-  for _, op in ipairs(ops) do
+  for k = 1, #ops do
+    local op = ops[k]
     if op.sid then
       local of = sids[op.channel]
       if not of then
@@ -147,8 +150,9 @@ local function occurrences(ops)
       count(of, op.sid)
     end
     if op.id then count(ids, op.id) end
-    for _, p in ipairs(op.pushes or NONE) do count(ids, p.id) end
-    for _, o in ipairs(op.outbox or NONE) do count(ids, o.id) end
+    local pushes, outbox = op.pushes or NONE, op.outbox or NONE
+    for j = 1, #pushes do count(ids, pushes[j].id) end
+    for j = 1, #outbox do count(ids, outbox[j].id) end
   end
   return sids, ids
 end
@@ -160,7 +164,8 @@ end
 local function plain_groups(ops)
   local sid_n, id_n = occurrences(ops)
   local by_channel, starts, member = {}, {}, {}
-  for k, op in ipairs(ops) do
+  for k = 1, #ops do
+    local op = ops[k]
     if plain(op) and sid_n[op.channel][op.sid] == 1 and id_n[op.id] == 1 then
       local g = by_channel[op.channel]
       if not g then
@@ -189,10 +194,11 @@ local function settle_plain(run)
   local ch = run[1].channel
   local s = skey(ch)
   local sids = {}
-  for k, op in ipairs(run) do sids[k] = op.sid end
+  for k = 1, #run do sids[k] = run[k].sid end
   local pending = pending_among(s, sids)
   local acked, ids = {}, {}
-  for _, op in ipairs(run) do
+  for k = 1, #run do
+    local op = run[k]
     if pending[op.sid] then
       acked[#acked + 1] = op.sid
       ids[#ids + 1] = op.id
@@ -203,7 +209,10 @@ local function settle_plain(run)
     forget_all(ch, acked, ids)
   end
   local statuses = {}
-  for k, op in ipairs(run) do statuses[k] = pending[op.sid] and 1 or repeated(op) end
+  for k = 1, #run do
+    local op = run[k]
+    statuses[k] = pending[op.sid] and 1 or repeated(op)
+  end
   return statuses
 end
 local function failed(res)
@@ -220,11 +229,12 @@ end
 local run = {S = settle, R = release, P = push_op}
 local results = {}
 local starts, member = plain_groups(ops)
-for k, op in ipairs(ops) do
+for k = 1, #ops do
+  local op = ops[k]
   local g = starts[k]
   if g then
     local ok, res = pcall(settle_plain, g.ops)
-    for j, at in ipairs(g.at) do results[at] = ok and res[j] or failed(res) end
+    for j = 1, #g.at do results[g.at[j]] = ok and res[j] or failed(res) end
   elseif not member[k] then
     local ok, res = pcall(run[op.op], op)
     results[k] = ok and res or failed(res)

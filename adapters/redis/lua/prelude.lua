@@ -36,16 +36,18 @@ local function check_refusal(cmd, r)
     error({err = 'NOPERM failpipe: ' .. string.upper(cmd) .. ' refused in a script: ' .. r.err}, 0)
   end
 end
+-- Looked up once: every command of a script goes through it.
+local redis_pcall = redis.pcall
 -- redis.pcall, except that an ACL refusal is raised: it must never pass for "no such group" or
 -- "not pending".
 local function try(cmd, ...)
-  local r = redis.pcall(cmd, ...)
+  local r = redis_pcall(cmd, ...)
   if type(r) == 'table' and r.err then check_refusal(cmd, r) end
   return r
 end
 -- redis.call, with ACL refusals named.
 local function call(cmd, ...)
-  local r = redis.pcall(cmd, ...)
+  local r = redis_pcall(cmd, ...)
   if type(r) == 'table' and r.err then
     check_refusal(cmd, r)
     error(r, 0)
@@ -94,6 +96,12 @@ local function arg()
   argn = argn + 1
   return v
 end
+-- The next @n arguments, in order, with one call (unpack) rather than @n.
+local function args(n)
+  local from = argn
+  argn = argn + n
+  return unpack(ARGV, from, argn - 1)
+end
 local function more_args() return argn <= #ARGV end
 -- The arguments left, as a list.
 local function rest_args()
@@ -108,8 +116,7 @@ local read = {}
 local NONE = {}
 -- A count as sent: '0' (the usual case) needs no number conversion, which costs more than a
 -- table access.
-local function count_arg()
-  local v = arg()
+local function count_of_arg(v)
   if v == '0' then return 0 end
   return tonumber(v)
 end
@@ -117,14 +124,20 @@ end
 function read.pushes(n)
   if n == 0 then return NONE end
   local t = {}
-  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg()} end
+  for k = 1, n do
+    local channel, id, bytes, delay = args(4)
+    t[k] = {channel = channel, id = id, bytes = bytes, delay = delay}
+  end
   return t
 end
 -- {channel id bytes delay-ms token} * @n: follow-ups for the outbox (pushes to another shard group).
 function read.outbox(n)
   if n == 0 then return NONE end
   local t = {}
-  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg(), token = arg()} end
+  for k = 1, n do
+    local channel, id, bytes, delay, token = args(5)
+    t[k] = {channel = channel, id = id, bytes = bytes, delay = delay, token = token}
+  end
   return t
 end
 -- apply: S resend channel stream-id id reserved-ms npush {push}* nout {outbox push}*
@@ -134,17 +147,16 @@ end
 function read.apply_op()
   local op = arg()
   if op == 'S' then
-    -- A constructor's fields are set in order, so the arguments are read in order.
-    return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(),
-            pushes = read.pushes(count_arg()), outbox = read.outbox(count_arg())}
+    local resend, channel, sid, id, reserved, npush = args(6)
+    local pushes = read.pushes(count_of_arg(npush))
+    return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved,
+            pushes = pushes, outbox = read.outbox(count_of_arg(arg()))}
   elseif op == 'R' then
-    return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(), delay = arg()}
+    local resend, channel, sid, id, reserved, delay = args(6)
+    return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
-    local o = {op = op, resend = arg()}
-    local n = count_arg()
-    o.token = arg()
-    o.pushes = read.pushes(n)
-    return o
+    local resend, npush, token = args(3)
+    return {op = op, resend = resend, token = token, pushes = read.pushes(count_of_arg(npush))}
   end
   return nil, op
 end
@@ -326,15 +338,17 @@ local function index_put(w, id, where)
     call('HSET', IDX, id, where)
     return
   end
-  w[#w + 1] = id
-  w[#w + 1] = where
+  local n = #w
+  w[n + 1] = id
+  w[n + 2] = where
 end
 -- HSET pairs are applied in order, so a later write of the same id wins, as one by one.
 local function index_flush(w)
   for i = 1, #w, 2000 do call('HSET', IDX, unpack(w, i, math.min(i + 1999, #w))) end
 end
 local function add_ready(ch, id, body, n, w)
-  local sid = xadd(ch, id, body, n)
+  local sid
+  if n > 0 then sid = xadd(ch, id, body, n) else sid = call('XADD', skey(ch), '*', 'i', id, 'b', body) end
   index_put(w, id, loc('s', sid, ch))
 end
 -- @f carries its id (carried_fields and push make sure of it).
@@ -440,12 +454,13 @@ local function pending_among(s, sids)
       if string.find(page.err, 'NOGROUP', 1, true) then return found end
       break
     end
-    for _, p in ipairs(page) do found[p[1]] = true end
+    for k = 1, #page do found[page[k][1]] = true end
     if #page < count then return found end
     covered = page[#page][1]
     start = '(' .. covered
   end
-  for _, sid in ipairs(sids) do
+  for k = 1, #sids do
+    local sid = sids[k]
     if not found[sid] and (covered == nil or sid_less(covered, sid)) and is_pending(s, sid) then found[sid] = true end
   end
   return found
