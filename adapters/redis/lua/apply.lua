@@ -28,7 +28,7 @@ local function push_all(pushes)
   local w = {}
   for k = 1, #pushes do
     local p = pushes[k]
-    register(p.channel)
+    if not registered[p.channel] then register(p.channel) end
     -- '0' (ready now, the usual case) without a number conversion.
     local d = p.delay == '0' and 0 or tonumber(p.delay)
     if d > 0 then

@@ -427,11 +427,15 @@ local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
 -- forget() of many entries of @ch at once (@sids[k] holds @ids[k]): one HMGET, one HDEL.
 local function forget_all(ch, sids, ids)
   local cur = call('HMGET', IDX, unpack(ids))
-  local gone = {}
+  local gone, n = {}, 0
   for k = 1, #ids do
-    if cur[k] == loc('s', sids[k], ch) then gone[#gone + 1] = ids[k] end
+    -- loc('s', ...), written out: this runs for every message a batch settles.
+    if cur[k] == 's' .. sids[k] .. ' ' .. ch then
+      n = n + 1
+      gone[n] = ids[k]
+    end
   end
-  if #gone > 0 then call('HDEL', IDX, unpack(gone)) end
+  if n > 0 then call('HDEL', IDX, unpack(gone)) end
 end
 -- Which of @sids (stream ids of @s, distinct) are pending, as a set: XPENDING over their span, a
 -- page or a few, instead of one XPENDING each. Other deliveries inside the span are read
@@ -515,6 +519,7 @@ local function check_common_keys()
   common_checked = true
 end
 local function check_delay(delay)
+  if delay == '0' then return end  -- ready now, the usual case: no number conversion
   local d = tonumber(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
