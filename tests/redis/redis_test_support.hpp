@@ -63,6 +63,14 @@ inline std::string unique_prefix(const std::string& what = "t") {
            std::to_string(counter.fetch_add(1));
 }
 
+/// Options of an adapter on @p url under @p prefix, everything else the default.
+inline RedisAdapter::Options options_on(const std::string& url, const std::string& prefix = unique_prefix()) {
+    RedisAdapter::Options options;
+    options.url = url;
+    options.key_prefix = prefix;
+    return options;
+}
+
 /// An adapter on the shared test server under a fresh prefix.
 inline std::shared_ptr<RedisAdapter> shared_server_adapter(Seconds visibility = Seconds{30.0},
                                                            const std::string& prefix = unique_prefix()) {

@@ -26,9 +26,11 @@ end
 -- Pushes @pushes, their index entries written together at the end.
 local function push_all(pushes)
   local w = {}
-  for _, p in ipairs(pushes) do
-    register(p.channel)
-    local d = tonumber(p.delay)
+  for k = 1, #pushes do
+    local p = pushes[k]
+    if not registered[p.channel] then register(p.channel) end
+    -- '0' (ready now, the usual case) without a number conversion.
+    local d = p.delay == '0' and 0 or tonumber(p.delay)
     if d > 0 then
       add_delayed(p.channel, p.id, p.bytes, 0, clock() + d, w)
     else
@@ -46,7 +48,8 @@ end
 -- Checks every push of an operation before anything is written.
 local function check_pushes(pushes)
   check_common_keys()
-  for _, p in ipairs(pushes) do
+  for k = 1, #pushes do
+    local p = pushes[k]
     check_delay(p.delay)
     check_channel_keys(p.channel)
   end
@@ -112,28 +115,44 @@ local function push_op(op)
   call('SET', tk, '1', 'PX', 86400000)
   return 1
 end
--- A half of a stream id as Redis writes it: no leading zero, at most 2^64 - 1.
-local function canonical(part)
-  if part == '0' then return true end
-  if string.byte(part, 1) == 48 or #part > 20 then return false end
-  return #part < 20 or part <= '18446744073709551615'
+-- The half of stream id @sid from byte @from to byte @to is as Redis writes it: no leading zero,
+-- at most 2^64 - 1 (@sid is digits '-' digits). Positions and bytes only: a string made for each
+-- half would cost more than the rest of the check.
+local function canonical(sid, from, to)
+  local len = to - from + 1
+  if len == 1 then return true end
+  if string.byte(sid, from) == 48 or len > 20 then return false end
+  return len < 20 or string.sub(sid, from, to) <= '18446744073709551615'
 end
 -- A settle that only acknowledges (no pushes, no follow-ups), of a stream id as Redis writes them
 -- (Redis answers XPENDING in that form; any other spelling is settled on its own, as before).
 local function plain(op)
   if op.op ~= 'S' or #op.pushes > 0 or #op.outbox > 0 then return false end
-  local ms, seq = string.match(op.sid, '^(%d+)%-(%d+)$')
-  return ms ~= nil and canonical(ms) and canonical(seq)
+  local sid = op.sid
+  -- One dash between digits: a pattern without captures, which copies nothing.
+  if not string.find(sid, '^%d+%-%d+$') then return false end
+  local dash = string.find(sid, '-', 2, true)
+  return canonical(sid, 1, dash - 1) and canonical(sid, dash + 1, #sid)
 end
--- How often each stream id (per channel) and each message id occurs among @ops, pushes included.
+-- How often each stream id (@sids[channel][stream id]) and each message id occurs among @ops,
+-- pushes included. Per channel, not by a joined key: no new string to make for each operation.
 local function occurrences(ops)
   local sids, ids = {}, {}
   local function count(t, k) t[k] = (t[k] or 0) + 1 end
-  for _, op in ipairs(ops) do
-    if op.sid then count(sids, op.channel .. '\0' .. op.sid) end
+  for k = 1, #ops do
+    local op = ops[k]
+    if op.sid then
+      local of = sids[op.channel]
+      if not of then
+        of = {}
+        sids[op.channel] = of
+      end
+      count(of, op.sid)
+    end
     if op.id then count(ids, op.id) end
-    for _, p in ipairs(op.pushes or {}) do count(ids, p.id) end
-    for _, o in ipairs(op.outbox or {}) do count(ids, o.id) end
+    local pushes, outbox = op.pushes or NONE, op.outbox or NONE
+    for j = 1, #pushes do count(ids, pushes[j].id) end
+    for j = 1, #outbox do count(ids, outbox[j].id) end
   end
   return sids, ids
 end
@@ -145,8 +164,9 @@ end
 local function plain_groups(ops)
   local sid_n, id_n = occurrences(ops)
   local by_channel, starts, member = {}, {}, {}
-  for k, op in ipairs(ops) do
-    if plain(op) and sid_n[op.channel .. '\0' .. op.sid] == 1 and id_n[op.id] == 1 then
+  for k = 1, #ops do
+    local op = ops[k]
+    if plain(op) and sid_n[op.channel][op.sid] == 1 and id_n[op.id] == 1 then
       local g = by_channel[op.channel]
       if not g then
         g = {ops = {}, at = {}}
@@ -174,10 +194,11 @@ local function settle_plain(run)
   local ch = run[1].channel
   local s = skey(ch)
   local sids = {}
-  for k, op in ipairs(run) do sids[k] = op.sid end
+  for k = 1, #run do sids[k] = run[k].sid end
   local pending = pending_among(s, sids)
   local acked, ids = {}, {}
-  for _, op in ipairs(run) do
+  for k = 1, #run do
+    local op = run[k]
     if pending[op.sid] then
       acked[#acked + 1] = op.sid
       ids[#ids + 1] = op.id
@@ -188,7 +209,10 @@ local function settle_plain(run)
     forget_all(ch, acked, ids)
   end
   local statuses = {}
-  for k, op in ipairs(run) do statuses[k] = pending[op.sid] and 1 or repeated(op) end
+  for k = 1, #run do
+    local op = run[k]
+    statuses[k] = pending[op.sid] and 1 or repeated(op)
+  end
   return statuses
 end
 local function failed(res)
@@ -205,11 +229,12 @@ end
 local run = {S = settle, R = release, P = push_op}
 local results = {}
 local starts, member = plain_groups(ops)
-for k, op in ipairs(ops) do
+for k = 1, #ops do
+  local op = ops[k]
   local g = starts[k]
   if g then
     local ok, res = pcall(settle_plain, g.ops)
-    for j, at in ipairs(g.at) do results[at] = ok and res[j] or failed(res) end
+    for j = 1, #g.at do results[g.at[j]] = ok and res[j] or failed(res) end
   elseif not member[k] then
     local ok, res = pcall(run[op.op], op)
     results[k] = ok and res or failed(res)

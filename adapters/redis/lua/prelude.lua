@@ -36,16 +36,18 @@ local function check_refusal(cmd, r)
     error({err = 'NOPERM failpipe: ' .. string.upper(cmd) .. ' refused in a script: ' .. r.err}, 0)
   end
 end
+-- Looked up once: every command of a script goes through it.
+local redis_pcall = redis.pcall
 -- redis.pcall, except that an ACL refusal is raised: it must never pass for "no such group" or
 -- "not pending".
 local function try(cmd, ...)
-  local r = redis.pcall(cmd, ...)
+  local r = redis_pcall(cmd, ...)
   if type(r) == 'table' and r.err then check_refusal(cmd, r) end
   return r
 end
 -- redis.call, with ACL refusals named.
 local function call(cmd, ...)
-  local r = redis.pcall(cmd, ...)
+  local r = redis_pcall(cmd, ...)
   if type(r) == 'table' and r.err then
     check_refusal(cmd, r)
     error(r, 0)
@@ -57,7 +59,16 @@ local VT = tonumber(ARGV[2])
 local G = 'failpipe'
 local IDX = P .. ':idx'
 local CHANNELS = P .. ':channels'
-local function skey(ch) return P .. ':s:' .. ch end
+-- A channel's stream key, made once per call: joining the parts again costs more than the lookup.
+local skeys = {}
+local function skey(ch)
+  local k = skeys[ch]
+  if not k then
+    k = P .. ':s:' .. ch
+    skeys[ch] = k
+  end
+  return k
+end
 local function dkey(ch) return P .. ':d:' .. ch end
 local function bkey(ch) return P .. ':b:' .. ch end
 local function now_ms()
@@ -85,6 +96,12 @@ local function arg()
   argn = argn + 1
   return v
 end
+-- The next @n arguments, in order, with one call (unpack) rather than @n.
+local function args(n)
+  local from = argn
+  argn = argn + n
+  return unpack(ARGV, from, argn - 1)
+end
 local function more_args() return argn <= #ARGV end
 -- The arguments left, as a list.
 local function rest_args()
@@ -94,16 +111,33 @@ local function rest_args()
 end
 local read = {}
 --@section read_apply
+-- What a count of none reads as: one shared list, never written to, so that the many operations
+-- without pushes build no table for them.
+local NONE = {}
+-- A count as sent: '0' (the usual case) needs no number conversion, which costs more than a
+-- table access.
+local function count_of_arg(v)
+  if v == '0' then return 0 end
+  return tonumber(v)
+end
 -- {channel id bytes delay-ms} * @n (delay-ms kept as sent: check_delay judges it).
 function read.pushes(n)
+  if n == 0 then return NONE end
   local t = {}
-  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg()} end
+  for k = 1, n do
+    local channel, id, bytes, delay = args(4)
+    t[k] = {channel = channel, id = id, bytes = bytes, delay = delay}
+  end
   return t
 end
 -- {channel id bytes delay-ms token} * @n: follow-ups for the outbox (pushes to another shard group).
 function read.outbox(n)
+  if n == 0 then return NONE end
   local t = {}
-  for k = 1, n do t[k] = {channel = arg(), id = arg(), bytes = arg(), delay = arg(), token = arg()} end
+  for k = 1, n do
+    local channel, id, bytes, delay, token = args(5)
+    t[k] = {channel = channel, id = id, bytes = bytes, delay = delay, token = token}
+  end
   return t
 end
 -- apply: S resend channel stream-id id reserved-ms npush {push}* nout {outbox push}*
@@ -113,18 +147,16 @@ end
 function read.apply_op()
   local op = arg()
   if op == 'S' then
-    local o = {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg()}
-    o.pushes = read.pushes(tonumber(arg()))
-    o.outbox = read.outbox(tonumber(arg()))
-    return o
+    local resend, channel, sid, id, reserved, npush = args(6)
+    local pushes = read.pushes(count_of_arg(npush))
+    return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved,
+            pushes = pushes, outbox = read.outbox(count_of_arg(arg()))}
   elseif op == 'R' then
-    return {op = op, resend = arg(), channel = arg(), sid = arg(), id = arg(), reserved = arg(), delay = arg()}
+    local resend, channel, sid, id, reserved, delay = args(6)
+    return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
-    local o = {op = op, resend = arg()}
-    local n = tonumber(arg())
-    o.token = arg()
-    o.pushes = read.pushes(n)
-    return o
+    local resend, npush, token = args(3)
+    return {op = op, resend = resend, token = token, pushes = read.pushes(count_of_arg(npush))}
   end
   return nil, op
 end
@@ -306,15 +338,17 @@ local function index_put(w, id, where)
     call('HSET', IDX, id, where)
     return
   end
-  w[#w + 1] = id
-  w[#w + 1] = where
+  local n = #w
+  w[n + 1] = id
+  w[n + 2] = where
 end
 -- HSET pairs are applied in order, so a later write of the same id wins, as one by one.
 local function index_flush(w)
   for i = 1, #w, 2000 do call('HSET', IDX, unpack(w, i, math.min(i + 1999, #w))) end
 end
 local function add_ready(ch, id, body, n, w)
-  local sid = xadd(ch, id, body, n)
+  local sid
+  if n > 0 then sid = xadd(ch, id, body, n) else sid = call('XADD', skey(ch), '*', 'i', id, 'b', body) end
   index_put(w, id, loc('s', sid, ch))
 end
 -- @f carries its id (carried_fields and push make sure of it).
@@ -393,11 +427,15 @@ local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
 -- forget() of many entries of @ch at once (@sids[k] holds @ids[k]): one HMGET, one HDEL.
 local function forget_all(ch, sids, ids)
   local cur = call('HMGET', IDX, unpack(ids))
-  local gone = {}
+  local gone, n = {}, 0
   for k = 1, #ids do
-    if cur[k] == loc('s', sids[k], ch) then gone[#gone + 1] = ids[k] end
+    -- loc('s', ...), written out: this runs for every message a batch settles.
+    if cur[k] == 's' .. sids[k] .. ' ' .. ch then
+      n = n + 1
+      gone[n] = ids[k]
+    end
   end
-  if #gone > 0 then call('HDEL', IDX, unpack(gone)) end
+  if n > 0 then call('HDEL', IDX, unpack(gone)) end
 end
 -- Which of @sids (stream ids of @s, distinct) are pending, as a set: XPENDING over their span, a
 -- page or a few, instead of one XPENDING each. Other deliveries inside the span are read
@@ -420,12 +458,13 @@ local function pending_among(s, sids)
       if string.find(page.err, 'NOGROUP', 1, true) then return found end
       break
     end
-    for _, p in ipairs(page) do found[p[1]] = true end
+    for k = 1, #page do found[page[k][1]] = true end
     if #page < count then return found end
     covered = page[#page][1]
     start = '(' .. covered
   end
-  for _, sid in ipairs(sids) do
+  for k = 1, #sids do
+    local sid = sids[k]
     if not found[sid] and (covered == nil or sid_less(covered, sid)) and is_pending(s, sid) then found[sid] = true end
   end
   return found
@@ -480,6 +519,7 @@ local function check_common_keys()
   common_checked = true
 end
 local function check_delay(delay)
+  if delay == '0' then return end  -- ready now, the usual case: no number conversion
   local d = tonumber(delay)
   if not d or d < 0 then error('failpipe: bad delay ' .. tostring(delay) .. '; nothing was changed', 0) end
 end
