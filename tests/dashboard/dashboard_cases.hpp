@@ -475,15 +475,19 @@ void bad_input_gets_a_clear_answer() {
     CHECK(census(*adapter, "orders:dlq").size() == 6);
 }
 
+/// Options of a dashboard whose explain draws the pipelines of the config @p text.
+inline dashboard::DashboardOptions with_pipelines_of(const char* text) {
+    dashboard::DashboardOptions options;
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(parse_config(text).dispatcher);
+    return options;
+}
+
 template <class F>
 void explain_draws_the_configured_pipeline() {
     F fixture;
     auto adapter = fixture.make();
-    const Config config = parse_config(R"({"pipelines": {"orders": [
-        {"type": "exponential-delay", "id": "backoff", "maxAttempts": 3, "delayInitial": 1, "delayMaximum": 60, "exponent": 2}]}})");
-    dashboard::DashboardOptions options;
-    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
-    Running dash(adapter, options);
+    Running dash(adapter, with_pipelines_of(R"({"pipelines": {"orders": [
+        {"type": "exponential-delay", "id": "backoff", "maxAttempts": 3, "delayInitial": 1, "delayMaximum": 60, "exponent": 2}]}})"));
     const auto a = dash.get("/api/explain", {{"channel", "orders"}, {"class", "transient"}});
     REQUIRE(a.status == 200);
     REQUIRE(a.body["steps"].size() == 4);
@@ -501,10 +505,8 @@ template <class F>
 void explain_ends_at_the_expiry_of_a_ttl() {
     F fixture;
     auto adapter = fixture.make();
-    const Config config = parse_config(R"({"pipelines": {"orders": [
+    dashboard::DashboardOptions options = with_pipelines_of(R"({"pipelines": {"orders": [
         {"type": "exponential-delay", "id": "b", "maxAttempts": 10, "delayInitial": 10, "delayMaximum": 100, "exponent": 2}]}})");
-    dashboard::DashboardOptions options;
-    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
     Running dash(adapter, options);
     const auto whole = dash.get("/api/explain", {{"channel", "orders"}});
     REQUIRE(whole.status == 200);
