@@ -194,6 +194,8 @@
         app.appendChild(filterForm(r.channel, r.name, filtersOf(r.params)));
         app.appendChild(el("a", { href: href(r.name, r.channel), testid: "filter-reset" }, "clear the filters"));
       }
+      // A refused time to live (or class) stays in the form, to be corrected.
+      if (r.channel && r.name === "explain") app.appendChild(explainForm(r.channel, explainParams(r.params)));
       app.dataset.ready = "1";
     }
   }
@@ -656,25 +658,68 @@
 
   // ---- explain ---------------------------------------------------------------------------------
 
+  // The class and time to live simulated, as the route gives them (the API's `class` and `ttl`).
+  function explainParams(params) {
+    return { class: params.class || "unknown", ttl: params.ttl || "" };
+  }
+
   async function explain(r, gen) {
-    const cls = r.params.class || "unknown";
-    const data = await get("/api/explain", { channel: r.channel, class: cls });
+    const chosen = explainParams(r.params);
+    const data = await get("/api/explain", { channel: r.channel, class: chosen.class, ttl: chosen.ttl });
     if (gen !== generation) return;
-    const select = el("select", { testid: "explain-class", onchange: (e) => { location.hash = href("explain", r.channel, { class: e.target.value }); } },
-      ["unknown", "transient", "permanent"].map((c) => el("option", { value: c, selected: c === cls }, c)));
-    const steps = el("ol", { class: "timeline", testid: "explain-steps" }, data.steps.map((s) =>
-      el("li", { testid: "explain-step", "data-action": s.action, "data-delay": s.delay === null ? "" : s.delay },
-        el("strong", {}, "failure " + s.failure), " on ", s.channel, ": ", s.middleware, " → ", s.action,
-        s.to ? " to " + s.to : "", s.delay !== null && s.action !== "dead-letter" ? " after " + human(s.delay) + (s.jittered ? " (" + human(s.delayMin) + "–" + human(s.delayMax) + ")" : "") : "",
-        el("span", { class: "muted" }, " at " + human(s.elapsed)), s.note ? el("div", { class: "muted" }, s.note) : null)));
+    const steps = el("ol", { class: "timeline", testid: "explain-steps" }, data.steps.map(explainStep));
     render(
       title(r.channel + " — failure pipeline"),
-      el("p", {}, el("label", {}, "every failure of class ", select), " ",
-        data.configured ? "" : el("span", { class: "muted" }, "(no --config given: the default pipeline, which dead-letters at once)")),
+      explainForm(r.channel, chosen),
+      data.configured ? null : el("p", { class: "muted" }, "(no --config given: the default pipeline, which dead-letters at once)"),
       timeline(data.steps),
       steps,
+      explainOutcome(data.steps),
       data.breakers.length ? [el("h2", {}, "breakers"), el("ul", {}, data.breakers.map((b) => el("li", {}, b)))] : null,
       data.retryBudget.length ? [el("h2", {}, "retry budget"), el("ul", {}, data.retryBudget.map((b) => el("li", {}, b)))] : null);
+  }
+
+  // The error class and the time to live given at push (as `failpipe explain --ttl`: 90s, 15m, 2h,
+  // 7d; empty: none). The class applies at once; the time to live when the form is sent.
+  function explainForm(channel, chosen) {
+    const apply = (e) => {
+      if (e) e.preventDefault();
+      location.hash = href("explain", channel, { class: $("explain-class").value, ttl: $("explain-ttl").value.trim() });
+    };
+    return el("form", { class: "filters card", testid: "explain-form", onsubmit: apply },
+      el("label", {}, "every failure of class",
+        el("select", { id: "explain-class", testid: "explain-class", onchange: () => apply() },
+          ["unknown", "transient", "permanent"].map((c) => el("option", { value: c, selected: c === chosen.class }, c)))),
+      el("label", {}, "time to live (at push)",
+        el("input", { id: "explain-ttl", testid: "explain-ttl", value: chosen.ttl, placeholder: "none, or 90s, 15m, 2h, 7d",
+          autocomplete: "off", "aria-describedby": "explain-ttl-help" })),
+      el("button", { type: "submit", class: "primary", testid: "explain-apply" }, "show"),
+      el("span", { id: "explain-ttl-help", class: "muted" }, "a retry due after the time to live finds the message expired: the worker's onExpired ends it"));
+  }
+
+  // A failure, or the delivery that found the message expired: its handler never ran, so it is no
+  // failure; the worker dead-letters or drops it.
+  function explainStep(s) {
+    const attrs = { testid: "explain-step", "data-action": s.action, "data-delay": s.delay === null ? "" : s.delay,
+      "data-expired": s.expired ? "true" : "false" };
+    if (s.expired)
+      return el("li", attrs, el("strong", {}, "delivery " + s.failure + ": expired"), " on ", s.channel, ": ", s.middleware, " → ",
+        s.action, s.to ? " to " + s.to : "", el("span", { class: "muted" }, " at " + human(s.elapsed)),
+        s.note ? el("div", { class: "muted" }, s.note) : null);
+    return el("li", attrs,
+      el("strong", {}, "failure " + s.failure), " on ", s.channel, ": ", s.middleware, " → ", s.action,
+      s.to ? " to " + s.to : "", s.delay !== null && s.action !== "dead-letter" ? " after " + human(s.delay) + (s.jittered ? " (" + human(s.delayMin) + "–" + human(s.delayMax) + ")" : "") : "",
+      el("span", { class: "muted" }, " at " + human(s.elapsed)), s.note ? el("div", { class: "muted" }, s.note) : null);
+  }
+
+  // As the CLI's closing line for an expiry: the failures counted without the expired delivery.
+  function explainOutcome(steps) {
+    const last = steps[steps.length - 1];
+    if (!last || !last.expired) return null;
+    const failures = steps.length - 1;
+    const end = last.action === "dead-letter" ? "dead-lettered to " + last.to : "dropped";
+    return el("p", { testid: "explain-outcome", "data-expired": "true" },
+      "expired and " + end + " after " + failures + (failures === 1 ? " failure" : " failures"));
   }
 
   function human(seconds) {
@@ -697,11 +742,13 @@
     const x = (t) => L + Math.sqrt(Math.max(0, t) / end) * (W - L - R);
     const labels = new TimelineLabels(L, W - R);
     const last = steps.length - 1;
-    labels.place(x(steps[last].elapsed), steps[last].action === "dead-letter" ? "dead letter at " + human(steps[last].elapsed) : human(steps[last].elapsed), last > 0 ? "end" : "start");
+    const endLabel = steps[last].expired ? "expired at " : steps[last].action === "dead-letter" ? "dead letter at " : "";
+    labels.place(x(steps[last].elapsed), endLabel + human(steps[last].elapsed), last > 0 ? "end" : "start");
     steps.forEach((s, i) => {
       const cx = x(s.elapsed);
-      chart.appendChild(svg("circle", { class: "step " + s.action, cx: cx.toFixed(1), cy: 50, r: 6 },
-        svg("title", {}, "failure " + s.failure + ": " + s.middleware + " " + s.action + (s.to ? " → " + s.to : "") + " at " + human(s.elapsed))));
+      const what = s.expired ? "delivery " + s.failure + ": expired, " : "failure " + s.failure + ": ";
+      chart.appendChild(svg("circle", { class: "step " + s.action + (s.expired ? " expired" : ""), cx: cx.toFixed(1), cy: 50, r: 6 },
+        svg("title", {}, what + s.middleware + " " + s.action + (s.to ? " → " + s.to : "") + " at " + human(s.elapsed))));
       if (i < last) labels.place(cx, human(s.elapsed), i === 0 ? "start" : "middle");
     });
     labels.drawn.forEach((l) => chart.appendChild(svg("text", { x: l.x.toFixed(1), y: l.y, "text-anchor": l.anchor }, l.text)));

@@ -15,6 +15,7 @@
 #include "failpipe/metadata_keys.hpp"
 #include "failpipe/version.hpp"
 #include "config_json.hpp"
+#include "duration_text.hpp"
 #include "logging.hpp"
 #include "metadata.hpp"
 
@@ -37,6 +38,9 @@ constexpr int kMaxExplainFailures = 200;
 constexpr std::size_t kMaxPage = 500;
 // The bytes of an undecodable message shown (hex and escaped text); the rest is summed up.
 constexpr std::size_t kMaxRawBytes = 64 * 1024;
+
+// A refused value as the messages show it: quoted, cut after 60 bytes.
+std::string shown_value(std::string_view value) { return "\"" + failpipe::detail::cut_utf8(value, 60) + "\""; }
 
 std::optional<std::string> param(const Params& params, const std::string& name) {
     const auto it = params.find(name);
@@ -84,8 +88,7 @@ std::size_t number_param(const Params& params, const std::string& name, std::siz
     if (used == 0 || used != value->size() || value->find_first_not_of("0123456789") != std::string::npos || n < min ||
         n > max)
         throw HttpError(400, "`" + name + "` expects a whole number from " + std::to_string(min) + " to " +
-                                 std::to_string(max) + ", found \"" +
-                                 failpipe::detail::cut_utf8(*value, 60) + "\"");
+                                 std::to_string(max) + ", found " + shown_value(*value));
     return static_cast<std::size_t>(n);
 }
 
@@ -551,7 +554,7 @@ ApiReply Api::message(const Params& params) const {
 }
 
 ApiReply Api::explain(const Params& params) {
-    check_params(params, {"channel", "failures", "class"});
+    check_params(params, {"channel", "failures", "class", "ttl"});
     ExplainOptions options;
     options.channel = required(params, "channel");
     options.max_failures = static_cast<int>(number_param(params, "failures", 50, 1, kMaxExplainFailures));
@@ -564,10 +567,14 @@ ApiReply Api::explain(const Params& params) {
     options.error_type = *parsed == ErrorClass::transient   ? "failpipe::TransientError"
                          : *parsed == ErrorClass::permanent ? "failpipe::PermanentError"
                                                             : "failpipe::Error";
+    // In the CLI's words (`--ttl`): the same parser, so 90s, 15m, 2h, 7d mean the same in both.
+    if (const auto ttl = param(params, "ttl"))
+        options.ttl = Seconds{failpipe::detail::parse_time_to_live(*ttl, "`ttl`", shown_value)};
     options.on_expired = options_.on_expired;
     json doc;
     doc["channel"] = options.channel;
     doc["errorClass"] = std::string(to_string(*parsed));
+    doc["ttl"] = options.ttl ? json(options.ttl->count()) : json(nullptr);
     doc["configured"] = options_.pipelines != nullptr;
     doc["steps"] = json::array();
     std::vector<std::string> retrying;
@@ -587,6 +594,7 @@ ApiReply Api::explain(const Params& params) {
         step["delayMax"] = d.delay_max.count();
         step["elapsed"] = s.elapsed.count();
         step["note"] = d.note;
+        step["expired"] = s.expired;  // the delivery that found it expired: its handler never ran, no failure
         if ((d.action == FailureAction::send_again || d.action == FailureAction::delay) &&
             std::find(retrying.begin(), retrying.end(), d.middleware) == retrying.end())
             retrying.push_back(d.middleware);

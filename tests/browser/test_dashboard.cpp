@@ -423,6 +423,36 @@ TEST_CASE("dashboard: a dead letter's detail and a channel's explain timeline") 
         return out;)js");
     CHECK_MESSAGE(overlaps.empty(), "labels drawn over each other: " << overlaps.dump());
     f.shot("explain");
+
+    // A time to live typed in the form, as `failpipe explain --ttl 10s`: the retry due at 20 s finds
+    // the message expired. That delivery is shown as an expiry (not a fifth failure), nothing after it.
+    auto ttl = f.session.find(testid("explain-ttl"));
+    ttl.clear();
+    ttl.send_keys("10s");
+    f.session.find(testid("explain-apply")).click();
+    wait_attribute(f.session, testid("explain-outcome"), "data-expired", "true");
+    CHECK(f.session.url().find("ttl=10s") != std::string::npos);
+    CHECK(attributes_of(f.session, testid("explain-step"), "data-expired") == Ids{"false", "false", "false", "false", "true"});
+    const auto steps = f.session.find_all(testid("explain-step"));
+    REQUIRE(steps.size() == 5);
+    CHECK(steps.back().attribute("data-action") == "dead-letter");
+    CHECK(steps.back().text().find("delivery 5: expired") == 0);
+    CHECK(steps.back().text().find("failure") == std::string::npos);
+    CHECK(f.session.find(testid("explain-outcome")).text() == "expired and dead-lettered to orders:dlq after 4 failures");
+    CHECK(f.session.execute("return document.querySelectorAll('[data-testid=explain-timeline] circle.expired').length;") == 1);
+    CHECK(f.session.find(testid("explain-ttl")).property("value") == "10s");
+    f.shot("explain-ttl");
+
+    // A bad one: the API's words in the page, the value kept in the field to be corrected.
+    ttl = f.session.find(testid("explain-ttl"));
+    ttl.clear();
+    ttl.send_keys("soon");
+    f.session.find(testid("explain-apply")).click();
+    CHECK(f.session.wait_for_text(testid("view-error"), "`ttl`") ==
+          "`ttl` expects a duration such as 90s, 15m, 2h, 7d or plain seconds, found \"soon\"");
+    CHECK(f.session.find(testid("explain-ttl")).property("value") == "soon");
+    CHECK(f.session.find_all(testid("explain-step")).empty());
+    f.shot("explain-ttl-refused");
 }
 
 TEST_CASE("dashboard: --read-only shows no actions and refuses a POST") {

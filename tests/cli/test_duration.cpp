@@ -1,4 +1,4 @@
-// The duration parser every command shares (tools/failpipe/duration.cpp).
+// The duration parser every command shares (src/duration_text.cpp, through tools/failpipe/duration.cpp).
 #include <doctest/doctest.h>
 
 #include <string>

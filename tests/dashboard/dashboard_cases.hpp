@@ -475,15 +475,19 @@ void bad_input_gets_a_clear_answer() {
     CHECK(census(*adapter, "orders:dlq").size() == 6);
 }
 
+/// Options of a dashboard whose explain draws the pipelines of the config @p text.
+inline dashboard::DashboardOptions with_pipelines_of(const char* text) {
+    dashboard::DashboardOptions options;
+    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(parse_config(text).dispatcher);
+    return options;
+}
+
 template <class F>
 void explain_draws_the_configured_pipeline() {
     F fixture;
     auto adapter = fixture.make();
-    const Config config = parse_config(R"({"pipelines": {"orders": [
-        {"type": "exponential-delay", "id": "backoff", "maxAttempts": 3, "delayInitial": 1, "delayMaximum": 60, "exponent": 2}]}})");
-    dashboard::DashboardOptions options;
-    options.pipelines = std::make_shared<const FailureMiddlewareDispatcher::Options>(config.dispatcher);
-    Running dash(adapter, options);
+    Running dash(adapter, with_pipelines_of(R"({"pipelines": {"orders": [
+        {"type": "exponential-delay", "id": "backoff", "maxAttempts": 3, "delayInitial": 1, "delayMaximum": 60, "exponent": 2}]}})"));
     const auto a = dash.get("/api/explain", {{"channel", "orders"}, {"class", "transient"}});
     REQUIRE(a.status == 200);
     REQUIRE(a.body["steps"].size() == 4);
@@ -493,6 +497,53 @@ void explain_draws_the_configured_pipeline() {
     CHECK(a.body["steps"][3]["action"] == "dead-letter");
     CHECK(a.body["steps"][3]["to"] == "orders:dlq");
     CHECK(dash.get("/api/explain", {{"channel", "orders"}, {"class", "bogus"}}).status == 400);
+}
+
+/// A time to live cuts the schedule as `failpipe explain --ttl` does: the retry due after it is the
+/// delivery that finds the message expired (marked `expired`, no failure), and nothing follows it.
+template <class F>
+void explain_ends_at_the_expiry_of_a_ttl() {
+    F fixture;
+    auto adapter = fixture.make();
+    dashboard::DashboardOptions options = with_pipelines_of(R"({"pipelines": {"orders": [
+        {"type": "exponential-delay", "id": "b", "maxAttempts": 10, "delayInitial": 10, "delayMaximum": 100, "exponent": 2}]}})");
+    Running dash(adapter, options);
+    const auto whole = dash.get("/api/explain", {{"channel", "orders"}});
+    REQUIRE(whole.status == 200);
+    CHECK(whole.body["ttl"].is_null());
+    REQUIRE(whole.body["steps"].size() == 11);
+    for (const auto& step : whole.body["steps"]) CHECK(step["expired"] == false);
+    CHECK(whole.body["steps"][10]["action"] == "dead-letter");
+
+    // Failures at 0, 10 and 30 s; the retry due at 70 s finds the 60 s time to live ended.
+    const auto cut = dash.get("/api/explain", {{"channel", "orders"}, {"ttl", "1m"}});
+    REQUIRE(cut.status == 200);
+    CHECK(cut.body["ttl"] == 60.0);
+    const json& steps = cut.body["steps"];
+    REQUIRE(steps.size() == 4);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(steps[i] == whole.body["steps"][i]);
+        CHECK(steps[i]["expired"] == false);
+    }
+    CHECK(steps[3]["expired"] == true);
+    CHECK(steps[3]["failure"] == 4);  // the fourth delivery, as the CLI numbers it
+    CHECK(steps[3]["middleware"] == "worker");
+    CHECK(steps[3]["action"] == "dead-letter");
+    CHECK(steps[3]["to"] == "orders:dlq");
+    CHECK(steps[3]["elapsed"] == 70.0);
+    CHECK(steps[3]["note"] == "expired: its time to live (60 s from the push) ended before this retry");
+
+    // A time to live past the whole schedule changes nothing; the worker's onExpired decides a drop.
+    const auto longer = dash.get("/api/explain", {{"channel", "orders"}, {"ttl", "2h"}});
+    REQUIRE(longer.status == 200);
+    CHECK(longer.body["steps"] == whole.body["steps"]);
+    options.on_expired = ExpiredBehavior::drop;
+    Running dropping(adapter, options);
+    const auto dropped = dropping.get("/api/explain", {{"channel", "orders"}, {"ttl", "60"}});
+    REQUIRE(dropped.body["steps"].size() == 4);
+    CHECK(dropped.body["steps"][3]["expired"] == true);
+    CHECK(dropped.body["steps"][3]["action"] == "drop");
+    CHECK(dropped.body["steps"][3]["to"].is_null());
 }
 
 template <class F>
@@ -792,6 +843,7 @@ void numbers_out_of_range_say_the_range() {
     FAILPIPE_DASHBOARD_CASE(F, label, unknown_paths_and_methods_get_json_answers, "unknown paths 404 and wrong methods 405 with Allow, in JSON") \
     FAILPIPE_DASHBOARD_CASE(F, label, bad_filters_name_the_parameter_and_move_nothing, "unknown, repeated or zone-less filter parameters 400 naming them - nothing moved") \
     FAILPIPE_DASHBOARD_CASE(F, label, explain_draws_the_configured_pipeline, "explain returns the pipeline's schedule") \
+    FAILPIPE_DASHBOARD_CASE(F, label, explain_ends_at_the_expiry_of_a_ttl, "explain with a ttl ends at the delivery that finds the message expired, marked expired, nothing after it") \
     FAILPIPE_DASHBOARD_CASE(F, label, numbers_out_of_range_say_the_range, "a number out of range is a 400 saying the range, 1e400 in a body too - nothing moved") \
     FAILPIPE_DASHBOARD_CASE(F, label, rates_are_sampled_server_side, "rates are sampled server-side in a ring buffer") \
     FAILPIPE_DASHBOARD_CASE(F, label, stopping_during_a_replay_loses_nothing, "stopping during a replay loses and duplicates nothing") \

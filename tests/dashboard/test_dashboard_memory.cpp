@@ -605,3 +605,42 @@ TEST_CASE("dashboard memory: an unknown or repeated query parameter is a 400 nam
     CHECK_FALSE(odd.body.is_discarded());
     CHECK(dash.get("/api/explain", {{"channel", "orders"}, {"failures", "3"}}).status == 200);
 }
+
+TEST_CASE("dashboard memory: a bad ttl for explain is a 400 naming the parameter - 0, negative, garbage, too long, empty") {
+    auto adapter = std::make_shared<InMemoryAdapter>();
+    dashboard_cases::Running dash(adapter);
+    auto error_of = [&](const std::string& ttl) {
+        const auto answer = dash.get("/api/explain", {{"channel", "orders"}, {"ttl", ttl}});
+        CHECK(answer.status == 400);
+        CHECK(answer.body.value("kind", "") == "request");
+        return answer.body.value("error", std::string());
+    };
+    // The CLI's words for --ttl (the same parser), naming `ttl` as the API spells it.
+    const std::string forms = "`ttl` expects a duration such as 90s, 15m, 2h, 7d or plain seconds";
+    const std::string too_long = "`ttl` expects at most 1e9 seconds (about 31 years), found ";
+    const std::vector<std::pair<std::string, std::string>> refusals{
+        {"0", "`ttl` expects a time to live greater than 0, found \"0\""},
+        {"0s", "`ttl` expects a time to live greater than 0, found \"0s\""},
+        {"-5m", "`ttl` expects a duration of 0 or more, found \"-5m\""},
+        {"soon", forms + ", found \"soon\""},
+        {"", forms + ", found \"\""},
+        {"nan", forms + ", found \"nan\""},
+        {"3w", "`ttl`: unknown unit \"w\" in \"3w\" (expected s, m, h or d)"},
+        {"2026-01-01T00:00:00Z", forms + ", not a date or time, found \"2026-01-01T00:00:00Z\""},
+        {"1e400", too_long + "\"1e400\""},
+        {"11575d", too_long + "\"11575d\""},
+        {"inf", too_long + "\"inf\""},
+    };
+    for (const auto& [ttl, message] : refusals) {
+        CAPTURE(ttl);
+        CHECK(error_of(ttl) == message);
+    }
+    const auto twice = dashboard_cases::Running::answer_of(dash.client->Get("/api/explain?channel=orders&ttl=1m&ttl=2h"));
+    CHECK(twice.status == 400);
+    CHECK(twice.body.value("error", "") == "the parameter `ttl` is given more than once");
+    // A value as long as a page is cut in the message.
+    const auto long_value = error_of(std::string(5000, '9'));
+    CHECK(long_value.size() < 200);
+    // A good one still answers.
+    CHECK(dash.get("/api/explain", {{"channel", "orders"}, {"ttl", "90s"}}).status == 200);
+}

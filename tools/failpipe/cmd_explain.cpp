@@ -188,11 +188,7 @@ int run_explain(const Invocation& inv) {
                          : error_class == "permanent" ? "failpipe::PermanentError"
                                                       : "failpipe::Error";
     const std::string format = args.choice("format", {"table", "json"}, "table");
-    if (auto ttl = args.value("ttl")) {
-        const double seconds = parse_duration(*ttl, "--ttl");
-        if (!(seconds > 0)) throw UsageError("--ttl expects a time to live greater than 0, found " + quote(*ttl));
-        options.ttl = Seconds{seconds};
-    }
+    if (auto ttl = args.value("ttl")) options.ttl = Seconds{parse_ttl(*ttl, "--ttl")};
     std::optional<std::string> message_type = args.value("message-type");
     if (message_type && message_type->empty()) throw UsageError("--message-type expects a message type, found \"\"");
     require_file(file);

@@ -110,14 +110,6 @@ void check_message_fits(const Message& message, std::size_t limit) {
         throw UsageError("message " + quote(message.id) + " is " + reason + " (its encoded size; the limit of --config)");
 }
 
-// A time to live, from --ttl or a line's "ttl": more than 0 (a message that expires at once would
-// never be handled).
-double parse_ttl(const std::string& text, const std::string& what) {
-    const double ttl = parse_duration(text, what);
-    if (!(ttl > 0)) throw UsageError(what + " expects a time to live greater than 0, found " + quote(text));
-    return ttl;
-}
-
 // The expiry is counted from now: the message is pushed right after its line is read.
 void apply_ttl(Message& message, std::optional<double> ttl) {
     if (ttl) set_time_to_live(message, std::chrono::system_clock::now(), Seconds{*ttl});
