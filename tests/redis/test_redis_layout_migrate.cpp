@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -260,9 +261,14 @@ TEST_CASE("redis layout migrate - durability replicas: a replica that falls behi
 
     replica.pause();  // confirms nothing until it goes on, as a replica that lags or resyncs
     key_layout_test::CliRun run;
-    std::thread cli([&] { run = key_layout_test::run_cli(migrate_args(master.url() + "?durability=replicas&waitMs=500", prefix, file)); });
+    std::atomic<bool> ended{false};
+    std::thread cli([&] {
+        run = key_layout_test::run_cli(migrate_args(master.url() + "?durability=replicas&waitMs=500", prefix, file));
+        ended = true;
+    });
     // The batch's first WAIT came back short, and a second one was answered: the run waits on.
-    const bool waited_again = rt::eventually([&] { return wait_calls(raw) >= waits_before + 2; }, 20s);
+    rt::eventually([&] { return ended || wait_calls(raw) >= waits_before + 2; }, 20s);
+    const bool waited_again = wait_calls(raw) >= waits_before + 2;
     replica.resume();
     cli.join();
     CHECK(waited_again);
