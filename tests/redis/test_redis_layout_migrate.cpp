@@ -69,6 +69,22 @@ long long wait_calls(RawRedis& raw) {
 // True when @p raw's server (a master) has a replica that is online (synced).
 bool replica_online(RawRedis& raw) { return contains(raw.run({"INFO", "replication"}).at(0), "state=online"); }
 
+// 30 ready messages in `orders` of the prefix layout under a new prefix at @p url, and what they are.
+struct ThirtyOrders {
+    explicit ThirtyOrders(const std::string& url)
+        : prefix(rt::unique_prefix("migrate")), file(config_text()), config(load_config_file(file.path())),
+          old(old_layout(url, prefix)), before(fill(*old)) {}
+    static Snapshot fill(RedisAdapter& old) {
+        for (int i = 0; i < 30; ++i) old.push("orders", message("o" + std::to_string(i)));
+        return snapshot(old, {"orders"});
+    }
+    std::string prefix;
+    ConfigFile file;
+    Config config;
+    std::shared_ptr<RedisAdapter> old;
+    Snapshot before;
+};
+
 }  // namespace
 
 TEST_CASE("redis layout migrate - every kind of message moves to its group's keys with its fields, counts and due times") {
@@ -251,12 +267,8 @@ TEST_CASE("redis layout migrate - durability replicas: a replica that falls behi
     rt::RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
     RawRedis raw(master.url());
     REQUIRE(rt::eventually([&] { return replica_online(raw); }, 20s));
-    const std::string prefix = rt::unique_prefix("migrate");
-    const ConfigFile file(config_text());
-    const Config config = load_config_file(file.path());
-    auto old = old_layout(master.url(), prefix);
-    for (int i = 0; i < 30; ++i) old->push("orders", message("o" + std::to_string(i)));
-    const Snapshot before = snapshot(*old, {"orders"});
+    const ThirtyOrders d(master.url());
+    const auto& [prefix, file, config, old, before] = d;
     const long long waits_before = wait_calls(raw);
 
     replica.pause();  // confirms nothing until it goes on, as a replica that lags or resyncs
@@ -281,12 +293,8 @@ TEST_CASE("redis layout migrate - durability replicas: a replica that falls behi
 
 TEST_CASE("redis layout migrate - durability replicas never confirmed: status 1 naming the batch, its old entries kept, a later run finishes") {
     rt::RedisServer server;  // no replica: WAIT confirms nothing
-    const std::string prefix = rt::unique_prefix("migrate");
-    const ConfigFile file(config_text());
-    const Config config = load_config_file(file.path());
-    auto old = old_layout(server.url(), prefix);
-    for (int i = 0; i < 30; ++i) old->push("orders", message("o" + std::to_string(i)));
-    const Snapshot before = snapshot(*old, {"orders"});
+    const ThirtyOrders d(server.url());
+    const auto& [prefix, file, config, old, before] = d;
 
     const auto run = key_layout_test::run_cli(migrate_args(server.url() + "?durability=replicas&waitMs=20", prefix, file, "--batch 10"));
     INFO(run.output);
