@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "layout_migrate_support.hpp"
@@ -21,6 +23,8 @@ using namespace failpipe;
 using namespace failpipe::migrate_test;
 using failpipe::test::contains;
 namespace rt = failpipe::redis_test;
+
+using namespace std::chrono_literals;
 
 std::string scard(const std::string& url, const std::string& tag) { return RawRedis(url).run({"SCARD", tag + ":channels"}).at(0); }
 
@@ -54,6 +58,32 @@ std::size_t copy_without_delete(const std::string& url, const std::string& prefi
     });
     return items.size();
 }
+
+// WAITs the server at @p raw's URL has answered so far (INFO commandstats).
+long long wait_calls(RawRedis& raw) {
+    const std::string info = raw.run({"INFO", "commandstats"}).at(0);
+    const auto at = info.find("cmdstat_wait:calls=");
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + 19));
+}
+
+// True when @p raw's server (a master) has a replica that is online (synced).
+bool replica_online(RawRedis& raw) { return contains(raw.run({"INFO", "replication"}).at(0), "state=online"); }
+
+// 30 ready messages in `orders` of the prefix layout under a new prefix at @p url, and what they are.
+struct ThirtyOrders {
+    explicit ThirtyOrders(const std::string& url)
+        : prefix(rt::unique_prefix("migrate")), file(config_text()), config(load_config_file(file.path())),
+          old(old_layout(url, prefix)), before(fill(*old)) {}
+    static Snapshot fill(RedisAdapter& old) {
+        for (int i = 0; i < 30; ++i) old.push("orders", message("o" + std::to_string(i)));
+        return snapshot(old, {"orders"});
+    }
+    std::string prefix;
+    ConfigFile file;
+    Config config;
+    std::shared_ptr<RedisAdapter> old;
+    Snapshot before;
+};
 
 }  // namespace
 
@@ -230,6 +260,56 @@ TEST_CASE("redis layout migrate - a URL naming keyLayout=prefix and a config wit
     CHECK(bad.status == 2);
     CHECK(contains(bad.output, "is not a valid config; nothing was read or written"));
     CHECK(old->depth("orders").ready == 1);
+}
+
+TEST_CASE("redis layout migrate - durability replicas: a replica that falls behind is waited for, then the run finishes") {
+    rt::RedisServer master({"--repl-diskless-sync-delay", "0"});  // the replica syncs at once
+    rt::RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+    RawRedis raw(master.url());
+    REQUIRE(rt::eventually([&] { return replica_online(raw); }, 20s));
+    const ThirtyOrders d(master.url());
+    const auto& [prefix, file, config, old, before] = d;
+    const long long waits_before = wait_calls(raw);
+
+    replica.pause();  // confirms nothing until it goes on, as a replica that lags or resyncs
+    key_layout_test::CliRun run;
+    std::atomic<bool> ended{false};
+    std::thread cli([&] {
+        run = key_layout_test::run_cli(migrate_args(master.url() + "?durability=replicas&waitMs=500", prefix, file));
+        ended = true;
+    });
+    // The batch's first WAIT came back short, and a second one was answered: the run waits on.
+    rt::eventually([&] { return ended || wait_calls(raw) >= waits_before + 2; }, 20s);
+    const bool waited_again = wait_calls(raw) >= waits_before + 2;
+    replica.resume();
+    cli.join();
+    CHECK(waited_again);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(contains(run.output, "total: found 30 = moved 30 + already there 0"));
+    CHECK(snapshot(*new_layout(master.url(), prefix, config), {"orders"}) == before);
+    CHECK(total(*old, {"orders"}) == 0);
+}
+
+TEST_CASE("redis layout migrate - durability replicas never confirmed: status 1 naming the batch, its old entries kept, a later run finishes") {
+    rt::RedisServer server;  // no replica: WAIT confirms nothing
+    const ThirtyOrders d(server.url());
+    const auto& [prefix, file, config, old, before] = d;
+
+    const auto run = key_layout_test::run_cli(migrate_args(server.url() + "?durability=replicas&waitMs=20", prefix, file, "--batch 10"));
+    INFO(run.output);
+    CHECK(run.status == 1);
+    CHECK(contains(run.output, "a batch of 10 entries of \"orders\" was copied to group \"orders\", but WAIT confirmed it on only 0 "
+                               "of 1 replica(s) in 10 tries of 20 ms (durability \"replicas\"): its old entries were not "
+                               "deleted, so nothing is lost"));
+    CHECK(contains(run.output, "run the command again to finish (nothing is lost or duplicated)"));
+    CHECK(snapshot(*old, {"orders"}) == before);  // nothing deleted
+
+    const auto again = key_layout_test::run_cli(migrate_args(server.url(), prefix, file, "--batch 10"));
+    INFO(again.output);
+    REQUIRE(again.status == 0);
+    CHECK(contains(again.output, "total: found 30 = moved 20 + already there 10"));
+    CHECK(snapshot(*new_layout(server.url(), prefix, config), {"orders"}) == before);
 }
 
 #endif

@@ -188,13 +188,35 @@ inline void migrate_slot(int slot, int from, int to, const std::vector<int>& mas
     }
 }
 
-/// Waits until every live node of the test cluster reports cluster_state:ok (at most @p bound).
+/// True when the replication of the live node on @p port has settled: a replica's link to its
+/// master is up, a master's replicas are all online (none still loading its data), and it is a
+/// master only if fewer than @p masters_seen (so far) are: a node a failover test restarted first
+/// comes back as a master of its old slots, then turns into its successor's replica and resyncs.
+inline bool replication_settled(int port, int& masters_seen) {
+    const std::string info = cli(port, {"INFO", "replication"});
+    if (info.find("role:slave") != std::string::npos) return info.find("master_link_status:up") != std::string::npos;
+    if (info.find("role:master") == std::string::npos || ++masters_seen > 3) return false;
+    std::stringstream lines(info);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("slave", 0) == 0 && line.find(":ip=") != std::string::npos &&
+            line.find("state=online") == std::string::npos) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Waits until every live node of the test cluster reports cluster_state:ok and its replication
+/// has settled (replication_settled), at most @p bound: a test that WAITs for replicas right after
+/// a failover test restarted a node would otherwise find that node still resyncing.
 inline bool cluster_ok(std::chrono::milliseconds bound = 30s) {
     return eventually(
         [] {
+            int masters = 0;
             for (const auto& [port, pid] : cluster_nodes()) {
                 if (cli(port, {"PING"}) != "PONG") continue;  // a node a test killed
                 if (cli(port, {"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) return false;
+                if (!replication_settled(port, masters)) return false;
             }
             return true;
         },

@@ -25,6 +25,11 @@ constexpr std::size_t kMaxBatch = 10000;
 constexpr std::size_t kListedHeld = 20;
 // No channel needs more batches than this (10^9 messages at the smallest batch).
 constexpr std::size_t kMaxBatches = 1'000'000'000;
+// WAITs for one batch's copies before the run stops (10 x waitMs: 10 s with the default). A
+// replica that lags, or one restarted that is still loading its master's data, catches up within
+// that; nothing is deleted from the old keys before the copies are confirmed, so waiting costs
+// only time, and giving up at the first WAIT would stop a long run for a moment's lag.
+constexpr int kConfirmRounds = 10;
 
 long long whole_ms(Seconds seconds) { return std::max(1LL, static_cast<long long>(std::ceil(seconds.count() * 1000.0))); }
 
@@ -63,6 +68,22 @@ RedisAdapter::Options url_durability(const std::string& url) {
 }
 
 std::string without_durability(const std::string& url) { return url_durability(url).url; }
+
+// The copies just written on @p connection (@p what: which) confirmed on the replicas
+// `?durability=replicas` asks for, WAITing up to kConfirmRounds times; DurabilityError when they
+// are not, before anything of them is deleted from the old keys.
+void confirm_on_replicas(Connection& connection, const ReplicaWait& wait, const std::string& what) {
+    long long confirmed = 0;
+    for (int round = 0; round < kConfirmRounds; ++round) {
+        confirmed = replicas_confirming(connection, wait);
+        if (confirmed >= wait.replicas) return;
+    }
+    throw DurabilityError("Redis at " + connection.endpoint() + ": " + what + ", but WAIT confirmed it on only " +
+                          std::to_string(confirmed) + " of " + std::to_string(wait.replicas) + " replica(s) in " +
+                          std::to_string(kConfirmRounds) + " tries of " + std::to_string(wait.timeout_ms) +
+                          " ms (durability \"replicas\"): its old entries were not deleted, so nothing is lost; check "
+                          "that master's replicas (INFO replication) before going on");
+}
 
 ReplicaWait replica_wait_of(const RedisLayoutMigration::Options& options) {
     const RedisAdapter::Options adapter = url_durability(options.url);
@@ -288,7 +309,11 @@ private:
         Reply wrote = call(target, [&](Connection& connection) {
             Reply reply = run_script(connection, migrate_target_call(target, plan.channel, items));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA migrate-target");
-            if (durability_.enabled()) wait_for_replicas(connection, durability_, "layout migrate");
+            if (durability_.enabled()) {
+                confirm_on_replicas(connection, durability_,
+                                    "a batch of " + std::to_string(items.size()) + " entries of \"" + plan.channel +
+                                        "\" was copied to group \"" + plan.group + "\"");
+            }
             return reply;
         });
         const std::string letters = text(*wrote, where, "EVALSHA migrate-target");
@@ -323,7 +348,10 @@ private:
         call(target, [&](Connection& connection) {
             Reply reply = run_script(connection, migrate_target_call(target, channel, {}));
             throw_if_error_reply(*reply, connection.endpoint(), "EVALSHA migrate-target");
-            if (durability_.enabled()) wait_for_replicas(connection, durability_, "layout migrate");
+            if (durability_.enabled()) {
+                confirm_on_replicas(connection, durability_,
+                                    "\"" + channel + "\" was registered under " + target.prefix());
+            }
         });
     }
 

@@ -166,7 +166,7 @@ void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& 
     }
 }
 
-void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what) {
+long long replicas_confirming(Connection& connection, const ReplicaWait& wait) {
     Args command{"WAIT"};
     command.add_number(wait.replicas);
     command.add_number(wait.timeout_ms);
@@ -175,9 +175,13 @@ void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::str
     connection.restore_timeout();
     throw_if_error_reply(*reply, connection.endpoint(), "WAIT");
     if (reply->type != REDIS_REPLY_INTEGER) throw_unexpected_reply(*reply, connection.endpoint(), "WAIT", "an integer");
-    if (reply->integer < wait.replicas) {
+    return reply->integer;
+}
+
+void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what) {
+    if (const long long confirmed = replicas_confirming(connection, wait); confirmed < wait.replicas) {
         throw DurabilityError("Redis at " + connection.endpoint() + ": " + std::string(what) +
-                              " applied on the master, but WAIT confirmed it on " + std::to_string(reply->integer) +
+                              " applied on the master, but WAIT confirmed it on " + std::to_string(confirmed) +
                               " of " + std::to_string(wait.replicas) + " replica(s) within " +
                               std::to_string(wait.timeout_ms) +
                               " ms (durability \"replicas\"): a failover now could lose it, so it is reported as "

@@ -44,8 +44,12 @@ struct ReplicaWait {
     bool enabled() const noexcept { return replicas > 0; }
 };
 
-/// Sends WAIT on @p connection (its socket timeout raised by the wait) and throws DurabilityError
-/// when fewer replicas than asked confirm the writes made on it so far. @p what names them.
+/// Sends WAIT on @p connection (its socket timeout raised by the wait) and returns how many
+/// replicas confirmed the writes made on it so far (at most wait.timeout_ms later).
+long long replicas_confirming(Connection& connection, const ReplicaWait& wait);
+
+/// replicas_confirming(), throwing DurabilityError when fewer replicas than asked confirm. @p what
+/// names the writes.
 void wait_for_replicas(Connection& connection, const ReplicaWait& wait, std::string_view what);
 
 /// One operation of the apply script (encoded by script_args.hpp) and, once submitted, its outcome.

@@ -53,7 +53,9 @@ public:
         /// The broker, as RedisAdapter::Options::url (one server, or any node of a cluster); a
         /// `?keyLayout=` parameter is ignored (the migration always goes from `prefix` to `groups`);
         /// with `?durability=replicas&replicas=N`, each batch's copies wait (WAIT) for N replicas
-        /// before the old entries are deleted, so a failover of a group's master loses none.
+        /// before the old entries are deleted, so a failover of a group's master loses none. A
+        /// replica that lags is waited for again, up to 10 WAITs of `waitMs` per batch; then run()
+        /// throws DurabilityError, the batch's old entries not deleted (run it again to finish).
         std::string url = "redis://127.0.0.1:6379";
         /// The key prefix of both layouts.
         std::string key_prefix = "failpipe";
