@@ -1,5 +1,8 @@
 #include "script_args.hpp"
 
+#include <charconv>
+#include <string>
+
 namespace failpipe::detail::redis {
 namespace {
 
@@ -68,6 +71,57 @@ std::size_t encode(Args& call, SettleArg&& op) {
         std::move(entry.token).add_to(call);
     }
     return flag;
+}
+
+namespace {
+// One half of a stream id as Redis writes it: "0", or digits without a leading zero, at most 2^64 - 1.
+std::optional<std::uint64_t> canonical_half(std::string_view text) {
+    if (text.empty() || (text.size() > 1 && text.front() == '0')) return std::nullopt;
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+}  // namespace
+
+std::optional<StreamId> canonical_stream_id(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    const auto ms = canonical_half(text.substr(0, dash));
+    const auto seq = canonical_half(text.substr(dash + 1));
+    if (!ms || !seq) return std::nullopt;
+    return StreamId{*ms, *seq};
+}
+
+// A channel count resend-flags stream-ids reserved-ms id*: resend-flags one '0' or '1' per
+// acknowledgement, stream-ids and reserved-ms each joined by single spaces (neither ever holds one);
+// the ids, which may hold any byte, one argument each.
+std::size_t encode(Args& call, const PlainAcksArg& op) {
+    std::string flags, stream_ids, reserved;
+    flags.reserve(op.acks.size());
+    for (const PlainAck& ack : op.acks) {
+        flags.push_back(ack.resend ? '1' : '0');
+        if (!stream_ids.empty()) {
+            stream_ids.push_back(' ');
+            reserved.push_back(' ');
+        }
+        stream_ids.append(ack.stream_id);
+        reserved.append(ack.reserved_ms);
+    }
+    call.add("A");
+    call.add(op.channel);
+    add_count(call, op.acks.size());
+    const std::size_t flag = call.size();
+    call.add_copy(std::move(flags));
+    call.add_copy(std::move(stream_ids));
+    call.add_copy(std::move(reserved));
+    for (const PlainAck& ack : op.acks) call.add(ack.id);
+    return flag;
+}
+
+std::string_view all_resent(std::size_t acks) {
+    static const std::string kAll(kMaxPlainAcks, '1');
+    return std::string_view(kAll).substr(0, acks);
 }
 
 // R resend channel stream-id id reserved-ms delay-ms
