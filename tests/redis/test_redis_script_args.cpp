@@ -94,7 +94,46 @@ return cjson.encode(out)
     CHECK(ops[2] == json::parse(R"({"op": "R", "resend": "0", "channel": "in", "sid": "5-3", "id": "m3",
         "reserved": "1236", "delay": "250"})"));
     CHECK(ops[3] == json::parse(R"({"op": "P", "resend": "1", "token": "token-1",
-        "pushes": [{"channel": "out", "id": "p3", "bytes": "three", "delay": "0"}]})"));
+        "runs": [{"channel": "out", "delay": "0", "items": ["p3", "three"]}]})"));
+}
+
+TEST_CASE("script args: a push operation sends the channel and delay once per run of pushes that share them") {
+    ScriptCall call = kHead.call(apply_script());
+    std::vector<PushArg> pushes;
+    pushes.push_back(PushArg{"a", "p1", std::string("one"), "0"});
+    pushes.push_back(PushArg{"a", "p2", std::string_view("two"), std::string("0")});  // owned or viewed: the same delay
+    pushes.push_back(PushArg{"b", "p3", std::string("three"), "0"});
+    pushes.push_back(PushArg{"b", "p4", std::string("four"), "1500"});
+    pushes.push_back(PushArg{"a", "p5", std::string("five"), "0"});  // back to a: a run of its own, in its turn
+    const std::size_t flag = encode(call.args, PushOpArg{false, "token-r", std::move(pushes)});
+    CHECK(call.args.at(flag) == "0");
+    CHECK(call.args.size() - 6 <= push_op_parts(5));
+    const json ops = json::parse(probe(call, "return cjson.encode({read.apply_op(), more_args()})"));
+    CHECK(ops == json::parse(R"([{"op": "P", "resend": "0", "token": "token-r", "runs": [
+        {"channel": "a", "delay": "0", "items": ["p1", "one", "p2", "two"]},
+        {"channel": "b", "delay": "0", "items": ["p3", "three"]},
+        {"channel": "b", "delay": "1500", "items": ["p4", "four"]},
+        {"channel": "a", "delay": "0", "items": ["p5", "five"]}]}, false])"));
+
+    // A run holds at most kMaxPushRun pushes; an empty operation has no run.
+    ScriptCall many = kHead.call(apply_script());
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i <= kMaxPushRun; ++i) ids.push_back("m" + std::to_string(i));
+    std::vector<PushArg> long_run;
+    for (const auto& id : ids) long_run.push_back(PushArg{"a", id, "x", "0"});
+    encode(many.args, PushOpArg{false, "token-m", std::move(long_run)});
+    encode(many.args, PushOpArg{false, "token-e", {}});
+    const json sizes = json::parse(probe(many, R"(
+local out = {}
+while more_args() do
+  local op = read.apply_op()
+  local n = {}
+  for r = 1, #op.runs do n[r] = #op.runs[r].items / 2 end
+  out[#out + 1] = {op.token, n}
+end
+return cjson.encode(out)
+)"));
+    CHECK(sizes == json::parse(R"([["token-m", [1000, 1]], ["token-e", {}]])"));
 }
 
 TEST_CASE("script args: a WriteOp knows where its resend flag is, whatever the operation") {

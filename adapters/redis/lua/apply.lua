@@ -9,7 +9,7 @@
 --   S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
 --     nout {channel id bytes delay-ms token}*                                      settle
 --   R resend channel stream-id id reserved-ms delay-ms                             release
---   P resend npush token {channel id bytes delay-ms}*                              push
+--   P resend nrun token {channel delay-ms n {id bytes}*n}*                         push
 --   A channel n resend-flags stream-ids reserved-ms id*n                          plain acks
 -- resend is '1' on a repeat of a try whose reply was lost, reserved-ms when the delivery was
 -- reserved (server ms), delay-ms '0' for ready now. A settle's nout entries are follow-ups to
@@ -40,6 +40,25 @@ local function push_all(pushes)
       add_delayed(p.channel, p.id, p.bytes, 0, clock() + d, w)
     else
       add_ready(p.channel, p.id, p.bytes, 0, w)
+    end
+  end
+  index_flush(w)
+end
+-- Pushes the runs of a push operation (each run's messages to one channel after one delay), their
+-- index entries written together at the end, as push_all does.
+local function push_runs(runs)
+  local w = {}
+  for r = 1, #runs do
+    local run = runs[r]
+    local ch, items = run.channel, run.items
+    if not registered[ch] then register(ch) end
+    local d = run.delay == '0' and 0 or tonumber(run.delay)
+    for k = 1, #items, 2 do
+      if d > 0 then
+        add_delayed(ch, items[k], items[k + 1], 0, clock() + d, w)
+      else
+        add_ready(ch, items[k], items[k + 1], 0, w)
+      end
     end
   end
   index_flush(w)
@@ -115,8 +134,12 @@ end
 local function push_op(op)
   local tk = P .. ':op:' .. op.token
   if call('EXISTS', tk) == 1 then return 2 end
-  check_pushes(op.pushes)
-  push_all(op.pushes)
+  check_common_keys()
+  for r = 1, #op.runs do
+    check_delay(op.runs[r].delay)
+    check_channel_keys(op.runs[r].channel)
+  end
+  push_runs(op.runs)
   call('SET', tk, '1', 'PX', 86400000)
   return 1
 end
@@ -155,9 +178,13 @@ local function occurrences(ops)
       count(of, op.sid)
     end
     if op.id then count(ids, op.id) end
-    local pushes, outbox = op.pushes or NONE, op.outbox or NONE
+    local pushes, outbox, runs = op.pushes or NONE, op.outbox or NONE, op.runs or NONE
     for j = 1, #pushes do count(ids, pushes[j].id) end
     for j = 1, #outbox do count(ids, outbox[j].id) end
+    for r = 1, #runs do
+      local items = runs[r].items
+      for j = 1, #items, 2 do count(ids, items[j]) end
+    end
   end
   return sids, ids
 end

@@ -154,7 +154,7 @@ local function words(s)
 end
 -- apply: S resend channel stream-id id reserved-ms npush {push}* nout {outbox push}*
 --        R resend channel stream-id id reserved-ms delay-ms
---        P resend npush token {push}*
+--        P resend nrun token {channel delay-ms n {id bytes}*n}*
 --        A channel n resend-flags stream-ids reserved-ms id*n
 -- An A operation's packed lists are taken apart here, except its reserved times, which only a
 -- stale acknowledgement needs (apply.lua reads them then). A wrong operation is nil and why (the
@@ -181,8 +181,14 @@ function read.apply_op()
     local resend, channel, sid, id, reserved, delay = args(6)
     return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
-    local resend, npush, token = args(3)
-    return {op = op, resend = resend, token = token, pushes = read.pushes(count_of_arg(npush))}
+    local resend, nrun, token = args(3)
+    local runs = {}
+    for r = 1, count_of_arg(nrun) do
+      local channel, delay, n = args(3)
+      -- Its ids and bytes as one flat list: no table per push.
+      runs[r] = {channel = channel, delay = delay, items = {args(2 * count_of_arg(n))}}
+    end
+    return {op = op, resend = resend, token = token, runs = runs}
   end
   return nil, 'unknown operation ' .. tostring(op)
 end

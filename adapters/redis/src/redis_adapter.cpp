@@ -414,7 +414,7 @@ public:
             for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
                 pushes.push_back(PushArg{messages[i].channel, ids[i], std::string_view(bodies[i]), std::string_view(delays[i])});
             }
-            ScriptCall call = head_.call(push_script(), 4 + 4 * pushes.size());
+            ScriptCall call = head_.call(push_script(), push_op_parts(pushes.size()));
             encode(call.args, PushOpArg{resend, chunk.token, std::move(pushes)});
             return call;
         };

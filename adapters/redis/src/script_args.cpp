@@ -131,14 +131,31 @@ std::size_t encode(Args& call, ReleaseArg&& op) {
     return flag;
 }
 
-// P resend npush token {channel id bytes delay-ms}*
+// P resend nrun token {channel delay-ms n {id bytes}*n}*: the pushes in order, those next to each
+// other with the same channel and delay in one run, whose channel and delay go once (a push batch
+// is mostly one run: two arguments per message instead of four).
 std::size_t encode(Args& call, PushOpArg&& op) {
+    std::vector<std::size_t> starts;  // where each run begins in op.pushes
+    for (std::size_t i = 0; i < op.pushes.size(); ++i) {
+        const bool same = i > 0 && i - starts.back() < kMaxPushRun && op.pushes[i].channel == op.pushes[i - 1].channel &&
+                          op.pushes[i].delay_ms.view() == op.pushes[i - 1].delay_ms.view();
+        if (!same) starts.push_back(i);
+    }
     call.add("P");
     const std::size_t flag = call.size();
     add_flag(call, op.resend);
-    call.add_number(static_cast<long long>(op.pushes.size()));
+    add_count(call, starts.size());
     call.add(op.token);
-    add_pushes(call, op.pushes);
+    for (std::size_t r = 0; r < starts.size(); ++r) {
+        const std::size_t begin = starts[r], end = r + 1 < starts.size() ? starts[r + 1] : op.pushes.size();
+        call.add(op.pushes[begin].channel);
+        std::move(op.pushes[begin].delay_ms).add_to(call);
+        add_count(call, end - begin);
+        for (std::size_t i = begin; i < end; ++i) {
+            call.add(op.pushes[i].id);
+            std::move(op.pushes[i].bytes).add_to(call);
+        }
+    }
     return flag;
 }
 

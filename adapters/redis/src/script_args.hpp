@@ -26,6 +26,7 @@ public:
     Text(std::string_view view) : view_(view) {}  // NOLINT: implicit on purpose
     Text(const char* view) : view_(view) {}        // NOLINT
     Text(std::string&& owned) : owned_(std::move(owned)), owns_(true) {}  // NOLINT
+    std::string_view view() const noexcept { return owns_ ? std::string_view(owned_) : view_; }
     void add_to(Args& args) && {
         if (owns_) {
             args.add_copy(std::move(owned_));
@@ -158,6 +159,12 @@ std::size_t encode(Args& call, const PlainAcksArg& op);
 std::string_view all_resent(std::size_t acks);
 /// The number of parts encode() appends for a plain-acks operation of @p acks acknowledgements.
 constexpr std::size_t plain_acks_parts(std::size_t acks) { return 6 + acks; }
+/// The most pushes one run of a push operation carries (its ids and bytes are unpacked at once onto
+/// Lua's stack, which holds some 8,000 values).
+inline constexpr std::size_t kMaxPushRun = 1000;
+/// At most the number of parts encode() appends for a push operation of @p pushes pushes (for
+/// Args::reserve: pushes of one channel and delay share their run's head).
+constexpr std::size_t push_op_parts(std::size_t pushes) { return 4 + 5 * pushes; }
 /// The number of parts encode() appends for a settle with @p pushes pushes and @p outbox outbox
 /// entries (for Args::reserve).
 constexpr std::size_t settle_parts(std::size_t pushes, std::size_t outbox = 0) { return 8 + 4 * pushes + 5 * outbox; }
