@@ -50,6 +50,18 @@ json decoded(const ScriptCall& call, std::string_view decoder) {
     return out["v"];
 }
 
+/// Every apply operation of @p call, as read.apply_op reads them (why, for one it refuses).
+json operations(const ScriptCall& call) {
+    return json::parse(probe(call, R"(
+local out = {}
+while more_args() do
+  local op, why = read.apply_op()
+  out[#out + 1] = op or why
+end
+return cjson.encode(out)
+)"));
+}
+
 }  // namespace
 
 TEST_CASE("script args: every call starts with the prelude's key, prefix and visibility timeout") {
@@ -78,11 +90,7 @@ TEST_CASE("script args: apply operations read back as encoded, one after the oth
     more.push_back(PushArg{"out", "p3", "three", "0"});
     encode(call.args, PushOpArg{true, "token-1", std::move(more)});
 
-    const json ops = json::parse(probe(call, R"(
-local out = {}
-while more_args() do out[#out + 1] = read.apply_op() end
-return cjson.encode(out)
-)"));
+    const json ops = operations(call);
     REQUIRE(ops.size() == 4);
     CHECK(ops[0] == json::parse(R"({"op": "S", "resend": "1", "channel": "in", "sid": "5-1", "id": "m1",
         "reserved": "1234", "pushes": [{"channel": "next", "id": "p1", "bytes": "bytes one", "delay": "0"},
@@ -261,17 +269,8 @@ WriteOp plain_settle(std::string_view channel, std::string_view stream_id, std::
     return WriteOp(SettleArg{resend, {channel, stream_id, id, "1000"}, {}, {}});
 }
 
-/// The operations apply_call put in @p apply's call, as read.apply_op reads them.
-json operations_of(const ApplyCall& apply) {
-    return json::parse(probe(apply.call, R"(
-local out = {}
-while more_args() do
-  local op, why = read.apply_op()
-  out[#out + 1] = op or why
-end
-return cjson.encode(out)
-)"));
-}
+/// The operations apply_call put in @p apply's call.
+json operations_of(const ApplyCall& apply) { return operations(apply.call); }
 
 }  // namespace
 
@@ -286,11 +285,7 @@ TEST_CASE("script args: a plain-acks operation reads back as encoded, ids with a
     CHECK(call.args.at(flags) == "010");
     CHECK(all_resent(3) == "111");
     CHECK(call.args.size() == 6 + plain_acks_parts(3));
-    const json ops = json::parse(probe(call, R"(
-local out = {}
-while more_args() do out[#out + 1] = read.apply_op() end
-return cjson.encode(out)
-)"));
+    const json ops = operations(call);
     REQUIRE(ops.size() == 1);
     CHECK(ops[0] == json::parse(R"({"op": "A", "channel": "in", "n": 3, "flags": "010",
         "sids": ["5-1", "5-2", "18446744073709551615-0"], "reserved": "100 101 102",
