@@ -241,6 +241,31 @@ TEST_CASE("push_batch whose reply is lost on a used connection stores each messa
     CHECK(adapter.depth("bulk").ready == 2000);
 }
 
+TEST_CASE("push_batch to channels and delays that alternate stores each message where and when it was sent, in order") {
+    auto adapter = rt::shared_server_adapter();
+    std::vector<OutgoingMessage> batch;
+    const std::vector<std::pair<std::string, double>> where{{"a", 0.0}, {"a", 0.0}, {"b", 0.0}, {"a", 60.0}, {"a", 0.0},
+                                                            {"b", 0.0}, {"b", 60.0}, {"a", 0.0}};
+    for (std::size_t i = 0; i < where.size(); ++i) {
+        batch.push_back(OutgoingMessage{where[i].first, job_message(static_cast<int>(i)), Seconds{where[i].second}});
+    }
+    const auto ids = adapter->push_batch(batch);
+    REQUIRE(ids.size() == where.size());
+    CHECK(adapter->depth("a").ready == 4);
+    CHECK(adapter->depth("a").delayed == 1);
+    CHECK(adapter->depth("b").ready == 2);
+    CHECK(adapter->depth("b").delayed == 1);
+    for (std::size_t i = 0; i < where.size(); ++i) {
+        const auto status = adapter->status(ids[i]);
+        CHECK(status.channel == where[i].first);
+        CHECK(status.state == (where[i].second > 0.0 ? failpipe::MessageState::delayed : failpipe::MessageState::ready));
+    }
+    const auto held = adapter->reserve({"a"}, 10, 0ms);
+    std::vector<std::string> order;
+    for (const auto& delivery : held) order.push_back(delivery.message.id);
+    CHECK(order == std::vector<std::string>{ids[0], ids[1], ids[4], ids[7]});
+}
+
 TEST_CASE("poison bytes go to the dead letters with their bytes and the reason, and no handler runs") {
     auto adapter = rt::shared_server_adapter();
     const std::string bytes = "{\"this is\": not json";

@@ -261,3 +261,96 @@ TEST_CASE("a plain acknowledgement whose message id is also pushed in the same b
     REQUIRE(again.size() == 1);
     CHECK(again[0].message.id == held[3].message.id);
 }
+
+TEST_CASE("plain acknowledgements of messages whose ids hold spaces, colons, control bytes and quotes settle and leave no index entry") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    const std::vector<std::string> ids{"a b", "x:y:1", std::string("nul\0\x1f", 5), "line\nbreak", "\"quoted\" \\", "7-1"};
+    std::vector<failpipe::OutgoingMessage> batch;
+    for (const auto& id : ids) {
+        Message message = Message::create("job", 1);
+        message.id = id;
+        batch.push_back({"in", message, failpipe::Seconds{0.0}});
+    }
+    adapter.push_batch(std::move(batch));
+    auto held = adapter.reserve({"in"}, ids.size(), 0ms);
+    REQUIRE(held.size() == ids.size());
+    for (const auto& outcome : acknowledge(adapter, pointers(held))) CHECK_FALSE(outcome);
+    for (const auto& id : ids) CHECK(adapter.status(id).state == MessageState::not_found);
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("a batch of 512 plain acknowledgements, as many as one call carries, is one XACK and each answers for itself") {
+    rt::RedisServer server;
+    RedisAdapter adapter(plain_options(server.url()));
+    constexpr std::size_t kCount = 512;
+    push_jobs(adapter, "in", static_cast<int>(kCount));
+    std::vector<Delivery> held;
+    for (int round = 0; round < 100 && held.size() < kCount; ++round) {
+        for (auto& delivery : adapter.reserve({"in"}, kCount - held.size(), 0ms)) held.push_back(std::move(delivery));
+    }
+    REQUIRE(held.size() == kCount);
+    acknowledge(adapter, {&held[0], &held[kCount - 1]});  // settled already: stale below
+    const auto xack = rt::command_calls(adapter, "xack"), evalsha = rt::command_calls(adapter, "evalsha");
+    const auto outcomes = acknowledge(adapter, pointers(held));
+    REQUIRE(outcomes.size() == kCount);
+    for (std::size_t i = 0; i < kCount; ++i) {
+        INFO("delivery " << i);
+        if (i == 0 || i == kCount - 1) {
+            CHECK(is_stale(outcomes[i]));
+        } else {
+            CHECK_FALSE(outcomes[i]);
+        }
+    }
+    CHECK(rt::command_calls(adapter, "evalsha") - evalsha == 1);
+    CHECK(rt::command_calls(adapter, "xack") - xack == 1);
+    CHECK(adapter.depth("in").total() == 0);
+}
+
+TEST_CASE("plain and pushing settles of two channels in one batch each answer for themselves") {
+    RedisAdapter adapter(plain_options(rt::test_redis_url()));
+    push_jobs(adapter, "a", 6);
+    push_jobs(adapter, "b", 6);
+    auto held = adapter.reserve({"a", "b"}, 12, 0ms);
+    REQUIRE(held.size() == 12);
+    std::vector<std::size_t> of_a, of_b;
+    for (std::size_t i = 0; i < held.size(); ++i) (held[i].channel == "a" ? of_a : of_b).push_back(i);
+    REQUIRE(of_a.size() == 6);
+    REQUIRE(of_b.size() == 6);
+    const std::size_t stale = of_b[2];
+    acknowledge(adapter, {&held[stale]});
+    // Interleaved: a retry on a, a dead letter on b, the rest plain.
+    std::vector<Settlement> settlements(held.size());
+    settlements[of_a[1]].pushes.push_back({"a", held[of_a[1]].message, failpipe::Seconds{0.0}});
+    settlements[of_b[4]].pushes.push_back({"b:dlq", held[of_b[4]].message, failpipe::Seconds{0.0}});
+    std::vector<RedisAdapter::SettleItem> items;
+    for (std::size_t k = 0; k < 6; ++k) {
+        items.push_back({&held[of_b[k]], &settlements[of_b[k]]});
+        items.push_back({&held[of_a[k]], &settlements[of_a[k]]});
+    }
+    const auto outcomes = adapter.settle_batch(items);
+    REQUIRE(outcomes.size() == items.size());
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        INFO("item " << k);
+        if (items[k].delivery == &held[stale]) {
+            CHECK(is_stale(outcomes[k]));
+        } else {
+            CHECK_FALSE(outcomes[k]);
+        }
+    }
+    CHECK(adapter.status(held[of_a[1]].message.id).state == MessageState::ready);
+    CHECK(adapter.status(held[of_b[4]].message.id).channel == "b:dlq");
+    CHECK(adapter.status(held[of_a[0]].message.id).state == MessageState::not_found);
+    CHECK(adapter.status(held[of_b[5]].message.id).state == MessageState::not_found);
+    CHECK(adapter.depth("a").ready == 1);
+    CHECK(adapter.depth("a").reserved == 0);
+    CHECK(adapter.depth("b").total() == 0);
+    CHECK(adapter.depth("b:dlq").total() == 1);
+}
+
+TEST_CASE("an empty batch of settles sends nothing and answers nothing") {
+    rt::RedisServer server;
+    RedisAdapter adapter(plain_options(server.url()));
+    const auto evalsha = rt::command_calls(adapter, "evalsha");
+    CHECK(adapter.settle_batch({}).empty());
+    CHECK(rt::command_calls(adapter, "evalsha") == evalsha);
+}

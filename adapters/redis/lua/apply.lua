@@ -9,11 +9,16 @@
 --   S resend channel stream-id id reserved-ms npush {channel id bytes delay-ms}*
 --     nout {channel id bytes delay-ms token}*                                      settle
 --   R resend channel stream-id id reserved-ms delay-ms                             release
---   P resend npush token {channel id bytes delay-ms}*                              push
+--   P resend nrun token {channel delay-ms n {id bytes}*n}*                         push
+--   A channel n resend-flags stream-ids reserved-ms id*n                          plain acks
 -- resend is '1' on a repeat of a try whose reply was lost, reserved-ms when the delivery was
 -- reserved (server ms), delay-ms '0' for ready now. A settle's nout entries are follow-ups to
 -- channels of other shard groups: they go to this group's outbox (P:outbox) in the same step, and
 -- the relay publishes each to its channel with its token (a push operation, below), once.
+-- A plain-acks operation is n settles without pushes of one channel, packed (script_args.hpp,
+-- PlainAcksArg): resend-flags one '0' or '1' each, stream-ids (ascending, spelt as Redis writes
+-- them) and reserved-ms joined by single spaces, then each message id; no other operation of the
+-- call touches these deliveries or ids. It answers one status per settle, in order.
 -- Reply: one status per operation: 1 done, 2 done by an earlier try of the same call, 0 stale,
 -- 'E...' an error of that operation only. Each operation checks everything that could fail (key
 -- types, delays) before its first write and acknowledges last, so an operation that fails has
@@ -35,6 +40,25 @@ local function push_all(pushes)
       add_delayed(p.channel, p.id, p.bytes, 0, clock() + d, w)
     else
       add_ready(p.channel, p.id, p.bytes, 0, w)
+    end
+  end
+  index_flush(w)
+end
+-- Pushes the runs of a push operation (each run's messages to one channel after one delay), their
+-- index entries written together at the end, as push_all does.
+local function push_runs(runs)
+  local w = {}
+  for r = 1, #runs do
+    local run = runs[r]
+    local ch, items = run.channel, run.items
+    if not registered[ch] then register(ch) end
+    local d = run.delay == '0' and 0 or tonumber(run.delay)
+    for k = 1, #items, 2 do
+      if d > 0 then
+        add_delayed(ch, items[k], items[k + 1], 0, clock() + d, w)
+      else
+        add_ready(ch, items[k], items[k + 1], 0, w)
+      end
     end
   end
   index_flush(w)
@@ -110,8 +134,12 @@ end
 local function push_op(op)
   local tk = P .. ':op:' .. op.token
   if call('EXISTS', tk) == 1 then return 2 end
-  check_pushes(op.pushes)
-  push_all(op.pushes)
+  check_common_keys()
+  for r = 1, #op.runs do
+    check_delay(op.runs[r].delay)
+    check_channel_keys(op.runs[r].channel)
+  end
+  push_runs(op.runs)
   call('SET', tk, '1', 'PX', 86400000)
   return 1
 end
@@ -150,9 +178,13 @@ local function occurrences(ops)
       count(of, op.sid)
     end
     if op.id then count(ids, op.id) end
-    local pushes, outbox = op.pushes or NONE, op.outbox or NONE
+    local pushes, outbox, runs = op.pushes or NONE, op.outbox or NONE, op.runs or NONE
     for j = 1, #pushes do count(ids, pushes[j].id) end
     for j = 1, #outbox do count(ids, outbox[j].id) end
+    for r = 1, #runs do
+      local items = runs[r].items
+      for j = 1, #items, 2 do count(ids, items[j]) end
+    end
   end
   return sids, ids
 end
@@ -186,28 +218,39 @@ local function plain_groups(ops)
   end
   return starts, member
 end
--- Settles a group of plain settles of one channel with one XPENDING, XACK, HMGET and HDEL for all
--- of them: one by one they cost three commands each, most of a settle's server time (and on a
--- cluster each command inside a script pays its slot check). The statuses are what settle()
--- answers for each.
-local function settle_plain(run)
-  local ch = run[1].channel
+-- Acknowledges the plain settles of channel @ch whose stream ids @sids (distinct, spanning @first
+-- to @last) are pending, @ids[k] the message id of @sids[k], with one XPENDING, XACK, HMGET and
+-- HDEL for all of them: one by one they cost three commands each, most of a settle's server time
+-- (and on a cluster each command inside a script pays its slot check). Returns the pending ones,
+-- as a set: each of them is done, what the others answer is settle()'s for a delivery not pending.
+local function ack_pending(ch, sids, ids, first, last)
   local s = skey(ch)
-  local sids = {}
-  for k = 1, #run do sids[k] = run[k].sid end
-  local pending = pending_among(s, sids)
-  local acked, ids = {}, {}
-  for k = 1, #run do
-    local op = run[k]
-    if pending[op.sid] then
-      acked[#acked + 1] = op.sid
-      ids[#ids + 1] = op.id
+  local pending = pending_among(s, sids, first, last)
+  local acked, gone = {}, {}
+  for k = 1, #sids do
+    local sid = sids[k]
+    if pending[sid] then
+      acked[#acked + 1] = sid
+      gone[#gone + 1] = ids[k]
     end
   end
   if #acked > 0 then
     call('XACK', s, G, unpack(acked))
-    forget_all(ch, acked, ids)
+    forget_all(ch, acked, gone)
   end
+  return pending
+end
+-- A group of plain settles of one channel gathered from the call's S operations (plain_groups).
+local function settle_plain(run)
+  local sids, ids = {}, {}
+  local first, last = run[1].sid, run[1].sid
+  for k = 1, #run do
+    local sid = run[k].sid
+    sids[k] = sid
+    ids[k] = run[k].id
+    if sid_less(sid, first) then first = sid elseif sid_less(last, sid) then last = sid end
+  end
+  local pending = ack_pending(run[1].channel, sids, ids, first, last)
   local statuses = {}
   for k = 1, #run do
     local op = run[k]
@@ -215,16 +258,40 @@ local function settle_plain(run)
   end
   return statuses
 end
+-- A plain-acks operation: its stream ids come ascending, so the span needs no comparisons, and
+-- only a settle found not pending reads its resend flag and reserved time (as repeated() does).
+local function plain_acks(op)
+  local sids, n = op.sids, op.n
+  if n == 0 then return {} end
+  local pending = ack_pending(op.channel, sids, op.ids, sids[1], sids[n])
+  local statuses, reserved = {}, nil
+  for k = 1, n do
+    if pending[sids[k]] then
+      statuses[k] = 1
+    else
+      reserved = reserved or words(op.reserved)
+      statuses[k] = repeated({resend = string.sub(op.flags, k, k), reserved = reserved[k]})
+    end
+  end
+  return statuses
+end
 local function failed(res)
   if type(res) == 'table' then return 'E' .. tostring(res.err or res.message or '?') end
   return 'E' .. tostring(res)
 end
--- Every operation is read before any runs: an unknown one refuses the whole call, unapplied.
+-- Every operation is read before any runs: a wrong one refuses the whole call, unapplied.
 local ops = {}
 while more_args() do
-  local op, unknown = read.apply_op()
-  if not op then return redis.error_reply('failpipe: unknown operation ' .. tostring(unknown)) end
+  local op, why = read.apply_op()
+  if not op then return redis.error_reply('failpipe: ' .. why) end
   ops[#ops + 1] = op
+end
+-- Where each operation's statuses start in the reply: a plain-acks operation answers once per
+-- settle it carries, every other operation once.
+local at, answers = {}, 0
+for k = 1, #ops do
+  at[k] = answers + 1
+  answers = answers + (ops[k].n or 1)
 end
 local run = {S = settle, R = release, P = push_op}
 local results = {}
@@ -234,10 +301,13 @@ for k = 1, #ops do
   local g = starts[k]
   if g then
     local ok, res = pcall(settle_plain, g.ops)
-    for j = 1, #g.at do results[g.at[j]] = ok and res[j] or failed(res) end
+    for j = 1, #g.at do results[at[g.at[j]]] = ok and res[j] or failed(res) end
+  elseif op.op == 'A' then
+    local ok, res = pcall(plain_acks, op)
+    for j = 1, op.n do results[at[k] + j - 1] = ok and res[j] or failed(res) end
   elseif not member[k] then
     local ok, res = pcall(run[op.op], op)
-    results[k] = ok and res or failed(res)
+    results[at[k]] = ok and res or failed(res)
   end
 end
 return results

@@ -140,13 +140,39 @@ function read.outbox(n)
   end
   return t
 end
+-- The most acknowledgements an A operation carries (kMaxPlainAcks, script_args.hpp): its ids are
+-- unpacked at once, onto a stack of some 8,000 slots.
+local MAX_PLAIN_ACKS = 512
+-- The words of @s separated by single spaces, as a list, and how many.
+local function words(s)
+  local t, n = {}, 0
+  for w in string.gmatch(s, '[^ ]+') do
+    n = n + 1
+    t[n] = w
+  end
+  return t, n
+end
 -- apply: S resend channel stream-id id reserved-ms npush {push}* nout {outbox push}*
 --        R resend channel stream-id id reserved-ms delay-ms
---        P resend npush token {push}*
--- An unknown operation is nil (the caller answers it with an error: nothing after it can be read).
+--        P resend nrun token {channel delay-ms n {id bytes}*n}*
+--        A channel n resend-flags stream-ids reserved-ms id*n
+-- An A operation's packed lists are taken apart here, except its reserved times, which only a
+-- stale acknowledgement needs (apply.lua reads them then). A wrong operation is nil and why (the
+-- caller answers it with an error: nothing after it can be read).
 function read.apply_op()
   local op = arg()
-  if op == 'S' then
+  if op == 'A' then
+    local channel, n, flags, packed, reserved = args(5)
+    n = tonumber(n)
+    if not n or n < 0 or n > MAX_PLAIN_ACKS or n % 1 ~= 0 or argn + n - 1 > #ARGV then
+      return nil, 'malformed plain acknowledgements (count ' .. tostring(n) .. ')'
+    end
+    local sids, found = words(packed)
+    if found ~= n or #flags ~= n then
+      return nil, 'malformed plain acknowledgements (' .. n .. ' ids, ' .. found .. ' stream ids, ' .. #flags .. ' flags)'
+    end
+    return {op = op, channel = channel, n = n, flags = flags, sids = sids, reserved = reserved, ids = {args(n)}}
+  elseif op == 'S' then
     local resend, channel, sid, id, reserved, npush = args(6)
     local pushes = read.pushes(count_of_arg(npush))
     return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved,
@@ -155,10 +181,16 @@ function read.apply_op()
     local resend, channel, sid, id, reserved, delay = args(6)
     return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
-    local resend, npush, token = args(3)
-    return {op = op, resend = resend, token = token, pushes = read.pushes(count_of_arg(npush))}
+    local resend, nrun, token = args(3)
+    local runs = {}
+    for r = 1, count_of_arg(nrun) do
+      local channel, delay, n = args(3)
+      -- Its ids and bytes as one flat list: no table per push.
+      runs[r] = {channel = channel, delay = delay, items = {args(2 * count_of_arg(n))}}
+    end
+    return {op = op, resend = resend, token = token, runs = runs}
   end
-  return nil, op
+  return nil, 'unknown operation ' .. tostring(op)
 end
 --@section read_reserve
 -- reserve: max reclaim-throttle-ms channel...
@@ -437,17 +469,13 @@ local function forget_all(ch, sids, ids)
   end
   if n > 0 then call('HDEL', IDX, unpack(gone)) end
 end
--- Which of @sids (stream ids of @s, distinct) are pending, as a set: XPENDING over their span, a
--- page or a few, instead of one XPENDING each. Other deliveries inside the span are read
--- and skipped; when they fill the pages, the ids past the last page are asked one by one, so a
--- span full of other deliveries costs no more than asking each.
-local function pending_among(s, sids)
+-- Which of @sids (stream ids of @s, distinct, the least @first and the greatest @last) are
+-- pending, as a set: XPENDING over their span, a page or a few, instead of one XPENDING each.
+-- Other deliveries inside the span are read and skipped; when they fill the pages, the ids past the
+-- last page are asked one by one, so a span full of other deliveries costs no more than asking each.
+local function pending_among(s, sids, first, last)
   local found, covered = {}, nil
   local count = #sids + 32
-  local first, last = sids[1], sids[1]
-  for k = 2, #sids do
-    if sid_less(sids[k], first) then first = sids[k] elseif sid_less(last, sids[k]) then last = sids[k] end
-  end
   local start = first
   for _ = 1, 4 do
     local page = try('XPENDING', s, G, start, last, count)

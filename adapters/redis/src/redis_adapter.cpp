@@ -339,11 +339,11 @@ public:
                         unknown_script.push_back(k);  // not run: sent again once the script is loaded
                         continue;
                     }
-                    take_statuses(*reply, chunks[k], connection.endpoint());
+                    take_statuses(*reply, calls[k].answers, connection.endpoint());
                     answered[k] = true;
                 }
                 for (std::size_t k : unknown_script) {
-                    take_statuses(*run_script(connection, calls[k].call), chunks[k], connection.endpoint());
+                    take_statuses(*run_script(connection, calls[k].call), calls[k].answers, connection.endpoint());
                     answered[k] = true;
                 }
                 if (durability_.enabled()) wait_for_replicas(connection, durability_, "settle_batch");
@@ -414,7 +414,7 @@ public:
             for (std::size_t i = chunk.begin; i < chunk.end; ++i) {
                 pushes.push_back(PushArg{messages[i].channel, ids[i], std::string_view(bodies[i]), std::string_view(delays[i])});
             }
-            ScriptCall call = head_.call(push_script(), 4 + 4 * pushes.size());
+            ScriptCall call = head_.call(push_script(), push_op_parts(pushes.size()));
             encode(call.args, PushOpArg{resend, chunk.token, std::move(pushes)});
             return call;
         };

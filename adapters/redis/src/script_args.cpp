@@ -1,5 +1,8 @@
 #include "script_args.hpp"
 
+#include <charconv>
+#include <string>
+
 namespace failpipe::detail::redis {
 namespace {
 
@@ -70,6 +73,57 @@ std::size_t encode(Args& call, SettleArg&& op) {
     return flag;
 }
 
+namespace {
+// One half of a stream id as Redis writes it: "0", or digits without a leading zero, at most 2^64 - 1.
+std::optional<std::uint64_t> canonical_half(std::string_view text) {
+    if (text.empty() || (text.size() > 1 && text.front() == '0')) return std::nullopt;
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+}  // namespace
+
+std::optional<StreamId> canonical_stream_id(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    const auto ms = canonical_half(text.substr(0, dash));
+    const auto seq = canonical_half(text.substr(dash + 1));
+    if (!ms || !seq) return std::nullopt;
+    return StreamId{*ms, *seq};
+}
+
+// A channel count resend-flags stream-ids reserved-ms id*: resend-flags one '0' or '1' per
+// acknowledgement, stream-ids and reserved-ms each joined by single spaces (neither ever holds one);
+// the ids, which may hold any byte, one argument each.
+std::size_t encode(Args& call, const PlainAcksArg& op) {
+    std::string flags, stream_ids, reserved;
+    flags.reserve(op.acks.size());
+    for (const PlainAck& ack : op.acks) {
+        flags.push_back(ack.resend ? '1' : '0');
+        if (!stream_ids.empty()) {
+            stream_ids.push_back(' ');
+            reserved.push_back(' ');
+        }
+        stream_ids.append(ack.stream_id);
+        reserved.append(ack.reserved_ms);
+    }
+    call.add("A");
+    call.add(op.channel);
+    add_count(call, op.acks.size());
+    const std::size_t flag = call.size();
+    call.add_copy(std::move(flags));
+    call.add_copy(std::move(stream_ids));
+    call.add_copy(std::move(reserved));
+    for (const PlainAck& ack : op.acks) call.add(ack.id);
+    return flag;
+}
+
+std::string_view all_resent(std::size_t acks) {
+    static const std::string kAll(kMaxPlainAcks, '1');
+    return std::string_view(kAll).substr(0, acks);
+}
+
 // R resend channel stream-id id reserved-ms delay-ms
 std::size_t encode(Args& call, ReleaseArg&& op) {
     const std::size_t flag = add_delivery_op(call, "R", op.resend, op.delivery);
@@ -77,14 +131,31 @@ std::size_t encode(Args& call, ReleaseArg&& op) {
     return flag;
 }
 
-// P resend npush token {channel id bytes delay-ms}*
+// P resend nrun token {channel delay-ms n {id bytes}*n}*: the pushes in order, those next to each
+// other with the same channel and delay in one run, whose channel and delay go once (a push batch
+// is mostly one run: two arguments per message instead of four).
 std::size_t encode(Args& call, PushOpArg&& op) {
+    std::vector<std::size_t> starts;  // where each run begins in op.pushes
+    for (std::size_t i = 0; i < op.pushes.size(); ++i) {
+        const bool same = i > 0 && i - starts.back() < kMaxPushRun && op.pushes[i].channel == op.pushes[i - 1].channel &&
+                          op.pushes[i].delay_ms.view() == op.pushes[i - 1].delay_ms.view();
+        if (!same) starts.push_back(i);
+    }
     call.add("P");
     const std::size_t flag = call.size();
     add_flag(call, op.resend);
-    call.add_number(static_cast<long long>(op.pushes.size()));
+    add_count(call, starts.size());
     call.add(op.token);
-    add_pushes(call, op.pushes);
+    for (std::size_t r = 0; r < starts.size(); ++r) {
+        const std::size_t begin = starts[r], end = r + 1 < starts.size() ? starts[r + 1] : op.pushes.size();
+        call.add(op.pushes[begin].channel);
+        std::move(op.pushes[begin].delay_ms).add_to(call);
+        add_count(call, end - begin);
+        for (std::size_t i = begin; i < end; ++i) {
+            call.add(op.pushes[i].id);
+            std::move(op.pushes[i].bytes).add_to(call);
+        }
+    }
     return flag;
 }
 

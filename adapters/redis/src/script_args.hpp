@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,6 +26,7 @@ public:
     Text(std::string_view view) : view_(view) {}  // NOLINT: implicit on purpose
     Text(const char* view) : view_(view) {}        // NOLINT
     Text(std::string&& owned) : owned_(std::move(owned)), owns_(true) {}  // NOLINT
+    std::string_view view() const noexcept { return owns_ ? std::string_view(owned_) : view_; }
     void add_to(Args& args) && {
         if (owns_) {
             args.add_copy(std::move(owned_));
@@ -111,12 +114,57 @@ struct PushOpArg {
     std::vector<PushArg> pushes;
 };
 
+/// One plain acknowledgement (a settle without pushes or follow-ups) of a plain-acks operation.
+struct PlainAck {
+    bool resend = false;  ///< a repeat of a try whose reply was lost
+    std::string_view stream_id;
+    std::string_view id;
+    std::string_view reserved_ms;
+};
+
+/// Plain acknowledgements of one @p channel, sent as one operation: per acknowledgement only its
+/// message id is an argument of its own, the rest is packed (each argument costs the server about
+/// as much as a command's overhead to parse, turn into a Lua string and free). The script settles
+/// them together and answers one status each, in this order. The encoder's caller (apply_call)
+/// makes sure that the stream ids are spelt as Redis writes them, distinct and ascending, and that
+/// no other operation of the call touches these deliveries or message ids: the script relies on it.
+struct PlainAcksArg {
+    std::string_view channel;
+    std::vector<PlainAck> acks;  ///< at most kMaxPlainAcks
+};
+
+/// The most acknowledgements one plain-acks operation carries (its ids are unpacked onto Lua's
+/// stack, which holds some 8,000 values).
+inline constexpr std::size_t kMaxPlainAcks = 512;
+
+/// A stream id's two halves, when it is spelt as Redis writes it (no leading zero, each at most
+/// 2^64 - 1): Redis answers in that spelling, so only such ids can be matched against its answers.
+struct StreamId {
+    std::uint64_t ms = 0;
+    std::uint64_t seq = 0;
+    friend auto operator<=>(const StreamId&, const StreamId&) = default;
+};
+std::optional<StreamId> canonical_stream_id(std::string_view text);
+
 /// Each appends one operation to @p call (the parts of an apply call: ScriptHead::call of
 /// apply_script() or push_script(), or WriteOp::args) and returns the position of its resend flag,
 /// which a repeat sets to "1".
 std::size_t encode(Args& call, SettleArg&& op);
 std::size_t encode(Args& call, ReleaseArg&& op);
 std::size_t encode(Args& call, PushOpArg&& op);
+/// A plain-acks operation: its resend flag is a run of one character per acknowledgement, which a
+/// repeat sets to all_resent(op.acks.size()).
+std::size_t encode(Args& call, const PlainAcksArg& op);
+/// What the resend flags of a plain-acks operation of @p acks acknowledgements become on a repeat.
+std::string_view all_resent(std::size_t acks);
+/// The number of parts encode() appends for a plain-acks operation of @p acks acknowledgements.
+constexpr std::size_t plain_acks_parts(std::size_t acks) { return 6 + acks; }
+/// The most pushes one run of a push operation carries (its ids and bytes are unpacked at once onto
+/// Lua's stack, which holds some 8,000 values).
+inline constexpr std::size_t kMaxPushRun = 1000;
+/// At most the number of parts encode() appends for a push operation of @p pushes pushes (for
+/// Args::reserve: pushes of one channel and delay share their run's head).
+constexpr std::size_t push_op_parts(std::size_t pushes) { return 4 + 5 * pushes; }
 /// The number of parts encode() appends for a settle with @p pushes pushes and @p outbox outbox
 /// entries (for Args::reserve).
 constexpr std::size_t settle_parts(std::size_t pushes, std::size_t outbox = 0) { return 8 + 4 * pushes + 5 * outbox; }

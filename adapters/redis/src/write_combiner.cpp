@@ -1,5 +1,10 @@
 #include "write_combiner.hpp"
 
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
 #include "failpipe/error.hpp"
 #include "scripts.hpp"
 
@@ -80,21 +85,110 @@ void WriteCombiner::execute(const std::vector<Waiter*>& batch) noexcept {
     if (!pushes.empty()) execute_with(pushes, push_script());
 }
 
-ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops) {
-    std::size_t parts = 0;
-    for (const WriteOp* op : ops) parts += op->args.size();
-    ApplyCall apply{head.call(script, parts), {}};
-    Args& command = apply.call.args;
-    apply.resend_flags.reserve(ops.size());
+WriteOp::WriteOp(SettleArg&& op) : channel(op.delivery.channel), stream_id(op.delivery.stream_id) {
+    ids.reserve(1 + op.pushes.size() + op.outbox.size());
+    ids.push_back(op.delivery.id);
+    for (const PushArg& push : op.pushes) ids.push_back(push.id);
+    for (const OutboxArg& entry : op.outbox) ids.push_back(entry.push.id);
+    if (op.pushes.empty() && op.outbox.empty()) {
+        plain = PlainAck{op.resend, op.delivery.stream_id, op.delivery.id, op.delivery.reserved_ms};
+    }
+    resend_flag = encode(args, std::move(op));
+}
+
+WriteOp::WriteOp(ReleaseArg&& op)
+    : channel(op.delivery.channel), stream_id(op.delivery.stream_id), ids{op.delivery.id} {
+    resend_flag = encode(args, std::move(op));
+}
+
+WriteOp::WriteOp(PushOpArg&& op) : pushes_only(true) {
+    ids.reserve(op.pushes.size());
+    for (const PushArg& push : op.pushes) ids.push_back(push.id);
+    resend_flag = encode(args, std::move(op));
+}
+
+namespace {
+
+// A plain acknowledgement of a plain-acks operation, with its stream id's value (their order).
+struct Packed {
+    StreamId sid;
+    WriteOp* op;
+};
+
+// What apply_call sends, in order: an operation as it is encoded, or a plain-acks operation.
+struct Piece {
+    WriteOp* single = nullptr;
+    std::string_view channel;
+    std::vector<Packed> acks;
+};
+
+// The pieces of a call of @p ops: each plain acknowledgement that may be packed (see apply_call)
+// joins the plain-acks operation of its channel, placed where its first acknowledgement stood.
+std::vector<Piece> pieces_of(std::span<WriteOp* const> ops) {
+    // How often each message id and each delivery occurs among all operations: an acknowledgement
+    // that shares either with another operation keeps its own turn.
+    std::unordered_map<std::string_view, std::size_t> id_uses;
+    std::map<std::pair<std::string_view, std::string_view>, std::size_t> delivery_uses;
     for (const WriteOp* op : ops) {
-        apply.resend_flags.push_back(command.size() + op->resend_flag);
-        for (std::size_t i = 0; i < op->args.size(); ++i) command.add(op->args.at(i));
+        for (std::string_view id : op->ids) ++id_uses[id];
+        if (!op->stream_id.empty()) ++delivery_uses[{op->channel, op->stream_id}];
+    }
+    std::vector<Piece> pieces;
+    std::unordered_map<std::string_view, std::size_t> open;  // channel -> its plain-acks piece not yet full
+    for (WriteOp* op : ops) {
+        std::optional<StreamId> sid;
+        if (op->plain && id_uses[op->plain->id] == 1 && delivery_uses[{op->channel, op->stream_id}] == 1) {
+            sid = canonical_stream_id(op->stream_id);
+        }
+        if (!sid) {
+            pieces.push_back(Piece{op, {}, {}});
+            continue;
+        }
+        auto [at, fresh] = open.try_emplace(op->channel, pieces.size());
+        if (fresh || pieces[at->second].acks.size() == kMaxPlainAcks) {
+            at->second = pieces.size();
+            pieces.push_back(Piece{nullptr, op->channel, {}});
+        }
+        pieces[at->second].acks.push_back(Packed{*sid, op});
+    }
+    return pieces;
+}
+
+}  // namespace
+
+ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops) {
+    std::vector<Piece> pieces = pieces_of(ops);
+    std::size_t parts = 0;
+    for (const Piece& piece : pieces) parts += piece.single ? piece.single->args.size() : plain_acks_parts(piece.acks.size());
+    ApplyCall apply{head.call(script, parts), {}, {}};
+    Args& command = apply.call.args;
+    apply.resend_flags.reserve(pieces.size());
+    apply.answers.reserve(ops.size());
+    for (Piece& piece : pieces) {
+        if (piece.single != nullptr) {
+            const WriteOp& op = *piece.single;
+            apply.resend_flags.push_back({command.size() + op.resend_flag, "1"});
+            for (std::size_t i = 0; i < op.args.size(); ++i) command.add(op.args.at(i));
+            apply.answers.push_back(piece.single);
+            continue;
+        }
+        // Ascending: the script takes the first and the last as the span to ask XPENDING about.
+        std::stable_sort(piece.acks.begin(), piece.acks.end(),
+                         [](const Packed& a, const Packed& b) { return a.sid < b.sid; });
+        PlainAcksArg arg{piece.channel, {}};
+        arg.acks.reserve(piece.acks.size());
+        for (const Packed& packed : piece.acks) {
+            arg.acks.push_back(*packed.op->plain);
+            apply.answers.push_back(packed.op);
+        }
+        const std::size_t flag = encode(command, arg);
+        apply.resend_flags.push_back({flag, all_resent(arg.acks.size())});
     }
     return apply;
 }
 
 void ApplyCall::flag_resend() {
-    for (std::size_t position : resend_flags) call.args.set(position, "1");
+    for (const Flag& flag : resend_flags) call.args.set(flag.position, flag.resent);
 }
 
 void take_statuses(const redisReply& reply, std::span<WriteOp* const> ops, const std::string& where) {
@@ -156,7 +250,7 @@ void WriteCombiner::execute_with(std::span<WriteOp* const> batch, const Script& 
                 if (attempted) apply.flag_resend();
                 attempted = true;
                 Reply reply = run_script(connection, apply.call);
-                take_statuses(*reply, batch, connection.endpoint());
+                take_statuses(*reply, apply.answers, connection.endpoint());
                 // One WAIT for the whole round trip: its cost is shared by every operation it carried.
                 if (durability_.enabled()) wait_for_replicas(connection, durability_, "the write");
             },

@@ -23,6 +23,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,13 +61,21 @@ struct WriteOp {
     /// durability: applied, but WAIT saw fewer replicas than asked.
     enum class Failure { none, connection, timeout, refused, operation, durability };
 
-    explicit WriteOp(SettleArg&& op) : resend_flag(encode(args, std::move(op))) {}
-    explicit WriteOp(ReleaseArg&& op) : resend_flag(encode(args, std::move(op))) {}
-    explicit WriteOp(PushOpArg&& op) : resend_flag(encode(args, std::move(op))), pushes_only(true) {}
+    explicit WriteOp(SettleArg&& op);
+    explicit WriteOp(ReleaseArg&& op);
+    explicit WriteOp(PushOpArg&& op);
 
-    Args args;                   ///< The operation's part of ARGV.
+    Args args;                   ///< The operation's part of ARGV, as an operation of its own.
     std::size_t resend_flag;     ///< Where in args its resend flag is ("1" on a repeat).
     bool pushes_only = false;    ///< Pushes of new messages: refused when Redis is out of memory.
+    /// What apply_call needs to tell whether a plain acknowledgement may join a plain-acks operation:
+    /// the delivery settled or released (channel and stream id, empty for pushes), every message id
+    /// the operation touches (its own, its pushes'), and for a settle without pushes or follow-ups
+    /// the acknowledgement itself. Views into what the SettleArg (etc.) viewed.
+    std::string_view channel;
+    std::string_view stream_id;
+    std::vector<std::string_view> ids;
+    std::optional<PlainAck> plain;
     long long status = -1;       ///< 1 done, 2 done by an earlier try, 0 stale.
     std::string error;           ///< The operation's own error ('E...' from the script), or the round trip's.
     Failure failure = Failure::none;
@@ -113,8 +122,16 @@ private:
 
 /// One call of the apply script carrying several operations, and where each one's resend flag is.
 struct ApplyCall {
+    /// A resend flag: its position in the call, and what it becomes on a repeat.
+    struct Flag {
+        std::size_t position;
+        std::string_view resent;
+    };
     ScriptCall call;
-    std::vector<std::size_t> resend_flags;
+    std::vector<Flag> resend_flags;
+    /// The operations in the order the reply answers them: the plain acknowledgements packed into
+    /// one plain-acks operation are answered together, where the first of them stood.
+    std::vector<WriteOp*> answers;
     /// Flags every operation as a repeat (for a try on a new connection after a lost one).
     void flag_resend();
 };
@@ -122,7 +139,9 @@ struct ApplyCall {
 // The parts of the one write path that a caller sending on a connection of its own (settle_batch,
 // pipelined on a pooled connection) shares with the combiner.
 
-/// The call of @p script (apply_script() or push_script()) that carries @p ops.
+/// The call of @p script (apply_script() or push_script()) that carries @p ops. The plain
+/// acknowledgements among them that share no delivery and no message id with any other operation,
+/// and whose stream ids are spelt as Redis writes them, go as one plain-acks operation per channel.
 ApplyCall apply_call(const ScriptHead& head, const Script& script, std::span<WriteOp* const> ops);
 /// Sets each operation's status, or its own error, from the apply script's @p reply. Throws when the
 /// reply as a whole is an error or is not one status per operation (nothing of it applies then).
