@@ -296,7 +296,7 @@ inline bool killed_and_resumed(const std::string& url, const std::string& prefix
 inline void check_killed_and_resumed(const std::string& url, const std::function<std::string()>& fresh_prefix) {
     for (std::size_t count = 3000; count <= 24000; count *= 2) {
         if (killed_and_resumed(url, fresh_prefix(), count)) return;
-        MESSAGE("with ", count, " messages a migration run ended before its SIGKILL: again with ", 2 * count);
+        MESSAGE("with ", count, " messages a migration run ended before its SIGKILL");
     }
     FAIL("no try SIGKILLed all three migration runs part-way, the last with 24,000 messages");
 }
