@@ -230,7 +230,8 @@ inline std::string migrate_args(const std::string& url, const std::string& prefi
 }
 
 /// Starts the CLI with @p args (a shell command line, output discarded) and SIGKILLs it as soon as
-/// @p now_kill holds (polled every 2 ms, at most 60 s). True when it was killed, false when it ended first.
+/// @p now_kill holds (polled every 2 ms, at most 60 s). True when the SIGKILL ended it; false when it
+/// ended by itself first (on a loaded machine the test may not run for a while, and the CLI finishes).
 inline bool kill_migration_when(const std::string& args, const std::function<bool()>& now_kill) {
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -248,39 +249,56 @@ inline bool kill_migration_when(const std::string& args, const std::function<boo
     }
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    return true;
+    // It may have ended between the last look and the kill: only a death by SIGKILL is a kill.
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-/// 3,000 messages (a tenth delayed) in three channels under @p prefix; the migration SIGKILLed
-/// after about 500, 1,000 and 1,500 have arrived in the groups, then run to its end: each message
-/// is in its group once, with every field, and nothing is left under {prefix}.
-inline void check_killed_and_resumed(const std::string& url, const std::string& prefix) {
+/// @p count messages (a tenth delayed) in three channels under @p prefix; the migration SIGKILLed
+/// after about a sixth, two sixths and half of them have arrived in the groups, then run to its end:
+/// each message is in its group once, with every field, and nothing is left under {prefix}. False
+/// when a run ended (or had copied everything) before its kill: checked all the same, but it was
+/// not killed part-way.
+inline bool killed_and_resumed(const std::string& url, const std::string& prefix, std::size_t count) {
     const ConfigFile file(config_text());
     const Config config = load_config_file(file.path());
     auto old = old_layout(url, prefix);
     auto moved = new_layout(url, prefix, config);
     std::vector<OutgoingMessage> batch;
-    for (int i = 0; i < 3000; ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
         const std::string channel = i % 3 == 0 ? "orders" : i % 3 == 1 ? "emails" : "orders:dlq";
         batch.push_back(OutgoingMessage{channel, message("m" + std::to_string(i)), Seconds{i % 10 == 0 ? 600.0 : 0.0}});
     }
     old->push_batch(batch);
     const Snapshot before = snapshot(*old, kChannels);
     const std::string args = migrate_args(url, prefix, file, "--batch 20");
-    for (std::size_t kill = 1; kill <= 3; ++kill) {
-        REQUIRE(kill_migration_when(args, [&] { return total(*moved, kChannels) >= 500 * kill; }));
+    bool killed_every_time = true;
+    for (std::size_t kill = 1; kill <= 3 && killed_every_time; ++kill) {
+        const bool killed = kill_migration_when(args, [&] { return total(*moved, kChannels) >= count / 6 * kill; });
         const std::size_t arrived = total(*moved, kChannels), left = total(*old, kChannels);
-        INFO("after kill ", kill, ": ", arrived, " in the groups, ", left, " in the old layout");
-        CHECK(arrived < 3000);  // killed part-way
-        CHECK(arrived + left >= 3000);  // none lost (a batch may be in both until the next run)
-        CHECK(arrived + left <= 3020);
+        INFO("run ", kill, (killed ? " killed" : " ended first"), ": ", arrived, " of ", count, " in the groups, ",
+             left, " in the old layout");
+        killed_every_time = killed && arrived < count;  // killed part-way, not after its last copy
+        CHECK(arrived + left >= count);  // none lost (a batch may be in both until the next run)
+        CHECK(arrived + left <= count + 20);
     }
     const auto finish = key_layout_test::run_cli(args);
     INFO(finish.output);
     REQUIRE(finish.status == 0);
     CHECK(snapshot(*moved, kChannels) == before);  // each message exactly once, every field kept
-    CHECK(total(*moved, kChannels) == 3000);
+    CHECK(total(*moved, kChannels) == count);
     CHECK(total(*old, kChannels) == 0);
+    return killed_every_time;
+}
+
+/// killed_and_resumed() under a prefix from @p fresh_prefix, 3,000 messages; should a run end
+/// before its kill (a machine so loaded that the test did not run for the whole rest of the
+/// migration), again with twice as many, up to 24,000: one try must kill all three runs part-way.
+inline void check_killed_and_resumed(const std::string& url, const std::function<std::string()>& fresh_prefix) {
+    for (std::size_t count = 3000; count <= 24000; count *= 2) {
+        if (killed_and_resumed(url, fresh_prefix(), count)) return;
+        MESSAGE("with ", count, " messages a migration run ended before its SIGKILL");
+    }
+    FAIL("no try SIGKILLed all three migration runs part-way, the last with 24,000 messages");
 }
 #endif
 

@@ -149,7 +149,7 @@ TEST_CASE("redis layout migrate - --dry-run prints what would move per channel a
 }
 
 TEST_CASE("redis layout migrate - SIGKILLed part-way and run again: every message once, none lost") {
-    check_killed_and_resumed(rt::test_redis_url(), rt::unique_prefix("migrate"));
+    check_killed_and_resumed(rt::test_redis_url(), [] { return rt::unique_prefix("migrate"); });
 }
 
 TEST_CASE("redis layout migrate - a copy whose old entry was not deleted yet is recognised: already there, not doubled") {
