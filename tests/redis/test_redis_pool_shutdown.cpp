@@ -204,7 +204,9 @@ TEST_CASE("redis pool: a second SIGTERM exits at once with 143, and a later work
     ServiceProcess service(prefix, settings);
     REQUIRE(rt::eventually([&] { return service.ids("start").size() == 2; }, 20s));
     service.signal(SIGTERM);
-    std::this_thread::sleep_for(100ms);
+    // The second signal only after the service has taken the first (two close together may merge
+    // into one pending signal, which is a single SIGTERM).
+    REQUIRE(rt::eventually([&] { return service.error_output().find("SIGTERM received") != std::string::npos; }, 10s));
     service.signal(SIGTERM);
     const auto code = service.wait_exit(5s);  // at once, not after the 60 s grace
     REQUIRE(code);
