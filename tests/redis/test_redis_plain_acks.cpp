@@ -354,3 +354,33 @@ TEST_CASE("an empty batch of settles sends nothing and answers nothing") {
     CHECK(adapter.settle_batch({}).empty());
     CHECK(rt::command_calls(adapter, "evalsha") == evalsha);
 }
+
+TEST_CASE("plain acknowledgements with the index key of the wrong type fail with nothing changed, the deliveries still held") {
+    const std::string prefix = rt::unique_prefix("plain");
+    RedisAdapter adapter(plain_options(rt::test_redis_url(), prefix));
+    push_jobs(adapter, "in", 4);
+    auto held = adapter.reserve({"in"}, 4, 0ms);
+    REQUIRE(held.size() == 4);
+    const int port = rt::port_of(rt::test_redis_url());
+    const std::string index = "{" + prefix + "}:idx", kept = index + ":kept";
+    REQUIRE(rt::raw_command(port, {"RENAME", index, kept}) == "+OK");
+    REQUIRE(rt::raw_command(port, {"SET", index, "not a hash"}) == "+OK");
+    // Three packed into one operation, and the same delivery twice (settled each on its own).
+    const auto outcomes = acknowledge(adapter, {&held[0], &held[1], &held[2], &held[3], &held[3]});
+    REQUIRE(rt::raw_command(port, {"DEL", index}) == ":1");
+    REQUIRE(rt::raw_command(port, {"RENAME", kept, index}) == "+OK");
+    for (const auto& outcome : outcomes) {
+        REQUIRE(outcome);
+        CHECK_FALSE(is_stale(outcome));
+        try {
+            std::rethrow_exception(outcome);
+        } catch (const std::exception& e) {
+            CHECK(std::string(e.what()).find("nothing was changed") != std::string::npos);
+        }
+    }
+    CHECK(adapter.depth("in").reserved == 4);
+    for (const auto& d : held) CHECK(adapter.status(d.message.id).state == MessageState::reserved);
+    // Nothing was acknowledged, so the same settles go through now.
+    for (const auto& outcome : acknowledge(adapter, pointers(held))) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
+}

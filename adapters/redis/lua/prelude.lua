@@ -456,9 +456,9 @@ local function unindex(id, where)
   if call('HGET', IDX, id) == where then call('HDEL', IDX, id) end
 end
 local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
--- forget() of many entries of @ch at once (@sids[k] holds @ids[k]): one HMGET, one HDEL.
-local function forget_all(ch, sids, ids)
-  local cur = call('HMGET', IDX, unpack(ids))
+-- forget() of many entries of @ch at once (@sids[k] holds @ids[k], @cur[k] the index's value for
+-- it, read before the acknowledgement: apply.lua's index_of): one HDEL.
+local function forget_all(ch, sids, ids, cur)
   local gone, n = {}, 0
   for k = 1, #ids do
     -- loc('s', ...), written out: this runs for every message a batch settles.
