@@ -143,6 +143,15 @@ end
 -- The most acknowledgements an A operation carries (kMaxPlainAcks, script_args.hpp): its ids are
 -- unpacked at once, onto a stack of some 8,000 slots.
 local MAX_PLAIN_ACKS = 512
+-- The most pushes one run of a push operation carries (kMaxPushRun, script_args.hpp): its ids and
+-- bytes are unpacked at once, two values each.
+local MAX_PUSH_RUN = 1000
+-- @v as a whole number from 0 to @most, or nil.
+local function count_upto(v, most)
+  local n = count_of_arg(v)
+  if not n or n < 0 or n > most or n % 1 ~= 0 then return nil end
+  return n
+end
 -- The words of @s separated by single spaces, as a list, and how many.
 local function words(s)
   local t, n = {}, 0
@@ -182,11 +191,18 @@ function read.apply_op()
     return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
     local resend, nrun, token = args(3)
-    local runs = {}
-    for r = 1, count_of_arg(nrun) do
-      local channel, delay, n = args(3)
+    -- Each count checked before anything is unpacked: a wrong one would read past the arguments,
+    -- or back over them, or overflow Lua's stack.
+    local runs, nruns = {}, count_upto(nrun, #ARGV)
+    if not nruns then return nil, 'malformed push operation (runs ' .. tostring(nrun) .. ')' end
+    for r = 1, nruns do
+      local channel, delay, count = args(3)
+      local n = count_upto(count, MAX_PUSH_RUN)
+      if not n or argn + 2 * n - 1 > #ARGV then
+        return nil, 'malformed push operation (run ' .. r .. ' of ' .. tostring(count) .. ' pushes)'
+      end
       -- Its ids and bytes as one flat list: no table per push.
-      runs[r] = {channel = channel, delay = delay, items = {args(2 * count_of_arg(n))}}
+      runs[r] = {channel = channel, delay = delay, items = {args(2 * n)}}
     end
     return {op = op, resend = resend, token = token, runs = runs}
   end
