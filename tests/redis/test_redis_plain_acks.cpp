@@ -62,6 +62,27 @@ bool is_stale(const std::exception_ptr& outcome) {
     }
 }
 
+/// @p count jobs pushed to "in" and reserved, all of them.
+std::vector<Delivery> held_jobs(RedisAdapter& adapter, int count) {
+    push_jobs(adapter, "in", count);
+    auto held = adapter.reserve({"in"}, static_cast<std::size_t>(count), 0ms);
+    REQUIRE(held.size() == static_cast<std::size_t>(count));
+    return held;
+}
+
+/// Each of @p outcomes is an error (not a stale delivery) whose message holds @p says.
+void check_failed_saying(const std::vector<std::exception_ptr>& outcomes, const std::string& says) {
+    for (const auto& outcome : outcomes) {
+        REQUIRE(outcome);
+        CHECK_FALSE(is_stale(outcome));
+        try {
+            std::rethrow_exception(outcome);
+        } catch (const std::exception& e) {
+            CHECK(std::string(e.what()).find(says) != std::string::npos);
+        }
+    }
+}
+
 }  // namespace
 
 TEST_CASE("plain acknowledgements in one batch: each answers for itself, a stale one is stale, the index forgets the rest") {
@@ -146,23 +167,12 @@ TEST_CASE("a batch of plain acknowledgements whose reply is lost is applied once
 TEST_CASE("plain acknowledgements of a channel whose stream was replaced by a string fail, and are not called stale") {
     const std::string prefix = rt::unique_prefix("plain");
     RedisAdapter adapter(plain_options(rt::test_redis_url(), prefix));
-    push_jobs(adapter, "in", 3);
-    auto held = adapter.reserve({"in"}, 3, 0ms);
-    REQUIRE(held.size() == 3);
+    const auto held = held_jobs(adapter, 3);
     const int port = rt::port_of(rt::test_redis_url());
     const std::string stream = "{" + prefix + "}:s:in";
     REQUIRE(rt::raw_command(port, {"DEL", stream}) == ":1");
     REQUIRE(rt::raw_command(port, {"SET", stream, "not a stream"}) == "+OK");
-    const auto outcomes = acknowledge(adapter, pointers(held));
-    for (const auto& outcome : outcomes) {
-        REQUIRE(outcome);
-        CHECK_FALSE(is_stale(outcome));
-        try {
-            std::rethrow_exception(outcome);
-        } catch (const std::exception& e) {
-            CHECK(std::string(e.what()).find("WRONGTYPE") != std::string::npos);
-        }
-    }
+    check_failed_saying(acknowledge(adapter, pointers(held)), "WRONGTYPE");
     rt::raw_command(port, {"DEL", stream});
 }
 
@@ -353,4 +363,24 @@ TEST_CASE("an empty batch of settles sends nothing and answers nothing") {
     const auto evalsha = rt::command_calls(adapter, "evalsha");
     CHECK(adapter.settle_batch({}).empty());
     CHECK(rt::command_calls(adapter, "evalsha") == evalsha);
+}
+
+TEST_CASE("plain acknowledgements with the index key of the wrong type fail with nothing changed, the deliveries still held") {
+    const std::string prefix = rt::unique_prefix("plain");
+    RedisAdapter adapter(plain_options(rt::test_redis_url(), prefix));
+    const auto held = held_jobs(adapter, 4);
+    const int port = rt::port_of(rt::test_redis_url());
+    const std::string index = "{" + prefix + "}:idx", kept = index + ":kept";
+    REQUIRE(rt::raw_command(port, {"RENAME", index, kept}) == "+OK");
+    REQUIRE(rt::raw_command(port, {"SET", index, "not a hash"}) == "+OK");
+    // Three packed into one operation, and the same delivery twice (settled each on its own).
+    const auto outcomes = acknowledge(adapter, {&held[0], &held[1], &held[2], &held[3], &held[3]});
+    REQUIRE(rt::raw_command(port, {"DEL", index}) == ":1");
+    REQUIRE(rt::raw_command(port, {"RENAME", kept, index}) == "+OK");
+    check_failed_saying(outcomes, "nothing was changed");
+    CHECK(adapter.depth("in").reserved == 4);
+    for (const auto& d : held) CHECK(adapter.status(d.message.id).state == MessageState::reserved);
+    // Nothing was acknowledged, so the same settles go through now.
+    for (const auto& outcome : acknowledge(adapter, pointers(held))) CHECK_FALSE(outcome);
+    CHECK(adapter.depth("in").total() == 0);
 }

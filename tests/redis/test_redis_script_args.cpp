@@ -144,6 +144,36 @@ return cjson.encode(out)
     CHECK(sizes == json::parse(R"([["token-m", [1000, 1]], ["token-e", {}]])"));
 }
 
+TEST_CASE("script args: a push operation whose counts disagree with its arguments is refused by name, nothing unpacked") {
+    // Never encoded so (encode() writes runs of 1 to kMaxPushRun pushes): a count read as sent would
+    // unpack past the arguments, walk back over them, or overflow Lua's stack of some 8,000 values.
+    const auto why = [](std::vector<std::string> parts) {
+        ScriptCall bad = kHead.call(apply_script());
+        for (const std::string& part : parts) bad.args.add_copy(part);
+        return json::parse(probe(bad, "local op, why = read.apply_op()\nreturn cjson.encode({op == nil, why or ''})"));
+    };
+    const auto run_of = [](std::size_t count, std::size_t sent) {
+        std::vector<std::string> parts{"P", "0", "1", "token", "a", "0", std::to_string(count)};
+        for (std::size_t i = 0; i < sent; ++i) {
+            parts.push_back("m" + std::to_string(i));
+            parts.push_back("x");
+        }
+        return parts;
+    };
+    CHECK(why(run_of(kMaxPushRun, kMaxPushRun)) == json::parse(R"([false, ""])"));
+    CHECK(why(run_of(kMaxPushRun + 1, kMaxPushRun + 1)) ==
+          json::parse(R"j([true, "malformed push operation (run 1 of 1001 pushes)"])j"));
+    CHECK(why(run_of(5000, 5000)) == json::parse(R"j([true, "malformed push operation (run 1 of 5000 pushes)"])j"));
+    CHECK(why(run_of(3, 2)) == json::parse(R"j([true, "malformed push operation (run 1 of 3 pushes)"])j"));
+    CHECK(why(run_of(0, 0)) == json::parse(R"([false, ""])"));
+    CHECK(why({"P", "0", "1", "token", "a", "0", "-1", "m", "x"}) ==
+          json::parse(R"j([true, "malformed push operation (run 1 of -1 pushes)"])j"));
+    CHECK(why({"P", "0", "1.5", "token", "a", "0", "1", "m", "x"}) ==
+          json::parse(R"j([true, "malformed push operation (runs 1.5)"])j"));
+    CHECK(why({"P", "0", "2", "token", "a", "0", "1", "m", "x"}) ==
+          json::parse(R"j([true, "malformed push operation (run 2 of nil pushes)"])j"));
+}
+
 TEST_CASE("script args: a WriteOp knows where its resend flag is, whatever the operation") {
     WriteOp settle(SettleArg{false, {"in", "5-1", "m1", "1"}, {}, {}});
     WriteOp release(ReleaseArg{false, {"in", "5-1", "m1", "1"}, "0"});

@@ -78,13 +78,26 @@ local function check_pushes(pushes)
     check_channel_keys(p.channel)
   end
 end
+-- The index's values for @ids (one HMGET), read before an acknowledgement, its first write: an
+-- index key of the wrong type (a foreign one) then fails the operation with nothing changed, and
+-- the HDEL after it cannot fail.
+local function index_of(ids)
+  local cur = try('HMGET', IDX, unpack(ids))
+  if cur.err then
+    check_type(IDX, 'hash')
+    error(cur, 0)
+  end
+  return cur
+end
 local function settle(op)
   local ch, sid = op.channel, op.sid
   local s = skey(ch)
   if #op.pushes == 0 and #op.outbox == 0 then
-    -- A plain acknowledgement cannot fail half-way: XACK's answer is the pending check.
+    -- A plain acknowledgement cannot fail half-way: XACK's answer is the pending check, and the
+    -- index is read before it.
+    local where = index_of({op.id})[1]
     if call('XACK', s, G, sid) == 0 then return repeated(op) end
-    forget(ch, sid, op.id)
+    if where == loc('s', sid, ch) then call('HDEL', IDX, op.id) end
     return 1
   end
   if not is_pending(s, sid) then return repeated(op) end
@@ -235,8 +248,9 @@ local function ack_pending(ch, sids, ids, first, last)
     end
   end
   if #acked > 0 then
+    local cur = index_of(gone)
     call('XACK', s, G, unpack(acked))
-    forget_all(ch, acked, gone)
+    forget_all(ch, acked, gone, cur)
   end
   return pending
 end

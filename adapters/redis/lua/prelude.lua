@@ -143,6 +143,15 @@ end
 -- The most acknowledgements an A operation carries (kMaxPlainAcks, script_args.hpp): its ids are
 -- unpacked at once, onto a stack of some 8,000 slots.
 local MAX_PLAIN_ACKS = 512
+-- The most pushes one run of a push operation carries (kMaxPushRun, script_args.hpp): its ids and
+-- bytes are unpacked at once, two values each.
+local MAX_PUSH_RUN = 1000
+-- @v as a whole number from 0 to @most, or nil.
+local function count_upto(v, most)
+  local n = count_of_arg(v)
+  if not n or n < 0 or n > most or n % 1 ~= 0 then return nil end
+  return n
+end
 -- The words of @s separated by single spaces, as a list, and how many.
 local function words(s)
   local t, n = {}, 0
@@ -182,11 +191,18 @@ function read.apply_op()
     return {op = op, resend = resend, channel = channel, sid = sid, id = id, reserved = reserved, delay = delay}
   elseif op == 'P' then
     local resend, nrun, token = args(3)
-    local runs = {}
-    for r = 1, count_of_arg(nrun) do
-      local channel, delay, n = args(3)
+    -- Each count checked before anything is unpacked: a wrong one would read past the arguments,
+    -- or back over them, or overflow Lua's stack.
+    local runs, nruns = {}, count_upto(nrun, #ARGV)
+    if not nruns then return nil, 'malformed push operation (runs ' .. tostring(nrun) .. ')' end
+    for r = 1, nruns do
+      local channel, delay, count = args(3)
+      local n = count_upto(count, MAX_PUSH_RUN)
+      if not n or argn + 2 * n - 1 > #ARGV then
+        return nil, 'malformed push operation (run ' .. r .. ' of ' .. tostring(count) .. ' pushes)'
+      end
       -- Its ids and bytes as one flat list: no table per push.
-      runs[r] = {channel = channel, delay = delay, items = {args(2 * count_of_arg(n))}}
+      runs[r] = {channel = channel, delay = delay, items = {args(2 * n)}}
     end
     return {op = op, resend = resend, token = token, runs = runs}
   end
@@ -456,9 +472,9 @@ local function unindex(id, where)
   if call('HGET', IDX, id) == where then call('HDEL', IDX, id) end
 end
 local function forget(ch, sid, id) unindex(id, loc('s', sid, ch)) end
--- forget() of many entries of @ch at once (@sids[k] holds @ids[k]): one HMGET, one HDEL.
-local function forget_all(ch, sids, ids)
-  local cur = call('HMGET', IDX, unpack(ids))
+-- forget() of many entries of @ch at once (@sids[k] holds @ids[k], @cur[k] the index's value for
+-- it, read before the acknowledgement: apply.lua's index_of): one HDEL.
+local function forget_all(ch, sids, ids, cur)
   local gone, n = {}, 0
   for k = 1, #ids do
     -- loc('s', ...), written out: this runs for every message a batch settles.

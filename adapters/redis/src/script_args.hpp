@@ -160,7 +160,7 @@ std::string_view all_resent(std::size_t acks);
 /// The number of parts encode() appends for a plain-acks operation of @p acks acknowledgements.
 constexpr std::size_t plain_acks_parts(std::size_t acks) { return 6 + acks; }
 /// The most pushes one run of a push operation carries (its ids and bytes are unpacked at once onto
-/// Lua's stack, which holds some 8,000 values).
+/// Lua's stack, which holds some 8,000 values; the script refuses a run of more: MAX_PUSH_RUN).
 inline constexpr std::size_t kMaxPushRun = 1000;
 /// At most the number of parts encode() appends for a push operation of @p pushes pushes (for
 /// Args::reserve: pushes of one channel and delay share their run's head).
