@@ -36,7 +36,8 @@ TEST_CASE("runtime health over a paused redis-server: 32 concurrent /health - on
     auto endpoints = http::serve_runtime(pool, metrics, adapter, options);
     const auto port = endpoints->address().port;
     auto health = [port] { return failpipe::test::get_health(port); };
-    REQUIRE(broker_reason(health().second) == "healthy");
+    // Eventually: on a loaded machine the first probe of a fresh server may take longer than 0.3 s.
+    REQUIRE(eventually([&] { return broker_reason(health().second) == "healthy"; }, 10s));
     const std::size_t threads_before = threads_of_this_process();
 
     server.pause();
@@ -47,7 +48,7 @@ TEST_CASE("runtime health over a paused redis-server: 32 concurrent /health - on
         CHECK(status == 503);
         CHECK(broker_reason(body).rfind("unreachable: no answer within 0.3 s", 0) == 0);
     }
-    CHECK(eventually([&] { return threads_of_this_process() <= threads_before; }, 2s));
+    CHECK(eventually([&] { return threads_of_this_process() <= threads_before; }, 10s));
     server.resume();
 
     CHECK(eventually([&] { return broker_reason(health().second) == "healthy"; }, 10s));
