@@ -207,6 +207,86 @@ TEST_CASE("durability - a stopped replica: settles fail with DurabilityError wit
     CHECK(replica.depth("jobs").ready == 1);
 }
 
+// A call whose reply was lost is sent again on a new connection, and finds its work done by the first
+// try (status 2): that connection wrote nothing of its own, yet its WAIT must still cover the first
+// try's writes, which a stopped replica does not have. (Redis 7.0 moves a connection's WAIT offset on
+// any script, so there the DurabilityError comes either way; the SET count shows the script's own
+// small write, which makes it so on servers that move the offset only on a write.)
+TEST_CASE("durability - a settle sent again after its reply was lost is not confirmed until the replica has the first try") {
+    ReplicatedPair pair;
+    const std::string prefix = rt::unique_prefix("durable-lost");
+    rt::LosingProxy proxy(pair.master.port());
+    RedisAdapter adapter(ReplicatedPair::options(proxy.url() + "?durability=replicas&replicas=1&waitMs=200", prefix));
+    RedisAdapter fast(ReplicatedPair::options(pair.master.url(), prefix));  // durability "master", no proxy
+    ReplicaReader replica(pair.replica.port(), prefix);
+    fast.push("jobs", job(0));
+    fast.push("jobs", job(1));
+    auto held = adapter.reserve({"jobs"}, 2, 0ms);
+    REQUIRE(held.size() == 2);
+    // A settle first: the script is loaded, and the write connection has answered, so a cut is tried again.
+    REQUIRE(confirmed([&] { adapter.settle(held[1], Settlement{}); }));
+    REQUIRE(rt::eventually([&] { return replica.depth("jobs").reserved == 1; }));
+    const auto sets = rt::command_calls(fast, "set");
+
+    pair.replica.pause();
+    proxy.lose_reply_to(held[0].message.id);
+    // The first try is applied on the master only; the adapter sends it again by itself on a new
+    // connection, where it answers "done by an earlier try".
+    CHECK_THROWS_AS(adapter.settle(held[0], Settlement{}), DurabilityError);
+    CHECK(proxy.lost());
+    CHECK(fast.depth("jobs").total() == 0);  // settled on the master all the same
+    CHECK(rt::command_calls(fast, "set") == sets + 1);  // the one small write that WAIT then covers
+    pair.replica.resume();
+
+    // Once the replica is back the same settle is confirmed, and the replica has it.
+    CHECK(confirmed([&] { adapter.settle(held[0], Settlement{}); }));
+    CHECK(replica.depth("jobs").total() == 0);
+}
+
+TEST_CASE("durability - a push_batch sent again after its reply was lost is not confirmed while the replica is stopped") {
+    ReplicatedPair pair;
+    const std::string prefix = rt::unique_prefix("durable-lost-push");
+    rt::LosingProxy proxy(pair.master.port());
+    RedisAdapter adapter(ReplicatedPair::options(proxy.url() + "?durability=replicas&replicas=1&waitMs=200", prefix));
+    RedisAdapter fast(ReplicatedPair::options(pair.master.url(), prefix));
+    ReplicaReader replica(pair.replica.port(), prefix);
+    // The script is loaded, and the pooled connection has answered once: a cut is worth one more try.
+    REQUIRE(confirmed([&] { adapter.push_batch({{"warm", job(0), Seconds{0.0}}}); }));
+    const auto sets = rt::command_calls(fast, "set");
+
+    pair.replica.pause();
+    proxy.lose_reply_to("marker-durable-push-lost");
+    std::vector<failpipe::OutgoingMessage> batch{
+        {"jobs", Message::create("job", nlohmann::json{{"n", 1}, {"marker", "marker-durable-push-lost"}}), Seconds{0.0}}};
+    CHECK_THROWS_AS(adapter.push_batch(batch), DurabilityError);
+    CHECK(proxy.lost());
+    CHECK(fast.depth("jobs").ready == 1);  // stored once on the master
+    // The first try's token, then the small write of the try that found it: the WAIT covers both.
+    CHECK(rt::command_calls(fast, "set") == sets + 2);
+    pair.replica.resume();
+    CHECK(rt::eventually([&] { return replica.depth("jobs").ready == 1; }));
+}
+
+TEST_CASE("durability - settles that nothing answered as done by an earlier try write nothing extra") {
+    ReplicatedPair pair;
+    const std::string prefix = rt::unique_prefix("durable-no-extra");
+    RedisAdapter adapter(ReplicatedPair::options(durable_url(pair.master, 1000), prefix));
+    RedisAdapter fast(ReplicatedPair::options(pair.master.url(), prefix));
+    for (int i = 0; i < 4; ++i) fast.push("jobs", job(i));
+    auto held = adapter.reserve({"jobs"}, 4, 0ms);
+    REQUIRE(held.size() == 4);
+    const auto sets = rt::command_calls(fast, "set");
+    const auto waits = rt::command_calls(fast, "wait");
+    REQUIRE(confirmed([&] { adapter.settle(held[0], Settlement{}); }));
+    std::vector<RedisAdapter::SettleItem> items;
+    Settlement plain;
+    for (std::size_t k = 1; k < held.size(); ++k) items.push_back({&held[k], &plain});
+    REQUIRE(confirmed([&] { adapter.settle_batch(items); }));
+    CHECK(adapter.depth("jobs").total() == 0);
+    CHECK(rt::command_calls(fast, "wait") >= waits + 2);  // they did wait
+    CHECK(rt::command_calls(fast, "set") == sets);        // and wrote nothing beyond the settles
+}
+
 TEST_CASE("durability - a worker whose replica stops for a while keeps going and handles every message once") {
     ReplicatedPair pair;
     const std::string prefix = rt::unique_prefix("durable-worker");

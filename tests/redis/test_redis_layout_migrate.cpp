@@ -60,11 +60,15 @@ std::size_t copy_without_delete(const std::string& url, const std::string& prefi
 }
 
 // WAITs the server at @p raw's URL has answered so far (INFO commandstats).
-long long wait_calls(RawRedis& raw) {
+// How many times @p command (lower case) ran on @p raw's server, scripts' commands included.
+long long command_calls(RawRedis& raw, const std::string& command) {
     const std::string info = raw.run({"INFO", "commandstats"}).at(0);
-    const auto at = info.find("cmdstat_wait:calls=");
-    return at == std::string::npos ? 0 : std::stoll(info.substr(at + 19));
+    const std::string field = "cmdstat_" + command + ":calls=";
+    const auto at = info.find(field);
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
 }
+
+long long wait_calls(RawRedis& raw) { return command_calls(raw, "wait"); }
 
 // True when @p raw's server (a master) has a replica that is online (synced).
 bool replica_online(RawRedis& raw) { return contains(raw.run({"INFO", "replication"}).at(0), "state=online"); }
@@ -167,6 +171,26 @@ TEST_CASE("redis layout migrate - a copy whose old entry was not deleted yet is 
     REQUIRE(run.status == 0);
     CHECK(contains(run.output, "total: found 30 = moved 18 + already there 12"));
     CHECK(snapshot(*new_layout(url, prefix, config), {"orders"}) == before);
+}
+
+// A rerun finds copies of an earlier run already there: those write nothing, so the batch also
+// writes P:confirm, and the WAIT of durability "replicas" after it covers the earlier run's copies
+// before their old entries are deleted. A batch with none of them writes nothing extra.
+TEST_CASE("redis layout migrate - a batch with copies already there writes one small marker, a batch without writes none") {
+    rt::RedisServer server;  // of its own: every SET counted is this run's
+    const ThirtyOrders d(server.url());
+    const auto& [prefix, file, config, old, before] = d;
+    REQUIRE(copy_without_delete(server.url(), prefix, config, "orders", 12) == 12);
+    RawRedis raw(server.url());
+    const long long sets = command_calls(raw, "set");
+
+    const auto run = key_layout_test::run_cli(migrate_args(server.url(), prefix, file, "--batch 5"));
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(contains(run.output, "total: found 30 = moved 18 + already there 12"));
+    // 18 tokens of new copies, and one marker for each of the 3 batches that met the 12 copies.
+    CHECK(command_calls(raw, "set") == sets + 18 + 3);
+    CHECK(snapshot(*new_layout(server.url(), prefix, config), {"orders"}) == before);
 }
 
 TEST_CASE("redis layout migrate - live reservations make it refuse, listing them, and nothing is changed") {

@@ -22,7 +22,8 @@
 -- Reply: one status per operation: 1 done, 2 done by an earlier try of the same call, 0 stale,
 -- 'E...' an error of that operation only. Each operation checks everything that could fail (key
 -- types, delays) before its first write and acknowledges last, so an operation that fails has
--- changed nothing.
+-- changed nothing. A call with any 2 also sets P:confirm (confirm_earlier), so that durability
+-- "replicas" confirms the earlier try.
 local now
 local function clock()
   if not now then now = now_ms() end
@@ -324,4 +325,5 @@ for k = 1, #ops do
     results[at[k]] = ok and res or failed(res)
   end
 end
+confirm_earlier(results)
 return results

@@ -11,7 +11,8 @@
 --   kind 's' or 'p' (a stream entry: ref its old stream id, num the delivery count to write,
 --   fields its fields as they were), 'd' (a delayed message: ref its member, num its due time in
 --   server ms, one field: its value), 'e' (num added to the channel's eviction counter, no field)
--- Reply: one letter per item: 'm' written now, 'a' already there (written by an earlier run).
+-- Reply: one letter per item: 'm' written now, 'a' already there (written by an earlier run; then
+-- the call also sets P:confirm, see confirm_earlier).
 -- Every check (key types, numbers) comes before the first write: a call that fails wrote nothing.
 local a = read.migrate_target()
 local ch = a.channel
@@ -50,4 +51,8 @@ for _, it in ipairs(a.items) do
     out[#out + 1] = 'm'
   end
 end
-return table.concat(out)
+local letters = table.concat(out)
+-- An item already there was copied by an earlier run, whose writes the WAIT after this call must
+-- cover before migrate-source deletes the old entries (confirm_earlier).
+if string.find(letters, 'a', 1, true) then confirm_earlier({2}) end
+return letters

@@ -19,6 +19,8 @@
 --   P:evicted:<ch> STRING  messages evicted from the channel (remove.lua, modes 'I' and 'S')
 --   P:op:<token>   STRING  what a push or move call with this token did (kept a day): a repeat of
 --                          the call does nothing twice
+--   P:confirm   STRING  written (for 10 s) by a call that found work done by an earlier try, so
+--                       that the WAIT after it covers that try (confirm_earlier)
 --   P:outbox    STREAM  shard groups only: follow-ups a settle of this group pushed to a channel of
 --                       another group, and messages a move took from a channel of this group to
 --                       one of another group; consumer group "failpipe"; fields t = target channel,
@@ -374,6 +376,21 @@ local function delayed_fields(member, v)
   return f
 end
 --@section writes
+-- A call sent again after its reply was lost runs on a new connection and may find its work done
+-- by the first try (@results holds a 2): then it writes nothing, and the WAIT of durability
+-- "replicas" after it, which counts only its own connection's writes, could answer at once while
+-- no replica has the first try. One small write that replicates puts this connection's offset past
+-- that try's, so the WAIT covers it. Here, not as a client command: no extra round trip, nothing
+-- the ACL does not already allow (SET under P), and written only when needed, so a call where
+-- nothing was done before pays nothing.
+local function confirm_earlier(results)
+  for k = 1, #results do
+    if results[k] == 2 then
+      call('SET', P .. ':confirm', '1', 'PX', 10000)
+      return
+    end
+  end
+end
 local function xadd(ch, id, body, n)
   if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
   return call('XADD', skey(ch), '*', 'i', id, 'b', body)
