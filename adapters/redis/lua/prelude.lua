@@ -383,13 +383,8 @@ end
 -- that try's, so the WAIT covers it. Here, not as a client command: no extra round trip, nothing
 -- the ACL does not already allow (SET under P), and written only when needed, so a call where
 -- nothing was done before pays nothing.
-local function confirm_earlier(results)
-  for k = 1, #results do
-    if results[k] == 2 then
-      call('SET', P .. ':confirm', '1', 'PX', 10000)
-      return
-    end
-  end
+local function confirm_earlier()
+  call('SET', P .. ':confirm', '1', 'PX', 10000)
 end
 local function xadd(ch, id, body, n)
   if n > 0 then return call('XADD', skey(ch), '*', 'i', id, 'b', body, 'n', n) end
